@@ -1,0 +1,24 @@
+//! The Lockergrid domain model, shared by every other crate, the firmware shim included.
+//!
+//! This crate owns the vocabulary of the product: identifiers, compartment sizes and which parcel
+//! fits where, parcel eligibility, the compartment state machine (the only way a compartment's
+//! state may change), pickup windows by tier, pickup codes and their keyed hashes, and the parcel
+//! lifecycle. It does no I/O and must not depend on tokio, redb or wasmtime.
+
+pub mod code;
+pub mod compartment;
+pub mod geo;
+pub mod ids;
+pub mod parcel;
+pub mod size;
+pub mod tier;
+pub mod time;
+
+pub use code::{CodeHash, CodeKey, PickupCode};
+pub use compartment::{CompartmentEvent, CompartmentState, IllegalMove};
+pub use geo::GeoPoint;
+pub use ids::{CompartmentId, OrderId, ParcelId, ReservationId, StationId};
+pub use parcel::{IllegalParcelMove, ParcelEvent, ParcelStatus};
+pub use size::{Ineligible, ParcelSpec, Size};
+pub use tier::Tier;
+pub use time::{Timestamp, TimestampError};

@@ -1,0 +1,458 @@
+//! The durable store: one redb file, written only by one writer thread that applies requests in
+//! batches and commits each batch once (group commit), then publishes a fresh availability
+//! snapshot and only then answers the callers. An answered write survives `kill -9`.
+//!
+//! Callers use [`Store`]; no redb type appears in its API.
+
+mod access_log;
+mod index;
+mod ops;
+pub mod records;
+pub mod snapshot;
+mod tables;
+mod writer;
+
+use crate::clock::Clock;
+use lockergrid_protocol::{
+    CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
+    PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
+};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use records::{Actor, Parcel, Reservation, StationRecord};
+use redb::ReadableDatabase;
+use snapshot::Snapshot;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use writer::{Command, WriterGuard};
+
+/// A failure of the store itself, as opposed to a refusal of the request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// redb reported an error; the batch it happened in was not committed.
+    #[error("storage error: {0}")]
+    Storage(Arc<redb::Error>),
+    /// A stored value could not be decoded.
+    #[error("corrupt record in {table:?}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What the decoder said.
+        detail: String,
+    },
+    /// The writer thread has stopped.
+    #[error("the store's writer has stopped")]
+    Closed,
+}
+
+macro_rules! storage_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> StoreError {
+                StoreError::Storage(Arc::new(redb::Error::from(e)))
+            }
+        }
+    )*};
+}
+storage_error_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Why a reservation was not made.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReserveError {
+    /// The parcel breaks a carrier limit.
+    #[error(transparent)]
+    Ineligible(#[from] Ineligible),
+    /// The named station does not exist.
+    #[error("unknown station {0:?}")]
+    UnknownStation(StationId),
+    /// The named station is not in service.
+    #[error("station {0:?} is not active")]
+    StationInactive(StationId),
+    /// No candidate station has a free compartment the parcel fits.
+    #[error("no free compartment of size {0} or larger")]
+    NoCapacity(Size),
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key was used with a different request")]
+    IdempotencyMismatch,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a change to an existing reservation or parcel was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChangeError {
+    /// No such record.
+    #[error("{kind} {id:?} not found")]
+    NotFound {
+        /// `reservation` or `parcel`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The record is not in a state that allows the change.
+    #[error("{kind} {id:?} is {status}")]
+    Conflict {
+        /// `reservation` or `parcel`.
+        kind: &'static str,
+        /// Its id.
+        id: String,
+        /// Its current status.
+        status: String,
+    },
+    /// The code is unknown at this station, spent or expired.
+    #[error("code rejected")]
+    CodeRejected,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a reservation should go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Exactly this station.
+    Station(StationId),
+    /// The first of these stations, in order, that has room.
+    Ranked(Vec<StationId>),
+}
+
+/// A remembered `Idempotency-Key` with the fingerprint of the request that used it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// Who used it (keys are per token subject) and the key, joined.
+    pub key: String,
+    /// SHA-256 of the request's canonical form, hex.
+    pub fingerprint: String,
+}
+
+/// A request to hold a compartment.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    /// The order.
+    pub order_id: OrderId,
+    /// The parcel.
+    pub parcel: ParcelSpec,
+    /// Its tier.
+    pub tier: Tier,
+    /// Where.
+    pub target: Target,
+    /// How long to hold before the deposit.
+    pub hold: Duration,
+    /// The idempotency key, if the caller sent one.
+    pub idempotency: Option<IdempotencyKey>,
+    /// Who asks.
+    pub actor: Actor,
+}
+
+/// A reservation as answered, and whether the answer is a replay of an earlier one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reserved {
+    /// The reservation as first answered.
+    pub reservation: Reservation,
+    /// True when the idempotency key had been used with the same request before.
+    pub replayed: bool,
+}
+
+/// The result of a deposit: the parcel is stored and its pickup code exists for this moment only.
+#[derive(Debug, Clone)]
+pub struct Deposit {
+    /// The parcel, now `stored`.
+    pub parcel: Parcel,
+    /// The plaintext code; only its keyed hash is kept.
+    pub code: PickupCode,
+}
+
+/// What a code entry released.
+#[derive(Debug, Clone)]
+pub struct Pickup {
+    /// The parcel, now `picked_up`.
+    pub parcel: Parcel,
+}
+
+/// A station from the deployment file, with its compartment counts per size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationSeed {
+    /// The station.
+    pub record: StationRecord,
+    /// Compartments per size, indexed by [`Size::index`].
+    pub compartments: [u32; 4],
+}
+
+/// What a seeding changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    /// Stations added.
+    pub stations_added: u32,
+    /// Compartments added (to new or existing stations).
+    pub compartments_added: u32,
+}
+
+/// What one expiry sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiryReport {
+    /// Holds that ran out and released their compartment.
+    pub holds_expired: u32,
+    /// Stored parcels whose pickup window closed.
+    pub parcels_expired: u32,
+    /// Idempotency keys forgotten after a day.
+    pub keys_forgotten: u32,
+}
+
+/// One compartment's change in a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompartmentChange {
+    /// The compartment.
+    pub compartment: CompartmentId,
+    /// Its state before.
+    pub from: CompartmentState,
+    /// Its state after.
+    pub to: CompartmentState,
+    /// The reservation holding it afterwards.
+    pub reservation: Option<ReservationId>,
+}
+
+/// Everything one commit changed, for observers that check invariants or replicate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitReport {
+    /// The commit's number, from 1.
+    pub seq: u64,
+    /// The compartment changes, in the order they were applied.
+    pub changes: Vec<CompartmentChange>,
+}
+
+/// How to open a store.
+pub struct StoreOptions {
+    /// The clock expiry and timestamps use.
+    pub clock: Arc<dyn Clock>,
+    /// The key pickup codes are hashed with.
+    pub code_key: CodeKey,
+    /// Receives a report after every commit, if set.
+    pub commit_observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
+}
+
+/// Histograms of the writer's work, for `/metrics`.
+#[derive(Debug, Clone)]
+pub struct StoreMetrics {
+    batch_size: Histogram,
+    commit_seconds: Histogram,
+}
+
+impl StoreMetrics {
+    fn new() -> StoreMetrics {
+        StoreMetrics {
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            commit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 14)),
+        }
+    }
+
+    /// Adds the histograms to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "lockergrid_writer_batch_size",
+            "Requests applied per write transaction",
+            self.batch_size.clone(),
+        );
+        registry.register(
+            "lockergrid_writer_commit_seconds",
+            "Time to apply and durably commit one batch",
+            self.commit_seconds.clone(),
+        );
+    }
+}
+
+/// A handle to the store; clones share one writer. The writer stops when the last handle drops.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<redb::Database>,
+    snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
+    clock: Arc<dyn Clock>,
+    metrics: StoreMetrics,
+    // Declared before the guard so the channel closes before the guard joins the thread.
+    commands: mpsc::Sender<Command>,
+    _writer: WriterGuard,
+}
+
+impl Store {
+    /// Opens (or creates) the store file at `path` and starts its writer.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let db = Arc::new(redb::Database::create(path)?);
+        let metrics = StoreMetrics::new();
+        let snapshot = Arc::new(arc_swap::ArcSwap::from_pointee(Snapshot::empty()));
+        let (commands, writer) = writer::start(
+            db.clone(),
+            snapshot.clone(),
+            metrics.clone(),
+            options.clock.clone(),
+            options.code_key,
+            options.commit_observer,
+        )?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                snapshot,
+                clock: options.clock,
+                metrics,
+                commands,
+                _writer: writer,
+            }),
+        })
+    }
+
+    /// The latest availability snapshot; never waits for the writer.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.snapshot.load_full()
+    }
+
+    /// The store's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The writer's histograms.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Holds one compartment of the smallest free size the parcel fits, at the first target
+    /// station that has one.
+    pub async fn reserve(&self, request: ReserveRequest) -> Result<Reserved, ReserveError> {
+        let size = request.parcel.smallest_size()?;
+        self.call(|reply| Command::Reserve {
+            request,
+            size,
+            reply,
+        })
+        .await?
+    }
+
+    /// Releases a held reservation; its compartment becomes available.
+    pub async fn release(
+        &self,
+        id: ReservationId,
+        actor: Actor,
+    ) -> Result<Reservation, ChangeError> {
+        self.call(|reply| Command::Release { id, actor, reply })
+            .await?
+    }
+
+    /// Records the parcel of a held reservation as stored and issues its pickup code.
+    pub async fn deposit(&self, id: ReservationId, actor: Actor) -> Result<Deposit, ChangeError> {
+        self.call(|reply| Command::Deposit { id, actor, reply })
+            .await?
+    }
+
+    /// Spends a pickup code entered at `station`: the parcel is picked up and its compartment
+    /// becomes available.
+    pub async fn enter_code(
+        &self,
+        station: StationId,
+        code: PickupCode,
+        actor: Actor,
+    ) -> Result<Pickup, ChangeError> {
+        self.call(|reply| Command::EnterCode {
+            station,
+            code,
+            actor,
+            reply,
+        })
+        .await?
+    }
+
+    /// A carrier took an expired parcel away; its compartment becomes available.
+    pub async fn collect(&self, id: ParcelId, actor: Actor) -> Result<Parcel, ChangeError> {
+        self.call(|reply| Command::Collect { id, actor, reply })
+            .await?
+    }
+
+    /// Expires every hold and pickup window that is due by the store's clock.
+    pub async fn expire_due(&self) -> Result<ExpiryReport, StoreError> {
+        self.call(|reply| Command::ExpireDue { reply }).await?
+    }
+
+    /// Adds the stations and compartments of a deployment that the store does not have yet.
+    pub async fn seed(&self, stations: Vec<StationSeed>) -> Result<SeedReport, StoreError> {
+        self.call(|reply| Command::Seed { stations, reply })
+            .await?
+    }
+
+    /// Appends an entry to the access log (e.g. a refused request).
+    pub async fn record(
+        &self,
+        actor: Actor,
+        action: &str,
+        target: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let entry = access_log::Draft::new(actor, action, target, outcome);
+        self.call(|reply| Command::Record { entry, reply })
+            .await?
+    }
+
+    /// One reservation by id.
+    pub fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(tables::RESERVATIONS_V1.def())?;
+        tables::RESERVATIONS_V1.get(&table, id.as_str())
+    }
+
+    /// One parcel by id.
+    pub fn parcel(&self, id: &ParcelId) -> Result<Option<Parcel>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(tables::PARCELS_V1.def())?;
+        tables::PARCELS_V1.get(&table, id.as_str())
+    }
+
+    /// The access log from entry `from` on, at most `limit` entries.
+    pub fn access_log(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<records::AccessEntry>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(tables::ACCESS_LOG_V1.def())?;
+        access_log::read(&table, from, limit)
+    }
+
+    /// Checks the access log's hash chain end to end; returns the number of entries.
+    pub fn verify_access_log(&self) -> Result<u64, access_log::ChainError> {
+        let rx = self.inner.db.begin_read().map_err(StoreError::from)?;
+        let table = rx
+            .open_table(tables::ACCESS_LOG_V1.def())
+            .map_err(StoreError::from)?;
+        access_log::verify(&table)
+    }
+
+    /// A SHA-256 over every compartment, reservation, parcel and code, hex: two equal digests
+    /// mean the business state is the same (the access log is not included).
+    pub fn state_digest(&self) -> Result<String, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        tables::digest(&rx)
+    }
+}

@@ -1,0 +1,215 @@
+//! The records the store keeps, one type per table. They are also the store's answers: the
+//! gateway renders them as JSON.
+
+use lockergrid_protocol::{
+    CompartmentId, CompartmentState, GeoPoint, OrderId, ParcelId, ParcelSpec, ParcelStatus,
+    ReservationId, Size, StationId, Tier, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+/// What kind of place a station is; ranking and site rules may treat kinds differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationKind {
+    /// City centre, shops and offices.
+    Urban,
+    /// Suburban shopping or car park.
+    Suburban,
+    /// Railway or bus station.
+    TransitHub,
+    /// Apartment block lobby.
+    Residential,
+}
+
+/// Whether discovery may offer a station.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationStatus {
+    /// Offered to checkout.
+    Active,
+    /// Known but not offered (out of service, decommissioned).
+    Inactive,
+}
+
+/// A station as deployed: where it is and how many compartments of each size it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationRecord {
+    /// Its id.
+    pub id: StationId,
+    /// A human name.
+    pub name: String,
+    /// The kind of site.
+    pub kind: StationKind,
+    /// Where it stands.
+    pub location: GeoPoint,
+    /// Whether discovery offers it.
+    pub status: StationStatus,
+}
+
+/// One compartment and who holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompartmentRecord {
+    /// Its id.
+    pub id: CompartmentId,
+    /// The station it belongs to.
+    pub station: StationId,
+    /// Its size.
+    pub size: Size,
+    /// Its state; changed only through `lockergrid_protocol::compartment::apply`.
+    pub state: CompartmentState,
+    /// Incremented on every change, so a reader can tell two versions apart.
+    pub version: u64,
+    /// The reservation holding it while `reserved` or `occupied`.
+    pub reservation: Option<ReservationId>,
+}
+
+/// The state of a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    /// The compartment is held, waiting for the deposit.
+    Held,
+    /// The parcel is in the compartment.
+    Deposited,
+    /// Released by the checkout service before the deposit.
+    Released,
+    /// The hold ran out before the deposit.
+    Expired,
+    /// The parcel left the compartment (picked up or collected).
+    Completed,
+}
+
+/// A hold on one compartment for one order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// Its id.
+    pub id: ReservationId,
+    /// The checkout service's order.
+    pub order_id: OrderId,
+    /// The parcel it is for.
+    pub parcel_id: ParcelId,
+    /// The station.
+    pub station_id: StationId,
+    /// The compartment held.
+    pub compartment_id: CompartmentId,
+    /// The compartment's size (the smallest free one that fits).
+    pub size: Size,
+    /// The delivery tier.
+    pub tier: Tier,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When the hold runs out if nothing is deposited.
+    pub hold_until: Timestamp,
+    /// Where it stands.
+    pub status: ReservationStatus,
+}
+
+/// A parcel from reservation to pickup or expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parcel {
+    /// Its id.
+    pub id: ParcelId,
+    /// The reservation that made room for it.
+    pub reservation_id: ReservationId,
+    /// The order it belongs to.
+    pub order_id: OrderId,
+    /// Where it goes.
+    pub station_id: StationId,
+    /// Its compartment.
+    pub compartment_id: CompartmentId,
+    /// Its dimensions and weight.
+    pub spec: ParcelSpec,
+    /// Its delivery tier.
+    pub tier: Tier,
+    /// Where it is.
+    pub status: ParcelStatus,
+    /// When it was reserved.
+    pub reserved_at: Timestamp,
+    /// When it was deposited.
+    pub stored_at: Option<Timestamp>,
+    /// When the pickup window closes.
+    pub pickup_expires_at: Option<Timestamp>,
+    /// When the customer took it.
+    pub picked_up_at: Option<Timestamp>,
+    /// When its window closed.
+    pub expired_at: Option<Timestamp>,
+    /// When a carrier took the expired parcel away.
+    pub collected_at: Option<Timestamp>,
+    /// When its hold ended without a deposit.
+    pub cancelled_at: Option<Timestamp>,
+    /// The keyed hash of its active pickup code, hex, so expiry can revoke the code. Never the
+    /// code itself.
+    pub code_hash: Option<String>,
+}
+
+impl Parcel {
+    /// When the pickup window closes, while the parcel waits in its compartment.
+    pub fn pickup_deadline(&self) -> Option<Timestamp> {
+        match self.status {
+            ParcelStatus::Stored => self.pickup_expires_at,
+            _ => None,
+        }
+    }
+}
+
+/// An active pickup code, keyed in its table by the code's keyed hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// The parcel it releases.
+    pub parcel_id: ParcelId,
+    /// The station where it is valid.
+    pub station_id: StationId,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// A remembered `Idempotency-Key`: what the request looked like and what it was answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// SHA-256 of the request's canonical form, hex.
+    pub fingerprint: String,
+    /// The reservation as it was first answered.
+    pub answer: Reservation,
+    /// When the key was first used; keys are forgotten a day later.
+    pub created_at: Timestamp,
+}
+
+/// Who did something, as the access log records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The token's subject, e.g. `checkout-web` or `agent-17`.
+    pub subject: String,
+    /// The token's role.
+    pub role: String,
+}
+
+impl Actor {
+    /// The store itself, for changes nobody asked for (expiry, seeding).
+    pub fn system() -> Actor {
+        Actor {
+            subject: "lockergrid".into(),
+            role: "system".into(),
+        }
+    }
+}
+
+/// One entry of the append-only, hash-chained access log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessEntry {
+    /// Position in the log, from 1.
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// What was attempted, e.g. `reserve`, `deposit`, `pickup`, `denied`.
+    pub action: String,
+    /// What it was done to (a reservation, parcel, station or route).
+    pub target: String,
+    /// `ok` or the reason it was refused.
+    pub outcome: String,
+    /// SHA-256 of the previous entry, hex (zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and this entry's other fields, hex.
+    pub hash: String,
+}

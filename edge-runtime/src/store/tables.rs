@@ -1,0 +1,145 @@
+//! Every table of the store, as a typed constant. Values are JSON so that a redb file can be read
+//! with ordinary tools; the `_v1` suffix lets a later format live beside this one.
+
+use super::StoreError;
+use super::records::{
+    AccessEntry, CodeRecord, CompartmentRecord, IdempotencyRecord, Parcel, Reservation,
+    StationRecord,
+};
+use redb::{Key, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+
+/// A table whose values are `V` encoded as JSON.
+pub struct Typed<K: Key + 'static, V> {
+    def: TableDefinition<'static, K, &'static [u8]>,
+    name: &'static str,
+    value: PhantomData<fn() -> V>,
+}
+
+impl<K: Key + 'static, V: Serialize + DeserializeOwned> Typed<K, V> {
+    const fn new(name: &'static str) -> Self {
+        Typed {
+            def: TableDefinition::new(name),
+            name,
+            value: PhantomData,
+        }
+    }
+
+    /// The raw definition, for opening the table in a transaction.
+    pub fn def(&self) -> TableDefinition<'static, K, &'static [u8]> {
+        self.def
+    }
+
+    /// Reads and decodes one value.
+    pub fn get<'k>(
+        &self,
+        table: &impl ReadableTable<K, &'static [u8]>,
+        key: impl Borrow<K::SelfType<'k>>,
+    ) -> Result<Option<V>, StoreError> {
+        match table.get(key)? {
+            Some(guard) => self.decode(guard.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Encodes and writes one value.
+    pub fn put<'k>(
+        &self,
+        table: &mut redb::Table<'_, K, &'static [u8]>,
+        key: impl Borrow<K::SelfType<'k>>,
+        value: &V,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+            table: self.name,
+            detail: e.to_string(),
+        })?;
+        table.insert(key, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Decodes every value, in key order.
+    pub fn all(&self, table: &impl ReadableTable<K, &'static [u8]>) -> Result<Vec<V>, StoreError> {
+        table
+            .iter()?
+            .map(|item| {
+                let (_, v) = item?;
+                self.decode(v.value())
+            })
+            .collect()
+    }
+
+    /// The value with the greatest key.
+    pub fn last(&self, table: &impl ReadableTable<K, &'static [u8]>) -> Result<Option<V>, StoreError> {
+        match table.last()? {
+            Some((_, v)) => self.decode(v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<V, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            table: self.name,
+            detail: e.to_string(),
+        })
+    }
+}
+
+impl<V: Serialize + DeserializeOwned> Typed<&'static str, V> {
+    /// Every key with its decoded value, in key order.
+    pub fn entries(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+    ) -> Result<Vec<(String, V)>, StoreError> {
+        table
+            .iter()?
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.value().to_owned(), self.decode(v.value())?))
+            })
+            .collect()
+    }
+}
+
+/// Stations by id.
+pub const STATIONS_V1: Typed<&str, StationRecord> = Typed::new("stations_v1");
+/// Compartments by id.
+pub const COMPARTMENTS_V1: Typed<&str, CompartmentRecord> = Typed::new("compartments_v1");
+/// Reservations by id.
+pub const RESERVATIONS_V1: Typed<&str, Reservation> = Typed::new("reservations_v1");
+/// Parcels by id.
+pub const PARCELS_V1: Typed<&str, Parcel> = Typed::new("parcels_v1");
+/// Active pickup codes by the hex of their keyed hash; never the code itself.
+pub const CODES_V1: Typed<&str, CodeRecord> = Typed::new("codes_v1");
+/// Remembered idempotency keys by `{subject}\n{key}`.
+pub const IDEMPOTENCY_V1: Typed<&str, IdempotencyRecord> = Typed::new("idempotency_v1");
+/// The hash-chained access log by sequence number.
+pub const ACCESS_LOG_V1: Typed<u64, AccessEntry> = Typed::new("access_log_v1");
+
+/// A SHA-256 over the business tables (compartments, reservations, parcels, codes), hex.
+pub fn digest(rx: &redb::ReadTransaction) -> Result<String, StoreError> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for def in [
+        COMPARTMENTS_V1.def(),
+        RESERVATIONS_V1.def(),
+        PARCELS_V1.def(),
+        CODES_V1.def(),
+    ] {
+        let table = rx.open_table(def)?;
+        for item in table.iter()? {
+            let (k, v) = item?;
+            hasher.update(k.value().as_bytes());
+            hasher.update([0]);
+            hasher.update(v.value());
+            hasher.update([0]);
+        }
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

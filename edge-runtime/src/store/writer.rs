@@ -1,0 +1,385 @@
+//! The writer: the only place that opens a write transaction. It takes a batch of commands from
+//! its channel, applies them all in one transaction, commits once (one fsync for the batch),
+//! publishes the new snapshot, and only then answers each caller. When a batch fails to commit,
+//! every caller in it gets the error and the in-memory index is reloaded from the committed state.
+
+use super::access_log::Draft;
+use super::index::Index;
+use super::records::{Actor, Parcel, Reservation};
+use super::snapshot::{Snapshot, StationView};
+use super::tables::{
+    ACCESS_LOG_V1, CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1,
+    STATIONS_V1,
+};
+use super::{
+    ChangeError, CommitReport, CompartmentChange, Deposit, ExpiryReport, Pickup, ReserveError,
+    ReserveRequest, Reserved, SeedReport, StationSeed, StoreError, StoreMetrics,
+};
+use crate::clock::Clock;
+use lockergrid_protocol::{
+    CodeKey, ParcelId, PickupCode, ReservationId, Size, StationId, Timestamp,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most commands applied in one transaction; bounds the latency of the batch's last caller.
+const MAX_BATCH: usize = 2_048;
+/// Commands that may wait for the writer before senders are slowed down.
+const CHANNEL_DEPTH: usize = 16_384;
+
+type Reply<T> = oneshot::Sender<T>;
+
+/// A request to the writer, with the channel its answer goes back on.
+pub(super) enum Command {
+    Reserve {
+        request: ReserveRequest,
+        size: Size,
+        reply: Reply<Result<Reserved, ReserveError>>,
+    },
+    Release {
+        id: ReservationId,
+        actor: Actor,
+        reply: Reply<Result<Reservation, ChangeError>>,
+    },
+    Deposit {
+        id: ReservationId,
+        actor: Actor,
+        reply: Reply<Result<Deposit, ChangeError>>,
+    },
+    EnterCode {
+        station: StationId,
+        code: PickupCode,
+        actor: Actor,
+        reply: Reply<Result<Pickup, ChangeError>>,
+    },
+    Collect {
+        id: ParcelId,
+        actor: Actor,
+        reply: Reply<Result<Parcel, ChangeError>>,
+    },
+    ExpireDue {
+        reply: Reply<Result<ExpiryReport, StoreError>>,
+    },
+    Seed {
+        stations: Vec<StationSeed>,
+        reply: Reply<Result<SeedReport, StoreError>>,
+    },
+    Record {
+        entry: Draft,
+        reply: Reply<Result<(), StoreError>>,
+    },
+}
+
+/// An error an operation may end in; storage failures abort the whole batch.
+pub(super) trait OpError: From<StoreError> + Send + 'static {
+    fn storage(&self) -> Option<&StoreError>;
+}
+
+impl OpError for StoreError {
+    fn storage(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
+impl OpError for ReserveError {
+    fn storage(&self) -> Option<&StoreError> {
+        match self {
+            ReserveError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl OpError for ChangeError {
+    fn storage(&self) -> Option<&StoreError> {
+        match self {
+            ChangeError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// An answer held back until the batch's commit succeeds or fails.
+type Pending = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+fn hold_back<T: Send + 'static, E: OpError>(reply: Reply<Result<T, E>>, result: Result<T, E>) -> Pending {
+    Box::new(move |failed| {
+        let answer = match failed {
+            None => result,
+            Some(e) => Err(E::from(e.clone())),
+        };
+        // The caller may have gone away (timeout, disconnect); its answer is then moot.
+        let _ = reply.send(answer);
+    })
+}
+
+fn fail_now<T, E: OpError>(reply: Reply<Result<T, E>>, e: &StoreError) {
+    let _ = reply.send(Err(E::from(e.clone())));
+}
+
+impl Command {
+    fn fail(self, e: &StoreError) {
+        match self {
+            Command::Reserve { reply, .. } => fail_now(reply, e),
+            Command::Release { reply, .. } => fail_now(reply, e),
+            Command::Deposit { reply, .. } => fail_now(reply, e),
+            Command::EnterCode { reply, .. } => fail_now(reply, e),
+            Command::Collect { reply, .. } => fail_now(reply, e),
+            Command::ExpireDue { reply } => fail_now(reply, e),
+            Command::Seed { reply, .. } => fail_now(reply, e),
+            Command::Record { reply, .. } => fail_now(reply, e),
+        }
+    }
+}
+
+/// The tables of one write transaction, opened once per batch.
+pub(super) struct Tx<'t> {
+    pub stations: redb::Table<'t, &'static str, &'static [u8]>,
+    pub compartments: redb::Table<'t, &'static str, &'static [u8]>,
+    pub reservations: redb::Table<'t, &'static str, &'static [u8]>,
+    pub parcels: redb::Table<'t, &'static str, &'static [u8]>,
+    pub codes: redb::Table<'t, &'static str, &'static [u8]>,
+    pub keys: redb::Table<'t, &'static str, &'static [u8]>,
+    pub log: redb::Table<'t, u64, &'static [u8]>,
+    pub now: Timestamp,
+    pub changes: Vec<CompartmentChange>,
+    pub dirty: BTreeSet<StationId>,
+}
+
+impl<'t> Tx<'t> {
+    fn open(txn: &'t redb::WriteTransaction, now: Timestamp) -> Result<Tx<'t>, StoreError> {
+        Ok(Tx {
+            stations: txn.open_table(STATIONS_V1.def())?,
+            compartments: txn.open_table(COMPARTMENTS_V1.def())?,
+            reservations: txn.open_table(RESERVATIONS_V1.def())?,
+            parcels: txn.open_table(PARCELS_V1.def())?,
+            codes: txn.open_table(CODES_V1.def())?,
+            keys: txn.open_table(IDEMPOTENCY_V1.def())?,
+            log: txn.open_table(ACCESS_LOG_V1.def())?,
+            now,
+            changes: Vec::new(),
+            dirty: BTreeSet::new(),
+        })
+    }
+}
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    db: Arc<redb::Database>,
+    pub(super) index: Index,
+    pub(super) code_key: CodeKey,
+    clock: Arc<dyn Clock>,
+    snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
+    views: BTreeMap<StationId, Arc<StationView>>,
+    metrics: StoreMetrics,
+    observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
+    commit_seq: u64,
+}
+
+/// Owns the writer thread; dropping it waits for the thread to finish its batch and exit. The
+/// thread exits once every command sender is gone.
+pub(super) struct WriterGuard(Option<JoinHandle<()>>);
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("store writer thread panicked");
+        }
+    }
+}
+
+/// Creates the tables, loads the index, publishes the first snapshot and starts the thread.
+pub(super) fn start(
+    db: Arc<redb::Database>,
+    snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
+    metrics: StoreMetrics,
+    clock: Arc<dyn Clock>,
+    code_key: CodeKey,
+    observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
+) -> Result<(mpsc::Sender<Command>, WriterGuard), StoreError> {
+    let txn = db.begin_write()?;
+    drop(Tx::open(&txn, clock.now())?);
+    txn.commit()?;
+    let mut writer = Writer {
+        index: Index::load(&db)?,
+        db,
+        code_key,
+        clock,
+        snapshot,
+        views: BTreeMap::new(),
+        metrics,
+        observer,
+        commit_seq: 0,
+    };
+    writer.rebuild_views();
+    writer.publish(writer.clock.now());
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    let handle = std::thread::Builder::new()
+        .name("lockergrid-writer".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| StoreError::from(redb::Error::from(e)))?;
+    Ok((tx, WriterGuard(Some(handle))))
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.apply_batch(&mut batch);
+        }
+    }
+
+    fn apply_batch(&mut self, batch: &mut Vec<Command>) {
+        let started = Instant::now();
+        self.metrics.batch_size.observe(batch.len() as f64);
+        let now = self.clock.now();
+        let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+        let outcome = self.try_batch(batch, now, &mut pending);
+        match outcome {
+            Ok((changes, dirty)) => {
+                self.commit_seq += 1;
+                for station in dirty {
+                    self.refresh_view(&station);
+                }
+                self.publish(now);
+                if let Some(observer) = &self.observer {
+                    let report = CommitReport {
+                        seq: self.commit_seq,
+                        changes,
+                    };
+                    let _ = observer.send(Arc::new(report));
+                }
+                pending.into_iter().for_each(|p| p(None));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "batch not committed");
+                match Index::load(&self.db) {
+                    Ok(index) => self.index = index,
+                    Err(reload) => tracing::error!(error = %reload, "index reload failed"),
+                }
+                self.rebuild_views();
+                pending.into_iter().for_each(|p| p(Some(&e)));
+                batch.drain(..).for_each(|c| c.fail(&e));
+            }
+        }
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Applies commands from the front of `batch` in one transaction and commits. On a storage
+    /// error the commands not yet applied stay in `batch`.
+    fn try_batch(
+        &mut self,
+        batch: &mut Vec<Command>,
+        now: Timestamp,
+        pending: &mut Vec<Pending>,
+    ) -> Result<(Vec<CompartmentChange>, BTreeSet<StationId>), StoreError> {
+        let txn = self.db.begin_write()?;
+        let (changes, dirty) = {
+            let mut tx = Tx::open(&txn, now)?;
+            let mut commands = std::mem::take(batch).into_iter();
+            while let Some(command) = commands.next() {
+                if let Err(e) = self.dispatch(&mut tx, command, pending) {
+                    batch.extend(commands);
+                    return Err(e);
+                }
+            }
+            (tx.changes, tx.dirty)
+        };
+        txn.commit()?;
+        Ok((changes, dirty))
+    }
+
+    fn dispatch(
+        &mut self,
+        tx: &mut Tx<'_>,
+        command: Command,
+        pending: &mut Vec<Pending>,
+    ) -> Result<(), StoreError> {
+        fn keep<T: Send + 'static, E: OpError>(
+            pending: &mut Vec<Pending>,
+            reply: Reply<Result<T, E>>,
+            result: Result<T, E>,
+        ) -> Result<(), StoreError> {
+            if let Err(e) = &result
+                && let Some(storage) = e.storage()
+            {
+                let storage = storage.clone();
+                fail_now(reply, &storage);
+                return Err(storage);
+            }
+            pending.push(hold_back(reply, result));
+            Ok(())
+        }
+        match command {
+            Command::Reserve {
+                request,
+                size,
+                reply,
+            } => keep(pending, reply, self.reserve(tx, request, size)),
+            Command::Release { id, actor, reply } => {
+                keep(pending, reply, self.release(tx, &id, actor))
+            }
+            Command::Deposit { id, actor, reply } => {
+                keep(pending, reply, self.deposit(tx, &id, actor))
+            }
+            Command::EnterCode {
+                station,
+                code,
+                actor,
+                reply,
+            } => keep(pending, reply, self.enter_code(tx, &station, &code, actor)),
+            Command::Collect { id, actor, reply } => {
+                keep(pending, reply, self.collect(tx, &id, actor))
+            }
+            Command::ExpireDue { reply } => keep(pending, reply, self.expire_due(tx)),
+            Command::Seed { stations, reply } => keep(pending, reply, self.seed(tx, stations)),
+            Command::Record { entry, reply } => {
+                let result = self.log(tx, entry);
+                keep(pending, reply, result)
+            }
+        }
+    }
+
+    /// Appends an access-log entry in the current transaction.
+    pub(super) fn log(&mut self, tx: &mut Tx<'_>, entry: Draft) -> Result<(), StoreError> {
+        super::access_log::append(&mut tx.log, &mut self.index.chain, tx.now, entry)
+    }
+
+    fn refresh_view(&mut self, station: &StationId) {
+        if let Some(idx) = self.index.stations.get(station) {
+            self.views.insert(station.clone(), Arc::new(idx.view()));
+        }
+    }
+
+    fn rebuild_views(&mut self) {
+        self.views = self
+            .index
+            .stations
+            .iter()
+            .map(|(id, idx)| (id.clone(), Arc::new(idx.view())))
+            .collect();
+    }
+
+    fn publish(&self, now: Timestamp) {
+        self.snapshot.store(Arc::new(Snapshot {
+            commit_seq: self.commit_seq,
+            committed_at: now,
+            published: Instant::now(),
+            stations: self.views.values().cloned().collect(),
+        }));
+    }
+}
