@@ -56,7 +56,12 @@ pub fn rank(snapshot: &Snapshot, query: &Query) -> Vec<Candidate> {
 
 /// Up to `n` active stations anywhere that have room for the size, nearest first: the
 /// alternatives offered when nothing in range fits.
-pub fn nearest_with_room(snapshot: &Snapshot, at: GeoPoint, size: Size, n: usize) -> Vec<Candidate> {
+pub fn nearest_with_room(
+    snapshot: &Snapshot,
+    at: GeoPoint,
+    size: Size,
+    n: usize,
+) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = snapshot
         .stations
         .iter()

@@ -398,8 +398,7 @@ impl Store {
 
     /// Adds the stations and compartments of a deployment that the store does not have yet.
     pub async fn seed(&self, stations: Vec<StationSeed>) -> Result<SeedReport, StoreError> {
-        self.call(|reply| Command::Seed { stations, reply })
-            .await?
+        self.call(|reply| Command::Seed { stations, reply }).await?
     }
 
     /// Appends an entry to the access log (e.g. a refused request).
@@ -411,8 +410,7 @@ impl Store {
         outcome: &str,
     ) -> Result<(), StoreError> {
         let entry = access_log::Draft::new(actor, action, target, outcome);
-        self.call(|reply| Command::Record { entry, reply })
-            .await?
+        self.call(|reply| Command::Record { entry, reply }).await?
     }
 
     /// One reservation by id.

@@ -1,1 +1,13 @@
-//! placeholder
+//! The Lockergrid regional gateway: the HTTP checkout API with its roles and tokens, the
+//! deployment file, and the process that ties the store to the API.
+//!
+//! It builds on `lockergrid-edge-runtime` for state and must not open redb itself; the `lockergrid`
+//! binary in `main.rs` is a thin shell over [`cli`].
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod node;
+pub mod secrets;

@@ -1,1 +1,31 @@
-fn main() {}
+//! The `lockergrid` binary: parses the command line, installs logging, runs the command and turns
+//! its failure into a message and an exit code.
+
+use clap::Parser;
+use lockergrid_gateway::cli::{self, Cli};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lockergrid: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("lockergrid: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}

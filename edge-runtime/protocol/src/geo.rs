@@ -16,7 +16,9 @@ pub struct GeoPoint {
 
 /// A coordinate outside the valid range, or not a number.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("coordinate ({lat}, {lon}) is out of range; latitude must be in [-90, 90], longitude in [-180, 180]")]
+#[error(
+    "coordinate ({lat}, {lon}) is out of range; latitude must be in [-90, 90], longitude in [-180, 180]"
+)]
 pub struct InvalidCoordinate {
     /// The latitude given.
     pub lat: f64,

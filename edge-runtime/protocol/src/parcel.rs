@@ -73,7 +73,15 @@ mod tests {
 
     #[test]
     fn a_picked_up_parcel_cannot_expire() {
-        assert!(ParcelStatus::PickedUp.advance(ParcelEvent::WindowClosed).is_err());
-        assert!(ParcelStatus::Reserved.advance(ParcelEvent::PickedUp).is_err());
+        assert!(
+            ParcelStatus::PickedUp
+                .advance(ParcelEvent::WindowClosed)
+                .is_err()
+        );
+        assert!(
+            ParcelStatus::Reserved
+                .advance(ParcelEvent::PickedUp)
+                .is_err()
+        );
     }
 }

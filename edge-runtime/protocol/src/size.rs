@@ -120,7 +120,9 @@ pub enum Ineligible {
     },
     /// Every side is within the limit, but the parcel fits no compartment in any orientation
     /// (for example 482 × 482 × 482 mm: the largest compartment is 700 × 550 × 450 mm inside).
-    #[error("parcel of {sides_mm:?} mm fits no compartment; the largest is 700 x 550 x 450 mm inside")]
+    #[error(
+        "parcel of {sides_mm:?} mm fits no compartment; the largest is 700 x 550 x 450 mm inside"
+    )]
     TooBulky {
         /// The parcel's sides in millimetres, longest first.
         sides_mm: [u32; 3],

@@ -35,8 +35,14 @@ mod tests {
 
     #[test]
     fn pickup_windows_follow_the_tier() {
-        assert_eq!(Tier::Standard.pickup_window(), Duration::from_secs(3 * 86_400));
+        assert_eq!(
+            Tier::Standard.pickup_window(),
+            Duration::from_secs(3 * 86_400)
+        );
         assert_eq!(Tier::Prime.pickup_window(), Duration::from_secs(7 * 86_400));
-        assert_eq!(Tier::Business.pickup_window(), Duration::from_secs(14 * 86_400));
+        assert_eq!(
+            Tier::Business.pickup_window(),
+            Duration::from_secs(14 * 86_400)
+        );
     }
 }

@@ -123,7 +123,10 @@ impl Index {
                 .get_mut(&c.station)
                 .ok_or_else(|| StoreError::Corrupt {
                     table: "compartments_v1",
-                    detail: format!("compartment {:?} names unknown station {:?}", c.id, c.station),
+                    detail: format!(
+                        "compartment {:?} names unknown station {:?}",
+                        c.id, c.station
+                    ),
                 })?;
             station.track(&c, None);
         }

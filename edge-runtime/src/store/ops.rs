@@ -89,8 +89,13 @@ impl Writer {
             .ok_or(ReserveError::NoCapacity(size))?;
         let id = ReservationId::new(new_id("rsv")).map_err(corrupt_id)?;
         let parcel_id = ParcelId::new(new_id("pcl")).map_err(corrupt_id)?;
-        self.move_compartment(tx, &compartment, CompartmentEvent::Reserve, Some(id.clone()))
-            .map_err(|e| ReserveError::Store(e.into_store()))?;
+        self.move_compartment(
+            tx,
+            &compartment,
+            CompartmentEvent::Reserve,
+            Some(id.clone()),
+        )
+        .map_err(|e| ReserveError::Store(e.into_store()))?;
         let reservation = Reservation {
             id: id.clone(),
             order_id: request.order_id.clone(),
@@ -224,7 +229,11 @@ impl Writer {
     ) -> Result<Deposit, ChangeError> {
         let mut reservation = self.held_reservation(tx, id)?;
         if reservation.hold_until <= tx.now {
-            return Err(conflict("reservation", id.as_str(), ReservationStatus::Expired));
+            return Err(conflict(
+                "reservation",
+                id.as_str(),
+                ReservationStatus::Expired,
+            ));
         }
         let mut parcel = self.parcel(tx, &reservation.parcel_id)?;
         let stored = advance(parcel.status, ParcelEvent::Deposited)?;
@@ -287,7 +296,10 @@ impl Writer {
             .get(&tx.codes, hash.as_str())?
             .filter(|c| &c.station_id == station && c.expires_at > tx.now);
         let Some(record) = valid else {
-            self.log(tx, Draft::new(actor, "pickup", station.as_str(), "code_rejected"))?;
+            self.log(
+                tx,
+                Draft::new(actor, "pickup", station.as_str(), "code_rejected"),
+            )?;
             return Err(ChangeError::CodeRejected);
         };
         let mut parcel = self.parcel(tx, &record.parcel_id)?;
@@ -319,12 +331,13 @@ impl Writer {
         id: &ParcelId,
         actor: Actor,
     ) -> Result<Parcel, ChangeError> {
-        let mut parcel = PARCELS_V1
-            .get(&tx.parcels, id.as_str())?
-            .ok_or_else(|| ChangeError::NotFound {
-                kind: "parcel",
-                id: id.to_string(),
-            })?;
+        let mut parcel =
+            PARCELS_V1
+                .get(&tx.parcels, id.as_str())?
+                .ok_or_else(|| ChangeError::NotFound {
+                    kind: "parcel",
+                    id: id.to_string(),
+                })?;
         if parcel.status != ParcelStatus::Expired || parcel.collected_at.is_some() {
             let status = match parcel.collected_at {
                 Some(_) => "collected".to_owned(),
@@ -366,8 +379,13 @@ impl Writer {
             self.index.hold_deadlines.remove(&(due, id.clone()));
             match self.held_reservation(tx, &id) {
                 Ok(reservation) => {
-                    self.end_hold(tx, reservation, CompartmentEvent::HoldExpired, Actor::system())
-                        .map_err(into_store)?;
+                    self.end_hold(
+                        tx,
+                        reservation,
+                        CompartmentEvent::HoldExpired,
+                        Actor::system(),
+                    )
+                    .map_err(into_store)?;
                     report.holds_expired += 1;
                 }
                 Err(ChangeError::Store(e)) => return Err(e),
@@ -445,11 +463,12 @@ impl Writer {
                 let have = station.total(size);
                 for n in have + 1..=seed.compartments[size.index()] {
                     let compartment = CompartmentRecord {
-                        id: CompartmentId::new(format!("{id}:{}{n:03}", size.letter()))
-                            .map_err(|e| StoreError::Corrupt {
+                        id: CompartmentId::new(format!("{id}:{}{n:03}", size.letter())).map_err(
+                            |e| StoreError::Corrupt {
                                 table: "compartments_v1",
                                 detail: e.to_string(),
-                            })?,
+                            },
+                        )?,
                         station: id.clone(),
                         size,
                         state: CompartmentState::Available,
@@ -472,7 +491,10 @@ impl Writer {
                 "added {} stations, {} compartments",
                 report.stations_added, report.compartments_added
             );
-            self.log(tx, Draft::new(Actor::system(), "seed", "deployment", &outcome))?;
+            self.log(
+                tx,
+                Draft::new(Actor::system(), "seed", "deployment", &outcome),
+            )?;
         }
         Ok(report)
     }
@@ -515,13 +537,11 @@ impl Writer {
 }
 
 fn advance(status: ParcelStatus, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {
-    status
-        .advance(event)
-        .map_err(|e| ChangeError::Conflict {
-            kind: "parcel",
-            id: String::new(),
-            status: format!("{:?}", e.from).to_lowercase(),
-        })
+    status.advance(event).map_err(|e| ChangeError::Conflict {
+        kind: "parcel",
+        id: String::new(),
+        status: format!("{:?}", e.from).to_lowercase(),
+    })
 }
 
 fn corrupt_id(e: lockergrid_protocol::ids::InvalidId) -> StoreError {

@@ -72,7 +72,10 @@ impl<K: Key + 'static, V: Serialize + DeserializeOwned> Typed<K, V> {
     }
 
     /// The value with the greatest key.
-    pub fn last(&self, table: &impl ReadableTable<K, &'static [u8]>) -> Result<Option<V>, StoreError> {
+    pub fn last(
+        &self,
+        table: &impl ReadableTable<K, &'static [u8]>,
+    ) -> Result<Option<V>, StoreError> {
         match table.last()? {
             Some((_, v)) => self.decode(v.value()).map(Some),
             None => Ok(None),

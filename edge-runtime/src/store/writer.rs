@@ -105,7 +105,10 @@ impl OpError for ChangeError {
 /// An answer held back until the batch's commit succeeds or fails.
 type Pending = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
-fn hold_back<T: Send + 'static, E: OpError>(reply: Reply<Result<T, E>>, result: Result<T, E>) -> Pending {
+fn hold_back<T: Send + 'static, E: OpError>(
+    reply: Reply<Result<T, E>>,
+    result: Result<T, E>,
+) -> Pending {
     Box::new(move |failed| {
         let answer = match failed {
             None => result,

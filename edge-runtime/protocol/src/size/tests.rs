@@ -25,7 +25,10 @@ fn orientation_does_not_matter() {
 fn each_size_is_chosen_when_the_smaller_one_is_too_small() {
     assert_eq!(parcel(351, 10, 10, 1).smallest_size(), Ok(Size::Medium));
     assert_eq!(parcel(480, 350, 301, 1).smallest_size(), Ok(Size::Large));
-    assert_eq!(parcel(470, 451, 100, 1).smallest_size(), Ok(Size::Oversized));
+    assert_eq!(
+        parcel(470, 451, 100, 1).smallest_size(),
+        Ok(Size::Oversized)
+    );
 }
 
 #[test]

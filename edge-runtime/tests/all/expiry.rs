@@ -1,0 +1,129 @@
+//! Holds and pickup windows expire on the clock the test controls.
+
+use crate::support::{checkout, open, request, seed, station_id};
+use lockergrid_edge_runtime::store::ChangeError;
+use lockergrid_edge_runtime::store::records::{Actor, ReservationStatus};
+use lockergrid_protocol::{ParcelStatus, Size, Tier};
+use std::time::Duration;
+
+fn agent() -> Actor {
+    Actor {
+        subject: "agent-1".into(),
+        role: "agent".into(),
+    }
+}
+
+fn free_small(t: &crate::support::TestStore) -> u32 {
+    t.store
+        .snapshot()
+        .station(&station_id("st-a"))
+        .expect("station")
+        .count(Size::Small)
+        .free
+}
+
+#[tokio::test]
+async fn an_expired_hold_releases_its_compartment() {
+    let t = open(vec![seed("st-a", [1, 0, 0, 0])]).await;
+    let r = t.store.reserve(request("st-a", "o-1")).await.expect("held");
+    assert_eq!(free_small(&t), 0);
+
+    t.clock.advance(Duration::from_secs(3_599));
+    assert_eq!(t.store.expire_due().await.expect("sweep").holds_expired, 0);
+    assert_eq!(free_small(&t), 0);
+
+    t.clock.advance(Duration::from_secs(1));
+    assert_eq!(t.store.expire_due().await.expect("sweep").holds_expired, 1);
+    assert_eq!(free_small(&t), 1);
+    let r = t
+        .store
+        .reservation(&r.reservation.id)
+        .expect("read")
+        .expect("exists");
+    assert_eq!(r.status, ReservationStatus::Expired);
+    let parcel = t.store.parcel(&r.parcel_id).expect("read").expect("exists");
+    assert_eq!(parcel.status, ParcelStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn a_deposit_after_the_hold_ran_out_is_refused_even_before_the_sweep() {
+    let t = open(vec![seed("st-a", [1, 0, 0, 0])]).await;
+    let r = t.store.reserve(request("st-a", "o-1")).await.expect("held");
+    t.clock.advance(Duration::from_secs(3_600));
+    let late = t.store.deposit(r.reservation.id, agent()).await;
+    assert!(
+        matches!(late, Err(ChangeError::Conflict { .. })),
+        "{late:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_pickup_window_voids_the_code_and_a_carrier_frees_the_compartment() {
+    let t = open(vec![seed("st-a", [1, 0, 0, 0])]).await;
+    let mut req = request("st-a", "o-1");
+    req.tier = Tier::Prime;
+    let r = t.store.reserve(req).await.expect("held");
+    let deposit = t
+        .store
+        .deposit(r.reservation.id, agent())
+        .await
+        .expect("stored");
+
+    t.clock.advance(Duration::from_secs(7 * 86_400 - 1));
+    t.store.expire_due().await.expect("sweep");
+    let parcel = t
+        .store
+        .parcel(&deposit.parcel.id)
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        parcel.status,
+        ParcelStatus::Stored,
+        "prime waits seven days"
+    );
+
+    t.clock.advance(Duration::from_secs(1));
+    let report = t.store.expire_due().await.expect("sweep");
+    assert_eq!(report.parcels_expired, 1);
+    let parcel = t
+        .store
+        .parcel(&deposit.parcel.id)
+        .expect("read")
+        .expect("exists");
+    assert_eq!(parcel.status, ParcelStatus::Expired);
+    assert_eq!(free_small(&t), 0, "the parcel is still inside");
+
+    let late = t
+        .store
+        .enter_code(station_id("st-a"), deposit.code, checkout())
+        .await;
+    assert!(matches!(late, Err(ChangeError::CodeRejected)));
+
+    let carrier = Actor {
+        subject: "carrier-1".into(),
+        role: "carrier".into(),
+    };
+    t.store
+        .collect(deposit.parcel.id.clone(), carrier.clone())
+        .await
+        .expect("collected");
+    assert_eq!(free_small(&t), 1);
+    let twice = t.store.collect(deposit.parcel.id, carrier).await;
+    assert!(matches!(twice, Err(ChangeError::Conflict { .. })));
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_forgotten_after_a_day() {
+    let t = open(vec![seed("st-a", [2, 0, 0, 0])]).await;
+    let mut req = request("st-a", "o-1");
+    req.hold = Duration::from_secs(10 * 86_400);
+    req.idempotency = Some(lockergrid_edge_runtime::store::IdempotencyKey {
+        key: "c\nk".into(),
+        fingerprint: "f".into(),
+    });
+    t.store.reserve(req.clone()).await.expect("first");
+    t.clock.advance(Duration::from_secs(86_400));
+    assert_eq!(t.store.expire_due().await.expect("sweep").keys_forgotten, 1);
+    let fresh = t.store.reserve(req).await.expect("a new reservation");
+    assert!(!fresh.replayed);
+}

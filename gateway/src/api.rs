@@ -1,0 +1,161 @@
+//! The HTTP checkout API: [`router`] builds every route with its layers, [`serve`] runs it on a
+//! listener until the shutdown future resolves.
+
+mod admin;
+mod attempts;
+pub mod extract;
+pub mod openapi;
+mod parcels;
+pub mod problem;
+mod reservations;
+mod stations;
+mod system;
+
+use crate::auth::TokenKey;
+use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use attempts::CodeAttempts;
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use lockergrid_edge_runtime::Store;
+use problem::ApiError;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Limits the API enforces on every route.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests handled at once; more are shed with 503 and `Retry-After`.
+    pub max_in_flight: usize,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_in_flight: 1_024,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct App {
+    /// The node's store.
+    pub store: Store,
+    /// Verifies bearer tokens.
+    pub tokens: TokenKey,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// How long a reservation holds its compartment.
+    pub hold: Duration,
+    code_attempts: CodeAttempts,
+}
+
+impl App {
+    /// Shared state for the API over `store`.
+    pub fn new(store: Store, tokens: TokenKey, hold: Duration) -> Arc<App> {
+        Arc::new(App {
+            metrics: Metrics::new(store.clone()),
+            store,
+            tokens,
+            hold,
+            code_attempts: CodeAttempts::default(),
+        })
+    }
+}
+
+/// Every route of the API with its layers.
+pub fn router(app: Arc<App>, limits: Limits) -> Router {
+    Router::new()
+        .route("/v1/stations", get(stations::list))
+        .route("/v1/stations/{id}", get(stations::get_one))
+        .route("/v1/stations/{id}/code-entry", post(stations::code_entry))
+        .route("/v1/reservations", post(reservations::create))
+        .route(
+            "/v1/reservations/{id}",
+            get(reservations::get_one).delete(reservations::release),
+        )
+        .route("/v1/reservations/{id}/deposit", post(reservations::deposit))
+        .route("/v1/parcels/{id}", get(parcels::get_one))
+        .route("/v1/parcels/{id}/collect", post(parcels::collect))
+        .route("/v1/admin/access-log", get(admin::access_log))
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .fallback(system::no_route)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
+                .timeout(limits.request_timeout),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn overloaded(error: tower::BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::unavailable("timeout", "the request took too long; try again")
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::unavailable(
+            "overloaded",
+            "too many requests in flight; try again shortly",
+        )
+    } else {
+        ApiError::internal(&error)
+    }
+}
+
+/// Counts every request and records its latency by route template.
+async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let labels = RouteLabels { method, route };
+    app.metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method: labels.method,
+            route: labels.route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app, limits))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,140 @@
+//! Extractors that answer malformed input with problem documents: JSON bodies, query strings,
+//! path ids, and the caller's bearer token.
+
+use super::App;
+use super::problem::ApiError;
+use crate::auth::{Claims, Role, TokenError};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use lockergrid_edge_runtime::store::records::Actor;
+use lockergrid_protocol::StationId;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// A JSON body; wrong content type, oversized, malformed or mistyped bodies become problems.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "the body must be JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            ApiError::new(
+                rejection.status(),
+                "body-rejected",
+                "Request body rejected",
+                rejection.body_text(),
+            )
+        })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            if e.is_data() {
+                ApiError::invalid(e.to_string())
+            } else {
+                ApiError::bad_request(format!("malformed JSON: {e}"))
+            }
+        })
+    }
+}
+
+/// A query string; missing, unknown or mistyped parameters become problems.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
+/// Parses a path id, answering a malformed one with 404: no resource can have that name.
+pub fn path_id<T: std::str::FromStr>(raw: &str, kind: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no {kind} {raw:?}")))
+}
+
+/// The authenticated caller of a request.
+pub struct Caller {
+    /// What the caller's token says.
+    pub claims: Claims,
+    method: Method,
+    path: String,
+}
+
+impl Caller {
+    /// The caller as the access log names it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            subject: self.claims.sub.clone(),
+            role: self.claims.role.to_string(),
+        }
+    }
+
+    /// Allows the request if the caller has one of `roles` and, for roles scoped to stations,
+    /// `station` is among its stations. A refusal is written to the access log and answered 403.
+    pub async fn permit(
+        &self,
+        app: &App,
+        roles: &[Role],
+        station: Option<&StationId>,
+    ) -> Result<(), ApiError> {
+        let role = self.claims.role;
+        let reason = if !roles.contains(&role) {
+            format!("role {role} may not call {} {}", self.method, self.path)
+        } else if let Some(station) = station.filter(|s| role.is_scoped() && !self.claims.covers(s))
+        {
+            format!("this {role} token does not cover station {station}")
+        } else {
+            return Ok(());
+        };
+        let target = format!("{} {}", self.method, self.path);
+        app.store
+            .record(self.actor(), "denied", &target, &reason)
+            .await?;
+        Err(ApiError::forbidden(reason))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be Bearer"))?;
+        let claims = app
+            .tokens
+            .verify(token.trim(), app.store.now())
+            .map_err(|e: TokenError| ApiError::unauthorized(e.to_string()))?;
+        Ok(Caller {
+            claims,
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}

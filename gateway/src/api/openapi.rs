@@ -1,0 +1,200 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`. A test walks it against the live router:
+//! every documented operation must exist, and every route must be documented.
+
+use serde_json::{Value, json};
+
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+    })
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
+    })
+}
+
+fn id_param(description: &str) -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "description": description,
+            "schema": { "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$" } })
+}
+
+fn body(schema: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": {
+        "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+}
+
+fn secured(roles: &str, mut op: Value) -> Value {
+    op["security"] = json!([{ "bearer": [] }]);
+    op["description"] = json!(format!("Roles: {roles}."));
+    op["responses"]["401"] = problem("No valid bearer token");
+    op["responses"]["403"] = problem("Role or station scope does not allow this");
+    op
+}
+
+fn paths() -> Value {
+    json!({
+        "/v1/stations": { "get": secured("checkout, operator, agent, carrier", json!({
+            "operationId": "listStations",
+            "summary": "Active stations within a radius with room for a size, best first",
+            "parameters": [
+                { "name": "lat", "in": "query", "required": true, "schema": { "type": "number", "minimum": -90, "maximum": 90 } },
+                { "name": "lon", "in": "query", "required": true, "schema": { "type": "number", "minimum": -180, "maximum": 180 } },
+                { "name": "radius_m", "in": "query", "required": true, "schema": { "type": "number", "minimum": 1, "maximum": 50000 } },
+                { "name": "size", "in": "query", "required": true, "schema": { "$ref": "#/components/schemas/Size" } }
+            ],
+            "responses": { "200": ok("Ranked stations", "StationList"), "400": problem("Missing or malformed parameter"), "422": problem("Out-of-range parameter") }
+        })) },
+        "/v1/stations/{id}": { "get": secured("checkout, operator, agent, carrier", json!({
+            "operationId": "getStation",
+            "summary": "One station with its compartments per size and state",
+            "parameters": [id_param("Station id")],
+            "responses": { "200": ok("The station", "Station"), "404": problem("No such station") }
+        })) },
+        "/v1/stations/{id}/code-entry": { "post": secured("station (bound to this station)", json!({
+            "operationId": "enterCode",
+            "summary": "A pickup code typed at the locker; releases the parcel",
+            "parameters": [id_param("Station id")],
+            "requestBody": body("CodeEntry"),
+            "responses": { "200": ok("Picked up", "Pickup"), "422": problem("Code rejected"),
+                           "429": problem("Too many wrong codes; see Retry-After") }
+        })) },
+        "/v1/reservations": { "post": secured("checkout", json!({
+            "operationId": "createReservation",
+            "summary": "Hold a compartment of the smallest size that fits",
+            "parameters": [{ "name": "Idempotency-Key", "in": "header", "required": true,
+                             "schema": { "type": "string", "minLength": 1, "maxLength": 255 } }],
+            "requestBody": body("CreateReservation"),
+            "responses": { "201": ok("Held (or replayed: header Idempotent-Replayed)", "Reservation"),
+                           "400": problem("Malformed body or missing Idempotency-Key"),
+                           "409": problem("No room; `alternatives` lists the nearest stations that have some"),
+                           "413": problem("Body over 64 KiB"),
+                           "415": problem("Body is not JSON"),
+                           "422": problem("Ineligible parcel, invalid values, or key reused with another body") }
+        })) },
+        "/v1/reservations/{id}": {
+            "get": secured("checkout, operator, agent (its stations)", json!({
+                "operationId": "getReservation",
+                "parameters": [id_param("Reservation id")],
+                "responses": { "200": ok("The reservation", "Reservation"), "404": problem("No such reservation") }
+            })),
+            "delete": secured("checkout, operator", json!({
+                "operationId": "releaseReservation",
+                "parameters": [id_param("Reservation id")],
+                "responses": { "200": ok("Released", "Reservation"), "404": problem("No such reservation"),
+                               "409": problem("Not held any more") }
+            }))
+        },
+        "/v1/reservations/{id}/deposit": { "post": secured("agent (its stations)", json!({
+            "operationId": "deposit",
+            "summary": "Record the parcel as stored; the pickup code is in this response only",
+            "parameters": [id_param("Reservation id")],
+            "responses": { "200": ok("Stored", "Deposit"), "404": problem("No such reservation"),
+                           "409": problem("Not held, or the hold ran out") }
+        })) },
+        "/v1/parcels/{id}": { "get": secured("checkout, operator, agent and carrier (their stations)", json!({
+            "operationId": "getParcel",
+            "parameters": [id_param("Parcel id")],
+            "responses": { "200": ok("The parcel", "Parcel"), "404": problem("No such parcel") }
+        })) },
+        "/v1/parcels/{id}/collect": { "post": secured("carrier (its stations)", json!({
+            "operationId": "collectParcel",
+            "summary": "A carrier took an expired parcel away; the compartment is free again",
+            "parameters": [id_param("Parcel id")],
+            "responses": { "200": ok("Collected", "Parcel"), "404": problem("No such parcel"),
+                           "409": problem("Not expired, or already collected") }
+        })) },
+        "/v1/admin/access-log": { "get": secured("operator", json!({
+            "operationId": "accessLog",
+            "parameters": [
+                { "name": "from", "in": "query", "schema": { "type": "integer", "minimum": 1 } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+            ],
+            "responses": { "200": ok("Entries of the hash-chained log", "AccessLog"), "422": problem("Bad page size") }
+        })) },
+        "/healthz": { "get": { "operationId": "health", "responses": { "200": { "description": "Up" } } } },
+        "/metrics": { "get": { "operationId": "metrics", "responses": { "200": { "description": "Prometheus text format",
+            "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
+        "/openapi.json": { "get": { "operationId": "openapi", "responses": { "200": { "description": "This document" } } } }
+    })
+}
+
+fn schemas() -> Value {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    let id = json!({ "type": "string" });
+    let size_counts = json!({ "type": "object", "additionalProperties": {
+        "type": "object", "properties": { "free": { "type": "integer" }, "total": { "type": "integer" } } } });
+    json!({
+        "Problem": { "type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+            "type": { "type": "string", "format": "uri" }, "title": { "type": "string" },
+            "status": { "type": "integer" }, "detail": { "type": "string" } } },
+        "Size": { "type": "string", "enum": ["small", "medium", "large", "oversized"] },
+        "Tier": { "type": "string", "enum": ["standard", "prime", "business"] },
+        "Location": { "type": "object", "properties": { "lat": { "type": "number" }, "lon": { "type": "number" } } },
+        "StationSummary": { "type": "object", "properties": {
+            "id": id, "name": { "type": "string" }, "kind": { "type": "string" },
+            "location": { "$ref": "#/components/schemas/Location" },
+            "distance_m": { "type": "number" }, "score": { "type": "number" }, "sizes": size_counts } },
+        "StationList": { "type": "object", "properties": {
+            "size": { "$ref": "#/components/schemas/Size" },
+            "stations": { "type": "array", "items": { "$ref": "#/components/schemas/StationSummary" } } } },
+        "Station": { "type": "object", "properties": {
+            "id": id, "name": { "type": "string" }, "kind": { "type": "string" }, "status": { "type": "string" },
+            "location": { "$ref": "#/components/schemas/Location" }, "sizes": { "type": "object" } } },
+        "Parcel": { "type": "object", "properties": {
+            "id": id, "reservation_id": id, "order_id": id, "station_id": id, "compartment_id": id,
+            "tier": { "$ref": "#/components/schemas/Tier" },
+            "status": { "type": "string", "enum": ["reserved", "stored", "picked_up", "expired", "cancelled"] },
+            "reserved_at": ts, "stored_at": ts, "pickup_expires_at": ts, "picked_up_at": ts,
+            "expired_at": ts, "collected_at": ts, "cancelled_at": ts } },
+        "ParcelSpec": { "type": "object", "additionalProperties": false,
+            "required": ["length_mm", "width_mm", "height_mm", "weight_g"], "properties": {
+            "length_mm": { "type": "integer", "minimum": 1, "maximum": 482 },
+            "width_mm": { "type": "integer", "minimum": 1, "maximum": 482 },
+            "height_mm": { "type": "integer", "minimum": 1, "maximum": 482 },
+            "weight_g": { "type": "integer", "minimum": 1, "maximum": 15875 } } },
+        "CreateReservation": { "type": "object", "additionalProperties": false,
+            "required": ["order_id", "parcel", "tier"],
+            "description": "Exactly one of station_id and near.", "properties": {
+            "order_id": id, "parcel": { "$ref": "#/components/schemas/ParcelSpec" },
+            "tier": { "$ref": "#/components/schemas/Tier" }, "station_id": id,
+            "near": { "type": "object", "additionalProperties": false, "required": ["lat", "lon", "radius_m"],
+                "properties": { "lat": { "type": "number" }, "lon": { "type": "number" },
+                                "radius_m": { "type": "number", "minimum": 1, "maximum": 50000 } } } } },
+        "Reservation": { "type": "object", "properties": {
+            "id": id, "order_id": id, "parcel_id": id, "station_id": id, "compartment_id": id,
+            "size": { "$ref": "#/components/schemas/Size" }, "tier": { "$ref": "#/components/schemas/Tier" },
+            "created_at": ts, "hold_until": ts,
+            "status": { "type": "string", "enum": ["held", "deposited", "released", "expired", "completed"] } } },
+        "Deposit": { "type": "object", "properties": {
+            "reservation_id": id, "parcel_id": id, "station_id": id, "compartment_id": id,
+            "status": { "type": "string" }, "pickup_code": { "type": "string", "pattern": "^[0-9]{8}$" },
+            "pickup_expires_at": ts } },
+        "CodeEntry": { "type": "object", "additionalProperties": false, "required": ["code"],
+            "properties": { "code": { "type": "string", "pattern": "^[0-9]{8}$" } } },
+        "Pickup": { "type": "object", "properties": {
+            "parcel_id": id, "compartment_id": id, "status": { "type": "string" } } },
+        "AccessLog": { "type": "object", "properties": {
+            "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": "integer" } } }
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Lockergrid gateway API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Checkout, deposit and pickup for a parcel-locker network. Errors are RFC 9457 problem documents whose `type` is `urn:lockergrid:problem:<kind>`."
+        },
+        "paths": paths(),
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
+        }
+    })
+}

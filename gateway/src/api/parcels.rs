@@ -1,0 +1,67 @@
+//! Parcels: status and timestamps, and a carrier collecting an expired parcel.
+
+use super::App;
+use super::extract::{Caller, path_id};
+use super::problem::ApiError;
+use super::reservations::change_error;
+use crate::auth::Role;
+use axum::Json;
+use axum::extract::{Path, State};
+use lockergrid_edge_runtime::store::records::Parcel;
+use lockergrid_protocol::ParcelId;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn parcel_json(p: &Parcel) -> Value {
+    json!({
+        "id": p.id,
+        "reservation_id": p.reservation_id,
+        "order_id": p.order_id,
+        "station_id": p.station_id,
+        "compartment_id": p.compartment_id,
+        "tier": p.tier,
+        "status": p.status,
+        "reserved_at": p.reserved_at,
+        "stored_at": p.stored_at,
+        "pickup_expires_at": p.pickup_expires_at,
+        "picked_up_at": p.picked_up_at,
+        "expired_at": p.expired_at,
+        "collected_at": p.collected_at,
+        "cancelled_at": p.cancelled_at,
+    })
+}
+
+async fn load(app: &App, caller: &Caller, raw: &str, roles: &[Role]) -> Result<Parcel, ApiError> {
+    let id: ParcelId = path_id(raw, "parcel")?;
+    caller.permit(app, roles, None).await?;
+    let parcel = app
+        .store
+        .parcel(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("no parcel {raw:?}")))?;
+    caller.permit(app, roles, Some(&parcel.station_id)).await?;
+    Ok(parcel)
+}
+
+pub(super) async fn get_one(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let roles = &[Role::Checkout, Role::Operator, Role::Agent, Role::Carrier];
+    let parcel = load(&app, &caller, &raw, roles).await?;
+    Ok(Json(parcel_json(&parcel)))
+}
+
+pub(super) async fn collect(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let parcel = load(&app, &caller, &raw, &[Role::Carrier]).await?;
+    let collected = app
+        .store
+        .collect(parcel.id, caller.actor())
+        .await
+        .map_err(change_error)?;
+    Ok(Json(parcel_json(&collected)))
+}

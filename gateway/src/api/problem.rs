@@ -1,0 +1,164 @@
+//! `ApiError`: every error the API returns, written as an RFC 9457 problem document with a stable
+//! `type` URI (`urn:lockergrid:problem:<kind>`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// Prefix of every problem `type`.
+pub const TYPE_PREFIX: &str = "urn:lockergrid:problem:";
+
+/// An error response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: String,
+    extra: Map<String, Value>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// A problem with a status, a stable kind, a fixed title and a specific detail.
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            extra: Map::new(),
+            retry_after: None,
+        }
+    }
+
+    /// Adds an extension member to the problem document.
+    pub fn with(mut self, key: &str, value: Value) -> ApiError {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Adds a `Retry-After` header, in seconds.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Malformed request",
+            detail,
+        )
+    }
+
+    /// 422: the request is well-formed but its values are not acceptable.
+    pub fn invalid(detail: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "Invalid request values",
+            detail,
+        )
+    }
+
+    /// 401: no valid bearer token.
+    pub fn unauthorized(detail: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
+    }
+
+    /// 403: the token's role or scope does not allow this.
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Not permitted", detail)
+    }
+
+    /// 404: no such resource.
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// 409: the resource is not in a state that allows this.
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "state-conflict",
+            "Conflicts with the current state",
+            detail,
+        )
+    }
+
+    /// 500: something failed inside the gateway; the detail stays in the log.
+    pub fn internal(error: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the gateway could not complete the request; it has been logged",
+        )
+    }
+
+    /// 503: too many requests in flight, or one took too long.
+    pub fn unavailable(kind: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            kind,
+            "Temporarily unavailable",
+            detail,
+        )
+        .retry_after(1)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("{TYPE_PREFIX}{}", self.kind),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if let Value::Object(map) = &mut body {
+            map.extend(self.extra);
+        }
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"lockergrid\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<lockergrid_edge_runtime::StoreError> for ApiError {
+    fn from(e: lockergrid_edge_runtime::StoreError) -> ApiError {
+        ApiError::internal(&e)
+    }
+}

@@ -1,0 +1,285 @@
+//! Reservations: create (idempotent), read, release, and the agent's deposit.
+
+use super::App;
+use super::extract::{ApiJson, Caller, path_id};
+use super::problem::ApiError;
+use super::stations::{candidate_json, validate_area};
+use crate::auth::Role;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lockergrid_edge_runtime::ranking::{self, Query};
+use lockergrid_edge_runtime::store::records::Reservation;
+use lockergrid_edge_runtime::store::{
+    ChangeError, IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target,
+};
+use lockergrid_protocol::{GeoPoint, OrderId, ParcelSpec, ReservationId, Size, StationId, Tier};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_KEY_LEN: usize = 255;
+/// How many alternative stations a 409 offers.
+const ALTERNATIVES: usize = 3;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Near {
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateReservation {
+    order_id: OrderId,
+    parcel: ParcelSpec,
+    tier: Tier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    station_id: Option<StationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    near: Option<Near>,
+}
+
+/// A reservation as the API shows it.
+pub(super) fn reservation_json(r: &Reservation) -> Value {
+    json!({
+        "id": r.id,
+        "order_id": r.order_id,
+        "parcel_id": r.parcel_id,
+        "station_id": r.station_id,
+        "compartment_id": r.compartment_id,
+        "size": r.size,
+        "tier": r.tier,
+        "created_at": r.created_at,
+        "hold_until": r.hold_until,
+        "status": r.status,
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap, caller: &Caller) -> Result<String, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| ApiError::bad_request("the Idempotency-Key header is required"))?
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
+    Ok(format!("{}\n{key}", caller.claims.sub))
+}
+
+fn fingerprint(body: &CreateReservation) -> String {
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    Sha256::digest(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(super) async fn create(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateReservation>,
+) -> Result<Response, ApiError> {
+    caller.permit(&app, &[Role::Checkout], None).await?;
+    let key = idempotency_key(&headers, &caller)?;
+    let size = body
+        .parcel
+        .smallest_size()
+        .map_err(|e| ineligible(&app, e))?;
+    let (target, origin) = target(&app, &body, size)?;
+    let request = ReserveRequest {
+        order_id: body.order_id.clone(),
+        parcel: body.parcel,
+        tier: body.tier,
+        target,
+        hold: app.hold,
+        idempotency: Some(IdempotencyKey {
+            key,
+            fingerprint: fingerprint(&body),
+        }),
+        actor: caller.actor(),
+    };
+    match app.store.reserve(request).await {
+        Ok(reserved) => Ok(created(&app, reserved)),
+        Err(e) => Err(reserve_error(&app, e, origin, size)),
+    }
+}
+
+/// Where to reserve, and the point alternatives are measured from.
+fn target(
+    app: &App,
+    body: &CreateReservation,
+    size: Size,
+) -> Result<(Target, Option<GeoPoint>), ApiError> {
+    match (&body.station_id, &body.near) {
+        (Some(id), None) => {
+            let origin = app.store.snapshot().station(id).map(|s| s.record.location);
+            Ok((Target::Station(id.clone()), origin))
+        }
+        (None, Some(near)) => {
+            let at = validate_area(near.lat, near.lon, near.radius_m)?;
+            let query = Query {
+                at,
+                radius_m: near.radius_m,
+                size,
+            };
+            let ranked = ranking::rank(&app.store.snapshot(), &query)
+                .into_iter()
+                .map(|c| c.station.record.id.clone())
+                .collect();
+            Ok((Target::Ranked(ranked), Some(at)))
+        }
+        _ => Err(ApiError::invalid("give exactly one of station_id and near")),
+    }
+}
+
+fn created(app: &App, reserved: Reserved) -> Response {
+    app.metrics.reservation(if reserved.replayed {
+        "replayed"
+    } else {
+        "held"
+    });
+    let r = &reserved.reservation;
+    let mut response = (StatusCode::CREATED, Json(reservation_json(r))).into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/reservations/{}", r.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    if reserved.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn ineligible(app: &App, e: lockergrid_protocol::Ineligible) -> ApiError {
+    app.metrics.reservation("refused");
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "ineligible-parcel",
+        "Parcel cannot go into a locker",
+        e.to_string(),
+    )
+    .with("limit", json!(e.limit()))
+}
+
+fn reserve_error(app: &App, e: ReserveError, origin: Option<GeoPoint>, size: Size) -> ApiError {
+    match e {
+        ReserveError::NoCapacity(_) => {
+            app.metrics.reservation("no_capacity");
+            app.metrics.conflicts.inc();
+            let alternatives: Vec<Value> = origin
+                .map(|at| ranking::nearest_with_room(&app.store.snapshot(), at, size, ALTERNATIVES))
+                .unwrap_or_default()
+                .iter()
+                .map(candidate_json)
+                .collect();
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no-capacity",
+                "No compartment free",
+                format!("no free compartment of size {size} or larger"),
+            )
+            .with("alternatives", json!(alternatives))
+        }
+        ReserveError::Ineligible(e) => ineligible(app, e),
+        ReserveError::UnknownStation(id) => ApiError::invalid(format!("unknown station {id:?}")),
+        ReserveError::StationInactive(id) => {
+            ApiError::conflict(format!("station {id:?} is not in service"))
+        }
+        ReserveError::IdempotencyMismatch => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request body",
+        ),
+        ReserveError::Store(e) => ApiError::from(e),
+    }
+}
+
+/// The API's answer to a refused change.
+pub(super) fn change_error(e: ChangeError) -> ApiError {
+    match e {
+        ChangeError::NotFound { kind, id } => ApiError::not_found(format!("no {kind} {id:?}")),
+        ChangeError::Conflict { kind, id, status } => {
+            ApiError::conflict(format!("{kind} {id:?} is {status}"))
+        }
+        ChangeError::CodeRejected => ApiError::invalid("code rejected"),
+        ChangeError::Store(e) => ApiError::from(e),
+    }
+}
+
+/// Loads a reservation for a caller; scoped roles see only their stations' reservations.
+async fn load(
+    app: &App,
+    caller: &Caller,
+    raw: &str,
+    roles: &[Role],
+) -> Result<Reservation, ApiError> {
+    let id: ReservationId = path_id(raw, "reservation")?;
+    caller.permit(app, roles, None).await?;
+    let reservation = app
+        .store
+        .reservation(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("no reservation {raw:?}")))?;
+    caller
+        .permit(app, roles, Some(&reservation.station_id))
+        .await?;
+    Ok(reservation)
+}
+
+pub(super) async fn get_one(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let roles = &[Role::Checkout, Role::Operator, Role::Agent];
+    let r = load(&app, &caller, &raw, roles).await?;
+    Ok(Json(reservation_json(&r)))
+}
+
+pub(super) async fn release(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = load(&app, &caller, &raw, &[Role::Checkout, Role::Operator]).await?;
+    let released = app
+        .store
+        .release(r.id, caller.actor())
+        .await
+        .map_err(change_error)?;
+    Ok(Json(reservation_json(&released)))
+}
+
+pub(super) async fn deposit(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = load(&app, &caller, &raw, &[Role::Agent]).await?;
+    let deposit = app
+        .store
+        .deposit(r.id.clone(), caller.actor())
+        .await
+        .map_err(change_error)?;
+    let p = &deposit.parcel;
+    Ok(Json(json!({
+        "reservation_id": r.id,
+        "parcel_id": p.id,
+        "station_id": p.station_id,
+        "compartment_id": p.compartment_id,
+        "status": p.status,
+        "pickup_code": deposit.code.reveal(),
+        "pickup_expires_at": p.pickup_expires_at,
+    })))
+}

@@ -1,0 +1,169 @@
+//! Discovery (`GET /v1/stations`), one station, and code entry at a locker.
+
+use super::App;
+use super::extract::{ApiJson, ApiQuery, Caller, path_id};
+use super::problem::ApiError;
+use crate::auth::Role;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use lockergrid_edge_runtime::ranking::{self, Candidate, Query};
+use lockergrid_edge_runtime::store::ChangeError;
+use lockergrid_edge_runtime::store::snapshot::StationView;
+use lockergrid_protocol::{CompartmentState, GeoPoint, PickupCode, Size, StationId};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Largest discovery radius, metres.
+pub const MAX_RADIUS_M: f64 = 50_000.0;
+
+/// Roles that may look at stations.
+const READERS: &[Role] = &[Role::Checkout, Role::Operator, Role::Agent, Role::Carrier];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+    size: Size,
+}
+
+/// Checks a point and radius from a request.
+pub(super) fn validate_area(lat: f64, lon: f64, radius_m: f64) -> Result<GeoPoint, ApiError> {
+    let at = GeoPoint::new(lat, lon).map_err(|e| ApiError::invalid(e.to_string()))?;
+    if !(1.0..=MAX_RADIUS_M).contains(&radius_m) {
+        return Err(ApiError::invalid(format!(
+            "radius_m must be between 1 and {MAX_RADIUS_M}, got {radius_m}"
+        )));
+    }
+    Ok(at)
+}
+
+fn sizes_json(view: &StationView, with_states: bool) -> Value {
+    let mut sizes = Map::new();
+    for size in Size::ALL {
+        let count = view.count(size);
+        let mut entry = json!({ "free": count.free, "total": count.total });
+        if with_states {
+            let states: Map<String, Value> = CompartmentState::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), json!(view.in_state(size, *s))))
+                .collect();
+            entry["states"] = Value::Object(states);
+        }
+        sizes.insert(size.as_str().to_owned(), entry);
+    }
+    Value::Object(sizes)
+}
+
+/// A station as discovery and 409 alternatives show it.
+pub(super) fn candidate_json(c: &Candidate) -> Value {
+    let r = &c.station.record;
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "kind": r.kind,
+        "location": r.location,
+        "distance_m": c.distance_m.round(),
+        "score": (c.score * 1_000.0).round() / 1_000.0,
+        "sizes": sizes_json(&c.station, false),
+    })
+}
+
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, READERS, None).await?;
+    let at = validate_area(q.lat, q.lon, q.radius_m)?;
+    let snapshot = app.store.snapshot();
+    let query = Query {
+        at,
+        radius_m: q.radius_m,
+        size: q.size,
+    };
+    let stations: Vec<Value> = ranking::rank(&snapshot, &query)
+        .iter()
+        .map(candidate_json)
+        .collect();
+    Ok(Json(json!({ "size": q.size, "stations": stations })))
+}
+
+pub(super) async fn get_one(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, READERS, None).await?;
+    let id: StationId = path_id(&raw, "station")?;
+    let snapshot = app.store.snapshot();
+    let view = snapshot
+        .station(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no station {raw:?}")))?;
+    let r = &view.record;
+    Ok(Json(json!({
+        "id": r.id,
+        "name": r.name,
+        "kind": r.kind,
+        "location": r.location,
+        "status": r.status,
+        "sizes": sizes_json(view, true),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CodeEntry {
+    code: String,
+}
+
+pub(super) async fn code_entry(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<CodeEntry>,
+) -> Result<Json<Value>, ApiError> {
+    let station: StationId = path_id(&raw, "station")?;
+    caller
+        .permit(&app, &[Role::Station], Some(&station))
+        .await?;
+    let now = app.store.now();
+    if let Some(wait) = app.code_attempts.locked(&station, now) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "Too many wrong codes",
+            "code entry at this station is locked after repeated wrong codes",
+        )
+        .retry_after(wait.as_secs().max(1)));
+    }
+    let rejected = |app: &App| {
+        let left = app.code_attempts.fail(&station, now);
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code-rejected",
+            "Code not accepted",
+            "the code is not valid at this station",
+        )
+        .with("attempts_left", json!(left))
+    };
+    let Ok(code) = PickupCode::parse(&body.code) else {
+        return Err(rejected(&app));
+    };
+    match app
+        .store
+        .enter_code(station.clone(), code, caller.actor())
+        .await
+    {
+        Ok(pickup) => Ok(Json(json!({
+            "parcel_id": pickup.parcel.id,
+            "compartment_id": pickup.parcel.compartment_id,
+            "status": pickup.parcel.status,
+        }))),
+        Err(ChangeError::CodeRejected) => Err(rejected(&app)),
+        Err(other) => Err(super::reservations::change_error(other)),
+    }
+}

@@ -1,0 +1,214 @@
+//! The `lockergrid` command line: `up`, `gateway` and `token issue`.
+
+use crate::auth::{Role, TokenKey};
+use crate::config::{ConfigError, Deployment};
+use crate::node::{self, NodeOptions};
+use crate::secrets::Secrets;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lockergrid_edge_runtime::Clock;
+use lockergrid_edge_runtime::SystemClock;
+use lockergrid_protocol::StationId;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit code for bad configuration or usage (EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+
+/// Lockergrid: parcel-locker network gateway and tools.
+#[derive(Debug, Parser)]
+#[command(name = "lockergrid", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the default deployment from deploy.toml and print how to try it.
+    Up {
+        /// The deployment file.
+        #[arg(long, default_value = "deploy.toml")]
+        config: PathBuf,
+    },
+    /// Run the gateway.
+    Gateway {
+        /// The deployment file.
+        #[arg(long, default_value = "deploy.toml")]
+        config: PathBuf,
+        /// Override the data directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Override the listen address (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token signed with the gateway's key.
+    Issue {
+        /// The deployment file (for its data directory).
+        #[arg(long, default_value = "deploy.toml")]
+        config: PathBuf,
+        /// Override the data directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The role.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Who holds it, as the audit log will name them.
+        #[arg(long)]
+        subject: String,
+        /// A station it may act on (agents, carriers, stations); repeat for several.
+        #[arg(long = "station")]
+        stations: Vec<StationId>,
+        /// How long it is valid, e.g. `30d`, `12h`.
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+/// A failure with the exit code it should end the process with.
+#[derive(Debug)]
+pub struct Failure {
+    /// The process exit code.
+    pub code: u8,
+    /// What went wrong.
+    pub error: anyhow::Error,
+}
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        let code = if error.downcast_ref::<ConfigError>().is_some() {
+            EXIT_USAGE
+        } else {
+            1
+        };
+        Failure { code, error }
+    }
+}
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Up { config } => up(&Deployment::load(&config)?).await?,
+        Command::Gateway {
+            config,
+            data_dir,
+            listen,
+        } => {
+            let deployment = Deployment::load(&config)?;
+            let options = NodeOptions {
+                data_dir,
+                listen,
+                ..NodeOptions::default()
+            };
+            let gateway = node::start(&deployment, options).await?;
+            println!("lockergrid gateway listening on http://{}", gateway.addr);
+            wait_for_signal(&gateway).await;
+            gateway.stop().await?;
+        }
+        Command::Token { command } => issue(command)?,
+    }
+    Ok(())
+}
+
+fn issue(command: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Issue {
+        config,
+        data_dir,
+        role,
+        subject,
+        stations,
+        ttl,
+    } = command;
+    let data_dir = match data_dir {
+        Some(dir) => dir,
+        None => Deployment::load(&config)?.data_dir,
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {data_dir:?}"))?;
+    let secrets = Secrets::load_or_create(&data_dir)?;
+    let token = TokenKey::new(secrets.token_key())
+        .issue(&subject, role, stations, SystemClock.now(), ttl)
+        .map_err(|e| anyhow::Error::new(ConfigError::Invalid(e.to_string())))?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn wait_for_signal(gateway: &node::RunningGateway) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+        _ = gateway.stopped() => {}
+    }
+}
+
+async fn up(deployment: &Deployment) -> anyhow::Result<()> {
+    let gateway = node::start(deployment, NodeOptions::default()).await?;
+    let first = &deployment
+        .stations
+        .first()
+        .context("the deployment has no stations")?
+        .record
+        .id;
+    let all: Vec<StationId> = deployment
+        .stations
+        .iter()
+        .map(|s| s.record.id.clone())
+        .collect();
+    let checkout = gateway.token("demo-checkout", Role::Checkout, vec![])?;
+    let agent = gateway.token("demo-agent", Role::Agent, all)?;
+    let station = gateway.token("demo-touchscreen", Role::Station, vec![first.clone()])?;
+    let operator = gateway.token("demo-operator", Role::Operator, vec![])?;
+    let base = format!("http://{}", gateway.addr);
+    println!(
+        "Lockergrid region {region:?} is up.\n\
+         gateway   {base}  (data in {data:?}, {n} stations)\n\
+         openapi   {base}/openapi.json\n\
+         metrics   {base}/metrics\n\n\
+         Try it (bash):\n\
+         export CHECKOUT={checkout}\n\
+         export AGENT={agent}\n\
+         export STATION={station}\n\
+         export OPERATOR={operator}\n\n\
+         # 1. reserve a compartment at {first}\n\
+         RES=$(curl -s -X POST {base}/v1/reservations -H \"Authorization: Bearer $CHECKOUT\" -H \"Idempotency-Key: demo-$RANDOM\" -H 'Content-Type: application/json' -d '{{\"order_id\":\"demo-1\",\"parcel\":{{\"length_mm\":300,\"width_mm\":200,\"height_mm\":100,\"weight_g\":1200}},\"tier\":\"standard\",\"station_id\":\"{first}\"}}' | tee /dev/stderr | sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/p')\n\
+         # 2. the agent deposits the parcel and gets the pickup code\n\
+         CODE=$(curl -s -X POST {base}/v1/reservations/$RES/deposit -H \"Authorization: Bearer $AGENT\" | tee /dev/stderr | sed -n 's/.*\"pickup_code\":\"\\([0-9]*\\)\".*/\\1/p')\n\
+         # 3. the customer types the code at the locker\n\
+         curl -s -X POST {base}/v1/stations/{first}/code-entry -H \"Authorization: Bearer $STATION\" -H 'Content-Type: application/json' -d \"{{\\\"code\\\":\\\"$CODE\\\"}}\"\n\n\
+         Ctrl-C stops it.",
+        region = deployment.region_name,
+        data = gateway.data_dir,
+        n = deployment.stations.len(),
+    );
+    wait_for_signal(&gateway).await;
+    gateway.stop().await
+}

@@ -1,0 +1,261 @@
+//! The deployment file (`deploy.toml`): parsed once with unknown fields refused, then validated
+//! into a [`Deployment`] that the rest of the gateway consumes.
+
+use lockergrid_edge_runtime::store::StationSeed;
+use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
+use lockergrid_protocol::{GeoPoint, Size, StationId};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The deployment file format this gateway reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Fewest and most compartments a station may have.
+pub const COMPARTMENT_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
+
+/// Why a deployment file was refused; one line each.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path:?}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this format.
+    #[error("{path:?}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The file parsed but says something impossible.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeployment {
+    version: u32,
+    region: RawRegion,
+    gateway: RawGateway,
+    #[serde(default)]
+    reservation: RawReservation,
+    #[serde(rename = "station")]
+    stations: Vec<RawStation>,
+    #[serde(default, rename = "edge")]
+    edges: Vec<RawEdge>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    id: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReservation {
+    #[serde(default = "default_hold")]
+    hold: String,
+}
+
+impl Default for RawReservation {
+    fn default() -> Self {
+        RawReservation {
+            hold: default_hold(),
+        }
+    }
+}
+
+fn default_hold() -> String {
+    "72h".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStation {
+    id: String,
+    name: String,
+    kind: StationKind,
+    lat: f64,
+    lon: f64,
+    compartments: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEdge {
+    id: String,
+    stations: Vec<String>,
+}
+
+/// An edge node and the stations it serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeNode {
+    /// Its id.
+    pub id: String,
+    /// The stations whose lockers connect through it.
+    pub stations: Vec<StationId>,
+}
+
+/// A validated deployment.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Region id.
+    pub region_id: String,
+    /// Region name.
+    pub region_name: String,
+    /// Where the gateway's HTTP API listens.
+    pub listen: SocketAddr,
+    /// Where the gateway keeps its state, relative to the deployment file's folder when relative.
+    pub data_dir: PathBuf,
+    /// How long a reservation holds its compartment before the deposit.
+    pub hold: Duration,
+    /// The stations with their compartments.
+    pub stations: Vec<StationSeed>,
+    /// The edge nodes.
+    pub edges: Vec<EdgeNode>,
+}
+
+/// Splits a station's compartments roughly 40/35/20/5 % over small, medium, large and oversized,
+/// with at least one oversized compartment once there are four or more.
+pub fn split_compartments(total: u32) -> [u32; 4] {
+    let share = |pct: u32| (total * pct + 50) / 100;
+    let small = share(40);
+    let medium = share(35);
+    let large = share(20);
+    let oversized = total.saturating_sub(small + medium + large);
+    if oversized == 0 && total >= 4 {
+        return [small - 1, medium, large, 1];
+    }
+    [small, medium, large, oversized]
+}
+
+impl Deployment {
+    /// Reads and validates a deployment file.
+    pub fn load(path: &Path) -> Result<Deployment, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw: RawDeployment = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Deployment::resolve(raw, base)
+    }
+
+    /// Validates a deployment given as TOML text, with relative paths against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Deployment, ConfigError> {
+        let raw: RawDeployment = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: e.to_string().replace('\n', " "),
+        })?;
+        Deployment::resolve(raw, base)
+    }
+
+    fn resolve(raw: RawDeployment, base: &Path) -> Result<Deployment, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        if raw.version != FORMAT_VERSION {
+            return Err(invalid(format!(
+                "deployment version {} is not supported; this gateway reads version {FORMAT_VERSION}",
+                raw.version
+            )));
+        }
+        let hold = humantime::parse_duration(&raw.reservation.hold)
+            .map_err(|e| invalid(format!("reservation.hold {:?}: {e}", raw.reservation.hold)))?;
+        let stations = raw
+            .stations
+            .into_iter()
+            .map(resolve_station)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = BTreeSet::new();
+        for s in &stations {
+            if !seen.insert(s.record.id.clone()) {
+                return Err(invalid(format!(
+                    "station {:?} is listed twice",
+                    s.record.id
+                )));
+            }
+        }
+        let edges = raw
+            .edges
+            .into_iter()
+            .map(|e| resolve_edge(e, &seen))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Deployment {
+            region_id: raw.region.id,
+            region_name: raw.region.name,
+            listen: raw.gateway.listen,
+            data_dir: base.join(raw.gateway.data_dir),
+            hold,
+            stations,
+            edges,
+        })
+    }
+}
+
+fn resolve_station(raw: RawStation) -> Result<StationSeed, ConfigError> {
+    let id = StationId::new(raw.id.clone())
+        .map_err(|e| ConfigError::Invalid(format!("station id {:?}: {e}", raw.id)))?;
+    let location = GeoPoint::new(raw.lat, raw.lon)
+        .map_err(|e| ConfigError::Invalid(format!("station {id}: {e}")))?;
+    if !COMPARTMENT_RANGE.contains(&raw.compartments) {
+        return Err(ConfigError::Invalid(format!(
+            "station {id}: {} compartments is outside {COMPARTMENT_RANGE:?}",
+            raw.compartments
+        )));
+    }
+    Ok(StationSeed {
+        record: StationRecord {
+            id,
+            name: raw.name,
+            kind: raw.kind,
+            location,
+            status: StationStatus::Active,
+        },
+        compartments: split_compartments(raw.compartments),
+    })
+}
+
+fn resolve_edge(raw: RawEdge, known: &BTreeSet<StationId>) -> Result<EdgeNode, ConfigError> {
+    let stations = raw
+        .stations
+        .iter()
+        .map(|s| match StationId::new(s.clone()) {
+            Ok(id) if known.contains(&id) => Ok(id),
+            _ => Err(ConfigError::Invalid(format!(
+                "edge {:?} serves unknown station {s:?}",
+                raw.id
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EdgeNode {
+        id: raw.id,
+        stations,
+    })
+}
+
+/// Total compartments of one size over a deployment, for start-up messages.
+pub fn total_of(stations: &[StationSeed], size: Size) -> u32 {
+    stations.iter().map(|s| s.compartments[size.index()]).sum()
+}
+
+#[cfg(test)]
+mod tests;

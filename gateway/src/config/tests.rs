@@ -1,0 +1,76 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+version = 1
+[region]
+id = "test"
+name = "Test"
+[gateway]
+listen = "127.0.0.1:0"
+data_dir = "data"
+[[station]]
+id = "st-a"
+name = "A"
+kind = "urban"
+lat = 52.0
+lon = 4.0
+compartments = 40
+"#;
+
+#[test]
+fn the_split_is_roughly_40_35_20_5() {
+    assert_eq!(split_compartments(100), [40, 35, 20, 5]);
+    assert_eq!(split_compartments(30), [12, 11, 6, 1]);
+    for total in 1..=1_000 {
+        let split = split_compartments(total);
+        assert_eq!(split.iter().sum::<u32>(), total, "{total}");
+        assert!(total < 4 || split[3] >= 1, "{total}: {split:?}");
+    }
+}
+
+#[test]
+fn a_minimal_file_resolves_with_defaults() {
+    let d = Deployment::from_toml(MINIMAL, Path::new("/srv")).expect("valid");
+    assert_eq!(d.hold, Duration::from_secs(72 * 3_600));
+    assert_eq!(d.data_dir, PathBuf::from("/srv/data"));
+    assert_eq!(d.stations[0].compartments.iter().sum::<u32>(), 40);
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let text = MINIMAL.replace("[gateway]", "[gateway]\ncolour = \"red\"");
+    let err = Deployment::from_toml(&text, Path::new(".")).expect_err("refused");
+    assert!(err.to_string().contains("colour"), "{err}");
+}
+
+#[test]
+fn impossible_values_are_refused_with_one_line() {
+    for (from, to) in [
+        ("lat = 52.0", "lat = 152.0"),
+        ("compartments = 40", "compartments = 0"),
+        ("id = \"st-a\"", "id = \"st a\""),
+        ("version = 1", "version = 2"),
+    ] {
+        let err =
+            Deployment::from_toml(&MINIMAL.replace(from, to), Path::new(".")).expect_err("refused");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+}
+
+#[test]
+fn the_shipped_deployment_file_is_valid_and_varied() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy.toml");
+    let d = Deployment::load(&path).expect("deploy.toml is valid");
+    assert!(d.stations.len() >= 12);
+    let kinds: BTreeSet<String> = d
+        .stations
+        .iter()
+        .map(|s| format!("{:?}", s.record.kind))
+        .collect();
+    assert_eq!(kinds.len(), 4, "every kind of station appears");
+    for s in &d.stations {
+        let total: u32 = s.compartments.iter().sum();
+        assert!((30..=150).contains(&total), "{} has {total}", s.record.id);
+    }
+    assert!(!d.edges.is_empty());
+}

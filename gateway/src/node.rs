@@ -1,0 +1,181 @@
+//! A running gateway: the store opened in the data directory and seeded from the deployment, the
+//! expiry sweep, and the HTTP API on its listener. Everything it starts stops when it is stopped
+//! or dropped.
+
+use crate::api::{self, App, Limits};
+use crate::auth::TokenKey;
+use crate::config::Deployment;
+use crate::secrets::Secrets;
+use anyhow::Context;
+use lockergrid_edge_runtime::{Clock, Store, StoreOptions, SystemClock};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Name of the store file in the data directory.
+pub const STORE_FILE: &str = "gateway.redb";
+
+/// How to run a gateway beyond what the deployment file says.
+#[derive(Clone)]
+pub struct NodeOptions {
+    /// The clock; tests pass a manual one.
+    pub clock: Arc<dyn Clock>,
+    /// Overrides the deployment's listen address (e.g. `127.0.0.1:0`).
+    pub listen: Option<SocketAddr>,
+    /// Overrides the deployment's data directory.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Request limits.
+    pub limits: Limits,
+    /// How often expired holds and pickup windows are swept.
+    pub sweep_every: Duration,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            clock: Arc::new(SystemClock),
+            listen: None,
+            data_dir: None,
+            limits: Limits::default(),
+            sweep_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A gateway that is serving.
+pub struct RunningGateway {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The API's shared state (store, token key, metrics).
+    pub app: Arc<App>,
+    /// The data directory.
+    pub data_dir: std::path::PathBuf,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    sweeper: Option<JoinHandle<()>>,
+}
+
+/// Opens the store, seeds it from the deployment, starts the sweep and the API.
+pub async fn start(
+    deployment: &Deployment,
+    options: NodeOptions,
+) -> anyhow::Result<RunningGateway> {
+    let data_dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| deployment.data_dir.clone());
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {data_dir:?}"))?;
+    let secrets = Secrets::load_or_create(&data_dir)?;
+    let store = Store::open(
+        &data_dir.join(STORE_FILE),
+        StoreOptions {
+            clock: options.clock.clone(),
+            code_key: secrets.code_key(),
+            commit_observer: None,
+        },
+    )
+    .with_context(|| format!("cannot open the store in {data_dir:?}"))?;
+    let seeded = store.seed(deployment.stations.clone()).await?;
+    if seeded.compartments_added > 0 {
+        tracing::info!(
+            stations = seeded.stations_added,
+            compartments = seeded.compartments_added,
+            "seeded from deployment"
+        );
+    }
+    let listen = options.listen.unwrap_or(deployment.listen);
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let app = App::new(
+        store.clone(),
+        TokenKey::new(secrets.token_key()),
+        deployment.hold,
+    );
+    let shutdown = CancellationToken::new();
+    let sweeper = tokio::spawn(sweep(store, options.sweep_every, shutdown.clone()));
+    let server = tokio::spawn(api::serve(
+        listener,
+        app.clone(),
+        options.limits,
+        shutdown.clone().cancelled_owned(),
+    ));
+    tracing::info!(%addr, "gateway listening");
+    Ok(RunningGateway {
+        addr,
+        app,
+        data_dir,
+        shutdown,
+        server: Some(server),
+        sweeper: Some(sweeper),
+    })
+}
+
+async fn sweep(store: Store, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.expire_due().await {
+            Ok(report) if report != Default::default() => {
+                tracing::info!(
+                    holds = report.holds_expired,
+                    parcels = report.parcels_expired,
+                    keys = report.keys_forgotten,
+                    "expired"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
+        }
+    }
+}
+
+impl RunningGateway {
+    /// Issues a token with this gateway's key.
+    pub fn token(
+        &self,
+        subject: &str,
+        role: crate::auth::Role,
+        stations: Vec<lockergrid_protocol::StationId>,
+    ) -> Result<String, crate::auth::IssueError> {
+        self.app.tokens.issue(
+            subject,
+            role,
+            stations,
+            self.app.store.now(),
+            Duration::from_secs(30 * 86_400),
+        )
+    }
+
+    /// Resolves when the gateway has been asked to stop.
+    pub async fn stopped(&self) {
+        self.shutdown.cancelled().await;
+    }
+
+    /// Stops accepting requests, finishes those in flight, and stops the sweep.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await??;
+        }
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
