@@ -1,1 +1,8 @@
-//! e2e
+//! End-to-end tests: a real gateway on a loopback socket, real HTTP, a real redb file.
+
+mod bad_input;
+mod expiry;
+mod flows;
+mod openapi;
+mod race;
+mod roles;

@@ -5,7 +5,7 @@ use super::App;
 use super::problem::ApiError;
 use crate::auth::{Claims, Role, TokenError};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use lockergrid_edge_runtime::store::records::Actor;
@@ -35,12 +35,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            // The rest of the body stays unread, so the connection cannot be reused.
             ApiError::new(
                 rejection.status(),
                 "body-rejected",
                 "Request body rejected",
                 rejection.body_text(),
             )
+            .closing()
         })?;
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             if e.is_data() {
@@ -63,6 +65,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|Query(v)| ApiQuery(v))
             .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
+/// The `{id}` segment of a path, as text; undecodable segments become problems.
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|rejection| ApiError::not_found(rejection.body_text()))
     }
 }
 

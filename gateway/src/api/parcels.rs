@@ -1,12 +1,12 @@
 //! Parcels: status and timestamps, and a carrier collecting an expired parcel.
 
 use super::App;
-use super::extract::{Caller, path_id};
+use super::extract::{ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::reservations::change_error;
 use crate::auth::Role;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use lockergrid_edge_runtime::store::records::Parcel;
 use lockergrid_protocol::ParcelId;
 use serde_json::{Value, json};
@@ -45,7 +45,7 @@ async fn load(app: &App, caller: &Caller, raw: &str, roles: &[Role]) -> Result<P
 pub(super) async fn get_one(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
     let roles = &[Role::Checkout, Role::Operator, Role::Agent, Role::Carrier];
     let parcel = load(&app, &caller, &raw, roles).await?;
@@ -55,7 +55,7 @@ pub(super) async fn get_one(
 pub(super) async fn collect(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
     let parcel = load(&app, &caller, &raw, &[Role::Carrier]).await?;
     let collected = app

@@ -17,6 +17,7 @@ pub struct ApiError {
     detail: String,
     extra: Map<String, Value>,
     retry_after: Option<u64>,
+    close: bool,
 }
 
 impl ApiError {
@@ -34,7 +35,14 @@ impl ApiError {
             detail: detail.into(),
             extra: Map::new(),
             retry_after: None,
+            close: false,
         }
+    }
+
+    /// Asks the client to close the connection after this response.
+    pub fn closing(mut self) -> ApiError {
+        self.close = true;
+        self
     }
 
     /// Adds an extension member to the problem document.
@@ -146,6 +154,9 @@ impl IntoResponse for ApiError {
         );
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(

@@ -1,12 +1,12 @@
 //! Reservations: create (idempotent), read, release, and the agent's deposit.
 
 use super::App;
-use super::extract::{ApiJson, Caller, path_id};
+use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::stations::{candidate_json, validate_area};
 use crate::auth::Role;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lockergrid_edge_runtime::ranking::{self, Query};
@@ -240,7 +240,7 @@ async fn load(
 pub(super) async fn get_one(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
     let roles = &[Role::Checkout, Role::Operator, Role::Agent];
     let r = load(&app, &caller, &raw, roles).await?;
@@ -250,7 +250,7 @@ pub(super) async fn get_one(
 pub(super) async fn release(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
     let r = load(&app, &caller, &raw, &[Role::Checkout, Role::Operator]).await?;
     let released = app
@@ -264,7 +264,7 @@ pub(super) async fn release(
 pub(super) async fn deposit(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
     let r = load(&app, &caller, &raw, &[Role::Agent]).await?;
     let deposit = app

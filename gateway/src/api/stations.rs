@@ -1,11 +1,11 @@
 //! Discovery (`GET /v1/stations`), one station, and code entry at a locker.
 
 use super::App;
-use super::extract::{ApiJson, ApiQuery, Caller, path_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, path_id};
 use super::problem::ApiError;
 use crate::auth::Role;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use lockergrid_edge_runtime::ranking::{self, Candidate, Query};
 use lockergrid_edge_runtime::store::ChangeError;
@@ -95,7 +95,7 @@ pub(super) async fn list(
 pub(super) async fn get_one(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, READERS, None).await?;
     let id: StationId = path_id(&raw, "station")?;
@@ -123,7 +123,7 @@ pub(super) struct CodeEntry {
 pub(super) async fn code_entry(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath,
     ApiJson(body): ApiJson<CodeEntry>,
 ) -> Result<Json<Value>, ApiError> {
     let station: StationId = path_id(&raw, "station")?;

@@ -1,0 +1,108 @@
+//! Holds and pickup windows expire on a clock the test moves; the compartment comes back.
+
+use lockergrid_edge_runtime::ManualClock;
+use lockergrid_gateway::auth::Role;
+use lockergrid_protocol::Timestamp;
+use lockergrid_tests::{Deployment, Running};
+use serde_json::Value;
+use std::time::Duration;
+
+const START: Timestamp = Timestamp(1_796_083_200_000);
+
+async fn poll(
+    d: &Running,
+    url: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = d.send(d.http.get(url).bearer_auth(token)).await?;
+        if done(&body) {
+            return Ok(body);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting on {url}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_hold_gives_the_compartment_back() -> anyhow::Result<()> {
+    let clock = ManualClock::new(START);
+    let d = Deployment::new()
+        .station("st-a", 1)
+        .hold("1h")
+        .clock(clock.clone())
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let (status, r) = d.reserve(&checkout, "k-1", "st-a").await?;
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(d.reserve(&checkout, "k-2", "st-a").await?.0, 409);
+
+    clock.advance(Duration::from_secs(3_600));
+    let url = format!(
+        "{}/v1/reservations/{}",
+        d.base,
+        r["id"].as_str().expect("id")
+    );
+    poll(&d, &url, &checkout, |r| r["status"] == "expired").await?;
+    assert_eq!(
+        d.reserve(&checkout, "k-3", "st-a").await?.0,
+        201,
+        "room again"
+    );
+    d.stop().await
+}
+
+#[tokio::test]
+async fn a_closed_pickup_window_expires_the_parcel_until_a_carrier_collects_it()
+-> anyhow::Result<()> {
+    let clock = ManualClock::new(START);
+    let d = Deployment::new()
+        .station("st-a", 1)
+        .clock(clock.clone())
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("agent", Role::Agent, &["st-a"])?;
+    let carrier = d.token("carrier", Role::Carrier, &["st-a"])?;
+    let (_, r) = d.reserve(&checkout, "k-1", "st-a").await?;
+    let (status, deposit) = d
+        .send(
+            d.http
+                .post(format!(
+                    "{}/v1/reservations/{}/deposit",
+                    d.base,
+                    r["id"].as_str().expect("id")
+                ))
+                .bearer_auth(&agent),
+        )
+        .await?;
+    assert_eq!(status, 200, "{deposit}");
+    let parcel = deposit["parcel_id"].as_str().expect("parcel").to_owned();
+
+    clock.advance(Duration::from_secs(3 * 86_400));
+    let url = format!("{}/v1/parcels/{parcel}", d.base);
+    poll(&d, &url, &checkout, |p| p["status"] == "expired").await?;
+    assert_eq!(
+        d.reserve(&checkout, "k-2", "st-a").await?.0,
+        409,
+        "still inside"
+    );
+
+    let (status, collected) = d
+        .send(d.http.post(format!("{url}/collect")).bearer_auth(&carrier))
+        .await?;
+    assert_eq!(status, 200, "{collected}");
+    assert!(collected["collected_at"].is_string());
+    assert_eq!(
+        d.reserve(&checkout, "k-3", "st-a").await?.0,
+        201,
+        "room again"
+    );
+    d.stop().await
+}

@@ -1,0 +1,245 @@
+//! Discover, reserve, deposit, pick up, over HTTP.
+
+use lockergrid_gateway::auth::Role;
+use lockergrid_tests::{Deployment, small_parcel};
+use serde_json::json;
+
+#[tokio::test]
+async fn reserve_deposit_pickup_walks_the_whole_flow() -> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 40)
+        .station("st-b", 40)
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("agent-1", Role::Agent, &["st-a"])?;
+    let touchscreen = d.token("st-a-screen", Role::Station, &["st-a"])?;
+
+    let (status, list) = d
+        .send(
+            d.http
+                .get(format!(
+                    "{}/v1/stations?lat=52.37&lon=4.89&radius_m=5000&size=small",
+                    d.base
+                ))
+                .bearer_auth(&checkout),
+        )
+        .await?;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["stations"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        list["stations"][0]["id"], "st-a",
+        "the nearer of two empty stations first"
+    );
+
+    let (status, r) = d.reserve(&checkout, "k-1", "st-a").await?;
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(r["status"], "held");
+    assert_eq!(r["size"], "small");
+    let id = r["id"].as_str().expect("id").to_owned();
+
+    let (status, deposit) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/reservations/{id}/deposit", d.base))
+                .bearer_auth(&agent),
+        )
+        .await?;
+    assert_eq!(status, 200, "{deposit}");
+    let code = deposit["pickup_code"].as_str().expect("code").to_owned();
+    assert_eq!(code.len(), 8);
+
+    let (status, station) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/stations/st-a", d.base))
+                .bearer_auth(&checkout),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(station["sizes"]["small"]["states"]["occupied"], 1);
+
+    let (status, pickup) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/stations/st-a/code-entry", d.base))
+                .bearer_auth(&touchscreen)
+                .json(&json!({ "code": code })),
+        )
+        .await?;
+    assert_eq!(status, 200, "{pickup}");
+    assert_eq!(pickup["status"], "picked_up");
+
+    let parcel = deposit["parcel_id"].as_str().expect("parcel id");
+    let (status, p) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/parcels/{parcel}", d.base))
+                .bearer_auth(&checkout),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(p["status"], "picked_up");
+    assert!(p["stored_at"].is_string() && p["picked_up_at"].is_string());
+
+    let (status, again) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/stations/st-a/code-entry", d.base))
+                .bearer_auth(&touchscreen)
+                .json(&json!({ "code": code })),
+        )
+        .await?;
+    assert_eq!(status, 422, "a spent code is refused: {again}");
+    d.stop().await
+}
+
+#[tokio::test]
+async fn reserving_near_a_point_picks_a_ranked_station() -> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 30)
+        .station("st-b", 30)
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let body = json!({
+        "order_id": "o-near",
+        "parcel": small_parcel(),
+        "tier": "prime",
+        "near": { "lat": 52.37, "lon": 4.90, "radius_m": 3000 },
+    });
+    let (status, r) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/reservations", d.base))
+                .bearer_auth(&checkout)
+                .header("idempotency-key", "near-1")
+                .json(&body),
+        )
+        .await?;
+    assert_eq!(status, 201, "{r}");
+    assert!(r["station_id"] == "st-a" || r["station_id"] == "st-b");
+    d.stop().await
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_the_same_answer_and_refuse_a_different_body() -> anyhow::Result<()>
+{
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let (s1, first) = d.reserve(&checkout, "same-key", "st-a").await?;
+    let (s2, second) = d.reserve(&checkout, "same-key", "st-a").await?;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(first, second);
+    let other = json!({
+        "order_id": "another-order",
+        "parcel": small_parcel(),
+        "tier": "standard",
+        "station_id": "st-a",
+    });
+    let (status, problem) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/reservations", d.base))
+                .bearer_auth(&checkout)
+                .header("idempotency-key", "same-key")
+                .json(&other),
+        )
+        .await?;
+    assert_eq!(status, 422);
+    assert_eq!(
+        problem["type"],
+        "urn:lockergrid:problem:idempotency-key-reused"
+    );
+    d.stop().await
+}
+
+#[tokio::test]
+async fn a_full_station_answers_409_with_the_nearest_stations_that_have_room() -> anyhow::Result<()>
+{
+    let d = Deployment::new()
+        .station("tiny", 1)
+        .station("roomy", 30)
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    assert_eq!(d.reserve(&checkout, "a", "tiny").await?.0, 201);
+    let (status, problem) = d.reserve(&checkout, "b", "tiny").await?;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "urn:lockergrid:problem:no-capacity");
+    assert_eq!(problem["alternatives"][0]["id"], "roomy");
+    d.stop().await
+}
+
+#[tokio::test]
+async fn an_ineligible_parcel_gets_422_naming_the_limit() -> anyhow::Result<()> {
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let body = json!({
+        "order_id": "heavy",
+        "parcel": { "length_mm": 300, "width_mm": 200, "height_mm": 100, "weight_g": 16_000 },
+        "tier": "standard",
+        "station_id": "st-a",
+    });
+    let (status, problem) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/reservations", d.base))
+                .bearer_auth(&checkout)
+                .header("idempotency-key", "heavy")
+                .json(&body),
+        )
+        .await?;
+    assert_eq!(status, 422);
+    assert_eq!(problem["type"], "urn:lockergrid:problem:ineligible-parcel");
+    assert_eq!(problem["limit"], "max_weight");
+    d.stop().await
+}
+
+#[tokio::test]
+async fn five_wrong_codes_lock_the_station_with_429() -> anyhow::Result<()> {
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    let touchscreen = d.token("screen", Role::Station, &["st-a"])?;
+    let enter = |code: &str| {
+        d.http
+            .post(format!("{}/v1/stations/st-a/code-entry", d.base))
+            .bearer_auth(&touchscreen)
+            .json(&json!({ "code": code }))
+    };
+    for i in 0..5 {
+        let (status, _) = d.send(enter(&format!("{i:08}"))).await?;
+        assert_eq!(status, 422, "attempt {i}");
+    }
+    let response = enter("12345678").send().await?;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    d.stop().await
+}
+
+#[tokio::test]
+async fn health_and_metrics_report_the_work_done() -> anyhow::Result<()> {
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    d.reserve(&checkout, "m-1", "st-a").await?;
+    let (status, health) = d.send(d.http.get(format!("{}/healthz", d.base))).await?;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    let metrics = d
+        .http
+        .get(format!("{}/metrics", d.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for name in [
+        "lockergrid_http_requests_total",
+        "lockergrid_http_request_duration_seconds_bucket",
+        "lockergrid_reservations_total{outcome=\"held\"} 1",
+        "lockergrid_writer_batch_size_bucket",
+        "lockergrid_snapshot_age_seconds",
+        "lockergrid_reservation_conflicts_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    d.stop().await
+}
