@@ -4,7 +4,6 @@
 use crate::ids::StationId;
 use hmac::{Hmac, Mac};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::fmt;
 use subtle::ConstantTimeEq;
@@ -79,7 +78,7 @@ impl fmt::Debug for CodeKey {
 }
 
 /// A keyed hash of a pickup code, the only form in which a code is stored.
-#[derive(Clone, Copy, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Eq)]
 pub struct CodeHash([u8; 32]);
 
 impl CodeHash {

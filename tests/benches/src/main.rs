@@ -1,1 +1,2 @@
+//! Lockergrid benchmarks (written next).
 fn main() {}

@@ -1,0 +1,5 @@
+//! Tests of the `lockergrid` binary as a process: the command line and crash durability.
+
+mod cli;
+mod durability;
+mod process;

@@ -1,0 +1,75 @@
+//! Starting the `lockergrid` binary as a child process.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lockergrid"))
+}
+
+/// Writes a deployment file with `stations` stations of `compartments` each into `dir`.
+pub fn write_deployment(dir: &Path, stations: usize, compartments: u32) -> PathBuf {
+    let mut text = String::from(
+        "version = 1\n[region]\nid = \"t\"\nname = \"T\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n",
+    );
+    for i in 0..stations {
+        text.push_str(&format!(
+            "[[station]]\nid = \"st-{i}\"\nname = \"S{i}\"\nkind = \"urban\"\nlat = 52.3\nlon = 4.{i}\ncompartments = {compartments}\n"
+        ));
+    }
+    let path = dir.join("deploy.toml");
+    std::fs::write(&path, text).expect("deployment written");
+    path
+}
+
+/// A gateway child process and the address it listens on.
+pub struct Gateway {
+    pub child: Child,
+    pub base: String,
+}
+
+/// Starts `lockergrid gateway` and waits for the line that says where it listens.
+pub async fn start_gateway(config: &Path) -> anyhow::Result<Gateway> {
+    let mut child = Command::new(binary())
+        .args(["gateway", "--config"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await? {
+        if let Some(base) = line.strip_prefix("lockergrid gateway listening on ") {
+            return Ok(Gateway {
+                child,
+                base: base.trim().to_owned(),
+            });
+        }
+    }
+    anyhow::bail!(
+        "the gateway exited before it listened: {:?}",
+        child.wait().await?
+    )
+}
+
+/// Runs `lockergrid token issue` and returns the token.
+pub async fn issue_token(config: &Path, role: &str, extra: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(binary())
+        .args(["token", "issue", "--config"])
+        .arg(config)
+        .args(["--role", role, "--subject", "test"])
+        .args(extra)
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "token issue failed: {out:?}");
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
