@@ -84,7 +84,7 @@ pub struct CodeHash([u8; 32]);
 impl CodeHash {
     /// The hash in lowercase hex, as used for table keys.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::to_hex(&self.0)
     }
 }
 

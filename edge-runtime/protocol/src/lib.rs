@@ -15,6 +15,17 @@ pub mod tier;
 pub mod time;
 
 pub use code::{CodeHash, CodeKey, PickupCode};
+
+/// Lowercase hex of `bytes`, the form hashes take in table keys and JSON.
+pub fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
 pub use compartment::{CompartmentEvent, CompartmentState, IllegalMove};
 pub use geo::GeoPoint;
 pub use ids::{CompartmentId, OrderId, ParcelId, ReservationId, StationId};

@@ -55,10 +55,7 @@ fn entry_hash(e: &AccessEntry) -> String {
         &e.prev_hash,
     );
     let json = serde_json::to_vec(&fields).unwrap_or_default();
-    Sha256::digest(&json)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    lockergrid_protocol::to_hex(&Sha256::digest(&json))
 }
 
 fn genesis() -> String {

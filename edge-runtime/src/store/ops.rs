@@ -36,11 +36,15 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
-fn conflict(kind: &'static str, id: &str, status: impl std::fmt::Debug) -> ChangeError {
+fn conflict(kind: &'static str, id: &str, status: impl serde::Serialize) -> ChangeError {
+    let status = match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    };
     ChangeError::Conflict {
         kind,
         id: id.to_owned(),
-        status: format!("{status:?}").to_lowercase(),
+        status,
     }
 }
 
@@ -95,7 +99,7 @@ impl Writer {
             CompartmentEvent::Reserve,
             Some(id.clone()),
         )
-        .map_err(|e| ReserveError::Store(e.into_store()))?;
+        .map_err(|e| ReserveError::Store(into_store(e)))?;
         let reservation = Reservation {
             id: id.clone(),
             order_id: request.order_id.clone(),
@@ -210,7 +214,7 @@ impl Writer {
         };
         RESERVATIONS_V1.put(&mut tx.reservations, reservation.id.as_str(), &reservation)?;
         let mut parcel = self.parcel(tx, &reservation.parcel_id)?;
-        parcel.status = advance(parcel.status, ParcelEvent::HoldEnded)?;
+        parcel.status = advance(&parcel, ParcelEvent::HoldEnded)?;
         parcel.cancelled_at = Some(tx.now);
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
         let action = match event {
@@ -236,7 +240,7 @@ impl Writer {
             ));
         }
         let mut parcel = self.parcel(tx, &reservation.parcel_id)?;
-        let stored = advance(parcel.status, ParcelEvent::Deposited)?;
+        let stored = advance(&parcel, ParcelEvent::Deposited)?;
         let (code, hash) = self.draw_code(tx, &reservation.station_id)?;
         self.move_compartment(
             tx,
@@ -303,7 +307,7 @@ impl Writer {
             return Err(ChangeError::CodeRejected);
         };
         let mut parcel = self.parcel(tx, &record.parcel_id)?;
-        let picked = advance(parcel.status, ParcelEvent::PickedUp)?;
+        let picked = advance(&parcel, ParcelEvent::PickedUp)?;
         self.move_compartment(
             tx,
             &parcel.compartment_id,
@@ -339,11 +343,10 @@ impl Writer {
                     id: id.to_string(),
                 })?;
         if parcel.status != ParcelStatus::Expired || parcel.collected_at.is_some() {
-            let status = match parcel.collected_at {
-                Some(_) => "collected".to_owned(),
-                None => format!("{:?}", parcel.status),
-            };
-            return Err(conflict("parcel", id.as_str(), status));
+            return Err(match parcel.collected_at {
+                Some(_) => conflict("parcel", id.as_str(), "collected"),
+                None => conflict("parcel", id.as_str(), parcel.status),
+            });
         }
         self.move_compartment(
             tx,
@@ -536,12 +539,11 @@ impl Writer {
     }
 }
 
-fn advance(status: ParcelStatus, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {
-    status.advance(event).map_err(|e| ChangeError::Conflict {
-        kind: "parcel",
-        id: String::new(),
-        status: format!("{:?}", e.from).to_lowercase(),
-    })
+fn advance(parcel: &Parcel, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {
+    parcel
+        .status
+        .advance(event)
+        .map_err(|e| conflict("parcel", parcel.id.as_str(), e.from))
 }
 
 fn corrupt_id(e: lockergrid_protocol::ids::InvalidId) -> StoreError {
@@ -551,18 +553,14 @@ fn corrupt_id(e: lockergrid_protocol::ids::InvalidId) -> StoreError {
     }
 }
 
+/// A refusal of a move the index said was legal means the index and the tables disagree; it is
+/// treated as corruption, which fails the batch and reloads the index from the tables.
 fn into_store(e: ChangeError) -> StoreError {
     match e {
         ChangeError::Store(e) => e,
         other => StoreError::Corrupt {
-            table: "expiry",
-            detail: other.to_string(),
+            table: "compartments_v1",
+            detail: format!("index and tables disagree: {other}"),
         },
-    }
-}
-
-impl ChangeError {
-    fn into_store(self) -> StoreError {
-        into_store(self)
     }
 }

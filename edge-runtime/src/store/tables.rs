@@ -140,9 +140,5 @@ pub fn digest(rx: &redb::ReadTransaction) -> Result<String, StoreError> {
             hasher.update([0]);
         }
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(lockergrid_protocol::to_hex(&hasher.finalize()))
 }

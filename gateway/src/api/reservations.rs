@@ -78,10 +78,7 @@ fn idempotency_key(headers: &HeaderMap, caller: &Caller) -> Result<String, ApiEr
 
 fn fingerprint(body: &CreateReservation) -> String {
     let canonical = serde_json::to_vec(body).unwrap_or_default();
-    Sha256::digest(&canonical)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    lockergrid_protocol::to_hex(&Sha256::digest(&canonical))
 }
 
 pub(super) async fn create(

@@ -1,0 +1,112 @@
+//! The PostgreSQL peer: the same holds, one transaction each, `SELECT … FOR UPDATE SKIP LOCKED`,
+//! committed durably (`synchronous_commit = on`, fsync on).
+
+use crate::latency::Report;
+use crate::workloads::{COMPARTMENTS, STATIONS, station_name};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio_postgres::{Client, NoTls};
+
+async fn connect(conn: &str) -> anyhow::Result<Client> {
+    let (client, connection) = tokio_postgres::connect(conn, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            eprintln!("postgres connection: {e}");
+        }
+    });
+    Ok(client)
+}
+
+async fn schema(client: &Client) -> anyhow::Result<()> {
+    client
+        .batch_execute(
+            "SET synchronous_commit = on;
+             DROP TABLE IF EXISTS bench_reservations, bench_compartments;
+             CREATE TABLE bench_compartments (
+                 id text PRIMARY KEY, station text NOT NULL, size text NOT NULL,
+                 state text NOT NULL, version bigint NOT NULL, reservation text);
+             CREATE INDEX ON bench_compartments (station, size, state);
+             CREATE TABLE bench_reservations (
+                 id text PRIMARY KEY, order_id text NOT NULL, station text NOT NULL,
+                 compartment text NOT NULL, hold_until timestamptz NOT NULL);",
+        )
+        .await?;
+    for i in 0..STATIONS {
+        client
+            .execute(
+                "INSERT INTO bench_compartments
+                 SELECT $1 || ':S' || n, $1, 'small', 'available', 1, NULL
+                 FROM generate_series(1, $2::int) AS n",
+                &[&station_name(i), &(COMPARTMENTS as i32)],
+            )
+            .await?;
+    }
+    client.batch_execute("ANALYZE bench_compartments").await?;
+    Ok(())
+}
+
+async fn hold(client: &mut Client, n: usize) -> anyhow::Result<()> {
+    let station = station_name(n.wrapping_mul(7_919) % STATIONS);
+    let tx = client.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT id FROM bench_compartments
+             WHERE station = $1 AND size = 'small' AND state = 'available'
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            &[&station],
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no compartment free at {station}"))?;
+    let compartment: String = row.get(0);
+    let id = format!("rsv-{n}");
+    tx.execute(
+        "UPDATE bench_compartments SET state = 'reserved', version = version + 1, reservation = $2
+         WHERE id = $1",
+        &[&compartment, &id],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO bench_reservations VALUES ($1, $2, $3, $4, now() + interval '1 hour')",
+        &[&id, &format!("o-{n}"), &station, &compartment],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `total` holds from `clients` connections.
+pub async fn reservations(conn: &str, total: usize, clients: usize) -> anyhow::Result<Report> {
+    schema(&connect(conn).await?).await?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        connections.push(connect(conn).await?);
+    }
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut client in connections {
+        let next = next.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return anyhow::Ok(latencies);
+                }
+                let t = Instant::now();
+                hold(&mut client, n).await?;
+                latencies.push(t.elapsed());
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(total);
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    Ok(Report::new(
+        format!("same holds in PostgreSQL, SKIP LOCKED, durable commit ({clients} connections)"),
+        latencies,
+        started.elapsed(),
+    ))
+}

@@ -1,0 +1,177 @@
+//! The Lockergrid workloads: snapshot queries, store reservations, HTTP reservations.
+
+use crate::latency::Report;
+use lockergrid_edge_runtime::ranking::{self, Query};
+use lockergrid_edge_runtime::store::records::{Actor, StationKind, StationRecord, StationStatus};
+use lockergrid_edge_runtime::store::{ReserveRequest, StationSeed, Target};
+use lockergrid_edge_runtime::{Store, StoreOptions, SystemClock};
+use lockergrid_gateway::auth::Role;
+use lockergrid_protocol::{CodeKey, GeoPoint, OrderId, ParcelSpec, Size, StationId, Tier};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Stations in the benchmark region, each with the most compartments a station may have.
+pub const STATIONS: usize = 100;
+/// Compartments per station.
+pub const COMPARTMENTS: u32 = 1_000;
+
+/// The station ids, shared with the PostgreSQL peer.
+pub fn station_name(i: usize) -> String {
+    format!("bench-{i:03}")
+}
+
+fn seeds() -> Vec<StationSeed> {
+    (0..STATIONS)
+        .map(|i| StationSeed {
+            record: StationRecord {
+                id: StationId::new(station_name(i)).expect("valid id"),
+                name: station_name(i),
+                kind: StationKind::Urban,
+                location: GeoPoint {
+                    lat: 52.30 + 0.001 * (i % 10) as f64,
+                    lon: 4.80 + 0.001 * (i / 10) as f64,
+                },
+                status: StationStatus::Active,
+            },
+            compartments: [COMPARTMENTS, 0, 0, 0],
+        })
+        .collect()
+}
+
+async fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
+    let store = Store::open(
+        &dir.join("bench.redb"),
+        StoreOptions {
+            clock: Arc::new(SystemClock),
+            code_key: CodeKey::from_bytes([9; 32]),
+            commit_observer: None,
+        },
+    )?;
+    store.seed(seeds()).await?;
+    Ok(store)
+}
+
+/// Ranked discovery queries against the published snapshot, one thread.
+pub async fn availability(queries: usize) -> anyhow::Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path()).await?;
+    let query = Query {
+        at: GeoPoint {
+            lat: 52.304,
+            lon: 4.804,
+        },
+        radius_m: 1_000.0,
+        size: Size::Small,
+    };
+    let mut latencies = Vec::with_capacity(queries);
+    let started = Instant::now();
+    let mut found = 0;
+    for _ in 0..queries {
+        let t = Instant::now();
+        let snapshot = store.snapshot();
+        found += ranking::rank(&snapshot, &query).len();
+        latencies.push(t.elapsed());
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(found > 0, "queries found no station");
+    Ok(Report::new(
+        format!("availability query, in process ({STATIONS} stations, 1 thread)"),
+        latencies,
+        elapsed,
+    ))
+}
+
+fn request(n: usize) -> ReserveRequest {
+    ReserveRequest {
+        order_id: OrderId::new(format!("o-{n}")).expect("valid id"),
+        parcel: ParcelSpec {
+            length_mm: 200,
+            width_mm: 150,
+            height_mm: 100,
+            weight_g: 500,
+        },
+        tier: Tier::Standard,
+        target: Target::Station(
+            StationId::new(station_name(n.wrapping_mul(7_919) % STATIONS)).expect("valid id"),
+        ),
+        hold: Duration::from_secs(3_600),
+        idempotency: None,
+        actor: Actor {
+            subject: "bench".into(),
+            role: "checkout".into(),
+        },
+    }
+}
+
+/// Durable reservations through the store from `clients` concurrent tasks.
+pub async fn store_reservations(total: usize, clients: usize) -> anyhow::Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path()).await?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (store, next) = (store.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return anyhow::Ok(latencies);
+                }
+                let t = Instant::now();
+                store.reserve(request(n)).await?;
+                latencies.push(t.elapsed());
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(total);
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    Ok(Report::new(
+        format!("durable reservation, in process, fsync per batch ({clients} clients)"),
+        latencies,
+        started.elapsed(),
+    ))
+}
+
+/// Reservations over HTTP on loopback against a real gateway, from `clients` connections.
+pub async fn http_reservations(total: usize, clients: usize) -> anyhow::Result<Report> {
+    let mut deployment = lockergrid_tests::Deployment::new();
+    for i in 0..STATIONS {
+        deployment = deployment.station(&station_name(i), COMPARTMENTS);
+    }
+    let running = Arc::new(deployment.start().await?);
+    let token = Arc::new(running.token("bench", Role::Checkout, &[])?);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (running, token, next) = (running.clone(), token.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return anyhow::Ok(latencies);
+                }
+                let station = station_name(n.wrapping_mul(7_919) % STATIONS);
+                let t = Instant::now();
+                let (status, body) = running.reserve(&token, &format!("k-{n}"), &station).await?;
+                anyhow::ensure!(status == 201, "reservation {n} answered {status}: {body}");
+                latencies.push(t.elapsed());
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(total);
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    Ok(Report::new(
+        format!("durable reservation over HTTP, loopback ({clients} connections)"),
+        latencies,
+        started.elapsed(),
+    ))
+}
