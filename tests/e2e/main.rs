@@ -3,6 +3,7 @@
 mod bad_input;
 mod expiry;
 mod flows;
+mod limits;
 mod openapi;
 mod race;
 mod roles;

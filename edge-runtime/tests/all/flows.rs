@@ -242,3 +242,37 @@ async fn a_second_open_of_the_same_file_is_refused() {
     );
     assert!(matches!(second, Err(StoreError::Storage(_))));
 }
+
+#[tokio::test]
+async fn seeding_again_adds_only_new_stations_and_compartments() {
+    let t = open(vec![seed("st-a", [2, 1, 0, 0])]).await;
+    let held = t.store.reserve(request("st-a", "o-1")).await.expect("held");
+    let report = t
+        .store
+        .seed(vec![seed("st-a", [3, 1, 1, 0]), seed("st-b", [1, 0, 0, 0])])
+        .await
+        .expect("seeded");
+    assert_eq!(report.stations_added, 1);
+    assert_eq!(report.compartments_added, 3);
+    let snap = t.store.snapshot();
+    let a = snap.station(&station_id("st-a")).expect("station");
+    assert_eq!(a.count(Size::Small).total, 3);
+    assert_eq!(
+        a.count(Size::Small).free,
+        2,
+        "the held compartment stays held"
+    );
+    assert_eq!(a.count(Size::Large).total, 1);
+    let again = t
+        .store
+        .seed(vec![seed("st-a", [3, 1, 1, 0])])
+        .await
+        .expect("seeded");
+    assert_eq!(again.compartments_added, 0);
+    let r = t
+        .store
+        .reservation(&held.reservation.id)
+        .expect("read")
+        .expect("exists");
+    assert_eq!(r.status, ReservationStatus::Held);
+}

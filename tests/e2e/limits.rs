@@ -1,0 +1,83 @@
+//! The tower layers: excess load is shed with 503 and `Retry-After` instead of queueing, and a
+//! request that takes too long is answered 503 too.
+
+use lockergrid_gateway::api::Limits;
+use lockergrid_gateway::auth::Role;
+use lockergrid_tests::{Deployment, Running};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Opens a request whose body never finishes arriving, so its handler holds a slot.
+async fn stalled_request(d: &Running, token: &str) -> anyhow::Result<TcpStream> {
+    let addr = d.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST /v1/reservations HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
+         idempotency-key: slow\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"order"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    Ok(stream)
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_are_shed_with_503_and_retry_after()
+-> anyhow::Result<()> {
+    let limits = Limits {
+        max_in_flight: 1,
+        request_timeout: Duration::from_secs(30),
+    };
+    let d = Deployment::new()
+        .station("st-a", 30)
+        .limits(limits)
+        .start()
+        .await?;
+    let token = d.token("shop", Role::Checkout, &[])?;
+    let _slow = stalled_request(&d, &token).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = d.http.get(format!("{}/healthz", d.base)).send().await?;
+        if response.status() == 503 {
+            assert!(response.headers().contains_key("retry-after"));
+            let body: serde_json::Value = response.json().await?;
+            assert_eq!(body["type"], "urn:lockergrid:problem:overloaded");
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never shed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_is_answered_503() -> anyhow::Result<()> {
+    let limits = Limits {
+        max_in_flight: 16,
+        request_timeout: Duration::from_millis(200),
+    };
+    let d = Deployment::new()
+        .station("st-a", 30)
+        .limits(limits)
+        .start()
+        .await?;
+    let token = d.token("shop", Role::Checkout, &[])?;
+    let mut slow = stalled_request(&d, &token).await?;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = slow.read(&mut buf).await?;
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                return anyhow::Ok(());
+            }
+        }
+    })
+    .await;
+    read??;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
+    Ok(())
+}
