@@ -5,6 +5,7 @@
 //! Callers use [`Store`]; no redb type appears in its API.
 
 mod access_log;
+pub mod crash;
 mod index;
 mod ops;
 pub mod records;
@@ -289,7 +290,20 @@ struct Inner {
 impl Store {
     /// Opens (or creates) the store file at `path` and starts its writer.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let db = Arc::new(redb::Database::create(path)?);
+        Store::start(redb::Database::create(path)?, options)
+    }
+
+    /// Opens (or creates) a store on a crash-test image instead of a file.
+    pub fn open_image(
+        image: &crash::CrashImage,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let db = redb::Builder::new().create_with_backend(image.backend())?;
+        Store::start(db, options)
+    }
+
+    fn start(db: redb::Database, options: StoreOptions) -> Result<Store, StoreError> {
+        let db = Arc::new(db);
         let metrics = StoreMetrics::new();
         let snapshot = Arc::new(arc_swap::ArcSwap::from_pointee(Snapshot::empty()));
         let (commands, writer) = writer::start(

@@ -1,5 +1,6 @@
 //! Integration tests of the store against a real redb file.
 
+mod crash;
 mod expiry;
 mod flows;
 mod race;
