@@ -33,12 +33,47 @@ pub struct Candidate {
     pub score: f64,
 }
 
+/// Metres per degree of latitude (and of longitude at the equator).
+const METRES_PER_DEGREE: f64 = 111_195.0;
+
+/// A latitude/longitude box that contains every point within `radius_m` of `at`, so most
+/// stations are ruled out with two comparisons before the great-circle distance is computed.
+struct BoundingBox {
+    at: GeoPoint,
+    dlat: f64,
+    dlon: Option<f64>,
+}
+
+impl BoundingBox {
+    fn around(at: GeoPoint, radius_m: f64) -> BoundingBox {
+        let dlat = radius_m / METRES_PER_DEGREE;
+        let cos = at.lat.to_radians().cos();
+        let dlon = dlat / cos.max(1e-9);
+        // Near a pole or across the antimeridian the longitude band wraps: skip that test.
+        let wraps = at.lat.abs() + dlat >= 90.0 || at.lon.abs() + dlon >= 180.0;
+        BoundingBox {
+            at,
+            dlat,
+            dlon: (!wraps).then_some(dlon),
+        }
+    }
+
+    fn may_contain(&self, p: GeoPoint) -> bool {
+        (p.lat - self.at.lat).abs() <= self.dlat
+            && self
+                .dlon
+                .is_none_or(|dlon| (p.lon - self.at.lon).abs() <= dlon)
+    }
+}
+
 /// Active stations within the radius that have a free compartment of the size or larger, best
 /// first.
 pub fn rank(snapshot: &Snapshot, query: &Query) -> Vec<Candidate> {
+    let bounds = BoundingBox::around(query.at, query.radius_m);
     let mut out: Vec<Candidate> = snapshot
         .stations
         .iter()
+        .filter(|s| bounds.may_contain(s.record.location))
         .filter(|s| s.record.status == StationStatus::Active && s.free_fitting(query.size) > 0)
         .filter_map(|s| {
             let distance_m = query.at.distance_m(s.record.location);
@@ -79,3 +114,6 @@ pub fn nearest_with_room(
     out.truncate(n);
     out
 }
+
+#[cfg(test)]
+mod tests;

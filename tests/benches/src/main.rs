@@ -39,7 +39,7 @@ struct Options {
 async fn main() -> anyhow::Result<()> {
     let o = Options::parse();
     let mut rows: Vec<Report> = Vec::new();
-    rows.push(workloads::availability(o.queries).await?);
+    rows.push(workloads::availability(o.queries, 2).await?);
     let store = workloads::store_reservations(o.reservations, o.clients).await?;
     rows.push(store.clone());
     rows.push(workloads::store_reservations(o.reservations, o.wide_clients).await?);

@@ -21,6 +21,14 @@ pub fn station_name(i: usize) -> String {
     format!("bench-{i:03}")
 }
 
+/// Stations stand on a 10 × 10 grid about 1 km apart, like a city's network.
+fn location(i: usize) -> GeoPoint {
+    GeoPoint {
+        lat: 52.30 + 0.009 * (i % 10) as f64,
+        lon: 4.80 + 0.0147 * (i / 10) as f64,
+    }
+}
+
 fn seeds() -> Vec<StationSeed> {
     (0..STATIONS)
         .map(|i| StationSeed {
@@ -28,10 +36,7 @@ fn seeds() -> Vec<StationSeed> {
                 id: StationId::new(station_name(i)).expect("valid id"),
                 name: station_name(i),
                 kind: StationKind::Urban,
-                location: GeoPoint {
-                    lat: 52.30 + 0.001 * (i % 10) as f64,
-                    lon: 4.80 + 0.001 * (i / 10) as f64,
-                },
+                location: location(i),
                 status: StationStatus::Active,
             },
             compartments: [COMPARTMENTS, 0, 0, 0],
@@ -52,31 +57,51 @@ async fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Ranked discovery queries against the published snapshot, one thread.
-pub async fn availability(queries: usize) -> anyhow::Result<Report> {
+/// Ranked discovery queries against the published snapshot from `threads` threads.
+pub async fn availability(queries: usize, threads: usize) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path()).await?;
     let query = Query {
         at: GeoPoint {
-            lat: 52.304,
-            lon: 4.804,
+            lat: 52.345,
+            lon: 4.87,
         },
-        radius_m: 1_000.0,
+        radius_m: 2_000.0,
         size: Size::Small,
     };
-    let mut latencies = Vec::with_capacity(queries);
+    let per_thread = queries / threads;
     let started = Instant::now();
-    let mut found = 0;
-    for _ in 0..queries {
-        let t = Instant::now();
-        let snapshot = store.snapshot();
-        found += ranking::rank(&snapshot, &query).len();
-        latencies.push(t.elapsed());
-    }
+    let (latencies, found) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut latencies = Vec::with_capacity(per_thread);
+                    let mut found = 0;
+                    for _ in 0..per_thread {
+                        let t = Instant::now();
+                        let snapshot = store.snapshot();
+                        found += ranking::rank(&snapshot, &query).len();
+                        latencies.push(t.elapsed());
+                    }
+                    (latencies, found)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .fold((Vec::new(), 0), |(mut all, n), w| {
+                let (l, f) = w.join().unwrap_or_default();
+                all.extend(l);
+                (all, n + f)
+            })
+    });
     let elapsed = started.elapsed();
     anyhow::ensure!(found > 0, "queries found no station");
     Ok(Report::new(
-        format!("availability query, in process ({STATIONS} stations, 1 thread)"),
+        format!(
+            "availability query, in process ({STATIONS} stations, 2 km radius, {threads} threads, {} found per query)",
+            found / queries.max(1)
+        ),
         latencies,
         elapsed,
     ))
