@@ -11,6 +11,7 @@ use super::records::{
 };
 use super::tables::{
     CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1, STATIONS_V1,
+    compartment_key,
 };
 use super::writer::{Tx, Writer};
 use super::{
@@ -478,11 +479,8 @@ impl Writer {
                         version: 1,
                         reservation: None,
                     };
-                    COMPARTMENTS_V1.put(
-                        &mut tx.compartments,
-                        compartment.id.as_str(),
-                        &compartment,
-                    )?;
+                    let key = compartment_key(&compartment.id);
+                    COMPARTMENTS_V1.put(&mut tx.compartments, key.as_str(), &compartment)?;
                     station.track(&compartment, None);
                     report.compartments_added += 1;
                 }
@@ -517,14 +515,15 @@ impl Writer {
         event: CompartmentEvent,
         holder: Option<ReservationId>,
     ) -> Result<CompartmentRecord, ChangeError> {
+        let key = compartment_key(id);
         let mut c = COMPARTMENTS_V1
-            .get(&tx.compartments, id.as_str())?
+            .get(&tx.compartments, key.as_str())?
             .ok_or_else(|| missing("compartments_v1", id.as_str()))?;
         let from = c.state;
         c.state = apply(from, event).map_err(|e| conflict("compartment", id.as_str(), e.from))?;
         c.version += 1;
         c.reservation = holder;
-        COMPARTMENTS_V1.put(&mut tx.compartments, id.as_str(), &c)?;
+        COMPARTMENTS_V1.put(&mut tx.compartments, key.as_str(), &c)?;
         if let Some(station) = self.index.stations.get_mut(&c.station) {
             station.track(&c, Some(from));
         }

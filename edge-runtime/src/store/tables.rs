@@ -6,6 +6,7 @@ use super::records::{
     AccessEntry, CodeRecord, CompartmentRecord, IdempotencyRecord, Parcel, Reservation,
     StationRecord,
 };
+use lockergrid_protocol::CompartmentId;
 use redb::{Key, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -108,7 +109,18 @@ impl<V: Serialize + DeserializeOwned> Typed<&'static str, V> {
 
 /// Stations by id.
 pub const STATIONS_V1: Typed<&str, StationRecord> = Typed::new("stations_v1");
-/// Compartments by id.
+/// The key a compartment is stored under: its number before its station (`S001:ams-centraal`
+/// for `ams-centraal:S001`). Holds take the lowest-numbered free compartment, so the compartments
+/// a batch changes at many stations sit next to each other and share a few B-tree pages instead
+/// of one page per station; each page a transaction touches costs a copy of its path to the root.
+pub fn compartment_key(id: &CompartmentId) -> String {
+    match id.as_str().rsplit_once(':') {
+        Some((station, number)) => format!("{number}:{station}"),
+        None => id.as_str().to_owned(),
+    }
+}
+
+/// Compartments by [`compartment_key`].
 pub const COMPARTMENTS_V1: Typed<&str, CompartmentRecord> = Typed::new("compartments_v1");
 /// Reservations by id.
 pub const RESERVATIONS_V1: Typed<&str, Reservation> = Typed::new("reservations_v1");
