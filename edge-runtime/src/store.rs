@@ -5,6 +5,7 @@
 //! Callers use [`Store`]; no redb type appears in its API.
 
 mod access_log;
+mod compact;
 pub mod crash;
 mod index;
 mod ops;

@@ -1,7 +1,9 @@
 //! Every table of the store, as a typed constant. Values are JSON so that a redb file can be read
-//! with ordinary tools; the `_v1` suffix lets a later format live beside this one.
+//! with ordinary tools, except compartments, the hottest records, which use a compact binary form
+//! (see [`CompartmentCodec`]); the `_v1` suffix lets a later format live beside this one.
 
 use super::StoreError;
+pub use super::compact::CompartmentCodec;
 use super::records::{
     AccessEntry, CodeRecord, CompartmentRecord, IdempotencyRecord, Parcel, Reservation,
     StationRecord,
@@ -13,14 +15,35 @@ use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 
-/// A table whose values are `V` encoded as JSON.
-pub struct Typed<K: Key + 'static, V> {
-    def: TableDefinition<'static, K, &'static [u8]>,
-    name: &'static str,
-    value: PhantomData<fn() -> V>,
+/// How a table's values become bytes and back.
+pub trait Codec<V> {
+    /// The stored form of `value`.
+    fn encode(value: &V) -> Result<Vec<u8>, String>;
+    /// The value of stored bytes, or why they are not one.
+    fn decode(bytes: &[u8]) -> Result<V, String>;
 }
 
-impl<K: Key + 'static, V: Serialize + DeserializeOwned> Typed<K, V> {
+/// Values as JSON.
+pub struct Json;
+
+impl<V: Serialize + DeserializeOwned> Codec<V> for Json {
+    fn encode(value: &V) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(value).map_err(|e| e.to_string())
+    }
+
+    fn decode(bytes: &[u8]) -> Result<V, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// A table whose values are `V` encoded by `C`.
+pub struct Typed<K: Key + 'static, V, C = Json> {
+    def: TableDefinition<'static, K, &'static [u8]>,
+    name: &'static str,
+    value: PhantomData<fn() -> (V, C)>,
+}
+
+impl<K: Key + 'static, V, C: Codec<V>> Typed<K, V, C> {
     const fn new(name: &'static str) -> Self {
         Typed {
             def: TableDefinition::new(name),
@@ -53,9 +76,9 @@ impl<K: Key + 'static, V: Serialize + DeserializeOwned> Typed<K, V> {
         key: impl Borrow<K::SelfType<'k>>,
         value: &V,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+        let bytes = C::encode(value).map_err(|detail| StoreError::Corrupt {
             table: self.name,
-            detail: e.to_string(),
+            detail,
         })?;
         table.insert(key, bytes.as_slice())?;
         Ok(())
@@ -84,14 +107,14 @@ impl<K: Key + 'static, V: Serialize + DeserializeOwned> Typed<K, V> {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<V, StoreError> {
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        C::decode(bytes).map_err(|detail| StoreError::Corrupt {
             table: self.name,
-            detail: e.to_string(),
+            detail,
         })
     }
 }
 
-impl<V: Serialize + DeserializeOwned> Typed<&'static str, V> {
+impl<V, C: Codec<V>> Typed<&'static str, V, C> {
     /// Every key with its decoded value, in key order.
     pub fn entries(
         &self,
@@ -121,7 +144,8 @@ pub fn compartment_key(id: &CompartmentId) -> String {
 }
 
 /// Compartments by [`compartment_key`].
-pub const COMPARTMENTS_V1: Typed<&str, CompartmentRecord> = Typed::new("compartments_v1");
+pub const COMPARTMENTS_V1: Typed<&str, CompartmentRecord, CompartmentCodec> =
+    Typed::new("compartments_v1");
 /// Reservations by id.
 pub const RESERVATIONS_V1: Typed<&str, Reservation> = Typed::new("reservations_v1");
 /// Parcels by id.

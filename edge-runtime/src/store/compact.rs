@@ -1,0 +1,137 @@
+//! The compact binary form of compartment records. Compartments change on every hold, deposit and
+//! pickup; a record of about 60 bytes instead of 200 bytes of JSON puts three times as many on a
+//! B-tree leaf, so a batch touches fewer pages and encodes faster.
+//!
+//! Layout, version 1: `[1][version: u64 LE][state: u8][size: u8]` then three length-prefixed
+//! strings (`u8` length): station id, compartment id, holding reservation id (empty for none).
+
+use super::records::CompartmentRecord;
+use super::tables::Codec;
+use lockergrid_protocol::{CompartmentId, CompartmentState, ReservationId, Size, StationId};
+
+const FORMAT: u8 = 1;
+
+/// Encodes [`CompartmentRecord`]s in the compact binary form.
+pub struct CompartmentCodec;
+
+fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
+    let len = u8::try_from(s.len()).map_err(|_| format!("{s:?} is too long to store"))?;
+    out.push(len);
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+/// Reads the record's fields in order, failing on truncation.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("compartment record is truncated".into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn string(&mut self) -> Result<&'a str, String> {
+        let len = usize::from(self.byte()?);
+        std::str::from_utf8(self.take(len)?).map_err(|e| e.to_string())
+    }
+}
+
+impl Codec<CompartmentRecord> for CompartmentCodec {
+    fn encode(c: &CompartmentRecord) -> Result<Vec<u8>, String> {
+        let mut out = Vec::with_capacity(64);
+        out.push(FORMAT);
+        out.extend_from_slice(&c.version.to_le_bytes());
+        let state = CompartmentState::ALL
+            .iter()
+            .position(|s| *s == c.state)
+            .ok_or("unknown state")?;
+        out.push(state as u8);
+        out.push(c.size.index() as u8);
+        put_str(&mut out, c.station.as_str())?;
+        put_str(&mut out, c.id.as_str())?;
+        put_str(&mut out, c.reservation.as_ref().map_or("", |r| r.as_str()))?;
+        Ok(out)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<CompartmentRecord, String> {
+        let mut r = Reader(bytes);
+        if r.byte()? != FORMAT {
+            return Err("unknown compartment record format".into());
+        }
+        let version = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| "bad version")?);
+        let state = *CompartmentState::ALL
+            .get(usize::from(r.byte()?))
+            .ok_or("bad compartment state")?;
+        let size = *Size::ALL.get(usize::from(r.byte()?)).ok_or("bad size")?;
+        let station = StationId::new(r.string()?).map_err(|e| e.to_string())?;
+        let id = CompartmentId::new(r.string()?).map_err(|e| e.to_string())?;
+        let reservation = match r.string()? {
+            "" => None,
+            holder => Some(ReservationId::new(holder).map_err(|e| e.to_string())?),
+        };
+        if !r.0.is_empty() {
+            return Err("trailing bytes after compartment record".into());
+        }
+        Ok(CompartmentRecord {
+            id,
+            station,
+            size,
+            state,
+            version,
+            reservation,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(reservation: Option<&str>) -> CompartmentRecord {
+        CompartmentRecord {
+            id: CompartmentId::new("ams-centraal:M012").expect("valid"),
+            station: StationId::new("ams-centraal").expect("valid"),
+            size: Size::Medium,
+            state: CompartmentState::Reserved,
+            version: 41,
+            reservation: reservation.map(|r| ReservationId::new(r).expect("valid")),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_with_and_without_a_holder() {
+        for c in [
+            record(None),
+            record(Some("rsv_0123456789abcdef0123456789abcdef")),
+        ] {
+            let bytes = CompartmentCodec::encode(&c).expect("encodes");
+            assert!(bytes.len() < 80, "{} bytes", bytes.len());
+            assert_eq!(CompartmentCodec::decode(&bytes), Ok(c));
+        }
+    }
+
+    #[test]
+    fn truncated_or_tampered_bytes_are_refused_not_misread() {
+        let bytes = CompartmentCodec::encode(&record(Some("rsv_1"))).expect("encodes");
+        for cut in 0..bytes.len() {
+            assert!(
+                CompartmentCodec::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut bad_state = bytes.clone();
+        bad_state[9] = 9;
+        assert!(CompartmentCodec::decode(&bad_state).is_err());
+        let mut trailing = bytes;
+        trailing.push(0);
+        assert!(CompartmentCodec::decode(&trailing).is_err());
+    }
+}
