@@ -6,6 +6,7 @@
 //! HTTP machinery; nothing outside `store/` names a redb type.
 
 pub mod clock;
+pub mod plugins;
 pub mod ranking;
 pub mod store;
 

@@ -3,5 +3,6 @@
 mod crash;
 mod expiry;
 mod flows;
+mod plugins;
 mod race;
 mod support;

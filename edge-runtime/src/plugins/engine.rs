@@ -1,0 +1,74 @@
+//! The one wasmtime `Engine` every plugin runs on, with each limit and why, and the thread that
+//! advances its epoch so deadlines fire.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; a call's deadline is counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Most linear memory one plugin instance may have.
+pub const MAX_MEMORY_BYTES: usize = 64 << 20;
+/// Plugin calls that may run at once (the pooling allocator's slots).
+pub const MAX_CONCURRENT_CALLS: u32 = 128;
+
+/// Builds the engine.
+pub fn engine() -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    // One slot per concurrent call; a call beyond that fails fast and the built-in answers.
+    pool.total_component_instances(MAX_CONCURRENT_CALLS)
+        .total_core_instances(MAX_CONCURRENT_CALLS * 4)
+        .total_memories(MAX_CONCURRENT_CALLS * 2)
+        .total_tables(MAX_CONCURRENT_CALLS * 2)
+        .total_stacks(MAX_CONCURRENT_CALLS)
+        // A plugin may not grow past this, whatever it asks for.
+        .max_memory_size(MAX_MEMORY_BYTES);
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        // Reserve only what a plugin may use, so the pool's address space stays modest.
+        .memory_reservation(MAX_MEMORY_BYTES as u64)
+        .memory_guard_size(64 << 10)
+        // Deadlines by epoch: cheap checks at loop heads and calls, no per-instruction cost.
+        .epoch_interruption(true)
+        // Unbounded recursion traps instead of exhausting the host thread's stack.
+        .max_wasm_stack(512 << 10);
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread for `engine`.
+    pub fn start(engine: &Engine) -> std::io::Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("lockergrid-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Answers with about 10 MiB of station names.
+
+use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
+    ReservationRequest, Station,
+};
+use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+        let name = candidates.first().map_or("x".to_owned(), |s| s.id.clone());
+        let each = name.len().max(1);
+        Ranking {
+            stations: vec![name; (10 << 20) / each],
+        }
+    }
+
+    fn hold_minutes(_request: ReservationRequest) -> u32 {
+        0
+    }
+}
+
+lockergrid_plugin_sdk::reservation_policy::export_reservation_policy!(Hostile with_types_in lockergrid_plugin_sdk::reservation_policy);

@@ -1,0 +1,28 @@
+//! Never returns: the epoch deadline must stop it.
+
+use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
+    ReservationRequest, Station,
+};
+use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+        let mut n: u64 = 0;
+        while std::hint::black_box(n) != u64::MAX || candidates.is_empty() {
+            n = n.wrapping_add(1);
+        }
+        Ranking {
+            stations: Vec::new(),
+        }
+    }
+
+    fn hold_minutes(_request: ReservationRequest) -> u32 {
+        loop {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+lockergrid_plugin_sdk::reservation_policy::export_reservation_policy!(Hostile with_types_in lockergrid_plugin_sdk::reservation_policy);

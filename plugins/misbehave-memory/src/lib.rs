@@ -1,0 +1,26 @@
+//! Grows its memory towards 4 GiB, 16 MiB at a time, keeping every block.
+
+use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
+    ReservationRequest, Station,
+};
+use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn rank(_request: ReservationRequest, _candidates: Vec<Station>) -> Ranking {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..256 {
+            hoard.push(vec![1u8; 16 << 20]);
+        }
+        Ranking {
+            stations: vec![hoard.len().to_string()],
+        }
+    }
+
+    fn hold_minutes(_request: ReservationRequest) -> u32 {
+        0
+    }
+}
+
+lockergrid_plugin_sdk::reservation_policy::export_reservation_policy!(Hostile with_types_in lockergrid_plugin_sdk::reservation_policy);

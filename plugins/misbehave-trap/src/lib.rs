@@ -1,0 +1,20 @@
+//! Traps on every call (a Rust panic becomes `unreachable`).
+
+use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
+    ReservationRequest, Station,
+};
+use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn rank(_request: ReservationRequest, _candidates: Vec<Station>) -> Ranking {
+        panic!("this plugin always fails")
+    }
+
+    fn hold_minutes(_request: ReservationRequest) -> u32 {
+        panic!("this plugin always fails")
+    }
+}
+
+lockergrid_plugin_sdk::reservation_policy::export_reservation_policy!(Hostile with_types_in lockergrid_plugin_sdk::reservation_policy);
