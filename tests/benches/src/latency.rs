@@ -1,6 +1,9 @@
 //! Throughput and latency percentiles of one measured workload.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// One row of the results table.
 #[derive(Debug, Clone)]
@@ -59,4 +62,42 @@ pub fn table(rows: &[Report]) -> String {
         ));
     }
     out
+}
+
+/// Runs operations `0..total`, spread over one task per worker state, timing each on its own.
+/// A worker hands its state (a connection, a handle) through each of its operations.
+pub async fn drive<S, F, Fut>(
+    name: String,
+    workers: Vec<S>,
+    total: usize,
+    op: F,
+) -> anyhow::Result<Report>
+where
+    S: Send + 'static,
+    F: Fn(S, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut state in workers {
+        let (next, op) = (next.clone(), op.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return anyhow::Ok(latencies);
+                }
+                let t = Instant::now();
+                state = op(state, n).await?;
+                latencies.push(t.elapsed());
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(total);
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    Ok(Report::new(name, latencies, started.elapsed()))
 }

@@ -2,11 +2,8 @@
 //! committed durably (`synchronous_commit = on`, fsync on). A partial index over the free
 //! compartments in id order lets each hold read one index entry instead of sorting a station.
 
-use crate::latency::Report;
+use crate::latency::{Report, drive};
 use crate::workloads::{COMPARTMENTS, STATIONS, station_name};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 use tokio_postgres::{Client, NoTls};
 
 async fn connect(conn: &str) -> anyhow::Result<Client> {
@@ -80,35 +77,20 @@ async fn hold(client: &mut Client, n: usize) -> anyhow::Result<()> {
 /// `total` holds from `clients` connections.
 pub async fn reservations(conn: &str, total: usize, clients: usize) -> anyhow::Result<Report> {
     schema(&connect(conn).await?).await?;
-    let next = Arc::new(AtomicUsize::new(0));
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
         connections.push(connect(conn).await?);
     }
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for mut client in connections {
-        let next = next.clone();
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    return anyhow::Ok(latencies);
-                }
-                let t = Instant::now();
-                hold(&mut client, n).await?;
-                latencies.push(t.elapsed());
-            }
-        });
-    }
-    let mut latencies = Vec::with_capacity(total);
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done??);
-    }
-    Ok(Report::new(
-        format!("same holds in PostgreSQL, SKIP LOCKED, durable commit ({clients} connections)"),
-        latencies,
-        started.elapsed(),
-    ))
+    let name =
+        format!("same holds in PostgreSQL, SKIP LOCKED, durable commit ({clients} connections)");
+    drive(
+        name,
+        connections,
+        total,
+        |mut client: Client, n| async move {
+            hold(&mut client, n).await?;
+            Ok(client)
+        },
+    )
+    .await
 }

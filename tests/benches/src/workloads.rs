@@ -1,6 +1,6 @@
 //! The Lockergrid workloads: snapshot queries, store reservations, HTTP reservations.
 
-use crate::latency::Report;
+use crate::latency::{Report, drive};
 use lockergrid_edge_runtime::ranking::{self, Query};
 use lockergrid_edge_runtime::store::records::{Actor, StationKind, StationRecord, StationStatus};
 use lockergrid_edge_runtime::store::{ReserveRequest, StationSeed, Target};
@@ -8,7 +8,6 @@ use lockergrid_edge_runtime::{Store, StoreOptions, SystemClock};
 use lockergrid_gateway::auth::Role;
 use lockergrid_protocol::{CodeKey, GeoPoint, OrderId, ParcelSpec, Size, StationId, Tier};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Stations in the benchmark region, each with the most compartments a station may have.
@@ -133,33 +132,17 @@ fn request(n: usize) -> ReserveRequest {
 pub async fn store_reservations(total: usize, clients: usize) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path()).await?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (store, next) = (store.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    return anyhow::Ok(latencies);
-                }
-                let t = Instant::now();
-                store.reserve(request(n)).await?;
-                latencies.push(t.elapsed());
-            }
-        });
-    }
-    let mut latencies = Vec::with_capacity(total);
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done??);
-    }
-    Ok(Report::new(
-        format!("durable reservation, in process, fsync per batch ({clients} clients)"),
-        latencies,
-        started.elapsed(),
-    ))
+    let name = format!("durable reservation, in process, fsync per batch ({clients} clients)");
+    drive(
+        name,
+        vec![store; clients],
+        total,
+        |store: Store, n| async move {
+            store.reserve(request(n)).await?;
+            Ok(store)
+        },
+    )
+    .await
 }
 
 /// Reservations over HTTP on loopback against a real gateway, from `clients` connections.
@@ -169,34 +152,14 @@ pub async fn http_reservations(total: usize, clients: usize) -> anyhow::Result<R
         deployment = deployment.station(&station_name(i), COMPARTMENTS);
     }
     let running = Arc::new(deployment.start().await?);
-    let token = Arc::new(running.token("bench", Role::Checkout, &[])?);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (running, token, next) = (running.clone(), token.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    return anyhow::Ok(latencies);
-                }
-                let station = station_name(n.wrapping_mul(7_919) % STATIONS);
-                let t = Instant::now();
-                let (status, body) = running.reserve(&token, &format!("k-{n}"), &station).await?;
-                anyhow::ensure!(status == 201, "reservation {n} answered {status}: {body}");
-                latencies.push(t.elapsed());
-            }
-        });
-    }
-    let mut latencies = Vec::with_capacity(total);
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done??);
-    }
-    Ok(Report::new(
-        format!("durable reservation over HTTP, loopback ({clients} connections)"),
-        latencies,
-        started.elapsed(),
-    ))
+    let token: Arc<str> = running.token("bench", Role::Checkout, &[])?.into();
+    let name = format!("durable reservation over HTTP, loopback ({clients} connections)");
+    let workers = vec![(running, token); clients];
+    drive(name, workers, total, |(running, token), n| async move {
+        let station = station_name(n.wrapping_mul(7_919) % STATIONS);
+        let (status, body) = running.reserve(&token, &format!("k-{n}"), &station).await?;
+        anyhow::ensure!(status == 201, "reservation {n} answered {status}: {body}");
+        Ok((running, token))
+    })
+    .await
 }
