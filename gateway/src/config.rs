@@ -3,7 +3,7 @@
 
 use lockergrid_edge_runtime::store::StationSeed;
 use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
-use lockergrid_protocol::{GeoPoint, Size, StationId};
+use lockergrid_protocol::{GeoPoint, StationId};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -250,11 +250,6 @@ fn resolve_edge(raw: RawEdge, known: &BTreeSet<StationId>) -> Result<EdgeNode, C
         id: raw.id,
         stations,
     })
-}
-
-/// Total compartments of one size over a deployment, for start-up messages.
-pub fn total_of(stations: &[StationSeed], size: Size) -> u32 {
-    stations.iter().map(|s| s.compartments[size.index()]).sum()
 }
 
 #[cfg(test)]

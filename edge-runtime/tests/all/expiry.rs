@@ -1,17 +1,10 @@
 //! Holds and pickup windows expire on the clock the test controls.
 
-use crate::support::{checkout, open, request, seed, station_id};
+use crate::support::{agent, checkout, open, request, seed, station_id};
 use lockergrid_edge_runtime::store::ChangeError;
 use lockergrid_edge_runtime::store::records::{Actor, ReservationStatus};
 use lockergrid_protocol::{ParcelStatus, Size, Tier};
 use std::time::Duration;
-
-fn agent() -> Actor {
-    Actor {
-        subject: "agent-1".into(),
-        role: "agent".into(),
-    }
-}
 
 fn free_small(t: &crate::support::TestStore) -> u32 {
     t.store

@@ -1,19 +1,12 @@
 //! Reserve, deposit, pickup and their refusals, against the store.
 
-use crate::support::{checkout, open, request, seed, small_parcel, station_id};
+use crate::support::{agent, checkout, open, request, seed, small_parcel, station_id};
 use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::store::records::{Actor, ReservationStatus};
 use lockergrid_edge_runtime::store::{
     ChangeError, IdempotencyKey, ReserveError, StoreError, Target,
 };
 use lockergrid_protocol::{CompartmentState, ParcelSpec, ParcelStatus, PickupCode, Size};
-
-fn agent() -> Actor {
-    Actor {
-        subject: "agent-1".into(),
-        role: "agent".into(),
-    }
-}
 
 fn station_actor() -> Actor {
     Actor {

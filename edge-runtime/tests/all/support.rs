@@ -38,6 +38,13 @@ pub fn checkout() -> Actor {
     }
 }
 
+pub fn agent() -> Actor {
+    Actor {
+        subject: "agent-1".into(),
+        role: "agent".into(),
+    }
+}
+
 pub fn small_parcel() -> ParcelSpec {
     ParcelSpec {
         length_mm: 200,

@@ -57,11 +57,6 @@ impl ApiError {
         self
     }
 
-    /// The status code.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     /// 400: the request is malformed.
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
         ApiError::new(
