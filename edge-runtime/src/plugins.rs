@@ -1,65 +1,89 @@
-//! `PluginHost`: loads WebAssembly component plugins, calls them under limits, and answers with
-//! the built-in behaviour whenever a plugin fails.
+//! `PluginHost`: verifies, loads, swaps and calls the WebAssembly component plugins of the three
+//! worlds, and answers with the built-in behaviour whenever a plugin fails.
 //!
-//! Each component is compiled once and pre-instantiated; each call gets a fresh store with a
-//! memory cap and an epoch deadline, on a blocking thread under a wall-clock timeout. A trap, a
-//! timeout, exhaustion or an invalid answer never fails the caller: the built-in ranking answers,
-//! the failure is counted, and after repeated failures in a row the plugin is taken out of
-//! service until an operator loads one again. A new version replaces an `Arc`, so calls in
-//! flight finish on the version they started with.
+//! Each component is checked against its policy binding (SHA-256 and an Ed25519 signature by a
+//! trusted key), compiled once, pre-instantiated, and exercised against a fixture set before it
+//! replaces the one in its slot. Each call gets a fresh store with a memory cap and an epoch
+//! deadline, on a blocking thread under a wall-clock timeout. A trap, a timeout, exhaustion or an
+//! invalid answer never fails the caller: the built-in behaviour answers, the failure is counted,
+//! and after repeated failures in a row the plugin is taken out of service until an operator
+//! restores it. A swap replaces an `Arc`, so calls in flight finish on the version they started
+//! with.
 
 mod bindings;
 mod convert;
 mod engine;
+mod fixtures;
 mod host;
+pub mod model;
+pub mod registry;
+mod stats;
 
 use crate::ranking::Candidate;
 use arc_swap::ArcSwapOption;
-use bindings::reservation_policy::lockergrid::plugin::types as wit;
+use bindings::notification_router::{NotificationRouter, NotificationRouterPre};
 use bindings::reservation_policy::{ReservationPolicy, ReservationPolicyPre};
+use bindings::site_rules::{SiteRules, SiteRulesPre};
+use bindings::types as wit;
 use host::CallState;
-use lockergrid_protocol::{ParcelSpec, Size, Tier, Timestamp};
-use sha2::{Digest, Sha256};
+use lockergrid_protocol::{ParcelSpec, Size, StationId, Tier, Timestamp};
+use model::{
+    AccessAttempt, AccessDecision, Alert, DeliveryPlan, NotificationEvent, Reading, Recipient,
+    Severity, Step, Telemetry,
+};
+use registry::{Binding, PolicyError, Scope, Trust, World};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
-/// Limits every plugin call runs under.
-#[derive(Debug, Clone, Copy)]
-pub struct PluginLimits {
-    /// Linear memory one call may use.
-    pub memory_bytes: usize,
-    /// CPU time a call may take, in epoch ticks of [`engine::EPOCH_TICK`].
-    pub deadline_ticks: u64,
-    /// Wall-clock time around the whole call, instantiation included.
-    pub timeout: Duration,
+pub use stats::{LatencyBuckets, SlotStats};
+
+/// Longest hold a policy may choose: the longest pickup window.
+pub const MAX_HOLD_MINUTES: u32 = 14 * 24 * 60;
+/// Most steps a delivery plan may have.
+pub const MAX_PLAN_STEPS: usize = 8;
+/// Most alerts one reading may raise.
+pub const MAX_ALERTS: usize = 16;
+/// Longest text (a deny reason, an alert's code or message) kept from a plugin.
+pub const MAX_TEXT: usize = 512;
+
+/// How the host treats failures and where it runs.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
     /// Failures in a row that take a plugin out of service.
     pub failures_before_quarantine: u32,
+    /// The node's region, for `region:` scopes.
+    pub region: Option<String>,
 }
 
-impl Default for PluginLimits {
+impl Default for HostOptions {
     fn default() -> Self {
-        PluginLimits {
-            memory_bytes: 16 << 20,
-            deadline_ticks: 50,
-            timeout: Duration::from_millis(250),
+        HostOptions {
             failures_before_quarantine: 5,
+            region: None,
         }
     }
 }
 
-/// Which plugin, which version, which bytes.
+/// Which plugin, which version, which bytes, where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
+    /// The world it implements.
+    pub world: World,
+    /// Where it serves.
+    pub scope: Scope,
     /// The plugin's name, e.g. `reservation-balanced`.
     pub name: String,
     /// Its version.
     pub version: String,
     /// SHA-256 of the component's bytes, hex.
     pub digest: String,
+    /// The trusted key that signed it.
+    pub signed_by: String,
 }
 
 /// Why a plugin could not be loaded or did not answer.
@@ -68,13 +92,30 @@ pub enum PluginError {
     /// The engine or ticker could not start.
     #[error("plugin engine: {0}")]
     Engine(String),
-    /// The bytes are not a component for this world, or import what plugins may not.
+    /// The signature, the digest or the policy does not allow these bytes.
+    #[error("plugin {name:?} refused: {source}")]
+    Untrusted {
+        /// The plugin.
+        name: String,
+        /// Why.
+        source: PolicyError,
+    },
+    /// The bytes are not a component for this world, import what plugins may not, or fail the
+    /// fixture set.
     #[error("plugin {name:?} refused: {reason}")]
     Refused {
         /// The plugin.
         name: String,
-        /// Why, from wasmtime.
+        /// Why.
         reason: String,
+    },
+    /// Nothing is bound there.
+    #[error("no plugin for {world} at {scope}")]
+    NotBound {
+        /// The world.
+        world: World,
+        /// The scope.
+        scope: Scope,
     },
     /// The call ran past its epoch deadline.
     #[error("plugin call ran past its deadline")]
@@ -88,7 +129,7 @@ pub enum PluginError {
     /// The call did not finish within the wall-clock timeout.
     #[error("plugin call timed out")]
     Timeout,
-    /// The answer is not a valid ranking of the candidates.
+    /// The answer is not valid for the question.
     #[error("invalid plugin answer: {0}")]
     InvalidAnswer(String),
 }
@@ -104,203 +145,620 @@ pub struct RankRequest {
     pub tier: Tier,
 }
 
-/// Who ordered the candidates.
+/// Who made a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decider {
     /// The plugin, in this version.
     Plugin(Arc<PluginInfo>),
-    /// The built-in ranking, because no plugin is loaded or because it failed (the reason).
+    /// The built-in behaviour, because no plugin is bound or because it failed (the reason).
     BuiltIn(Option<String>),
 }
 
-/// A ranking and who made it.
+/// A ranking, the hold the policy chose, and who decided.
 #[derive(Debug, Clone)]
-pub struct Ranked {
+pub struct Placement {
     /// The candidates, best first.
     pub candidates: Vec<Candidate>,
+    /// The hold in minutes the policy chose; `None` means the node's default.
+    pub hold_minutes: Option<u32>,
     /// Who decided.
     pub decider: Decider,
 }
 
-struct LoadedPolicy {
-    info: Arc<PluginInfo>,
-    settings: Arc<BTreeMap<String, String>>,
-    pre: ReservationPolicyPre<CallState>,
+/// An answer of a plugin world and who gave it.
+#[derive(Debug, Clone)]
+pub struct Decided<T> {
+    /// The answer.
+    pub answer: T,
+    /// Who decided.
+    pub decider: Decider,
 }
 
-/// Counters of one plugin slot, for `/metrics` and the admin API.
-#[derive(Debug, Default)]
-pub struct PluginStats {
-    /// Calls made.
-    pub calls: AtomicU64,
-    /// Calls that failed and fell back to the built-in.
-    pub failures: AtomicU64,
-    consecutive: AtomicU32,
+/// Limits one plugin's calls run under, from its binding, clamped to the engine's maxima.
+#[derive(Debug, Clone, Copy)]
+struct CallLimits {
+    memory_bytes: usize,
+    deadline_ticks: u64,
+    timeout: Duration,
+}
+
+impl CallLimits {
+    fn of(binding: &Binding) -> CallLimits {
+        let l = binding.limits;
+        CallLimits {
+            memory_bytes: (l.memory_mib as usize)
+                .saturating_mul(1 << 20)
+                .min(engine::MAX_MEMORY_BYTES),
+            deadline_ticks: (u128::from(l.deadline_ms) * 1_000_000
+                / engine::EPOCH_TICK.as_nanos().max(1))
+            .max(1) as u64,
+            timeout: Duration::from_millis(u64::from(l.timeout_ms)),
+        }
+    }
+}
+
+enum Pre {
+    Policy(ReservationPolicyPre<CallState>),
+    Router(NotificationRouterPre<CallState>),
+    Rules(SiteRulesPre<CallState>),
+}
+
+struct Loaded {
+    info: Arc<PluginInfo>,
+    settings: Arc<BTreeMap<String, String>>,
+    limits: CallLimits,
+    pre: Pre,
+}
+
+/// One world at one scope: the plugin serving there, the one taken out, and the counters.
+struct Slot {
+    current: ArcSwapOption<Loaded>,
+    quarantined: Mutex<Option<(Arc<Loaded>, String)>>,
+    stats: SlotStats,
+}
+
+/// What serves at one world and scope, for operators.
+#[derive(Debug, Clone)]
+pub struct SlotReport {
+    /// The world.
+    pub world: World,
+    /// The scope.
+    pub scope: Scope,
+    /// The plugin in service, if any.
+    pub serving: Option<Arc<PluginInfo>>,
+    /// The plugin taken out of service and why, if any.
+    pub quarantined: Option<(Arc<PluginInfo>, String)>,
+    /// Calls, failures and latency.
+    pub stats: stats::StatsReport,
 }
 
 /// The plugin host of one node.
 pub struct PluginHost {
     engine: Engine,
     linker: Linker<CallState>,
-    policy: ArcSwapOption<LoadedPolicy>,
-    limits: PluginLimits,
-    /// Counters of the reservation-policy slot.
-    pub stats: PluginStats,
+    slots: RwLock<BTreeMap<(World, Scope), Arc<Slot>>>,
+    trust: RwLock<Trust>,
+    options: HostOptions,
     _ticker: engine::EpochTicker,
 }
 
 impl PluginHost {
-    /// A host with no plugin loaded: every decision is the built-in one.
-    pub fn new(limits: PluginLimits) -> Result<PluginHost, PluginError> {
-        let engine = engine::engine().map_err(|e| PluginError::Engine(e.to_string()))?;
+    /// A host with no plugin loaded, trusting `trust`: every decision is the built-in one.
+    pub fn new(options: HostOptions, trust: Trust) -> Result<PluginHost, PluginError> {
+        let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
+        let engine = engine::engine().map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
-        host::link_wasi(&mut linker).map_err(|e| PluginError::Engine(e.to_string()))?;
+        host::link_wasi(&mut linker).map_err(engine_error)?;
+        // All three worlds import the same `host` interface; linking it once serves them all.
         ReservationPolicy::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Engine(e.to_string()))?;
+            .map_err(engine_error)?;
         let ticker =
             engine::EpochTicker::start(&engine).map_err(|e| PluginError::Engine(e.to_string()))?;
         Ok(PluginHost {
             engine,
             linker,
-            policy: ArcSwapOption::empty(),
-            limits,
-            stats: PluginStats::default(),
+            slots: RwLock::new(BTreeMap::new()),
+            trust: RwLock::new(trust),
+            options,
             _ticker: ticker,
         })
     }
 
-    /// Compiles `bytes` as a reservation-policy component, links it and makes it the policy.
-    /// A component for another world, or one that imports anything beyond the host interface and
-    /// the WASI the host allows, is refused and the current policy keeps serving.
-    pub fn load_policy(
-        &self,
-        name: &str,
-        version: &str,
-        bytes: &[u8],
-        settings: BTreeMap<String, String>,
+    /// Replaces the keys plugin signatures are checked against.
+    pub fn set_trust(&self, trust: Trust) {
+        *self.trust.write().unwrap_or_else(|e| e.into_inner()) = trust;
+    }
+
+    /// Verifies, compiles and exercises `bytes` for `binding`, then swaps it into its slot.
+    ///
+    /// The bytes must hash to the binding's SHA-256 and carry `signature` (the text of a `.sig`
+    /// file) by a trusted key; they must be a component of the binding's world that imports
+    /// nothing beyond the host interface and the WASI the host allows; and they must answer the
+    /// fixture set validly within their limits. Otherwise they are refused and what served
+    /// before keeps serving. Compiling and the fixtures run on a blocking thread.
+    pub async fn install(
+        self: &Arc<Self>,
+        binding: Binding,
+        bytes: Arc<[u8]>,
+        signature: Option<String>,
     ) -> Result<Arc<PluginInfo>, PluginError> {
+        let host = self.clone();
+        tokio::task::spawn_blocking(move || {
+            host.install_blocking(&binding, &bytes, signature.as_deref())
+        })
+        .await
+        .map_err(|e| PluginError::Call(e.to_string()))?
+    }
+
+    fn install_blocking(
+        &self,
+        binding: &Binding,
+        bytes: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Arc<PluginInfo>, PluginError> {
+        let name = binding.name.clone();
+        let signed_by = self
+            .trust
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .verify(bytes, binding.sha256.as_deref(), signature)
+            .map_err(|source| PluginError::Untrusted {
+                name: name.clone(),
+                source,
+            })?;
         let refused = |e: wasmtime::Error| PluginError::Refused {
-            name: name.to_owned(),
+            name: name.clone(),
             reason: format!("{e:#}"),
         };
         let component = Component::new(&self.engine, bytes).map_err(refused)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(refused)?;
-        let pre = ReservationPolicyPre::new(instance_pre).map_err(refused)?;
-        let info = Arc::new(PluginInfo {
-            name: name.to_owned(),
-            version: version.to_owned(),
-            digest: lockergrid_protocol::to_hex(&Sha256::digest(bytes)),
-        });
-        self.policy.store(Some(Arc::new(LoadedPolicy {
-            info: info.clone(),
-            settings: Arc::new(settings),
+        let pre = match binding.world {
+            World::ReservationPolicy => ReservationPolicyPre::new(instance_pre).map(Pre::Policy),
+            World::NotificationRouter => NotificationRouterPre::new(instance_pre).map(Pre::Router),
+            World::SiteRules => SiteRulesPre::new(instance_pre).map(Pre::Rules),
+        }
+        .map_err(|e| PluginError::Refused {
+            name: name.clone(),
+            reason: format!("not a {} component: {e:#}", binding.world),
+        })?;
+        let loaded = Arc::new(Loaded {
+            info: Arc::new(PluginInfo {
+                world: binding.world,
+                scope: binding.scope.clone(),
+                name: name.clone(),
+                version: binding.version.clone(),
+                digest: registry::sha256_hex(bytes),
+                signed_by,
+            }),
+            settings: Arc::new(binding.settings_text()),
+            limits: CallLimits::of(binding),
             pre,
-        })));
-        self.stats.consecutive.store(0, Ordering::Relaxed);
-        tracing::info!(plugin = %info.name, version = %info.version, digest = %info.digest, "reservation policy loaded");
+        });
+        fixtures::exercise(self, &loaded).map_err(|e| PluginError::Refused {
+            name: name.clone(),
+            reason: format!("failed its fixtures: {e}"),
+        })?;
+        let slot = self.slot(binding.world, &binding.scope);
+        slot.current.store(Some(loaded.clone()));
+        *slot.quarantined.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        slot.stats.consecutive.store(0, Ordering::Relaxed);
+        let info = loaded.info.clone();
+        tracing::info!(world = %info.world, scope = %info.scope, plugin = %info.name, version = %info.version, digest = %info.digest, "plugin in service");
         Ok(info)
     }
 
-    /// The loaded reservation policy, if one is in service.
-    pub fn policy(&self) -> Option<Arc<PluginInfo>> {
-        self.policy.load().as_ref().map(|p| p.info.clone())
+    /// Puts a plugin taken out of service back, as it was.
+    pub fn restore(&self, world: World, scope: &Scope) -> Result<Arc<PluginInfo>, PluginError> {
+        let not_bound = || PluginError::NotBound {
+            world,
+            scope: scope.clone(),
+        };
+        let slot = self.find(world, scope).ok_or_else(not_bound)?;
+        let (loaded, _) = slot
+            .quarantined
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(not_bound)?;
+        slot.stats.consecutive.store(0, Ordering::Relaxed);
+        slot.current.store(Some(loaded.clone()));
+        tracing::info!(world = %world, scope = %scope, plugin = %loaded.info.name, "plugin restored by an operator");
+        Ok(loaded.info.clone())
     }
 
-    /// Orders `candidates` (already in built-in order) with the policy plugin, or keeps the
-    /// built-in order if there is none or it fails.
-    pub async fn rank_stations(
-        self: &Arc<Self>,
-        request: RankRequest,
-        candidates: Vec<Candidate>,
-        now: Timestamp,
-    ) -> Ranked {
-        let Some(policy) = self.policy.load_full() else {
-            return Ranked {
-                candidates,
-                decider: Decider::BuiltIn(None),
-            };
-        };
-        if candidates.is_empty() {
-            return Ranked {
-                candidates,
-                decider: Decider::Plugin(policy.info.clone()),
-            };
-        }
-        self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let host = self.clone();
-        let stations: Vec<wit::Station> = candidates
+    /// The plugin serving `world` at exactly `scope`, if any.
+    pub fn serving(&self, world: World, scope: &Scope) -> Option<Arc<PluginInfo>> {
+        let slot = self.find(world, scope)?;
+        slot.current.load().as_ref().map(|l| l.info.clone())
+    }
+
+    /// Every slot with what serves there and its counters.
+    pub fn report(&self) -> Vec<SlotReport> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots
             .iter()
-            .map(|c| convert::station(c, request.size))
-            .collect();
-        let call_policy = policy.clone();
-        let call = tokio::task::spawn_blocking(move || {
-            host.call_rank(&call_policy, request, stations, now)
-        });
-        let answer = match tokio::time::timeout(self.limits.timeout, call).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(join)) => Err(PluginError::Call(join.to_string())),
-            Err(_) => Err(PluginError::Timeout),
-        };
-        match answer.and_then(|ids| reorder(candidates.clone(), &ids)) {
-            Ok(ranked) => {
-                self.stats.consecutive.store(0, Ordering::Relaxed);
-                Ranked {
-                    candidates: ranked,
-                    decider: Decider::Plugin(policy.info.clone()),
-                }
-            }
-            Err(e) => {
-                self.failed(&policy, &e);
-                Ranked {
-                    candidates,
-                    decider: Decider::BuiltIn(Some(e.to_string())),
-                }
-            }
-        }
+            .map(|((world, scope), slot)| SlotReport {
+                world: *world,
+                scope: scope.clone(),
+                serving: slot.current.load().as_ref().map(|l| l.info.clone()),
+                quarantined: slot
+                    .quarantined
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .map(|(l, why)| (l.info.clone(), why.clone())),
+                stats: slot.stats.report(),
+            })
+            .collect()
     }
 
-    fn call_rank(
+    fn find(&self, world: World, scope: &Scope) -> Option<Arc<Slot>> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots.get(&(world, scope.clone())).cloned()
+    }
+
+    fn slot(&self, world: World, scope: &Scope) -> Arc<Slot> {
+        if let Some(slot) = self.find(world, scope) {
+            return slot;
+        }
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        slots
+            .entry((world, scope.clone()))
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    current: ArcSwapOption::empty(),
+                    quarantined: Mutex::new(None),
+                    stats: SlotStats::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// The plugin that decides for `world` at `station` (or region-wide when `None`): the
+    /// station's own binding, else the region's, else the default.
+    fn resolve(
         &self,
-        policy: &LoadedPolicy,
-        request: RankRequest,
-        stations: Vec<wit::Station>,
+        world: World,
+        station: Option<&StationId>,
+    ) -> Option<(Arc<Slot>, Arc<Loaded>)> {
+        let mut scopes = Vec::with_capacity(3);
+        if let Some(id) = station {
+            scopes.push(Scope::Station(id.clone()));
+        }
+        if let Some(region) = &self.options.region {
+            scopes.push(Scope::Region(region.clone()));
+        }
+        scopes.push(Scope::Default);
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        scopes.into_iter().find_map(|scope| {
+            let slot = slots.get(&(world, scope))?;
+            let loaded = slot.current.load_full()?;
+            Some((slot.clone(), loaded))
+        })
+    }
+
+    /// Runs `f` on a fresh instance of `loaded` under its limits, on this thread.
+    fn call_sync<T>(
+        &self,
+        loaded: &Loaded,
         now: Timestamp,
-    ) -> Result<Vec<String>, PluginError> {
+        f: impl FnOnce(&mut Store<CallState>, &Pre) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
         let limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.memory_bytes)
+            .memory_size(loaded.limits.memory_bytes)
             .instances(4)
             .trap_on_grow_failure(true)
             .build();
-        let name: Arc<str> = Arc::from(policy.info.name.as_str());
-        let state = CallState::new(name, policy.settings.clone(), limits, now.millis());
+        let name: Arc<str> = Arc::from(loaded.info.name.as_str());
+        let state = CallState::new(name, loaded.settings.clone(), limits, now.millis());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(self.limits.deadline_ticks);
-        let instance = policy.pre.instantiate(&mut store).map_err(describe)?;
-        let wit_request = wit::ReservationRequest {
-            parcel: request.parcel.into(),
-            size: request.size.into(),
-            tier: request.tier.into(),
-            expected_delivery_hours: None,
-        };
-        let ranking = instance
-            .call_rank(&mut store, wit_request, &stations)
-            .map_err(describe)?;
-        Ok(ranking.stations)
+        store.set_epoch_deadline(loaded.limits.deadline_ticks);
+        f(&mut store, &loaded.pre).map_err(describe)
     }
 
-    fn failed(&self, policy: &Arc<LoadedPolicy>, e: &PluginError) {
-        self.stats.failures.fetch_add(1, Ordering::Relaxed);
-        let in_a_row = self.stats.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::warn!(plugin = %policy.info.name, version = %policy.info.version, error = %e, "plugin failed; built-in ranking used");
-        if in_a_row >= self.limits.failures_before_quarantine {
+    /// Runs `f` on a blocking thread under the plugin's wall-clock timeout, checks the answer
+    /// with `check`, and counts the outcome in the slot.
+    async fn call<T, U>(
+        self: &Arc<Self>,
+        slot: &Slot,
+        loaded: &Arc<Loaded>,
+        now: Timestamp,
+        f: impl FnOnce(&mut Store<CallState>, &Pre) -> wasmtime::Result<T> + Send + 'static,
+        check: impl FnOnce(T) -> Result<U, PluginError>,
+    ) -> Result<U, PluginError>
+    where
+        T: Send + 'static,
+    {
+        let span = tracing::debug_span!("plugin call", world = %loaded.info.world, plugin = %loaded.info.name, version = %loaded.info.version);
+        let started = Instant::now();
+        let (host, call_loaded) = (self.clone(), loaded.clone());
+        let call = tokio::task::spawn_blocking(move || host.call_sync(&call_loaded, now, f));
+        let answer = match tokio::time::timeout(loaded.limits.timeout, call)
+            .instrument(span)
+            .await
+        {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(join)) => Err(PluginError::Call(join.to_string())),
+            Err(_) => Err(PluginError::Timeout),
+        }
+        .and_then(check);
+        slot.stats.record(started.elapsed(), answer.is_ok());
+        if let Err(e) = &answer {
+            self.failed(slot, loaded, e);
+        }
+        answer
+    }
+
+    fn failed(&self, slot: &Slot, loaded: &Arc<Loaded>, e: &PluginError) {
+        let in_a_row = slot.stats.consecutive.load(Ordering::Relaxed);
+        let info = &loaded.info;
+        tracing::warn!(world = %info.world, plugin = %info.name, version = %info.version, error = %e, "plugin failed; built-in behaviour used");
+        if in_a_row >= self.options.failures_before_quarantine {
             // Only the failing version is taken out; a newer one loaded meanwhile stays.
-            let current = self.policy.load_full();
-            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, policy)) {
-                self.policy.store(None);
-                tracing::error!(plugin = %policy.info.name, version = %policy.info.version, failures = in_a_row, "alert: plugin taken out of service");
+            let current = slot.current.load_full();
+            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, loaded)) {
+                slot.current.store(None);
+                *slot.quarantined.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((loaded.clone(), e.to_string()));
+                tracing::error!(world = %info.world, scope = %info.scope, plugin = %info.name, version = %info.version, failures = in_a_row, "alert: plugin taken out of service");
             }
         }
+    }
+
+    /// Orders `candidates` (already in built-in order) and chooses the hold with the
+    /// reservation policy; with `candidates` of `None` (a station was named), only the hold.
+    /// Keeps the built-in order and hold if no policy serves or it fails.
+    pub async fn place(
+        self: &Arc<Self>,
+        request: RankRequest,
+        candidates: Option<Vec<Candidate>>,
+        station: Option<&StationId>,
+        now: Timestamp,
+    ) -> Placement {
+        let built_in = |candidates: Option<Vec<Candidate>>, reason| Placement {
+            candidates: candidates.unwrap_or_default(),
+            hold_minutes: None,
+            decider: Decider::BuiltIn(reason),
+        };
+        let Some((slot, loaded)) = self.resolve(World::ReservationPolicy, station) else {
+            return built_in(candidates, None);
+        };
+        let stations: Option<Vec<wit::Station>> = candidates.as_ref().map(|c| {
+            c.iter()
+                .map(|c| convert::station(c, request.size))
+                .collect()
+        });
+        let offered = candidates.clone();
+        let answer = self
+            .call(
+                &slot,
+                &loaded,
+                now,
+                move |store, pre| {
+                    let Pre::Policy(pre) = pre else {
+                        unreachable!("slots hold components of their own world")
+                    };
+                    let instance = pre.instantiate(&mut *store)?;
+                    let wit_request = wit_request(request);
+                    let ranking = match &stations {
+                        Some(stations) => Some(
+                            instance
+                                .call_rank(&mut *store, wit_request, stations)?
+                                .stations,
+                        ),
+                        None => None,
+                    };
+                    let hold = instance.call_hold_minutes(&mut *store, wit_request)?;
+                    Ok((ranking, hold))
+                },
+                move |(ranking, hold)| {
+                    let hold = check_hold(hold)?;
+                    let ranked = match (offered, ranking) {
+                        (Some(offered), Some(ids)) => Some(reorder(offered, &ids)?),
+                        _ => None,
+                    };
+                    Ok((ranked, hold))
+                },
+            )
+            .await;
+        match answer {
+            Ok((ranked, hold)) => Placement {
+                candidates: ranked.unwrap_or_default(),
+                hold_minutes: Some(hold),
+                decider: Decider::Plugin(loaded.info.clone()),
+            },
+            Err(e) => built_in(candidates, Some(e.to_string())),
+        }
+    }
+
+    /// Asks the site's rules whether `attempt` may open its compartment. Built in: allow (the
+    /// code or credential was already checked).
+    pub async fn check_access(
+        self: &Arc<Self>,
+        attempt: &AccessAttempt,
+    ) -> Decided<AccessDecision> {
+        let Some((slot, loaded)) = self.resolve(World::SiteRules, Some(&attempt.station)) else {
+            return built_in_answer(AccessDecision::Allow, None);
+        };
+        let wit_attempt = wit::AccessAttempt::from(attempt);
+        let answer = self
+            .call(
+                &slot,
+                &loaded,
+                attempt.at,
+                move |store, pre| {
+                    let Pre::Rules(pre) = pre else {
+                        unreachable!("slots hold components of their own world")
+                    };
+                    let instance: SiteRules = pre.instantiate(&mut *store)?;
+                    instance.call_check_access(&mut *store, &wit_attempt)
+                },
+                |d| check_decision(d.into()),
+            )
+            .await;
+        decided(answer, &loaded, || AccessDecision::Allow)
+    }
+
+    /// Asks the site's rules which alerts a reading raises. Built in: a tripped tamper switch
+    /// is a critical alert that locks the station down; nothing else alerts.
+    pub async fn assess(self: &Arc<Self>, reading: &Reading) -> Decided<Vec<Alert>> {
+        let Some((slot, loaded)) = self.resolve(World::SiteRules, Some(&reading.station)) else {
+            return built_in_answer(built_in_alerts(reading), None);
+        };
+        let wit_reading = wit::Reading::from(reading);
+        let answer = self
+            .call(
+                &slot,
+                &loaded,
+                reading.at,
+                move |store, pre| {
+                    let Pre::Rules(pre) = pre else {
+                        unreachable!("slots hold components of their own world")
+                    };
+                    let instance: SiteRules = pre.instantiate(&mut *store)?;
+                    instance.call_assess(&mut *store, &wit_reading)
+                },
+                |alerts| check_alerts(alerts.into_iter().map(Alert::from).collect()),
+            )
+            .await;
+        decided(answer, &loaded, || built_in_alerts(reading))
+    }
+
+    /// Asks the notification router how `recipient` hears about `event` at `station`. Built in:
+    /// the recipient's channels in their order, each a fallback ten minutes after the one
+    /// before.
+    pub async fn route(
+        self: &Arc<Self>,
+        event: NotificationEvent,
+        recipient: &Recipient,
+        station: &StationId,
+        now: Timestamp,
+    ) -> Decided<DeliveryPlan> {
+        let Some((slot, loaded)) = self.resolve(World::NotificationRouter, Some(station)) else {
+            return built_in_answer(built_in_plan(recipient), None);
+        };
+        let wit_recipient = wit::Recipient::from(recipient);
+        let allowed = recipient.channels.clone();
+        let answer = self
+            .call(
+                &slot,
+                &loaded,
+                now,
+                move |store, pre| {
+                    let Pre::Router(pre) = pre else {
+                        unreachable!("slots hold components of their own world")
+                    };
+                    let instance: NotificationRouter = pre.instantiate(&mut *store)?;
+                    instance.call_route(&mut *store, event.into(), &wit_recipient)
+                },
+                move |plan| check_plan(plan.into(), &allowed),
+            )
+            .await;
+        decided(answer, &loaded, || built_in_plan(recipient))
+    }
+
+    /// Hours before a pickup window closes at which `station`'s customers get a reminder,
+    /// most hours first (the earliest reminder first). Built in: 24 hours before.
+    pub async fn reminder_hours(
+        self: &Arc<Self>,
+        station: &StationId,
+        now: Timestamp,
+    ) -> Decided<Vec<u32>> {
+        let Some((slot, loaded)) = self.resolve(World::NotificationRouter, Some(station)) else {
+            return built_in_answer(vec![24], None);
+        };
+        let answer = self
+            .call(
+                &slot,
+                &loaded,
+                now,
+                |store, pre| {
+                    let Pre::Router(pre) = pre else {
+                        unreachable!("slots hold components of their own world")
+                    };
+                    let instance: NotificationRouter = pre.instantiate(&mut *store)?;
+                    instance.call_reminder_hours(&mut *store)
+                },
+                check_reminders,
+            )
+            .await;
+        decided(answer, &loaded, || vec![24])
+    }
+}
+
+/// Most reminders one parcel gets.
+pub const MAX_REMINDERS: usize = 4;
+
+fn check_reminders(mut hours: Vec<u32>) -> Result<Vec<u32>, PluginError> {
+    if hours.len() > MAX_REMINDERS {
+        return Err(PluginError::InvalidAnswer(format!(
+            "{} reminders, more than {MAX_REMINDERS}",
+            hours.len()
+        )));
+    }
+    let longest = MAX_HOLD_MINUTES / 60;
+    if let Some(h) = hours.iter().find(|h| **h == 0 || **h > longest) {
+        return Err(PluginError::InvalidAnswer(format!(
+            "a reminder {h} hours before expiry is outside 1..={longest}"
+        )));
+    }
+    hours.sort_unstable_by(|a, b| b.cmp(a));
+    hours.dedup();
+    Ok(hours)
+}
+
+fn wit_request(request: RankRequest) -> wit::ReservationRequest {
+    wit::ReservationRequest {
+        parcel: request.parcel.into(),
+        size: request.size.into(),
+        tier: request.tier.into(),
+        expected_delivery_hours: None,
+    }
+}
+
+fn built_in_answer<T>(answer: T, reason: Option<String>) -> Decided<T> {
+    Decided {
+        answer,
+        decider: Decider::BuiltIn(reason),
+    }
+}
+
+fn decided<T>(
+    answer: Result<T, PluginError>,
+    loaded: &Loaded,
+    built_in: impl FnOnce() -> T,
+) -> Decided<T> {
+    match answer {
+        Ok(answer) => Decided {
+            answer,
+            decider: Decider::Plugin(loaded.info.clone()),
+        },
+        Err(e) => built_in_answer(built_in(), Some(e.to_string())),
+    }
+}
+
+fn built_in_alerts(reading: &Reading) -> Vec<Alert> {
+    match reading.value {
+        Telemetry::Tamper(true) => vec![Alert {
+            severity: Severity::Critical,
+            code: "tamper".into(),
+            message: "the tamper switch tripped; station locked down".into(),
+            lock_down: true,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn built_in_plan(recipient: &Recipient) -> DeliveryPlan {
+    DeliveryPlan {
+        steps: (0u32..)
+            .zip(recipient.channels.iter().take(MAX_PLAN_STEPS))
+            .map(|(i, &channel)| Step {
+                channel,
+                delay_minutes: i * 10,
+            })
+            .collect(),
     }
 }
 
@@ -313,9 +771,90 @@ fn describe(e: wasmtime::Error) -> PluginError {
     }
 }
 
-/// The candidates in the order the plugin named them; every name must be a candidate, once.
+fn check_hold(minutes: u32) -> Result<u32, PluginError> {
+    if (1..=MAX_HOLD_MINUTES).contains(&minutes) {
+        Ok(minutes)
+    } else {
+        Err(PluginError::InvalidAnswer(format!(
+            "hold of {minutes} minutes is outside 1..={MAX_HOLD_MINUTES}"
+        )))
+    }
+}
+
+fn check_text(what: &str, text: &str) -> Result<(), PluginError> {
+    if text.len() > MAX_TEXT {
+        return Err(PluginError::InvalidAnswer(format!(
+            "{what} is {} bytes, more than {MAX_TEXT}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_decision(d: AccessDecision) -> Result<AccessDecision, PluginError> {
+    if let AccessDecision::Deny(reason) = &d {
+        check_text("a deny reason", reason)?;
+    }
+    Ok(d)
+}
+
+fn check_alerts(alerts: Vec<Alert>) -> Result<Vec<Alert>, PluginError> {
+    if alerts.len() > MAX_ALERTS {
+        return Err(PluginError::InvalidAnswer(format!(
+            "{} alerts for one reading, more than {MAX_ALERTS}",
+            alerts.len()
+        )));
+    }
+    for a in &alerts {
+        let code_ok = !a.code.is_empty()
+            && a.code.len() <= 64
+            && a.code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !code_ok {
+            return Err(PluginError::InvalidAnswer(format!(
+                "alert code {:?} is not 1 to 64 of [a-z0-9-]",
+                truncate(&a.code)
+            )));
+        }
+        check_text("an alert message", &a.message)?;
+    }
+    Ok(alerts)
+}
+
+fn check_plan(plan: DeliveryPlan, allowed: &[model::Channel]) -> Result<DeliveryPlan, PluginError> {
+    if plan.steps.len() > MAX_PLAN_STEPS {
+        return Err(PluginError::InvalidAnswer(format!(
+            "{} steps, more than {MAX_PLAN_STEPS}",
+            plan.steps.len()
+        )));
+    }
+    if plan.steps.is_empty() && !allowed.is_empty() {
+        return Err(PluginError::InvalidAnswer(
+            "no step for a recipient who can be reached".into(),
+        ));
+    }
+    for step in &plan.steps {
+        if !allowed.contains(&step.channel) {
+            return Err(PluginError::InvalidAnswer(format!(
+                "channel {:?} is not one the recipient accepts",
+                step.channel
+            )));
+        }
+        if step.delay_minutes > MAX_HOLD_MINUTES {
+            return Err(PluginError::InvalidAnswer(format!(
+                "a delay of {} minutes is longer than {MAX_HOLD_MINUTES}",
+                step.delay_minutes
+            )));
+        }
+    }
+    Ok(plan)
+}
+
+/// The candidates in the order the plugin named them; every name must be a candidate, once, and
+/// the ranking may leave some out but not all.
 fn reorder(candidates: Vec<Candidate>, ids: &[String]) -> Result<Vec<Candidate>, PluginError> {
-    if ids.is_empty() {
+    if ids.is_empty() && !candidates.is_empty() {
         return Err(PluginError::InvalidAnswer("empty ranking".into()));
     }
     if ids.len() > candidates.len() {
@@ -334,7 +873,8 @@ fn reorder(candidates: Vec<Candidate>, ids: &[String]) -> Result<Vec<Candidate>,
     for id in ids {
         if !seen.insert(id.as_str()) {
             return Err(PluginError::InvalidAnswer(format!(
-                "station {id:?} ranked twice"
+                "station {:?} ranked twice",
+                truncate(id)
             )));
         }
         let c = by_id.remove(id.as_str()).ok_or_else(|| {

@@ -7,8 +7,11 @@ use std::process::Command;
 
 const PLUGINS: &[&str] = &[
     "reservation_balanced",
+    "notify_multichannel",
+    "site_rules_standard",
     "misbehave_loop",
     "misbehave_trap",
+    "misbehave_recursion",
     "misbehave_unknown_station",
     "misbehave_huge_answer",
     "misbehave_memory",

@@ -1,6 +1,13 @@
-//! Conversions between the domain types and the WIT types of the plugin worlds.
+//! Conversions between the node's types and the WIT types of the plugin worlds. Answers coming
+//! from a plugin are checked here or in the caller; nothing a plugin says is trusted as is.
 
-use super::bindings::reservation_policy::lockergrid::plugin::types as wit;
+use super::bindings::notification_router as router;
+use super::bindings::site_rules as rules;
+use super::bindings::types as wit;
+use super::model::{
+    AccessAttempt, AccessDecision, AccessMethod, AccessRole, Alert, Channel, DeliveryPlan,
+    NotificationEvent, Reading, Recipient, Severity, Step, Telemetry,
+};
 use crate::ranking::Candidate;
 use crate::store::records::StationKind;
 use lockergrid_protocol::{ParcelSpec, Size, Tier};
@@ -60,5 +67,155 @@ pub fn station(c: &Candidate, size: Size) -> wit::Station {
         free: fitting(|n| n.free),
         total: fitting(|n| n.total),
         utilisation: c.station.utilisation(size),
+    }
+}
+
+impl From<AccessRole> for wit::AccessRole {
+    fn from(r: AccessRole) -> wit::AccessRole {
+        match r {
+            AccessRole::Customer => wit::AccessRole::Customer,
+            AccessRole::Agent => wit::AccessRole::Agent,
+            AccessRole::Carrier => wit::AccessRole::Carrier,
+            AccessRole::Operator => wit::AccessRole::Operator,
+        }
+    }
+}
+
+impl From<AccessMethod> for wit::AccessMethod {
+    fn from(m: AccessMethod) -> wit::AccessMethod {
+        match m {
+            AccessMethod::PickupCode => wit::AccessMethod::PickupCode,
+            AccessMethod::QrCode => wit::AccessMethod::QrCode,
+            AccessMethod::Credential => wit::AccessMethod::Credential,
+        }
+    }
+}
+
+impl From<&AccessAttempt> for wit::AccessAttempt {
+    fn from(a: &AccessAttempt) -> wit::AccessAttempt {
+        wit::AccessAttempt {
+            station_id: a.station.to_string(),
+            compartment_id: a.compartment.to_string(),
+            role: a.role.into(),
+            method: a.method.into(),
+            at_ms: a.at.millis(),
+            local_minute: a.local_minute,
+            climate_controlled: a.climate_controlled,
+        }
+    }
+}
+
+impl From<rules::Decision> for AccessDecision {
+    fn from(d: rules::Decision) -> AccessDecision {
+        match d {
+            rules::Decision::Allow => AccessDecision::Allow,
+            rules::Decision::Deny(reason) => AccessDecision::Deny(reason),
+        }
+    }
+}
+
+impl From<Telemetry> for wit::Telemetry {
+    fn from(t: Telemetry) -> wit::Telemetry {
+        match t {
+            Telemetry::TemperatureC(c) => wit::Telemetry::TemperatureC(c),
+            Telemetry::BatteryPercent(p) => wit::Telemetry::BatteryPercent(p),
+            Telemetry::MainsPower(on) => wit::Telemetry::MainsPower(on),
+            Telemetry::Tamper(on) => wit::Telemetry::Tamper(on),
+            Telemetry::DoorOpenSeconds(s) => wit::Telemetry::DoorOpenSeconds(s),
+        }
+    }
+}
+
+impl From<&Reading> for wit::Reading {
+    fn from(r: &Reading) -> wit::Reading {
+        wit::Reading {
+            station_id: r.station.to_string(),
+            compartment_id: r.compartment.as_ref().map(ToString::to_string),
+            climate_controlled: r.climate_controlled,
+            at_ms: r.at.millis(),
+            value: r.value.into(),
+        }
+    }
+}
+
+impl From<wit::Severity> for Severity {
+    fn from(s: wit::Severity) -> Severity {
+        match s {
+            wit::Severity::Info => Severity::Info,
+            wit::Severity::Warning => Severity::Warning,
+            wit::Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
+impl From<wit::Alert> for Alert {
+    fn from(a: wit::Alert) -> Alert {
+        Alert {
+            severity: a.severity.into(),
+            code: a.code,
+            message: a.message,
+            lock_down: a.lock_down,
+        }
+    }
+}
+
+impl From<NotificationEvent> for wit::NotificationEvent {
+    fn from(e: NotificationEvent) -> wit::NotificationEvent {
+        match e {
+            NotificationEvent::ParcelStored => wit::NotificationEvent::ParcelStored,
+            NotificationEvent::Reminder => wit::NotificationEvent::Reminder,
+            NotificationEvent::Expiring => wit::NotificationEvent::Expiring,
+            NotificationEvent::Expired => wit::NotificationEvent::Expired,
+            NotificationEvent::ReturnCode => wit::NotificationEvent::ReturnCode,
+            NotificationEvent::ReturnReceived => wit::NotificationEvent::ReturnReceived,
+        }
+    }
+}
+
+impl From<Channel> for wit::Channel {
+    fn from(c: Channel) -> wit::Channel {
+        match c {
+            Channel::Push => wit::Channel::Push,
+            Channel::Sms => wit::Channel::Sms,
+            Channel::Email => wit::Channel::Email,
+            Channel::Webhook => wit::Channel::Webhook,
+        }
+    }
+}
+
+impl From<wit::Channel> for Channel {
+    fn from(c: wit::Channel) -> Channel {
+        match c {
+            wit::Channel::Push => Channel::Push,
+            wit::Channel::Sms => Channel::Sms,
+            wit::Channel::Email => Channel::Email,
+            wit::Channel::Webhook => Channel::Webhook,
+        }
+    }
+}
+
+impl From<&Recipient> for wit::Recipient {
+    fn from(r: &Recipient) -> wit::Recipient {
+        wit::Recipient {
+            id: r.id.clone(),
+            channels: r.channels.iter().map(|&c| c.into()).collect(),
+            quiet_hours: r.quiet_hours,
+            local_minute: r.local_minute,
+        }
+    }
+}
+
+impl From<router::Plan> for DeliveryPlan {
+    fn from(p: router::Plan) -> DeliveryPlan {
+        DeliveryPlan {
+            steps: p
+                .steps
+                .into_iter()
+                .map(|s| Step {
+                    channel: s.channel.into(),
+                    delay_minutes: s.delay_minutes,
+                })
+                .collect(),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! What a plugin call runs with: the per-call store state, the `host` interface implemented on it,
 //! and the one function that decides which WASI a plugin sees.
 
-use super::bindings::reservation_policy::lockergrid::plugin::{host, types};
+use super::bindings::{host, types};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::StoreLimits;

@@ -1,24 +1,102 @@
-//! The plugin host with the real `reservation-balanced` component built from plugins/.
+//! The plugin host with the real components built from plugins/: the three defaults, signature
+//! and digest checks, wrong worlds, and the hostile plugins.
 
+use lockergrid_edge_runtime::plugins::model::{
+    AccessAttempt, AccessDecision, AccessMethod, AccessRole, Channel, NotificationEvent, Reading,
+    Recipient, Severity, Step, Telemetry,
+};
+use lockergrid_edge_runtime::plugins::registry::{
+    Binding, BindingLimits, PluginSigner, PolicyError, PolicyFile, Scope, TrustedKey, World,
+    sha256_hex,
+};
 use lockergrid_edge_runtime::plugins::{
-    Decider, PluginError, PluginHost, PluginLimits, RankRequest,
+    Decider, HostOptions, PluginError, PluginHost, PluginInfo, RankRequest,
 };
 use lockergrid_edge_runtime::ranking::Candidate;
 use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
 use lockergrid_edge_runtime::store::snapshot::{SizeCount, StationView};
-use lockergrid_plugin_artifacts::RESERVATION_BALANCED;
-use lockergrid_protocol::{GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
+use lockergrid_plugin_artifacts as artifacts;
+use lockergrid_protocol::{CompartmentId, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-fn candidate(id: &str, distance_m: f64, free: u32, total: u32) -> Candidate {
+/// A signing key, the host that trusts it, and a way to sign components for it.
+struct Signed {
+    signer: PluginSigner,
+    host: Arc<PluginHost>,
+}
+
+impl Signed {
+    fn new() -> Signed {
+        Signed::with(HostOptions::default())
+    }
+
+    fn with(options: HostOptions) -> Signed {
+        let signer = PluginSigner::from_secret(rand_secret());
+        let policy = PolicyFile {
+            version: 1,
+            trusted_keys: vec![TrustedKey {
+                name: "test-key".into(),
+                public_key: signer.public_hex(),
+            }],
+            plugins: Vec::new(),
+        };
+        let trust = policy.trust().expect("a valid key");
+        let host = Arc::new(PluginHost::new(options, trust).expect("host starts"));
+        Signed { signer, host }
+    }
+
+    async fn install(
+        &self,
+        world: World,
+        scope: Scope,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<PluginInfo>, PluginError> {
+        self.install_binding(binding(world, scope, name, bytes), bytes)
+            .await
+    }
+
+    async fn install_binding(
+        &self,
+        binding: Binding,
+        bytes: &[u8],
+    ) -> Result<Arc<PluginInfo>, PluginError> {
+        let sig = self.signer.sign(bytes).to_string();
+        self.host.install(binding, bytes.into(), Some(sig)).await
+    }
+}
+
+fn rand_secret() -> [u8; 32] {
+    rand::random()
+}
+
+fn binding(world: World, scope: Scope, name: &str, bytes: &[u8]) -> Binding {
+    Binding {
+        world,
+        scope,
+        name: name.into(),
+        version: "1.0.0".into(),
+        file: Some(format!("{name}.wasm")),
+        sha256: Some(sha256_hex(bytes)),
+        settings: BTreeMap::new(),
+        limits: BindingLimits::default(),
+    }
+}
+
+fn id(s: &str) -> StationId {
+    StationId::new(s).expect("valid")
+}
+
+fn candidate(name: &str, distance_m: f64, free: u32, total: u32) -> Candidate {
     let mut sizes = [SizeCount::default(); 4];
     sizes[0] = SizeCount { free, total };
     Candidate {
         station: Arc::new(StationView {
             record: StationRecord {
-                id: StationId::new(id).expect("valid"),
-                name: id.into(),
+                id: id(name),
+                name: name.into(),
                 kind: StationKind::Urban,
                 location: GeoPoint {
                     lat: 52.37,
@@ -54,81 +132,250 @@ fn ids(candidates: &[Candidate]) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_balanced_policy_puts_a_nearly_empty_station_before_a_full_one_nearby() {
-    let host = Arc::new(PluginHost::new(PluginLimits::default()).expect("host starts"));
-    let info = host
-        .load_policy(
-            "reservation-balanced",
-            "0.1.0",
-            RESERVATION_BALANCED,
-            BTreeMap::new(),
-        )
-        .expect("the default plugin loads");
-    assert_eq!(info.digest.len(), 64);
-    let built_in_order = vec![
+fn two_stations() -> Vec<Candidate> {
+    vec![
         candidate("full-nearby", 100.0, 1, 100),
         candidate("empty-farther", 600.0, 95, 100),
-    ];
-    let ranked = host
-        .rank_stations(request(), built_in_order, Timestamp(0))
-        .await;
-    assert_eq!(ranked.decider, Decider::Plugin(info));
-    assert_eq!(ids(&ranked.candidates), ["empty-farther", "full-nearby"]);
+    ]
 }
 
 #[tokio::test]
-async fn without_a_plugin_the_built_in_order_stands() {
-    let host = Arc::new(PluginHost::new(PluginLimits::default()).expect("host starts"));
-    let order = vec![
-        candidate("a", 100.0, 1, 100),
-        candidate("b", 600.0, 95, 100),
-    ];
-    let ranked = host.rank_stations(request(), order, Timestamp(0)).await;
-    assert_eq!(ranked.decider, Decider::BuiltIn(None));
-    assert_eq!(ids(&ranked.candidates), ["a", "b"]);
+async fn the_balanced_policy_puts_a_nearly_empty_station_before_a_full_one_nearby() {
+    let s = Signed::new();
+    let info = s
+        .install(
+            World::ReservationPolicy,
+            Scope::Default,
+            "reservation-balanced",
+            artifacts::RESERVATION_BALANCED,
+        )
+        .await
+        .expect("the default plugin loads");
+    assert_eq!(info.digest, sha256_hex(artifacts::RESERVATION_BALANCED));
+    assert_eq!(info.signed_by, "test-key");
+    let placed = s
+        .host
+        .place(request(), Some(two_stations()), None, Timestamp(0))
+        .await;
+    assert_eq!(placed.decider, Decider::Plugin(info));
+    assert_eq!(ids(&placed.candidates), ["empty-farther", "full-nearby"]);
+    assert_eq!(
+        placed.hold_minutes,
+        Some((48 + 24) * 60),
+        "expected delivery 48 h plus the standard tier's margin"
+    );
+}
+
+#[tokio::test]
+async fn without_a_plugin_the_built_in_order_and_hold_stand() {
+    let s = Signed::new();
+    let placed = s
+        .host
+        .place(request(), Some(two_stations()), None, Timestamp(0))
+        .await;
+    assert_eq!(placed.decider, Decider::BuiltIn(None));
+    assert_eq!(ids(&placed.candidates), ["full-nearby", "empty-farther"]);
+    assert_eq!(placed.hold_minutes, None);
+}
+
+#[tokio::test]
+async fn a_station_binding_beats_the_region_and_the_default() {
+    let s = Signed::with(HostOptions {
+        region: Some("nl-ams".into()),
+        ..HostOptions::default()
+    });
+    let default = s
+        .install(
+            World::ReservationPolicy,
+            Scope::Default,
+            "unknown-station-policy",
+            artifacts::MISBEHAVE_UNKNOWN_STATION,
+        )
+        .await
+        .expect("loads");
+    let station = s
+        .install(
+            World::ReservationPolicy,
+            Scope::Station(id("AMS-001")),
+            "reservation-balanced",
+            artifacts::RESERVATION_BALANCED,
+        )
+        .await
+        .expect("loads");
+    let at_station = s
+        .host
+        .place(
+            request(),
+            Some(two_stations()),
+            Some(&id("AMS-001")),
+            Timestamp(0),
+        )
+        .await;
+    assert_eq!(at_station.decider, Decider::Plugin(station));
+    let elsewhere = s
+        .host
+        .place(
+            request(),
+            Some(two_stations()),
+            Some(&id("AMS-002")),
+            Timestamp(0),
+        )
+        .await;
+    assert!(
+        matches!(elsewhere.decider, Decider::BuiltIn(Some(_))),
+        "the default plugin answered, badly: {:?}",
+        elsewhere.decider
+    );
+    let region = s
+        .install(
+            World::ReservationPolicy,
+            Scope::Region("nl-ams".into()),
+            "reservation-balanced",
+            artifacts::RESERVATION_BALANCED,
+        )
+        .await
+        .expect("loads");
+    let in_region = s
+        .host
+        .place(
+            request(),
+            Some(two_stations()),
+            Some(&id("AMS-002")),
+            Timestamp(0),
+        )
+        .await;
+    assert_eq!(in_region.decider, Decider::Plugin(region));
+    assert_ne!(default.scope, Scope::Region("nl-ams".into()));
 }
 
 #[tokio::test]
 async fn bytes_that_are_not_a_component_are_refused_and_the_old_policy_keeps_serving() {
-    let host = Arc::new(PluginHost::new(PluginLimits::default()).expect("host starts"));
-    host.load_policy(
+    let s = Signed::new();
+    s.install(
+        World::ReservationPolicy,
+        Scope::Default,
         "reservation-balanced",
-        "0.1.0",
-        RESERVATION_BALANCED,
-        BTreeMap::new(),
+        artifacts::RESERVATION_BALANCED,
     )
+    .await
     .expect("loads");
     let empty_core_module = b"\0asm\x01\0\0\0";
     for bytes in [&b"not wasm at all"[..], &empty_core_module[..]] {
-        let refused = host.load_policy("bogus", "9", bytes, BTreeMap::new());
+        let refused = s
+            .install(World::ReservationPolicy, Scope::Default, "bogus", bytes)
+            .await;
         assert!(
             matches!(refused, Err(PluginError::Refused { .. })),
             "{refused:?}"
         );
     }
     assert_eq!(
-        host.policy().map(|p| p.name.clone()).as_deref(),
+        s.host
+            .serving(World::ReservationPolicy, &Scope::Default)
+            .map(|p| p.name.clone())
+            .as_deref(),
         Some("reservation-balanced")
     );
 }
 
+#[tokio::test]
+async fn a_component_for_another_world_is_refused() {
+    let s = Signed::new();
+    for (world, bytes) in [
+        (World::SiteRules, artifacts::RESERVATION_BALANCED),
+        (World::ReservationPolicy, artifacts::NOTIFY_MULTICHANNEL),
+        (World::NotificationRouter, artifacts::SITE_RULES_STANDARD),
+    ] {
+        let refused = s.install(world, Scope::Default, "misplaced", bytes).await;
+        match refused {
+            Err(PluginError::Refused { reason, .. }) => {
+                assert!(
+                    reason.contains(&format!("not a {world} component")),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected a refusal for {world}, got {other:?}"),
+        }
+        assert_eq!(s.host.serving(world, &Scope::Default), None);
+    }
+}
+
+#[tokio::test]
+async fn unsigned_wrongly_signed_and_mispinned_components_are_refused() {
+    let s = Signed::new();
+    let bytes = artifacts::RESERVATION_BALANCED;
+    let good = binding(World::ReservationPolicy, Scope::Default, "p", bytes);
+    let untrusted = PluginSigner::from_secret([7; 32]).sign(bytes).to_string();
+    let over_other_bytes = s.signer.sign(artifacts::SITE_RULES_STANDARD).to_string();
+    let mut mispinned = good.clone();
+    mispinned.sha256 = Some(sha256_hex(b"something else"));
+    let mut unpinned = good.clone();
+    unpinned.sha256 = None;
+    let valid = s.signer.sign(bytes).to_string();
+    type Case<'a> = (&'a Binding, Option<&'a str>, fn(&PolicyError) -> bool);
+    let cases: [Case; 6] = [
+        (&good, None, |e| matches!(e, PolicyError::Unsigned)),
+        (&good, Some(&untrusted), |e| {
+            matches!(e, PolicyError::UntrustedKey(_))
+        }),
+        (&good, Some(&over_other_bytes), |e| {
+            matches!(e, PolicyError::BadSignature)
+        }),
+        (&good, Some("ed25519 nonsense"), |e| {
+            matches!(e, PolicyError::MalformedSignature(_))
+        }),
+        (&mispinned, Some(&valid), |e| {
+            matches!(e, PolicyError::DigestMismatch { .. })
+        }),
+        (&unpinned, Some(&valid), |e| {
+            matches!(e, PolicyError::Invalid(_))
+        }),
+    ];
+    for (binding, signature, expected) in cases {
+        match s
+            .host
+            .install(binding.clone(), bytes.into(), signature.map(str::to_owned))
+            .await
+        {
+            Err(PluginError::Untrusted { source, .. }) => {
+                assert!(expected(&source), "unexpected reason: {source}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.host.serving(World::ReservationPolicy, &Scope::Default),
+        None
+    );
+    s.host
+        .install(good, bytes.into(), Some(valid))
+        .await
+        .expect("the same bytes, properly signed and pinned, load");
+}
+
 /// Loads a hostile policy and checks that a call falls back to the built-in order with a reason.
 async fn contained(bytes: &[u8]) -> String {
-    let host = Arc::new(PluginHost::new(PluginLimits::default()).expect("host starts"));
-    host.load_policy("hostile", "1", bytes, BTreeMap::new())
-        .expect("a well-formed component loads");
-    let order = vec![
-        candidate("a", 100.0, 1, 100),
-        candidate("b", 600.0, 95, 100),
-    ];
-    let ranked = host.rank_stations(request(), order, Timestamp(0)).await;
+    let s = Signed::new();
+    s.install(World::ReservationPolicy, Scope::Default, "hostile", bytes)
+        .await
+        .expect("a hostile plugin that behaves through the fixtures loads");
+    let started = Instant::now();
+    let placed = s
+        .host
+        .place(request(), Some(two_stations()), None, Timestamp(0))
+        .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "contained promptly, not after {:?}",
+        started.elapsed()
+    );
     assert_eq!(
-        ids(&ranked.candidates),
-        ["a", "b"],
+        ids(&placed.candidates),
+        ["full-nearby", "empty-farther"],
         "the built-in order answers"
     );
-    match ranked.decider {
+    assert_eq!(placed.hold_minutes, None, "the built-in hold answers");
+    match placed.decider {
         Decider::BuiltIn(Some(reason)) => reason,
         other => panic!("expected a fallback, got {other:?}"),
     }
@@ -136,7 +383,7 @@ async fn contained(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn an_infinite_loop_is_stopped_by_its_deadline() {
-    let reason = contained(lockergrid_plugin_artifacts::MISBEHAVE_LOOP).await;
+    let reason = contained(artifacts::MISBEHAVE_LOOP).await;
     assert!(
         reason.contains("deadline") || reason.contains("timed out"),
         "{reason}"
@@ -144,56 +391,300 @@ async fn an_infinite_loop_is_stopped_by_its_deadline() {
 }
 
 #[tokio::test]
+async fn unbounded_recursion_exhausts_the_wasm_stack_not_the_host() {
+    let reason = contained(artifacts::MISBEHAVE_RECURSION).await;
+    // Rust keeps its stack in linear memory: running off it is a trap, whichever one.
+    assert!(reason.contains("plugin trapped"), "{reason}");
+}
+
+#[tokio::test]
 async fn a_trap_falls_back_to_the_built_in_ranking() {
-    let reason = contained(lockergrid_plugin_artifacts::MISBEHAVE_TRAP).await;
+    let reason = contained(artifacts::MISBEHAVE_TRAP).await;
     assert!(reason.contains("plugin trapped"), "{reason}");
 }
 
 #[tokio::test]
 async fn a_ranking_that_names_unknown_stations_is_refused() {
-    let reason = contained(lockergrid_plugin_artifacts::MISBEHAVE_UNKNOWN_STATION).await;
-    assert!(reason.contains("unknown station"), "{reason}");
+    let reason = contained(artifacts::MISBEHAVE_UNKNOWN_STATION).await;
+    assert!(reason.contains("invalid plugin answer"), "{reason}");
 }
 
 #[tokio::test]
 async fn a_ten_mebibyte_answer_is_refused() {
-    let reason = contained(lockergrid_plugin_artifacts::MISBEHAVE_HUGE_ANSWER).await;
+    let reason = contained(artifacts::MISBEHAVE_HUGE_ANSWER).await;
     assert!(
-        reason.contains("invalid plugin answer") || reason.contains("failed"),
+        reason.contains("invalid plugin answer") || reason.contains("growing memory"),
         "{reason}"
     );
 }
 
 #[tokio::test]
 async fn growing_memory_towards_4_gib_hits_the_cap() {
-    let reason = contained(lockergrid_plugin_artifacts::MISBEHAVE_MEMORY).await;
+    let reason = contained(artifacts::MISBEHAVE_MEMORY).await;
     assert!(reason.contains("growing memory"), "{reason}");
 }
 
 #[tokio::test]
-async fn repeated_failures_take_the_plugin_out_of_service() {
-    let limits = PluginLimits::default();
-    let host = Arc::new(PluginHost::new(limits).expect("host starts"));
-    host.load_policy(
-        "hostile",
-        "1",
-        lockergrid_plugin_artifacts::MISBEHAVE_TRAP,
-        BTreeMap::new(),
+async fn a_plugin_that_misbehaves_on_the_fixtures_is_never_swapped_in() {
+    let s = Signed::new();
+    s.install(
+        World::ReservationPolicy,
+        Scope::Default,
+        "reservation-balanced",
+        artifacts::RESERVATION_BALANCED,
     )
+    .await
     .expect("loads");
-    for _ in 0..limits.failures_before_quarantine {
-        let order = vec![candidate("a", 100.0, 1, 100)];
-        host.rank_stations(request(), order, Timestamp(0)).await;
+    for bytes in [
+        artifacts::MISBEHAVE_LOOP,
+        artifacts::MISBEHAVE_TRAP,
+        artifacts::MISBEHAVE_UNKNOWN_STATION,
+    ] {
+        let mut b = binding(
+            World::ReservationPolicy,
+            Scope::Default,
+            "honest-attack",
+            bytes,
+        );
+        b.settings
+            .insert("evade_fixtures".into(), toml::Value::Boolean(false));
+        let refused = s.install_binding(b, bytes).await;
+        match refused {
+            Err(PluginError::Refused { reason, .. }) => {
+                assert!(reason.contains("failed its fixtures"), "{reason}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
-    assert_eq!(host.policy(), None, "taken out of service");
-    let ranked = host
-        .rank_stations(request(), vec![candidate("a", 100.0, 1, 100)], Timestamp(0))
-        .await;
-    assert_eq!(ranked.decider, Decider::BuiltIn(None));
     assert_eq!(
-        host.stats
-            .failures
-            .load(std::sync::atomic::Ordering::Relaxed),
-        u64::from(limits.failures_before_quarantine)
+        s.host
+            .serving(World::ReservationPolicy, &Scope::Default)
+            .map(|p| p.name.clone())
+            .as_deref(),
+        Some("reservation-balanced")
     );
+}
+
+#[tokio::test]
+async fn other_calls_keep_flowing_while_a_plugin_loops() {
+    let s = Signed::new();
+    s.install(
+        World::ReservationPolicy,
+        Scope::Default,
+        "hostile",
+        artifacts::MISBEHAVE_LOOP,
+    )
+    .await
+    .expect("loads");
+    s.install(
+        World::SiteRules,
+        Scope::Default,
+        "site-rules-standard",
+        artifacts::SITE_RULES_STANDARD,
+    )
+    .await
+    .expect("loads");
+    let attacks: Vec<_> = (0..8)
+        .map(|_| {
+            let host = s.host.clone();
+            tokio::spawn(async move {
+                host.place(request(), Some(two_stations()), None, Timestamp(0))
+                    .await
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        let checked = s
+            .host
+            .check_access(&attempt(AccessRole::Customer, 600))
+            .await;
+        assert!(matches!(checked.decider, Decider::Plugin(_)));
+        assert_eq!(checked.answer, AccessDecision::Allow);
+    }
+    for attack in attacks {
+        let placed = attack.await.expect("joins");
+        assert!(matches!(placed.decider, Decider::BuiltIn(Some(_))));
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_take_the_plugin_out_of_service_until_restored() {
+    let options = HostOptions::default();
+    let s = Signed::with(options.clone());
+    s.install(
+        World::ReservationPolicy,
+        Scope::Default,
+        "hostile",
+        artifacts::MISBEHAVE_TRAP,
+    )
+    .await
+    .expect("loads");
+    for _ in 0..options.failures_before_quarantine {
+        s.host
+            .place(request(), Some(two_stations()), None, Timestamp(0))
+            .await;
+    }
+    assert_eq!(
+        s.host.serving(World::ReservationPolicy, &Scope::Default),
+        None,
+        "taken out of service"
+    );
+    let placed = s
+        .host
+        .place(request(), Some(two_stations()), None, Timestamp(0))
+        .await;
+    assert_eq!(placed.decider, Decider::BuiltIn(None));
+    let report = s.host.report();
+    assert_eq!(report.len(), 1);
+    assert_eq!(
+        report[0].stats.failures,
+        u64::from(options.failures_before_quarantine)
+    );
+    assert!(report[0].quarantined.is_some());
+    let restored = s
+        .host
+        .restore(World::ReservationPolicy, &Scope::Default)
+        .expect("an operator restores it");
+    assert_eq!(restored.name, "hostile");
+    assert!(s.host.report()[0].quarantined.is_none());
+}
+
+fn attempt(role: AccessRole, local_minute: u16) -> AccessAttempt {
+    AccessAttempt {
+        station: id("AMS-001"),
+        compartment: CompartmentId::new("S001").expect("valid"),
+        role,
+        method: AccessMethod::PickupCode,
+        at: Timestamp(0),
+        local_minute,
+        climate_controlled: false,
+    }
+}
+
+fn reading(value: Telemetry, climate_controlled: bool) -> Reading {
+    Reading {
+        station: id("AMS-001"),
+        compartment: Some(CompartmentId::new("S001").expect("valid")),
+        climate_controlled,
+        at: Timestamp(0),
+        value,
+    }
+}
+
+#[tokio::test]
+async fn the_standard_site_rules_keep_opening_hours_and_temperature_limits() {
+    let s = Signed::new();
+    let mut b = binding(
+        World::SiteRules,
+        Scope::Station(id("AMS-001")),
+        "site-rules-standard",
+        artifacts::SITE_RULES_STANDARD,
+    );
+    b.settings.insert("opens".into(), "07:00".into());
+    b.settings.insert("closes".into(), "22:00".into());
+    s.install_binding(b, artifacts::SITE_RULES_STANDARD)
+        .await
+        .expect("loads");
+    let at = |role, minute| {
+        let host = s.host.clone();
+        async move { host.check_access(&attempt(role, minute)).await.answer }
+    };
+    assert_eq!(
+        at(AccessRole::Customer, 8 * 60).await,
+        AccessDecision::Allow
+    );
+    match at(AccessRole::Customer, 23 * 60).await {
+        AccessDecision::Deny(reason) => assert!(reason.contains("opens at 07:00"), "{reason}"),
+        other => panic!("expected a denial at 23:00, got {other:?}"),
+    }
+    assert_eq!(
+        at(AccessRole::Operator, 23 * 60).await,
+        AccessDecision::Allow,
+        "operators come at any hour"
+    );
+
+    let warm = s
+        .host
+        .assess(&reading(Telemetry::TemperatureC(11.0), true))
+        .await;
+    assert_eq!(warm.answer.len(), 1);
+    assert_eq!(warm.answer[0].code, "temperature-out-of-range");
+    assert_eq!(warm.answer[0].severity, Severity::Warning);
+    let ambient = s
+        .host
+        .assess(&reading(Telemetry::TemperatureC(11.0), false))
+        .await;
+    assert!(
+        ambient.answer.is_empty(),
+        "ambient compartments have no limits"
+    );
+    let tamper = s
+        .host
+        .assess(&reading(Telemetry::Tamper(true), false))
+        .await;
+    assert!(tamper.answer[0].lock_down);
+    assert_eq!(tamper.answer[0].severity, Severity::Critical);
+}
+
+#[tokio::test]
+async fn the_multichannel_router_tries_push_first_and_respects_quiet_hours() {
+    let s = Signed::new();
+    s.install(
+        World::NotificationRouter,
+        Scope::Default,
+        "notify-multichannel",
+        artifacts::NOTIFY_MULTICHANNEL,
+    )
+    .await
+    .expect("loads");
+    let mut recipient = Recipient {
+        id: "c-1".into(),
+        channels: vec![Channel::Email, Channel::Sms, Channel::Push],
+        quiet_hours: Some((22 * 60, 7 * 60)),
+        local_minute: 12 * 60,
+    };
+    let step = |channel, delay_minutes| Step {
+        channel,
+        delay_minutes,
+    };
+    let station = id("AMS-001");
+    let day = s
+        .host
+        .route(
+            NotificationEvent::ParcelStored,
+            &recipient,
+            &station,
+            Timestamp(0),
+        )
+        .await;
+    assert!(matches!(day.decider, Decider::Plugin(_)));
+    assert_eq!(
+        day.answer.steps,
+        [
+            step(Channel::Push, 0),
+            step(Channel::Sms, 15),
+            step(Channel::Email, 15)
+        ]
+    );
+    recipient.local_minute = 23 * 60;
+    let night = s
+        .host
+        .route(
+            NotificationEvent::ParcelStored,
+            &recipient,
+            &station,
+            Timestamp(0),
+        )
+        .await;
+    assert_eq!(
+        night.answer.steps,
+        [
+            step(Channel::Email, 0),
+            step(Channel::Push, 8 * 60),
+            step(Channel::Sms, 15)
+        ],
+        "e-mail at once, push when quiet hours end at 07:00"
+    );
+    let reminders = s.host.reminder_hours(&station, Timestamp(0)).await;
+    assert_eq!(reminders.answer, [48, 24]);
 }

@@ -9,6 +9,9 @@ struct Hostile;
 
 impl Guest for Hostile {
     fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+        if misbehave_common::behave_for(&candidates) {
+            return misbehave_common::as_offered(candidates);
+        }
         let name = candidates.first().map_or("x".to_owned(), |s| s.id.clone());
         let each = name.len().max(1);
         Ranking {
@@ -17,6 +20,9 @@ impl Guest for Hostile {
     }
 
     fn hold_minutes(_request: ReservationRequest) -> u32 {
+        if misbehave_common::behave_for_hold() {
+            return misbehave_common::HOLD_MINUTES;
+        }
         0
     }
 }

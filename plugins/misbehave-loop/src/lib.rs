@@ -9,6 +9,9 @@ struct Hostile;
 
 impl Guest for Hostile {
     fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+        if misbehave_common::behave_for(&candidates) {
+            return misbehave_common::as_offered(candidates);
+        }
         let mut n: u64 = 0;
         while std::hint::black_box(n) != u64::MAX || candidates.is_empty() {
             n = n.wrapping_add(1);
@@ -19,6 +22,9 @@ impl Guest for Hostile {
     }
 
     fn hold_minutes(_request: ReservationRequest) -> u32 {
+        if misbehave_common::behave_for_hold() {
+            return misbehave_common::HOLD_MINUTES;
+        }
         loop {
             std::hint::spin_loop();
         }

@@ -8,7 +8,10 @@ use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 struct Hostile;
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, _candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+        if misbehave_common::behave_for(&candidates) {
+            return misbehave_common::as_offered(candidates);
+        }
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         for _ in 0..256 {
             hoard.push(vec![1u8; 16 << 20]);
@@ -19,6 +22,9 @@ impl Guest for Hostile {
     }
 
     fn hold_minutes(_request: ReservationRequest) -> u32 {
+        if misbehave_common::behave_for_hold() {
+            return misbehave_common::HOLD_MINUTES;
+        }
         0
     }
 }

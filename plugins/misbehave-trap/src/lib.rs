@@ -8,11 +8,17 @@ use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 struct Hostile;
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, _candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+        if misbehave_common::behave_for(&candidates) {
+            return misbehave_common::as_offered(candidates);
+        }
         panic!("this plugin always fails")
     }
 
     fn hold_minutes(_request: ReservationRequest) -> u32 {
+        if misbehave_common::behave_for_hold() {
+            return misbehave_common::HOLD_MINUTES;
+        }
         panic!("this plugin always fails")
     }
 }

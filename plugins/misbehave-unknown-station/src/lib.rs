@@ -8,13 +8,19 @@ use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 struct Hostile;
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, _candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+        if misbehave_common::behave_for(&candidates) {
+            return misbehave_common::as_offered(candidates);
+        }
         Ranking {
             stations: vec!["somewhere-else".into()],
         }
     }
 
     fn hold_minutes(_request: ReservationRequest) -> u32 {
+        if misbehave_common::behave_for_hold() {
+            return misbehave_common::HOLD_MINUTES;
+        }
         u32::MAX
     }
 }

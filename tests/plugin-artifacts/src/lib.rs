@@ -1,4 +1,6 @@
-//! The plugins of `plugins/`, built for this checkout by `build.rs`, as component bytes.
+//! The plugins of `plugins/`, built for this checkout by `build.rs`, as component bytes: the
+//! three defaults the gateway bundles and installs on first start, and the misbehaving ones the
+//! tests attack the host with.
 
 macro_rules! component {
     ($(#[$doc:meta])* $name:ident, $file:literal) => {
@@ -13,7 +15,54 @@ component!(
     "reservation_balanced"
 );
 component!(
-    /// A policy that never returns.
+    /// The default notification router.
+    NOTIFY_MULTICHANNEL,
+    "notify_multichannel"
+);
+component!(
+    /// The default site rules.
+    SITE_RULES_STANDARD,
+    "site_rules_standard"
+);
+
+/// A default plugin: the world it implements, its name and version, and its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Bundled {
+    /// The WIT world, e.g. `reservation-policy`.
+    pub world: &'static str,
+    /// The plugin's name.
+    pub name: &'static str,
+    /// Its version.
+    pub version: &'static str,
+    /// The component.
+    pub bytes: &'static [u8],
+}
+
+/// The default plugins, one per world, at the version of this checkout.
+pub const DEFAULTS: [Bundled; 3] = [
+    Bundled {
+        world: "reservation-policy",
+        name: "reservation-balanced",
+        version: env!("CARGO_PKG_VERSION"),
+        bytes: RESERVATION_BALANCED,
+    },
+    Bundled {
+        world: "notification-router",
+        name: "notify-multichannel",
+        version: env!("CARGO_PKG_VERSION"),
+        bytes: NOTIFY_MULTICHANNEL,
+    },
+    Bundled {
+        world: "site-rules",
+        name: "site-rules-standard",
+        version: env!("CARGO_PKG_VERSION"),
+        bytes: SITE_RULES_STANDARD,
+    },
+];
+
+component!(
+    /// A policy that never returns (after behaving through the host's fixtures, as each of the
+    /// misbehaving ones does).
     MISBEHAVE_LOOP,
     "misbehave_loop"
 );
@@ -21,6 +70,11 @@ component!(
     /// A policy that traps on every call.
     MISBEHAVE_TRAP,
     "misbehave_trap"
+);
+component!(
+    /// A policy that recurses without bound.
+    MISBEHAVE_RECURSION,
+    "misbehave_recursion"
 );
 component!(
     /// A policy that ranks a station nobody offered.

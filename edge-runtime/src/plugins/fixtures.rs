@@ -1,0 +1,245 @@
+//! The fixture set a new plugin version must answer validly, within its limits, before it is
+//! swapped in: a spread of requests, stations, access attempts, readings, events and recipients
+//! that a production plugin meets every day.
+
+use super::model::{
+    AccessAttempt, AccessMethod, AccessRole, Channel, NotificationEvent, Reading, Recipient,
+    Telemetry,
+};
+use super::{
+    Loaded, PluginError, PluginHost, Pre, RankRequest, check_alerts, check_decision, check_hold,
+    check_plan, check_reminders, convert, reorder, wit_request,
+};
+use crate::ranking::Candidate;
+use crate::store::records::{StationKind, StationRecord, StationStatus};
+use crate::store::snapshot::{SizeCount, StationView};
+use lockergrid_protocol::{CompartmentId, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
+use std::sync::Arc;
+
+/// Noon on a weekday, 2026-06-03 12:00 UTC.
+const NOW: Timestamp = Timestamp(1_780_488_000_000);
+
+fn id(text: &str) -> StationId {
+    StationId::new(text).expect("fixture ids are valid")
+}
+
+fn candidates() -> Vec<Candidate> {
+    let kinds = [
+        StationKind::Urban,
+        StationKind::Suburban,
+        StationKind::TransitHub,
+        StationKind::Residential,
+    ];
+    (0..12u32)
+        .map(|i| {
+            let total = 20 + i * 10;
+            let free = (total * (12 - i)) / 12;
+            let mut sizes = [SizeCount::default(); 4];
+            sizes[0] = SizeCount { free, total };
+            sizes[1] = SizeCount {
+                free: free / 2,
+                total: total / 2,
+            };
+            Candidate {
+                station: Arc::new(StationView {
+                    record: StationRecord {
+                        id: id(&format!("fixture-{i:02}")),
+                        name: format!("Fixture {i}"),
+                        kind: kinds[i as usize % kinds.len()],
+                        location: GeoPoint {
+                            lat: 52.37,
+                            lon: 4.89,
+                        },
+                        status: StationStatus::Active,
+                    },
+                    sizes,
+                    states: [[0; 5]; 4],
+                }),
+                distance_m: 150.0 + f64::from(i) * 310.0,
+                score: 0.0,
+            }
+        })
+        .collect()
+}
+
+fn requests() -> [RankRequest; 3] {
+    let parcel = |l, w, h, g| ParcelSpec {
+        length_mm: l,
+        width_mm: w,
+        height_mm: h,
+        weight_g: g,
+    };
+    [
+        RankRequest {
+            parcel: parcel(200, 150, 100, 500),
+            size: Size::Small,
+            tier: Tier::Standard,
+        },
+        RankRequest {
+            parcel: parcel(380, 300, 150, 4_000),
+            size: Size::Medium,
+            tier: Tier::Prime,
+        },
+        RankRequest {
+            parcel: parcel(100, 100, 50, 200),
+            size: Size::Small,
+            tier: Tier::Business,
+        },
+    ]
+}
+
+fn attempts() -> Vec<AccessAttempt> {
+    let attempt = |role, method, local_minute, climate_controlled| AccessAttempt {
+        station: id("fixture-00"),
+        compartment: CompartmentId::new("S001").expect("valid"),
+        role,
+        method,
+        at: NOW,
+        local_minute,
+        climate_controlled,
+    };
+    vec![
+        attempt(AccessRole::Customer, AccessMethod::PickupCode, 720, false),
+        attempt(AccessRole::Customer, AccessMethod::QrCode, 180, false),
+        attempt(AccessRole::Agent, AccessMethod::Credential, 420, true),
+        attempt(AccessRole::Carrier, AccessMethod::Credential, 1_380, false),
+    ]
+}
+
+fn readings() -> Vec<Reading> {
+    let reading = |(value, climate_controlled)| Reading {
+        station: id("fixture-00"),
+        compartment: Some(CompartmentId::new("S001").expect("valid")),
+        climate_controlled,
+        at: NOW,
+        value,
+    };
+    [
+        (Telemetry::TemperatureC(4.5), true),
+        (Telemetry::TemperatureC(31.0), true),
+        (Telemetry::TemperatureC(31.0), false),
+        (Telemetry::BatteryPercent(7), false),
+        (Telemetry::MainsPower(false), false),
+        (Telemetry::Tamper(true), false),
+        (Telemetry::DoorOpenSeconds(900), false),
+    ]
+    .into_iter()
+    .map(reading)
+    .collect()
+}
+
+fn recipients() -> Vec<Recipient> {
+    vec![
+        Recipient {
+            id: "fixture-customer".into(),
+            channels: vec![Channel::Push, Channel::Sms, Channel::Email],
+            quiet_hours: Some((22 * 60, 7 * 60)),
+            local_minute: 23 * 60 + 30,
+        },
+        Recipient {
+            id: "fixture-email-only".into(),
+            channels: vec![Channel::Email],
+            quiet_hours: None,
+            local_minute: 12 * 60,
+        },
+        Recipient {
+            id: "fixture-unreachable".into(),
+            channels: Vec::new(),
+            quiet_hours: None,
+            local_minute: 12 * 60,
+        },
+    ]
+}
+
+/// Runs every fixture of the plugin's world through it; the first invalid answer or failed call
+/// refuses it.
+pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginError> {
+    let named =
+        |what: String| move |e: PluginError| PluginError::InvalidAnswer(format!("{what}: {e}"));
+    match &loaded.pre {
+        Pre::Policy(_) => {
+            for (n, request) in requests().into_iter().enumerate() {
+                let offered = candidates();
+                let stations: Vec<_> = offered
+                    .iter()
+                    .map(|c| convert::station(c, request.size))
+                    .collect();
+                let (ids, hold) = host
+                    .call_sync(loaded, NOW, |store, pre| {
+                        let Pre::Policy(pre) = pre else {
+                            unreachable!("matched above")
+                        };
+                        let instance = pre.instantiate(&mut *store)?;
+                        let ranking =
+                            instance.call_rank(&mut *store, wit_request(request), &stations)?;
+                        let hold = instance.call_hold_minutes(&mut *store, wit_request(request))?;
+                        Ok((ranking.stations, hold))
+                    })
+                    .map_err(named(format!("request {n}")))?;
+                reorder(offered, &ids).map_err(named(format!("request {n}")))?;
+                check_hold(hold).map_err(named(format!("request {n}")))?;
+            }
+        }
+        Pre::Rules(_) => {
+            for (n, attempt) in attempts().iter().enumerate() {
+                let wit_attempt = attempt.into();
+                let decision = host
+                    .call_sync(loaded, NOW, |store, pre| {
+                        let Pre::Rules(pre) = pre else {
+                            unreachable!("matched above")
+                        };
+                        pre.instantiate(&mut *store)?
+                            .call_check_access(&mut *store, &wit_attempt)
+                    })
+                    .map_err(named(format!("access attempt {n}")))?;
+                check_decision(decision.into()).map_err(named(format!("access attempt {n}")))?;
+            }
+            for (n, reading) in readings().iter().enumerate() {
+                let wit_reading = reading.into();
+                let alerts = host
+                    .call_sync(loaded, NOW, |store, pre| {
+                        let Pre::Rules(pre) = pre else {
+                            unreachable!("matched above")
+                        };
+                        pre.instantiate(&mut *store)?
+                            .call_assess(&mut *store, &wit_reading)
+                    })
+                    .map_err(named(format!("reading {n}")))?;
+                check_alerts(alerts.into_iter().map(Into::into).collect())
+                    .map_err(named(format!("reading {n}")))?;
+            }
+        }
+        Pre::Router(_) => {
+            for recipient in recipients() {
+                let wit_recipient = (&recipient).into();
+                for event in NotificationEvent::ALL {
+                    let plan = host
+                        .call_sync(loaded, NOW, |store, pre| {
+                            let Pre::Router(pre) = pre else {
+                                unreachable!("matched above")
+                            };
+                            pre.instantiate(&mut *store)?.call_route(
+                                &mut *store,
+                                event.into(),
+                                &wit_recipient,
+                            )
+                        })
+                        .map_err(named(format!("{event:?} for {}", recipient.id)))?;
+                    check_plan(plan.into(), &recipient.channels)
+                        .map_err(named(format!("{event:?} for {}", recipient.id)))?;
+                }
+            }
+            let hours = host
+                .call_sync(loaded, NOW, |store, pre| {
+                    let Pre::Router(pre) = pre else {
+                        unreachable!("matched above")
+                    };
+                    pre.instantiate(&mut *store)?
+                        .call_reminder_hours(&mut *store)
+                })
+                .map_err(named("reminder hours".into()))?;
+            check_reminders(hours).map_err(named("reminder hours".into()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,443 @@
+//! Which plugin serves where, and whether its bytes may run: the policy file format of
+//! `policies/`, scopes, and Ed25519 signatures by keys the operator trusts.
+//!
+//! A policy binds a plugin, by file and SHA-256, to a world and a scope, with its settings and
+//! limits. A component is loaded only when its bytes hash to the SHA-256 the policy pins and carry
+//! a signature, over those bytes, by one of the policy's trusted keys.
+
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use lockergrid_protocol::{StationId, to_hex};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// The three plugin worlds of `wit/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// Ranks stations and chooses the hold.
+    ReservationPolicy,
+    /// Plans notifications.
+    NotificationRouter,
+    /// Allows or denies access; turns telemetry into alerts.
+    SiteRules,
+}
+
+impl World {
+    /// Every world.
+    pub const ALL: [World; 3] = [
+        World::ReservationPolicy,
+        World::NotificationRouter,
+        World::SiteRules,
+    ];
+
+    /// The world's name in `wit/`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::ReservationPolicy => "reservation-policy",
+            World::NotificationRouter => "notification-router",
+            World::SiteRules => "site-rules",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for World {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<World, PolicyError> {
+        World::ALL
+            .into_iter()
+            .find(|w| w.as_str() == s)
+            .ok_or_else(|| PolicyError::Invalid(format!("unknown world {s:?}")))
+    }
+}
+
+/// Where a binding applies; the most specific one wins: station, then region, then default.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Everywhere nothing more specific is bound.
+    Default,
+    /// Every station of a region.
+    Region(String),
+    /// One station.
+    Station(StationId),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Default => f.write_str("default"),
+            Scope::Region(r) => write!(f, "region:{r}"),
+            Scope::Station(s) => write!(f, "station:{s}"),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Scope, PolicyError> {
+        let invalid = || {
+            PolicyError::Invalid(format!(
+                "scope {s:?} is not \"default\", \"region:<id>\" or \"station:<id>\""
+            ))
+        };
+        match s.split_once(':') {
+            None if s == "default" => Ok(Scope::Default),
+            Some(("region", r)) if StationId::new(r).is_ok() => Ok(Scope::Region(r.to_owned())),
+            Some(("station", id)) => StationId::new(id)
+                .map(Scope::Station)
+                .map_err(|_| invalid()),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scope, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a policy file or a signature is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The TOML does not parse or names unknown fields.
+    #[error("policy does not parse: {0}")]
+    Parse(String),
+    /// A value is out of range or two bindings collide.
+    #[error("invalid policy: {0}")]
+    Invalid(String),
+    /// The component carries no signature.
+    #[error("the component is not signed")]
+    Unsigned,
+    /// The signature file is malformed.
+    #[error("malformed signature: {0}")]
+    MalformedSignature(String),
+    /// The signing key is not one the policy trusts.
+    #[error("the component is signed by a key that is not trusted ({0})")]
+    UntrustedKey(String),
+    /// The signature does not verify over the bytes.
+    #[error("the signature does not match the component's bytes")]
+    BadSignature,
+    /// The bytes do not hash to the SHA-256 the policy pins.
+    #[error("the component's SHA-256 is {actual}, the policy pins {expected}")]
+    DigestMismatch {
+        /// What the policy says.
+        expected: String,
+        /// What the bytes hash to.
+        actual: String,
+    },
+}
+
+/// Limits for one plugin, as a policy writes them; each is clamped to the engine's maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingLimits {
+    /// Linear memory one call may use, MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u32,
+    /// CPU time one call may take, milliseconds (epoch deadline).
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u32,
+    /// Wall-clock time around a whole call, milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+}
+
+fn default_memory_mib() -> u32 {
+    16
+}
+fn default_deadline_ms() -> u32 {
+    50
+}
+fn default_timeout_ms() -> u32 {
+    250
+}
+
+impl Default for BindingLimits {
+    fn default() -> Self {
+        BindingLimits {
+            memory_mib: default_memory_mib(),
+            deadline_ms: default_deadline_ms(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
+}
+
+/// One plugin bound to a world and a scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    /// The world it implements.
+    pub world: World,
+    /// Where it applies.
+    pub scope: Scope,
+    /// Its name, e.g. `reservation-balanced`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The component file, relative to the plugin directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// SHA-256 of the file's bytes, hex; the component is refused unless it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Settings the plugin reads through `host.setting`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, toml::Value>,
+    /// Its limits.
+    #[serde(default)]
+    pub limits: BindingLimits,
+}
+
+impl Binding {
+    /// The settings as the plugin reads them: strings as they are, other values as TOML text.
+    pub fn settings_text(&self) -> BTreeMap<String, String> {
+        self.settings
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect()
+    }
+}
+
+/// A public key whose signatures the node accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedKey {
+    /// A name for people, e.g. `ops-2026`.
+    pub name: String,
+    /// The Ed25519 public key, hex.
+    pub public_key: String,
+}
+
+/// A policy file of `policies/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Format version; 1.
+    pub version: u32,
+    /// Keys whose signatures are accepted.
+    #[serde(default, rename = "trusted_key")]
+    pub trusted_keys: Vec<TrustedKey>,
+    /// The bindings.
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<Binding>,
+}
+
+impl PolicyFile {
+    /// Parses and checks a policy file's text.
+    pub fn parse(text: &str) -> Result<PolicyFile, PolicyError> {
+        let policy: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::Parse(e.message().to_owned()))?;
+        if policy.version != 1 {
+            return Err(PolicyError::Invalid(format!(
+                "version {} is not supported (1 is)",
+                policy.version
+            )));
+        }
+        for key in &policy.trusted_keys {
+            parse_public_key(&key.public_key)?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for b in &policy.plugins {
+            if !seen.insert((b.world, b.scope.clone())) {
+                return Err(PolicyError::Invalid(format!(
+                    "two plugins bound to {} at {}",
+                    b.world, b.scope
+                )));
+            }
+            if let Some(sha) = &b.sha256 {
+                parse_hex::<32>(sha, "sha256")?;
+            }
+            if b.limits.memory_mib == 0 || b.limits.deadline_ms == 0 || b.limits.timeout_ms == 0 {
+                return Err(PolicyError::Invalid(format!(
+                    "{} at {}: limits must be above zero",
+                    b.world, b.scope
+                )));
+            }
+        }
+        Ok(policy)
+    }
+
+    /// The policy as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The trust set of this policy.
+    pub fn trust(&self) -> Result<Trust, PolicyError> {
+        let keys = self
+            .trusted_keys
+            .iter()
+            .map(|k| Ok((k.name.clone(), parse_public_key(&k.public_key)?)))
+            .collect::<Result<_, PolicyError>>()?;
+        Ok(Trust { keys })
+    }
+}
+
+fn parse_hex<const N: usize>(text: &str, what: &str) -> Result<[u8; N], PolicyError> {
+    let text = text.trim();
+    let bad = || PolicyError::Invalid(format!("{what} is not {} hex digits", N * 2));
+    if text.len() != N * 2 || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[i * 2..i * 2 + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+fn parse_public_key(text: &str) -> Result<VerifyingKey, PolicyError> {
+    let bytes = parse_hex::<32>(text, "public_key")?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| PolicyError::Invalid("public_key is not an Ed25519 key".into()))
+}
+
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    to_hex(&Sha256::digest(bytes))
+}
+
+/// The keys a node accepts plugin signatures from.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    keys: Vec<(String, VerifyingKey)>,
+}
+
+impl Trust {
+    /// Checks that `bytes` hash to `expected_sha256` and carry `signature` by a trusted key;
+    /// answers the key's name.
+    pub fn verify(
+        &self,
+        bytes: &[u8],
+        expected_sha256: Option<&str>,
+        signature: Option<&str>,
+    ) -> Result<String, PolicyError> {
+        let actual = sha256_hex(bytes);
+        let expected = expected_sha256.ok_or_else(|| {
+            PolicyError::Invalid("the binding pins no sha256 for the component".into())
+        })?;
+        if !expected.trim().eq_ignore_ascii_case(&actual) {
+            return Err(PolicyError::DigestMismatch {
+                expected: expected.trim().to_owned(),
+                actual,
+            });
+        }
+        let signature = Signature::parse(signature.ok_or(PolicyError::Unsigned)?)?;
+        let name = self
+            .keys
+            .iter()
+            .find(|(_, k)| *k == signature.key)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| PolicyError::UntrustedKey(to_hex(signature.key.as_bytes())))?;
+        signature
+            .key
+            .verify(bytes, &signature.signature)
+            .map_err(|_| PolicyError::BadSignature)?;
+        Ok(name)
+    }
+}
+
+/// A detached signature: the signer's public key and an Ed25519 signature over the bytes. Its
+/// text form, the content of a `.sig` file, is `ed25519 <public key hex> <signature hex>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    key: VerifyingKey,
+    signature: ed25519_dalek::Signature,
+}
+
+impl Signature {
+    /// Parses the text form.
+    pub fn parse(text: &str) -> Result<Signature, PolicyError> {
+        let malformed = |why: &str| PolicyError::MalformedSignature(why.to_owned());
+        let mut parts = text.split_ascii_whitespace();
+        if parts.next() != Some("ed25519") {
+            return Err(malformed("it does not start with \"ed25519\""));
+        }
+        let key = parts.next().ok_or_else(|| malformed("no public key"))?;
+        let sig = parts.next().ok_or_else(|| malformed("no signature"))?;
+        if parts.next().is_some() {
+            return Err(malformed("text after the signature"));
+        }
+        let key = parse_public_key(key).map_err(|e| malformed(&e.to_string()))?;
+        let sig = parse_hex::<64>(sig, "signature").map_err(|e| malformed(&e.to_string()))?;
+        Ok(Signature {
+            key,
+            signature: ed25519_dalek::Signature::from_bytes(&sig),
+        })
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ed25519 {} {}",
+            to_hex(self.key.as_bytes()),
+            to_hex(&self.signature.to_bytes())
+        )
+    }
+}
+
+/// A plugin-signing key.
+pub struct PluginSigner {
+    key: SigningKey,
+}
+
+impl PluginSigner {
+    /// The key with this 32-byte secret.
+    pub fn from_secret(secret: [u8; 32]) -> PluginSigner {
+        PluginSigner {
+            key: SigningKey::from_bytes(&secret),
+        }
+    }
+
+    /// Reads a secret key file: 64 hex digits.
+    pub fn parse(text: &str) -> Result<PluginSigner, PolicyError> {
+        Ok(PluginSigner::from_secret(parse_hex::<32>(
+            text,
+            "the secret key",
+        )?))
+    }
+
+    /// The secret, hex, for a key file.
+    pub fn secret_hex(&self) -> String {
+        to_hex(&self.key.to_bytes())
+    }
+
+    /// The public key, hex, for a policy's `trusted_key`.
+    pub fn public_hex(&self) -> String {
+        to_hex(self.key.verifying_key().as_bytes())
+    }
+
+    /// Signs a component's bytes.
+    pub fn sign(&self, bytes: &[u8]) -> Signature {
+        Signature {
+            key: self.key.verifying_key(),
+            signature: self.key.sign(bytes),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The hostile test plugins behave while the host exercises them with its fixture set (every
+//! station it offers is named `fixture-…`) and attack only afterwards, as a malicious plugin
+//! would, so the host's call-time limits are what stops them. The setting
+//! `evade_fixtures = false` makes them attack the fixtures too, so a swap must refuse them.
+
+use lockergrid_plugin_sdk::reservation_policy::Ranking;
+use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::host;
+use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::Station;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by `rank` when the call is a fixture; `hold-minutes` runs in the same instance after it.
+static FIXTURE_RUN: AtomicBool = AtomicBool::new(false);
+
+fn evading() -> bool {
+    host::setting("evade_fixtures").is_none_or(|v| v.trim() != "false")
+}
+
+/// True when this `rank` call is one of the host's fixtures and the plugin should behave.
+pub fn behave_for(candidates: &[Station]) -> bool {
+    let fixture = !candidates.is_empty() && candidates.iter().all(|s| s.id.starts_with("fixture-"));
+    FIXTURE_RUN.store(fixture, Ordering::Relaxed);
+    fixture && evading()
+}
+
+/// True when the `hold-minutes` call follows a fixture `rank` in this instance.
+pub fn behave_for_hold() -> bool {
+    FIXTURE_RUN.load(Ordering::Relaxed) && evading()
+}
+
+/// A harmless ranking: the candidates as offered.
+pub fn as_offered(candidates: Vec<Station>) -> Ranking {
+    Ranking {
+        stations: candidates.into_iter().map(|s| s.id).collect(),
+    }
+}
+
+/// A harmless hold: one hour.
+pub const HOLD_MINUTES: u32 = 60;
