@@ -20,6 +20,7 @@ pub mod registry;
 mod stats;
 
 use crate::ranking::Candidate;
+use crate::store::records::DecidedBy;
 use arc_swap::ArcSwapOption;
 use bindings::notification_router::{NotificationRouter, NotificationRouterPre};
 use bindings::reservation_policy::{ReservationPolicy, ReservationPolicyPre};
@@ -152,6 +153,28 @@ pub enum Decider {
     Plugin(Arc<PluginInfo>),
     /// The built-in behaviour, because no plugin is bound or because it failed (the reason).
     BuiltIn(Option<String>),
+}
+
+impl Decider {
+    /// How the access log records this decision, made in `world`.
+    pub fn decided_by(&self, world: World) -> DecidedBy {
+        match self {
+            Decider::Plugin(info) => DecidedBy {
+                world: world.to_string(),
+                plugin: info.name.clone(),
+                version: info.version.clone(),
+                digest: info.digest.clone(),
+                fallback: None,
+            },
+            Decider::BuiltIn(reason) => DecidedBy {
+                world: world.to_string(),
+                plugin: "built-in".into(),
+                version: String::new(),
+                digest: String::new(),
+                fallback: reason.clone(),
+            },
+        }
+    }
 }
 
 /// A ranking, the hold the policy chose, and who decided.

@@ -21,7 +21,7 @@ use lockergrid_protocol::{
 };
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use records::{Actor, Parcel, Reservation, StationRecord};
+use records::{Actor, DecidedBy, Parcel, Reservation, StationRecord};
 use redb::ReadableDatabase;
 use snapshot::Snapshot;
 use std::path::Path;
@@ -154,6 +154,8 @@ pub struct ReserveRequest {
     pub idempotency: Option<IdempotencyKey>,
     /// Who asks.
     pub actor: Actor,
+    /// The reservation policy that chose the station and the hold.
+    pub decided_by: Option<DecidedBy>,
 }
 
 /// A reservation as answered, and whether the answer is a replay of an earlier one.
@@ -282,6 +284,7 @@ struct Inner {
     db: Arc<redb::Database>,
     snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
     clock: Arc<dyn Clock>,
+    code_key: CodeKey,
     metrics: StoreMetrics,
     // Declared before the guard so the channel closes before the guard joins the thread.
     commands: mpsc::Sender<Command>,
@@ -312,7 +315,7 @@ impl Store {
             snapshot.clone(),
             metrics.clone(),
             options.clock.clone(),
-            options.code_key,
+            options.code_key.clone(),
             options.commit_observer,
         )?;
         Ok(Store {
@@ -320,6 +323,7 @@ impl Store {
                 db,
                 snapshot,
                 clock: options.clock,
+                code_key: options.code_key,
                 metrics,
                 commands,
                 _writer: writer,
@@ -378,23 +382,36 @@ impl Store {
     }
 
     /// Records the parcel of a held reservation as stored and issues its pickup code.
-    pub async fn deposit(&self, id: ReservationId, actor: Actor) -> Result<Deposit, ChangeError> {
-        self.call(|reply| Command::Deposit { id, actor, reply })
-            .await?
+    /// `decided_by` records the site rules that allowed it.
+    pub async fn deposit(
+        &self,
+        id: ReservationId,
+        actor: Actor,
+        decided_by: Option<DecidedBy>,
+    ) -> Result<Deposit, ChangeError> {
+        self.call(|reply| Command::Deposit {
+            id,
+            actor,
+            decided_by,
+            reply,
+        })
+        .await?
     }
 
     /// Spends a pickup code entered at `station`: the parcel is picked up and its compartment
-    /// becomes available.
+    /// becomes available. `decided_by` records the site rules that allowed it.
     pub async fn enter_code(
         &self,
         station: StationId,
         code: PickupCode,
         actor: Actor,
+        decided_by: Option<DecidedBy>,
     ) -> Result<Pickup, ChangeError> {
         self.call(|reply| Command::EnterCode {
             station,
             code,
             actor,
+            decided_by,
             reply,
         })
         .await?
@@ -416,15 +433,17 @@ impl Store {
         self.call(|reply| Command::Seed { stations, reply }).await?
     }
 
-    /// Appends an entry to the access log (e.g. a refused request).
+    /// Appends an entry to the access log (e.g. a refused request, or a site's denial with the
+    /// plugin that decided it).
     pub async fn record(
         &self,
         actor: Actor,
         action: &str,
         target: &str,
         outcome: &str,
+        decided_by: Option<DecidedBy>,
     ) -> Result<(), StoreError> {
-        let entry = access_log::Draft::new(actor, action, target, outcome);
+        let entry = access_log::Draft::new(actor, action, target, outcome).decided_by(decided_by);
         self.call(|reply| Command::Record { entry, reply }).await?
     }
 
@@ -440,6 +459,26 @@ impl Store {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(tables::PARCELS_V1.def())?;
         tables::PARCELS_V1.get(&table, id.as_str())
+    }
+
+    /// The parcel an active `code` at `station` would open, without spending it; what site
+    /// rules are asked about before the pickup.
+    pub fn parcel_for_code(
+        &self,
+        station: &StationId,
+        code: &PickupCode,
+    ) -> Result<Option<Parcel>, StoreError> {
+        let hash = self.inner.code_key.hash(station, code).to_hex();
+        let rx = self.inner.db.begin_read()?;
+        let codes = rx.open_table(tables::CODES_V1.def())?;
+        let Some(record) = tables::CODES_V1
+            .get(&codes, hash.as_str())?
+            .filter(|c| &c.station_id == station && c.expires_at > self.now())
+        else {
+            return Ok(None);
+        };
+        let parcels = rx.open_table(tables::PARCELS_V1.def())?;
+        tables::PARCELS_V1.get(&parcels, record.parcel_id.as_str())
     }
 
     /// The access log from entry `from` on, at most `limit` entries.

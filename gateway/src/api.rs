@@ -6,6 +6,7 @@ mod attempts;
 pub mod extract;
 pub mod openapi;
 mod parcels;
+mod plugins;
 pub mod problem;
 mod reservations;
 mod stations;
@@ -13,6 +14,7 @@ mod system;
 
 use crate::auth::TokenKey;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::plugins::PluginStore;
 use attempts::CodeAttempts;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
@@ -21,6 +23,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use lockergrid_edge_runtime::Store;
+use lockergrid_edge_runtime::plugins::PluginHost;
 use problem::ApiError;
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +35,8 @@ use tower_http::trace::TraceLayer;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// Largest plugin push accepted: a component of up to 8 MiB, base64-encoded, with its binding.
+pub const PLUGIN_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
 /// Limits the API enforces on every route.
 #[derive(Debug, Clone, Copy)]
@@ -59,21 +64,56 @@ pub struct App {
     pub tokens: TokenKey,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// How long a reservation holds its compartment.
+    /// How long a reservation holds its compartment unless the policy chooses.
     pub hold: Duration,
+    /// The plugin host that ranks, holds, checks access and routes notifications.
+    pub plugins: Arc<PluginHost>,
+    /// Where plugins and the policy in force are kept.
+    pub plugin_store: PluginStore,
+    /// Local time at the region's stations, as minutes east of UTC.
+    pub utc_offset_minutes: i32,
+    /// One push at a time, so the policy file is rewritten in order.
+    push_lock: tokio::sync::Mutex<()>,
     code_attempts: CodeAttempts,
 }
 
+/// What [`App::new`] builds the API's state from.
+pub struct AppParts {
+    /// The node's store.
+    pub store: Store,
+    /// Verifies bearer tokens.
+    pub tokens: TokenKey,
+    /// The default hold.
+    pub hold: Duration,
+    /// The plugin host.
+    pub plugins: Arc<PluginHost>,
+    /// The plugin directory.
+    pub plugin_store: PluginStore,
+    /// Local time at the stations, minutes east of UTC.
+    pub utc_offset_minutes: i32,
+}
+
 impl App {
-    /// Shared state for the API over `store`.
-    pub fn new(store: Store, tokens: TokenKey, hold: Duration) -> Arc<App> {
+    /// Shared state for the API.
+    pub fn new(parts: AppParts) -> Arc<App> {
         Arc::new(App {
-            metrics: Metrics::new(store.clone()),
-            store,
-            tokens,
-            hold,
+            metrics: Metrics::new(parts.store.clone(), parts.plugins.clone()),
+            store: parts.store,
+            tokens: parts.tokens,
+            hold: parts.hold,
+            plugins: parts.plugins,
+            plugin_store: parts.plugin_store,
+            utc_offset_minutes: parts.utc_offset_minutes,
+            push_lock: tokio::sync::Mutex::new(()),
             code_attempts: CodeAttempts::default(),
         })
+    }
+
+    /// Minutes since local midnight at the stations now.
+    pub fn local_minute(&self) -> u16 {
+        let minutes = self.store.now().millis() / 60_000;
+        let local = minutes as i64 + i64::from(self.utc_offset_minutes);
+        local.rem_euclid(24 * 60) as u16
     }
 }
 
@@ -92,6 +132,13 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/parcels/{id}", get(parcels::get_one))
         .route("/v1/parcels/{id}/collect", post(parcels::collect))
         .route("/v1/admin/access-log", get(admin::access_log))
+        .route(
+            "/v1/admin/plugins",
+            get(plugins::list)
+                .post(plugins::push)
+                .layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)),
+        )
+        .route("/v1/admin/plugins/restore", post(plugins::restore))
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))

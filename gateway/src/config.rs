@@ -51,6 +51,14 @@ struct RawDeployment {
     stations: Vec<RawStation>,
     #[serde(default, rename = "edge")]
     edges: Vec<RawEdge>,
+    #[serde(default)]
+    plugins: Option<RawPlugins>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugins {
+    policy: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +66,8 @@ struct RawDeployment {
 struct RawRegion {
     id: String,
     name: String,
+    #[serde(default)]
+    utc_offset_minutes: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +134,10 @@ pub struct Deployment {
     pub listen: SocketAddr,
     /// Where the gateway keeps its state, relative to the deployment file's folder when relative.
     pub data_dir: PathBuf,
+    /// The policy template the plugins are installed from on first start, if plugins are used.
+    pub plugin_policy: Option<PathBuf>,
+    /// Local time at the stations as minutes east of UTC (site rules' opening hours).
+    pub utc_offset_minutes: i32,
     /// How long a reservation holds its compartment before the deposit.
     pub hold: Duration,
     /// The stations with their compartments.
@@ -178,6 +192,12 @@ impl Deployment {
                 raw.version
             )));
         }
+        if raw.region.utc_offset_minutes.abs() > 14 * 60 {
+            return Err(invalid(format!(
+                "region.utc_offset_minutes {} is outside -840..=840",
+                raw.region.utc_offset_minutes
+            )));
+        }
         let hold = humantime::parse_duration(&raw.reservation.hold)
             .map_err(|e| invalid(format!("reservation.hold {:?}: {e}", raw.reservation.hold)))?;
         let stations = raw
@@ -204,6 +224,8 @@ impl Deployment {
             region_name: raw.region.name,
             listen: raw.gateway.listen,
             data_dir: base.join(raw.gateway.data_dir),
+            plugin_policy: raw.plugins.map(|p| base.join(p.policy)),
+            utc_offset_minutes: raw.region.utc_offset_minutes,
             hold,
             stations,
             edges,

@@ -10,4 +10,5 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod node;
+pub mod plugins;
 pub mod secrets;

@@ -1,14 +1,19 @@
 //! The gateway's Prometheus metrics: requests and their latency per route, reservation outcomes,
-//! the writer's batch sizes and the snapshot's age.
+//! the writer's batch sizes, the snapshot's age, and each plugin slot's calls, failures and
+//! latency.
 
 use lockergrid_edge_runtime::Store;
-use prometheus_client::encoding::EncodeLabelSet;
+use lockergrid_edge_runtime::plugins::PluginHost;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 /// Labels of one request count.
@@ -54,8 +59,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric, including the store's.
-    pub fn new(store: Store) -> Metrics {
+    /// Registers every metric, including the store's and the plugin host's.
+    pub fn new(store: Store, plugins: Arc<PluginHost>) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -90,6 +95,7 @@ impl Metrics {
             snapshot_age.clone(),
         );
         store.metrics().register(&mut registry);
+        registry.register_collector(Box::new(PluginCollector(plugins)));
         Metrics {
             registry,
             requests,
@@ -116,5 +122,113 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SlotLabels {
+    world: String,
+    scope: String,
+    plugin: String,
+    version: String,
+}
+
+/// Reads the plugin host's counters at each scrape: calls, failures, whether a plugin serves,
+/// and call latency, per world and scope.
+struct PluginCollector(Arc<PluginHost>);
+
+impl std::fmt::Debug for PluginCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PluginCollector")
+    }
+}
+
+impl Collector for PluginCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let slots: Vec<_> = self
+            .0
+            .report()
+            .into_iter()
+            .map(|r| {
+                let shown = r
+                    .serving
+                    .clone()
+                    .or_else(|| r.quarantined.clone().map(|q| q.0));
+                let labels = SlotLabels {
+                    world: r.world.to_string(),
+                    scope: r.scope.to_string(),
+                    plugin: shown
+                        .as_ref()
+                        .map_or_else(|| "built-in".into(), |p| p.name.clone()),
+                    version: shown.map_or_else(String::new, |p| p.version.clone()),
+                };
+                (labels, r)
+            })
+            .collect();
+        let mut calls = encoder.encode_descriptor(
+            "lockergrid_plugin_calls",
+            "Plugin calls per world and scope",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, r) in &slots {
+            calls
+                .encode_family(labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&r.stats.calls, None)?;
+        }
+        let mut failures = encoder.encode_descriptor(
+            "lockergrid_plugin_failures",
+            "Plugin calls that failed and fell back to the built-in behaviour",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, r) in &slots {
+            failures
+                .encode_family(labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&r.stats.failures, None)?;
+        }
+        let mut serving = encoder.encode_descriptor(
+            "lockergrid_plugin_in_service",
+            "1 while a plugin serves the slot, 0 when it was taken out of service",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (labels, r) in &slots {
+            serving
+                .encode_family(labels)?
+                .encode_gauge(&i64::from(r.serving.is_some()))?;
+        }
+        let mut latency = encoder.encode_descriptor(
+            "lockergrid_plugin_call_duration_seconds",
+            "Plugin call latency, including instantiation",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (labels, r) in &slots {
+            let buckets: Vec<(f64, u64)> = r
+                .stats
+                .latency
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    // The last bucket holds everything slower; the encoder writes it as +Inf.
+                    let le = if i + 1 == r.stats.latency.len() {
+                        f64::MAX
+                    } else {
+                        (1u64 << i) as f64 / 1e6
+                    };
+                    (le, *n)
+                })
+                .collect();
+            latency
+                .encode_family(labels)?
+                .encode_histogram::<NoLabelSet>(
+                    r.stats.latency_sum.as_secs_f64(),
+                    r.stats.calls,
+                    &buckets,
+                    None,
+                )?;
+        }
+        Ok(())
     }
 }

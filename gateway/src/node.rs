@@ -2,13 +2,17 @@
 //! expiry sweep, and the HTTP API on its listener. Everything it starts stops when it is stopped
 //! or dropped.
 
-use crate::api::{self, App, Limits};
+use crate::api::{self, App, AppParts, Limits};
 use crate::auth::TokenKey;
 use crate::config::Deployment;
+use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
 use anyhow::Context;
+use lockergrid_edge_runtime::plugins::registry::{PluginSigner, Trust};
+use lockergrid_edge_runtime::plugins::{HostOptions, PluginHost};
 use lockergrid_edge_runtime::{Clock, Store, StoreOptions, SystemClock};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -92,11 +96,15 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let app = App::new(
-        store.clone(),
-        TokenKey::new(secrets.token_key()),
-        deployment.hold,
-    );
+    let plugins = start_plugins(deployment, &data_dir, &secrets).await?;
+    let app = App::new(AppParts {
+        store: store.clone(),
+        tokens: TokenKey::new(secrets.token_key()),
+        hold: deployment.hold,
+        plugins: plugins.0,
+        plugin_store: plugins.1,
+        utc_offset_minutes: deployment.utc_offset_minutes,
+    });
     let shutdown = CancellationToken::new();
     let sweeper = tokio::spawn(sweep(store, options.sweep_every, shutdown.clone()));
     let server = tokio::spawn(api::serve(
@@ -114,6 +122,38 @@ pub async fn start(
         server: Some(server),
         sweeper: Some(sweeper),
     })
+}
+
+/// The plugin host with the policy in force loaded; on first start, the policy is installed from
+/// the deployment's template with the bundled default plugins.
+async fn start_plugins(
+    deployment: &Deployment,
+    data_dir: &Path,
+    secrets: &Secrets,
+) -> anyhow::Result<(Arc<PluginHost>, PluginStore)> {
+    let options = HostOptions {
+        region: Some(deployment.region_id.clone()),
+        ..HostOptions::default()
+    };
+    let host = Arc::new(PluginHost::new(options, Trust::default())?);
+    let plugin_store = PluginStore::open(data_dir)?;
+    let policy = match (plugin_store.policy()?, &deployment.plugin_policy) {
+        (Some(policy), _) => Some(policy),
+        (None, Some(template)) => {
+            let signer = PluginSigner::from_secret(secrets.plugin_signing_secret());
+            let policy = plugin_store.install_defaults(template, &signer)?;
+            tracing::info!(template = %template.display(), plugins = policy.plugins.len(), "default plugins installed");
+            Some(policy)
+        }
+        (None, None) => None,
+    };
+    if let Some(policy) = policy {
+        host.set_trust(policy.trust()?);
+        let loaded = crate::plugins::load_all(&plugin_store, &host, &policy).await;
+        let ok = loaded.iter().filter(|(_, r)| r.is_ok()).count();
+        tracing::info!(loaded = ok, bound = loaded.len(), "plugins loaded");
+    }
+    Ok((host, plugin_store))
 }
 
 async fn sweep(store: Store, every: Duration, shutdown: CancellationToken) {

@@ -84,6 +84,11 @@ impl Secrets {
         self.derive("lockergrid token signing v1")
     }
 
+    /// The deployment's own plugin-signing key, which signs the bundled default plugins.
+    pub fn plugin_signing_secret(&self) -> [u8; 32] {
+        self.derive("lockergrid plugin signing v1")
+    }
+
     /// The key pickup codes are hashed with.
     pub fn code_key(&self) -> CodeKey {
         CodeKey::from_bytes(self.derive("lockergrid pickup code hashing v1"))

@@ -62,11 +62,21 @@ impl Deployment {
         self
     }
 
+    /// The repository's default plugin policy, which every test deployment installs.
+    pub fn policy_template() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default.toml")
+    }
+
     /// The deployment file this builder describes.
     pub fn toml(&self) -> String {
         let mut text = format!(
             "version = 1\n[region]\nid = \"test\"\nname = \"Test\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[reservation]\nhold = \"{}\"\n",
             self.hold.as_deref().unwrap_or("72h")
+        );
+        let _ = writeln!(
+            text,
+            "[plugins]\npolicy = {:?}",
+            Self::policy_template().display().to_string()
         );
         for (id, n, lon) in &self.stations {
             let _ = write!(

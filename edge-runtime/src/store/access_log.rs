@@ -3,7 +3,7 @@
 
 use super::StoreError;
 use super::index::ChainHead;
-use super::records::{AccessEntry, Actor};
+use super::records::{AccessEntry, Actor, DecidedBy};
 use super::tables::ACCESS_LOG_V1;
 use lockergrid_protocol::Timestamp;
 use redb::ReadableTable;
@@ -16,6 +16,7 @@ pub struct Draft {
     action: String,
     target: String,
     outcome: String,
+    decided_by: Option<DecidedBy>,
 }
 
 impl Draft {
@@ -26,7 +27,14 @@ impl Draft {
             action: action.to_owned(),
             target: target.to_owned(),
             outcome: outcome.to_owned(),
+            decided_by: None,
         }
+    }
+
+    /// The same entry, recording which plugin decided.
+    pub fn decided_by(mut self, decided_by: Option<DecidedBy>) -> Draft {
+        self.decided_by = decided_by;
+        self
     }
 }
 
@@ -54,7 +62,12 @@ fn entry_hash(e: &AccessEntry) -> String {
         &e.outcome,
         &e.prev_hash,
     );
-    let json = serde_json::to_vec(&fields).unwrap_or_default();
+    // Entries without a decision hash as they did before the field existed.
+    let json = match &e.decided_by {
+        None => serde_json::to_vec(&fields),
+        Some(d) => serde_json::to_vec(&(fields, d)),
+    }
+    .unwrap_or_default();
     lockergrid_protocol::to_hex(&Sha256::digest(&json))
 }
 
@@ -81,6 +94,7 @@ pub(super) fn append(
         action: draft.action,
         target: draft.target,
         outcome: draft.outcome,
+        decided_by: draft.decided_by,
         prev_hash,
         hash: String::new(),
     };

@@ -6,7 +6,7 @@
 use super::access_log::Draft;
 use super::index::StationIndex;
 use super::records::{
-    Actor, CodeRecord, CompartmentRecord, IdempotencyRecord, Parcel, Reservation,
+    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, Parcel, Reservation,
     ReservationStatus, StationStatus,
 };
 use super::tables::{
@@ -145,7 +145,10 @@ impl Writer {
         self.index
             .hold_deadlines
             .insert((reservation.hold_until, id.clone()));
-        self.log(tx, Draft::new(request.actor, "reserve", id.as_str(), "ok"))?;
+        self.log(
+            tx,
+            Draft::new(request.actor, "reserve", id.as_str(), "ok").decided_by(request.decided_by),
+        )?;
         Ok(Reserved {
             reservation,
             replayed: false,
@@ -231,6 +234,7 @@ impl Writer {
         tx: &mut Tx<'_>,
         id: &ReservationId,
         actor: Actor,
+        decided_by: Option<DecidedBy>,
     ) -> Result<Deposit, ChangeError> {
         let mut reservation = self.held_reservation(tx, id)?;
         if reservation.hold_until <= tx.now {
@@ -269,7 +273,10 @@ impl Writer {
             .insert((expires_at, parcel.id.clone()));
         reservation.status = ReservationStatus::Deposited;
         RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
-        self.log(tx, Draft::new(actor, "deposit", parcel.id.as_str(), "ok"))?;
+        self.log(
+            tx,
+            Draft::new(actor, "deposit", parcel.id.as_str(), "ok").decided_by(decided_by),
+        )?;
         Ok(Deposit { parcel, code })
     }
 
@@ -295,6 +302,7 @@ impl Writer {
         station: &StationId,
         code: &PickupCode,
         actor: Actor,
+        decided_by: Option<DecidedBy>,
     ) -> Result<Pickup, ChangeError> {
         let hash = self.code_key.hash(station, code).to_hex();
         let valid = CODES_V1
@@ -326,7 +334,10 @@ impl Writer {
         parcel.code_hash = None;
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
         self.complete_reservation(tx, &parcel.reservation_id)?;
-        self.log(tx, Draft::new(actor, "pickup", parcel.id.as_str(), "ok"))?;
+        self.log(
+            tx,
+            Draft::new(actor, "pickup", parcel.id.as_str(), "ok").decided_by(decided_by),
+        )?;
         Ok(Pickup { parcel })
     }
 

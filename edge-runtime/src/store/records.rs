@@ -193,6 +193,24 @@ impl Actor {
     }
 }
 
+/// Which plugin (or the built-in behaviour) made the decision an access-log entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidedBy {
+    /// The plugin world that decided, e.g. `reservation-policy`.
+    pub world: String,
+    /// The plugin's name, or `built-in`.
+    pub plugin: String,
+    /// Its version; empty for the built-in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// SHA-256 of its component, hex; empty for the built-in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
+    /// Why the built-in decided although a plugin is bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
 /// One entry of the append-only, hash-chained access log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessEntry {
@@ -208,6 +226,9 @@ pub struct AccessEntry {
     pub target: String,
     /// `ok` or the reason it was refused.
     pub outcome: String,
+    /// The plugin that made the decision, where one was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
     /// SHA-256 of the previous entry, hex (zeros for the first).
     pub prev_hash: String,
     /// SHA-256 over `prev_hash` and this entry's other fields, hex.

@@ -5,7 +5,7 @@
 
 use super::access_log::Draft;
 use super::index::Index;
-use super::records::{Actor, Parcel, Reservation};
+use super::records::{Actor, DecidedBy, Parcel, Reservation};
 use super::snapshot::{Snapshot, StationView};
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1,
@@ -47,12 +47,14 @@ pub(super) enum Command {
     Deposit {
         id: ReservationId,
         actor: Actor,
+        decided_by: Option<DecidedBy>,
         reply: Reply<Result<Deposit, ChangeError>>,
     },
     EnterCode {
         station: StationId,
         code: PickupCode,
         actor: Actor,
+        decided_by: Option<DecidedBy>,
         reply: Reply<Result<Pickup, ChangeError>>,
     },
     Collect {
@@ -336,15 +338,23 @@ impl Writer {
             Command::Release { id, actor, reply } => {
                 keep(pending, reply, self.release(tx, &id, actor))
             }
-            Command::Deposit { id, actor, reply } => {
-                keep(pending, reply, self.deposit(tx, &id, actor))
-            }
+            Command::Deposit {
+                id,
+                actor,
+                decided_by,
+                reply,
+            } => keep(pending, reply, self.deposit(tx, &id, actor, decided_by)),
             Command::EnterCode {
                 station,
                 code,
                 actor,
+                decided_by,
                 reply,
-            } => keep(pending, reply, self.enter_code(tx, &station, &code, actor)),
+            } => keep(
+                pending,
+                reply,
+                self.enter_code(tx, &station, &code, actor, decided_by),
+            ),
             Command::Collect { id, actor, reply } => {
                 keep(pending, reply, self.collect(tx, &id, actor))
             }

@@ -43,7 +43,7 @@ async fn a_deposit_after_the_hold_ran_out_is_refused_even_before_the_sweep() {
     let t = open(vec![seed("st-a", [1, 0, 0, 0])]).await;
     let r = t.store.reserve(request("st-a", "o-1")).await.expect("held");
     t.clock.advance(Duration::from_secs(3_600));
-    let late = t.store.deposit(r.reservation.id, agent()).await;
+    let late = t.store.deposit(r.reservation.id, agent(), None).await;
     assert!(
         matches!(late, Err(ChangeError::Conflict { .. })),
         "{late:?}"
@@ -58,7 +58,7 @@ async fn a_closed_pickup_window_voids_the_code_and_a_carrier_frees_the_compartme
     let r = t.store.reserve(req).await.expect("held");
     let deposit = t
         .store
-        .deposit(r.reservation.id, agent())
+        .deposit(r.reservation.id, agent(), None)
         .await
         .expect("stored");
 
@@ -88,7 +88,7 @@ async fn a_closed_pickup_window_voids_the_code_and_a_carrier_frees_the_compartme
 
     let late = t
         .store
-        .enter_code(station_id("st-a"), deposit.code, checkout())
+        .enter_code(station_id("st-a"), deposit.code, checkout(), None)
         .await;
     assert!(matches!(late, Err(ChangeError::CodeRejected)));
 

@@ -32,7 +32,7 @@ async fn reserve_deposit_pickup_returns_the_compartment() {
 
     let deposit = t
         .store
-        .deposit(r.id.clone(), agent())
+        .deposit(r.id.clone(), agent(), None)
         .await
         .expect("deposited");
     assert_eq!(deposit.parcel.status, ParcelStatus::Stored);
@@ -40,7 +40,7 @@ async fn reserve_deposit_pickup_returns_the_compartment() {
 
     let pickup = t
         .store
-        .enter_code(station_id("st-a"), code.clone(), station_actor())
+        .enter_code(station_id("st-a"), code.clone(), station_actor(), None)
         .await
         .expect("picked up");
     assert_eq!(pickup.parcel.status, ParcelStatus::PickedUp);
@@ -50,7 +50,7 @@ async fn reserve_deposit_pickup_returns_the_compartment() {
 
     let again = t
         .store
-        .enter_code(station_id("st-a"), code, station_actor())
+        .enter_code(station_id("st-a"), code, station_actor(), None)
         .await;
     assert!(matches!(again, Err(ChangeError::CodeRejected)), "{again:?}");
     let r = t.store.reservation(&r.id).expect("read").expect("exists");
@@ -67,13 +67,13 @@ async fn a_code_works_only_at_its_own_station() {
         .expect("reserved");
     let code = t
         .store
-        .deposit(r.reservation.id, agent())
+        .deposit(r.reservation.id, agent(), None)
         .await
         .expect("deposited")
         .code;
     let elsewhere = t
         .store
-        .enter_code(station_id("st-b"), code, station_actor())
+        .enter_code(station_id("st-b"), code, station_actor(), None)
         .await;
     assert!(matches!(elsewhere, Err(ChangeError::CodeRejected)));
 }
@@ -84,7 +84,7 @@ async fn a_wrong_code_is_rejected_and_logged() {
     let wrong = PickupCode::parse("00000000").expect("valid");
     let result = t
         .store
-        .enter_code(station_id("st-a"), wrong, station_actor())
+        .enter_code(station_id("st-a"), wrong, station_actor(), None)
         .await;
     assert!(matches!(result, Err(ChangeError::CodeRejected)));
     let log = t.store.access_log(1, 100).expect("log");
@@ -192,7 +192,7 @@ async fn release_frees_the_compartment_and_cannot_happen_twice() {
         matches!(twice, Err(ChangeError::Conflict { .. })),
         "{twice:?}"
     );
-    let deposit = t.store.deposit(id, agent()).await;
+    let deposit = t.store.deposit(id, agent(), None).await;
     assert!(matches!(deposit, Err(ChangeError::Conflict { .. })));
     t.store
         .reserve(request("st-a", "o-2"))

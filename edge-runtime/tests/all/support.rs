@@ -63,6 +63,7 @@ pub fn request(station: &str, order: &str) -> ReserveRequest {
         hold: Duration::from_secs(3_600),
         idempotency: None,
         actor: checkout(),
+        decided_by: None,
     }
 }
 

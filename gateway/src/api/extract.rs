@@ -124,7 +124,7 @@ impl Caller {
         };
         let target = format!("{} {}", self.method, self.path);
         app.store
-            .record(self.actor(), "denied", &target, &reason)
+            .record(self.actor(), "denied", &target, &reason, None)
             .await?;
         Err(ApiError::forbidden(reason))
     }

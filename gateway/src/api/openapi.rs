@@ -115,6 +115,27 @@ fn paths() -> Value {
             ],
             "responses": { "200": ok("Entries of the hash-chained log", "AccessLog"), "422": problem("Bad page size") }
         })) },
+        "/v1/admin/plugins": {
+            "get": secured("operator", json!({
+                "operationId": "listPlugins",
+                "summary": "What serves each plugin world at each scope, with calls, failures and latency",
+                "responses": { "200": ok("Plugin slots", "PluginSlots") }
+            })),
+            "post": secured("operator", json!({
+                "operationId": "pushPlugin",
+                "summary": "A signed new plugin version: verified, compiled, run against fixtures, then swapped in",
+                "requestBody": body("PluginPush"),
+                "responses": { "201": ok("Now serving", "PluginServing"),
+                               "413": problem("Component too large"),
+                               "422": problem("Refused: unsigned, bad signature, untrusted key, SHA-256 mismatch, wrong world or failed fixtures") }
+            }))
+        },
+        "/v1/admin/plugins/restore": { "post": secured("operator", json!({
+            "operationId": "restorePlugin",
+            "summary": "Put a plugin taken out of service back",
+            "requestBody": body("PluginSlot"),
+            "responses": { "200": ok("Serving again", "PluginServing"), "404": problem("Nothing out of service there") }
+        })) },
         "/healthz": { "get": { "operationId": "health", "responses": { "200": { "description": "Up" } } } },
         "/metrics": { "get": { "operationId": "metrics", "responses": { "200": { "description": "Prometheus text format",
             "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
@@ -127,7 +148,7 @@ fn schemas() -> Value {
     let id = json!({ "type": "string" });
     let size_counts = json!({ "type": "object", "additionalProperties": {
         "type": "object", "properties": { "free": { "type": "integer" }, "total": { "type": "integer" } } } });
-    json!({
+    let mut schemas = json!({
         "Problem": { "type": "object", "required": ["type", "title", "status", "detail"], "properties": {
             "type": { "type": "string", "format": "uri" }, "title": { "type": "string" },
             "status": { "type": "integer" }, "detail": { "type": "string" } } },
@@ -179,6 +200,44 @@ fn schemas() -> Value {
             "parcel_id": id, "compartment_id": id, "status": { "type": "string" } } },
         "AccessLog": { "type": "object", "properties": {
             "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": "integer" } } }
+    });
+    if let (Some(all), Value::Object(plugins)) = (schemas.as_object_mut(), plugin_schemas()) {
+        all.extend(plugins);
+    }
+    schemas
+}
+
+fn plugin_schemas() -> Value {
+    json!({
+        "World": { "type": "string", "enum": ["reservation-policy", "notification-router", "site-rules"] },
+        "Scope": { "type": "string", "pattern": "^(default|region:[A-Za-z0-9._:-]{1,64}|station:[A-Za-z0-9._:-]{1,64})$" },
+        "PluginSlot": { "type": "object", "additionalProperties": false, "required": ["world", "scope"], "properties": {
+            "world": { "$ref": "#/components/schemas/World" }, "scope": { "$ref": "#/components/schemas/Scope" } } },
+        "PluginInfo": { "type": "object", "properties": {
+            "name": { "type": "string" }, "version": { "type": "string" },
+            "digest": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "signed_by": { "type": "string" } } },
+        "PluginServing": { "type": "object", "properties": {
+            "world": { "$ref": "#/components/schemas/World" }, "scope": { "$ref": "#/components/schemas/Scope" },
+            "plugin": { "$ref": "#/components/schemas/PluginInfo" } } },
+        "PluginSlots": { "type": "object", "properties": { "slots": { "type": "array", "items": { "type": "object", "properties": {
+            "world": { "$ref": "#/components/schemas/World" }, "scope": { "$ref": "#/components/schemas/Scope" },
+            "state": { "type": "string", "enum": ["serving", "out_of_service", "built_in"] },
+            "plugin": { "$ref": "#/components/schemas/PluginInfo" },
+            "out_of_service": { "type": "object" },
+            "calls": { "type": "integer" }, "failures": { "type": "integer" }, "consecutive_failures": { "type": "integer" },
+            "latency_us": { "type": "object" } } } } } },
+        "PluginPush": { "type": "object", "additionalProperties": false,
+            "required": ["world", "scope", "name", "version", "sha256", "component"], "properties": {
+            "world": { "$ref": "#/components/schemas/World" }, "scope": { "$ref": "#/components/schemas/Scope" },
+            "name": { "type": "string", "pattern": "^[A-Za-z0-9._+-]{1,64}$" },
+            "version": { "type": "string", "pattern": "^[A-Za-z0-9._+-]{1,64}$" },
+            "sha256": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" },
+            "signature": { "type": "string", "description": "ed25519 <public key hex> <signature hex>" },
+            "component": { "type": "string", "contentEncoding": "base64" },
+            "settings": { "type": "object" },
+            "limits": { "type": "object", "properties": {
+                "memory_mib": { "type": "integer", "minimum": 1 }, "deadline_ms": { "type": "integer", "minimum": 1 },
+                "timeout_ms": { "type": "integer", "minimum": 1 } } } } }
     })
 }
 

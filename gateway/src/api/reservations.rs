@@ -9,8 +9,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lockergrid_edge_runtime::plugins::model::{
+    AccessAttempt, AccessDecision, AccessMethod, AccessRole,
+};
+use lockergrid_edge_runtime::plugins::registry::World;
+use lockergrid_edge_runtime::plugins::{Placement, RankRequest};
 use lockergrid_edge_runtime::ranking::{self, Query};
-use lockergrid_edge_runtime::store::records::Reservation;
+use lockergrid_edge_runtime::store::records::{DecidedBy, Reservation};
 use lockergrid_edge_runtime::store::{
     ChangeError, IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target,
 };
@@ -19,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Longest `Idempotency-Key` accepted.
 const MAX_KEY_LEN: usize = 255;
@@ -93,18 +99,22 @@ pub(super) async fn create(
         .parcel
         .smallest_size()
         .map_err(|e| ineligible(&app, e))?;
-    let (target, origin) = target(&app, &body, size)?;
+    let (target, origin, placement) = target(&app, &body, size).await?;
+    let hold = placement
+        .hold_minutes
+        .map_or(app.hold, |m| Duration::from_secs(u64::from(m) * 60));
     let request = ReserveRequest {
         order_id: body.order_id.clone(),
         parcel: body.parcel,
         tier: body.tier,
         target,
-        hold: app.hold,
+        hold,
         idempotency: Some(IdempotencyKey {
             key,
             fingerprint: fingerprint(&body),
         }),
         actor: caller.actor(),
+        decided_by: Some(placement.decider.decided_by(World::ReservationPolicy)),
     };
     match app.store.reserve(request).await {
         Ok(reserved) => Ok(created(&app, reserved)),
@@ -112,16 +122,24 @@ pub(super) async fn create(
     }
 }
 
-/// Where to reserve, and the point alternatives are measured from.
-fn target(
+/// Where to reserve, the point alternatives are measured from, and the reservation policy's
+/// decision: the stations in its order and the hold it chose.
+async fn target(
     app: &App,
     body: &CreateReservation,
     size: Size,
-) -> Result<(Target, Option<GeoPoint>), ApiError> {
+) -> Result<(Target, Option<GeoPoint>, Placement), ApiError> {
+    let request = RankRequest {
+        parcel: body.parcel,
+        size,
+        tier: body.tier,
+    };
+    let now = app.store.now();
     match (&body.station_id, &body.near) {
         (Some(id), None) => {
             let origin = app.store.snapshot().station(id).map(|s| s.record.location);
-            Ok((Target::Station(id.clone()), origin))
+            let placement = app.plugins.place(request, None, Some(id), now).await;
+            Ok((Target::Station(id.clone()), origin, placement))
         }
         (None, Some(near)) => {
             let at = validate_area(near.lat, near.lon, near.radius_m)?;
@@ -130,11 +148,17 @@ fn target(
                 radius_m: near.radius_m,
                 size,
             };
-            let ranked = ranking::rank(&app.store.snapshot(), &query)
-                .into_iter()
+            let candidates = ranking::rank(&app.store.snapshot(), &query);
+            let placement = app
+                .plugins
+                .place(request, Some(candidates), None, now)
+                .await;
+            let ranked = placement
+                .candidates
+                .iter()
                 .map(|c| c.station.record.id.clone())
                 .collect();
-            Ok((Target::Ranked(ranked), Some(at)))
+            Ok((Target::Ranked(ranked), Some(at), placement))
         }
         _ => Err(ApiError::invalid("give exactly one of station_id and near")),
     }
@@ -264,9 +288,19 @@ pub(super) async fn deposit(
     ApiPath(raw): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
     let r = load(&app, &caller, &raw, &[Role::Agent]).await?;
+    let attempt = AccessAttempt {
+        station: r.station_id.clone(),
+        compartment: r.compartment_id.clone(),
+        role: AccessRole::Agent,
+        method: AccessMethod::Credential,
+        at: app.store.now(),
+        local_minute: app.local_minute(),
+        climate_controlled: false,
+    };
+    let decided_by = site_rules(&app, &caller, &attempt, "deposit", r.id.as_str()).await?;
     let deposit = app
         .store
-        .deposit(r.id.clone(), caller.actor())
+        .deposit(r.id.clone(), caller.actor(), Some(decided_by))
         .await
         .map_err(change_error)?;
     let p = &deposit.parcel;
@@ -279,4 +313,32 @@ pub(super) async fn deposit(
         "pickup_code": deposit.code.reveal(),
         "pickup_expires_at": p.pickup_expires_at,
     })))
+}
+
+/// Asks the site's rules about `attempt`; a denial is written to the access log with the plugin
+/// that made it and answered 403 with the site's reason.
+pub(super) async fn site_rules(
+    app: &App,
+    caller: &Caller,
+    attempt: &AccessAttempt,
+    action: &str,
+    target: &str,
+) -> Result<DecidedBy, ApiError> {
+    let checked = app.plugins.check_access(attempt).await;
+    let decided_by = checked.decider.decided_by(World::SiteRules);
+    match checked.answer {
+        AccessDecision::Allow => Ok(decided_by),
+        AccessDecision::Deny(reason) => {
+            let outcome = format!("denied by site rules: {reason}");
+            app.store
+                .record(caller.actor(), action, target, &outcome, Some(decided_by))
+                .await?;
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "site-rules-denied",
+                "The site does not allow this now",
+                reason,
+            ))
+        }
+    }
 }

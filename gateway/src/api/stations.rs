@@ -3,14 +3,20 @@
 use super::App;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, path_id};
 use super::problem::ApiError;
+use super::reservations::site_rules;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use lockergrid_edge_runtime::plugins::RankRequest;
+use lockergrid_edge_runtime::plugins::model::{AccessAttempt, AccessMethod, AccessRole};
+use lockergrid_edge_runtime::plugins::registry::World;
 use lockergrid_edge_runtime::ranking::{self, Candidate, Query};
 use lockergrid_edge_runtime::store::ChangeError;
 use lockergrid_edge_runtime::store::snapshot::StationView;
-use lockergrid_protocol::{CompartmentState, GeoPoint, PickupCode, Size, StationId};
+use lockergrid_protocol::{
+    CompartmentState, GeoPoint, ParcelSpec, PickupCode, Size, StationId, Tier,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -85,11 +91,29 @@ pub(super) async fn list(
         radius_m: q.radius_m,
         size: q.size,
     };
-    let stations: Vec<Value> = ranking::rank(&snapshot, &query)
-        .iter()
-        .map(candidate_json)
-        .collect();
-    Ok(Json(json!({ "size": q.size, "stations": stations })))
+    let candidates = ranking::rank(&snapshot, &query);
+    // Discovery knows only the size: the policy ranks for a parcel that fills it.
+    let [length_mm, width_mm, height_mm] = q.size.inside_mm();
+    let request = RankRequest {
+        parcel: ParcelSpec {
+            length_mm,
+            width_mm,
+            height_mm,
+            weight_g: 1_000,
+        },
+        size: q.size,
+        tier: Tier::Standard,
+    };
+    let placement = app
+        .plugins
+        .place(request, Some(candidates), None, app.store.now())
+        .await;
+    let stations: Vec<Value> = placement.candidates.iter().map(candidate_json).collect();
+    Ok(Json(json!({
+        "size": q.size,
+        "stations": stations,
+        "ranked_by": placement.decider.decided_by(World::ReservationPolicy),
+    })))
 }
 
 pub(super) async fn get_one(
@@ -153,9 +177,26 @@ pub(super) async fn code_entry(
     let Ok(code) = PickupCode::parse(&body.code) else {
         return Err(rejected(&app));
     };
+    // Site rules are asked only about a code that would open something; a wrong code is
+    // refused, counted and logged by the store as before.
+    let decided_by = match app.store.parcel_for_code(&station, &code)? {
+        Some(parcel) => {
+            let attempt = AccessAttempt {
+                station: station.clone(),
+                compartment: parcel.compartment_id.clone(),
+                role: AccessRole::Customer,
+                method: AccessMethod::PickupCode,
+                at: now,
+                local_minute: app.local_minute(),
+                climate_controlled: false,
+            };
+            Some(site_rules(&app, &caller, &attempt, "pickup", parcel.id.as_str()).await?)
+        }
+        None => None,
+    };
     match app
         .store
-        .enter_code(station.clone(), code, caller.actor())
+        .enter_code(station.clone(), code, caller.actor(), decided_by)
         .await
     {
         Ok(pickup) => Ok(Json(json!({

@@ -125,6 +125,7 @@ fn request(n: usize) -> ReserveRequest {
             subject: "bench".into(),
             role: "checkout".into(),
         },
+        decided_by: None,
     }
 }
 

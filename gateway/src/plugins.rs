@@ -1,0 +1,236 @@
+//! The gateway's plugin directory, `<data_dir>/plugins/`: the components, their signatures and
+//! `policy.toml`, the policy in force. All access goes through a `cap-std` directory handle, so
+//! no name that arrives over the API can reach outside it.
+//!
+//! On first start the directory is filled from the deployment's policy template and the default
+//! plugins bundled in this binary, signed with the deployment's own key. A push replaces one
+//! binding: its component and signature are written under a name of their own, the host verifies
+//! and swaps it in, and only then does `policy.toml` change, by an atomic rename.
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions};
+use lockergrid_edge_runtime::plugins::registry::{
+    Binding, PluginSigner, PolicyError, PolicyFile, TrustedKey, sha256_hex,
+};
+use lockergrid_edge_runtime::plugins::{PluginError, PluginHost, PluginInfo};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The policy in force, inside the plugin directory.
+pub const POLICY_FILE: &str = "policy.toml";
+/// The name the deployment's own key has in the trusted keys.
+pub const DEPLOYMENT_KEY: &str = "deployment";
+
+/// Why the plugin directory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginStoreError {
+    /// A file operation failed.
+    #[error("plugin directory: {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The policy template or the policy in force is not valid.
+    #[error("plugin policy {file:?}: {source}")]
+    Policy {
+        /// The file.
+        file: String,
+        /// Why.
+        source: PolicyError,
+    },
+    /// The template asks for a plugin this build does not bundle.
+    #[error("the policy template asks for {name} {version}, which this build does not bundle")]
+    NotBundled {
+        /// The plugin.
+        name: String,
+        /// The version asked for.
+        version: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PluginStoreError {
+    let what = what.into();
+    move |source| PluginStoreError::Io { what, source }
+}
+
+/// The plugin directory of one gateway.
+pub struct PluginStore {
+    dir: Dir,
+}
+
+impl PluginStore {
+    /// Opens `<data_dir>/plugins`, creating it if needed.
+    pub fn open(data_dir: &Path) -> Result<PluginStore, PluginStoreError> {
+        let path = data_dir.join("plugins");
+        std::fs::create_dir_all(&path).map_err(io(format!("create {path:?}")))?;
+        let dir = Dir::open_ambient_dir(&path, ambient_authority())
+            .map_err(io(format!("open {path:?}")))?;
+        Ok(PluginStore { dir })
+    }
+
+    /// The policy in force, if plugins were installed.
+    pub fn policy(&self) -> Result<Option<PolicyFile>, PluginStoreError> {
+        match self.dir.read_to_string(POLICY_FILE) {
+            Ok(text) => {
+                PolicyFile::parse(&text)
+                    .map(Some)
+                    .map_err(|source| PluginStoreError::Policy {
+                        file: POLICY_FILE.into(),
+                        source,
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(format!("read {POLICY_FILE}"))(e)),
+        }
+    }
+
+    /// Installs the bundled default plugins the template names, signed with `signer`, and
+    /// writes the resulting policy in force.
+    pub fn install_defaults(
+        &self,
+        template_path: &Path,
+        signer: &PluginSigner,
+    ) -> Result<PolicyFile, PluginStoreError> {
+        let policy_error = |source| PluginStoreError::Policy {
+            file: template_path.display().to_string(),
+            source,
+        };
+        let text = std::fs::read_to_string(template_path)
+            .map_err(io(format!("read {template_path:?}")))?;
+        let mut policy = PolicyFile::parse(&text).map_err(policy_error)?;
+        for binding in &mut policy.plugins {
+            let bundled = lockergrid_plugin_artifacts::DEFAULTS
+                .iter()
+                .find(|b| {
+                    b.name == binding.name
+                        && b.version == binding.version
+                        && b.world == binding.world.as_str()
+                })
+                .ok_or_else(|| PluginStoreError::NotBundled {
+                    name: binding.name.clone(),
+                    version: binding.version.clone(),
+                })?;
+            let file = self.write_component(
+                &binding.name,
+                &binding.version,
+                bundled.bytes,
+                &signer.sign(bundled.bytes).to_string(),
+            )?;
+            binding.file = Some(file);
+            binding.sha256 = Some(sha256_hex(bundled.bytes));
+        }
+        policy.trusted_keys.retain(|k| k.name != DEPLOYMENT_KEY);
+        policy.trusted_keys.push(TrustedKey {
+            name: DEPLOYMENT_KEY.into(),
+            public_key: signer.public_hex(),
+        });
+        self.write_policy(&policy)?;
+        Ok(policy)
+    }
+
+    /// Writes a component and its signature under a name made from the plugin, its version and
+    /// its digest; answers the component's file name.
+    pub fn write_component(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+        signature: &str,
+    ) -> Result<String, PluginStoreError> {
+        let digest = sha256_hex(bytes);
+        let file = format!("{name}-{version}-{}.wasm", &digest[..16]);
+        self.write_atomic(&file, bytes)?;
+        self.write_atomic(&format!("{file}.sig"), signature.as_bytes())?;
+        Ok(file)
+    }
+
+    /// A binding's component and signature, as stored.
+    pub fn read_component(
+        &self,
+        binding: &Binding,
+    ) -> Result<(Vec<u8>, Option<String>), PluginStoreError> {
+        let file = binding
+            .file
+            .as_deref()
+            .ok_or_else(|| PluginStoreError::Policy {
+                file: POLICY_FILE.into(),
+                source: PolicyError::Invalid(format!(
+                    "{} at {} names no file",
+                    binding.world, binding.scope
+                )),
+            })?;
+        let bytes = self.dir.read(file).map_err(io(format!("read {file}")))?;
+        let signature = match self.dir.read_to_string(format!("{file}.sig")) {
+            Ok(sig) => Some(sig),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(format!("read {file}.sig"))(e)),
+        };
+        Ok((bytes, signature))
+    }
+
+    /// Replaces the binding for the same world and scope in the policy in force (or adds it).
+    pub fn bind(&self, binding: Binding) -> Result<(), PluginStoreError> {
+        let mut policy = self.policy()?.unwrap_or(PolicyFile {
+            version: 1,
+            ..PolicyFile::default()
+        });
+        policy
+            .plugins
+            .retain(|b| !(b.world == binding.world && b.scope == binding.scope));
+        policy.plugins.push(binding);
+        self.write_policy(&policy)
+    }
+
+    fn write_policy(&self, policy: &PolicyFile) -> Result<(), PluginStoreError> {
+        let text = format!(
+            "# The plugin policy in force, written by the gateway. Change it with\n\
+             # `lockergrid plugin push`; the gateway rewrites this file on every push.\n{}",
+            policy.to_toml()
+        );
+        self.write_atomic(POLICY_FILE, text.as_bytes())
+    }
+
+    /// Writes `name` whole or not at all: a temporary file, synced, renamed over it.
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), PluginStoreError> {
+        let tmp = format!(".{name}.tmp");
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        let mut file = self
+            .dir
+            .open_with(&tmp, &options)
+            .map_err(io(format!("create {tmp}")))?;
+        file.write_all(bytes).map_err(io(format!("write {tmp}")))?;
+        file.sync_all().map_err(io(format!("sync {tmp}")))?;
+        self.dir
+            .rename(&tmp, &self.dir, name)
+            .map_err(io(format!("rename {tmp} to {name}")))?;
+        Ok(())
+    }
+}
+
+/// Loads every binding of `policy` into `host`; a binding that fails is logged as an alert and
+/// leaves its slot to the built-in behaviour, so one bad file does not stop the gateway.
+pub async fn load_all(
+    store: &PluginStore,
+    host: &Arc<PluginHost>,
+    policy: &PolicyFile,
+) -> Vec<(Binding, Result<Arc<PluginInfo>, String>)> {
+    let mut loaded = Vec::with_capacity(policy.plugins.len());
+    for binding in &policy.plugins {
+        let result = match store.read_component(binding) {
+            Ok((bytes, signature)) => host
+                .install(binding.clone(), bytes.into(), signature)
+                .await
+                .map_err(|e: PluginError| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = &result {
+            tracing::error!(world = %binding.world, scope = %binding.scope, plugin = %binding.name, error = %e, "alert: plugin not loaded; the built-in behaviour serves");
+        }
+        loaded.push((binding.clone(), result));
+    }
+    loaded
+}
