@@ -1,4 +1,6 @@
-//! The `lockergrid` command line: `up`, `gateway` and `token issue`.
+//! The `lockergrid` command line: `up`, `gateway`, `token issue` and `plugin …`.
+
+mod plugin;
 
 use crate::auth::{Role, TokenKey};
 use crate::config::{ConfigError, Deployment};
@@ -48,6 +50,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Plugin signing keys, signatures, verification and pushes.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
     },
 }
 
@@ -126,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             gateway.stop().await?;
         }
         Command::Token { command } => issue(command)?,
+        Command::Plugin { command } => plugin::run(command).await?,
     }
     Ok(())
 }

@@ -5,5 +5,6 @@ mod expiry;
 mod flows;
 mod limits;
 mod openapi;
+mod plugins;
 mod race;
 mod roles;

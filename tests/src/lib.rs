@@ -9,11 +9,13 @@
 //! ```
 
 use anyhow::Context;
+use lockergrid_edge_runtime::plugins::registry::PluginSigner;
 use lockergrid_edge_runtime::{Clock, ManualClock, SystemClock};
 use lockergrid_gateway::api::Limits;
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config;
 use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
+use lockergrid_gateway::secrets::Secrets;
 use lockergrid_protocol::StationId;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -166,6 +168,29 @@ impl Running {
         let status = response.status().as_u16();
         let text = response.text().await?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    /// The deployment's own plugin-signing key, as an operator holding it would use it.
+    pub fn plugin_signer(&self) -> anyhow::Result<PluginSigner> {
+        let secrets = Secrets::load_or_create(&self.gateway.data_dir)?;
+        Ok(PluginSigner::from_secret(secrets.plugin_signing_secret()))
+    }
+
+    /// The whole access log, every page.
+    pub async fn access_log(&self, operator: &str) -> anyhow::Result<Vec<Value>> {
+        let mut entries = Vec::new();
+        let mut from = 1;
+        loop {
+            let url = format!("{}/v1/admin/access-log?from={from}&limit=1000", self.base);
+            let (status, page) = self.send(self.http.get(url).bearer_auth(operator)).await?;
+            anyhow::ensure!(status == 200, "access log: {status} {page}");
+            let batch = page["entries"].as_array().cloned().unwrap_or_default();
+            if batch.is_empty() {
+                return Ok(entries);
+            }
+            entries.extend(batch);
+            from = page["next"].as_u64().context("next page")?;
+        }
     }
 
     /// Stops the gateway.

@@ -2,4 +2,5 @@
 
 mod cli;
 mod durability;
+mod plugin_cli;
 mod process;
