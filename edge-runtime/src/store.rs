@@ -15,13 +15,14 @@ mod tables;
 mod writer;
 
 use crate::clock::Clock;
+use crate::plugins::model::{DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
 };
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use records::{Actor, DecidedBy, Parcel, Reservation, StationRecord};
+use records::{Actor, DecidedBy, NotifyRecipient, OutboxEntry, Parcel, Reservation, StationRecord};
 use redb::ReadableDatabase;
 use snapshot::Snapshot;
 use std::path::Path;
@@ -156,6 +157,34 @@ pub struct ReserveRequest {
     pub actor: Actor,
     /// The reservation policy that chose the station and the hold.
     pub decided_by: Option<DecidedBy>,
+    /// Who hears about the parcel; without one, nobody is notified.
+    pub recipient: Option<NotifyRecipient>,
+}
+
+/// The notification router's plan for one outbox entry, and the reminders it schedules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedNotification {
+    /// The outbox entry.
+    pub seq: u64,
+    /// Its delivery plan.
+    pub plan: DeliveryPlan,
+    /// Who made it.
+    pub decided_by: DecidedBy,
+    /// Later notifications about the same parcel (reminders), already planned.
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// A later notification a plan schedules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    /// What it says.
+    pub event: NotificationEvent,
+    /// When delivery starts.
+    pub due_at: Timestamp,
+    /// How.
+    pub plan: DeliveryPlan,
+    /// Who made the plan.
+    pub decided_by: DecidedBy,
 }
 
 /// A reservation as answered, and whether the answer is a replay of an earlier one.
@@ -479,6 +508,25 @@ impl Store {
         };
         let parcels = rx.open_table(tables::PARCELS_V1.def())?;
         tables::PARCELS_V1.get(&parcels, record.parcel_id.as_str())
+    }
+
+    /// The outbox from entry `from` on, at most `limit` entries.
+    pub fn outbox(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(tables::OUTBOX_V1.def())?;
+        let mut out = Vec::with_capacity(limit.min(1_024));
+        for item in table.range(from..)?.take(limit) {
+            let (seq, _) = item?;
+            if let Some(entry) = tables::OUTBOX_V1.get(&table, seq.value())? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the router's plan for an outbox entry, with the reminders it schedules.
+    pub async fn plan_notification(&self, planned: PlannedNotification) -> Result<(), ChangeError> {
+        self.call(|reply| Command::Plan { planned, reply }).await?
     }
 
     /// The access log from entry `from` on, at most `limit` entries.

@@ -111,8 +111,13 @@ impl App {
 
     /// Minutes since local midnight at the stations now.
     pub fn local_minute(&self) -> u16 {
-        let minutes = self.store.now().millis() / 60_000;
-        let local = minutes as i64 + i64::from(self.utc_offset_minutes);
+        self.local_minute_at(self.store.now())
+    }
+
+    /// Minutes since local midnight at the stations at `at`.
+    pub fn local_minute_at(&self, at: lockergrid_protocol::Timestamp) -> u16 {
+        let minutes = (at.millis() / 60_000) as i64;
+        let local = minutes + i64::from(self.utc_offset_minutes);
         local.rem_euclid(24 * 60) as u16
     }
 }
@@ -132,6 +137,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/parcels/{id}", get(parcels::get_one))
         .route("/v1/parcels/{id}/collect", post(parcels::collect))
         .route("/v1/admin/access-log", get(admin::access_log))
+        .route("/v1/admin/outbox", get(admin::outbox))
         .route(
             "/v1/admin/plugins",
             get(plugins::list)

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod node;
+pub mod notifications;
 pub mod plugins;
 pub mod secrets;

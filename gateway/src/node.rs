@@ -60,6 +60,7 @@ pub struct RunningGateway {
     shutdown: CancellationToken,
     server: Option<JoinHandle<std::io::Result<()>>>,
     sweeper: Option<JoinHandle<()>>,
+    planner: Option<JoinHandle<()>>,
 }
 
 /// Opens the store, seeds it from the deployment, starts the sweep and the API.
@@ -107,6 +108,11 @@ pub async fn start(
     });
     let shutdown = CancellationToken::new();
     let sweeper = tokio::spawn(sweep(store, options.sweep_every, shutdown.clone()));
+    let planner = tokio::spawn(crate::notifications::plan_loop(
+        app.clone(),
+        options.sweep_every,
+        shutdown.clone(),
+    ));
     let server = tokio::spawn(api::serve(
         listener,
         app.clone(),
@@ -121,6 +127,7 @@ pub async fn start(
         shutdown,
         server: Some(server),
         sweeper: Some(sweeper),
+        planner: Some(planner),
     })
 }
 
@@ -209,6 +216,9 @@ impl RunningGateway {
         }
         if let Some(sweeper) = self.sweeper.take() {
             sweeper.await?;
+        }
+        if let Some(planner) = self.planner.take() {
+            planner.await?;
         }
         Ok(())
     }

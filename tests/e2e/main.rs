@@ -4,6 +4,7 @@ mod bad_input;
 mod expiry;
 mod flows;
 mod limits;
+mod notifications;
 mod openapi;
 mod plugins;
 mod race;

@@ -6,7 +6,8 @@ use super::StoreError;
 use super::records::{CompartmentRecord, ReservationStatus, StationRecord};
 use super::snapshot::{SizeCount, StationView};
 use super::tables::{
-    ACCESS_LOG_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1, STATIONS_V1,
+    ACCESS_LOG_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1,
+    STATIONS_V1,
 };
 use lockergrid_protocol::{
     CompartmentId, CompartmentState, ParcelId, ReservationId, Size, StationId, Timestamp,
@@ -90,6 +91,8 @@ pub(super) struct Index {
     pub pickup_deadlines: BTreeSet<(Timestamp, ParcelId)>,
     pub key_deadlines: BTreeSet<(Timestamp, String)>,
     pub chain: ChainHead,
+    /// The last outbox sequence number written.
+    pub outbox_seq: u64,
 }
 
 impl Index {
@@ -106,6 +109,10 @@ impl Index {
                 seq: entry.seq,
                 hash: entry.hash,
             };
+        }
+        let outbox = rx.open_table(OUTBOX_V1.def())?;
+        if let Some(entry) = OUTBOX_V1.last(&outbox)? {
+            index.outbox_seq = entry.seq;
         }
         Ok(index)
     }

@@ -6,22 +6,23 @@
 use super::access_log::Draft;
 use super::index::StationIndex;
 use super::records::{
-    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, Parcel, Reservation,
-    ReservationStatus, StationStatus,
+    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, OutboxEntry, Parcel,
+    Reservation, ReservationStatus, StationStatus,
 };
 use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1, STATIONS_V1,
+    CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1, STATIONS_V1,
     compartment_key,
 };
 use super::writer::{Tx, Writer};
 use super::{
-    ChangeError, CompartmentChange, Deposit, ExpiryReport, Pickup, ReserveError, ReserveRequest,
-    Reserved, SeedReport, StationSeed, StoreError, Target,
+    ChangeError, CompartmentChange, Deposit, ExpiryReport, Pickup, PlannedNotification,
+    ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed, StoreError, Target,
 };
+use crate::plugins::model::NotificationEvent;
 use lockergrid_protocol::compartment::apply;
 use lockergrid_protocol::{
     CompartmentEvent, CompartmentId, CompartmentState, ParcelEvent, ParcelId, ParcelStatus,
-    PickupCode, ReservationId, Size, StationId,
+    PickupCode, ReservationId, Size, StationId, Timestamp,
 };
 use std::time::Duration;
 
@@ -130,6 +131,7 @@ impl Writer {
             collected_at: None,
             cancelled_at: None,
             code_hash: None,
+            recipient: request.recipient,
         };
         RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
@@ -277,6 +279,7 @@ impl Writer {
             tx,
             Draft::new(actor, "deposit", parcel.id.as_str(), "ok").decided_by(decided_by),
         )?;
+        self.notify(tx, &parcel, NotificationEvent::ParcelStored, tx.now)?;
         Ok(Deposit { parcel, code })
     }
 
@@ -440,6 +443,7 @@ impl Writer {
         parcel.status = expired;
         parcel.expired_at = Some(tx.now);
         PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
+        self.notify(tx, &parcel, NotificationEvent::Expired, tx.now)?;
         self.log(
             tx,
             Draft::new(Actor::system(), "pickup_window_closed", id.as_str(), "ok"),
@@ -572,5 +576,81 @@ fn into_store(e: ChangeError) -> StoreError {
             table: "compartments_v1",
             detail: format!("index and tables disagree: {other}"),
         },
+    }
+}
+
+impl Writer {
+    /// Puts a notification about `parcel` in the outbox, unplanned, if it has a recipient; the
+    /// notification router plans it after the commit.
+    fn notify(
+        &mut self,
+        tx: &mut Tx<'_>,
+        parcel: &Parcel,
+        event: NotificationEvent,
+        due_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Some(recipient) = parcel.recipient.clone() else {
+            return Ok(());
+        };
+        self.append_outbox(
+            tx,
+            OutboxEntry {
+                seq: 0,
+                id: new_id("ntf"),
+                parcel_id: parcel.id.clone(),
+                station_id: parcel.station_id.clone(),
+                event,
+                recipient,
+                created_at: tx.now,
+                due_at,
+                plan: None,
+                decided_by: None,
+            },
+        )
+    }
+
+    fn append_outbox(&mut self, tx: &mut Tx<'_>, mut entry: OutboxEntry) -> Result<(), StoreError> {
+        self.index.outbox_seq += 1;
+        entry.seq = self.index.outbox_seq;
+        OUTBOX_V1.put(&mut tx.outbox, entry.seq, &entry)
+    }
+
+    /// Records the router's plan for an outbox entry and schedules the reminders it asked for.
+    pub(super) fn plan_notification(
+        &mut self,
+        tx: &mut Tx<'_>,
+        planned: PlannedNotification,
+    ) -> Result<(), ChangeError> {
+        let mut entry =
+            OUTBOX_V1
+                .get(&tx.outbox, planned.seq)?
+                .ok_or_else(|| ChangeError::NotFound {
+                    kind: "notification",
+                    id: planned.seq.to_string(),
+                })?;
+        if entry.plan.is_some() {
+            return Err(conflict("notification", &entry.id, "planned"));
+        }
+        entry.plan = Some(planned.plan);
+        entry.decided_by = Some(planned.decided_by);
+        OUTBOX_V1.put(&mut tx.outbox, entry.seq, &entry)?;
+        for follow_up in planned.follow_ups {
+            self.append_outbox(
+                tx,
+                OutboxEntry {
+                    seq: 0,
+                    id: new_id("ntf"),
+                    parcel_id: entry.parcel_id.clone(),
+                    station_id: entry.station_id.clone(),
+                    event: follow_up.event,
+                    recipient: entry.recipient.clone(),
+                    created_at: tx.now,
+                    due_at: follow_up.due_at,
+                    plan: Some(follow_up.plan),
+                    decided_by: Some(follow_up.decided_by),
+                },
+            )?;
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The records the store keeps, one type per table. They are also the store's answers: the
 //! gateway renders them as JSON.
 
+use crate::plugins::model::{Channel, DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
     CompartmentId, CompartmentState, GeoPoint, OrderId, ParcelId, ParcelSpec, ParcelStatus,
     ReservationId, Size, StationId, Tier, Timestamp,
@@ -140,6 +141,47 @@ pub struct Parcel {
     /// The keyed hash of its active pickup code, hex, so expiry can revoke the code. Never the
     /// code itself.
     pub code_hash: Option<String>,
+    /// Who hears about it, and how they agreed to be reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<NotifyRecipient>,
+}
+
+/// The person a parcel is for, as notifications reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyRecipient {
+    /// Who (a customer id of the shop).
+    pub id: String,
+    /// The channels they accept, in their order of preference.
+    pub channels: Vec<Channel>,
+    /// Quiet hours, minutes since local midnight, start and end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<(u16, u16)>,
+}
+
+/// A notification that must not be lost, in the outbox until it is delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Position in the outbox, from 1.
+    pub seq: u64,
+    /// A unique id receivers apply once.
+    pub id: String,
+    /// The parcel it is about.
+    pub parcel_id: ParcelId,
+    /// The parcel's station.
+    pub station_id: StationId,
+    /// What happened.
+    pub event: NotificationEvent,
+    /// Who hears about it.
+    pub recipient: NotifyRecipient,
+    /// When it was written.
+    pub created_at: Timestamp,
+    /// When delivery should start.
+    pub due_at: Timestamp,
+    /// The delivery plan the notification router made; `None` until it is planned.
+    pub plan: Option<DeliveryPlan>,
+    /// The plugin that made the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
 }
 
 impl Parcel {

@@ -5,8 +5,8 @@
 use super::StoreError;
 pub use super::compact::CompartmentCodec;
 use super::records::{
-    AccessEntry, CodeRecord, CompartmentRecord, IdempotencyRecord, Parcel, Reservation,
-    StationRecord,
+    AccessEntry, CodeRecord, CompartmentRecord, IdempotencyRecord, OutboxEntry, Parcel,
+    Reservation, StationRecord,
 };
 use lockergrid_protocol::CompartmentId;
 use redb::{Key, ReadableTable, TableDefinition};
@@ -156,6 +156,8 @@ pub const CODES_V1: Typed<&str, CodeRecord> = Typed::new("codes_v1");
 pub const IDEMPOTENCY_V1: Typed<&str, IdempotencyRecord> = Typed::new("idempotency_v1");
 /// The hash-chained access log by sequence number.
 pub const ACCESS_LOG_V1: Typed<u64, AccessEntry> = Typed::new("access_log_v1");
+/// Notifications not yet delivered, by sequence number.
+pub const OUTBOX_V1: Typed<u64, OutboxEntry> = Typed::new("outbox_v1");
 
 /// A SHA-256 over the business tables (compartments, reservations, parcels, codes), hex.
 pub fn digest(rx: &redb::ReadTransaction) -> Result<String, StoreError> {

@@ -8,12 +8,13 @@ use super::index::Index;
 use super::records::{Actor, DecidedBy, Parcel, Reservation};
 use super::snapshot::{Snapshot, StationView};
 use super::tables::{
-    ACCESS_LOG_V1, CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1,
-    STATIONS_V1,
+    ACCESS_LOG_V1, CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1,
+    RESERVATIONS_V1, STATIONS_V1,
 };
 use super::{
-    ChangeError, CommitReport, CompartmentChange, Deposit, ExpiryReport, Pickup, ReserveError,
-    ReserveRequest, Reserved, SeedReport, StationSeed, StoreError, StoreMetrics,
+    ChangeError, CommitReport, CompartmentChange, Deposit, ExpiryReport, Pickup,
+    PlannedNotification, ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed,
+    StoreError, StoreMetrics,
 };
 use crate::clock::Clock;
 use lockergrid_protocol::{
@@ -72,6 +73,10 @@ pub(super) enum Command {
     Record {
         entry: Draft,
         reply: Reply<Result<(), StoreError>>,
+    },
+    Plan {
+        planned: PlannedNotification,
+        reply: Reply<Result<(), ChangeError>>,
     },
 }
 
@@ -136,6 +141,7 @@ impl Command {
             Command::ExpireDue { reply } => fail_now(reply, e),
             Command::Seed { reply, .. } => fail_now(reply, e),
             Command::Record { reply, .. } => fail_now(reply, e),
+            Command::Plan { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -149,6 +155,7 @@ pub(super) struct Tx<'t> {
     pub codes: redb::Table<'t, &'static str, &'static [u8]>,
     pub keys: redb::Table<'t, &'static str, &'static [u8]>,
     pub log: redb::Table<'t, u64, &'static [u8]>,
+    pub outbox: redb::Table<'t, u64, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -164,6 +171,7 @@ impl<'t> Tx<'t> {
             codes: txn.open_table(CODES_V1.def())?,
             keys: txn.open_table(IDEMPOTENCY_V1.def())?,
             log: txn.open_table(ACCESS_LOG_V1.def())?,
+            outbox: txn.open_table(OUTBOX_V1.def())?,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),
@@ -362,6 +370,10 @@ impl Writer {
             Command::Seed { stations, reply } => keep(pending, reply, self.seed(tx, stations)),
             Command::Record { entry, reply } => {
                 let result = self.log(tx, entry);
+                keep(pending, reply, result)
+            }
+            Command::Plan { planned, reply } => {
+                let result = self.plan_notification(tx, planned);
                 keep(pending, reply, result)
             }
         }

@@ -64,6 +64,7 @@ pub fn request(station: &str, order: &str) -> ReserveRequest {
         idempotency: None,
         actor: checkout(),
         decided_by: None,
+        recipient: None,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Operator views: the access log.
+//! Operator views: the access log and the notification outbox.
 
 use super::App;
 use super::extract::{ApiQuery, Caller};
@@ -42,6 +42,22 @@ pub(super) async fn access_log(
         )));
     }
     let entries = app.store.access_log(q.from, q.limit)?;
+    let next = entries.last().map(|e| e.seq + 1);
+    Ok(Json(json!({ "entries": entries, "next": next })))
+}
+
+pub(super) async fn outbox(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<Page>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    if q.limit == 0 || q.limit > MAX_PAGE {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let entries = app.store.outbox(q.from, q.limit)?;
     let next = entries.last().map(|e| e.seq + 1);
     Ok(Json(json!({ "entries": entries, "next": next })))
 }

@@ -115,6 +115,15 @@ fn paths() -> Value {
             ],
             "responses": { "200": ok("Entries of the hash-chained log", "AccessLog"), "422": problem("Bad page size") }
         })) },
+        "/v1/admin/outbox": { "get": secured("operator", json!({
+            "operationId": "outbox",
+            "summary": "Notifications not yet delivered, with the plan the notification router made",
+            "parameters": [
+                { "name": "from", "in": "query", "schema": { "type": "integer", "minimum": 1 } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+            ],
+            "responses": { "200": ok("Outbox entries", "AccessLog"), "422": problem("Bad page size") }
+        })) },
         "/v1/admin/plugins": {
             "get": secured("operator", json!({
                 "operationId": "listPlugins",
@@ -184,7 +193,8 @@ fn schemas() -> Value {
             "tier": { "$ref": "#/components/schemas/Tier" }, "station_id": id,
             "near": { "type": "object", "additionalProperties": false, "required": ["lat", "lon", "radius_m"],
                 "properties": { "lat": { "type": "number" }, "lon": { "type": "number" },
-                                "radius_m": { "type": "number", "minimum": 1, "maximum": 50000 } } } } },
+                                "radius_m": { "type": "number", "minimum": 1, "maximum": 50000 } } },
+            "recipient": { "$ref": "#/components/schemas/Recipient" } } },
         "Reservation": { "type": "object", "properties": {
             "id": id, "order_id": id, "parcel_id": id, "station_id": id, "compartment_id": id,
             "size": { "$ref": "#/components/schemas/Size" }, "tier": { "$ref": "#/components/schemas/Tier" },
@@ -209,6 +219,14 @@ fn schemas() -> Value {
 
 fn plugin_schemas() -> Value {
     json!({
+        "Recipient": { "type": "object", "additionalProperties": false, "required": ["id", "channels"],
+            "description": "Who hears about the parcel; by default the order's customer by push, SMS and e-mail.",
+            "properties": {
+            "id": { "type": "string", "minLength": 1, "maxLength": 128 },
+            "channels": { "type": "array", "minItems": 1, "uniqueItems": true,
+                "items": { "type": "string", "enum": ["push", "sms", "email", "webhook"] } },
+            "quiet_hours": { "type": "array", "minItems": 2, "maxItems": 2,
+                "items": { "type": "integer", "minimum": 0, "maximum": 1439 } } } },
         "World": { "type": "string", "enum": ["reservation-policy", "notification-router", "site-rules"] },
         "Scope": { "type": "string", "pattern": "^(default|region:[A-Za-z0-9._:-]{1,64}|station:[A-Za-z0-9._:-]{1,64})$" },
         "PluginSlot": { "type": "object", "additionalProperties": false, "required": ["world", "scope"], "properties": {

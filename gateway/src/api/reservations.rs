@@ -9,13 +9,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lockergrid_edge_runtime::plugins::model::Channel;
 use lockergrid_edge_runtime::plugins::model::{
     AccessAttempt, AccessDecision, AccessMethod, AccessRole,
 };
 use lockergrid_edge_runtime::plugins::registry::World;
 use lockergrid_edge_runtime::plugins::{Placement, RankRequest};
 use lockergrid_edge_runtime::ranking::{self, Query};
-use lockergrid_edge_runtime::store::records::{DecidedBy, Reservation};
+use lockergrid_edge_runtime::store::records::{DecidedBy, NotifyRecipient, Reservation};
 use lockergrid_edge_runtime::store::{
     ChangeError, IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target,
 };
@@ -49,6 +50,57 @@ pub(super) struct CreateReservation {
     station_id: Option<StationId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     near: Option<Near>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recipient: Option<RecipientBody>,
+}
+
+/// Who hears about the parcel and how; without it, the order's customer by push, SMS, e-mail.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RecipientBody {
+    id: String,
+    channels: Vec<Channel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quiet_hours: Option<[u16; 2]>,
+}
+
+/// Longest recipient id accepted.
+const MAX_RECIPIENT_ID: usize = 128;
+
+fn recipient(body: &CreateReservation) -> Result<NotifyRecipient, ApiError> {
+    let Some(r) = &body.recipient else {
+        return Ok(NotifyRecipient {
+            id: body.order_id.to_string(),
+            channels: vec![Channel::Push, Channel::Sms, Channel::Email],
+            quiet_hours: None,
+        });
+    };
+    if r.id.is_empty()
+        || r.id.len() > MAX_RECIPIENT_ID
+        || !r.id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::invalid(format!(
+            "recipient.id must be 1 to {MAX_RECIPIENT_ID} visible ASCII characters"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if r.channels.is_empty() || !r.channels.iter().all(|c| seen.insert(*c)) {
+        return Err(ApiError::invalid(
+            "recipient.channels must name at least one channel, each once",
+        ));
+    }
+    if let Some(hours) = r.quiet_hours
+        && hours.iter().any(|m| *m >= 24 * 60)
+    {
+        return Err(ApiError::invalid(
+            "recipient.quiet_hours are minutes since local midnight, 0 to 1439",
+        ));
+    }
+    Ok(NotifyRecipient {
+        id: r.id.clone(),
+        channels: r.channels.clone(),
+        quiet_hours: r.quiet_hours.map(|[start, end]| (start, end)),
+    })
 }
 
 /// A reservation as the API shows it.
@@ -99,6 +151,7 @@ pub(super) async fn create(
         .parcel
         .smallest_size()
         .map_err(|e| ineligible(&app, e))?;
+    let recipient = recipient(&body)?;
     let (target, origin, placement) = target(&app, &body, size).await?;
     let hold = placement
         .hold_minutes
@@ -115,6 +168,7 @@ pub(super) async fn create(
         }),
         actor: caller.actor(),
         decided_by: Some(placement.decider.decided_by(World::ReservationPolicy)),
+        recipient: Some(recipient),
     };
     match app.store.reserve(request).await {
         Ok(reserved) => Ok(created(&app, reserved)),

@@ -126,6 +126,7 @@ fn request(n: usize) -> ReserveRequest {
             role: "checkout".into(),
         },
         decided_by: None,
+        recipient: None,
     }
 }
 

@@ -1,0 +1,117 @@
+//! The notification planner: walks the outbox for entries the store wrote without a plan (a
+//! parcel stored, a pickup window closed), asks the notification router how each recipient hears
+//! about it, and records the plan together with the reminders the router asks for. Delivery over
+//! the channels reads the planned outbox; it is not part of the gateway yet.
+
+use crate::api::App;
+use lockergrid_edge_runtime::plugins::model::{NotificationEvent, Recipient};
+use lockergrid_edge_runtime::plugins::registry::World;
+use lockergrid_edge_runtime::store::records::OutboxEntry;
+use lockergrid_edge_runtime::store::{ChangeError, FollowUp, PlannedNotification};
+use lockergrid_protocol::Timestamp;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Outbox entries read per pass.
+const PAGE: usize = 256;
+
+/// Plans new outbox entries every `every` until `shutdown`.
+pub async fn plan_loop(app: Arc<App>, every: Duration, shutdown: CancellationToken) {
+    // Every entry before the cursor is planned; after a restart the walk starts over once.
+    let mut cursor = 1;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = plan_pending(&app, &mut cursor).await {
+            tracing::error!(error = %e, "planning notifications failed; retrying");
+        }
+    }
+}
+
+async fn plan_pending(app: &App, cursor: &mut u64) -> Result<(), ChangeError> {
+    loop {
+        let page = app.store.outbox(*cursor, PAGE)?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        for entry in page.into_iter().filter(|e| e.plan.is_none()) {
+            let planned = plan(app, &entry).await?;
+            match app.store.plan_notification(planned).await {
+                Ok(()) | Err(ChangeError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        *cursor = last + 1;
+    }
+}
+
+fn recipient_at(app: &App, entry: &OutboxEntry, at: Timestamp) -> Recipient {
+    Recipient {
+        id: entry.recipient.id.clone(),
+        channels: entry.recipient.channels.clone(),
+        quiet_hours: entry.recipient.quiet_hours,
+        local_minute: app.local_minute_at(at),
+    }
+}
+
+/// The router's plan for `entry`, and for a stored parcel the reminders before its window
+/// closes: all but the last are reminders, the last says the window is closing.
+async fn plan(app: &App, entry: &OutboxEntry) -> Result<PlannedNotification, ChangeError> {
+    let now = app.store.now();
+    let routed = app
+        .plugins
+        .route(
+            entry.event,
+            &recipient_at(app, entry, entry.due_at),
+            &entry.station_id,
+            now,
+        )
+        .await;
+    let mut follow_ups = Vec::new();
+    if entry.event == NotificationEvent::ParcelStored
+        && let Some(expires) = app
+            .store
+            .parcel(&entry.parcel_id)?
+            .and_then(|p| p.pickup_expires_at)
+    {
+        let hours = app.plugins.reminder_hours(&entry.station_id, now).await;
+        let count = hours.answer.len();
+        for (i, h) in hours.answer.into_iter().enumerate() {
+            let due_at = Timestamp(expires.millis().saturating_sub(u64::from(h) * 3_600_000));
+            if due_at <= now {
+                continue;
+            }
+            let event = if i + 1 == count {
+                NotificationEvent::Expiring
+            } else {
+                NotificationEvent::Reminder
+            };
+            let reminder = app
+                .plugins
+                .route(
+                    event,
+                    &recipient_at(app, entry, due_at),
+                    &entry.station_id,
+                    now,
+                )
+                .await;
+            follow_ups.push(FollowUp {
+                event,
+                due_at,
+                plan: reminder.answer,
+                decided_by: reminder.decider.decided_by(World::NotificationRouter),
+            });
+        }
+    }
+    Ok(PlannedNotification {
+        seq: entry.seq,
+        plan: routed.answer,
+        decided_by: routed.decider.decided_by(World::NotificationRouter),
+        follow_ups,
+    })
+}
