@@ -59,6 +59,10 @@ pub struct HostOptions {
     pub failures_before_quarantine: u32,
     /// The node's region, for `region:` scopes.
     pub region: Option<String>,
+    /// Calls run without epoch deadlines and memory limits: only to measure what the limits
+    /// cost; no node is built with this feature.
+    #[cfg(feature = "unenforced-limits")]
+    pub unenforced: bool,
 }
 
 impl Default for HostOptions {
@@ -66,6 +70,21 @@ impl Default for HostOptions {
         HostOptions {
             failures_before_quarantine: 5,
             region: None,
+            #[cfg(feature = "unenforced-limits")]
+            unenforced: false,
+        }
+    }
+}
+
+impl HostOptions {
+    fn enforced(&self) -> bool {
+        #[cfg(feature = "unenforced-limits")]
+        {
+            !self.unenforced
+        }
+        #[cfg(not(feature = "unenforced-limits"))]
+        {
+            true
         }
     }
 }
@@ -269,7 +288,7 @@ impl PluginHost {
     /// A host with no plugin loaded, trusting `trust`: every decision is the built-in one.
     pub fn new(options: HostOptions, trust: Trust) -> Result<PluginHost, PluginError> {
         let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
-        let engine = engine::engine().map_err(engine_error)?;
+        let engine = engine::engine(options.enforced()).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         host::link_wasi(&mut linker).map_err(engine_error)?;
         // All three worlds import the same `host` interface; linking it once serves them all.
@@ -475,8 +494,10 @@ impl PluginHost {
         let name: Arc<str> = Arc::from(loaded.info.name.as_str());
         let state = CallState::new(name, loaded.settings.clone(), limits, now.millis());
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(loaded.limits.deadline_ticks);
+        if self.options.enforced() {
+            store.limiter(|s| &mut s.limits);
+            store.set_epoch_deadline(loaded.limits.deadline_ticks);
+        }
         f(&mut store, &loaded.pre).map_err(describe)
     }
 

@@ -30,6 +30,7 @@ pub struct Deployment {
     clock: Option<ManualClock>,
     hold: Option<String>,
     limits: Option<Limits>,
+    without_plugins: bool,
 }
 
 impl Deployment {
@@ -58,6 +59,12 @@ impl Deployment {
         self
     }
 
+    /// Runs without plugins: every decision is the built-in one.
+    pub fn without_plugins(mut self) -> Deployment {
+        self.without_plugins = true;
+        self
+    }
+
     /// Sets the API's limits.
     pub fn limits(mut self, limits: Limits) -> Deployment {
         self.limits = Some(limits);
@@ -75,11 +82,13 @@ impl Deployment {
             "version = 1\n[region]\nid = \"test\"\nname = \"Test\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[reservation]\nhold = \"{}\"\n",
             self.hold.as_deref().unwrap_or("72h")
         );
-        let _ = writeln!(
-            text,
-            "[plugins]\npolicy = {:?}",
-            Self::policy_template().display().to_string()
-        );
+        if !self.without_plugins {
+            let _ = writeln!(
+                text,
+                "[plugins]\npolicy = {:?}",
+                Self::policy_template().display().to_string()
+            );
+        }
         for (id, n, lon) in &self.stations {
             let _ = write!(
                 text,

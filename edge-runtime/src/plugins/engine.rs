@@ -14,8 +14,9 @@ pub const MAX_MEMORY_BYTES: usize = 64 << 20;
 /// Plugin calls that may run at once (the pooling allocator's slots).
 pub const MAX_CONCURRENT_CALLS: u32 = 128;
 
-/// Builds the engine.
-pub fn engine() -> wasmtime::Result<Engine> {
+/// Builds the engine; `deadlines` turns epoch interruption on (always, except to measure its
+/// cost).
+pub fn engine(deadlines: bool) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     // One slot per concurrent call; a call beyond that fails fast and the built-in answers.
     pool.total_component_instances(MAX_CONCURRENT_CALLS)
@@ -32,7 +33,7 @@ pub fn engine() -> wasmtime::Result<Engine> {
         .memory_reservation(MAX_MEMORY_BYTES as u64)
         .memory_guard_size(64 << 10)
         // Deadlines by epoch: cheap checks at loop heads and calls, no per-instruction cost.
-        .epoch_interruption(true)
+        .epoch_interruption(deadlines)
         // Unbounded recursion traps instead of exhausting the host thread's stack.
         .max_wasm_stack(512 << 10);
     Engine::new(&config)

@@ -1,6 +1,9 @@
 //! `reservation-balanced`: ranks stations by distance, utilisation and kind, so a slightly farther
 //! station that is nearly empty beats a full one next door (nearest-first makes hot spots), and
 //! holds a compartment for the expected delivery time plus a margin that grows with the tier.
+//! Setting: `distance_weight` (default 0.5).
+
+mod score;
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::host;
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
@@ -17,35 +20,30 @@ fn setting(key: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-/// Transit hubs see many people pass; residential lobbies are only for the building.
-fn kind_bonus(kind: StationKind) -> f64 {
-    match kind {
-        StationKind::TransitHub => 0.05,
-        StationKind::Urban => 0.0,
-        StationKind::Suburban => 0.02,
-        StationKind::Residential => -0.05,
+fn kind(k: StationKind) -> score::Kind {
+    match k {
+        StationKind::Urban => score::Kind::Urban,
+        StationKind::Suburban => score::Kind::Suburban,
+        StationKind::TransitHub => score::Kind::TransitHub,
+        StationKind::Residential => score::Kind::Residential,
     }
-}
-
-fn score(s: &Station, radius: f64, distance_weight: f64) -> f64 {
-    let distance = (s.distance_m / radius.max(1.0)).min(1.0);
-    // Utilisation counts more than linearly: a 90 % full station is far worse than a 60 % one.
-    let load = s.utilisation.clamp(0.0, 1.0).powi(2);
-    distance_weight * distance + (1.0 - distance_weight) * load - kind_bonus(s.kind)
 }
 
 impl Guest for Balanced {
     fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
-        let radius = candidates.iter().map(|s| s.distance_m).fold(1.0, f64::max);
-        let weight = setting("distance_weight", 0.5).clamp(0.0, 1.0);
-        let mut scored: Vec<(f64, String)> = candidates
-            .into_iter()
-            .filter(|s| s.free > 0)
-            .map(|s| (score(&s, radius, weight), s.id))
+        let stations: Vec<score::Station> = candidates
+            .iter()
+            .map(|s| score::Station {
+                distance_m: s.distance_m,
+                utilisation: s.utilisation,
+                free: s.free,
+                kind: kind(s.kind),
+            })
             .collect();
-        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let order = score::rank(&stations, setting("distance_weight", 0.5));
+        let mut ids: Vec<Option<String>> = candidates.into_iter().map(|s| Some(s.id)).collect();
         Ranking {
-            stations: scored.into_iter().map(|(_, id)| id).collect(),
+            stations: order.into_iter().filter_map(|i| ids[i].take()).collect(),
         }
     }
 

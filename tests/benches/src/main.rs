@@ -6,9 +6,14 @@
 //! 4. the same reservation workload against PostgreSQL with `SELECT … FOR UPDATE SKIP LOCKED`
 //!    and durable commits, reported as a ratio.
 //!
-//! Prints a Markdown table. `tests/benches/run.sh` starts the PostgreSQL peer and runs it.
+//! 5. a reservation-policy decision through Wasm against the same ranking compiled natively, at
+//!    10, 100 and 1,000 candidates, with and without the call limits;
+//! 6. reservations near a point over HTTP with the Wasm ranking against the built-in one.
+//!
+//! Prints Markdown tables. `tests/benches/run.sh` starts the PostgreSQL peer and runs it.
 
 mod latency;
+mod plugins;
 mod postgres;
 mod workloads;
 
@@ -33,11 +38,21 @@ struct Options {
     /// libpq-style connection string of the PostgreSQL peer; without it the peer is skipped.
     #[arg(long)]
     postgres: Option<String>,
+    /// Plugin decisions to time per candidate count and variant.
+    #[arg(long, default_value_t = 5_000)]
+    decisions: usize,
+    /// Only the plugin benchmarks (5 and 6).
+    #[arg(long)]
+    plugins_only: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = Options::parse();
+    plugin_tables(&o).await?;
+    if o.plugins_only {
+        return Ok(());
+    }
     let mut rows: Vec<Report> = Vec::new();
     rows.push(workloads::availability(o.queries, 2).await?);
     let store = workloads::store_reservations(o.reservations, o.clients).await?;
@@ -57,5 +72,38 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", latency::table(&rows));
         println!("\nPostgreSQL peer skipped (no --postgres)");
     }
+    Ok(())
+}
+
+/// Benchmarks 5 and 6, each row with its ratio to the peer it is compared with.
+async fn plugin_tables(o: &Options) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    for n in [10, 100, 1_000] {
+        let calls = if n == 1_000 {
+            o.decisions / 5
+        } else {
+            o.decisions
+        };
+        let [native, limited, unlimited] = plugins::decisions(n, calls).await?;
+        ratios.push(format!(
+            "| {n} | {:.1}x | {:.1}x | {:.2}x |",
+            limited.p50.as_secs_f64() / native.p50.as_secs_f64(),
+            limited.p99.as_secs_f64() / native.p99.as_secs_f64(),
+            limited.p50.as_secs_f64() / unlimited.p50.as_secs_f64(),
+        ));
+        rows.extend([native, limited, unlimited]);
+    }
+    println!("{}", latency::table(&rows));
+    println!(
+        "| candidates | Wasm / native p50 | Wasm / native p99 | limits / no limits p50 |\n|---:|---:|---:|---:|\n{}\n",
+        ratios.join("\n")
+    );
+    let total = o.reservations / 5;
+    let built_in = plugins::http_ranked(total, o.clients, 100, false).await?;
+    let wasm = plugins::http_ranked(total, o.clients, 100, true).await?;
+    let ratio = wasm.per_second / built_in.per_second;
+    println!("{}", latency::table(&[built_in, wasm]));
+    println!("\nreservations/s over HTTP, Wasm ranking / built-in: {ratio:.2}\n");
     Ok(())
 }

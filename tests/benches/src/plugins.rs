@@ -1,0 +1,232 @@
+//! The reservation-policy decision through Wasm against the same ranking compiled natively, the
+//! cost of the call limits, and reservations over HTTP with the plugin in the path against the
+//! built-in ranking.
+
+#[path = "../../../plugins/reservation-balanced/src/score.rs"]
+mod balanced;
+
+use crate::latency::{Report, drive};
+use crate::workloads::station_name;
+use lockergrid_edge_runtime::plugins::registry::{
+    Binding, BindingLimits, PluginSigner, PolicyFile, Scope, TrustedKey, World, sha256_hex,
+};
+use lockergrid_edge_runtime::plugins::{HostOptions, PluginHost, RankRequest};
+use lockergrid_edge_runtime::ranking::Candidate;
+use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
+use lockergrid_edge_runtime::store::snapshot::{SizeCount, StationView};
+use lockergrid_gateway::auth::Role;
+use lockergrid_protocol::{GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn candidates(n: usize) -> Vec<Candidate> {
+    let kinds = [
+        StationKind::Urban,
+        StationKind::Suburban,
+        StationKind::TransitHub,
+        StationKind::Residential,
+    ];
+    (0..n)
+        .map(|i| {
+            let total = 40 + (i as u32 % 7) * 20;
+            let free = total - (i as u32 * 37 % total);
+            let mut sizes = [SizeCount::default(); 4];
+            sizes[0] = SizeCount { free, total };
+            Candidate {
+                station: Arc::new(StationView {
+                    record: StationRecord {
+                        id: StationId::new(format!("bench-{i:04}")).expect("valid"),
+                        name: format!("Bench {i}"),
+                        kind: kinds[i % kinds.len()],
+                        location: GeoPoint {
+                            lat: 52.37,
+                            lon: 4.89,
+                        },
+                        status: StationStatus::Active,
+                    },
+                    sizes,
+                    states: [[0; 5]; 4],
+                }),
+                distance_m: 100.0 + (i as f64 * 97.0) % 5_000.0,
+                score: 0.0,
+            }
+        })
+        .collect()
+}
+
+fn request() -> RankRequest {
+    RankRequest {
+        parcel: ParcelSpec {
+            length_mm: 200,
+            width_mm: 150,
+            height_mm: 100,
+            weight_g: 500,
+        },
+        size: Size::Small,
+        tier: Tier::Standard,
+    }
+}
+
+/// The ranking compiled natively, with the same conversion work the host does for the plugin:
+/// view the candidates, rank, and reorder them.
+fn native(candidates: Vec<Candidate>, size: Size) -> Vec<Candidate> {
+    let stations: Vec<balanced::Station> = candidates
+        .iter()
+        .map(|c| balanced::Station {
+            distance_m: c.distance_m,
+            utilisation: c.station.utilisation(size),
+            free: c.station.free_fitting(size),
+            kind: match c.station.record.kind {
+                StationKind::Urban => balanced::Kind::Urban,
+                StationKind::Suburban => balanced::Kind::Suburban,
+                StationKind::TransitHub => balanced::Kind::TransitHub,
+                StationKind::Residential => balanced::Kind::Residential,
+            },
+        })
+        .collect();
+    let order = balanced::rank(&stations, 0.5);
+    let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
+    let signer = PluginSigner::from_secret(rand::random());
+    let policy = PolicyFile {
+        version: 1,
+        trusted_keys: vec![TrustedKey {
+            name: "bench".into(),
+            public_key: signer.public_hex(),
+        }],
+        plugins: Vec::new(),
+    };
+    let options = HostOptions {
+        unenforced: !enforced,
+        ..HostOptions::default()
+    };
+    let host = Arc::new(PluginHost::new(options, policy.trust()?)?);
+    let bytes = lockergrid_plugin_artifacts::RESERVATION_BALANCED;
+    let binding = Binding {
+        world: World::ReservationPolicy,
+        scope: Scope::Default,
+        name: "reservation-balanced".into(),
+        version: "bench".into(),
+        file: None,
+        sha256: Some(sha256_hex(bytes)),
+        settings: BTreeMap::new(),
+        // Room for the largest candidate list; the defaults are for production calls.
+        limits: BindingLimits {
+            memory_mib: 64,
+            deadline_ms: 1_000,
+            timeout_ms: 5_000,
+        },
+    };
+    host.install(binding, bytes.into(), Some(signer.sign(bytes).to_string()))
+        .await?;
+    Ok(host)
+}
+
+/// Decisions for `n` candidates: natively, through Wasm with the limits, and without them.
+pub async fn decisions(n: usize, calls: usize) -> anyhow::Result<[Report; 3]> {
+    let offered = Arc::new(candidates(n));
+    let native_report = drive(
+        format!("ranking, native ({n} candidates)"),
+        vec![offered.clone()],
+        calls,
+        |offered: Arc<Vec<Candidate>>, _| async move {
+            let ranked = native(offered.as_ref().clone(), Size::Small);
+            anyhow::ensure!(!ranked.is_empty(), "nothing ranked");
+            Ok(offered)
+        },
+    )
+    .await?;
+    let mut wasm = Vec::new();
+    for enforced in [true, false] {
+        let host = host(enforced).await?;
+        let label = if enforced { "with limits" } else { "no limits" };
+        let report = drive(
+            format!("ranking, Wasm {label} ({n} candidates)"),
+            vec![(host, offered.clone())],
+            calls,
+            |(host, offered): (Arc<PluginHost>, Arc<Vec<Candidate>>), _| async move {
+                let placed = host
+                    .place(
+                        request(),
+                        Some(offered.as_ref().clone()),
+                        None,
+                        Timestamp(0),
+                    )
+                    .await;
+                anyhow::ensure!(
+                    matches!(
+                        placed.decider,
+                        lockergrid_edge_runtime::plugins::Decider::Plugin(_)
+                    ),
+                    "the plugin did not decide: {:?}",
+                    placed.decider
+                );
+                Ok((host, offered))
+            },
+        )
+        .await?;
+        wasm.push(report);
+    }
+    let [limited, unlimited] =
+        <[Report; 2]>::try_from(wasm).map_err(|_| anyhow::anyhow!("two Wasm runs"))?;
+    Ok([native_report, limited, unlimited])
+}
+
+/// Reservations over HTTP that ask for a station near a point, so the ranking is in the path:
+/// with the default plugins, or with the built-in ranking only.
+pub async fn http_ranked(
+    total: usize,
+    clients: usize,
+    stations: usize,
+    with_plugins: bool,
+) -> anyhow::Result<Report> {
+    let mut deployment = lockergrid_tests::Deployment::new();
+    if !with_plugins {
+        deployment = deployment.without_plugins();
+    }
+    for i in 0..stations {
+        deployment = deployment.station(&station_name(i), 400);
+    }
+    let running = Arc::new(deployment.start().await?);
+    let token: Arc<str> = running.token("bench", Role::Checkout, &[])?.into();
+    let ranking = if with_plugins {
+        "reservation-balanced (Wasm)"
+    } else {
+        "built-in"
+    };
+    let name =
+        format!("reservation near a point over HTTP, {ranking} ranking ({clients} connections)");
+    let workers = vec![(running, token); clients];
+    drive(
+        name,
+        workers,
+        total,
+        move |(running, token), n| async move {
+            // Stations sit 1 km apart on a line; 5 km around one of them offers about ten.
+            let lon = 4.89 + 0.0147 * (n.wrapping_mul(7_919) % stations) as f64;
+            let body = json!({
+                "order_id": format!("o-{n}"),
+                "parcel": lockergrid_tests::small_parcel(),
+                "tier": "standard",
+                "near": { "lat": 52.37, "lon": lon, "radius_m": 5_000.0 },
+            });
+            let (status, answer) = running
+                .send(
+                    running
+                        .http
+                        .post(format!("{}/v1/reservations", running.base))
+                        .bearer_auth(&*token)
+                        .header("idempotency-key", format!("k-{n}"))
+                        .json(&body),
+                )
+                .await?;
+            anyhow::ensure!(status == 201, "reservation {n} answered {status}: {answer}");
+            Ok((running, token))
+        },
+    )
+    .await
+}
