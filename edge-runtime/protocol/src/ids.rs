@@ -114,6 +114,11 @@ string_id!(
     /// The checkout service's order reference.
     OrderId
 );
+string_id!(
+    /// A locker controller (the device behind one station's doors), the identity in its
+    /// certificate and its MQTT client id.
+    LockerId
+);
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,12 @@
 //!
 //! This crate owns the vocabulary of the product: identifiers, compartment sizes and which parcel
 //! fits where, parcel eligibility, the compartment state machine (the only way a compartment's
-//! state may change), pickup windows by tier, pickup codes and their keyed hashes, and the parcel
-//! lifecycle. It does no I/O and must not depend on tokio, redb or wasmtime.
+//! state may change), pickup windows by tier, pickup codes and their keyed hashes, the parcel
+//! lifecycle, and the signed commands a node sends a locker. It does no I/O and must not depend
+//! on tokio, redb or wasmtime.
 
 pub mod code;
+pub mod command;
 pub mod compartment;
 pub mod geo;
 pub mod ids;
@@ -28,7 +30,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 pub use compartment::{CompartmentEvent, CompartmentState, IllegalMove};
 pub use geo::GeoPoint;
-pub use ids::{CompartmentId, OrderId, ParcelId, ReservationId, StationId};
+pub use ids::{CompartmentId, LockerId, OrderId, ParcelId, ReservationId, StationId};
 pub use parcel::{IllegalParcelMove, ParcelEvent, ParcelStatus};
 pub use size::{Ineligible, ParcelSpec, Size};
 pub use tier::Tier;
