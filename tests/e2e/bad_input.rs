@@ -211,11 +211,79 @@ fn code_entries() -> impl Strategy<Value = Bad> {
     })
 }
 
+fn plugin_admin() -> impl Strategy<Value = Bad> {
+    let garbage = proptest::collection::vec(any::<u8>(), 0..2_048);
+    let push = (
+        prop_oneof![
+            Just(json!("reservation-policy")),
+            Just(json!("site-rules")),
+            Just(json!("no-such-world")),
+            bad_value(),
+        ],
+        prop_oneof![
+            Just(json!("default")),
+            Just(json!("station:st-a")),
+            Just(json!("region:")),
+            Just(json!("planet:mars")),
+            bad_value(),
+        ],
+        prop_oneof![
+            Just(json!("p")),
+            Just(json!("")),
+            Just(json!("../../etc/passwd")),
+            bad_value()
+        ],
+        garbage,
+        prop_oneof![
+            Just(None),
+            Just(Some("ed25519 00 11".to_owned())),
+            "[ -~]{0,200}".prop_map(Some),
+        ],
+        any::<bool>(),
+    )
+        .prop_map(|(world, scope, name, bytes, signature, encode)| {
+            use base64::Engine as _;
+            let component = if encode {
+                json!(base64::engine::general_purpose::STANDARD.encode(&bytes))
+            } else {
+                json!("%%% not base64 %%%")
+            };
+            json!({
+                "world": world, "scope": scope, "name": name, "version": "1",
+                "sha256": lockergrid_edge_runtime::plugins::registry::sha256_hex(&bytes),
+                "signature": signature, "component": component,
+            })
+            .to_string()
+            .into_bytes()
+        });
+    let restore = prop_oneof![
+        Just(json!({ "world": "reservation-policy", "scope": "default" })),
+        Just(json!({ "world": "site-rules", "scope": "station:nowhere" })),
+        bad_value().prop_map(|v| json!({ "world": v, "scope": "default" })),
+    ]
+    .prop_map(|v| v.to_string().into_bytes());
+    let (push_path, restore_path) = ("/v1/admin/plugins", "/v1/admin/plugins/restore");
+    prop_oneof![
+        prop_oneof![push, raw_body()].prop_map(move |body| (push_path, body)),
+        prop_oneof![restore, raw_body()].prop_map(move |body| (restore_path, body)),
+    ]
+    .prop_map(|(path, body)| Bad {
+        method: "POST",
+        path: path.into(),
+        role: Some(Role::Operator),
+        content_type: Some("application/json"),
+        idempotency_key: None,
+        body,
+    })
+}
+
 fn wrong_auth_or_method() -> impl Strategy<Value = Bad> {
     let paths = prop_oneof![
         Just("/v1/stations/st-a"),
         Just("/v1/reservations"),
         Just("/v1/admin/access-log"),
+        Just("/v1/admin/outbox"),
+        Just("/v1/admin/plugins"),
         Just("/v1/parcels/p"),
     ];
     let method = prop_oneof![
@@ -243,6 +311,7 @@ fn any_bad_request() -> impl Strategy<Value = Bad> {
         2 => station_query(),
         2 => unknown_ids(),
         2 => code_entries(),
+        2 => plugin_admin(),
         1 => wrong_auth_or_method(),
         1 => "/[a-z/]{0,30}".prop_map(|path| Bad {
             method: "GET",
