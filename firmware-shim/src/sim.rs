@@ -1,0 +1,192 @@
+//! A simulated locker that behaves like the real thing: a door opens only after its latch was
+//! released, the latch engages again when the door closes, the keypad reports a code when it is
+//! confirmed, and every sensor reports what happened. A person or a test drives it through the
+//! methods that are not part of [`Hardware`].
+
+use crate::hardware::{Door, Hardware, HardwareError, Sensed};
+use lockergrid_protocol::CompartmentId;
+use std::collections::BTreeMap;
+
+/// Longest code the keypad buffers before it starts over.
+const KEYPAD_BUFFER: usize = 16;
+
+#[derive(Debug, Clone, Copy)]
+struct Compartment {
+    latched: bool,
+    door: Door,
+    temperature_c: f32,
+}
+
+/// A simulated locker.
+#[derive(Debug)]
+pub struct SimLocker {
+    compartments: BTreeMap<CompartmentId, Compartment>,
+    keypad: String,
+    tamper: bool,
+    mains: bool,
+    battery_percent: u8,
+    jammed: Option<CompartmentId>,
+    sensed: Vec<Sensed>,
+}
+
+/// Why a simulated person could not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The hardware refused.
+    #[error(transparent)]
+    Hardware(#[from] HardwareError),
+    /// The door is latched; pulling does not open it.
+    #[error("the door of {0:?} is locked")]
+    Locked(String),
+    /// The door is already in that position.
+    #[error("the door of {0:?} is already {1}")]
+    Already(String, &'static str),
+    /// Not a keypad key.
+    #[error("{0:?} is not a key on the keypad (0-9, * clears, # confirms)")]
+    NoSuchKey(char),
+}
+
+impl SimLocker {
+    /// A locker with these compartments, all shut and latched, at 20 °C, on mains power.
+    pub fn new(compartments: impl IntoIterator<Item = CompartmentId>) -> SimLocker {
+        SimLocker {
+            compartments: compartments
+                .into_iter()
+                .map(|id| {
+                    (
+                        id,
+                        Compartment {
+                            latched: true,
+                            door: Door::Closed,
+                            temperature_c: 20.0,
+                        },
+                    )
+                })
+                .collect(),
+            keypad: String::new(),
+            tamper: false,
+            mains: true,
+            battery_percent: 100,
+            jammed: None,
+            sensed: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, id: &CompartmentId) -> Result<&mut Compartment, HardwareError> {
+        self.compartments
+            .get_mut(id)
+            .ok_or_else(|| HardwareError::NoSuchCompartment(id.to_string()))
+    }
+
+    /// A person pulls the door: it opens only if the latch is released.
+    pub fn open_door(&mut self, id: &CompartmentId) -> Result<(), SimError> {
+        let c = self.get(id)?;
+        match (c.door, c.latched) {
+            (Door::Open, _) => Err(SimError::Already(id.to_string(), "open")),
+            (Door::Closed, true) => Err(SimError::Locked(id.to_string())),
+            (Door::Closed, false) => {
+                c.door = Door::Open;
+                self.sensed.push(Sensed::DoorOpened(id.clone()));
+                Ok(())
+            }
+        }
+    }
+
+    /// A person pushes the door shut; the latch engages.
+    pub fn close_door(&mut self, id: &CompartmentId) -> Result<(), SimError> {
+        let c = self.get(id)?;
+        if c.door == Door::Closed {
+            return Err(SimError::Already(id.to_string(), "closed"));
+        }
+        c.door = Door::Closed;
+        c.latched = true;
+        self.sensed.push(Sensed::DoorClosed(id.clone()));
+        Ok(())
+    }
+
+    /// A person presses keys: digits buffer, `*` clears, `#` confirms the code.
+    pub fn press(&mut self, keys: &str) -> Result<(), SimError> {
+        for key in keys.chars() {
+            match key {
+                '0'..='9' => {
+                    if self.keypad.len() == KEYPAD_BUFFER {
+                        self.keypad.clear();
+                    }
+                    self.keypad.push(key);
+                }
+                '*' => self.keypad.clear(),
+                '#' => {
+                    let code = std::mem::take(&mut self.keypad);
+                    self.sensed.push(Sensed::CodeEntered(code));
+                }
+                other => return Err(SimError::NoSuchKey(other)),
+            }
+        }
+        Ok(())
+    }
+
+    /// A QR code is held to the reader.
+    pub fn show_qr(&mut self, text: &str) {
+        self.sensed.push(Sensed::QrRead(text.to_owned()));
+    }
+
+    /// The tamper switch trips or resets.
+    pub fn set_tamper(&mut self, tripped: bool) {
+        if self.tamper != tripped {
+            self.tamper = tripped;
+            self.sensed.push(Sensed::Tamper(tripped));
+        }
+    }
+
+    /// A compartment's temperature changes.
+    pub fn set_temperature(&mut self, id: &CompartmentId, celsius: f32) -> Result<(), SimError> {
+        self.get(id)?.temperature_c = celsius;
+        self.sensed.push(Sensed::Temperature(id.clone(), celsius));
+        Ok(())
+    }
+
+    /// Mains power comes or goes; on battery the charge drops.
+    pub fn set_mains(&mut self, on: bool) {
+        if self.mains != on {
+            self.mains = on;
+            if !on {
+                self.battery_percent = self.battery_percent.saturating_sub(1);
+            }
+            self.sensed.push(Sensed::MainsPower(on));
+        }
+    }
+
+    /// Makes a compartment's latch fail to release, as a jammed one does.
+    pub fn jam(&mut self, id: &CompartmentId) {
+        self.jammed = Some(id.clone());
+    }
+}
+
+impl Hardware for SimLocker {
+    fn compartments(&self) -> Vec<CompartmentId> {
+        self.compartments.keys().cloned().collect()
+    }
+
+    fn unlock(&mut self, id: &CompartmentId) -> Result<(), HardwareError> {
+        if self.jammed.as_ref() == Some(id) {
+            return Err(HardwareError::LatchFailed(id.to_string()));
+        }
+        self.get(id)?.latched = false;
+        Ok(())
+    }
+
+    fn door(&self, id: &CompartmentId) -> Result<Door, HardwareError> {
+        self.compartments
+            .get(id)
+            .map(|c| c.door)
+            .ok_or_else(|| HardwareError::NoSuchCompartment(id.to_string()))
+    }
+
+    fn battery_percent(&self) -> u8 {
+        self.battery_percent
+    }
+
+    fn drain(&mut self) -> Vec<Sensed> {
+        std::mem::take(&mut self.sensed)
+    }
+}
