@@ -200,7 +200,8 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
         "Lockergrid region {region:?} is up.\n\
          gateway   {base}  (data in {data:?}, {n} stations)\n\
          openapi   {base}/openapi.json\n\
-         metrics   {base}/metrics\n\n\
+         metrics   {base}/metrics\n\
+         plugins   {base}/v1/admin/plugins  (operator token; policy in force: {policy})\n\n\
          Try it (bash):\n\
          export CHECKOUT={checkout}\n\
          export AGENT={agent}\n\
@@ -215,6 +216,7 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
          Ctrl-C stops it.",
         region = deployment.region_name,
         data = gateway.data_dir,
+        policy = gateway.data_dir.join("plugins/policy.toml").display(),
         n = deployment.stations.len(),
     );
     wait_for_signal(&gateway).await;
