@@ -245,6 +245,31 @@ enum Pre {
     Rules(SiteRulesPre<CallState>),
 }
 
+impl Pre {
+    // A slot only ever holds a component of its own world, and each world's calls go to its
+    // slots, so a mismatch is a bug in this module, not something a plugin can cause.
+    fn policy(&self) -> &ReservationPolicyPre<CallState> {
+        match self {
+            Pre::Policy(pre) => pre,
+            _ => unreachable!("a reservation-policy slot holds a reservation-policy component"),
+        }
+    }
+
+    fn router(&self) -> &NotificationRouterPre<CallState> {
+        match self {
+            Pre::Router(pre) => pre,
+            _ => unreachable!("a notification-router slot holds a notification-router component"),
+        }
+    }
+
+    fn rules(&self) -> &SiteRulesPre<CallState> {
+        match self {
+            Pre::Rules(pre) => pre,
+            _ => unreachable!("a site-rules slot holds a site-rules component"),
+        }
+    }
+}
+
 struct Loaded {
     info: Arc<PluginInfo>,
     settings: Arc<BTreeMap<String, String>>,
@@ -580,9 +605,7 @@ impl PluginHost {
                 &loaded,
                 now,
                 move |store, pre| {
-                    let Pre::Policy(pre) = pre else {
-                        unreachable!("slots hold components of their own world")
-                    };
+                    let pre = pre.policy();
                     let instance = pre.instantiate(&mut *store)?;
                     let wit_request = wit_request(request);
                     let ranking = match &stations {
@@ -632,9 +655,7 @@ impl PluginHost {
                 &loaded,
                 attempt.at,
                 move |store, pre| {
-                    let Pre::Rules(pre) = pre else {
-                        unreachable!("slots hold components of their own world")
-                    };
+                    let pre = pre.rules();
                     let instance: SiteRules = pre.instantiate(&mut *store)?;
                     instance.call_check_access(&mut *store, &wit_attempt)
                 },
@@ -657,9 +678,7 @@ impl PluginHost {
                 &loaded,
                 reading.at,
                 move |store, pre| {
-                    let Pre::Rules(pre) = pre else {
-                        unreachable!("slots hold components of their own world")
-                    };
+                    let pre = pre.rules();
                     let instance: SiteRules = pre.instantiate(&mut *store)?;
                     instance.call_assess(&mut *store, &wit_reading)
                 },
@@ -690,9 +709,7 @@ impl PluginHost {
                 &loaded,
                 now,
                 move |store, pre| {
-                    let Pre::Router(pre) = pre else {
-                        unreachable!("slots hold components of their own world")
-                    };
+                    let pre = pre.router();
                     let instance: NotificationRouter = pre.instantiate(&mut *store)?;
                     instance.call_route(&mut *store, event.into(), &wit_recipient)
                 },
@@ -718,9 +735,7 @@ impl PluginHost {
                 &loaded,
                 now,
                 |store, pre| {
-                    let Pre::Router(pre) = pre else {
-                        unreachable!("slots hold components of their own world")
-                    };
+                    let pre = pre.router();
                     let instance: NotificationRouter = pre.instantiate(&mut *store)?;
                     instance.call_reminder_hours(&mut *store)
                 },

@@ -514,14 +514,7 @@ impl Store {
     pub fn outbox(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(tables::OUTBOX_V1.def())?;
-        let mut out = Vec::with_capacity(limit.min(1_024));
-        for item in table.range(from..)?.take(limit) {
-            let (seq, _) = item?;
-            if let Some(entry) = tables::OUTBOX_V1.get(&table, seq.value())? {
-                out.push(entry);
-            }
-        }
-        Ok(out)
+        tables::OUTBOX_V1.page(&table, from, limit)
     }
 
     /// Records the router's plan for an outbox entry, with the reminders it schedules.
@@ -537,7 +530,7 @@ impl Store {
     ) -> Result<Vec<records::AccessEntry>, StoreError> {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(tables::ACCESS_LOG_V1.def())?;
-        access_log::read(&table, from, limit)
+        tables::ACCESS_LOG_V1.page(&table, from, limit)
     }
 
     /// Checks the access log's hash chain end to end; returns the number of entries.

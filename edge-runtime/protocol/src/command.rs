@@ -5,7 +5,7 @@
 //! future timestamp and a window longer than [`MAX_LIFETIME`], and records the counter before it
 //! acts.
 
-use crate::{CompartmentId, LockerId, Timestamp, to_hex};
+use crate::{CompartmentId, LockerId, Timestamp, from_hex, to_hex};
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -148,18 +148,6 @@ impl CommandPublicKey {
         let bytes = from_hex::<32>(text)?;
         VerifyingKey::from_bytes(&bytes).ok().map(CommandPublicKey)
     }
-}
-
-fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let text = text.trim();
-    if text.len() != N * 2 || !text.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[i * 2..i * 2 + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 /// Why a locker refused a command.

@@ -18,6 +18,19 @@ pub mod time;
 
 pub use code::{CodeHash, CodeKey, PickupCode};
 
+/// Exactly `N` bytes from `2 × N` hex digits (either case, surrounding whitespace ignored).
+pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.trim();
+    if text.len() != N * 2 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[i * 2..i * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 /// Lowercase hex of `bytes`, the form hashes take in table keys and JSON.
 pub fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

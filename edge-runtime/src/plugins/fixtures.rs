@@ -166,9 +166,7 @@ pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginE
                     .collect();
                 let (ids, hold) = host
                     .call_sync(loaded, NOW, |store, pre| {
-                        let Pre::Policy(pre) = pre else {
-                            unreachable!("matched above")
-                        };
+                        let pre = pre.policy();
                         let instance = pre.instantiate(&mut *store)?;
                         let ranking =
                             instance.call_rank(&mut *store, wit_request(request), &stations)?;
@@ -185,9 +183,7 @@ pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginE
                 let wit_attempt = attempt.into();
                 let decision = host
                     .call_sync(loaded, NOW, |store, pre| {
-                        let Pre::Rules(pre) = pre else {
-                            unreachable!("matched above")
-                        };
+                        let pre = pre.rules();
                         pre.instantiate(&mut *store)?
                             .call_check_access(&mut *store, &wit_attempt)
                     })
@@ -198,9 +194,7 @@ pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginE
                 let wit_reading = reading.into();
                 let alerts = host
                     .call_sync(loaded, NOW, |store, pre| {
-                        let Pre::Rules(pre) = pre else {
-                            unreachable!("matched above")
-                        };
+                        let pre = pre.rules();
                         pre.instantiate(&mut *store)?
                             .call_assess(&mut *store, &wit_reading)
                     })
@@ -215,9 +209,7 @@ pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginE
                 for event in NotificationEvent::ALL {
                     let plan = host
                         .call_sync(loaded, NOW, |store, pre| {
-                            let Pre::Router(pre) = pre else {
-                                unreachable!("matched above")
-                            };
+                            let pre = pre.router();
                             pre.instantiate(&mut *store)?.call_route(
                                 &mut *store,
                                 event.into(),
@@ -231,9 +223,7 @@ pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginE
             }
             let hours = host
                 .call_sync(loaded, NOW, |store, pre| {
-                    let Pre::Router(pre) = pre else {
-                        unreachable!("matched above")
-                    };
+                    let pre = pre.router();
                     pre.instantiate(&mut *store)?
                         .call_reminder_hours(&mut *store)
                 })

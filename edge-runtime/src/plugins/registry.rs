@@ -6,7 +6,7 @@
 //! a signature, over those bytes, by one of the policy's trusted keys.
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
-use lockergrid_protocol::{StationId, to_hex};
+use lockergrid_protocol::{StationId, from_hex, to_hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -298,16 +298,8 @@ impl PolicyFile {
 }
 
 fn parse_hex<const N: usize>(text: &str, what: &str) -> Result<[u8; N], PolicyError> {
-    let text = text.trim();
-    let bad = || PolicyError::Invalid(format!("{what} is not {} hex digits", N * 2));
-    if text.len() != N * 2 || !text.is_ascii() {
-        return Err(bad());
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[i * 2..i * 2 + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(out)
+    from_hex(text)
+        .ok_or_else(|| PolicyError::Invalid(format!("{what} is not {} hex digits", N * 2)))
 }
 
 fn parse_public_key(text: &str) -> Result<VerifyingKey, PolicyError> {

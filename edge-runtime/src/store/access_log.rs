@@ -105,22 +105,6 @@ pub(super) fn append(
     Ok(())
 }
 
-/// Up to `limit` entries from `from` on.
-pub(super) fn read(
-    table: &impl ReadableTable<u64, &'static [u8]>,
-    from: u64,
-    limit: usize,
-) -> Result<Vec<AccessEntry>, StoreError> {
-    let mut out = Vec::new();
-    for item in table.range(from..)?.take(limit) {
-        let (seq, _) = item?;
-        if let Some(entry) = ACCESS_LOG_V1.get(table, seq.value())? {
-            out.push(entry);
-        }
-    }
-    Ok(out)
-}
-
 /// Walks the whole chain.
 pub(super) fn verify(table: &impl ReadableTable<u64, &'static [u8]>) -> Result<u64, ChainError> {
     let mut prev = genesis();

@@ -114,6 +114,25 @@ impl<K: Key + 'static, V, C: Codec<V>> Typed<K, V, C> {
     }
 }
 
+impl<V, C: Codec<V>> Typed<u64, V, C> {
+    /// Up to `limit` values from key `from` on, decoded from the range itself.
+    pub fn page(
+        &self,
+        table: &impl ReadableTable<u64, &'static [u8]>,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<V>, StoreError> {
+        table
+            .range(from..)?
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item?;
+                self.decode(v.value())
+            })
+            .collect()
+    }
+}
+
 impl<V, C: Codec<V>> Typed<&'static str, V, C> {
     /// Every key with its decoded value, in key order.
     pub fn entries(

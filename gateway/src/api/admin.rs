@@ -22,6 +22,17 @@ pub(super) struct Page {
     limit: usize,
 }
 
+impl Page {
+    fn check(&self) -> Result<(), ApiError> {
+        if self.limit == 0 || self.limit > MAX_PAGE {
+            return Err(ApiError::invalid(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 fn first() -> u64 {
     1
 }
@@ -36,11 +47,7 @@ pub(super) async fn access_log(
     ApiQuery(q): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
-    if q.limit == 0 || q.limit > MAX_PAGE {
-        return Err(ApiError::invalid(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    q.check()?;
     let entries = app.store.access_log(q.from, q.limit)?;
     let next = entries.last().map(|e| e.seq + 1);
     Ok(Json(json!({ "entries": entries, "next": next })))
@@ -52,11 +59,7 @@ pub(super) async fn outbox(
     ApiQuery(q): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
-    if q.limit == 0 || q.limit > MAX_PAGE {
-        return Err(ApiError::invalid(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    q.check()?;
     let entries = app.store.outbox(q.from, q.limit)?;
     let next = entries.last().map(|e| e.seq + 1);
     Ok(Json(json!({ "entries": entries, "next": next })))

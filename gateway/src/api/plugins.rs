@@ -10,8 +10,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
-use lockergrid_edge_runtime::plugins::registry::{Binding, BindingLimits, Scope, World};
-use lockergrid_edge_runtime::plugins::{PluginError, PluginInfo};
+use lockergrid_edge_runtime::plugins::registry::{
+    Binding, BindingLimits, PolicyError, Scope, World,
+};
+use lockergrid_edge_runtime::plugins::{Decider, PluginError, PluginInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -106,17 +108,10 @@ fn check_label(what: &str, text: &str) -> Result<(), ApiError> {
 fn refused(e: PluginError) -> ApiError {
     let reason = match &e {
         PluginError::Untrusted { source, .. } => match source {
-            lockergrid_edge_runtime::plugins::registry::PolicyError::Unsigned => "unsigned",
-            lockergrid_edge_runtime::plugins::registry::PolicyError::UntrustedKey(_) => {
-                "untrusted-key"
-            }
-            lockergrid_edge_runtime::plugins::registry::PolicyError::BadSignature
-            | lockergrid_edge_runtime::plugins::registry::PolicyError::MalformedSignature(_) => {
-                "bad-signature"
-            }
-            lockergrid_edge_runtime::plugins::registry::PolicyError::DigestMismatch { .. } => {
-                "digest-mismatch"
-            }
+            PolicyError::Unsigned => "unsigned",
+            PolicyError::UntrustedKey(_) => "untrusted-key",
+            PolicyError::BadSignature | PolicyError::MalformedSignature(_) => "bad-signature",
+            PolicyError::DigestMismatch { .. } => "digest-mismatch",
             _ => "invalid-policy",
         },
         PluginError::Refused { reason, .. } if reason.contains("failed its fixtures") => {
@@ -192,8 +187,7 @@ pub(super) async fn push(
             ..binding
         })
         .map_err(|e| ApiError::internal(&e))?;
-    let decided_by =
-        lockergrid_edge_runtime::plugins::Decider::Plugin(info.clone()).decided_by(info.world);
+    let decided_by = Decider::Plugin(info.clone()).decided_by(info.world);
     app.store
         .record(
             caller.actor(),
