@@ -6,6 +6,9 @@
 //! HTTP machinery; nothing outside `store/` names a redb type.
 
 pub mod clock;
+pub mod device;
+pub mod files;
+pub mod pki;
 pub mod plugins;
 pub mod ranking;
 pub mod store;

@@ -5,4 +5,5 @@
 
 pub mod hardware;
 pub mod sim;
+pub mod tls;
 pub mod verify;

@@ -1,5 +1,6 @@
-//! The `lockergrid` command line: `up`, `gateway`, `token issue` and `plugin …`.
+//! The `lockergrid` command line: `up`, `gateway`, `token issue`, `pki …` and `plugin …`.
 
+mod pki;
 mod plugin;
 
 use crate::auth::{Role, TokenKey};
@@ -50,6 +51,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The deployment's certificate authority: CA, device certificates, revocation.
+    Pki {
+        #[command(subcommand)]
+        command: pki::PkiCommand,
     },
     /// Plugin signing keys, signatures, verification and pushes.
     Plugin {
@@ -133,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             gateway.stop().await?;
         }
         Command::Token { command } => issue(command)?,
+        Command::Pki { command } => pki::run(command)?,
         Command::Plugin { command } => plugin::run(command).await?,
     }
     Ok(())

@@ -75,6 +75,12 @@ struct RawRegion {
 struct RawGateway {
     listen: SocketAddr,
     data_dir: PathBuf,
+    #[serde(default = "default_devices")]
+    devices: SocketAddr,
+}
+
+fn default_devices() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8883))
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +138,8 @@ pub struct Deployment {
     pub region_name: String,
     /// Where the gateway's HTTP API listens.
     pub listen: SocketAddr,
+    /// Where lockers reach the gateway: MQTT over TLS 1.3 with their device certificates.
+    pub devices: SocketAddr,
     /// Where the gateway keeps its state, relative to the deployment file's folder when relative.
     pub data_dir: PathBuf,
     /// The policy template the plugins are installed from on first start, if plugins are used.
@@ -161,6 +169,11 @@ pub fn split_compartments(total: u32) -> [u32; 4] {
 }
 
 impl Deployment {
+    /// The deployment's certificate authority: `<data_dir>/pki`.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.data_dir.join("pki")
+    }
+
     /// Reads and validates a deployment file.
     pub fn load(path: &Path) -> Result<Deployment, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -223,6 +236,7 @@ impl Deployment {
             region_id: raw.region.id,
             region_name: raw.region.name,
             listen: raw.gateway.listen,
+            devices: raw.gateway.devices,
             data_dir: base.join(raw.gateway.data_dir),
             plugin_policy: raw.plugins.map(|p| base.join(p.policy)),
             utc_offset_minutes: raw.region.utc_offset_minutes,

@@ -8,12 +8,12 @@
 //! and swaps it in, and only then does `policy.toml` change, by an atomic rename.
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::Dir;
+use lockergrid_edge_runtime::files::{self, Mode};
 use lockergrid_edge_runtime::plugins::registry::{
     Binding, PluginSigner, PolicyError, PolicyFile, TrustedKey, sha256_hex,
 };
 use lockergrid_edge_runtime::plugins::{PluginError, PluginHost, PluginInfo};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -193,21 +193,9 @@ impl PluginStore {
         self.write_atomic(POLICY_FILE, text.as_bytes())
     }
 
-    /// Writes `name` whole or not at all: a temporary file, synced, renamed over it.
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), PluginStoreError> {
-        let tmp = format!(".{name}.tmp");
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        let mut file = self
-            .dir
-            .open_with(&tmp, &options)
-            .map_err(io(format!("create {tmp}")))?;
-        file.write_all(bytes).map_err(io(format!("write {tmp}")))?;
-        file.sync_all().map_err(io(format!("sync {tmp}")))?;
-        self.dir
-            .rename(&tmp, &self.dir, name)
-            .map_err(io(format!("rename {tmp} to {name}")))?;
-        Ok(())
+        files::write_atomic(&self.dir, name, bytes, Mode::Public)
+            .map_err(io(format!("write {name}")))
     }
 }
 

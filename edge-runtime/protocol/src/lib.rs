@@ -3,7 +3,7 @@
 //! This crate owns the vocabulary of the product: identifiers, compartment sizes and which parcel
 //! fits where, parcel eligibility, the compartment state machine (the only way a compartment's
 //! state may change), pickup windows by tier, pickup codes and their keyed hashes, the parcel
-//! lifecycle, and the signed commands a node sends a locker. It does no I/O and must not depend
+//! lifecycle, and the signed commands a node sends a locker, and the MQTT topics they travel on. It does no I/O and must not depend
 //! on tokio, redb or wasmtime.
 
 pub mod code;
@@ -15,6 +15,7 @@ pub mod parcel;
 pub mod size;
 pub mod tier;
 pub mod time;
+pub mod topic;
 
 pub use code::{CodeHash, CodeKey, PickupCode};
 

@@ -1,6 +1,7 @@
 //! Integration tests of the store against a real redb file.
 
 mod crash;
+mod device;
 mod expiry;
 mod flows;
 mod plugins;

@@ -2,5 +2,6 @@
 
 mod cli;
 mod durability;
+mod pki_cli;
 mod plugin_cli;
 mod process;

@@ -1,0 +1,32 @@
+//! Files a node writes whole or not at all.
+
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
+use std::io::Write;
+
+/// Who may read a file: everyone on the host, or its owner only (keys, secrets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// 0644: certificates, revocation lists, policies.
+    Public,
+    /// 0600: private keys.
+    Private,
+}
+
+/// Writes `name` in `dir` atomically and durably: a temporary file, synced, renamed over the old
+/// one, and the directory synced so the rename survives a crash. A reader sees the old bytes or
+/// the new ones, never a mix.
+pub fn write_atomic(dir: &Dir, name: &str, bytes: &[u8], mode: Mode) -> std::io::Result<()> {
+    let tmp = format!(".{name}.tmp");
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    options.mode(match mode {
+        Mode::Public => 0o644,
+        Mode::Private => 0o600,
+    });
+    let mut file = dir.open_with(&tmp, &options)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    dir.rename(&tmp, dir, name)?;
+    dir.open(".")?.sync_all()
+}

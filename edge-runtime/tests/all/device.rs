@@ -1,0 +1,348 @@
+//! The device plane over real TLS sockets: a CA and certificates made by the deployment's PKI in
+//! a temporary directory, the embedded broker, the front, and rumqttc clients with the shim's TLS
+//! configuration.
+
+use lockergrid_edge_runtime::device::{Audit, DeviceOptions, DevicePlane, NodeLink, Notification};
+use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
+use lockergrid_firmware_shim::tls::client_config;
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
+    TlsConfiguration, Transport,
+};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+struct Plane {
+    dir: TempDir,
+    ca: Authority,
+    plane: DevicePlane,
+    link: NodeLink,
+}
+
+fn pki_dir(dir: &TempDir) -> PathBuf {
+    dir.path().join("pki")
+}
+
+/// A CA, a node certificate for 127.0.0.1 and a running device plane that rereads the
+/// revocation list every 200 ms.
+async fn plane() -> Plane {
+    let dir = TempDir::new().unwrap();
+    let mut ca = Authority::create(&pki_dir(&dir), "test device CA").unwrap();
+    let node = ca
+        .issue(
+            &Identity::new(Kind::Node, "gateway").unwrap(),
+            &["127.0.0.1".into(), "localhost".into()],
+            30,
+        )
+        .unwrap();
+    node.write_to(&dir.path().join("node"), "node", ca.ca_pem())
+        .unwrap();
+    let mut options = DeviceOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        pki_dir(&dir),
+        dir.path().join("node/node.pem"),
+        dir.path().join("node/node.key.pem"),
+    );
+    options.crl_poll = Duration::from_millis(200);
+    let (plane, link) = DevicePlane::start(options).await.unwrap();
+    Plane {
+        dir,
+        ca,
+        plane,
+        link,
+    }
+}
+
+impl Plane {
+    /// Issues a certificate for `kind`/`id` and writes it under `<tmp>/devices/{id}`.
+    fn device(&mut self, kind: Kind, id: &str) -> PathBuf {
+        let out = self.dir.path().join("devices").join(id);
+        self.ca
+            .issue(&Identity::new(kind, id).unwrap(), &[], 30)
+            .unwrap()
+            .write_to(&out, id, self.ca.ca_pem())
+            .unwrap();
+        out
+    }
+
+    /// The next audit record that is not a plain connect or disconnect.
+    async fn notable(&mut self) -> Audit {
+        loop {
+            let audit = tokio::time::timeout(Duration::from_secs(10), self.link.audit.recv())
+                .await
+                .expect("an audit record within 10 s")
+                .expect("audit stream open");
+            if !matches!(audit, Audit::Connected { .. } | Audit::Disconnected { .. }) {
+                return audit;
+            }
+        }
+    }
+}
+
+fn client(addr: SocketAddr, client_id: &str, files: &Path, name: &str) -> (AsyncClient, EventLoop) {
+    let config = client_config(
+        &files.join("ca.pem"),
+        &files.join(format!("{name}.pem")),
+        &files.join(format!("{name}.key.pem")),
+    )
+    .unwrap();
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", addr.port());
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+    options.set_keep_alive(Duration::from_secs(30));
+    AsyncClient::new(options, 64)
+}
+
+/// Polls until CONNACK; the error if the connection fails first.
+async fn connected(events: &mut EventLoop) -> Result<(), ConnectionError> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll())
+            .await
+            .expect("the connection settles within 10 s")?
+        {
+            Event::Incoming(Packet::ConnAck(_)) => return Ok(()),
+            _ => continue,
+        }
+    }
+}
+
+/// Polls until the connection fails, returning how long that took.
+async fn until_dropped(events: &mut EventLoop) -> Duration {
+    let start = Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(15), events.poll())
+            .await
+            .expect("the session ends within 15 s")
+        {
+            Ok(_) => continue,
+            Err(_) => return start.elapsed(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_talks_to_the_node_on_its_own_topics() {
+    let mut plane = plane().await;
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    plane
+        .link
+        .tx
+        .subscribe("lockers/+/events")
+        .expect("node subscribes");
+    let (device, mut events) = client(plane.plane.addr(), "ams-zuid", &files, "ams-zuid");
+    connected(&mut events)
+        .await
+        .expect("a valid device connects");
+    let connected_audit = plane.link.audit.recv().await.unwrap();
+    assert!(
+        matches!(&connected_audit, Audit::Connected { identity, .. } if identity.id == "ams-zuid"),
+        "{connected_audit:?}"
+    );
+    device
+        .subscribe("lockers/ams-zuid/commands", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    device
+        .publish(
+            "lockers/ams-zuid/events",
+            QoS::AtLeastOnce,
+            false,
+            "door-closed",
+        )
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::Publish(publish))) => return publish,
+                Ok(_) => continue,
+                Err(e) => panic!("device connection failed: {e}"),
+            }
+        }
+    });
+    // The event reaches the node over the local link.
+    let forwarded = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(Notification::Forward(forward)) = plane.link.rx.next().await.unwrap() {
+                return forward.publish;
+            }
+        }
+    })
+    .await
+    .expect("the event reaches the node");
+    assert_eq!(&forwarded.topic[..], b"lockers/ams-zuid/events");
+    assert_eq!(&forwarded.payload[..], b"door-closed");
+    // A command from the node reaches the device (retry until its subscription is in place).
+    let command = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            plane
+                .link
+                .tx
+                .publish("lockers/ams-zuid/commands", "unlock")
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if driver.is_finished() {
+                return driver.await.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("the command reaches the device");
+    assert_eq!(command.topic, "lockers/ams-zuid/commands");
+    assert_eq!(&command.payload[..], b"unlock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_without_a_valid_certificate_are_refused() {
+    let mut plane = plane().await;
+    let addr = plane.plane.addr();
+
+    // Another deployment's CA: the certificate does not chain.
+    let other_dir = TempDir::new().unwrap();
+    let mut other = Authority::create(other_dir.path(), "someone else's CA").unwrap();
+    let foreign = other_dir.path().join("foreign");
+    other
+        .issue(&Identity::new(Kind::Locker, "ams-zuid").unwrap(), &[], 30)
+        .unwrap()
+        .write_to(&foreign, "ams-zuid", other.ca_pem())
+        .unwrap();
+    // Trust our node's CA, present the foreign certificate.
+    std::fs::copy(pki_dir(&plane.dir).join("ca.pem"), foreign.join("ca.pem")).unwrap();
+    let (_c, mut events) = client(addr, "ams-zuid", &foreign, "ams-zuid");
+    assert!(connected(&mut events).await.is_err(), "foreign CA refused");
+    assert!(
+        matches!(plane.notable().await, Audit::Refused { identity: None, reason, .. } if reason.contains("handshake"))
+    );
+
+    // No certificate at all.
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates({
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = std::fs::read(pki_dir(&plane.dir).join("ca.pem")).unwrap();
+        use rustls_pki_types::pem::PemObject;
+        roots
+            .add(rustls_pki_types::CertificateDer::from_pem_slice(&ca).unwrap())
+            .unwrap();
+        roots
+    })
+    .with_no_client_auth();
+    let mut options = MqttOptions::new("ams-zuid", "127.0.0.1", addr.port());
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        std::sync::Arc::new(config),
+    )));
+    let (_c, mut events) = AsyncClient::new(options, 8);
+    assert!(
+        connected(&mut events).await.is_err(),
+        "no certificate refused"
+    );
+    assert!(matches!(
+        plane.notable().await,
+        Audit::Refused { identity: None, .. }
+    ));
+
+    // A valid certificate, but the client id names someone else.
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    let (_c, mut events) = client(addr, "dam-square", &files, "ams-zuid");
+    match connected(&mut events).await {
+        Err(ConnectionError::ConnectionRefused(ConnectReturnCode::BadClientId)) => {}
+        other => panic!("client id mismatch: {other:?}"),
+    }
+    assert!(
+        matches!(plane.notable().await, Audit::Refused { identity: Some(id), reason, .. } if id.id == "ams-zuid" && reason.contains("client id"))
+    );
+
+    // A node's server certificate is not a device certificate.
+    let node_files = plane.dir.path().join("node");
+    let (_c, mut events) = client(addr, "gateway", &node_files, "node");
+    assert!(
+        connected(&mut events).await.is_err(),
+        "server certificate refused"
+    );
+    assert!(matches!(plane.notable().await, Audit::Refused { .. }));
+
+    // A revoked certificate.
+    let revoked = plane.device(Kind::Locker, "de-pijp");
+    plane
+        .ca
+        .revoke(&Identity::new(Kind::Locker, "de-pijp").unwrap())
+        .unwrap();
+    // Let the front pick up the list (polled every 200 ms), then try.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_c, mut events) = client(addr, "de-pijp", &revoked, "de-pijp");
+    assert!(
+        connected(&mut events).await.is_err(),
+        "revoked certificate refused"
+    );
+    assert!(matches!(plane.notable().await, Audit::Refused { .. }));
+
+    // The valid one still connects.
+    let (_c, mut events) = client(addr, "ams-zuid", &files, "ams-zuid");
+    connected(&mut events)
+        .await
+        .expect("a valid device connects");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_or_subscribing_outside_its_topics_disconnects_a_device() {
+    let mut plane = plane().await;
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    let addr = plane.plane.addr();
+    let attempts: [(&str, bool); 4] = [
+        ("lockers/dam-square/events", true),
+        ("lockers/ams-zuid/commands", true),
+        ("lockers/+/commands", false),
+        ("#", false),
+    ];
+    for (topic, publish) in attempts {
+        let (device, mut events) = client(addr, "ams-zuid", &files, "ams-zuid");
+        connected(&mut events).await.expect("connects");
+        if publish {
+            device
+                .publish(topic, QoS::AtLeastOnce, false, "x")
+                .await
+                .unwrap();
+        } else {
+            device.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+        }
+        until_dropped(&mut events).await;
+        let verb = if publish { "publish" } else { "subscribe" };
+        match plane.notable().await {
+            Audit::Violation { identity, attempt } => {
+                assert_eq!(identity.id, "ams-zuid");
+                assert_eq!(attempt, format!("{verb} {topic}"));
+            }
+            other => panic!("{topic}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_closes_a_live_session_within_five_seconds() {
+    let mut plane = plane().await;
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    let (device, mut events) = client(plane.plane.addr(), "ams-zuid", &files, "ams-zuid");
+    connected(&mut events).await.expect("connects");
+    device
+        .subscribe("lockers/ams-zuid/commands", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let revoked_at = Instant::now();
+    plane
+        .ca
+        .revoke(&Identity::new(Kind::Locker, "ams-zuid").unwrap())
+        .unwrap();
+    until_dropped(&mut events).await;
+    let took = revoked_at.elapsed();
+    assert!(
+        took <= Duration::from_secs(5),
+        "session lived {took:?} after revocation"
+    );
+    assert!(
+        matches!(plane.notable().await, Audit::Revoked { identity, .. } if identity.id == "ams-zuid")
+    );
+}
