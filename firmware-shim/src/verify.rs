@@ -4,11 +4,11 @@
 //! restart, or a power cut between recording and acting, can never make an old command valid
 //! again.
 
+use crate::state::write_atomic;
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::Dir;
 use lockergrid_protocol::command::{CommandPublicKey, Refusal, SignedCommand};
 use lockergrid_protocol::{LockerId, Timestamp};
-use std::io::Write;
 use std::path::Path;
 
 /// The file in the shim's state directory that holds the last executed counter.
@@ -95,20 +95,6 @@ impl CommandGate {
     }
 
     fn record(&self, counter: u64) -> Result<(), GateError> {
-        let tmp = ".command-counter.tmp";
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        let mut file = self.state.open_with(tmp, &options).map_err(io("create"))?;
-        file.write_all(counter.to_string().as_bytes())
-            .map_err(io("write"))?;
-        file.sync_all().map_err(io("sync"))?;
-        self.state
-            .rename(tmp, &self.state, COUNTER_FILE)
-            .map_err(io("rename"))?;
-        // The rename is durable only once the directory is synced.
-        self.state
-            .open(".")
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync directory"))
+        write_atomic(&self.state, COUNTER_FILE, counter.to_string().as_bytes()).map_err(io("write"))
     }
 }

@@ -120,5 +120,13 @@ string_id!(
     LockerId
 );
 
+impl CompartmentId {
+    /// The id of the `n`th compartment (from 1) of `size` at a station (or its locker):
+    /// `{station}:{letter}{n:03}`, e.g. `ams-zuid:M007`.
+    pub fn numbered(station: &str, size: crate::size::Size, n: u32) -> Result<Self, InvalidId> {
+        CompartmentId::new(format!("{station}:{}{n:03}", size.letter()))
+    }
+}
+
 #[cfg(test)]
 mod tests;

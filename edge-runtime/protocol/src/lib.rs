@@ -11,6 +11,7 @@ pub mod command;
 pub mod compartment;
 pub mod geo;
 pub mod ids;
+pub mod message;
 pub mod parcel;
 pub mod size;
 pub mod tier;

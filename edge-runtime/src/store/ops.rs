@@ -482,12 +482,12 @@ impl Writer {
                 let have = station.total(size);
                 for n in have + 1..=seed.compartments[size.index()] {
                     let compartment = CompartmentRecord {
-                        id: CompartmentId::new(format!("{id}:{}{n:03}", size.letter())).map_err(
-                            |e| StoreError::Corrupt {
+                        id: CompartmentId::numbered(id.as_str(), size, n).map_err(|e| {
+                            StoreError::Corrupt {
                                 table: "compartments_v1",
                                 detail: e.to_string(),
-                            },
-                        )?,
+                            }
+                        })?,
                         station: id.clone(),
                         size,
                         state: CompartmentState::Available,

@@ -346,3 +346,173 @@ async fn revocation_closes_a_live_session_within_five_seconds() {
         matches!(plane.notable().await, Audit::Revoked { identity, .. } if identity.id == "ams-zuid")
     );
 }
+
+/// What the node sees on the local link, decoded.
+async fn next_publish(link: &mut NodeLink) -> (String, Vec<u8>) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(Notification::Forward(forward)) = link.rx.next().await.unwrap() {
+                let topic = String::from_utf8(forward.publish.topic.to_vec()).unwrap();
+                return (topic, forward.publish.payload.to_vec());
+            }
+        }
+    })
+    .await
+    .expect("a message within 10 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged() {
+    use lockergrid_firmware_shim::agent::{self, AgentOptions, Status};
+    use lockergrid_firmware_shim::sim::SimLocker;
+    use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
+    use lockergrid_protocol::message::{
+        AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome, TelemetryMessage,
+    };
+    use lockergrid_protocol::{CompartmentId, LockerId, Timestamp};
+    use std::sync::{Arc, Mutex};
+
+    let mut plane = plane().await;
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    for filter in ["lockers/+/events", "lockers/+/telemetry", "lockers/+/acks"] {
+        plane.link.tx.subscribe(filter).unwrap();
+    }
+    let key = CommandKey::from_secret([9; 32]);
+    let locker = LockerId::new("ams-zuid").unwrap();
+    let door = CompartmentId::new("ams-zuid:S001").unwrap();
+    let sim = Arc::new(Mutex::new(SimLocker::new([door.clone()])));
+    let (status_tx, mut status) = tokio::sync::watch::channel(Status::default());
+    let options = AgentOptions {
+        locker: locker.clone(),
+        host: "127.0.0.1".into(),
+        port: plane.plane.addr().port(),
+        tls: client_config(
+            &files.join("ca.pem"),
+            &files.join("ams-zuid.pem"),
+            &files.join("ams-zuid.key.pem"),
+        )
+        .unwrap(),
+        command_key: key.public(),
+        state_dir: plane.dir.path().join("shim-state"),
+        heartbeat: Duration::from_millis(200),
+    };
+    tokio::spawn(agent::run(options, sim.clone(), status_tx));
+
+    // The first heartbeat comes once the locker is subscribed to its commands.
+    let (topic, payload) = next_publish(&mut plane.link).await;
+    assert_eq!(topic, "lockers/ams-zuid/telemetry");
+    let telemetry: TelemetryMessage = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(telemetry.locker, locker);
+    assert!(telemetry.mains && !telemetry.tamper);
+    status.wait_for(|s| s.connected).await.unwrap();
+
+    // A signed unlock is executed once; the same command again is refused.
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    );
+    let unlock = Command {
+        version: COMMAND_VERSION,
+        locker: locker.clone(),
+        compartment: door.clone(),
+        action: Action::Unlock,
+        id: "cmd-1".into(),
+        counter: 1,
+        issued_at: now,
+        expires_at: Timestamp(now.0 + 60_000),
+    }
+    .sign(&key);
+    let send = |command| {
+        serde_json::to_vec(&Downlink {
+            v: MESSAGE_VERSION,
+            command: Some(command),
+            acked_events: Vec::new(),
+        })
+        .unwrap()
+    };
+    plane
+        .link
+        .tx
+        .publish("lockers/ams-zuid/commands", send(unlock.clone()))
+        .unwrap();
+    let executed = next_of(&mut plane.link, "lockers/ams-zuid/acks").await;
+    let executed: AckMessage = serde_json::from_slice(&executed).unwrap();
+    assert_eq!(
+        (executed.command.as_str(), executed.outcome),
+        ("cmd-1", Outcome::Executed)
+    );
+    plane
+        .link
+        .tx
+        .publish("lockers/ams-zuid/commands", send(unlock))
+        .unwrap();
+    let replayed = next_of(&mut plane.link, "lockers/ams-zuid/acks").await;
+    let replayed: AckMessage = serde_json::from_slice(&replayed).unwrap();
+    assert!(
+        matches!(replayed.outcome, Outcome::Refused { .. }),
+        "{replayed:?}"
+    );
+
+    // The customer opens and closes the door; the closing names the unlock that released it.
+    sim.lock().unwrap().open_door(&door).unwrap();
+    sim.lock().unwrap().close_door(&door).unwrap();
+    let opened: EventMessage =
+        serde_json::from_slice(&next_of(&mut plane.link, "lockers/ams-zuid/events").await).unwrap();
+    assert_eq!(
+        opened.event,
+        DeviceEvent::DoorOpened {
+            compartment: door.clone()
+        }
+    );
+    let closed: EventMessage =
+        serde_json::from_slice(&next_of(&mut plane.link, "lockers/ams-zuid/events").await).unwrap();
+    assert_eq!(
+        closed.event,
+        DeviceEvent::DoorClosed {
+            compartment: door.clone(),
+            unlocked_by: Some("cmd-1".into())
+        }
+    );
+    // Unacknowledged, both come again (same ids) after the first backoff.
+    let mut again = Vec::new();
+    while again.len() < 2 {
+        let event: EventMessage =
+            serde_json::from_slice(&next_of(&mut plane.link, "lockers/ams-zuid/events").await)
+                .unwrap();
+        again.push(event.id);
+    }
+    assert_eq!(again, vec![opened.id.clone(), closed.id.clone()]);
+    // Acknowledged, the queue empties.
+    plane
+        .link
+        .tx
+        .publish(
+            "lockers/ams-zuid/commands",
+            serde_json::to_vec(&Downlink {
+                v: MESSAGE_VERSION,
+                command: None,
+                acked_events: vec![opened.id, closed.id],
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.queued_events == 0 && s.executed == 1 && s.refused == 1),
+    )
+    .await
+    .expect("the queue empties")
+    .unwrap();
+}
+
+/// The payload of the next message on `topic`, skipping others (heartbeats keep coming).
+async fn next_of(link: &mut NodeLink, topic: &str) -> Vec<u8> {
+    loop {
+        let (t, payload) = next_publish(link).await;
+        if t == topic {
+            return payload;
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The JSON messages of the device plane besides commands (see docs/protocol.md): events and
+//! telemetry from a locker, acknowledgements both ways. Every message carries the layout version
+//! [`MESSAGE_VERSION`]; a receiver refuses a version it does not know.
+
+use crate::command::SignedCommand;
+use crate::ids::{CompartmentId, LockerId};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The message layout this crate reads and writes.
+pub const MESSAGE_VERSION: u16 = 1;
+
+/// Something that happened at a locker, on `lockers/{id}/events`. It must not be lost: the locker
+/// keeps it in its retry queue until the node acknowledges its id, and the node applies an id once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMessage {
+    /// [`MESSAGE_VERSION`].
+    pub v: u16,
+    /// Unique id (the locker's id, a boot-independent sequence number).
+    pub id: String,
+    /// Per-locker sequence number, strictly increasing, surviving restarts.
+    pub seq: u64,
+    /// The locker.
+    pub locker: LockerId,
+    /// When it happened, by the locker's clock.
+    pub at: Timestamp,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: DeviceEvent,
+}
+
+/// What a locker reports as an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum DeviceEvent {
+    /// A door opened.
+    DoorOpened {
+        /// Which.
+        compartment: CompartmentId,
+    },
+    /// A door closed and its latch engaged. `unlocked_by` names the command that released it,
+    /// which is how the node knows a deposit or a pickup is complete.
+    DoorClosed {
+        /// Which.
+        compartment: CompartmentId,
+        /// The unlock command that opened it, if one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unlocked_by: Option<String>,
+    },
+    /// A code was entered on the keypad (or read from a QR code). It travels over TLS only and is
+    /// hashed at the node.
+    CodeEntered {
+        /// The code as entered.
+        code: String,
+    },
+    /// The tamper switch changed.
+    Tamper {
+        /// Tripped when true.
+        tripped: bool,
+    },
+}
+
+/// A heartbeat with the locker's readings, on `lockers/{id}/telemetry`. Only the newest matters;
+/// a missed one is not resent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryMessage {
+    /// [`MESSAGE_VERSION`].
+    pub v: u16,
+    /// The locker.
+    pub locker: LockerId,
+    /// Per-boot sequence number.
+    pub seq: u64,
+    /// When it was taken, by the locker's clock.
+    pub at: Timestamp,
+    /// The shim's version.
+    pub firmware: String,
+    /// Mains power present.
+    pub mains: bool,
+    /// Battery charge, percent.
+    pub battery_percent: u8,
+    /// The tamper switch is tripped.
+    pub tamper: bool,
+    /// The locker is out of service.
+    pub out_of_service: bool,
+    /// Doors standing open.
+    pub doors_open: Vec<CompartmentId>,
+    /// The latest temperature of each compartment that has a thermometer, °C.
+    pub temperatures: Vec<(CompartmentId, f32)>,
+    /// Events waiting for the node's acknowledgement.
+    pub queued_events: u32,
+}
+
+/// What became of a command, on `lockers/{id}/acks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckMessage {
+    /// [`MESSAGE_VERSION`].
+    pub v: u16,
+    /// The command's id.
+    pub command: String,
+    /// The outcome.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The outcome of a command at the locker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done (for an unlock: the latch released).
+    Executed,
+    /// Refused before anything moved (signature, counter, window, locker).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// Admitted but the hardware failed (a jammed latch).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the node sends on `lockers/{id}/commands`: a signed command, acknowledgements of events
+/// by id, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Downlink {
+    /// [`MESSAGE_VERSION`].
+    pub v: u16,
+    /// A command to verify and execute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<SignedCommand>,
+    /// Events the node has applied; the locker drops them from its retry queue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acked_events: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_have_the_documented_shape() {
+        let event = EventMessage {
+            v: MESSAGE_VERSION,
+            id: "ams-zuid-7".into(),
+            seq: 7,
+            locker: LockerId::new("ams-zuid").unwrap(),
+            at: Timestamp(1_796_083_200_000),
+            event: DeviceEvent::DoorClosed {
+                compartment: CompartmentId::new("s-001").unwrap(),
+                unlocked_by: Some("c-1".into()),
+            },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "door_closed");
+        assert_eq!(json["compartment"], "s-001");
+        assert_eq!(json["unlocked_by"], "c-1");
+        assert_eq!(serde_json::from_value::<EventMessage>(json).unwrap(), event);
+        let ack = AckMessage {
+            v: MESSAGE_VERSION,
+            command: "c-1".into(),
+            outcome: Outcome::Refused {
+                reason: "replayed".into(),
+            },
+        };
+        let json = serde_json::to_value(&ack).unwrap();
+        assert_eq!(json["outcome"], "refused");
+        assert_eq!(serde_json::from_value::<AckMessage>(json).unwrap(), ack);
+        let command = crate::command::Command {
+            version: crate::command::COMMAND_VERSION,
+            locker: LockerId::new("ams-zuid").unwrap(),
+            compartment: CompartmentId::new("ams-zuid:S001").unwrap(),
+            action: crate::command::Action::Unlock,
+            id: "c-1".into(),
+            counter: 1,
+            issued_at: Timestamp(1),
+            expires_at: Timestamp(2),
+        }
+        .sign(&crate::command::CommandKey::from_secret([1; 32]));
+        let down = Downlink {
+            v: MESSAGE_VERSION,
+            command: Some(command),
+            acked_events: vec![],
+        };
+        let json = serde_json::to_string(&down).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Downlink>(&json).unwrap(),
+            down,
+            "{json}"
+        );
+        let down: Downlink = serde_json::from_str(r#"{"v":1,"acked_events":["a"]}"#).unwrap();
+        assert_eq!(down.acked_events, vec!["a".to_string()]);
+        assert!(down.command.is_none());
+    }
+}

@@ -1,0 +1,397 @@
+//! The shim's main loop: one MQTT connection over TLS 1.3 with the locker's certificate, commands
+//! verified by the gate before any latch moves, hardware events into the durable retry queue and
+//! out to the node until acknowledged, and a heartbeat with the locker's readings.
+
+use crate::hardware::{Door, Hardware, Sensed};
+use crate::queue::{EventQueue, QueueError};
+use crate::state::write_atomic;
+use crate::verify::{CommandGate, GateError};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use lockergrid_protocol::command::{Action, CommandPublicKey, SignedCommand};
+use lockergrid_protocol::message::{
+    AckMessage, DeviceEvent, Downlink, MESSAGE_VERSION, Outcome, TelemetryMessage,
+};
+use lockergrid_protocol::topic::{Channel, Topic};
+use lockergrid_protocol::{CompartmentId, LockerId, Timestamp};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// The file holding the cache of active code hashes.
+const CODES_FILE: &str = "codes.json";
+/// How often the hardware is asked what happened (the simulation; a real controller would
+/// interrupt).
+const HARDWARE_POLL: Duration = Duration::from_millis(10);
+
+/// How a locker connects and what it knows.
+#[derive(Clone)]
+pub struct AgentOptions {
+    /// This locker (its certificate's id and its client id).
+    pub locker: LockerId,
+    /// The node's device listener host (name or address, as its certificate names it).
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// TLS client configuration with the locker's certificate ([`crate::tls::client_config`]).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// The node's command-signing public key.
+    pub command_key: CommandPublicKey,
+    /// Where the counter, the event queue and the code cache live.
+    pub state_dir: PathBuf,
+    /// How often a heartbeat goes out.
+    pub heartbeat: Duration,
+}
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The command gate's state cannot be used.
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// The event queue cannot be used.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The state directory cannot be used.
+    #[error("state directory: {0}")]
+    State(std::io::Error),
+}
+
+/// What the locker is doing, for its heartbeat and for a person watching the simulation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    /// Connected to the node and subscribed to its commands.
+    pub connected: bool,
+    /// Events not yet acknowledged.
+    pub queued_events: usize,
+    /// Commands executed since start.
+    pub executed: u64,
+    /// Commands refused since start.
+    pub refused: u64,
+    /// Out of service by the node's command.
+    pub out_of_service: bool,
+}
+
+/// A locker's cache of active code hashes per compartment, as the last `sync_codes` set it.
+type CodeCache = BTreeMap<CompartmentId, Vec<(String, Timestamp)>>;
+
+struct Agent<H> {
+    options: AgentOptions,
+    hardware: Arc<Mutex<H>>,
+    gate: CommandGate,
+    queue: EventQueue,
+    state: Dir,
+    codes: CodeCache,
+    client: AsyncClient,
+    /// The unlock command that released each compartment whose door has not closed yet.
+    unlocked: HashMap<CompartmentId, String>,
+    tamper: bool,
+    mains: bool,
+    temperatures: BTreeMap<CompartmentId, f32>,
+    heartbeat_seq: u64,
+    status: watch::Sender<Status>,
+}
+
+fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Timestamp(millis)
+}
+
+/// Runs the locker until the process ends; returns only when its state directory fails.
+/// `status` reports what it is doing.
+pub async fn run<H: Hardware + 'static>(
+    options: AgentOptions,
+    hardware: Arc<Mutex<H>>,
+    status: watch::Sender<Status>,
+) -> Result<(), AgentError> {
+    std::fs::create_dir_all(&options.state_dir).map_err(AgentError::State)?;
+    let state = Dir::open_ambient_dir(&options.state_dir, ambient_authority())
+        .map_err(AgentError::State)?;
+    let codes = match state.read(CODES_FILE) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "code cache unreadable; starting empty until the next sync");
+            CodeCache::new()
+        }),
+        Err(_) => CodeCache::new(),
+    };
+    let gate = CommandGate::open(
+        options.locker.clone(),
+        options.command_key,
+        &options.state_dir,
+    )?;
+    let queue = EventQueue::open(options.locker.clone(), &options.state_dir)?;
+    let mut mqtt = MqttOptions::new(options.locker.as_str(), &options.host, options.port);
+    mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        options.tls.clone(),
+    )));
+    mqtt.set_keep_alive(Duration::from_secs(15));
+    mqtt.set_clean_session(true);
+    let (client, events) = AsyncClient::new(mqtt, 256);
+    let mut agent = Agent {
+        options,
+        hardware,
+        gate,
+        queue,
+        state,
+        codes,
+        client,
+        unlocked: HashMap::new(),
+        tamper: false,
+        mains: true,
+        temperatures: BTreeMap::new(),
+        heartbeat_seq: 0,
+        status,
+    };
+    agent.run(events).await
+}
+
+impl<H: Hardware> Agent<H> {
+    fn topic(&self, channel: Channel) -> String {
+        Topic::locker(self.options.locker.as_str(), channel).to_string()
+    }
+
+    async fn run(&mut self, mut events: EventLoop) -> Result<(), AgentError> {
+        let mut hardware_tick = tokio::time::interval(HARDWARE_POLL);
+        hardware_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut heartbeat = tokio::time::interval(self.options.heartbeat);
+        let mut resend = tokio::time::interval(Duration::from_millis(250));
+        let mut offline_retry = Duration::from_millis(250);
+        loop {
+            tokio::select! {
+                polled = events.poll() => match polled {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        offline_retry = Duration::from_millis(250);
+                        self.client
+                            .try_subscribe(self.topic(Channel::Commands), QoS::AtLeastOnce)
+                            .ok();
+                    }
+                    // Online once commands can reach the locker: its subscription is in place.
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        self.queue.reset();
+                        self.status.send_modify(|s| s.connected = true);
+                        self.heartbeat();
+                        self.send_due();
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        self.downlink(&publish.payload)?;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if self.status.borrow().connected {
+                            tracing::warn!(error = %e, "connection to the node lost");
+                        }
+                        self.status.send_modify(|s| s.connected = false);
+                        tokio::time::sleep(offline_retry).await;
+                        offline_retry = (offline_retry * 2).min(Duration::from_secs(30));
+                    }
+                },
+                _ = hardware_tick.tick() => self.sense()?,
+                _ = heartbeat.tick() => self.heartbeat(),
+                _ = resend.tick() => self.send_due(),
+            }
+        }
+    }
+
+    /// Turns what the hardware noticed into events (queued durably) and readings.
+    fn sense(&mut self) -> Result<(), AgentError> {
+        let sensed = self.hardware.lock().expect("hardware lock").drain();
+        if sensed.is_empty() {
+            return Ok(());
+        }
+        let mut heartbeat = false;
+        for s in sensed {
+            let event = match s {
+                Sensed::DoorOpened(compartment) => DeviceEvent::DoorOpened { compartment },
+                Sensed::DoorClosed(compartment) => DeviceEvent::DoorClosed {
+                    unlocked_by: self.unlocked.remove(&compartment),
+                    compartment,
+                },
+                Sensed::CodeEntered(code) | Sensed::QrRead(code) => {
+                    DeviceEvent::CodeEntered { code }
+                }
+                Sensed::Tamper(tripped) => {
+                    self.tamper = tripped;
+                    heartbeat = true;
+                    DeviceEvent::Tamper { tripped }
+                }
+                Sensed::Temperature(compartment, celsius) => {
+                    self.temperatures.insert(compartment, celsius);
+                    continue;
+                }
+                Sensed::MainsPower(on) => {
+                    self.mains = on;
+                    heartbeat = true;
+                    continue;
+                }
+            };
+            self.queue.push(now(), event)?;
+        }
+        self.status
+            .send_modify(|s| s.queued_events = self.queue.len());
+        if heartbeat {
+            self.heartbeat();
+        }
+        self.send_due();
+        Ok(())
+    }
+
+    /// Sends the events that are due; a full request channel leaves them for the next round.
+    fn send_due(&mut self) {
+        if !self.status.borrow().connected {
+            return;
+        }
+        let topic = self.topic(Channel::Events);
+        for (_, json) in self.queue.due(Instant::now()) {
+            if self
+                .client
+                .try_publish(&topic, QoS::AtLeastOnce, false, json)
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+
+    fn heartbeat(&mut self) {
+        self.heartbeat_seq += 1;
+        let (doors_open, battery_percent) = {
+            let hardware = self.hardware.lock().expect("hardware lock");
+            let open = hardware
+                .compartments()
+                .into_iter()
+                .filter(|c| hardware.door(c) == Ok(Door::Open))
+                .collect();
+            (open, hardware.battery_percent())
+        };
+        let message = TelemetryMessage {
+            v: MESSAGE_VERSION,
+            locker: self.options.locker.clone(),
+            seq: self.heartbeat_seq,
+            at: now(),
+            firmware: env!("CARGO_PKG_VERSION").into(),
+            mains: self.mains,
+            battery_percent,
+            tamper: self.tamper,
+            out_of_service: self.status.borrow().out_of_service,
+            doors_open,
+            temperatures: self
+                .temperatures
+                .iter()
+                .map(|(c, t)| (c.clone(), *t))
+                .collect(),
+            queued_events: u32::try_from(self.queue.len()).unwrap_or(u32::MAX),
+        };
+        if let Ok(json) = serde_json::to_vec(&message) {
+            // Telemetry is not queued: a heartbeat that cannot go out is replaced by the next.
+            let _ = self.client.try_publish(
+                self.topic(Channel::Telemetry),
+                QoS::AtMostOnce,
+                false,
+                json,
+            );
+        }
+    }
+
+    /// Handles what the node sent on the commands topic. Only a broken state directory is an
+    /// error; a bad message is logged and refused.
+    fn downlink(&mut self, payload: &[u8]) -> Result<(), AgentError> {
+        let downlink: Downlink = match serde_json::from_slice(payload) {
+            Ok(downlink) => downlink,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable downlink ignored");
+                return Ok(());
+            }
+        };
+        if downlink.v != MESSAGE_VERSION {
+            tracing::warn!(
+                version = downlink.v,
+                "downlink of an unknown version ignored"
+            );
+            return Ok(());
+        }
+        if !downlink.acked_events.is_empty() {
+            self.queue.ack(&downlink.acked_events)?;
+            self.status
+                .send_modify(|s| s.queued_events = self.queue.len());
+        }
+        if let Some(command) = downlink.command {
+            let outcome = self.execute(&command)?;
+            let ack = AckMessage {
+                v: MESSAGE_VERSION,
+                command: command.command.id.clone(),
+                outcome,
+            };
+            if let Ok(json) = serde_json::to_vec(&ack) {
+                let _ = self.client.try_publish(
+                    self.topic(Channel::Acks),
+                    QoS::AtLeastOnce,
+                    false,
+                    json,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, command: &SignedCommand) -> Result<Outcome, AgentError> {
+        match self.gate.admit(command, now()) {
+            Ok(()) => {}
+            Err(GateError::Refused(refusal)) => {
+                self.status.send_modify(|s| s.refused += 1);
+                tracing::warn!(%refusal, id = %command.command.id, "command refused");
+                return Ok(Outcome::Refused {
+                    reason: refusal.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let compartment = &command.command.compartment;
+        let outcome = match &command.command.action {
+            Action::Unlock => {
+                if self.status.borrow().out_of_service {
+                    Outcome::Refused {
+                        reason: "out of service".into(),
+                    }
+                } else {
+                    match self
+                        .hardware
+                        .lock()
+                        .expect("hardware lock")
+                        .unlock(compartment)
+                    {
+                        Ok(()) => {
+                            self.unlocked
+                                .insert(compartment.clone(), command.command.id.clone());
+                            Outcome::Executed
+                        }
+                        Err(e) => Outcome::Failed {
+                            reason: e.to_string(),
+                        },
+                    }
+                }
+            }
+            Action::SetOutOfService { out_of_service } => {
+                let out_of_service = *out_of_service;
+                self.status
+                    .send_modify(|s| s.out_of_service = out_of_service);
+                self.heartbeat();
+                Outcome::Executed
+            }
+            Action::SyncCodes { codes } => {
+                self.codes.insert(compartment.clone(), codes.clone());
+                let json = serde_json::to_vec(&self.codes).unwrap_or_default();
+                write_atomic(&self.state, CODES_FILE, &json).map_err(AgentError::State)?;
+                Outcome::Executed
+            }
+        };
+        self.status.send_modify(|s| s.executed += 1);
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,177 @@
+//! The simulation control: a line protocol on a loopback socket through which a person or a test
+//! acts on a simulated locker — presses keys, opens and closes doors, trips the tamper switch.
+//!
+//! One command per line, one answer per line: `ok`, `ok <json>` for `status`, or
+//! `error <message>`.
+//!
+//! | command | effect |
+//! |---|---|
+//! | `press <keys>` | keypad: digits, `*` clears, `#` confirms |
+//! | `qr <text>` | a QR code at the reader |
+//! | `open <compartment>` / `close <compartment>` | a person opens or closes a door |
+//! | `tamper on\|off`, `mains on\|off` | switches |
+//! | `temp <compartment> <celsius>` | a thermometer reading |
+//! | `jam <compartment>` | the latch stops releasing |
+//! | `status` | the agent's status and the open doors, JSON |
+
+use crate::agent::Status;
+use crate::hardware::{Door, Hardware};
+use crate::sim::SimLocker;
+use lockergrid_protocol::CompartmentId;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Longest command line accepted.
+const MAX_LINE: usize = 1024;
+
+/// Serves the control protocol on `listener` for `sim`, forever.
+pub async fn serve(
+    listener: TcpListener,
+    sim: Arc<Mutex<SimLocker>>,
+    status: watch::Receiver<Status>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let sim = sim.clone();
+        let status = status.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let answer = if line.len() > MAX_LINE {
+                    "error line too long".to_string()
+                } else {
+                    apply(&line, &sim, &status)
+                };
+                if write
+                    .write_all(format!("{answer}\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+fn compartment(arg: Option<&str>) -> Result<CompartmentId, String> {
+    let arg = arg.ok_or("which compartment?")?;
+    CompartmentId::new(arg).map_err(|e| format!("compartment {arg:?}: {e}"))
+}
+
+fn switch(arg: Option<&str>) -> Result<bool, String> {
+    match arg {
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
+}
+
+/// Applies one command line and returns the answer line.
+pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status>) -> String {
+    let mut words = line.split_whitespace();
+    let verb = words.next().unwrap_or_default();
+    let first = words.next();
+    let second = words.next();
+    let mut sim = sim.lock().expect("sim lock");
+    let result: Result<Option<String>, String> = match verb {
+        "press" => first
+            .ok_or_else(|| "which keys?".to_string())
+            .and_then(|keys| sim.press(keys).map_err(|e| e.to_string()))
+            .map(|()| None),
+        "qr" => first
+            .ok_or_else(|| "which text?".to_string())
+            .map(|text| sim.show_qr(text))
+            .map(|()| None),
+        "open" => compartment(first)
+            .and_then(|c| sim.open_door(&c).map_err(|e| e.to_string()))
+            .map(|()| None),
+        "close" => compartment(first)
+            .and_then(|c| sim.close_door(&c).map_err(|e| e.to_string()))
+            .map(|()| None),
+        "tamper" => switch(first).map(|on| sim.set_tamper(on)).map(|()| None),
+        "mains" => switch(first).map(|on| sim.set_mains(on)).map(|()| None),
+        "temp" => compartment(first).and_then(|c| {
+            let celsius: f32 = second
+                .and_then(|t| t.parse().ok())
+                .ok_or("temperature in °C?")?;
+            sim.set_temperature(&c, celsius)
+                .map_err(|e| e.to_string())
+                .map(|()| None)
+        }),
+        "jam" => compartment(first).map(|c| sim.jam(&c)).map(|()| None),
+        "status" => {
+            let s = status.borrow().clone();
+            let open: Vec<String> = sim
+                .compartments()
+                .into_iter()
+                .filter(|c| sim.door(c) == Ok(Door::Open))
+                .map(|c| c.to_string())
+                .collect();
+            Ok(Some(
+                serde_json::json!({
+                    "connected": s.connected,
+                    "queued_events": s.queued_events,
+                    "executed": s.executed,
+                    "refused": s.refused,
+                    "out_of_service": s.out_of_service,
+                    "doors_open": open,
+                })
+                .to_string(),
+            ))
+        }
+        other => Err(format!("unknown command {other:?}")),
+    };
+    match result {
+        Ok(None) => "ok".into(),
+        Ok(Some(json)) => format!("ok {json}"),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::Sensed;
+
+    #[test]
+    fn the_control_acts_like_a_person_at_the_locker_and_refuses_nonsense() {
+        let door = CompartmentId::new("ams-zuid:S001").unwrap();
+        let sim = Mutex::new(SimLocker::new([door.clone()]));
+        let (_tx, status) = watch::channel(Status::default());
+        let run = |line: &str| apply(line, &sim, &status);
+        assert_eq!(run("press 123456#"), "ok");
+        assert!(run("open ams-zuid:S001").starts_with("error"), "a latched door stays shut");
+        sim.lock().unwrap().unlock(&door).unwrap();
+        assert_eq!(run("open ams-zuid:S001"), "ok");
+        assert!(run("status").contains("\"doors_open\":[\"ams-zuid:S001\"]"));
+        assert_eq!(run("close ams-zuid:S001"), "ok");
+        assert_eq!(run("tamper on"), "ok");
+        for bad in [
+            "",
+            "fly",
+            "press",
+            "press 12a",
+            "open",
+            "open nope:X001",
+            "tamper maybe",
+            "temp ams-zuid:S001 warm",
+        ] {
+            assert!(run(bad).starts_with("error "), "{bad:?}: {}", run(bad));
+        }
+        assert_eq!(
+            sim.lock().unwrap().drain(),
+            vec![
+                Sensed::CodeEntered("123456".into()),
+                Sensed::DoorOpened(door.clone()),
+                Sensed::DoorClosed(door),
+                Sensed::Tamper(true),
+            ]
+        );
+    }
+}
