@@ -22,7 +22,10 @@ use lockergrid_protocol::{
 };
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use records::{Actor, DecidedBy, NotifyRecipient, OutboxEntry, Parcel, Reservation, StationRecord};
+use records::{
+    Actor, DecidedBy, NotifyRecipient, OutboxEntry, Parcel, Reservation, StationRecord,
+    StationStatus,
+};
 use redb::ReadableDatabase;
 use snapshot::Snapshot;
 use std::path::Path;
@@ -136,6 +139,22 @@ pub struct IdempotencyKey {
     pub key: String,
     /// SHA-256 of the request's canonical form, hex.
     pub fingerprint: String,
+}
+
+/// A change of a station's status, applied only from the listed statuses (so a locker coming
+/// back online never reactivates a station an operator or a tamper alarm took out).
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    /// The station.
+    pub station: StationId,
+    /// The statuses it may be in for the change to apply.
+    pub from: Vec<StationStatus>,
+    /// The new status.
+    pub to: StationStatus,
+    /// Who changes it.
+    pub actor: Actor,
+    /// Why, for the access log.
+    pub reason: String,
 }
 
 /// A request to hold a compartment.
@@ -460,6 +479,12 @@ impl Store {
     /// Adds the stations and compartments of a deployment that the store does not have yet.
     pub async fn seed(&self, stations: Vec<StationSeed>) -> Result<SeedReport, StoreError> {
         self.call(|reply| Command::Seed { stations, reply }).await?
+    }
+
+    /// Changes a station's status if it is in one of `change.from`; `true` if it changed.
+    pub async fn set_station_status(&self, change: StatusChange) -> Result<bool, StoreError> {
+        self.call(|reply| Command::StationStatus { change, reply })
+            .await?
     }
 
     /// Appends an entry to the access log (e.g. a refused request, or a site's denial with the

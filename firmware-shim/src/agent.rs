@@ -97,6 +97,48 @@ struct Agent<H> {
     status: watch::Sender<Status>,
 }
 
+/// What the connection task reports.
+enum Link {
+    /// A packet from the node.
+    Packet(Packet),
+    /// The connection failed; it is being re-established.
+    Lost,
+}
+
+/// Polls the MQTT event loop until the agent goes away, reconnecting with exponential backoff
+/// (250 ms doubling to 30 s) while the node is unreachable.
+async fn drive(mut events: EventLoop, to_agent: tokio::sync::mpsc::Sender<Link>) {
+    let mut retry = Duration::from_millis(250);
+    let mut was_connected = false;
+    loop {
+        let link = match events.poll().await {
+            Ok(Event::Incoming(packet)) => {
+                if matches!(packet, Packet::ConnAck(_)) {
+                    retry = Duration::from_millis(250);
+                    was_connected = true;
+                }
+                Link::Packet(packet)
+            }
+            Ok(Event::Outgoing(_)) => continue,
+            Err(e) => {
+                if was_connected {
+                    tracing::warn!(error = %e, "connection to the node lost");
+                    was_connected = false;
+                }
+                if to_agent.send(Link::Lost).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        if to_agent.send(link).await.is_err() {
+            return;
+        }
+    }
+}
+
 fn now() -> Timestamp {
     let millis = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -157,40 +199,36 @@ impl<H: Hardware> Agent<H> {
         Topic::locker(self.options.locker.as_str(), channel).to_string()
     }
 
-    async fn run(&mut self, mut events: EventLoop) -> Result<(), AgentError> {
+    async fn run(&mut self, events: EventLoop) -> Result<(), AgentError> {
+        // The event loop gets a task of its own: its poll must not be cancelled by the other
+        // branches below, or a TLS handshake in progress would be dropped every tick.
+        let (incoming, mut connection) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(drive(events, incoming));
         let mut hardware_tick = tokio::time::interval(HARDWARE_POLL);
         hardware_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut heartbeat = tokio::time::interval(self.options.heartbeat);
         let mut resend = tokio::time::interval(Duration::from_millis(250));
-        let mut offline_retry = Duration::from_millis(250);
         loop {
             tokio::select! {
-                polled = events.poll() => match polled {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        offline_retry = Duration::from_millis(250);
+                packet = connection.recv() => match packet {
+                    Some(Link::Packet(Packet::ConnAck(_))) => {
                         self.client
                             .try_subscribe(self.topic(Channel::Commands), QoS::AtLeastOnce)
                             .ok();
                     }
                     // Online once commands can reach the locker: its subscription is in place.
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    Some(Link::Packet(Packet::SubAck(_))) => {
                         self.queue.reset();
                         self.status.send_modify(|s| s.connected = true);
                         self.heartbeat();
                         self.send_due();
                     }
-                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    Some(Link::Packet(Packet::Publish(publish))) => {
                         self.downlink(&publish.payload)?;
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        if self.status.borrow().connected {
-                            tracing::warn!(error = %e, "connection to the node lost");
-                        }
-                        self.status.send_modify(|s| s.connected = false);
-                        tokio::time::sleep(offline_retry).await;
-                        offline_retry = (offline_retry * 2).min(Duration::from_secs(30));
-                    }
+                    Some(Link::Packet(_)) => {}
+                    Some(Link::Lost) => self.status.send_modify(|s| s.connected = false),
+                    None => return Ok(()),
                 },
                 _ = hardware_tick.tick() => self.sense()?,
                 _ = heartbeat.tick() => self.heartbeat(),

@@ -146,7 +146,10 @@ mod tests {
         let (_tx, status) = watch::channel(Status::default());
         let run = |line: &str| apply(line, &sim, &status);
         assert_eq!(run("press 123456#"), "ok");
-        assert!(run("open ams-zuid:S001").starts_with("error"), "a latched door stays shut");
+        assert!(
+            run("open ams-zuid:S001").starts_with("error"),
+            "a latched door stays shut"
+        );
         sim.lock().unwrap().unlock(&door).unwrap();
         assert_eq!(run("open ams-zuid:S001"), "ok");
         assert!(run("status").contains("\"doors_open\":[\"ams-zuid:S001\"]"));

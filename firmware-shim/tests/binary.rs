@@ -9,7 +9,10 @@ fn bad_arguments_exit_64_with_one_line() {
     let key = "11".repeat(32);
     for (args, expect) in [
         (vec!["--command-key", "not-hex"], "command-key"),
-        (vec!["--command-key", &key, "--node", "no-port"], "host:port"),
+        (
+            vec!["--command-key", &key, "--node", "no-port"],
+            "host:port",
+        ),
         (
             vec!["--command-key", &key, "--control", "0.0.0.0:0"],
             "loopback",
@@ -17,7 +20,14 @@ fn bad_arguments_exit_64_with_one_line() {
         (vec!["--command-key", &key], "ca.pem"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lockergrid-shim"))
-            .args(["--locker", "ams-zuid", "--certs", certs, "--state-dir", certs])
+            .args([
+                "--locker",
+                "ams-zuid",
+                "--certs",
+                certs,
+                "--state-dir",
+                certs,
+            ])
             .args(&args)
             .output()
             .unwrap();

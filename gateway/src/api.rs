@@ -13,6 +13,7 @@ mod stations;
 mod system;
 
 use crate::auth::TokenKey;
+use crate::devices::Devices;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use crate::plugins::PluginStore;
 use attempts::CodeAttempts;
@@ -72,6 +73,8 @@ pub struct App {
     pub plugin_store: PluginStore,
     /// Local time at the region's stations, as minutes east of UTC.
     pub utc_offset_minutes: i32,
+    /// What the lockers report.
+    pub devices: Arc<Devices>,
     /// One push at a time, so the policy file is rewritten in order.
     push_lock: tokio::sync::Mutex<()>,
     code_attempts: CodeAttempts,
@@ -91,6 +94,8 @@ pub struct AppParts {
     pub plugin_store: PluginStore,
     /// Local time at the stations, minutes east of UTC.
     pub utc_offset_minutes: i32,
+    /// What the lockers report.
+    pub devices: Arc<Devices>,
 }
 
 impl App {
@@ -104,6 +109,7 @@ impl App {
             plugins: parts.plugins,
             plugin_store: parts.plugin_store,
             utc_offset_minutes: parts.utc_offset_minutes,
+            devices: parts.devices,
             push_lock: tokio::sync::Mutex::new(()),
             code_attempts: CodeAttempts::default(),
         })
@@ -128,6 +134,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/stations", get(stations::list))
         .route("/v1/stations/{id}", get(stations::get_one))
         .route("/v1/stations/{id}/code-entry", post(stations::code_entry))
+        .route("/v1/stations/{id}/health", get(stations::health))
         .route("/v1/reservations", post(reservations::create))
         .route(
             "/v1/reservations/{id}",

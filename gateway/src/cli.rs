@@ -46,6 +46,9 @@ enum Command {
         /// Override the listen address (port 0 picks a free port).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Override the device listener's address (port 0 picks a free port).
+        #[arg(long)]
+        devices: Option<SocketAddr>,
     },
     /// Bearer tokens.
     Token {
@@ -126,14 +129,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             config,
             data_dir,
             listen,
+            devices,
         } => {
             let deployment = Deployment::load(&config)?;
             let options = NodeOptions {
                 data_dir,
                 listen,
+                devices,
                 ..NodeOptions::default()
             };
             let gateway = node::start(&deployment, options).await?;
+            // The API line comes last: scripts read up to it and may stop reading there.
+            println!(
+                "lockergrid devices listening on mqtts://{}",
+                gateway.devices_addr
+            );
             println!("lockergrid gateway listening on http://{}", gateway.addr);
             wait_for_signal(&gateway).await;
             gateway.stop().await?;
@@ -187,6 +197,21 @@ async fn wait_for_signal(gateway: &node::RunningGateway) {
 
 async fn up(deployment: &Deployment) -> anyhow::Result<()> {
     let gateway = node::start(deployment, NodeOptions::default()).await?;
+    let command_key = Secrets::load_or_create(&gateway.data_dir)?
+        .command_key()
+        .public();
+    let lockers = crate::simulated::start(
+        &deployment.stations,
+        &gateway.data_dir,
+        gateway.devices_addr,
+        command_key,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let controls: String = lockers
+        .iter()
+        .map(|l| format!("  {:<20} {}\n", l.station.as_str(), l.control))
+        .collect();
     let first = &deployment
         .stations
         .first()
@@ -208,7 +233,11 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
          gateway   {base}  (data in {data:?}, {n} stations)\n\
          openapi   {base}/openapi.json\n\
          metrics   {base}/metrics\n\
-         plugins   {base}/v1/admin/plugins  (operator token; policy in force: {policy})\n\n\
+         plugins   {base}/v1/admin/plugins  (operator token; policy in force: {policy})\n\
+         devices   mqtts://{devices}  (TLS 1.3, certificates from {pki})\n\
+         lockers   {n} simulated lockers, each with a control socket for `status`, `press 123456#`,\n\
+         \x20         `open <compartment>`, `close <compartment>`, `tamper on` (one command per line, e.g.\n\
+         \x20         exec 3<>/dev/tcp/HOST/PORT; echo status >&3; head -1 <&3):\n{controls}\n\
          Try it (bash):\n\
          export CHECKOUT={checkout}\n\
          export AGENT={agent}\n\
@@ -219,11 +248,15 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
          # 2. the agent deposits the parcel and gets the pickup code\n\
          CODE=$(curl -s -X POST {base}/v1/reservations/$RES/deposit -H \"Authorization: Bearer $AGENT\" | tee /dev/stderr | sed -n 's/.*\"pickup_code\":\"\\([0-9]*\\)\".*/\\1/p')\n\
          # 3. the customer types the code at the locker\n\
-         curl -s -X POST {base}/v1/stations/{first}/code-entry -H \"Authorization: Bearer $STATION\" -H 'Content-Type: application/json' -d \"{{\\\"code\\\":\\\"$CODE\\\"}}\"\n\n\
+         curl -s -X POST {base}/v1/stations/{first}/code-entry -H \"Authorization: Bearer $STATION\" -H 'Content-Type: application/json' -d \"{{\\\"code\\\":\\\"$CODE\\\"}}\"\n\
+         # 4. the locker's heartbeat and alerts\n\
+         curl -s {base}/v1/stations/{first}/health -H \"Authorization: Bearer $OPERATOR\"\n\n\
          Ctrl-C stops it.",
         region = deployment.region_name,
         data = gateway.data_dir,
         policy = gateway.data_dir.join("plugins/policy.toml").display(),
+        devices = gateway.devices_addr,
+        pki = gateway.data_dir.join("pki").display(),
         n = deployment.stations.len(),
     );
     wait_for_signal(&gateway).await;

@@ -1,5 +1,6 @@
 //! The Lockergrid regional gateway: the HTTP checkout API with its roles and tokens, the
-//! deployment file, and the process that ties the store to the API.
+//! deployment file, the device plane the lockers connect to, and the process that ties the store
+//! to them.
 //!
 //! It builds on `lockergrid-edge-runtime` for state and must not open redb itself; the `lockergrid`
 //! binary in `main.rs` is a thin shell over [`cli`].
@@ -8,8 +9,10 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod devices;
 pub mod metrics;
 pub mod node;
 pub mod notifications;
 pub mod plugins;
 pub mod secrets;
+pub mod simulated;

@@ -9,8 +9,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
+            // rumqttd logs every device that goes away as an error; the device front's audit
+            // (access log and warnings) reports sessions instead. RUST_LOG overrides this.
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+                .unwrap_or_else(|_| "info,tower_http=warn,rumqttd=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -1,13 +1,16 @@
 //! A running gateway: the store opened in the data directory and seeded from the deployment, the
-//! expiry sweep, and the HTTP API on its listener. Everything it starts stops when it is stopped
+//! expiry sweep, the device plane (CA, TLS front, embedded broker), and the HTTP API on its
+//! listener. Everything it starts stops when it is stopped
 //! or dropped.
 
 use crate::api::{self, App, AppParts, Limits};
 use crate::auth::TokenKey;
 use crate::config::Deployment;
+use crate::devices::{self, Devices};
 use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
 use anyhow::Context;
+use lockergrid_edge_runtime::device::DevicePlane;
 use lockergrid_edge_runtime::plugins::registry::{PluginSigner, Trust};
 use lockergrid_edge_runtime::plugins::{HostOptions, PluginHost};
 use lockergrid_edge_runtime::{Clock, Store, StoreOptions, SystemClock};
@@ -35,6 +38,8 @@ pub struct NodeOptions {
     pub limits: Limits,
     /// How often expired holds and pickup windows are swept.
     pub sweep_every: Duration,
+    /// Overrides the deployment's device listener (e.g. `127.0.0.1:0`).
+    pub devices: Option<SocketAddr>,
 }
 
 impl Default for NodeOptions {
@@ -45,6 +50,7 @@ impl Default for NodeOptions {
             data_dir: None,
             limits: Limits::default(),
             sweep_every: Duration::from_secs(1),
+            devices: None,
         }
     }
 }
@@ -57,7 +63,11 @@ pub struct RunningGateway {
     pub app: Arc<App>,
     /// The data directory.
     pub data_dir: std::path::PathBuf,
+    /// Where lockers connect (MQTT over TLS 1.3).
+    pub devices_addr: SocketAddr,
     shutdown: CancellationToken,
+    device_plane: Option<DevicePlane>,
+    device_task: Option<JoinHandle<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     sweeper: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
@@ -98,6 +108,12 @@ pub async fn start(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let plugins = start_plugins(deployment, &data_dir, &secrets).await?;
+    let device_options = devices::prepare(
+        deployment,
+        &data_dir,
+        options.devices.unwrap_or(deployment.devices),
+    )?;
+    let health = Arc::new(Devices::default());
     let app = App::new(AppParts {
         store: store.clone(),
         tokens: TokenKey::new(secrets.token_key()),
@@ -105,8 +121,12 @@ pub async fn start(
         plugins: plugins.0,
         plugin_store: plugins.1,
         utc_offset_minutes: deployment.utc_offset_minutes,
+        devices: health.clone(),
     });
     let shutdown = CancellationToken::new();
+    let (device_plane, device_task) =
+        devices::start(device_options, store.clone(), health, shutdown.clone()).await?;
+    let devices_addr = device_plane.addr();
     let sweeper = tokio::spawn(sweep(store, options.sweep_every, shutdown.clone()));
     let planner = tokio::spawn(crate::notifications::plan_loop(
         app.clone(),
@@ -124,7 +144,10 @@ pub async fn start(
         addr,
         app,
         data_dir,
+        devices_addr,
         shutdown,
+        device_plane: Some(device_plane),
+        device_task: Some(device_task),
         server: Some(server),
         sweeper: Some(sweeper),
         planner: Some(planner),
@@ -220,6 +243,10 @@ impl RunningGateway {
         if let Some(planner) = self.planner.take() {
             planner.await?;
         }
+        if let Some(task) = self.device_task.take() {
+            task.await?;
+        }
+        drop(self.device_plane.take());
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 use hmac::{Hmac, Mac};
 use lockergrid_protocol::CodeKey;
+use lockergrid_protocol::command::CommandKey;
 use rand::RngCore;
 use sha2::Sha256;
 use std::fs::OpenOptions;
@@ -87,6 +88,11 @@ impl Secrets {
     /// The deployment's own plugin-signing key, which signs the bundled default plugins.
     pub fn plugin_signing_secret(&self) -> [u8; 32] {
         self.derive("lockergrid plugin signing v1")
+    }
+
+    /// The key this gateway signs locker commands with.
+    pub fn command_key(&self) -> CommandKey {
+        CommandKey::from_secret(self.derive("lockergrid locker command signing v1"))
     }
 
     /// The key pickup codes are hashed with.

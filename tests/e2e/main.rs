@@ -1,6 +1,7 @@
 //! End-to-end tests: a real gateway on a loopback socket, real HTTP, a real redb file.
 
 mod bad_input;
+mod devices;
 mod expiry;
 mod flows;
 mod limits;

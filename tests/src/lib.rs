@@ -79,7 +79,7 @@ impl Deployment {
     /// The deployment file this builder describes.
     pub fn toml(&self) -> String {
         let mut text = format!(
-            "version = 1\n[region]\nid = \"test\"\nname = \"Test\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[reservation]\nhold = \"{}\"\n",
+            "version = 1\n[region]\nid = \"test\"\nname = \"Test\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndevices = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[reservation]\nhold = \"{}\"\n",
             self.hold.as_deref().unwrap_or("72h")
         );
         if !self.without_plugins {
@@ -114,6 +114,7 @@ impl Deployment {
         };
         let gateway = node::start(&deployment, options).await?;
         Ok(Running {
+            deployment,
             base: format!("http://{}", gateway.addr),
             gateway,
             http: reqwest::Client::new(),
@@ -126,6 +127,8 @@ impl Deployment {
 pub struct Running {
     /// The gateway.
     pub gateway: RunningGateway,
+    /// The deployment it runs.
+    pub deployment: config::Deployment,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     /// A client for it.

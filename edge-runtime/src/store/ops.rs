@@ -16,7 +16,8 @@ use super::tables::{
 use super::writer::{Tx, Writer};
 use super::{
     ChangeError, CompartmentChange, Deposit, ExpiryReport, Pickup, PlannedNotification,
-    ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed, StoreError, Target,
+    ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed, StatusChange, StoreError,
+    Target,
 };
 use crate::plugins::model::NotificationEvent;
 use lockergrid_protocol::compartment::apply;
@@ -513,6 +514,41 @@ impl Writer {
             )?;
         }
         Ok(report)
+    }
+
+    /// Moves a station to `change.to` if its status is one of `change.from`, with an access-log
+    /// entry; `false` when the station is unknown or in another status.
+    pub(super) fn station_status(
+        &mut self,
+        tx: &mut Tx<'_>,
+        change: StatusChange,
+    ) -> Result<bool, StoreError> {
+        let Some(station) = self.index.stations.get_mut(&change.station) else {
+            return Ok(false);
+        };
+        if !change.from.contains(&station.record.status) || station.record.status == change.to {
+            return Ok(false);
+        }
+        let from = station.record.status;
+        station.record.status = change.to;
+        STATIONS_V1.put(&mut tx.stations, change.station.as_str(), &station.record)?;
+        tx.dirty.insert(change.station.clone());
+        let outcome = format!(
+            "{} -> {}: {}",
+            from.as_str(),
+            change.to.as_str(),
+            change.reason
+        );
+        self.log(
+            tx,
+            Draft::new(
+                change.actor,
+                "station_status",
+                change.station.as_str(),
+                &outcome,
+            ),
+        )?;
+        Ok(true)
     }
 
     fn parcel(&self, tx: &Tx<'_>, id: &ParcelId) -> Result<Parcel, ChangeError> {

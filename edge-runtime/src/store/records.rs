@@ -28,8 +28,24 @@ pub enum StationKind {
 pub enum StationStatus {
     /// Offered to checkout.
     Active,
-    /// Known but not offered (out of service, decommissioned).
+    /// Known but not offered (decommissioned by the deployment).
     Inactive,
+    /// Its locker missed its heartbeats; offered again when it reports.
+    Offline,
+    /// Taken out of service (a tamper alarm); an operator puts it back.
+    OutOfService,
+}
+
+impl StationStatus {
+    /// The status as the API and the access log name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StationStatus::Active => "active",
+            StationStatus::Inactive => "inactive",
+            StationStatus::Offline => "offline",
+            StationStatus::OutOfService => "out_of_service",
+        }
+    }
 }
 
 /// A station as deployed: where it is and how many compartments of each size it has.

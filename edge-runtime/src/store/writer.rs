@@ -14,7 +14,7 @@ use super::tables::{
 use super::{
     ChangeError, CommitReport, CompartmentChange, Deposit, ExpiryReport, Pickup,
     PlannedNotification, ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed,
-    StoreError, StoreMetrics,
+    StatusChange, StoreError, StoreMetrics,
 };
 use crate::clock::Clock;
 use lockergrid_protocol::{
@@ -73,6 +73,10 @@ pub(super) enum Command {
     Record {
         entry: Draft,
         reply: Reply<Result<(), StoreError>>,
+    },
+    StationStatus {
+        change: StatusChange,
+        reply: Reply<Result<bool, StoreError>>,
     },
     Plan {
         planned: PlannedNotification,
@@ -141,6 +145,7 @@ impl Command {
             Command::ExpireDue { reply } => fail_now(reply, e),
             Command::Seed { reply, .. } => fail_now(reply, e),
             Command::Record { reply, .. } => fail_now(reply, e),
+            Command::StationStatus { reply, .. } => fail_now(reply, e),
             Command::Plan { reply, .. } => fail_now(reply, e),
         }
     }
@@ -370,6 +375,10 @@ impl Writer {
             Command::Seed { stations, reply } => keep(pending, reply, self.seed(tx, stations)),
             Command::Record { entry, reply } => {
                 let result = self.log(tx, entry);
+                keep(pending, reply, result)
+            }
+            Command::StationStatus { change, reply } => {
+                let result = self.station_status(tx, change);
                 keep(pending, reply, result)
             }
             Command::Plan { planned, reply } => {

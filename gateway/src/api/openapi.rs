@@ -62,6 +62,12 @@ fn paths() -> Value {
             "responses": { "200": ok("Picked up", "Pickup"), "422": problem("Code rejected"),
                            "429": problem("Too many wrong codes; see Retry-After") }
         })) },
+        "/v1/stations/{id}/health": { "get": secured("operator, agent and carrier (their stations)", json!({
+            "operationId": "stationHealth",
+            "summary": "The locker's latest heartbeat, whether it is online, and its recent alerts",
+            "parameters": [id_param("Station id")],
+            "responses": { "200": ok("Health", "StationHealth"), "404": problem("No such station") }
+        })) },
         "/v1/reservations": { "post": secured("checkout", json!({
             "operationId": "createReservation",
             "summary": "Hold a compartment of the smallest size that fits",
@@ -208,6 +214,15 @@ fn schemas() -> Value {
             "properties": { "code": { "type": "string", "pattern": "^[0-9]{8}$" } } },
         "Pickup": { "type": "object", "properties": {
             "parcel_id": id, "compartment_id": id, "status": { "type": "string" } } },
+        "StationHealth": { "type": "object", "properties": {
+            "station": id,
+            "status": { "type": "string", "enum": ["active", "inactive", "offline", "out_of_service"] },
+            "online": { "type": "boolean", "description": "A heartbeat arrived within the last 30 s" },
+            "last_seen": { "oneOf": [ts, { "type": "null" }] },
+            "telemetry": { "description": "The latest heartbeat as the locker sent it (docs/protocol.md), or null",
+                           "type": ["object", "null"] },
+            "alerts": { "type": "array", "items": { "type": "object", "properties": {
+                "at": ts, "kind": { "type": "string" }, "detail": { "type": "string" } } } } } },
         "AccessLog": { "type": "object", "properties": {
             "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": "integer" } } }
     });

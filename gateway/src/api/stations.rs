@@ -138,6 +138,36 @@ pub(super) async fn get_one(
     })))
 }
 
+/// Who may read a station's health: operators, and the station's own agents and carriers.
+const HEALTH_READERS: &[Role] = &[Role::Operator, Role::Agent, Role::Carrier];
+
+pub(super) async fn health(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+) -> Result<Json<Value>, ApiError> {
+    let id: StationId = path_id(&raw, "station")?;
+    caller.permit(&app, HEALTH_READERS, Some(&id)).await?;
+    let snapshot = app.store.snapshot();
+    let view = snapshot
+        .station(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no station {raw:?}")))?;
+    let health = app.devices.health(&id);
+    let now = app.store.now();
+    let online = health.last_seen.is_some_and(|seen| {
+        now.millis().saturating_sub(seen.millis())
+            <= crate::devices::OFFLINE_AFTER.as_millis() as u64
+    });
+    Ok(Json(json!({
+        "station": id,
+        "status": view.record.status,
+        "online": online,
+        "last_seen": health.last_seen,
+        "telemetry": health.telemetry,
+        "alerts": health.alerts,
+    })))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CodeEntry {

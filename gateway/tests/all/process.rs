@@ -13,7 +13,7 @@ pub fn binary() -> PathBuf {
 /// Writes a deployment file with `stations` stations of `compartments` each into `dir`.
 pub fn write_deployment(dir: &Path, stations: usize, compartments: u32) -> PathBuf {
     let mut text = String::from(
-        "version = 1\n[region]\nid = \"t\"\nname = \"T\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n",
+        "version = 1\n[region]\nid = \"t\"\nname = \"T\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndevices = \"127.0.0.1:0\"\ndata_dir = \"data\"\n",
     );
     for i in 0..stations {
         text.push_str(&format!(

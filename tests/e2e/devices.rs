@@ -1,0 +1,182 @@
+//! The device plane at the gateway: simulated lockers with their own certificates connect over
+//! TLS 1.3, heartbeats show in the station's health, a tamper alarm takes the station out of
+//! service and out of discovery, silence takes it offline, and the front's refusals reach the
+//! access log.
+
+use lockergrid_edge_runtime::ManualClock;
+use lockergrid_gateway::auth::Role;
+use lockergrid_gateway::secrets::Secrets;
+use lockergrid_gateway::simulated::{self, SimulatedLocker};
+use lockergrid_protocol::Timestamp;
+use lockergrid_tests::{Deployment, Running};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const START: Timestamp = Timestamp(1_796_083_200_000);
+
+async fn until(
+    d: &Running,
+    url: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, body) = d.send(d.http.get(url).bearer_auth(token)).await?;
+        if done(&body) {
+            return Ok(body);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting on {url}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends one line to a simulated locker's control socket and returns the answer.
+async fn control(locker: &SimulatedLocker, line: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(locker.control).await?;
+    stream.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).await?;
+    Ok(answer.trim().to_string())
+}
+
+/// The stations discovery offers near both test stations, sorted.
+/// The stations discovery offers near both test stations, sorted.
+async fn discoverable(d: &Running, token: &str) -> anyhow::Result<Vec<String>> {
+    let url = format!(
+        "{}/v1/stations?lat=52.37&lon=4.9&radius_m=20000&size=small",
+        d.base
+    );
+    let (status, body) = d.send(d.http.get(url).bearer_auth(token)).await?;
+    anyhow::ensure!(status == 200, "{body}");
+    let mut ids: Vec<String> = body["stations"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    Ok(ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_discovery()
+-> anyhow::Result<()> {
+    let clock = ManualClock::new(START);
+    let d = Deployment::new()
+        .station("st-a", 4)
+        .station("st-b", 4)
+        .clock(clock.clone())
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let command_key = Secrets::load_or_create(&d.gateway.data_dir)?
+        .command_key()
+        .public();
+    let lockers = simulated::start(
+        &d.deployment.stations,
+        &d.gateway.data_dir,
+        d.gateway.devices_addr,
+        command_key,
+        Duration::from_millis(200),
+    )
+    .await?;
+    let health = |id: &str| format!("{}/v1/stations/{id}/health", d.base);
+
+    // Heartbeats arrive over TLS and show in the health view.
+    for id in ["st-a", "st-b"] {
+        let h = until(&d, &health(id), &operator, |h| h["online"] == true).await?;
+        assert_eq!(h["telemetry"]["locker"], id);
+        assert_eq!(h["telemetry"]["mains"], true);
+        assert_eq!(h["status"], "active");
+    }
+    assert_eq!(control(&lockers[0], "status").await?.get(..3), Some("ok "));
+    assert_eq!(discoverable(&d, &checkout).await?, vec!["st-a", "st-b"]);
+
+    // A tamper alarm: an alert, out of service, out of discovery.
+    assert_eq!(control(&lockers[0], "tamper on").await?, "ok");
+    let h = until(&d, &health("st-a"), &operator, |h| {
+        h["status"] == "out_of_service"
+    })
+    .await?;
+    assert_eq!(h["alerts"][0]["kind"], "tamper");
+    assert_eq!(h["telemetry"]["tamper"], true);
+    assert_eq!(discoverable(&d, &checkout).await?, vec!["st-b"]);
+
+    // Silence: st-b's locker loses power; after 30 s without a heartbeat the station is offline.
+    lockers[1].power.abort();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance(Duration::from_secs(31));
+    let h = until(&d, &health("st-b"), &operator, |h| h["status"] == "offline").await?;
+    assert_eq!(h["online"], false);
+    assert!(
+        h["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "offline"),
+        "{h}"
+    );
+    assert!(discoverable(&d, &checkout).await?.is_empty());
+    // A tampered station does not come back by itself, even though its locker keeps reporting.
+    clock.advance(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        d.send(d.http.get(health("st-a")).bearer_auth(&operator))
+            .await?
+            .1["status"],
+        "out_of_service"
+    );
+
+    // Something that is not a locker knocks on the device port: refused, and logged.
+    let mut stranger = tokio::net::TcpStream::connect(d.gateway.devices_addr).await?;
+    stranger.write_all(b"GET / HTTP/1.1\r\n\r\n").await?;
+    drop(stranger);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = d.access_log(&operator).await?;
+        if log.iter().any(|e| e["action"] == "device_refused")
+            || tokio::time::Instant::now() > deadline
+        {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let actions: Vec<&str> = log.iter().filter_map(|e| e["action"].as_str()).collect();
+    for expected in ["device_connected", "station_status", "device_refused"] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let tamper = log
+        .iter()
+        .find(|e| e["action"] == "station_status" && e["target"] == "st-a")
+        .expect("st-a's status change is logged");
+    assert_eq!(tamper["actor"]["subject"], "locker:st-a");
+    assert!(
+        tamper["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("active -> out_of_service"),
+        "{tamper}"
+    );
+
+    // Health needs a role that may see the station.
+    let (status, _) = d
+        .send(d.http.get(health("st-a")).bearer_auth(&checkout))
+        .await?;
+    assert_eq!(status, 403);
+    let (status, _) = d
+        .send(d.http.get(health("nowhere")).bearer_auth(&operator))
+        .await?;
+    assert_eq!(status, 404);
+    d.stop().await
+}
