@@ -22,7 +22,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::plugins::PluginHost;
 use problem::ApiError;
@@ -145,6 +145,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/parcels/{id}/collect", post(parcels::collect))
         .route("/v1/admin/access-log", get(admin::access_log))
         .route("/v1/admin/outbox", get(admin::outbox))
+        .route("/v1/admin/stations/{id}/status", put(admin::station_status))
         .route(
             "/v1/admin/plugins",
             get(plugins::list)

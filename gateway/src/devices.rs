@@ -251,12 +251,14 @@ async fn handle(
         return;
     };
     let now = store.now();
-    devices.update(&station, |h| h.last_seen = Some(now));
     match topic.channel {
         Channel::Telemetry => match serde_json::from_slice::<TelemetryMessage>(payload) {
             Ok(telemetry) if telemetry.v == MESSAGE_VERSION => {
+                devices.update(&station, |h| {
+                    h.last_seen = Some(now);
+                    h.telemetry = Some(telemetry);
+                });
                 back_online(store, devices, &station).await;
-                devices.update(&station, |h| h.telemetry = Some(telemetry));
             }
             Ok(other) => {
                 tracing::warn!(%station, version = other.v, "telemetry of an unknown version")
@@ -265,6 +267,7 @@ async fn handle(
         },
         Channel::Events => match serde_json::from_slice::<EventMessage>(payload) {
             Ok(event) if event.v == MESSAGE_VERSION && event.locker.as_str() == topic.id => {
+                devices.update(&station, |h| h.last_seen = Some(now));
                 back_online(store, devices, &station).await;
                 if apply_event(store, devices, &station, &event).await {
                     let ack = Downlink {

@@ -9,31 +9,10 @@ use lockergrid_gateway::secrets::Secrets;
 use lockergrid_gateway::simulated::{self, SimulatedLocker};
 use lockergrid_protocol::Timestamp;
 use lockergrid_tests::{Deployment, Running};
-use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const START: Timestamp = Timestamp(1_796_083_200_000);
-
-async fn until(
-    d: &Running,
-    url: &str,
-    token: &str,
-    done: impl Fn(&Value) -> bool,
-) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, body) = d.send(d.http.get(url).bearer_auth(token)).await?;
-        if done(&body) {
-            return Ok(body);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting on {url}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Sends one line to a simulated locker's control socket and returns the answer.
 async fn control(locker: &SimulatedLocker, line: &str) -> anyhow::Result<String> {
@@ -92,7 +71,9 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
 
     // Heartbeats arrive over TLS and show in the health view.
     for id in ["st-a", "st-b"] {
-        let h = until(&d, &health(id), &operator, |h| h["online"] == true).await?;
+        let h = d
+            .get_until(&health(id), &operator, |h| h["online"] == true)
+            .await?;
         assert_eq!(h["telemetry"]["locker"], id);
         assert_eq!(h["telemetry"]["mains"], true);
         assert_eq!(h["status"], "active");
@@ -102,10 +83,11 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
 
     // A tamper alarm: an alert, out of service, out of discovery.
     assert_eq!(control(&lockers[0], "tamper on").await?, "ok");
-    let h = until(&d, &health("st-a"), &operator, |h| {
-        h["status"] == "out_of_service"
-    })
-    .await?;
+    let h = d
+        .get_until(&health("st-a"), &operator, |h| {
+            h["status"] == "out_of_service"
+        })
+        .await?;
     assert_eq!(h["alerts"][0]["kind"], "tamper");
     assert_eq!(h["telemetry"]["tamper"], true);
     assert_eq!(discoverable(&d, &checkout).await?, vec!["st-b"]);
@@ -114,7 +96,9 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
     lockers[1].power.abort();
     tokio::time::sleep(Duration::from_millis(300)).await;
     clock.advance(Duration::from_secs(31));
-    let h = until(&d, &health("st-b"), &operator, |h| h["status"] == "offline").await?;
+    let h = d
+        .get_until(&health("st-b"), &operator, |h| h["status"] == "offline")
+        .await?;
     assert_eq!(h["online"], false);
     assert!(
         h["alerts"]
@@ -168,6 +152,41 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
             .starts_with("active -> out_of_service"),
         "{tamper}"
     );
+
+    // The operator inspects st-a and puts it back; `offline` is not theirs to set.
+    let status_url = format!("{}/v1/admin/stations/st-a/status", d.base);
+    let (status, body) = d
+        .send(
+            d.http.put(&status_url).bearer_auth(&operator).json(
+                &serde_json::json!({"status": "active", "reason": "inspected, seal replaced"}),
+            ),
+        )
+        .await?;
+    assert_eq!(
+        (status, &body["status"], &body["changed"]),
+        (200, &"active".into(), &true.into()),
+        "{body}"
+    );
+    assert_eq!(discoverable(&d, &checkout).await?, vec!["st-a"]);
+    for bad in [
+        serde_json::json!({"status": "offline", "reason": "x"}),
+        serde_json::json!({"status": "active", "reason": " "}),
+        serde_json::json!({"status": "active"}),
+    ] {
+        let (status, body) = d
+            .send(d.http.put(&status_url).bearer_auth(&operator).json(&bad))
+            .await?;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let (status, _) = d
+        .send(
+            d.http
+                .put(&status_url)
+                .bearer_auth(&checkout)
+                .json(&serde_json::json!({"status": "active", "reason": "x"})),
+        )
+        .await?;
+    assert_eq!(status, 403);
 
     // Health needs a role that may see the station.
     let (status, _) = d

@@ -3,31 +3,10 @@
 use lockergrid_edge_runtime::ManualClock;
 use lockergrid_gateway::auth::Role;
 use lockergrid_protocol::Timestamp;
-use lockergrid_tests::{Deployment, Running};
-use serde_json::Value;
+use lockergrid_tests::Deployment;
 use std::time::Duration;
 
 const START: Timestamp = Timestamp(1_796_083_200_000);
-
-async fn poll(
-    d: &Running,
-    url: &str,
-    token: &str,
-    done: impl Fn(&Value) -> bool,
-) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = d.send(d.http.get(url).bearer_auth(token)).await?;
-        if done(&body) {
-            return Ok(body);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting on {url}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test]
 async fn an_expired_hold_gives_the_compartment_back() -> anyhow::Result<()> {
@@ -51,7 +30,8 @@ async fn an_expired_hold_gives_the_compartment_back() -> anyhow::Result<()> {
         d.base,
         r["id"].as_str().expect("id")
     );
-    poll(&d, &url, &checkout, |r| r["status"] == "expired").await?;
+    d.get_until(&url, &checkout, |r| r["status"] == "expired")
+        .await?;
     assert_eq!(
         d.reserve(&checkout, "k-3", "st-a").await?.0,
         201,
@@ -89,7 +69,8 @@ async fn a_closed_pickup_window_expires_the_parcel_until_a_carrier_collects_it()
 
     clock.advance(Duration::from_secs(3 * 86_400));
     let url = format!("{}/v1/parcels/{parcel}", d.base);
-    poll(&d, &url, &checkout, |p| p["status"] == "expired").await?;
+    d.get_until(&url, &checkout, |p| p["status"] == "expired")
+        .await?;
     assert_eq!(
         d.reserve(&checkout, "k-2", "st-a").await?.0,
         409,

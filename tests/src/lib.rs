@@ -182,6 +182,28 @@ impl Running {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
+    /// GETs `url` with `token` until `done` holds for the body (every 20 ms, for up to 15 s) and
+    /// returns that body; an error names the last body seen.
+    pub async fn get_until(
+        &self,
+        url: &str,
+        token: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, body) = self.send(self.http.get(url).bearer_auth(token)).await?;
+            if done(&body) {
+                return Ok(body);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting on {url}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The deployment's own plugin-signing key, as an operator holding it would use it.
     pub fn plugin_signer(&self) -> anyhow::Result<PluginSigner> {
         let secrets = Secrets::load_or_create(&self.gateway.data_dir)?;

@@ -1,11 +1,14 @@
-//! Operator views: the access log and the notification outbox.
+//! Operator views and actions: the access log, the notification outbox, a station's status.
 
 use super::App;
-use super::extract::{ApiQuery, Caller};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, path_id};
 use super::problem::ApiError;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
+use lockergrid_edge_runtime::store::StatusChange;
+use lockergrid_edge_runtime::store::records::StationStatus;
+use lockergrid_protocol::StationId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -63,4 +66,62 @@ pub(super) async fn outbox(
     let entries = app.store.outbox(q.from, q.limit)?;
     let next = entries.last().map(|e| e.seq + 1);
     Ok(Json(json!({ "entries": entries, "next": next })))
+}
+
+/// Statuses an operator may set. `offline` is the device plane's to decide.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum OperatorStatus {
+    Active,
+    Inactive,
+    OutOfService,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SetStatus {
+    status: OperatorStatus,
+    reason: String,
+}
+
+/// Puts a station in or out of service (e.g. back after a tamper alarm was inspected). A station
+/// set active whose locker is silent goes offline again at the next sweep.
+pub(super) async fn station_status(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+    ApiJson(body): ApiJson<SetStatus>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let id: StationId = path_id(&raw, "station")?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.len() > 512 {
+        return Err(ApiError::invalid("reason must be 1 to 512 characters"));
+    }
+    let current = app
+        .store
+        .snapshot()
+        .station(&id)
+        .map(|view| view.record.status)
+        .ok_or_else(|| ApiError::not_found(format!("no station {raw:?}")))?;
+    let to = match body.status {
+        OperatorStatus::Active => StationStatus::Active,
+        OperatorStatus::Inactive => StationStatus::Inactive,
+        OperatorStatus::OutOfService => StationStatus::OutOfService,
+    };
+    let changed = app
+        .store
+        .set_station_status(StatusChange {
+            station: id.clone(),
+            from: vec![current],
+            to,
+            actor: caller.actor(),
+            reason: reason.to_string(),
+        })
+        .await?;
+    Ok(Json(json!({
+        "station": id,
+        "status": if changed { to } else { current },
+        "changed": changed,
+    })))
 }

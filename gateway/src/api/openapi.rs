@@ -68,6 +68,14 @@ fn paths() -> Value {
             "parameters": [id_param("Station id")],
             "responses": { "200": ok("Health", "StationHealth"), "404": problem("No such station") }
         })) },
+        "/v1/admin/stations/{id}/status": { "put": secured("operator", json!({
+            "operationId": "setStationStatus",
+            "summary": "Put a station in or out of service, e.g. back after a tamper alarm was inspected",
+            "parameters": [id_param("Station id")],
+            "requestBody": body("SetStationStatus"),
+            "responses": { "200": ok("The status now", "StationStatusChange"), "404": problem("No such station"),
+                           "422": problem("Unknown status or empty reason") }
+        })) },
         "/v1/reservations": { "post": secured("checkout", json!({
             "operationId": "createReservation",
             "summary": "Hold a compartment of the smallest size that fits",
@@ -223,6 +231,11 @@ fn schemas() -> Value {
                            "type": ["object", "null"] },
             "alerts": { "type": "array", "items": { "type": "object", "properties": {
                 "at": ts, "kind": { "type": "string" }, "detail": { "type": "string" } } } } } },
+        "SetStationStatus": { "type": "object", "additionalProperties": false, "required": ["status", "reason"],
+            "properties": { "status": { "type": "string", "enum": ["active", "inactive", "out_of_service"] },
+                            "reason": { "type": "string", "minLength": 1, "maxLength": 512 } } },
+        "StationStatusChange": { "type": "object", "properties": {
+            "station": id, "status": { "type": "string" }, "changed": { "type": "boolean" } } },
         "AccessLog": { "type": "object", "properties": {
             "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": "integer" } } }
     });
