@@ -27,8 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use rumqttd::Notification;
 pub use rumqttd::local::{LinkRx, LinkTx};
-pub use rumqttd::{Forward, Notification};
 
 /// Where the device plane listens and what it trusts.
 #[derive(Clone, Debug)]

@@ -52,6 +52,15 @@ pub struct Health {
     pub alerts: VecDeque<Alert>,
 }
 
+impl Health {
+    /// Whether the locker reported within [`OFFLINE_AFTER`] of `now`.
+    pub fn online(&self, now: Timestamp) -> bool {
+        self.last_seen.is_some_and(|seen| {
+            now.millis().saturating_sub(seen.millis()) <= OFFLINE_AFTER.as_millis() as u64
+        })
+    }
+}
+
 /// Health of every station's locker, shared with the API.
 #[derive(Debug, Default)]
 pub struct Devices {
@@ -341,7 +350,19 @@ async fn apply_event(
     }
 }
 
+/// A station's status as the availability snapshot has it: read without a store round trip, so
+/// heartbeats and the sweep write only when a status really changes.
+fn status(store: &Store, station: &StationId) -> Option<StationStatus> {
+    store
+        .snapshot()
+        .station(station)
+        .map(|view| view.record.status)
+}
+
 async fn back_online(store: &Store, devices: &Devices, station: &StationId) {
+    if status(store, station) != Some(StationStatus::Offline) {
+        return;
+    }
     let change = StatusChange {
         station: station.clone(),
         from: vec![StationStatus::Offline],
@@ -370,10 +391,10 @@ async fn mark_offline(store: &Store, devices: &Devices) {
         .lock()
         .expect("health lock")
         .iter()
-        .filter(|(_, h)| {
-            h.last_seen.is_some_and(|seen| {
-                now.millis().saturating_sub(seen.millis()) > OFFLINE_AFTER.as_millis() as u64
-            })
+        .filter(|(id, h)| {
+            h.last_seen.is_some()
+                && !h.online(now)
+                && status(store, id) == Some(StationStatus::Active)
         })
         .map(|(id, _)| id.clone())
         .collect();

@@ -153,11 +153,7 @@ pub(super) async fn health(
         .station(&id)
         .ok_or_else(|| ApiError::not_found(format!("no station {raw:?}")))?;
     let health = app.devices.health(&id);
-    let now = app.store.now();
-    let online = health.last_seen.is_some_and(|seen| {
-        now.millis().saturating_sub(seen.millis())
-            <= crate::devices::OFFLINE_AFTER.as_millis() as u64
-    });
+    let online = health.online(app.store.now());
     Ok(Json(json!({
         "station": id,
         "status": view.record.status,
