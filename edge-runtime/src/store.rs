@@ -7,6 +7,7 @@
 mod access_log;
 mod compact;
 pub mod crash;
+mod device_ops;
 mod index;
 mod ops;
 pub mod records;
@@ -16,6 +17,7 @@ mod writer;
 
 use crate::clock::Clock;
 use crate::plugins::model::{DeliveryPlan, NotificationEvent};
+pub use device_ops::DOOR_GRACE;
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
@@ -23,8 +25,8 @@ use lockergrid_protocol::{
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use records::{
-    Actor, DecidedBy, NotifyRecipient, OutboxEntry, Parcel, Reservation, StationRecord,
-    StationStatus,
+    Actor, CommandRecord, CommandStatus, DecidedBy, NotifyRecipient, OutboxEntry, Parcel,
+    Reservation, StationRecord, StationStatus,
 };
 use redb::ReadableDatabase;
 use snapshot::Snapshot;
@@ -229,6 +231,73 @@ pub struct Deposit {
 pub struct Pickup {
     /// The parcel, now `picked_up`.
     pub parcel: Parcel,
+}
+
+/// A pickup code entered at a station: on a locker's keypad (with the event that carried it) or
+/// on a station's screen.
+#[derive(Debug, Clone)]
+pub struct PickupUnlock {
+    /// Where.
+    pub station: StationId,
+    /// The code.
+    pub code: PickupCode,
+    /// The locker event that carried it, applied once.
+    pub event: Option<String>,
+    /// Who entered it.
+    pub actor: Actor,
+    /// The site rules that allowed it.
+    pub decided_by: Option<DecidedBy>,
+    /// How long the unlock command is valid.
+    pub valid: Duration,
+}
+
+/// A locker reported that a door closed and its latch engaged.
+#[derive(Debug, Clone)]
+pub struct DoorClosedEvent {
+    /// The station (its locker).
+    pub station: StationId,
+    /// The event's id.
+    pub event: String,
+    /// Which door.
+    pub compartment: CompartmentId,
+    /// The unlock command that had released it, as the locker says.
+    pub unlocked_by: Option<String>,
+    /// The locker, for the access log.
+    pub actor: Actor,
+}
+
+/// What a door-closed event completed.
+#[derive(Debug, Clone)]
+pub enum DoorClosed {
+    /// The event was applied before; nothing changed.
+    Duplicate,
+    /// The deposit its command was for: the parcel is stored and its code issued.
+    Deposited(Deposit),
+    /// The pickup its command was for: the code is spent.
+    PickedUp(Pickup),
+    /// Nothing to complete (no command, or one already completed); logged.
+    Recorded,
+    /// The command's deposit or pickup is no longer possible (e.g. the hold ran out); logged.
+    Conflict(String),
+}
+
+/// A locker event that only goes to the access log, applied once.
+#[derive(Debug, Clone)]
+pub struct SettledEvent {
+    /// The station (its locker).
+    pub station: StationId,
+    /// The event's id.
+    pub event: String,
+    /// The locker.
+    pub actor: Actor,
+    /// The access log's action.
+    pub action: String,
+    /// The access log's target.
+    pub target: String,
+    /// The access log's outcome.
+    pub outcome: String,
+    /// The plugin that decided, where one was asked.
+    pub decided_by: Option<DecidedBy>,
 }
 
 /// A station from the deployment file, with its compartment counts per size.
@@ -444,6 +513,105 @@ impl Store {
             reply,
         })
         .await?
+    }
+
+    /// Replaces a stored parcel's pickup code with a fresh one, returned in plaintext this once;
+    /// the old code stops working.
+    pub async fn reissue_code(&self, id: ParcelId, actor: Actor) -> Result<Deposit, ChangeError> {
+        self.call(|reply| Command::ReissueCode { id, actor, reply })
+            .await?
+    }
+
+    /// Issues the unlock command that lets an agent deposit the parcel of a held reservation; the
+    /// deposit happens when the locker reports the door closed again.
+    pub async fn unlock_for_deposit(
+        &self,
+        id: ReservationId,
+        actor: Actor,
+        decided_by: Option<DecidedBy>,
+        valid: Duration,
+    ) -> Result<CommandRecord, ChangeError> {
+        self.call(|reply| Command::UnlockDeposit {
+            id,
+            actor,
+            decided_by,
+            valid,
+            reply,
+        })
+        .await?
+    }
+
+    /// Checks a pickup code and issues the unlock command for its parcel's compartment; the code
+    /// is spent when the locker reports the door closed again. `None` when the keypad event was
+    /// applied before.
+    pub async fn unlock_for_pickup(
+        &self,
+        request: PickupUnlock,
+    ) -> Result<Option<CommandRecord>, ChangeError> {
+        self.call(|reply| Command::UnlockPickup { request, reply })
+            .await?
+    }
+
+    /// Applies a door-closed event once (see [`DoorClosed`]).
+    pub async fn door_closed(&self, closed: DoorClosedEvent) -> Result<DoorClosed, StoreError> {
+        self.call(|reply| Command::DoorClosed { closed, reply })
+            .await?
+    }
+
+    /// Records a locker event in the access log once; `false` for a duplicate.
+    pub async fn settle_event(&self, settled: SettledEvent) -> Result<bool, StoreError> {
+        self.call(|reply| Command::SettleEvent { settled, reply })
+            .await?
+    }
+
+    /// Takes a command out of the outbox with what became of it (the locker's acknowledgement,
+    /// or its expiry); `None` if it was not pending.
+    pub async fn settle_command(
+        &self,
+        id: String,
+        status: CommandStatus,
+        detail: Option<String>,
+        actor: Actor,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        self.call(|reply| Command::SettleOutcome {
+            id,
+            status,
+            detail,
+            actor,
+            reply,
+        })
+        .await?
+    }
+
+    /// Every command still waiting for its locker's acknowledgement, in the order issued.
+    pub fn pending_commands(&self) -> Result<Vec<CommandRecord>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let pending = rx.open_table(tables::PENDING_COMMANDS_V1.def())?;
+        let commands = rx.open_table(tables::COMMANDS_V1.def())?;
+        let mut found = Vec::new();
+        for (id, _) in tables::PENDING_COMMANDS_V1.entries(&pending)? {
+            if let Some(command) = tables::COMMANDS_V1.get(&commands, id.as_str())? {
+                found.push(command);
+            }
+        }
+        found.sort_by_key(|c| (c.station_id.clone(), c.counter));
+        Ok(found)
+    }
+
+    /// One command by id.
+    pub fn command(&self, id: &str) -> Result<Option<CommandRecord>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(tables::COMMANDS_V1.def())?;
+        tables::COMMANDS_V1.get(&table, id)
+    }
+
+    /// Whether `station`'s locker event `event` was applied.
+    pub fn event_applied(&self, station: &StationId, event: &str) -> Result<bool, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(tables::INBOX_V1.def())?;
+        Ok(tables::INBOX_V1
+            .get(&table, tables::inbox_key(station, event).as_str())?
+            .is_some())
     }
 
     /// Spends a pickup code entered at `station`: the parcel is picked up and its compartment

@@ -46,6 +46,22 @@ pub struct AgentOptions {
     pub state_dir: PathBuf,
     /// How often a heartbeat goes out.
     pub heartbeat: Duration,
+    /// The locker's clock, which command windows are checked against ([`system_clock`] on a
+    /// real controller; a simulation may follow its deployment's clock).
+    pub clock: Clock,
+}
+
+/// A source of the current time.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The system's clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let millis = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Timestamp(millis)
+    })
 }
 
 /// Why the agent stopped.
@@ -139,13 +155,6 @@ async fn drive(mut events: EventLoop, to_agent: tokio::sync::mpsc::Sender<Link>)
     }
 }
 
-fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Timestamp(millis)
-}
-
 /// Runs the locker until the process ends; returns only when its state directory fails.
 /// `status` reports what it is doing.
 pub async fn run<H: Hardware + 'static>(
@@ -195,6 +204,10 @@ pub async fn run<H: Hardware + 'static>(
 }
 
 impl<H: Hardware> Agent<H> {
+    fn now(&self) -> Timestamp {
+        (self.options.clock)()
+    }
+
     fn topic(&self, channel: Channel) -> String {
         Topic::locker(self.options.locker.as_str(), channel).to_string()
     }
@@ -269,7 +282,7 @@ impl<H: Hardware> Agent<H> {
                     continue;
                 }
             };
-            self.queue.push(now(), event)?;
+            self.queue.push(self.now(), event)?;
         }
         self.status
             .send_modify(|s| s.queued_events = self.queue.len());
@@ -312,7 +325,7 @@ impl<H: Hardware> Agent<H> {
             v: MESSAGE_VERSION,
             locker: self.options.locker.clone(),
             seq: self.heartbeat_seq,
-            at: now(),
+            at: self.now(),
             firmware: env!("CARGO_PKG_VERSION").into(),
             mains: self.mains,
             battery_percent,
@@ -379,7 +392,7 @@ impl<H: Hardware> Agent<H> {
     }
 
     fn execute(&mut self, command: &SignedCommand) -> Result<Outcome, AgentError> {
-        match self.gate.admit(command, now()) {
+        match self.gate.admit(command, self.now()) {
             Ok(()) => {}
             Err(GateError::Refused(refusal)) => {
                 self.status.send_modify(|s| s.refused += 1);

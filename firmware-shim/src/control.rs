@@ -12,7 +12,7 @@
 //! | `tamper on\|off`, `mains on\|off` | switches |
 //! | `temp <compartment> <celsius>` | a thermometer reading |
 //! | `jam <compartment>` | the latch stops releasing |
-//! | `status` | the agent's status and the open doors, JSON |
+//! | `status` | the agent's status, the open doors and the shut doors whose latch is released, JSON |
 
 use crate::agent::Status;
 use crate::hardware::{Door, Hardware};
@@ -121,6 +121,7 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
                     "refused": s.refused,
                     "out_of_service": s.out_of_service,
                     "doors_open": open,
+                    "unlatched": sim.unlatched(),
                 })
                 .to_string(),
             ))
@@ -151,6 +152,7 @@ mod tests {
             "a latched door stays shut"
         );
         sim.lock().unwrap().unlock(&door).unwrap();
+        assert!(run("status").contains("\"unlatched\":[\"ams-zuid:S001\"]"));
         assert_eq!(run("open ams-zuid:S001"), "ok");
         assert!(run("status").contains("\"doors_open\":[\"ams-zuid:S001\"]"));
         assert_eq!(run("close ams-zuid:S001"), "ok");

@@ -124,6 +124,7 @@ async fn run(args: Args) -> Result<(), (u8, anyhow::Error)> {
         command_key,
         state_dir: args.state_dir,
         heartbeat: args.heartbeat,
+        clock: agent::system_clock(),
     };
     agent::run(options, sim, status_tx)
         .await

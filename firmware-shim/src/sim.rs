@@ -156,6 +156,15 @@ impl SimLocker {
         }
     }
 
+    /// Compartments whose latch is released while the door is still shut: a person may open them.
+    pub fn unlatched(&self) -> Vec<CompartmentId> {
+        self.compartments
+            .iter()
+            .filter(|(_, c)| !c.latched && c.door == Door::Closed)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Makes a compartment's latch fail to release, as a jammed one does.
     pub fn jam(&mut self, id: &CompartmentId) {
         self.jammed = Some(id.clone());

@@ -77,7 +77,7 @@ pub struct App {
     pub devices: Arc<Devices>,
     /// One push at a time, so the policy file is rewritten in order.
     push_lock: tokio::sync::Mutex<()>,
-    code_attempts: CodeAttempts,
+    pub(crate) code_attempts: CodeAttempts,
 }
 
 /// What [`App::new`] builds the API's state from.
@@ -143,6 +143,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/reservations/{id}/deposit", post(reservations::deposit))
         .route("/v1/parcels/{id}", get(parcels::get_one))
         .route("/v1/parcels/{id}/collect", post(parcels::collect))
+        .route("/v1/parcels/{id}/code", post(parcels::reissue_code))
         .route("/v1/admin/access-log", get(admin::access_log))
         .route("/v1/admin/outbox", get(admin::outbox))
         .route("/v1/admin/stations/{id}/status", put(admin::station_status))

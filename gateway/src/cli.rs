@@ -197,15 +197,10 @@ async fn wait_for_signal(gateway: &node::RunningGateway) {
 
 async fn up(deployment: &Deployment) -> anyhow::Result<()> {
     let gateway = node::start(deployment, NodeOptions::default()).await?;
-    let command_key = Secrets::load_or_create(&gateway.data_dir)?
-        .command_key()
-        .public();
     let lockers = crate::simulated::start(
         &deployment.stations,
         &gateway.data_dir,
-        gateway.devices_addr,
-        command_key,
-        Duration::from_secs(10),
+        gateway.simulation(Duration::from_secs(10))?,
     )
     .await?;
     let controls: String = lockers
@@ -242,13 +237,16 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
          export CHECKOUT={checkout}\n\
          export AGENT={agent}\n\
          export STATION={station}\n\
-         export OPERATOR={operator}\n\n\
+         export OPERATOR={operator}\n\
+         L={first_control}; locker() {{ exec 3<>/dev/tcp/${{L%:*}}/${{L#*:}}; echo \"$*\" >&3; head -1 <&3; exec 3>&-; }}\n\n\
          # 1. reserve a compartment at {first}\n\
-         RES=$(curl -s -X POST {base}/v1/reservations -H \"Authorization: Bearer $CHECKOUT\" -H \"Idempotency-Key: demo-$RANDOM\" -H 'Content-Type: application/json' -d '{{\"order_id\":\"demo-1\",\"parcel\":{{\"length_mm\":300,\"width_mm\":200,\"height_mm\":100,\"weight_g\":1200}},\"tier\":\"standard\",\"station_id\":\"{first}\"}}' | tee /dev/stderr | sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/p')\n\
-         # 2. the agent deposits the parcel and gets the pickup code\n\
-         CODE=$(curl -s -X POST {base}/v1/reservations/$RES/deposit -H \"Authorization: Bearer $AGENT\" | tee /dev/stderr | sed -n 's/.*\"pickup_code\":\"\\([0-9]*\\)\".*/\\1/p')\n\
-         # 3. the customer types the code at the locker\n\
-         curl -s -X POST {base}/v1/stations/{first}/code-entry -H \"Authorization: Bearer $STATION\" -H 'Content-Type: application/json' -d \"{{\\\"code\\\":\\\"$CODE\\\"}}\"\n\
+         RES=$(curl -s -X POST {base}/v1/reservations -H \"Authorization: Bearer $CHECKOUT\" -H \"Idempotency-Key: demo-$RANDOM\" -H 'Content-Type: application/json' -d '{{\"order_id\":\"demo-1\",\"parcel\":{{\"length_mm\":300,\"width_mm\":200,\"height_mm\":100,\"weight_g\":1200}},\"tier\":\"standard\",\"station_id\":\"{first}\"}}' | tee /dev/stderr)\n\
+         ID=$(echo \"$RES\" | sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/p'); BOX=$(echo \"$RES\" | sed -n 's/.*\"compartment_id\":\"\\([^\"]*\\)\".*/\\1/p')\n\
+         # 2. the agent's deposit unlocks the compartment; the agent opens it, puts the parcel in, closes it\n\
+         (sleep 1; locker open $BOX; locker close $BOX) &\n\
+         CODE=$(curl -s -X POST {base}/v1/reservations/$ID/deposit -H \"Authorization: Bearer $AGENT\" | tee /dev/stderr | sed -n 's/.*\"pickup_code\":\"\\([0-9]*\\)\".*/\\1/p')\n\
+         # 3. the customer types the code on the locker's keypad, takes the parcel and closes the door\n\
+         locker press $CODE#; sleep 1; locker open $BOX; locker close $BOX\n\
          # 4. the locker's heartbeat and alerts\n\
          curl -s {base}/v1/stations/{first}/health -H \"Authorization: Bearer $OPERATOR\"\n\n\
          Ctrl-C stops it.",
@@ -258,6 +256,10 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
         devices = gateway.devices_addr,
         pki = gateway.data_dir.join("pki").display(),
         n = deployment.stations.len(),
+        first_control = lockers
+            .first()
+            .map(|l| l.control.to_string())
+            .unwrap_or_default(),
     );
     wait_for_signal(&gateway).await;
     gateway.stop().await

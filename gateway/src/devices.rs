@@ -1,28 +1,37 @@
 //! The gateway's device plane: its certificate authority and device listener, and what it does
-//! with what lockers say — heartbeats keep a station online, missed ones take it offline (and out
+//! with what lockers say. Heartbeats keep a station online, missed ones take it offline (and out
 //! of discovery) until it reports again, a tamper alarm raises an alert and takes the station out
-//! of service, and everything the TLS front refuses or cuts goes to the access log.
+//! of service, and everything the TLS front refuses or cuts goes to the access log. Unlock
+//! commands for deposits and pickups go out signed from the store's command outbox until the
+//! locker acknowledges them; the door-closed event that names one completes its deposit or
+//! pickup, applied once.
 
+mod node;
+pub mod pickup;
+
+use crate::api::App;
 use crate::config::Deployment;
 use anyhow::Context;
 use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::device::{Audit, DeviceOptions, DevicePlane, NodeLink, Notification};
+use lockergrid_edge_runtime::device::{Audit, DeviceOptions, DevicePlane};
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
-use lockergrid_edge_runtime::store::StatusChange;
-use lockergrid_edge_runtime::store::records::{Actor, StationStatus};
-use lockergrid_protocol::message::{
-    DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, TelemetryMessage,
-};
-use lockergrid_protocol::topic::{Channel, Root, Topic};
+use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, StationStatus};
+use lockergrid_edge_runtime::store::{Deposit, StatusChange};
+use lockergrid_protocol::command::CommandKey;
+use lockergrid_protocol::message::TelemetryMessage;
 use lockergrid_protocol::{StationId, Timestamp};
+use node::Node;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+/// How long an unlock command is valid; the node resends it until the locker acknowledges it.
+pub const UNLOCK_VALID: Duration = Duration::from_secs(60);
 /// The gateway's id in its own device certificate.
 const NODE_ID: &str = "gateway";
 /// A station whose locker has not reported for this long is offline.
@@ -61,13 +70,42 @@ impl Health {
     }
 }
 
-/// Health of every station's locker, shared with the API.
-#[derive(Debug, Default)]
-pub struct Devices {
-    health: Mutex<HashMap<StationId, Health>>,
+/// How a deposit's unlock command ended, for the agent's request waiting on it.
+#[derive(Debug)]
+pub enum DepositEnd {
+    /// The door closed: the parcel is stored and its code issued.
+    Deposited(Deposit),
+    /// The locker refused or failed the unlock, or never acknowledged it before it expired.
+    Unlocked(CommandRecord),
+    /// The door closed but the deposit was no longer possible.
+    Conflict(String),
 }
 
+/// The lockers as the API sees them: their health, the way to their command outbox, and the
+/// agents' requests waiting for a door to close.
+#[derive(Debug)]
+pub struct Devices {
+    health: Mutex<HashMap<StationId, Health>>,
+    commands: mpsc::UnboundedSender<CommandRecord>,
+    deposits: Mutex<HashMap<String, oneshot::Sender<DepositEnd>>>,
+}
+
+/// Commands the API issued, on their way to the node's command loop.
+#[derive(Debug)]
+pub struct Outbox(mpsc::UnboundedReceiver<CommandRecord>);
+
 impl Devices {
+    /// The shared state and the receiving end of its command outbox.
+    pub fn new() -> (Arc<Devices>, Outbox) {
+        let (commands, outbox) = mpsc::unbounded_channel();
+        let devices = Devices {
+            health: Mutex::default(),
+            commands,
+            deposits: Mutex::default(),
+        };
+        (Arc::new(devices), Outbox(outbox))
+    }
+
     /// The health of `station`'s locker (empty when it never reported).
     pub fn health(&self, station: &StationId) -> Health {
         self.health
@@ -76,6 +114,37 @@ impl Devices {
             .get(station)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Hands a command the store has recorded to the node, which sends it until the locker
+    /// acknowledges it or it expires. A command that does not get here (the node stopping) is
+    /// sent after the next start, from the store.
+    pub fn send(&self, command: CommandRecord) {
+        if self.commands.send(command).is_err() {
+            tracing::warn!("the device plane has stopped; the command waits for the next start");
+        }
+    }
+
+    /// Tells the caller how the deposit unlock `command` ends.
+    pub fn watch_deposit(&self, command: &str) -> oneshot::Receiver<DepositEnd> {
+        let (tx, rx) = oneshot::channel();
+        self.deposits
+            .lock()
+            .expect("deposits lock")
+            .insert(command.to_owned(), tx);
+        rx
+    }
+
+    /// Stops telling anyone about `command`.
+    pub fn forget_deposit(&self, command: &str) {
+        self.deposits.lock().expect("deposits lock").remove(command);
+    }
+
+    fn finish_deposit(&self, command: &str, end: DepositEnd) {
+        let waiting = self.deposits.lock().expect("deposits lock").remove(command);
+        if let Some(tx) = waiting {
+            let _ = tx.send(end);
+        }
     }
 
     fn update(&self, station: &StationId, change: impl FnOnce(&mut Health)) {
@@ -136,20 +205,23 @@ pub fn prepare(
     Ok(DeviceOptions::new(listen, pki, cert, key))
 }
 
-/// Starts the device plane and the task that serves the node's side of it.
+/// Starts the device plane and the task that serves the node's side of it: commands from the
+/// outbox signed with `key`, events applied once through the store.
 pub async fn start(
     options: DeviceOptions,
-    store: Store,
-    devices: Arc<Devices>,
+    app: Arc<App>,
+    commands: Outbox,
+    key: CommandKey,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(DevicePlane, tokio::task::JoinHandle<()>)> {
     let (plane, link) = DevicePlane::start(options).await.context("device plane")?;
     tracing::info!(addr = %plane.addr(), "device listener (MQTT over TLS 1.3)");
-    let task = tokio::spawn(serve(link, store, devices, shutdown));
+    let task = tokio::spawn(Node::new(link, app, key).serve(commands, shutdown));
     Ok((plane, task))
 }
 
-fn device_actor(identity: Option<&Identity>) -> Actor {
+/// The actor the access log names for a device.
+pub(crate) fn device_actor(identity: Option<&Identity>) -> Actor {
     Actor {
         subject: identity.map_or_else(
             || "unknown-device".into(),
@@ -159,45 +231,12 @@ fn device_actor(identity: Option<&Identity>) -> Actor {
     }
 }
 
-async fn serve(
-    mut link: NodeLink,
-    store: Store,
-    devices: Arc<Devices>,
-    shutdown: CancellationToken,
-) {
-    for channel in [Channel::Events, Channel::Telemetry, Channel::Acks] {
-        if let Err(e) = link.tx.subscribe(Topic::every(Root::Locker, channel)) {
-            tracing::error!(error = %e, "device plane: cannot subscribe; lockers will not be heard");
-            return;
-        }
-    }
-    let mut sweep = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            audit = link.audit.recv() => match audit {
-                Some(audit) => record_audit(&store, audit).await,
-                None => break,
-            },
-            notification = link.rx.next() => match notification {
-                Ok(Some(Notification::Forward(forward))) => {
-                    let topic = String::from_utf8_lossy(&forward.publish.topic).into_owned();
-                    handle(&mut link, &store, &devices, &topic, &forward.publish.payload).await;
-                }
-                Ok(Some(Notification::Unschedule)) => {
-                    if link.rx.wake().await.is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "device plane: the broker link closed");
-                    break;
-                }
-            },
-            _ = sweep.tick() => mark_offline(&store, &devices).await,
-        }
-    }
+/// The actor for a station's locker.
+pub(crate) fn locker_actor(station: &StationId) -> Actor {
+    device_actor(Some(&Identity {
+        kind: Kind::Locker,
+        id: station.to_string(),
+    }))
 }
 
 async fn record_audit(store: &Store, audit: Audit) {
@@ -242,111 +281,6 @@ async fn record_audit(store: &Store, audit: Audit) {
         .await
     {
         tracing::error!(error = %e, ?audit, "device audit not recorded");
-    }
-}
-
-async fn handle(
-    link: &mut NodeLink,
-    store: &Store,
-    devices: &Devices,
-    topic: &str,
-    payload: &[u8],
-) {
-    let Some(topic) = Topic::parse(topic) else {
-        return;
-    };
-    // The front lets a locker publish only under its own id, so the topic names the sender.
-    let Ok(station) = StationId::new(topic.id) else {
-        return;
-    };
-    let now = store.now();
-    match topic.channel {
-        Channel::Telemetry => match serde_json::from_slice::<TelemetryMessage>(payload) {
-            Ok(telemetry) if telemetry.v == MESSAGE_VERSION => {
-                devices.update(&station, |h| {
-                    h.last_seen = Some(now);
-                    h.telemetry = Some(telemetry);
-                });
-                back_online(store, devices, &station).await;
-            }
-            Ok(other) => {
-                tracing::warn!(%station, version = other.v, "telemetry of an unknown version")
-            }
-            Err(e) => tracing::warn!(%station, error = %e, "unreadable telemetry"),
-        },
-        Channel::Events => match serde_json::from_slice::<EventMessage>(payload) {
-            Ok(event) if event.v == MESSAGE_VERSION && event.locker.as_str() == topic.id => {
-                devices.update(&station, |h| h.last_seen = Some(now));
-                back_online(store, devices, &station).await;
-                if apply_event(store, devices, &station, &event).await {
-                    let ack = Downlink {
-                        v: MESSAGE_VERSION,
-                        command: None,
-                        acked_events: vec![event.id],
-                    };
-                    if let Ok(json) = serde_json::to_vec(&ack) {
-                        let commands = Topic::locker(topic.id, Channel::Commands).to_string();
-                        if let Err(e) = link.tx.publish(commands, json) {
-                            tracing::warn!(%station, error = %e, "event acknowledgement not sent");
-                        }
-                    }
-                }
-            }
-            Ok(other) => {
-                tracing::warn!(%station, id = %other.id, "event of an unknown version or locker")
-            }
-            Err(e) => tracing::warn!(%station, error = %e, "unreadable event"),
-        },
-        Channel::Acks | Channel::Commands => {}
-    }
-}
-
-/// Applies an event; `true` when it is safely recorded and the locker may forget it. Events the
-/// gateway does not act on yet stay in the locker's queue.
-async fn apply_event(
-    store: &Store,
-    devices: &Devices,
-    station: &StationId,
-    event: &EventMessage,
-) -> bool {
-    match &event.event {
-        DeviceEvent::Tamper { tripped: true } => {
-            devices.alert(
-                station,
-                store.now(),
-                "tamper",
-                format!("tamper switch tripped (event {})", event.id),
-            );
-            let change = StatusChange {
-                station: station.clone(),
-                from: vec![StationStatus::Active, StationStatus::Offline],
-                to: StationStatus::OutOfService,
-                actor: device_actor(Some(&Identity {
-                    kind: Kind::Locker,
-                    id: station.to_string(),
-                })),
-                reason: format!("tamper alarm, event {}", event.id),
-            };
-            match store.set_station_status(change).await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::error!(%station, error = %e, "tamper alarm not recorded");
-                    false
-                }
-            }
-        }
-        DeviceEvent::Tamper { tripped: false } => {
-            devices.alert(
-                station,
-                store.now(),
-                "tamper-reset",
-                format!("tamper switch reset (event {})", event.id),
-            );
-            true
-        }
-        DeviceEvent::DoorOpened { .. }
-        | DeviceEvent::DoorClosed { .. }
-        | DeviceEvent::CodeEntered { .. } => false,
     }
 }
 

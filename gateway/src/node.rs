@@ -113,7 +113,7 @@ pub async fn start(
         &data_dir,
         options.devices.unwrap_or(deployment.devices),
     )?;
-    let health = Arc::new(Devices::default());
+    let (health, outbox) = Devices::new();
     let app = App::new(AppParts {
         store: store.clone(),
         tokens: TokenKey::new(secrets.token_key()),
@@ -124,8 +124,14 @@ pub async fn start(
         devices: health.clone(),
     });
     let shutdown = CancellationToken::new();
-    let (device_plane, device_task) =
-        devices::start(device_options, store.clone(), health, shutdown.clone()).await?;
+    let (device_plane, device_task) = devices::start(
+        device_options,
+        app.clone(),
+        outbox,
+        secrets.command_key(),
+        shutdown.clone(),
+    )
+    .await?;
     let devices_addr = device_plane.addr();
     let sweeper = tokio::spawn(sweep(store, options.sweep_every, shutdown.clone()));
     let planner = tokio::spawn(crate::notifications::plan_loop(
@@ -224,6 +230,20 @@ impl RunningGateway {
             self.app.store.now(),
             Duration::from_secs(30 * 86_400),
         )
+    }
+
+    /// How simulated lockers reach this gateway: its device listener, its command key, its
+    /// clock, and heartbeats every `heartbeat`.
+    pub fn simulation(&self, heartbeat: Duration) -> anyhow::Result<crate::simulated::Simulation> {
+        let store = self.app.store.clone();
+        Ok(crate::simulated::Simulation {
+            node: self.devices_addr,
+            command_key: Secrets::load_or_create(&self.data_dir)?
+                .command_key()
+                .public(),
+            heartbeat,
+            clock: Arc::new(move || store.now()),
+        })
     }
 
     /// Resolves when the gateway has been asked to stop.

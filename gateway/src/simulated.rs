@@ -6,7 +6,7 @@
 use anyhow::Context;
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
 use lockergrid_edge_runtime::store::StationSeed;
-use lockergrid_firmware_shim::agent::{self, AgentOptions, Status};
+use lockergrid_firmware_shim::agent::{self, AgentOptions, Clock, Status};
 use lockergrid_firmware_shim::control;
 use lockergrid_firmware_shim::sim::SimLocker;
 use lockergrid_firmware_shim::tls::client_config;
@@ -25,19 +25,37 @@ pub struct SimulatedLocker {
     pub station: StationId,
     /// Its simulation control socket (see `lockergrid_firmware_shim::control`).
     pub control: SocketAddr,
+    /// The simulated hardware itself, for a person (or a benchmark) in this process.
+    pub hardware: Arc<Mutex<SimLocker>>,
     /// Stops it, as if its power were cut.
     pub power: tokio::task::AbortHandle,
 }
 
-/// Starts a simulated locker for each station, connecting to `node` (the device listener),
-/// trusting commands signed by `command_key`, with heartbeats every `heartbeat`.
+/// How the simulated lockers run.
+#[derive(Clone)]
+pub struct Simulation {
+    /// The node's device listener.
+    pub node: SocketAddr,
+    /// The key commands are signed with.
+    pub command_key: CommandPublicKey,
+    /// How often each sends a heartbeat.
+    pub heartbeat: Duration,
+    /// Their clock: the deployment's, as lockers keep theirs in step with the node's.
+    pub clock: Clock,
+}
+
+/// Starts a simulated locker for each station, with its certificate and state under `data_dir`.
 pub async fn start(
     stations: &[StationSeed],
     data_dir: &Path,
-    node: SocketAddr,
-    command_key: CommandPublicKey,
-    heartbeat: Duration,
+    simulation: Simulation,
 ) -> anyhow::Result<Vec<SimulatedLocker>> {
+    let Simulation {
+        node,
+        command_key,
+        heartbeat,
+        clock,
+    } = simulation;
     let mut ca = Authority::open(&data_dir.join("pki")).context("device CA")?;
     let mut started = Vec::with_capacity(stations.len());
     for seed in stations {
@@ -67,6 +85,7 @@ pub async fn start(
             .context("simulation control socket")?;
         let control = listener.local_addr()?;
         tokio::spawn(control::serve(listener, sim.clone(), status));
+        let hardware = sim.clone();
         let options = AgentOptions {
             locker: LockerId::new(id)?,
             host: node.ip().to_string(),
@@ -75,6 +94,7 @@ pub async fn start(
             command_key,
             state_dir: dir.join("state"),
             heartbeat,
+            clock: clock.clone(),
         };
         let station = seed.record.id.clone();
         let name = station.clone();
@@ -87,6 +107,7 @@ pub async fn start(
         started.push(SimulatedLocker {
             station,
             control,
+            hardware,
             power,
         });
     }

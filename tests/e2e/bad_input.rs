@@ -177,6 +177,7 @@ fn unknown_ids() -> impl Strategy<Value = Bad> {
         Just(("POST", "/v1/reservations/{}/deposit", Role::Agent)),
         Just(("GET", "/v1/parcels/{}", Role::Operator)),
         Just(("POST", "/v1/parcels/{}/collect", Role::Carrier)),
+        Just(("POST", "/v1/parcels/{}/code", Role::Checkout)),
     ];
     (routes, "[A-Za-z0-9._:%~-]{1,80}").prop_map(|((method, path, role), id)| Bad {
         method,

@@ -5,25 +5,13 @@
 
 use lockergrid_edge_runtime::ManualClock;
 use lockergrid_gateway::auth::Role;
-use lockergrid_gateway::secrets::Secrets;
-use lockergrid_gateway::simulated::{self, SimulatedLocker};
 use lockergrid_protocol::Timestamp;
 use lockergrid_tests::{Deployment, Running};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
 const START: Timestamp = Timestamp(1_796_083_200_000);
 
-/// Sends one line to a simulated locker's control socket and returns the answer.
-async fn control(locker: &SimulatedLocker, line: &str) -> anyhow::Result<String> {
-    let mut stream = tokio::net::TcpStream::connect(locker.control).await?;
-    stream.write_all(format!("{line}\n").as_bytes()).await?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).await?;
-    Ok(answer.trim().to_string())
-}
-
-/// The stations discovery offers near both test stations, sorted.
 /// The stations discovery offers near both test stations, sorted.
 async fn discoverable(d: &Running, token: &str) -> anyhow::Result<Vec<String>> {
     let url = format!(
@@ -52,21 +40,11 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
         .station("st-a", 4)
         .station("st-b", 4)
         .clock(clock.clone())
+        .lockers(Duration::from_millis(200))
         .start()
         .await?;
     let operator = d.token("ops", Role::Operator, &[])?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
-    let command_key = Secrets::load_or_create(&d.gateway.data_dir)?
-        .command_key()
-        .public();
-    let lockers = simulated::start(
-        &d.deployment.stations,
-        &d.gateway.data_dir,
-        d.gateway.devices_addr,
-        command_key,
-        Duration::from_millis(200),
-    )
-    .await?;
     let health = |id: &str| format!("{}/v1/stations/{id}/health", d.base);
 
     // Heartbeats arrive over TLS and show in the health view.
@@ -78,11 +56,11 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
         assert_eq!(h["telemetry"]["mains"], true);
         assert_eq!(h["status"], "active");
     }
-    assert_eq!(control(&lockers[0], "status").await?.get(..3), Some("ok "));
+    assert_eq!(d.locker("st-a", "status").await?.get(..3), Some("ok "));
     assert_eq!(discoverable(&d, &checkout).await?, vec!["st-a", "st-b"]);
 
     // A tamper alarm: an alert, out of service, out of discovery.
-    assert_eq!(control(&lockers[0], "tamper on").await?, "ok");
+    assert_eq!(d.locker("st-a", "tamper on").await?, "ok");
     let h = d
         .get_until(&health("st-a"), &operator, |h| {
             h["status"] == "out_of_service"
@@ -93,7 +71,7 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
     assert_eq!(discoverable(&d, &checkout).await?, vec!["st-b"]);
 
     // Silence: st-b's locker loses power; after 30 s without a heartbeat the station is offline.
-    lockers[1].power.abort();
+    d.lockers[1].power.abort();
     tokio::time::sleep(Duration::from_millis(300)).await;
     clock.advance(Duration::from_secs(31));
     let h = d

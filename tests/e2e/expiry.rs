@@ -47,23 +47,14 @@ async fn a_closed_pickup_window_expires_the_parcel_until_a_carrier_collects_it()
     let d = Deployment::new()
         .station("st-a", 1)
         .clock(clock.clone())
+        .lockers(Duration::from_millis(200))
         .start()
         .await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
     let agent = d.token("agent", Role::Agent, &["st-a"])?;
     let carrier = d.token("carrier", Role::Carrier, &["st-a"])?;
     let (_, r) = d.reserve(&checkout, "k-1", "st-a").await?;
-    let (status, deposit) = d
-        .send(
-            d.http
-                .post(format!(
-                    "{}/v1/reservations/{}/deposit",
-                    d.base,
-                    r["id"].as_str().expect("id")
-                ))
-                .bearer_auth(&agent),
-        )
-        .await?;
+    let (status, deposit) = d.deposit(&agent, r["id"].as_str().expect("id")).await?;
     assert_eq!(status, 200, "{deposit}");
     let parcel = deposit["parcel_id"].as_str().expect("parcel").to_owned();
 
@@ -82,6 +73,11 @@ async fn a_closed_pickup_window_expires_the_parcel_until_a_carrier_collects_it()
         .await?;
     assert_eq!(status, 200, "{collected}");
     assert!(collected["collected_at"].is_string());
+    // Three days without a heartbeat by the gateway's clock took the station offline for a
+    // moment; its locker's next heartbeat brings it back.
+    let station = format!("{}/v1/stations/st-a", d.base);
+    d.get_until(&station, &checkout, |s| s["status"] == "active")
+        .await?;
     assert_eq!(
         d.reserve(&checkout, "k-3", "st-a").await?.0,
         201,

@@ -3,12 +3,14 @@
 use lockergrid_gateway::auth::Role;
 use lockergrid_tests::{Deployment, small_parcel};
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn reserve_deposit_pickup_walks_the_whole_flow() -> anyhow::Result<()> {
     let d = Deployment::new()
         .station("st-a", 40)
         .station("st-b", 40)
+        .lockers(Duration::from_secs(1))
         .start()
         .await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
@@ -38,14 +40,9 @@ async fn reserve_deposit_pickup_walks_the_whole_flow() -> anyhow::Result<()> {
     assert_eq!(r["size"], "small");
     let id = r["id"].as_str().expect("id").to_owned();
 
-    let (status, deposit) = d
-        .send(
-            d.http
-                .post(format!("{}/v1/reservations/{id}/deposit", d.base))
-                .bearer_auth(&agent),
-        )
-        .await?;
+    let (status, deposit) = d.deposit(&agent, &id).await?;
     assert_eq!(status, 200, "{deposit}");
+    assert_eq!(deposit["status"], "stored", "counted once the door closed");
     let code = deposit["pickup_code"].as_str().expect("code").to_owned();
     assert_eq!(code.len(), 8);
 
@@ -68,18 +65,20 @@ async fn reserve_deposit_pickup_walks_the_whole_flow() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 200, "{pickup}");
-    assert_eq!(pickup["status"], "picked_up");
-
+    assert_eq!(pickup["status"], "unlocking");
     let parcel = deposit["parcel_id"].as_str().expect("parcel id");
-    let (status, p) = d
-        .send(
-            d.http
-                .get(format!("{}/v1/parcels/{parcel}", d.base))
-                .bearer_auth(&checkout),
-        )
+    assert_eq!(pickup["parcel_id"], parcel);
+    let url = format!("{}/v1/parcels/{parcel}", d.base);
+    let (_, p) = d.send(d.http.get(&url).bearer_auth(&checkout)).await?;
+    assert_eq!(
+        p["status"], "stored",
+        "nothing is spent before the door closes"
+    );
+    let compartment = pickup["compartment_id"].as_str().expect("compartment");
+    d.open_and_close("st-a", compartment).await?;
+    let p = d
+        .get_until(&url, &checkout, |p| p["status"] == "picked_up")
         .await?;
-    assert_eq!(status, 200);
-    assert_eq!(p["status"], "picked_up");
     assert!(p["stored_at"].is_string() && p["picked_up_at"].is_string());
 
     let (status, again) = d

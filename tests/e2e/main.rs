@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod devices;
+mod doors;
 mod expiry;
 mod flows;
 mod limits;

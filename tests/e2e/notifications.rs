@@ -66,6 +66,7 @@ async fn a_stored_parcel_is_planned_with_quiet_hours_and_reminders_and_its_expir
     let d = Deployment::new()
         .station("st-a", 10)
         .clock(clock.clone())
+        .lockers(Duration::from_secs(1))
         .start()
         .await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
@@ -89,13 +90,7 @@ async fn a_stored_parcel_is_planned_with_quiet_hours_and_reminders_and_its_expir
         .await?;
     assert_eq!(status, 201, "{r}");
     let id = r["id"].as_str().expect("id");
-    let (status, deposit) = d
-        .send(
-            d.http
-                .post(format!("{}/v1/reservations/{id}/deposit", d.base))
-                .bearer_auth(&agent),
-        )
-        .await?;
+    let (status, deposit) = d.deposit(&agent, id).await?;
     assert_eq!(status, 200, "{deposit}");
 
     let entries = outbox_until(&d, &operator, |e| {

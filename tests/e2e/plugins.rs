@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The same component with a custom section appended: other bytes, other digest, same code.
 fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
@@ -123,6 +124,7 @@ async fn the_default_plugins_decide_and_every_decision_names_its_plugin() -> any
     let d = Deployment::new()
         .station("st-a", 40)
         .station("st-b", 40)
+        .lockers(Duration::from_secs(1))
         .start()
         .await?;
     let operator = d.token("ops", Role::Operator, &[])?;
@@ -156,13 +158,7 @@ async fn the_default_plugins_decide_and_every_decision_names_its_plugin() -> any
     assert_eq!(status, 201, "{r}");
     let agent = d.token("courier", Role::Agent, &["st-a", "st-b"])?;
     let id = r["id"].as_str().expect("id");
-    let (status, deposit) = d
-        .send(
-            d.http
-                .post(format!("{}/v1/reservations/{id}/deposit", d.base))
-                .bearer_auth(&agent),
-        )
-        .await?;
+    let (status, deposit) = d.deposit(&agent, id).await?;
     assert_eq!(status, 200, "{deposit}");
 
     let log = d.access_log(&operator).await?;
@@ -376,6 +372,7 @@ async fn hostile_plugins_are_contained_and_requests_keep_flowing() -> anyhow::Re
         Deployment::new()
             .station("st-a", 200)
             .station("st-b", 200)
+            .lockers(Duration::from_secs(1))
             .start()
             .await?,
     );
@@ -403,11 +400,7 @@ async fn hostile_plugins_are_contained_and_requests_keep_flowing() -> anyhow::Re
             let (status, r) = reserve_near(&d, &checkout, &format!("{name}-{round}")).await?;
             assert_eq!(status, 201, "{name}: {r}");
             let id = r["id"].as_str().expect("id").to_owned();
-            let deposit = d.send(
-                d.http
-                    .post(format!("{}/v1/reservations/{id}/deposit", d.base))
-                    .bearer_auth(&agent),
-            );
+            let deposit = d.deposit(&agent, &id);
             let (discovery, (deposited, _)) = tokio::join!(
                 d.send(
                     d.http

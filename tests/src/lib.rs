@@ -16,12 +16,14 @@ use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config;
 use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
 use lockergrid_gateway::secrets::Secrets;
+use lockergrid_gateway::simulated::{self, SimulatedLocker};
 use lockergrid_protocol::StationId;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// What to start.
 #[derive(Default)]
@@ -31,6 +33,7 @@ pub struct Deployment {
     hold: Option<String>,
     limits: Option<Limits>,
     without_plugins: bool,
+    lockers: Option<Duration>,
 }
 
 impl Deployment {
@@ -62,6 +65,13 @@ impl Deployment {
     /// Runs without plugins: every decision is the built-in one.
     pub fn without_plugins(mut self) -> Deployment {
         self.without_plugins = true;
+        self
+    }
+
+    /// Starts a simulated locker for every station (in this process, over TLS, with its own
+    /// certificate) sending heartbeats every `heartbeat`; `start` returns once all are online.
+    pub fn lockers(mut self, heartbeat: Duration) -> Deployment {
+        self.lockers = Some(heartbeat);
         self
     }
 
@@ -113,13 +123,31 @@ impl Deployment {
             ..NodeOptions::default()
         };
         let gateway = node::start(&deployment, options).await?;
-        Ok(Running {
+        let lockers = match self.lockers {
+            Some(heartbeat) => {
+                simulated::start(
+                    &deployment.stations,
+                    &gateway.data_dir,
+                    gateway.simulation(heartbeat)?,
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let running = Running {
             deployment,
             base: format!("http://{}", gateway.addr),
             gateway,
+            lockers,
             http: reqwest::Client::new(),
             _dir: dir,
-        })
+        };
+        for locker in &running.lockers {
+            running
+                .locker_until(locker.station.as_str(), |s| s["connected"] == true)
+                .await?;
+        }
+        Ok(running)
     }
 }
 
@@ -131,6 +159,8 @@ pub struct Running {
     pub deployment: config::Deployment,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The simulated lockers, if the deployment asked for them.
+    pub lockers: Vec<SimulatedLocker>,
     /// A client for it.
     pub http: reqwest::Client,
     _dir: TempDir,
@@ -202,6 +232,93 @@ impl Running {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Sends one line to `station`'s simulated locker's control socket and returns its answer
+    /// (`ok`, `ok <json>` or `error <message>`).
+    pub async fn locker(&self, station: &str, line: &str) -> anyhow::Result<String> {
+        let locker = self
+            .lockers
+            .iter()
+            .find(|l| l.station.as_str() == station)
+            .with_context(|| format!("no simulated locker at {station}"))?;
+        let stream = tokio::net::TcpStream::connect(locker.control).await?;
+        let (read, mut write) = stream.into_split();
+        write.write_all(format!("{line}\n").as_bytes()).await?;
+        let mut answer = String::new();
+        BufReader::new(read).read_line(&mut answer).await?;
+        Ok(answer.trim_end().to_owned())
+    }
+
+    /// Asks `station`'s locker for its status until `done` holds (every 10 ms, for up to 15 s).
+    pub async fn locker_until(
+        &self,
+        station: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let answer = self.locker(station, "status").await?;
+            let status: Value = answer
+                .strip_prefix("ok ")
+                .and_then(|json| serde_json::from_str(json).ok())
+                .with_context(|| format!("locker status: {answer}"))?;
+            if done(&status) {
+                return Ok(status);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting on locker {station}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A person at `station` waits for `compartment`'s latch to release, opens the door and
+    /// closes it again.
+    pub async fn open_and_close(&self, station: &str, compartment: &str) -> anyhow::Result<()> {
+        self.locker_until(station, |s| {
+            s["unlatched"]
+                .as_array()
+                .is_some_and(|u| u.iter().any(|c| c == compartment))
+        })
+        .await?;
+        for verb in ["open", "close"] {
+            let answer = self
+                .locker(station, &format!("{verb} {compartment}"))
+                .await?;
+            anyhow::ensure!(answer == "ok", "{verb} {compartment}: {answer}");
+        }
+        Ok(())
+    }
+
+    /// The agent's deposit of reservation `id` at a simulated locker: `POST …/deposit`, and while
+    /// it waits the agent opens the released door, puts the parcel in and closes it. Returns the
+    /// deposit's status and body (a refusal comes back without touching the door).
+    pub async fn deposit(&self, agent: &str, id: &str) -> anyhow::Result<(u16, Value)> {
+        let request = self.send(
+            self.http
+                .post(format!("{}/v1/reservations/{id}/deposit", self.base))
+                .bearer_auth(agent),
+        );
+        tokio::pin!(request);
+        let (status, reservation) = self
+            .send(
+                self.http
+                    .get(format!("{}/v1/reservations/{id}", self.base))
+                    .bearer_auth(agent),
+            )
+            .await?;
+        if status != 200 {
+            return request.await;
+        }
+        let station = reservation["station_id"].as_str().unwrap_or_default();
+        let compartment = reservation["compartment_id"].as_str().unwrap_or_default();
+        tokio::select! {
+            answer = &mut request => return answer,
+            door = self.open_and_close(station, compartment) => door?,
+        }
+        request.await
     }
 
     /// The deployment's own plugin-signing key, as an operator holding it would use it.

@@ -35,11 +35,11 @@ const SWEEP_LIMIT: usize = 10_000;
 /// Attempts at drawing a code that no active code at the station already hashes to.
 const CODE_DRAWS: usize = 16;
 
-fn new_id(prefix: &str) -> String {
+pub(super) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
-fn conflict(kind: &'static str, id: &str, status: impl serde::Serialize) -> ChangeError {
+pub(super) fn conflict(kind: &'static str, id: &str, status: impl serde::Serialize) -> ChangeError {
     let status = match serde_json::to_value(status) {
         Ok(serde_json::Value::String(s)) => s,
         other => format!("{other:?}"),
@@ -186,7 +186,7 @@ impl Writer {
         self.end_hold(tx, reservation, CompartmentEvent::Cancel, actor)
     }
 
-    fn held_reservation(
+    pub(super) fn held_reservation(
         &self,
         tx: &Tx<'_>,
         id: &ReservationId,
@@ -284,6 +284,40 @@ impl Writer {
         Ok(Deposit { parcel, code })
     }
 
+    /// Replaces a stored parcel's pickup code with a fresh one (the old one stops working).
+    pub(super) fn reissue_code(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &ParcelId,
+        actor: Actor,
+    ) -> Result<Deposit, ChangeError> {
+        let mut parcel =
+            PARCELS_V1
+                .get(&tx.parcels, id.as_str())?
+                .ok_or_else(|| ChangeError::NotFound {
+                    kind: "parcel",
+                    id: id.to_string(),
+                })?;
+        let (Some(expires_at), ParcelStatus::Stored) = (parcel.pickup_expires_at, parcel.status)
+        else {
+            return Err(conflict("parcel", id.as_str(), parcel.status));
+        };
+        let (code, hash) = self.draw_code(tx, &parcel.station_id)?;
+        if let Some(old) = &parcel.code_hash {
+            tx.codes.remove(old.as_str()).map_err(StoreError::from)?;
+        }
+        let record = CodeRecord {
+            parcel_id: parcel.id.clone(),
+            station_id: parcel.station_id.clone(),
+            expires_at,
+        };
+        CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
+        parcel.code_hash = Some(hash);
+        PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
+        self.log(tx, Draft::new(actor, "code_reissued", id.as_str(), "ok"))?;
+        Ok(Deposit { parcel, code })
+    }
+
     /// A fresh code whose hash no active code at `station` has.
     fn draw_code(
         &self,
@@ -309,17 +343,39 @@ impl Writer {
         decided_by: Option<DecidedBy>,
     ) -> Result<Pickup, ChangeError> {
         let hash = self.code_key.hash(station, code).to_hex();
-        let valid = CODES_V1
-            .get(&tx.codes, hash.as_str())?
-            .filter(|c| &c.station_id == station && c.expires_at > tx.now);
-        let Some(record) = valid else {
+        let Some(record) = self.active_code(tx, station, &hash)? else {
             self.log(
                 tx,
                 Draft::new(actor, "pickup", station.as_str(), "code_rejected"),
             )?;
             return Err(ChangeError::CodeRejected);
         };
-        let mut parcel = self.parcel(tx, &record.parcel_id)?;
+        self.pick_up(tx, &hash, &record.parcel_id, actor, decided_by)
+    }
+
+    /// The active code at `station` with this keyed hash, if it has not expired.
+    pub(super) fn active_code(
+        &self,
+        tx: &Tx<'_>,
+        station: &StationId,
+        hash: &str,
+    ) -> Result<Option<CodeRecord>, StoreError> {
+        Ok(CODES_V1
+            .get(&tx.codes, hash)?
+            .filter(|c| &c.station_id == station && c.expires_at > tx.now))
+    }
+
+    /// Spends the code with keyed hash `hash`: its parcel is picked up and its compartment
+    /// becomes available.
+    pub(super) fn pick_up(
+        &mut self,
+        tx: &mut Tx<'_>,
+        hash: &str,
+        parcel_id: &ParcelId,
+        actor: Actor,
+        decided_by: Option<DecidedBy>,
+    ) -> Result<Pickup, ChangeError> {
+        let mut parcel = self.parcel(tx, parcel_id)?;
         let picked = advance(&parcel, ParcelEvent::PickedUp)?;
         self.move_compartment(
             tx,
@@ -327,7 +383,10 @@ impl Writer {
             CompartmentEvent::PickupConfirmed,
             None,
         )?;
-        tx.codes.remove(hash.as_str()).map_err(StoreError::from)?;
+        tx.codes.remove(hash).map_err(StoreError::from)?;
+        if let Some(current) = parcel.code_hash.as_deref().filter(|c| *c != hash) {
+            tx.codes.remove(current).map_err(StoreError::from)?;
+        }
         if let Some(deadline) = parcel.pickup_expires_at {
             self.index
                 .pickup_deadlines
@@ -551,7 +610,7 @@ impl Writer {
         Ok(true)
     }
 
-    fn parcel(&self, tx: &Tx<'_>, id: &ParcelId) -> Result<Parcel, ChangeError> {
+    pub(super) fn parcel(&self, tx: &Tx<'_>, id: &ParcelId) -> Result<Parcel, ChangeError> {
         Ok(PARCELS_V1
             .get(&tx.parcels, id.as_str())?
             .ok_or_else(|| missing("parcels_v1", id.as_str()))?)
@@ -589,7 +648,7 @@ impl Writer {
     }
 }
 
-fn advance(parcel: &Parcel, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {
+pub(super) fn advance(parcel: &Parcel, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {
     parcel
         .status
         .advance(event)

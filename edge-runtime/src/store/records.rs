@@ -292,3 +292,98 @@ pub struct AccessEntry {
     /// SHA-256 over `prev_hash` and this entry's other fields, hex.
     pub hash: String,
 }
+
+/// Why the node released a compartment's latch; what the door closing again completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "for", rename_all = "snake_case")]
+pub enum UnlockFor {
+    /// An agent deposits the parcel of this reservation.
+    Deposit {
+        /// The reservation.
+        reservation_id: ReservationId,
+    },
+    /// A customer collects this parcel with the code whose keyed hash is given; the code is
+    /// spent when the door closes.
+    Pickup {
+        /// The parcel.
+        parcel_id: ParcelId,
+        /// The code's keyed hash, hex.
+        code_hash: String,
+    },
+}
+
+/// What became of an unlock command at the locker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandStatus {
+    /// Sent (or to be sent) until the locker acknowledges it or it expires.
+    Pending,
+    /// The locker released the latch.
+    Executed,
+    /// The locker refused it before anything moved.
+    Refused,
+    /// The locker admitted it but the hardware failed.
+    Failed,
+    /// No acknowledgement arrived before it expired.
+    Expired,
+}
+
+impl CommandStatus {
+    /// The status as the API and the access log name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Pending => "pending",
+            CommandStatus::Executed => "executed",
+            CommandStatus::Refused => "refused",
+            CommandStatus::Failed => "failed",
+            CommandStatus::Expired => "expired",
+        }
+    }
+}
+
+/// An unlock command the node issued, with the per-locker counter it was signed with. It stays in
+/// the outbox (the pending-commands table) until the locker acknowledges it or it expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandRecord {
+    /// Its id; the locker's door-closed event names it.
+    pub id: String,
+    /// The station (its locker has the station's id).
+    pub station_id: StationId,
+    /// The compartment whose latch it releases.
+    pub compartment_id: CompartmentId,
+    /// The locker's counter; strictly increasing per locker.
+    pub counter: u64,
+    /// When it was issued, by the node's clock.
+    pub issued_at: Timestamp,
+    /// After this the locker refuses it.
+    pub expires_at: Timestamp,
+    /// What the door closing again completes.
+    pub unlock_for: UnlockFor,
+    /// Who asked for it.
+    pub actor: Actor,
+    /// The site rules that allowed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
+    /// What the locker said.
+    pub status: CommandStatus,
+    /// The locker's reason for a refusal or failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The door-closed event that completed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+}
+
+/// A locker event the node has applied; its key is `{station}/{event id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxRecord {
+    /// When it was applied.
+    pub applied_at: Timestamp,
+}
+
+/// What the node keeps per locker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LockerRecord {
+    /// The counter of the last command issued to it.
+    pub counter: u64,
+}

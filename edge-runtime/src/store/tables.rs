@@ -5,10 +5,10 @@
 use super::StoreError;
 pub use super::compact::CompartmentCodec;
 use super::records::{
-    AccessEntry, CodeRecord, CompartmentRecord, IdempotencyRecord, OutboxEntry, Parcel,
-    Reservation, StationRecord,
+    AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
+    LockerRecord, OutboxEntry, Parcel, Reservation, StationRecord,
 };
-use lockergrid_protocol::CompartmentId;
+use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -177,6 +177,19 @@ pub const IDEMPOTENCY_V1: Typed<&str, IdempotencyRecord> = Typed::new("idempoten
 pub const ACCESS_LOG_V1: Typed<u64, AccessEntry> = Typed::new("access_log_v1");
 /// Notifications not yet delivered, by sequence number.
 pub const OUTBOX_V1: Typed<u64, OutboxEntry> = Typed::new("outbox_v1");
+/// Unlock commands by id.
+pub const COMMANDS_V1: Typed<&str, CommandRecord> = Typed::new("commands_v1");
+/// The command outbox: ids of commands not yet acknowledged, with their expiry.
+pub const PENDING_COMMANDS_V1: Typed<&str, Timestamp> = Typed::new("pending_commands_v1");
+/// The inbox: locker events already applied, by `{station}/{event id}`.
+pub const INBOX_V1: Typed<&str, InboxRecord> = Typed::new("inbox_v1");
+/// Per-locker state (the command counter) by station id.
+pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
+
+/// The inbox key of a locker's event.
+pub fn inbox_key(station: &StationId, event: &str) -> String {
+    format!("{station}/{event}")
+}
 
 /// A SHA-256 over the business tables (compartments, reservations, parcels, codes), hex.
 pub fn digest(rx: &redb::ReadTransaction) -> Result<String, StoreError> {

@@ -5,16 +5,16 @@
 
 use super::access_log::Draft;
 use super::index::Index;
-use super::records::{Actor, DecidedBy, Parcel, Reservation};
+use super::records::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Reservation};
 use super::snapshot::{Snapshot, StationView};
 use super::tables::{
-    ACCESS_LOG_V1, CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1,
-    RESERVATIONS_V1, STATIONS_V1,
+    ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1,
+    OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, STATIONS_V1,
 };
 use super::{
-    ChangeError, CommitReport, CompartmentChange, Deposit, ExpiryReport, Pickup,
-    PlannedNotification, ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed,
-    StatusChange, StoreError, StoreMetrics,
+    ChangeError, CommitReport, CompartmentChange, Deposit, DoorClosed, DoorClosedEvent,
+    ExpiryReport, Pickup, PickupUnlock, PlannedNotification, ReserveError, ReserveRequest,
+    Reserved, SeedReport, SettledEvent, StationSeed, StatusChange, StoreError, StoreMetrics,
 };
 use crate::clock::Clock;
 use lockergrid_protocol::{
@@ -23,7 +23,7 @@ use lockergrid_protocol::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most commands applied in one transaction; bounds the latency of the batch's last caller.
@@ -81,6 +81,37 @@ pub(super) enum Command {
     Plan {
         planned: PlannedNotification,
         reply: Reply<Result<(), ChangeError>>,
+    },
+    ReissueCode {
+        id: ParcelId,
+        actor: Actor,
+        reply: Reply<Result<Deposit, ChangeError>>,
+    },
+    UnlockDeposit {
+        id: ReservationId,
+        actor: Actor,
+        decided_by: Option<DecidedBy>,
+        valid: Duration,
+        reply: Reply<Result<CommandRecord, ChangeError>>,
+    },
+    UnlockPickup {
+        request: PickupUnlock,
+        reply: Reply<Result<Option<CommandRecord>, ChangeError>>,
+    },
+    DoorClosed {
+        closed: DoorClosedEvent,
+        reply: Reply<Result<DoorClosed, StoreError>>,
+    },
+    SettleEvent {
+        settled: SettledEvent,
+        reply: Reply<Result<bool, StoreError>>,
+    },
+    SettleOutcome {
+        id: String,
+        status: CommandStatus,
+        detail: Option<String>,
+        actor: Actor,
+        reply: Reply<Result<Option<CommandRecord>, StoreError>>,
     },
 }
 
@@ -147,6 +178,12 @@ impl Command {
             Command::Record { reply, .. } => fail_now(reply, e),
             Command::StationStatus { reply, .. } => fail_now(reply, e),
             Command::Plan { reply, .. } => fail_now(reply, e),
+            Command::ReissueCode { reply, .. } => fail_now(reply, e),
+            Command::UnlockDeposit { reply, .. } => fail_now(reply, e),
+            Command::UnlockPickup { reply, .. } => fail_now(reply, e),
+            Command::DoorClosed { reply, .. } => fail_now(reply, e),
+            Command::SettleEvent { reply, .. } => fail_now(reply, e),
+            Command::SettleOutcome { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -161,6 +198,10 @@ pub(super) struct Tx<'t> {
     pub keys: redb::Table<'t, &'static str, &'static [u8]>,
     pub log: redb::Table<'t, u64, &'static [u8]>,
     pub outbox: redb::Table<'t, u64, &'static [u8]>,
+    pub commands: redb::Table<'t, &'static str, &'static [u8]>,
+    pub pending_commands: redb::Table<'t, &'static str, &'static [u8]>,
+    pub inbox: redb::Table<'t, &'static str, &'static [u8]>,
+    pub lockers: redb::Table<'t, &'static str, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -177,6 +218,10 @@ impl<'t> Tx<'t> {
             keys: txn.open_table(IDEMPOTENCY_V1.def())?,
             log: txn.open_table(ACCESS_LOG_V1.def())?,
             outbox: txn.open_table(OUTBOX_V1.def())?,
+            commands: txn.open_table(COMMANDS_V1.def())?,
+            pending_commands: txn.open_table(PENDING_COMMANDS_V1.def())?,
+            inbox: txn.open_table(INBOX_V1.def())?,
+            lockers: txn.open_table(LOCKERS_V1.def())?,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),
@@ -383,6 +428,41 @@ impl Writer {
             }
             Command::Plan { planned, reply } => {
                 let result = self.plan_notification(tx, planned);
+                keep(pending, reply, result)
+            }
+            Command::ReissueCode { id, actor, reply } => {
+                keep(pending, reply, self.reissue_code(tx, &id, actor))
+            }
+            Command::UnlockDeposit {
+                id,
+                actor,
+                decided_by,
+                valid,
+                reply,
+            } => {
+                let result = self.unlock_for_deposit(tx, &id, &actor, &decided_by, valid);
+                keep(pending, reply, result)
+            }
+            Command::UnlockPickup { request, reply } => {
+                let result = self.unlock_for_pickup(tx, request);
+                keep(pending, reply, result)
+            }
+            Command::DoorClosed { closed, reply } => {
+                let result = self.door_closed(tx, closed);
+                keep(pending, reply, result)
+            }
+            Command::SettleEvent { settled, reply } => {
+                let result = self.settle_event(tx, settled);
+                keep(pending, reply, result)
+            }
+            Command::SettleOutcome {
+                id,
+                status,
+                detail,
+                actor,
+                reply,
+            } => {
+                let result = self.settle_command(tx, &id, status, detail, actor);
                 keep(pending, reply, result)
             }
         }

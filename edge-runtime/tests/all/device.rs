@@ -395,6 +395,7 @@ async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged(
         command_key: key.public(),
         state_dir: plane.dir.path().join("shim-state"),
         heartbeat: Duration::from_millis(200),
+        clock: agent::system_clock(),
     };
     tokio::spawn(agent::run(options, sim.clone(), status_tx));
 

@@ -2,6 +2,7 @@
 
 mod crash;
 mod device;
+mod doors;
 mod expiry;
 mod flows;
 mod plugins;

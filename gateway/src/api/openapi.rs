@@ -59,7 +59,10 @@ fn paths() -> Value {
             "summary": "A pickup code typed at the locker; releases the parcel",
             "parameters": [id_param("Station id")],
             "requestBody": body("CodeEntry"),
-            "responses": { "200": ok("Picked up", "Pickup"), "422": problem("Code rejected"),
+            "summary": "A code entered on the station's screen: the compartment is unlocked by signed command and the code is spent when its door closes",
+            "responses": { "200": ok("Unlocking", "Pickup"), "403": problem("Denied by the site's rules"),
+                           "409": problem("The parcel cannot be picked up"),
+                           "422": problem("Code rejected"),
                            "429": problem("Too many wrong codes; see Retry-After") }
         })) },
         "/v1/stations/{id}/health": { "get": secured("operator, agent and carrier (their stations)", json!({
@@ -104,15 +107,29 @@ fn paths() -> Value {
         },
         "/v1/reservations/{id}/deposit": { "post": secured("agent (its stations)", json!({
             "operationId": "deposit",
-            "summary": "Record the parcel as stored; the pickup code is in this response only",
-            "parameters": [id_param("Reservation id")],
-            "responses": { "200": ok("Stored", "Deposit"), "404": problem("No such reservation"),
-                           "409": problem("Not held, or the hold ran out") }
+            "summary": "Unlock the reserved compartment; the parcel counts as stored when the locker reports its door closed, and the pickup code is in this response only",
+            "parameters": [id_param("Reservation id"),
+                           { "name": "Prefer", "in": "header", "required": false,
+                             "description": "`wait=N`: wait at most N seconds (8 at most and by default) for the door to close",
+                             "schema": { "type": "string" } }],
+            "responses": { "200": ok("Stored: the door closed", "Deposit"),
+                           "202": ok("Unlocked; the door has not closed yet", "DepositPending"),
+                           "403": problem("Denied by the site's rules"),
+                           "404": problem("No such reservation"),
+                           "409": problem("Not held, or the hold ran out"),
+                           "503": problem("The locker refused or failed the unlock, or did not answer in time; the reservation stays held") }
         })) },
         "/v1/parcels/{id}": { "get": secured("checkout, operator, agent and carrier (their stations)", json!({
             "operationId": "getParcel",
             "parameters": [id_param("Parcel id")],
             "responses": { "200": ok("The parcel", "Parcel"), "404": problem("No such parcel") }
+        })) },
+        "/v1/parcels/{id}/code": { "post": secured("checkout", json!({
+            "operationId": "reissueCode",
+            "summary": "A new pickup code for a stored parcel, in this response only; the old code stops working",
+            "parameters": [id_param("Parcel id")],
+            "responses": { "200": ok("The new code", "Deposit"), "404": problem("No such parcel"),
+                           "409": problem("Not stored") }
         })) },
         "/v1/parcels/{id}/collect": { "post": secured("carrier (its stations)", json!({
             "operationId": "collectParcel",
@@ -216,12 +233,17 @@ fn schemas() -> Value {
             "status": { "type": "string", "enum": ["held", "deposited", "released", "expired", "completed"] } } },
         "Deposit": { "type": "object", "properties": {
             "reservation_id": id, "parcel_id": id, "station_id": id, "compartment_id": id,
+            "command_id": id,
             "status": { "type": "string" }, "pickup_code": { "type": "string", "pattern": "^[0-9]{8}$" },
             "pickup_expires_at": ts } },
+        "DepositPending": { "type": "object", "properties": {
+            "reservation_id": id, "parcel_id": id, "station_id": id, "compartment_id": id,
+            "command_id": id, "status": { "const": "awaiting_door" }, "unlock_expires_at": ts } },
         "CodeEntry": { "type": "object", "additionalProperties": false, "required": ["code"],
             "properties": { "code": { "type": "string", "pattern": "^[0-9]{8}$" } } },
         "Pickup": { "type": "object", "properties": {
-            "parcel_id": id, "compartment_id": id, "status": { "type": "string" } } },
+            "parcel_id": id, "compartment_id": id, "command_id": id,
+            "status": { "const": "unlocking" }, "unlock_expires_at": ts } },
         "StationHealth": { "type": "object", "properties": {
             "station": id,
             "status": { "type": "string", "enum": ["active", "inactive", "offline", "out_of_service"] },

@@ -65,3 +65,27 @@ pub(super) async fn collect(
         .map_err(change_error)?;
     Ok(Json(parcel_json(&collected)))
 }
+
+/// A new pickup code for a stored parcel (the customer lost theirs, or the agent's deposit request
+/// stopped waiting before the door closed); the old code stops working.
+pub(super) async fn reissue_code(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+) -> Result<Json<Value>, ApiError> {
+    let parcel = load(&app, &caller, &raw, &[Role::Checkout]).await?;
+    let reissued = app
+        .store
+        .reissue_code(parcel.id, caller.actor())
+        .await
+        .map_err(change_error)?;
+    let p = &reissued.parcel;
+    Ok(Json(json!({
+        "parcel_id": p.id,
+        "station_id": p.station_id,
+        "compartment_id": p.compartment_id,
+        "status": p.status,
+        "pickup_code": reissued.code.reveal(),
+        "pickup_expires_at": p.pickup_expires_at,
+    })))
+}

@@ -5,6 +5,7 @@ use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::stations::{candidate_json, validate_area};
 use crate::auth::Role;
+use crate::devices::{DepositEnd, UNLOCK_VALID};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -336,11 +337,42 @@ pub(super) async fn release(
     Ok(Json(reservation_json(&released)))
 }
 
+/// Longest an agent's deposit request waits for the door to close (`Prefer: wait=N` asks for
+/// less); it stays under the API's request timeout.
+const DEPOSIT_WAIT: Duration = Duration::from_secs(8);
+
+/// The wait a `Prefer: wait=N` header (RFC 7240) asks for, at most [`DEPOSIT_WAIT`].
+fn preferred_wait(headers: &HeaderMap) -> Result<Duration, ApiError> {
+    let Some(prefer) = headers.get("prefer") else {
+        return Ok(DEPOSIT_WAIT);
+    };
+    let wait = prefer
+        .to_str()
+        .ok()
+        .into_iter()
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|p| p.trim().strip_prefix("wait="))
+        .map(|n| n.trim().parse::<u64>());
+    match wait {
+        None => Ok(DEPOSIT_WAIT),
+        Some(Ok(secs)) => Ok(Duration::from_secs(secs).min(DEPOSIT_WAIT)),
+        Some(Err(_)) => Err(ApiError::bad_request(
+            "Prefer: wait= takes a whole number of seconds",
+        )),
+    }
+}
+
+/// The agent's deposit: the site's rules are asked, the locker gets a signed unlock for the
+/// reservation's compartment, and the deposit counts when the locker reports the door closed
+/// again. The request waits for that (see [`preferred_wait`]): 200 with the pickup code, or 202
+/// while the door is still open (the parcel then shows `stored` once it closes).
 pub(super) async fn deposit(
     State(app): State<Arc<App>>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(raw): ApiPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let wait = preferred_wait(&headers)?;
     let r = load(&app, &caller, &raw, &[Role::Agent]).await?;
     let attempt = AccessAttempt {
         station: r.station_id.clone(),
@@ -352,21 +384,58 @@ pub(super) async fn deposit(
         climate_controlled: false,
     };
     let decided_by = site_rules(&app, &caller, &attempt, "deposit", r.id.as_str()).await?;
-    let deposit = app
+    let command = app
         .store
-        .deposit(r.id.clone(), caller.actor(), Some(decided_by))
+        .unlock_for_deposit(r.id.clone(), caller.actor(), Some(decided_by), UNLOCK_VALID)
         .await
         .map_err(change_error)?;
-    let p = &deposit.parcel;
-    Ok(Json(json!({
-        "reservation_id": r.id,
-        "parcel_id": p.id,
-        "station_id": p.station_id,
-        "compartment_id": p.compartment_id,
-        "status": p.status,
-        "pickup_code": deposit.code.reveal(),
-        "pickup_expires_at": p.pickup_expires_at,
-    })))
+    let ended = app.devices.watch_deposit(&command.id);
+    app.devices.send(command.clone());
+    let end = match tokio::time::timeout(wait, ended).await {
+        Ok(Ok(end)) => end,
+        Ok(Err(_)) | Err(_) => {
+            app.devices.forget_deposit(&command.id);
+            let body = json!({
+                "reservation_id": r.id,
+                "parcel_id": r.parcel_id,
+                "station_id": r.station_id,
+                "compartment_id": command.compartment_id,
+                "command_id": command.id,
+                "status": "awaiting_door",
+                "unlock_expires_at": command.expires_at,
+            });
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
+    };
+    match end {
+        DepositEnd::Deposited(deposit) => {
+            let p = &deposit.parcel;
+            Ok(Json(json!({
+                "reservation_id": r.id,
+                "parcel_id": p.id,
+                "station_id": p.station_id,
+                "compartment_id": p.compartment_id,
+                "command_id": command.id,
+                "status": p.status,
+                "pickup_code": deposit.code.reveal(),
+                "pickup_expires_at": p.pickup_expires_at,
+            }))
+            .into_response())
+        }
+        DepositEnd::Unlocked(command) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "locker-did-not-unlock",
+            "The locker did not open",
+            format!(
+                "unlock command {} {}{}",
+                command.id,
+                command.status.as_str(),
+                command.detail.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        )
+        .with("command_status", json!(command.status))),
+        DepositEnd::Conflict(reason) => Err(ApiError::conflict(reason)),
+    }
 }
 
 /// Asks the site's rules about `attempt`; a denial is written to the access log with the plugin

@@ -3,20 +3,17 @@
 use super::App;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, path_id};
 use super::problem::ApiError;
-use super::reservations::site_rules;
 use crate::auth::Role;
+use crate::devices::pickup::{self, CodeRefused};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use lockergrid_edge_runtime::plugins::RankRequest;
-use lockergrid_edge_runtime::plugins::model::{AccessAttempt, AccessMethod, AccessRole};
 use lockergrid_edge_runtime::plugins::registry::World;
 use lockergrid_edge_runtime::ranking::{self, Candidate, Query};
-use lockergrid_edge_runtime::store::ChangeError;
+use lockergrid_edge_runtime::store::records::UnlockFor;
 use lockergrid_edge_runtime::store::snapshot::StationView;
-use lockergrid_protocol::{
-    CompartmentState, GeoPoint, ParcelSpec, PickupCode, Size, StationId, Tier,
-};
+use lockergrid_protocol::{CompartmentState, GeoPoint, ParcelSpec, Size, StationId, Tier};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -180,57 +177,42 @@ pub(super) async fn code_entry(
     caller
         .permit(&app, &[Role::Station], Some(&station))
         .await?;
-    let now = app.store.now();
-    if let Some(wait) = app.code_attempts.locked(&station, now) {
-        return Err(ApiError::new(
+    match pickup::enter_code(&app, &station, &body.code, None, caller.actor()).await {
+        Ok(Some(command)) => {
+            let parcel = match &command.unlock_for {
+                UnlockFor::Pickup { parcel_id, .. } => Some(parcel_id),
+                UnlockFor::Deposit { .. } => None,
+            };
+            Ok(Json(json!({
+                "parcel_id": parcel,
+                "compartment_id": command.compartment_id,
+                "command_id": command.id,
+                "status": "unlocking",
+                "unlock_expires_at": command.expires_at,
+            })))
+        }
+        Ok(None) => Err(ApiError::conflict("this code entry was applied before")),
+        Err(CodeRefused::Locked(wait)) => Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-attempts",
             "Too many wrong codes",
             "code entry at this station is locked after repeated wrong codes",
         )
-        .retry_after(wait.as_secs().max(1)));
-    }
-    let rejected = |app: &App| {
-        let left = app.code_attempts.fail(&station, now);
-        ApiError::new(
+        .retry_after(wait.as_secs().max(1))),
+        Err(CodeRefused::Rejected { attempts_left }) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "code-rejected",
             "Code not accepted",
             "the code is not valid at this station",
         )
-        .with("attempts_left", json!(left))
-    };
-    let Ok(code) = PickupCode::parse(&body.code) else {
-        return Err(rejected(&app));
-    };
-    // Site rules are asked only about a code that would open something; a wrong code is
-    // refused, counted and logged by the store as before.
-    let decided_by = match app.store.parcel_for_code(&station, &code)? {
-        Some(parcel) => {
-            let attempt = AccessAttempt {
-                station: station.clone(),
-                compartment: parcel.compartment_id.clone(),
-                role: AccessRole::Customer,
-                method: AccessMethod::PickupCode,
-                at: now,
-                local_minute: app.local_minute(),
-                climate_controlled: false,
-            };
-            Some(site_rules(&app, &caller, &attempt, "pickup", parcel.id.as_str()).await?)
-        }
-        None => None,
-    };
-    match app
-        .store
-        .enter_code(station.clone(), code, caller.actor(), decided_by)
-        .await
-    {
-        Ok(pickup) => Ok(Json(json!({
-            "parcel_id": pickup.parcel.id,
-            "compartment_id": pickup.parcel.compartment_id,
-            "status": pickup.parcel.status,
-        }))),
-        Err(ChangeError::CodeRejected) => Err(rejected(&app)),
-        Err(other) => Err(super::reservations::change_error(other)),
+        .with("attempts_left", json!(attempts_left))),
+        Err(CodeRefused::Denied(reason)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "site-rules-denied",
+            "The site does not allow this now",
+            reason,
+        )),
+        Err(CodeRefused::Conflict(reason)) => Err(ApiError::conflict(reason)),
+        Err(CodeRefused::Failed(e)) => Err(super::reservations::change_error(e)),
     }
 }

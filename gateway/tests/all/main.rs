@@ -1,6 +1,7 @@
 //! Tests of the `lockergrid` binary as a process: the command line and crash durability.
 
 mod cli;
+mod door_loss;
 mod durability;
 mod pki_cli;
 mod plugin_cli;

@@ -33,11 +33,18 @@ pub struct Gateway {
 
 /// Starts `lockergrid gateway` and waits for the line that says where it listens.
 pub async fn start_gateway(config: &Path) -> anyhow::Result<Gateway> {
+    start_gateway_with(config, &[]).await
+}
+
+/// Starts `lockergrid gateway` with `extra` arguments and waits for the line that says where it
+/// listens.
+pub async fn start_gateway_with(config: &Path, extra: &[&str]) -> anyhow::Result<Gateway> {
     let mut child = Command::new(binary())
         .args(["gateway", "--config"])
         .arg(config)
         .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
+        .args(extra)
+        .env("RUST_LOG", "warn,rumqttd=off")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

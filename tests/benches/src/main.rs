@@ -10,8 +10,14 @@
 //!    10, 100 and 1,000 candidates, with and without the call limits;
 //! 6. reservations near a point over HTTP with the Wasm ranking against the built-in one.
 //!
+//! 7. code entry → door unlocked through the full device path (shim, TLS, front, broker, gateway,
+//!    site rules, signed command, shim);
+//! 8. telemetry ingest over TLS 1.3 through the node's front and embedded broker against Debian's
+//!    mosquitto with the same certificates and load, reported as a ratio.
+//!
 //! Prints Markdown tables. `tests/benches/run.sh` starts the PostgreSQL peer and runs it.
 
+mod devices;
 mod latency;
 mod plugins;
 mod postgres;
@@ -44,13 +50,31 @@ struct Options {
     /// Only the plugin benchmarks (5 and 6).
     #[arg(long)]
     plugins_only: bool,
+    /// Pickups timed from code entry to the door unlocking.
+    #[arg(long, default_value_t = 500)]
+    pickups: usize,
+    /// Lockers publishing telemetry at once.
+    #[arg(long, default_value_t = 50)]
+    telemetry_lockers: usize,
+    /// Heartbeats each of them publishes.
+    #[arg(long, default_value_t = 2_000)]
+    heartbeats: usize,
+    /// Only the device-plane benchmarks (7 and 8).
+    #[arg(long)]
+    devices_only: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = Options::parse();
-    plugin_tables(&o).await?;
+    if !o.devices_only {
+        plugin_tables(&o).await?;
+    }
     if o.plugins_only {
+        return Ok(());
+    }
+    device_tables(&o).await?;
+    if o.devices_only {
         return Ok(());
     }
     let mut rows: Vec<Report> = Vec::new();
@@ -71,6 +95,23 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("{}", latency::table(&rows));
         println!("\nPostgreSQL peer skipped (no --postgres)");
+    }
+    Ok(())
+}
+
+/// Benchmarks 7 and 8.
+async fn device_tables(o: &Options) -> anyhow::Result<()> {
+    let unlock = devices::code_to_unlock(o.pickups).await?;
+    println!("{}", latency::table(&[unlock]));
+    let ours = devices::telemetry_embedded(o.telemetry_lockers, o.heartbeats).await?;
+    let peer = devices::telemetry_mosquitto(o.telemetry_lockers, o.heartbeats).await?;
+    let ratio = peer.as_ref().map(|p| ours.per_second / p.per_second);
+    let mut rows = vec![ours];
+    rows.extend(peer);
+    println!("{}", latency::table(&rows));
+    match ratio {
+        Some(r) => println!("\ntelemetry ingest, Lockergrid vs mosquitto: {r:.2}x\n"),
+        None => println!("\nmosquitto peer skipped (/usr/sbin/mosquitto not installed)\n"),
     }
     Ok(())
 }

@@ -1,0 +1,299 @@
+//! The writer's operations for the device plane. An unlock command is issued with the locker's
+//! next counter and kept in the command outbox until the locker acknowledges it or it expires; a
+//! locker's event is applied once (the inbox records its id in the same transaction as its
+//! effect), and the door-closed event that names an unlock command completes what the command
+//! was for: the deposit of a reservation or the pickup of a parcel.
+
+use super::access_log::Draft;
+use super::ops::{advance, conflict, new_id};
+use super::records::{
+    Actor, CommandRecord, CommandStatus, DecidedBy, InboxRecord, ReservationStatus, UnlockFor,
+};
+use super::tables::{
+    COMMANDS_V1, INBOX_V1, LOCKERS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, inbox_key,
+};
+use super::writer::{Tx, Writer};
+use super::{ChangeError, DoorClosed, DoorClosedEvent, PickupUnlock, SettledEvent, StoreError};
+use lockergrid_protocol::{CompartmentId, ParcelEvent, ReservationId, StationId};
+use std::time::Duration;
+
+/// How long after a deposit unlock's expiry the reservation is held at least: the agent's time
+/// to put the parcel in and close the door.
+pub const DOOR_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// What a new command is for and who asked.
+struct Issue<'a> {
+    station: &'a StationId,
+    compartment: &'a CompartmentId,
+    unlock_for: UnlockFor,
+    actor: &'a Actor,
+    decided_by: &'a Option<DecidedBy>,
+    valid: Duration,
+}
+
+impl Writer {
+    /// A new pending command with the locker's next counter.
+    fn issue(&mut self, tx: &mut Tx<'_>, issue: Issue<'_>) -> Result<CommandRecord, StoreError> {
+        let mut locker = LOCKERS_V1
+            .get(&tx.lockers, issue.station.as_str())?
+            .unwrap_or_default();
+        locker.counter += 1;
+        LOCKERS_V1.put(&mut tx.lockers, issue.station.as_str(), &locker)?;
+        let record = CommandRecord {
+            id: new_id("cmd"),
+            station_id: issue.station.clone(),
+            compartment_id: issue.compartment.clone(),
+            counter: locker.counter,
+            issued_at: tx.now,
+            expires_at: tx.now.plus(issue.valid),
+            unlock_for: issue.unlock_for,
+            actor: issue.actor.clone(),
+            decided_by: issue.decided_by.clone(),
+            status: CommandStatus::Pending,
+            detail: None,
+            closed_by: None,
+        };
+        COMMANDS_V1.put(&mut tx.commands, record.id.as_str(), &record)?;
+        PENDING_COMMANDS_V1.put(
+            &mut tx.pending_commands,
+            record.id.as_str(),
+            &record.expires_at,
+        )?;
+        Ok(record)
+    }
+
+    fn mark_applied(&mut self, tx: &mut Tx<'_>, key: &str) -> Result<(), StoreError> {
+        INBOX_V1.put(&mut tx.inbox, key, &InboxRecord { applied_at: tx.now })
+    }
+
+    fn is_applied(&self, tx: &Tx<'_>, key: &str) -> Result<bool, StoreError> {
+        Ok(INBOX_V1.get(&tx.inbox, key)?.is_some())
+    }
+
+    /// Issues the unlock that lets an agent deposit the parcel of a held reservation, and keeps
+    /// the hold for at least [`DOOR_GRACE`] past the command's expiry.
+    pub(super) fn unlock_for_deposit(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &ReservationId,
+        actor: &Actor,
+        decided_by: &Option<DecidedBy>,
+        valid: Duration,
+    ) -> Result<CommandRecord, ChangeError> {
+        let mut reservation = self.held_reservation(tx, id)?;
+        if reservation.hold_until <= tx.now {
+            return Err(conflict(
+                "reservation",
+                id.as_str(),
+                ReservationStatus::Expired,
+            ));
+        }
+        let until = tx.now.plus(valid + DOOR_GRACE);
+        if reservation.hold_until < until {
+            self.index
+                .hold_deadlines
+                .remove(&(reservation.hold_until, id.clone()));
+            self.index.hold_deadlines.insert((until, id.clone()));
+            reservation.hold_until = until;
+            RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
+        }
+        let record = self.issue(
+            tx,
+            Issue {
+                station: &reservation.station_id,
+                compartment: &reservation.compartment_id,
+                unlock_for: UnlockFor::Deposit {
+                    reservation_id: id.clone(),
+                },
+                actor,
+                decided_by,
+                valid,
+            },
+        )?;
+        let outcome = format!(
+            "deposit: command {} to {}",
+            record.id, record.compartment_id
+        );
+        self.log(
+            tx,
+            Draft::new(actor.clone(), "unlock", id.as_str(), &outcome)
+                .decided_by(decided_by.clone()),
+        )?;
+        Ok(record)
+    }
+
+    /// Checks a pickup code and issues the unlock of its parcel's compartment; the code is spent
+    /// when the door closes. `None` when the keypad event was applied before.
+    pub(super) fn unlock_for_pickup(
+        &mut self,
+        tx: &mut Tx<'_>,
+        request: PickupUnlock,
+    ) -> Result<Option<CommandRecord>, ChangeError> {
+        let key = request
+            .event
+            .as_deref()
+            .map(|event| inbox_key(&request.station, event));
+        if let Some(key) = &key
+            && self.is_applied(tx, key)?
+        {
+            return Ok(None);
+        }
+        let hash = self.code_key.hash(&request.station, &request.code).to_hex();
+        let Some(code) = self.active_code(tx, &request.station, &hash)? else {
+            if let Some(key) = &key {
+                self.mark_applied(tx, key)?;
+            }
+            let entry = Draft::new(
+                request.actor,
+                "pickup",
+                request.station.as_str(),
+                "code_rejected",
+            );
+            self.log(tx, entry)?;
+            return Err(ChangeError::CodeRejected);
+        };
+        let parcel = self.parcel(tx, &code.parcel_id)?;
+        advance(&parcel, ParcelEvent::PickedUp)?;
+        let record = self.issue(
+            tx,
+            Issue {
+                station: &request.station,
+                compartment: &parcel.compartment_id,
+                unlock_for: UnlockFor::Pickup {
+                    parcel_id: parcel.id.clone(),
+                    code_hash: hash,
+                },
+                actor: &request.actor,
+                decided_by: &request.decided_by,
+                valid: request.valid,
+            },
+        )?;
+        if let Some(key) = &key {
+            self.mark_applied(tx, key)?;
+        }
+        let outcome = format!("pickup: command {} to {}", record.id, record.compartment_id);
+        self.log(
+            tx,
+            Draft::new(request.actor, "unlock", parcel.id.as_str(), &outcome)
+                .decided_by(request.decided_by),
+        )?;
+        Ok(Some(record))
+    }
+
+    /// Applies a door-closed event once: if it names an unlock command of this compartment that
+    /// nothing completed yet, the command's deposit or pickup happens now.
+    pub(super) fn door_closed(
+        &mut self,
+        tx: &mut Tx<'_>,
+        closed: DoorClosedEvent,
+    ) -> Result<DoorClosed, StoreError> {
+        let key = inbox_key(&closed.station, &closed.event);
+        if self.is_applied(tx, &key)? {
+            return Ok(DoorClosed::Duplicate);
+        }
+        let command = match &closed.unlocked_by {
+            Some(id) => COMMANDS_V1.get(&tx.commands, id.as_str())?,
+            None => None,
+        }
+        .filter(|c| {
+            c.station_id == closed.station
+                && c.compartment_id == closed.compartment
+                && c.closed_by.is_none()
+        });
+        let target = closed.compartment.as_str();
+        let outcome = match command {
+            None => {
+                let outcome = match &closed.unlocked_by {
+                    None => "closed".to_string(),
+                    Some(id) => format!("closed; command {id} unknown here or already completed"),
+                };
+                self.log(
+                    tx,
+                    Draft::new(closed.actor, "door_closed", target, &outcome),
+                )?;
+                DoorClosed::Recorded
+            }
+            Some(mut command) => {
+                let actor = command.actor.clone();
+                let decided_by = command.decided_by.clone();
+                let done = match &command.unlock_for {
+                    UnlockFor::Deposit { reservation_id } => self
+                        .deposit(tx, reservation_id, actor, decided_by)
+                        .map(DoorClosed::Deposited),
+                    UnlockFor::Pickup {
+                        parcel_id,
+                        code_hash,
+                    } => self
+                        .pick_up(tx, code_hash, parcel_id, actor, decided_by)
+                        .map(DoorClosed::PickedUp),
+                };
+                match done {
+                    Ok(done) => {
+                        command.closed_by = Some(closed.event.clone());
+                        COMMANDS_V1.put(&mut tx.commands, command.id.as_str(), &command)?;
+                        done
+                    }
+                    Err(ChangeError::Store(e)) => return Err(e),
+                    Err(refused) => {
+                        let outcome = format!("command {}: {refused}", command.id);
+                        self.log(
+                            tx,
+                            Draft::new(closed.actor, "door_closed", target, &outcome),
+                        )?;
+                        DoorClosed::Conflict(refused.to_string())
+                    }
+                }
+            }
+        };
+        self.mark_applied(tx, &key)?;
+        Ok(outcome)
+    }
+
+    /// Applies an event that changes nothing but the access log, once; `false` for a duplicate.
+    pub(super) fn settle_event(
+        &mut self,
+        tx: &mut Tx<'_>,
+        settled: SettledEvent,
+    ) -> Result<bool, StoreError> {
+        let key = inbox_key(&settled.station, &settled.event);
+        if self.is_applied(tx, &key)? {
+            return Ok(false);
+        }
+        self.mark_applied(tx, &key)?;
+        let entry = Draft::new(
+            settled.actor,
+            &settled.action,
+            &settled.target,
+            &settled.outcome,
+        )
+        .decided_by(settled.decided_by);
+        self.log(tx, entry)?;
+        Ok(true)
+    }
+
+    /// Takes a command out of the outbox with what became of it; `None` if it was not pending.
+    pub(super) fn settle_command(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &str,
+        status: CommandStatus,
+        detail: Option<String>,
+        actor: Actor,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        if tx.pending_commands.remove(id)?.is_none() {
+            return Ok(None);
+        }
+        let Some(mut command) = COMMANDS_V1.get(&tx.commands, id)? else {
+            return Ok(None);
+        };
+        command.status = status;
+        command.detail = detail;
+        COMMANDS_V1.put(&mut tx.commands, id, &command)?;
+        let outcome = match &command.detail {
+            Some(detail) => format!("{}: {detail}", status.as_str()),
+            None => status.as_str().to_owned(),
+        };
+        self.log(tx, Draft::new(actor, "command", id, &outcome))?;
+        Ok(Some(command))
+    }
+}

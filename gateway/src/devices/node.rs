@@ -1,0 +1,412 @@
+//! The node's side of the device plane: one task that hears every locker through the broker's
+//! local link, applies their events once, and sends unlock commands from the store's outbox —
+//! signed, in counter order, again every [`RESEND_EVERY`] — until each is acknowledged or expires.
+
+use super::{DepositEnd, Devices, back_online, locker_actor, mark_offline, pickup, record_audit};
+use crate::api::App;
+use lockergrid_edge_runtime::device::{NodeLink, Notification};
+use lockergrid_edge_runtime::store::records::StationStatus;
+use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, CommandStatus, UnlockFor};
+use lockergrid_edge_runtime::store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
+use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
+use lockergrid_protocol::message::{
+    AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome, TelemetryMessage,
+};
+use lockergrid_protocol::topic::{Channel, Root, Topic};
+use lockergrid_protocol::{LockerId, StationId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How long the node waits for a command's acknowledgement before sending it again.
+pub const RESEND_EVERY: Duration = Duration::from_secs(2);
+
+/// A command on its way to a locker.
+struct Outstanding {
+    command: CommandRecord,
+    downlink: Vec<u8>,
+    next: Instant,
+}
+
+/// The node's device task.
+pub(super) struct Node {
+    link: NodeLink,
+    app: Arc<App>,
+    key: CommandKey,
+    outstanding: HashMap<String, Outstanding>,
+}
+
+impl Node {
+    pub(super) fn new(link: NodeLink, app: Arc<App>, key: CommandKey) -> Node {
+        Node {
+            link,
+            app,
+            key,
+            outstanding: HashMap::new(),
+        }
+    }
+
+    fn devices(&self) -> &Devices {
+        &self.app.devices
+    }
+
+    pub(super) async fn serve(mut self, mut commands: super::Outbox, shutdown: CancellationToken) {
+        for channel in [Channel::Events, Channel::Telemetry, Channel::Acks] {
+            if let Err(e) = self.link.tx.subscribe(Topic::every(Root::Locker, channel)) {
+                tracing::error!(error = %e, "device plane: cannot subscribe; lockers will not be heard");
+                return;
+            }
+        }
+        match self.app.store.pending_commands() {
+            Ok(pending) => pending.into_iter().for_each(|c| self.track(c)),
+            Err(e) => tracing::error!(error = %e, "pending commands not loaded"),
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                audit = self.link.audit.recv() => match audit {
+                    Some(audit) => record_audit(&self.app.store, audit).await,
+                    None => break,
+                },
+                command = commands.0.recv() => {
+                    if let Some(command) = command {
+                        self.track(command);
+                        self.flush();
+                    }
+                }
+                notification = self.link.rx.next() => match notification {
+                    Ok(Some(Notification::Forward(forward))) => {
+                        let topic = String::from_utf8_lossy(&forward.publish.topic).into_owned();
+                        self.handle(&topic, &forward.publish.payload).await;
+                    }
+                    Ok(Some(Notification::Unschedule)) => {
+                        if self.link.rx.wake().await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "device plane: the broker link closed");
+                        break;
+                    }
+                },
+                _ = tick.tick() => {
+                    mark_offline(&self.app.store, self.devices()).await;
+                    self.expire().await;
+                    self.flush();
+                }
+            }
+        }
+    }
+
+    /// Signs `command` and queues it for sending now.
+    fn track(&mut self, command: CommandRecord) {
+        let Ok(locker) = LockerId::new(command.station_id.as_str()) else {
+            tracing::error!(station = %command.station_id, "station id is not a locker id");
+            return;
+        };
+        let signed = Command {
+            version: COMMAND_VERSION,
+            locker,
+            compartment: command.compartment_id.clone(),
+            action: Action::Unlock,
+            id: command.id.clone(),
+            counter: command.counter,
+            issued_at: command.issued_at,
+            expires_at: command.expires_at,
+        }
+        .sign(&self.key);
+        let downlink = Downlink {
+            v: MESSAGE_VERSION,
+            command: Some(signed),
+            acked_events: Vec::new(),
+        };
+        match serde_json::to_vec(&downlink) {
+            Ok(downlink) => {
+                self.outstanding.insert(
+                    command.id.clone(),
+                    Outstanding {
+                        command,
+                        downlink,
+                        next: Instant::now(),
+                    },
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "command not encoded"),
+        }
+    }
+
+    /// Sends every command that is due, per locker in counter order (a locker refuses a counter
+    /// lower than one it has seen).
+    fn flush(&mut self) {
+        let now = Instant::now();
+        let mut due: Vec<&mut Outstanding> = self
+            .outstanding
+            .values_mut()
+            .filter(|o| o.next <= now)
+            .collect();
+        due.sort_by(|a, b| {
+            (&a.command.station_id, a.command.counter)
+                .cmp(&(&b.command.station_id, b.command.counter))
+        });
+        for o in due {
+            let topic = Topic::locker(o.command.station_id.as_str(), Channel::Commands).to_string();
+            if let Err(e) = self.link.tx.publish(topic, o.downlink.clone()) {
+                tracing::warn!(command = %o.command.id, error = %e, "command not sent; retrying");
+            }
+            o.next = now + RESEND_EVERY;
+        }
+    }
+
+    /// Takes expired commands out of the outbox.
+    async fn expire(&mut self) {
+        let now = self.app.store.now();
+        let expired: Vec<String> = self
+            .outstanding
+            .values()
+            .filter(|o| o.command.expires_at <= now)
+            .map(|o| o.command.id.clone())
+            .collect();
+        for id in expired {
+            self.settle(id, CommandStatus::Expired, None, Actor::system())
+                .await;
+        }
+    }
+
+    async fn settle(
+        &mut self,
+        id: String,
+        status: CommandStatus,
+        detail: Option<String>,
+        actor: Actor,
+    ) {
+        match self
+            .app
+            .store
+            .settle_command(id.clone(), status, detail, actor)
+            .await
+        {
+            Ok(settled) => {
+                self.outstanding.remove(&id);
+                if let Some(command) = settled
+                    && status != CommandStatus::Executed
+                    && matches!(command.unlock_for, UnlockFor::Deposit { .. })
+                {
+                    self.devices()
+                        .finish_deposit(&id, DepositEnd::Unlocked(command));
+                }
+            }
+            Err(e) => tracing::error!(command = %id, error = %e, "command outcome not recorded"),
+        }
+    }
+
+    async fn handle(&mut self, topic: &str, payload: &[u8]) {
+        let Some(topic) = Topic::parse(topic) else {
+            return;
+        };
+        // The front lets a locker publish only under its own id, so the topic names the sender.
+        let Ok(station) = StationId::new(topic.id) else {
+            return;
+        };
+        let store = &self.app.store;
+        let now = store.now();
+        match topic.channel {
+            Channel::Telemetry => match serde_json::from_slice::<TelemetryMessage>(payload) {
+                Ok(telemetry) if telemetry.v == MESSAGE_VERSION => {
+                    self.devices().update(&station, |h| {
+                        h.last_seen = Some(now);
+                        h.telemetry = Some(telemetry);
+                    });
+                    back_online(store, self.devices(), &station).await;
+                }
+                Ok(other) => {
+                    tracing::warn!(%station, version = other.v, "telemetry of an unknown version")
+                }
+                Err(e) => tracing::warn!(%station, error = %e, "unreadable telemetry"),
+            },
+            Channel::Events => match serde_json::from_slice::<EventMessage>(payload) {
+                Ok(event) if event.v == MESSAGE_VERSION && event.locker.as_str() == topic.id => {
+                    self.devices().update(&station, |h| h.last_seen = Some(now));
+                    back_online(store, self.devices(), &station).await;
+                    let id = event.id.clone();
+                    if self.apply(&station, event).await {
+                        self.acknowledge(&station, id);
+                    }
+                }
+                Ok(other) => {
+                    tracing::warn!(%station, id = %other.id, "event of an unknown version or locker")
+                }
+                Err(e) => tracing::warn!(%station, error = %e, "unreadable event"),
+            },
+            Channel::Acks => match serde_json::from_slice::<AckMessage>(payload) {
+                Ok(ack) if ack.v == MESSAGE_VERSION => {
+                    let ours = self
+                        .outstanding
+                        .get(&ack.command)
+                        .is_some_and(|o| o.command.station_id == station);
+                    if ours {
+                        let (status, detail) = match ack.outcome {
+                            Outcome::Executed => (CommandStatus::Executed, None),
+                            Outcome::Refused { reason } => (CommandStatus::Refused, Some(reason)),
+                            Outcome::Failed { reason } => (CommandStatus::Failed, Some(reason)),
+                        };
+                        self.settle(ack.command, status, detail, locker_actor(&station))
+                            .await;
+                    }
+                }
+                Ok(other) => {
+                    tracing::warn!(%station, version = other.v, "ack of an unknown version")
+                }
+                Err(e) => tracing::warn!(%station, error = %e, "unreadable ack"),
+            },
+            Channel::Commands => {}
+        }
+    }
+
+    fn acknowledge(&mut self, station: &StationId, event: String) {
+        let ack = Downlink {
+            v: MESSAGE_VERSION,
+            command: None,
+            acked_events: vec![event],
+        };
+        if let Ok(json) = serde_json::to_vec(&ack) {
+            let topic = Topic::locker(station.as_str(), Channel::Commands).to_string();
+            if let Err(e) = self.link.tx.publish(topic, json) {
+                tracing::warn!(%station, error = %e, "event acknowledgement not sent");
+            }
+        }
+    }
+
+    /// Applies an event once; `true` when it is safely recorded and the locker may forget it.
+    async fn apply(&mut self, station: &StationId, event: EventMessage) -> bool {
+        let store = &self.app.store;
+        match store.event_applied(station, &event.id) {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(%station, error = %e, "inbox not readable");
+                return false;
+            }
+        }
+        let actor = locker_actor(station);
+        let settled = |action: &str, target: &str, outcome: String| SettledEvent {
+            station: station.clone(),
+            event: event.id.clone(),
+            actor: actor.clone(),
+            action: action.into(),
+            target: target.into(),
+            outcome,
+            decided_by: None,
+        };
+        let result = match &event.event {
+            DeviceEvent::DoorClosed {
+                compartment,
+                unlocked_by,
+            } => {
+                let closed = DoorClosedEvent {
+                    station: station.clone(),
+                    event: event.id.clone(),
+                    compartment: compartment.clone(),
+                    unlocked_by: unlocked_by.clone(),
+                    actor: actor.clone(),
+                };
+                store.door_closed(closed).await.map(|done| {
+                    self.door_closed(station, unlocked_by.as_deref(), done);
+                })
+            }
+            DeviceEvent::DoorOpened { compartment } => store
+                .settle_event(settled(
+                    "door_opened",
+                    compartment.as_str(),
+                    "opened".into(),
+                ))
+                .await
+                .map(drop),
+            DeviceEvent::CodeEntered { code } => {
+                match pickup::enter_code(&self.app, station, code, Some(event.id.clone()), actor)
+                    .await
+                {
+                    Err(pickup::CodeRefused::Failed(e)) => {
+                        tracing::error!(%station, error = %e, "code entry not applied");
+                        return false;
+                    }
+                    Ok(_) | Err(_) => Ok(()),
+                }
+            }
+            DeviceEvent::Tamper { tripped } => {
+                self.tamper(station, &event.id, *tripped).await;
+                store
+                    .settle_event(settled(
+                        "tamper",
+                        station.as_str(),
+                        if *tripped { "tripped" } else { "reset" }.into(),
+                    ))
+                    .await
+                    .map(drop)
+            }
+        };
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(%station, id = %event.id, error = %e, "event not applied");
+                false
+            }
+        }
+    }
+
+    fn door_closed(&self, station: &StationId, command: Option<&str>, done: DoorClosed) {
+        let Some(command) = command else {
+            return;
+        };
+        match done {
+            DoorClosed::Deposited(deposit) => {
+                self.devices()
+                    .finish_deposit(command, DepositEnd::Deposited(deposit));
+            }
+            DoorClosed::Conflict(reason) => {
+                self.devices().alert(
+                    station,
+                    self.app.store.now(),
+                    "door-conflict",
+                    format!("door closed after command {command}: {reason}"),
+                );
+                self.devices()
+                    .finish_deposit(command, DepositEnd::Conflict(reason));
+            }
+            DoorClosed::PickedUp(_) | DoorClosed::Recorded | DoorClosed::Duplicate => {}
+        }
+    }
+
+    /// A tripped tamper switch raises an alert and takes the station out of service.
+    async fn tamper(&self, station: &StationId, event: &str, tripped: bool) {
+        let now = self.app.store.now();
+        if !tripped {
+            self.devices().alert(
+                station,
+                now,
+                "tamper-reset",
+                format!("tamper switch reset (event {event})"),
+            );
+            return;
+        }
+        self.devices().alert(
+            station,
+            now,
+            "tamper",
+            format!("tamper switch tripped (event {event})"),
+        );
+        let change = StatusChange {
+            station: station.clone(),
+            from: vec![StationStatus::Active, StationStatus::Offline],
+            to: StationStatus::OutOfService,
+            actor: locker_actor(station),
+            reason: format!("tamper alarm, event {event}"),
+        };
+        if let Err(e) = self.app.store.set_station_status(change).await {
+            tracing::error!(%station, error = %e, "tamper alarm not recorded");
+        }
+    }
+}
