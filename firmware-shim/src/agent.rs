@@ -184,7 +184,12 @@ pub async fn run<H: Hardware + 'static>(
     )));
     mqtt.set_keep_alive(Duration::from_secs(15));
     mqtt.set_clean_session(true);
-    let (client, events) = AsyncClient::new(mqtt, 256);
+    let (client, mut events) = AsyncClient::new(mqtt, 256);
+    // Events, acknowledgements and heartbeats are small writes that must not wait for the
+    // previous one's TCP acknowledgement (Nagle's algorithm would hold them up to 40 ms).
+    let mut network = events.network_options();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
     let mut agent = Agent {
         options,
         hardware,

@@ -291,13 +291,7 @@ impl Writer {
         id: &ParcelId,
         actor: Actor,
     ) -> Result<Deposit, ChangeError> {
-        let mut parcel =
-            PARCELS_V1
-                .get(&tx.parcels, id.as_str())?
-                .ok_or_else(|| ChangeError::NotFound {
-                    kind: "parcel",
-                    id: id.to_string(),
-                })?;
+        let mut parcel = self.requested_parcel(tx, id)?;
         let (Some(expires_at), ParcelStatus::Stored) = (parcel.pickup_expires_at, parcel.status)
         else {
             return Err(conflict("parcel", id.as_str(), parcel.status));
@@ -410,13 +404,7 @@ impl Writer {
         id: &ParcelId,
         actor: Actor,
     ) -> Result<Parcel, ChangeError> {
-        let mut parcel =
-            PARCELS_V1
-                .get(&tx.parcels, id.as_str())?
-                .ok_or_else(|| ChangeError::NotFound {
-                    kind: "parcel",
-                    id: id.to_string(),
-                })?;
+        let mut parcel = self.requested_parcel(tx, id)?;
         if parcel.status != ParcelStatus::Expired || parcel.collected_at.is_some() {
             return Err(match parcel.collected_at {
                 Some(_) => conflict("parcel", id.as_str(), "collected"),
@@ -608,6 +596,16 @@ impl Writer {
             ),
         )?;
         Ok(true)
+    }
+
+    /// A parcel a caller named; `NotFound` if there is none.
+    fn requested_parcel(&self, tx: &Tx<'_>, id: &ParcelId) -> Result<Parcel, ChangeError> {
+        PARCELS_V1
+            .get(&tx.parcels, id.as_str())?
+            .ok_or_else(|| ChangeError::NotFound {
+                kind: "parcel",
+                id: id.to_string(),
+            })
     }
 
     pub(super) fn parcel(&self, tx: &Tx<'_>, id: &ParcelId) -> Result<Parcel, ChangeError> {

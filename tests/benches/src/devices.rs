@@ -13,13 +13,12 @@ use crate::latency::Report;
 use lockergrid_edge_runtime::device::{DeviceOptions, DevicePlane, Notification};
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
 use lockergrid_edge_runtime::store::records::Actor;
-use lockergrid_edge_runtime::store::{ReserveRequest, Target};
 use lockergrid_firmware_shim::tls::client_config;
 use lockergrid_protocol::message::{MESSAGE_VERSION, TelemetryMessage};
-use lockergrid_protocol::{
-    CompartmentId, LockerId, OrderId, ParcelSpec, StationId, Tier, Timestamp,
+use lockergrid_protocol::{CompartmentId, LockerId, Timestamp};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -42,22 +41,7 @@ pub async fn code_to_unlock(n: usize) -> anyhow::Result<Report> {
     let mut pickups = Vec::with_capacity(n);
     for i in 0..n {
         let reserved = store
-            .reserve(ReserveRequest {
-                order_id: OrderId::new(format!("bench-{i}"))?,
-                parcel: ParcelSpec {
-                    length_mm: 200,
-                    width_mm: 150,
-                    height_mm: 100,
-                    weight_g: 500,
-                },
-                tier: Tier::Standard,
-                target: Target::Station(StationId::new("bench-a")?),
-                hold: Duration::from_secs(3_600),
-                idempotency: None,
-                actor: actor.clone(),
-                decided_by: None,
-                recipient: None,
-            })
+            .reserve(crate::workloads::request_at(i, "bench-a".into()))
             .await?;
         let deposit = store
             .deposit(reserved.reservation.id, actor.clone(), None)
@@ -140,12 +124,17 @@ impl Pki {
     }
 }
 
-fn mqtt(id: &str, addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> MqttOptions {
+/// A client over TLS with TCP_NODELAY, as the shim connects.
+fn client(id: &str, addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> (AsyncClient, EventLoop) {
     let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(64 * 1024, 64 * 1024);
-    options
+    let (client, mut events) = AsyncClient::new(options, 1_024);
+    let mut network = events.network_options();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
+    (client, events)
 }
 
 fn heartbeat(locker: &str, seq: u64) -> anyhow::Result<Vec<u8>> {
@@ -172,7 +161,7 @@ async fn publish_all(pki: &Pki, addr: SocketAddr, per_locker: usize) -> anyhow::
     let mut ready = Vec::new();
     for id in &pki.lockers {
         let tls = pki.client(id, &pki.dir.join("lockers").join(id))?;
-        let (client, mut events) = AsyncClient::new(mqtt(id, addr, tls), 1_024);
+        let (client, mut events) = client(id, addr, tls);
         loop {
             match events.poll().await? {
                 Event::Incoming(Packet::ConnAck(_)) => break,
@@ -319,7 +308,7 @@ pub async fn telemetry_mosquitto(
         format!(
             "user root\nper_listener_settings false\nallow_anonymous false\nacl_file {acl}\nmax_queued_messages 0\nmax_inflight_messages 0\n\
              listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\ncrlfile {crl}\n\
-             require_certificate true\nuse_identity_as_username true\ntls_version tlsv1.3\n",
+             require_certificate true\nuse_identity_as_username true\ntls_version tlsv1.3\nset_tcp_nodelay true\n",
             acl = acl.display(),
             ca = dir.path().join("pki/ca.pem").display(),
             cert = node.join("node.pem").display(),
@@ -341,7 +330,7 @@ pub async fn telemetry_mosquitto(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let tls = pki.client("consumer", &dir.path().join("consumer"))?;
-    let (consumer, mut events) = AsyncClient::new(mqtt("bench-consumer", addr, tls), 1_024);
+    let (consumer, mut events) = client("bench-consumer", addr, tls);
     consumer
         .subscribe("lockers/+/telemetry", QoS::AtLeastOnce)
         .await?;

@@ -107,6 +107,11 @@ pub async fn availability(queries: usize, threads: usize) -> anyhow::Result<Repo
 }
 
 fn request(n: usize) -> ReserveRequest {
+    request_at(n, station_name(n.wrapping_mul(7_919) % STATIONS))
+}
+
+/// Reservation `n` of a small parcel at `station`.
+pub fn request_at(n: usize, station: String) -> ReserveRequest {
     ReserveRequest {
         order_id: OrderId::new(format!("o-{n}")).expect("valid id"),
         parcel: ParcelSpec {
@@ -116,9 +121,7 @@ fn request(n: usize) -> ReserveRequest {
             weight_g: 500,
         },
         tier: Tier::Standard,
-        target: Target::Station(
-            StationId::new(station_name(n.wrapping_mul(7_919) % STATIONS)).expect("valid id"),
-        ),
+        target: Target::Station(StationId::new(station).expect("valid id")),
         hold: Duration::from_secs(3_600),
         idempotency: None,
         actor: Actor {
