@@ -76,7 +76,7 @@ pub enum DepositEnd {
     /// The door closed: the parcel is stored and its code issued.
     Deposited(Deposit),
     /// The locker refused or failed the unlock, or never acknowledged it before it expired.
-    Unlocked(CommandRecord),
+    NotUnlocked(CommandRecord),
     /// The door closed but the deposit was no longer possible.
     Conflict(String),
 }

@@ -422,7 +422,7 @@ pub(super) async fn deposit(
             }))
             .into_response())
         }
-        DepositEnd::Unlocked(command) => Err(ApiError::new(
+        DepositEnd::NotUnlocked(command) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "locker-did-not-unlock",
             "The locker did not open",

@@ -196,7 +196,7 @@ impl Node {
                     && matches!(command.unlock_for, UnlockFor::Deposit { .. })
                 {
                     self.devices()
-                        .finish_deposit(&id, DepositEnd::Unlocked(command));
+                        .finish_deposit(&id, DepositEnd::NotUnlocked(command));
                 }
             }
             Err(e) => tracing::error!(command = %id, error = %e, "command outcome not recorded"),

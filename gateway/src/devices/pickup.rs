@@ -132,13 +132,11 @@ pub async fn enter_code(
         }
         None => None,
     };
-    let event_id = event.clone();
-    let actor_again = actor.clone();
     let request = PickupUnlock {
         station: station.clone(),
         code,
-        event,
-        actor,
+        event: event.clone(),
+        actor: actor.clone(),
         decided_by,
         valid: UNLOCK_VALID,
     };
@@ -154,12 +152,6 @@ pub async fn enter_code(
         Err(e @ ChangeError::Store(_)) => Err(CodeRefused::Failed(e)),
         Err(refused) => {
             let outcome = refused.to_string();
-            let note = Note {
-                app,
-                station,
-                event: event_id.as_deref(),
-                actor: &actor_again,
-            };
             note.write("pickup", station.as_str(), &outcome, None)
                 .await
                 .map_err(CodeRefused::Failed)?;
