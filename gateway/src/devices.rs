@@ -116,6 +116,16 @@ impl Devices {
             .unwrap_or_default()
     }
 
+    /// Whether `station`'s locker reported within [`OFFLINE_AFTER`] of `now`: an unlock sent to it
+    /// now can be expected to arrive.
+    pub fn online(&self, station: &StationId, now: Timestamp) -> bool {
+        self.health
+            .lock()
+            .expect("health lock")
+            .get(station)
+            .is_some_and(|h| h.online(now))
+    }
+
     /// Hands a command the store has recorded to the node, which sends it until the locker
     /// acknowledges it or it expires. A command that does not get here (the node stopping) is
     /// sent after the next start, from the store.

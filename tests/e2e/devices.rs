@@ -71,6 +71,8 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
     assert_eq!(discoverable(&d, &checkout).await?, vec!["st-b"]);
 
     // Silence: st-b's locker loses power; after 30 s without a heartbeat the station is offline.
+    let (status, held) = d.reserve(&checkout, "before-silence", "st-b").await?;
+    assert_eq!(status, 201, "{held}");
     d.lockers[1].power.abort();
     tokio::time::sleep(Duration::from_millis(300)).await;
     clock.advance(Duration::from_secs(31));
@@ -87,6 +89,20 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
         "{h}"
     );
     assert!(discoverable(&d, &checkout).await?.is_empty());
+    // Nothing is sent to a locker that does not answer: the deposit is refused, the hold stays.
+    let agent = d.token("courier", Role::Agent, &["st-b"])?;
+    let id = held["id"].as_str().expect("id");
+    let (status, problem) = d.deposit(&agent, id).await?;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "urn:lockergrid:problem:locker-offline");
+    let (_, r) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/reservations/{id}", d.base))
+                .bearer_auth(&checkout),
+        )
+        .await?;
+    assert_eq!(r["status"], "held");
     // A tampered station does not come back by itself, even though its locker keeps reporting.
     clock.advance(Duration::from_secs(1));
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -69,7 +69,8 @@ impl Deployment {
     }
 
     /// Starts a simulated locker for every station (in this process, over TLS, with its own
-    /// certificate) sending heartbeats every `heartbeat`; `start` returns once all are online.
+    /// certificate) sending heartbeats every `heartbeat`; `start` returns once the gateway has
+    /// heard from all of them.
     pub fn lockers(mut self, heartbeat: Duration) -> Deployment {
         self.lockers = Some(heartbeat);
         self
@@ -142,9 +143,15 @@ impl Deployment {
             http: reqwest::Client::new(),
             _dir: dir,
         };
+        let operator = running.token("deployment", Role::Operator, &[])?;
         for locker in &running.lockers {
+            let station = locker.station.as_str();
             running
-                .locker_until(locker.station.as_str(), |s| s["connected"] == true)
+                .locker_until(station, |s| s["connected"] == true)
+                .await?;
+            let health = format!("{}/v1/stations/{station}/health", running.base);
+            running
+                .get_until(&health, &operator, |h| h["online"] == true)
                 .await?;
         }
         Ok(running)

@@ -63,7 +63,8 @@ fn paths() -> Value {
             "responses": { "200": ok("Unlocking", "Pickup"), "403": problem("Denied by the site's rules"),
                            "409": problem("The parcel cannot be picked up"),
                            "422": problem("Code rejected"),
-                           "429": problem("Too many wrong codes; see Retry-After") }
+                           "429": problem("Too many wrong codes; see Retry-After"),
+                           "503": problem("The station's locker is not connected; the code stays unspent") }
         })) },
         "/v1/stations/{id}/health": { "get": secured("operator, agent and carrier (their stations)", json!({
             "operationId": "stationHealth",
@@ -117,7 +118,7 @@ fn paths() -> Value {
                            "403": problem("Denied by the site's rules"),
                            "404": problem("No such reservation"),
                            "409": problem("Not held, or the hold ran out"),
-                           "503": problem("The locker refused or failed the unlock, or did not answer in time; the reservation stays held") }
+                           "503": problem("The station's locker is not connected, or it refused or failed the unlock, or did not answer in time; the reservation stays held") }
         })) },
         "/v1/parcels/{id}": { "get": secured("checkout, operator, agent and carrier (their stations)", json!({
             "operationId": "getParcel",

@@ -168,3 +168,17 @@ impl From<lockergrid_edge_runtime::StoreError> for ApiError {
         ApiError::internal(&e)
     }
 }
+
+/// 503: the station's locker is not connected, so nothing can be unlocked there now.
+pub fn locker_offline(station: &lockergrid_protocol::StationId) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "locker-offline",
+        "The locker is not connected",
+        format!(
+            "the locker at {station} has not reported for {} s; nothing was unlocked",
+            crate::devices::OFFLINE_AFTER.as_secs()
+        ),
+    )
+    .retry_after(crate::devices::OFFLINE_AFTER.as_secs())
+}

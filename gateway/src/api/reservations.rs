@@ -374,6 +374,9 @@ pub(super) async fn deposit(
 ) -> Result<Response, ApiError> {
     let wait = preferred_wait(&headers)?;
     let r = load(&app, &caller, &raw, &[Role::Agent]).await?;
+    if !app.devices.online(&r.station_id, app.store.now()) {
+        return Err(super::problem::locker_offline(&r.station_id));
+    }
     let attempt = AccessAttempt {
         station: r.station_id.clone(),
         compartment: r.compartment_id.clone(),

@@ -212,6 +212,7 @@ pub(super) async fn code_entry(
             "The site does not allow this now",
             reason,
         )),
+        Err(CodeRefused::LockerOffline) => Err(super::problem::locker_offline(&station)),
         Err(CodeRefused::Conflict(reason)) => Err(ApiError::conflict(reason)),
         Err(CodeRefused::Failed(e)) => Err(super::reservations::change_error(e)),
     }

@@ -26,6 +26,9 @@ pub enum CodeRefused {
     },
     /// The site's rules do not allow it now, for this reason.
     Denied(String),
+    /// The code is valid but the station's locker is not connected: nothing would open, and the
+    /// code stays unspent.
+    LockerOffline,
     /// The code is valid but its parcel cannot be picked up (recorded).
     Conflict(String),
     /// The store failed; nothing was recorded.
@@ -132,6 +135,12 @@ pub async fn enter_code(
         }
         None => None,
     };
+    if decided_by.is_some() && !app.devices.online(station, now) {
+        note.write("pickup", station.as_str(), "locker_offline", None)
+            .await
+            .map_err(CodeRefused::Failed)?;
+        return Err(CodeRefused::LockerOffline);
+    }
     let request = PickupUnlock {
         station: station.clone(),
         code,

@@ -185,6 +185,11 @@ async fn a_gateway_killed_before_acknowledging_a_closed_door_records_the_deposit
         let base = gateway.base.clone();
         let mut connected = status.clone();
         connected.wait_for(|s| s.connected).await?;
+        let health = format!("{base}/v1/stations/st-0/health");
+        until("the gateway hears the locker", async || {
+            Ok((get(&http, &health, &operator).await?["online"] == true).then_some(()))
+        })
+        .await?;
         let reservation: Value = http
             .post(format!("{base}/v1/reservations"))
             .bearer_auth(&checkout)
