@@ -498,7 +498,9 @@ impl Store {
             .await?
     }
 
-    /// Records the parcel of a held reservation as stored and issues its pickup code.
+    /// Records the parcel of a held reservation as stored and issues its pickup code, with no door
+    /// involved: the gateway records deposits through [`Store::door_closed`]; this is the same
+    /// step for a deposit confirmed otherwise (store tests and benchmarks stock lockers with it).
     /// `decided_by` records the site rules that allowed it.
     pub async fn deposit(
         &self,
@@ -612,25 +614,6 @@ impl Store {
         Ok(tables::INBOX_V1
             .get(&table, tables::inbox_key(station, event).as_str())?
             .is_some())
-    }
-
-    /// Spends a pickup code entered at `station`: the parcel is picked up and its compartment
-    /// becomes available. `decided_by` records the site rules that allowed it.
-    pub async fn enter_code(
-        &self,
-        station: StationId,
-        code: PickupCode,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-    ) -> Result<Pickup, ChangeError> {
-        self.call(|reply| Command::EnterCode {
-            station,
-            code,
-            actor,
-            decided_by,
-            reply,
-        })
-        .await?
     }
 
     /// A carrier took an expired parcel away; its compartment becomes available.

@@ -328,25 +328,6 @@ impl Writer {
         Err(conflict("station", station.as_str(), "out of codes"))
     }
 
-    pub(super) fn enter_code(
-        &mut self,
-        tx: &mut Tx<'_>,
-        station: &StationId,
-        code: &PickupCode,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-    ) -> Result<Pickup, ChangeError> {
-        let hash = self.code_key.hash(station, code).to_hex();
-        let Some(record) = self.active_code(tx, station, &hash)? else {
-            self.log(
-                tx,
-                Draft::new(actor, "pickup", station.as_str(), "code_rejected"),
-            )?;
-            return Err(ChangeError::CodeRejected);
-        };
-        self.pick_up(tx, &hash, &record.parcel_id, actor, decided_by)
-    }
-
     /// The active code at `station` with this keyed hash, if it has not expired.
     pub(super) fn active_code(
         &self,

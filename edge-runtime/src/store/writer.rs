@@ -13,13 +13,11 @@ use super::tables::{
 };
 use super::{
     ChangeError, CommitReport, CompartmentChange, Deposit, DoorClosed, DoorClosedEvent,
-    ExpiryReport, Pickup, PickupUnlock, PlannedNotification, ReserveError, ReserveRequest,
-    Reserved, SeedReport, SettledEvent, StationSeed, StatusChange, StoreError, StoreMetrics,
+    ExpiryReport, PickupUnlock, PlannedNotification, ReserveError, ReserveRequest, Reserved,
+    SeedReport, SettledEvent, StationSeed, StatusChange, StoreError, StoreMetrics,
 };
 use crate::clock::Clock;
-use lockergrid_protocol::{
-    CodeKey, ParcelId, PickupCode, ReservationId, Size, StationId, Timestamp,
-};
+use lockergrid_protocol::{CodeKey, ParcelId, ReservationId, Size, StationId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -50,13 +48,6 @@ pub(super) enum Command {
         actor: Actor,
         decided_by: Option<DecidedBy>,
         reply: Reply<Result<Deposit, ChangeError>>,
-    },
-    EnterCode {
-        station: StationId,
-        code: PickupCode,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-        reply: Reply<Result<Pickup, ChangeError>>,
     },
     Collect {
         id: ParcelId,
@@ -171,7 +162,6 @@ impl Command {
             Command::Reserve { reply, .. } => fail_now(reply, e),
             Command::Release { reply, .. } => fail_now(reply, e),
             Command::Deposit { reply, .. } => fail_now(reply, e),
-            Command::EnterCode { reply, .. } => fail_now(reply, e),
             Command::Collect { reply, .. } => fail_now(reply, e),
             Command::ExpireDue { reply } => fail_now(reply, e),
             Command::Seed { reply, .. } => fail_now(reply, e),
@@ -402,17 +392,6 @@ impl Writer {
                 decided_by,
                 reply,
             } => keep(pending, reply, self.deposit(tx, &id, actor, decided_by)),
-            Command::EnterCode {
-                station,
-                code,
-                actor,
-                decided_by,
-                reply,
-            } => keep(
-                pending,
-                reply,
-                self.enter_code(tx, &station, &code, actor, decided_by),
-            ),
             Command::Collect { id, actor, reply } => {
                 keep(pending, reply, self.collect(tx, &id, actor))
             }

@@ -1,8 +1,8 @@
 //! Holds and pickup windows expire on the clock the test controls.
 
 use crate::support::{agent, checkout, open, request, seed, station_id};
-use lockergrid_edge_runtime::store::ChangeError;
 use lockergrid_edge_runtime::store::records::{Actor, ReservationStatus};
+use lockergrid_edge_runtime::store::{ChangeError, PickupUnlock};
 use lockergrid_protocol::{ParcelStatus, Size, Tier};
 use std::time::Duration;
 
@@ -88,9 +88,19 @@ async fn a_closed_pickup_window_voids_the_code_and_a_carrier_frees_the_compartme
 
     let late = t
         .store
-        .enter_code(station_id("st-a"), deposit.code, checkout(), None)
+        .unlock_for_pickup(PickupUnlock {
+            station: station_id("st-a"),
+            code: deposit.code,
+            event: None,
+            actor: checkout(),
+            decided_by: None,
+            valid: Duration::from_secs(60),
+        })
         .await;
-    assert!(matches!(late, Err(ChangeError::CodeRejected)));
+    assert!(
+        matches!(late, Err(ChangeError::CodeRejected)),
+        "an expired code opens nothing: {late:?}"
+    );
 
     let carrier = Actor {
         subject: "carrier-1".into(),

@@ -2,16 +2,45 @@
 
 use crate::support::{agent, checkout, open, request, seed, small_parcel, station_id};
 use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::store::records::{Actor, ReservationStatus};
+use lockergrid_edge_runtime::store::records::{Actor, Parcel, ReservationStatus};
 use lockergrid_edge_runtime::store::{
-    ChangeError, IdempotencyKey, ReserveError, StoreError, Target,
+    ChangeError, DoorClosed, DoorClosedEvent, IdempotencyKey, PickupUnlock, ReserveError,
+    StoreError, Target,
 };
 use lockergrid_protocol::{CompartmentState, ParcelSpec, ParcelStatus, PickupCode, Size};
+use std::time::Duration;
 
 fn station_actor() -> Actor {
     Actor {
         subject: "locker".into(),
         role: "station".into(),
+    }
+}
+
+/// A customer at `station` enters `code`; the compartment is unlocked, its door opens and closes
+/// again: the pickup.
+async fn pick_up(store: &Store, station: &str, code: PickupCode) -> Result<Parcel, ChangeError> {
+    let command = store
+        .unlock_for_pickup(PickupUnlock {
+            station: station_id(station),
+            code,
+            event: None,
+            actor: station_actor(),
+            decided_by: None,
+            valid: Duration::from_secs(60),
+        })
+        .await?
+        .expect("an entry without an event is never a duplicate");
+    let closed = DoorClosedEvent {
+        station: station_id(station),
+        event: format!("closed-{}", command.id),
+        compartment: command.compartment_id.clone(),
+        unlocked_by: Some(command.id.clone()),
+        actor: station_actor(),
+    };
+    match store.door_closed(closed).await? {
+        DoorClosed::PickedUp(pickup) => Ok(pickup.parcel),
+        other => panic!("the door closing did not complete the pickup: {other:?}"),
     }
 }
 
@@ -38,20 +67,15 @@ async fn reserve_deposit_pickup_returns_the_compartment() {
     assert_eq!(deposit.parcel.status, ParcelStatus::Stored);
     let code = deposit.code;
 
-    let pickup = t
-        .store
-        .enter_code(station_id("st-a"), code.clone(), station_actor(), None)
+    let pickup = pick_up(&t.store, "st-a", code.clone())
         .await
         .expect("picked up");
-    assert_eq!(pickup.parcel.status, ParcelStatus::PickedUp);
+    assert_eq!(pickup.status, ParcelStatus::PickedUp);
     let view = t.store.snapshot();
     let view = view.station(&station_id("st-a")).expect("station");
     assert_eq!(view.count(Size::Small).free, 2);
 
-    let again = t
-        .store
-        .enter_code(station_id("st-a"), code, station_actor(), None)
-        .await;
+    let again = pick_up(&t.store, "st-a", code).await;
     assert!(matches!(again, Err(ChangeError::CodeRejected)), "{again:?}");
     let r = t.store.reservation(&r.id).expect("read").expect("exists");
     assert_eq!(r.status, ReservationStatus::Completed);
@@ -71,10 +95,7 @@ async fn a_code_works_only_at_its_own_station() {
         .await
         .expect("deposited")
         .code;
-    let elsewhere = t
-        .store
-        .enter_code(station_id("st-b"), code, station_actor(), None)
-        .await;
+    let elsewhere = pick_up(&t.store, "st-b", code).await;
     assert!(matches!(elsewhere, Err(ChangeError::CodeRejected)));
 }
 
@@ -82,10 +103,7 @@ async fn a_code_works_only_at_its_own_station() {
 async fn a_wrong_code_is_rejected_and_logged() {
     let t = open(vec![seed("st-a", [1, 0, 0, 0])]).await;
     let wrong = PickupCode::parse("00000000").expect("valid");
-    let result = t
-        .store
-        .enter_code(station_id("st-a"), wrong, station_actor(), None)
-        .await;
+    let result = pick_up(&t.store, "st-a", wrong).await;
     assert!(matches!(result, Err(ChangeError::CodeRejected)));
     let log = t.store.access_log(1, 100).expect("log");
     assert!(
