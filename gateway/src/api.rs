@@ -102,7 +102,11 @@ impl App {
     /// Shared state for the API.
     pub fn new(parts: AppParts) -> Arc<App> {
         Arc::new(App {
-            metrics: Metrics::new(parts.store.clone(), parts.plugins.clone()),
+            metrics: Metrics::new(
+                parts.store.clone(),
+                parts.plugins.clone(),
+                parts.devices.clone(),
+            ),
             store: parts.store,
             tokens: parts.tokens,
             hold: parts.hold,

@@ -126,6 +126,16 @@ impl Devices {
             .is_some_and(|h| h.online(now))
     }
 
+    /// How many lockers reported within [`OFFLINE_AFTER`] of `now`.
+    pub fn online_count(&self, now: Timestamp) -> usize {
+        self.health
+            .lock()
+            .expect("health lock")
+            .values()
+            .filter(|h| h.online(now))
+            .count()
+    }
+
     /// Hands a command the store has recorded to the node, which sends it until the locker
     /// acknowledges it or it expires. A command that does not get here (the node stopping) is
     /// sent after the next start, from the store.

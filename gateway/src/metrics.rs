@@ -1,7 +1,8 @@
 //! The gateway's Prometheus metrics: requests and their latency per route, reservation outcomes,
-//! the writer's batch sizes, the snapshot's age, and each plugin slot's calls, failures and
-//! latency.
+//! the writer's batch sizes, the snapshot's age, each plugin slot's calls, failures and latency,
+//! and the device plane's commands, events and lockers online.
 
+use crate::devices::Devices;
 use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::plugins::PluginHost;
 use prometheus_client::collector::Collector;
@@ -43,6 +44,15 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of device-plane events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct EventLabels {
+    /// `door_opened`, `door_closed`, `code_entered`, `tamper`.
+    pub event: &'static str,
+    /// `applied`, or `duplicate` for an id applied before.
+    pub result: &'static str,
+}
+
 /// Every metric the gateway exposes.
 pub struct Metrics {
     registry: Registry,
@@ -55,12 +65,20 @@ pub struct Metrics {
     /// Reservations refused because nothing fit (409).
     pub conflicts: Counter,
     snapshot_age: Gauge<f64, AtomicU64>,
+    /// Unlock commands by what became of them: `executed`, `refused`, `failed`, `expired`.
+    pub device_commands: Family<OutcomeLabels, Counter>,
+    /// Commands sent and not yet acknowledged.
+    pub device_commands_pending: Gauge,
+    /// Locker events by kind and whether they were new.
+    pub device_events: Family<EventLabels, Counter>,
+    lockers_online: Gauge,
+    devices: Arc<Devices>,
     store: Store,
 }
 
 impl Metrics {
-    /// Registers every metric, including the store's and the plugin host's.
-    pub fn new(store: Store, plugins: Arc<PluginHost>) -> Metrics {
+    /// Registers every metric, including the store's, the plugin host's and the lockers'.
+    pub fn new(store: Store, plugins: Arc<PluginHost>, devices: Arc<Devices>) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -94,6 +112,30 @@ impl Metrics {
             "Time since the availability snapshot was last published",
             snapshot_age.clone(),
         );
+        let device_commands = Family::<OutcomeLabels, Counter>::default();
+        let device_commands_pending = Gauge::default();
+        let device_events = Family::<EventLabels, Counter>::default();
+        let lockers_online = Gauge::default();
+        registry.register(
+            "lockergrid_device_commands",
+            "Unlock commands by outcome at the locker",
+            device_commands.clone(),
+        );
+        registry.register(
+            "lockergrid_device_commands_pending",
+            "Unlock commands sent and not yet acknowledged",
+            device_commands_pending.clone(),
+        );
+        registry.register(
+            "lockergrid_device_events",
+            "Locker events by kind, applied or duplicate",
+            device_events.clone(),
+        );
+        registry.register(
+            "lockergrid_lockers_online",
+            "Lockers that reported within the last 30 s",
+            lockers_online.clone(),
+        );
         store.metrics().register(&mut registry);
         registry.register_collector(Box::new(PluginCollector(plugins)));
         Metrics {
@@ -103,6 +145,11 @@ impl Metrics {
             reservations,
             conflicts,
             snapshot_age,
+            device_commands,
+            device_commands_pending,
+            device_events,
+            lockers_online,
+            devices,
             store,
         }
     }
@@ -118,6 +165,9 @@ impl Metrics {
     pub fn render(&self) -> String {
         let age = self.store.snapshot().published.elapsed().as_secs_f64();
         self.snapshot_age.set(age);
+        let online = self.devices.online_count(self.store.now());
+        self.lockers_online
+            .set(i64::try_from(online).unwrap_or(i64::MAX));
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

@@ -129,6 +129,39 @@ async fn a_deposit_counts_when_the_door_closes_and_a_keypad_code_opens_it_once()
             .any(|e| e["action"] == "command" && e["outcome"] == "executed"),
         "the locker acknowledged its commands"
     );
+
+    // Operators see the device plane at work.
+    let metrics = d
+        .http
+        .get(format!("{}/metrics", d.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let value = |line: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
+    };
+    assert_eq!(
+        value("lockergrid_device_commands_total{outcome=\"executed\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("lockergrid_device_events_total{event=\"door_closed\",result=\"applied\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("lockergrid_device_events_total{event=\"code_entered\",result=\"applied\"}"),
+        3.0
+    );
+    assert!(metrics.contains("lockergrid_lockers_online 1"), "{metrics}");
+    assert!(
+        metrics.contains("lockergrid_device_commands_pending 0"),
+        "{metrics}"
+    );
     d.stop().await
 }
 

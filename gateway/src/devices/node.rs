@@ -4,6 +4,7 @@
 
 use super::{DepositEnd, Devices, back_online, locker_actor, mark_offline, pickup, record_audit};
 use crate::api::App;
+use crate::metrics::{EventLabels, OutcomeLabels};
 use lockergrid_edge_runtime::device::{NodeLink, Notification};
 use lockergrid_edge_runtime::store::records::StationStatus;
 use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, CommandStatus, UnlockFor};
@@ -134,9 +135,15 @@ impl Node {
                         next: Instant::now(),
                     },
                 );
+                self.count_pending();
             }
             Err(e) => tracing::error!(error = %e, "command not encoded"),
         }
+    }
+
+    fn count_pending(&self) {
+        let pending = i64::try_from(self.outstanding.len()).unwrap_or(i64::MAX);
+        self.app.metrics.device_commands_pending.set(pending);
     }
 
     /// Sends every command that is due, per locker in counter order (a locker refuses a counter
@@ -191,6 +198,15 @@ impl Node {
         {
             Ok(settled) => {
                 self.outstanding.remove(&id);
+                self.count_pending();
+                if settled.is_some() {
+                    let outcome = status.as_str();
+                    self.app
+                        .metrics
+                        .device_commands
+                        .get_or_create(&OutcomeLabels { outcome })
+                        .inc();
+                }
                 if let Some(command) = settled
                     && status != CommandStatus::Executed
                     && matches!(command.unlock_for, UnlockFor::Deposit { .. })
@@ -283,8 +299,27 @@ impl Node {
     /// Applies an event once; `true` when it is safely recorded and the locker may forget it.
     async fn apply(&mut self, station: &StationId, event: EventMessage) -> bool {
         let store = &self.app.store;
+        let kind = match &event.event {
+            DeviceEvent::DoorOpened { .. } => "door_opened",
+            DeviceEvent::DoorClosed { .. } => "door_closed",
+            DeviceEvent::CodeEntered { .. } => "code_entered",
+            DeviceEvent::Tamper { .. } => "tamper",
+        };
+        let count = |result| {
+            self.app
+                .metrics
+                .device_events
+                .get_or_create(&EventLabels {
+                    event: kind,
+                    result,
+                })
+                .inc();
+        };
         match store.event_applied(station, &event.id) {
-            Ok(true) => return true,
+            Ok(true) => {
+                count("duplicate");
+                return true;
+            }
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(%station, error = %e, "inbox not readable");
@@ -349,7 +384,10 @@ impl Node {
             }
         };
         match result {
-            Ok(()) => true,
+            Ok(()) => {
+                count("applied");
+                true
+            }
             Err(e) => {
                 tracing::error!(%station, id = %event.id, error = %e, "event not applied");
                 false
