@@ -7,11 +7,13 @@
 
 pub mod clock;
 pub mod device;
+pub mod edge;
 pub mod files;
 pub mod pki;
 pub mod plugins;
 pub mod ranking;
 pub mod store;
+pub mod sync;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::{Store, StoreError, StoreOptions};

@@ -9,6 +9,7 @@ mod compact;
 pub mod crash;
 mod device_ops;
 mod index;
+mod mirror;
 mod ops;
 pub mod records;
 pub mod snapshot;
@@ -22,6 +23,7 @@ use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
 };
+pub use mirror::MirrorCounts;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use records::{

@@ -150,6 +150,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/parcels/{id}/code", post(parcels::reissue_code))
         .route("/v1/admin/access-log", get(admin::access_log))
         .route("/v1/admin/outbox", get(admin::outbox))
+        .route("/v1/admin/edges", get(admin::edges))
         .route("/v1/admin/stations/{id}/status", put(admin::station_status))
         .route(
             "/v1/admin/plugins",

@@ -1,10 +1,11 @@
-//! The `lockergrid` command line: `up`, `gateway`, `token issue`, `pki …` and `plugin …`.
+//! The `lockergrid` command line: `up`, `gateway`, `edge`, `token issue`, `pki …` and `plugin …`.
 
 mod pki;
 mod plugin;
 
 use crate::auth::{Role, TokenKey};
 use crate::config::{ConfigError, Deployment};
+use crate::edge::EdgeLaunch;
 use crate::node::{self, NodeOptions};
 use crate::secrets::Secrets;
 use anyhow::Context;
@@ -49,6 +50,22 @@ enum Command {
         /// Override the device listener's address (port 0 picks a free port).
         #[arg(long)]
         devices: Option<SocketAddr>,
+    },
+    /// Run an edge node of the deployment.
+    Edge {
+        /// The deployment file.
+        #[arg(long, default_value = "deploy.toml")]
+        config: PathBuf,
+        /// Which edge node (its `[[edge]]` id).
+        #[arg(long)]
+        id: String,
+        /// Override its data directory (default `<data_dir>/edges/<id>`; its certificate is read
+        /// from `certs/` there).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Override the gateway's device listener it connects to.
+        #[arg(long)]
+        gateway: Option<SocketAddr>,
     },
     /// Bearer tokens.
     Token {
@@ -145,8 +162,28 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 gateway.devices_addr
             );
             println!("lockergrid gateway listening on http://{}", gateway.addr);
-            wait_for_signal(&gateway).await;
+            wait_for_signal(gateway.stopped()).await;
             gateway.stop().await?;
+        }
+        Command::Edge {
+            config,
+            id,
+            data_dir,
+            gateway,
+        } => {
+            let deployment = Deployment::load(&config)?;
+            let mut launch = EdgeLaunch::new(&deployment, &id)?;
+            if let Some(dir) = data_dir {
+                launch.data_dir = dir;
+            }
+            if let Some(gateway) = gateway {
+                launch.gateway = gateway;
+            }
+            let gateway = launch.gateway;
+            let edge = launch.start()?;
+            println!("lockergrid edge {id} connecting to mqtts://{gateway}");
+            wait_for_signal(std::future::pending::<()>()).await;
+            edge.stop().await;
         }
         Command::Token { command } => issue(command)?,
         Command::Pki { command } => pki::run(command)?,
@@ -178,7 +215,8 @@ fn issue(command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal(gateway: &node::RunningGateway) {
+/// Waits for Ctrl-C, SIGTERM or `stopped`.
+async fn wait_for_signal(stopped: impl std::future::Future<Output = ()>) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let terminated = async {
         match term.as_mut() {
@@ -191,7 +229,7 @@ async fn wait_for_signal(gateway: &node::RunningGateway) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminated => {}
-        _ = gateway.stopped() => {}
+        _ = stopped => {}
     }
 }
 
@@ -203,6 +241,21 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
         gateway.simulation(Duration::from_secs(10))?,
     )
     .await?;
+    let mut edges = Vec::new();
+    for node in &deployment.edges {
+        let mut launch = EdgeLaunch::new(deployment, &node.id)?;
+        launch.gateway = gateway.devices_addr;
+        launch.issue_certificate(&gateway.data_dir.join("pki"))?;
+        edges.push(launch.start()?);
+    }
+    let edge_lines: String = deployment
+        .edges
+        .iter()
+        .map(|e| {
+            let stations: Vec<&str> = e.stations.iter().map(StationId::as_str).collect();
+            format!("  {:<20} {}\n", e.id, stations.join(", "))
+        })
+        .collect();
     let controls: String = lockers
         .iter()
         .map(|l| format!("  {:<20} {}\n", l.station.as_str(), l.control))
@@ -230,6 +283,7 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
          metrics   {base}/metrics\n\
          plugins   {base}/v1/admin/plugins  (operator token; policy in force: {policy})\n\
          devices   mqtts://{devices}  (TLS 1.3, certificates from {pki})\n\
+         edges     {n_edges} edge node(s) mirroring their stations over their uplink ({base}/v1/admin/edges):\n{edge_lines}\
          lockers   {n} simulated lockers, each with a control socket for `status`, `press 123456#`,\n\
          \x20         `open <compartment>`, `close <compartment>`, `tamper on` (one command per line, e.g.\n\
          \x20         exec 3<>/dev/tcp/HOST/PORT; echo status >&3; head -1 <&3):\n{controls}\n\
@@ -256,11 +310,15 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
         devices = gateway.devices_addr,
         pki = gateway.data_dir.join("pki").display(),
         n = deployment.stations.len(),
+        n_edges = deployment.edges.len(),
         first_control = lockers
             .first()
             .map(|l| l.control.to_string())
             .unwrap_or_default(),
     );
-    wait_for_signal(&gateway).await;
+    wait_for_signal(gateway.stopped()).await;
+    for edge in edges {
+        edge.stop().await;
+    }
     gateway.stop().await
 }

@@ -1,11 +1,12 @@
 //! The deployment file (`deploy.toml`): parsed once with unknown fields refused, then validated
 //! into a [`Deployment`] that the rest of the gateway consumes.
 
+use lockergrid_edge_runtime::pki::{Identity, Kind};
 use lockergrid_edge_runtime::store::StationSeed;
 use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
 use lockergrid_protocol::{GeoPoint, StationId};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -232,6 +233,7 @@ impl Deployment {
             .into_iter()
             .map(|e| resolve_edge(e, &seen))
             .collect::<Result<Vec<_>, _>>()?;
+        check_edges(&edges)?;
         Ok(Deployment {
             region_id: raw.region.id,
             region_name: raw.region.name,
@@ -286,6 +288,35 @@ fn resolve_edge(raw: RawEdge, known: &BTreeSet<StationId>) -> Result<EdgeNode, C
         id: raw.id,
         stations,
     })
+}
+
+/// Each edge node has a usable, unique id, and a station is served by at most one.
+fn check_edges(edges: &[EdgeNode]) -> Result<(), ConfigError> {
+    let mut ids = BTreeSet::new();
+    let mut served = BTreeMap::new();
+    for edge in edges {
+        if Identity::new(Kind::Edge, &edge.id).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "edge id {:?} is not a valid device id",
+                edge.id
+            )));
+        }
+        if !ids.insert(edge.id.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "edge {:?} is listed twice",
+                edge.id
+            )));
+        }
+        for station in &edge.stations {
+            if let Some(other) = served.insert(station.clone(), edge.id.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "station {station:?} is served by edges {other:?} and {:?}",
+                    edge.id
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,12 +6,14 @@
 //! locker acknowledges them; the door-closed event that names one completes its deposit or
 //! pickup, applied once.
 
+mod edges;
 mod node;
 pub mod pickup;
 
 use crate::api::App;
-use crate::config::Deployment;
+use crate::config::{Deployment, EdgeNode};
 use anyhow::Context;
+pub use edges::EdgeState;
 use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::device::{Audit, DeviceOptions, DevicePlane};
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
@@ -22,7 +24,7 @@ use lockergrid_protocol::message::TelemetryMessage;
 use lockergrid_protocol::{StationId, Timestamp};
 use node::Node;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -88,6 +90,7 @@ pub struct Devices {
     health: Mutex<HashMap<StationId, Health>>,
     commands: mpsc::UnboundedSender<CommandRecord>,
     deposits: Mutex<HashMap<String, oneshot::Sender<DepositEnd>>>,
+    edges: Mutex<BTreeMap<String, EdgeState>>,
 }
 
 /// Commands the API issued, on their way to the node's command loop.
@@ -102,6 +105,7 @@ impl Devices {
             health: Mutex::default(),
             commands,
             deposits: Mutex::default(),
+            edges: Mutex::default(),
         };
         (Arc::new(devices), Outbox(outbox))
     }
@@ -164,6 +168,29 @@ impl Devices {
         let waiting = self.deposits.lock().expect("deposits lock").remove(command);
         if let Some(tx) = waiting {
             let _ = tx.send(end);
+        }
+    }
+
+    /// What the gateway knows of each edge node, by id.
+    pub fn edges(&self) -> Vec<EdgeState> {
+        self.edges
+            .lock()
+            .expect("edges lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn update_edge(&self, id: &str, change: impl FnOnce(&mut EdgeState)) {
+        if let Some(state) = self.edges.lock().expect("edges lock").get_mut(id) {
+            change(state);
+        }
+    }
+
+    fn register_edges(&self, states: Vec<EdgeState>) {
+        let mut edges = self.edges.lock().expect("edges lock");
+        for state in states {
+            edges.insert(state.id.clone(), state);
         }
     }
 
@@ -232,11 +259,12 @@ pub async fn start(
     app: Arc<App>,
     commands: Outbox,
     key: CommandKey,
+    edges: &[EdgeNode],
     shutdown: CancellationToken,
 ) -> anyhow::Result<(DevicePlane, tokio::task::JoinHandle<()>)> {
     let (plane, link) = DevicePlane::start(options).await.context("device plane")?;
     tracing::info!(addr = %plane.addr(), "device listener (MQTT over TLS 1.3)");
-    let task = tokio::spawn(Node::new(link, app, key).serve(commands, shutdown));
+    let task = tokio::spawn(Node::new(link, app, key, edges).serve(commands, shutdown));
     Ok((plane, task))
 }
 

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod devices;
+pub mod edge;
 pub mod metrics;
 pub mod node;
 pub mod notifications;

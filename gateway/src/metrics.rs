@@ -1,6 +1,6 @@
 //! The gateway's Prometheus metrics: requests and their latency per route, reservation outcomes,
 //! the writer's batch sizes, the snapshot's age, each plugin slot's calls, failures and latency,
-//! and the device plane's commands, events and lockers online.
+//! the device plane's commands, events and lockers online, and each edge node's sync.
 
 use crate::devices::Devices;
 use lockergrid_edge_runtime::Store;
@@ -138,6 +138,7 @@ impl Metrics {
         );
         store.metrics().register(&mut registry);
         registry.register_collector(Box::new(PluginCollector(plugins)));
+        registry.register_collector(Box::new(EdgeCollector(devices.clone())));
         Metrics {
             registry,
             requests,
@@ -278,6 +279,79 @@ impl Collector for PluginCollector {
                     &buckets,
                     None,
                 )?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EdgeLabels {
+    edge: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EdgeBatchLabels {
+    edge: String,
+    kind: &'static str,
+}
+
+/// Reads each edge node's sync state at each scrape.
+#[derive(Debug)]
+struct EdgeCollector(Arc<Devices>);
+
+impl Collector for EdgeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let edges = self.0.edges();
+        let label = |e: &crate::devices::EdgeState| EdgeLabels { edge: e.id.clone() };
+        let mut connected = encoder.encode_descriptor(
+            "lockergrid_edge_connected",
+            "1 while the edge node's uplink is connected",
+            None,
+            MetricType::Gauge,
+        )?;
+        for e in &edges {
+            connected
+                .encode_family(&label(e))?
+                .encode_gauge(&i64::from(e.connected))?;
+        }
+        let mut lag = encoder.encode_descriptor(
+            "lockergrid_edge_sync_lag",
+            "Sync versions the edge node has not confirmed yet",
+            None,
+            MetricType::Gauge,
+        )?;
+        for e in &edges {
+            lag.encode_family(&label(e))?
+                .encode_gauge(&i64::try_from(e.lag()).unwrap_or(i64::MAX))?;
+        }
+        let mut last_sync = encoder.encode_descriptor(
+            "lockergrid_edge_last_sync_timestamp_seconds",
+            "When the edge node last confirmed the newest version",
+            None,
+            MetricType::Gauge,
+        )?;
+        for e in &edges {
+            if let Some(at) = e.last_sync {
+                last_sync
+                    .encode_family(&label(e))?
+                    .encode_gauge(&(at.millis() as f64 / 1000.0))?;
+            }
+        }
+        let mut batches = encoder.encode_descriptor(
+            "lockergrid_edge_sync_batches",
+            "Sync batches sent to the edge node: deltas and full resyncs",
+            None,
+            MetricType::Counter,
+        )?;
+        for e in &edges {
+            for (kind, n) in [("delta", e.deltas_sent), ("full", e.full_resyncs)] {
+                batches
+                    .encode_family(&EdgeBatchLabels {
+                        edge: e.id.clone(),
+                        kind,
+                    })?
+                    .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
         }
         Ok(())
     }

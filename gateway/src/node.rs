@@ -129,6 +129,7 @@ pub async fn start(
         app.clone(),
         outbox,
         secrets.command_key(),
+        &deployment.edges,
         shutdown.clone(),
     )
     .await?;

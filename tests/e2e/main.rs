@@ -3,6 +3,7 @@
 mod bad_input;
 mod devices;
 mod doors;
+mod edges;
 mod expiry;
 mod flows;
 mod limits;

@@ -9,11 +9,13 @@
 //! ```
 
 use anyhow::Context;
+use lockergrid_edge_runtime::edge::RunningEdge;
 use lockergrid_edge_runtime::plugins::registry::PluginSigner;
 use lockergrid_edge_runtime::{Clock, ManualClock, SystemClock};
 use lockergrid_gateway::api::Limits;
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config;
+use lockergrid_gateway::edge::EdgeLaunch;
 use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
 use lockergrid_gateway::secrets::Secrets;
 use lockergrid_gateway::simulated::{self, SimulatedLocker};
@@ -34,6 +36,7 @@ pub struct Deployment {
     limits: Option<Limits>,
     without_plugins: bool,
     lockers: Option<Duration>,
+    edges: Vec<(String, Vec<String>)>,
 }
 
 impl Deployment {
@@ -76,6 +79,14 @@ impl Deployment {
         self
     }
 
+    /// Adds an edge node serving `stations` (already added); `start` starts it in this process
+    /// and returns once the gateway has seen it hold the newest version of its records.
+    pub fn edge(mut self, id: &str, stations: &[&str]) -> Deployment {
+        let stations = stations.iter().map(|s| (*s).to_owned()).collect();
+        self.edges.push((id.to_owned(), stations));
+        self
+    }
+
     /// Sets the API's limits.
     pub fn limits(mut self, limits: Limits) -> Deployment {
         self.limits = Some(limits);
@@ -106,6 +117,9 @@ impl Deployment {
                 "[[station]]\nid = \"{id}\"\nname = \"{id}\"\nkind = \"urban\"\nlat = 52.37\nlon = {lon}\ncompartments = {n}\n"
             );
         }
+        for (id, stations) in &self.edges {
+            let _ = write!(text, "[[edge]]\nid = \"{id}\"\nstations = {stations:?}\n");
+        }
         text
     }
 
@@ -135,15 +149,23 @@ impl Deployment {
             }
             None => Vec::new(),
         };
-        let running = Running {
+        let mut running = Running {
             deployment,
             base: format!("http://{}", gateway.addr),
             gateway,
             lockers,
+            edges: Vec::new(),
             http: reqwest::Client::new(),
             _dir: dir,
         };
         let operator = running.token("deployment", Role::Operator, &[])?;
+        for (id, _) in &self.edges {
+            let edge = running.start_edge(id)?;
+            running.edges.push(edge);
+            running
+                .edge_until(id, |e| e["connected"] == true && e["lag"] == 0)
+                .await?;
+        }
         for locker in &running.lockers {
             let station = locker.station.as_str();
             running
@@ -168,9 +190,28 @@ pub struct Running {
     pub base: String,
     /// The simulated lockers, if the deployment asked for them.
     pub lockers: Vec<SimulatedLocker>,
+    /// The edge nodes, in the order the deployment added them.
+    pub edges: Vec<RunningEdge>,
     /// A client for it.
     pub http: reqwest::Client,
     _dir: TempDir,
+}
+
+fn edge_in(body: &Value, id: &str) -> Option<Value> {
+    body["edges"]
+        .as_array()?
+        .iter()
+        .find(|e| e["id"] == id)
+        .cloned()
+}
+
+/// The gateway's clock, for an edge node in the same test.
+struct FollowStore(lockergrid_edge_runtime::Store);
+
+impl Clock for FollowStore {
+    fn now(&self) -> lockergrid_protocol::Timestamp {
+        self.0.now()
+    }
 }
 
 /// A parcel that fits a small compartment.
@@ -239,6 +280,35 @@ impl Running {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Starts edge node `id` of the deployment in this process (its certificate issued on first
+    /// start, its data kept across starts), reporting every 100 ms on the gateway's clock.
+    pub fn start_edge(&self, id: &str) -> anyhow::Result<RunningEdge> {
+        let mut launch = EdgeLaunch::new(&self.deployment, id)?;
+        launch.data_dir = self.gateway.data_dir.join("edges").join(id);
+        launch.gateway = self.gateway.devices_addr;
+        launch.heartbeat = Duration::from_millis(100);
+        let store = self.gateway.app.store.clone();
+        launch.clock = Arc::new(FollowStore(store));
+        launch.issue_certificate(&self.gateway.data_dir.join("pki"))?;
+        launch.start()
+    }
+
+    /// Reads the operators' view of edge node `id` until `done` holds (up to 15 s).
+    pub async fn edge_until(
+        &self,
+        id: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let operator = self.token("deployment", Role::Operator, &[])?;
+        let url = format!("{}/v1/admin/edges", self.base);
+        let body = self
+            .get_until(&url, &operator, |b| {
+                edge_in(b, id).is_some_and(|e| done(&e))
+            })
+            .await?;
+        edge_in(&body, id).context("edge listed")
     }
 
     /// Sends one line to `station`'s simulated locker's control socket and returns its answer

@@ -49,6 +49,12 @@ impl StationIndex {
         }
     }
 
+    /// Counts a compartment out.
+    pub fn untrack(&mut self, c: &CompartmentRecord) {
+        self.states[c.size.index()][state_col(c.state)] -= 1;
+        self.free[c.size.index()].remove(&c.id);
+    }
+
     /// Number of compartments of `size`, whatever their state.
     pub fn total(&self, size: Size) -> u32 {
         self.states[size.index()].iter().sum()

@@ -8,6 +8,7 @@ use super::records::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
     LockerRecord, OutboxEntry, Parcel, Reservation, StationRecord,
 };
+use crate::sync::SyncPosition;
 use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -185,6 +186,11 @@ pub const PENDING_COMMANDS_V1: Typed<&str, Timestamp> = Typed::new("pending_comm
 pub const INBOX_V1: Typed<&str, InboxRecord> = Typed::new("inbox_v1");
 /// Per-locker state (the command counter) by station id.
 pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
+
+/// An edge node's sync position (key [`SYNC_POSITION`]): the version of the records it mirrors.
+pub const SYNC_V1: Typed<&str, SyncPosition> = Typed::new("sync_v1");
+/// The one key of [`SYNC_V1`].
+pub const SYNC_POSITION: &str = "position";
 
 /// The inbox key of a locker's event.
 pub fn inbox_key(station: &StationId, event: &str) -> String {

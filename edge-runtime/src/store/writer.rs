@@ -9,7 +9,7 @@ use super::records::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Res
 use super::snapshot::{Snapshot, StationView};
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1,
-    OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, STATIONS_V1,
+    OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, STATIONS_V1, SYNC_V1,
 };
 use super::{
     ChangeError, CommitReport, CompartmentChange, Deposit, DoorClosed, DoorClosedEvent,
@@ -17,6 +17,7 @@ use super::{
     SeedReport, SettledEvent, StationSeed, StatusChange, StoreError, StoreMetrics,
 };
 use crate::clock::Clock;
+use crate::sync::SyncBatch;
 use lockergrid_protocol::{CodeKey, ParcelId, ReservationId, Size, StationId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -104,6 +105,10 @@ pub(super) enum Command {
         actor: Actor,
         reply: Reply<Result<Option<CommandRecord>, StoreError>>,
     },
+    ApplySync {
+        batch: SyncBatch,
+        reply: Reply<Result<bool, StoreError>>,
+    },
 }
 
 /// An error an operation may end in; storage failures abort the whole batch.
@@ -174,6 +179,7 @@ impl Command {
             Command::DoorClosed { reply, .. } => fail_now(reply, e),
             Command::SettleEvent { reply, .. } => fail_now(reply, e),
             Command::SettleOutcome { reply, .. } => fail_now(reply, e),
+            Command::ApplySync { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -192,6 +198,7 @@ pub(super) struct Tx<'t> {
     pub pending_commands: redb::Table<'t, &'static str, &'static [u8]>,
     pub inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub lockers: redb::Table<'t, &'static str, &'static [u8]>,
+    pub sync: redb::Table<'t, &'static str, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -212,6 +219,7 @@ impl<'t> Tx<'t> {
             pending_commands: txn.open_table(PENDING_COMMANDS_V1.def())?,
             inbox: txn.open_table(INBOX_V1.def())?,
             lockers: txn.open_table(LOCKERS_V1.def())?,
+            sync: txn.open_table(SYNC_V1.def())?,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),
@@ -444,6 +452,10 @@ impl Writer {
                 let result = self.settle_command(tx, &id, status, detail, actor);
                 keep(pending, reply, result)
             }
+            Command::ApplySync { batch, reply } => {
+                let result = self.apply_sync(tx, batch);
+                keep(pending, reply, result)
+            }
         }
     }
 
@@ -453,8 +465,13 @@ impl Writer {
     }
 
     fn refresh_view(&mut self, station: &StationId) {
-        if let Some(idx) = self.index.stations.get(station) {
-            self.views.insert(station.clone(), Arc::new(idx.view()));
+        match self.index.stations.get(station) {
+            Some(idx) => {
+                self.views.insert(station.clone(), Arc::new(idx.view()));
+            }
+            None => {
+                self.views.remove(station);
+            }
         }
     }
 

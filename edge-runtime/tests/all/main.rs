@@ -8,3 +8,4 @@ mod flows;
 mod plugins;
 mod race;
 mod support;
+mod sync;

@@ -1,4 +1,5 @@
-//! Operator views and actions: the access log, the notification outbox, a station's status.
+//! Operator views and actions: the access log, the notification outbox, a station's status, the
+//! edge nodes' sync.
 
 use super::App;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, path_id};
@@ -124,4 +125,25 @@ pub(super) async fn station_status(
         "status": if changed { to } else { current },
         "changed": changed,
     })))
+}
+
+/// Each edge node of the deployment: connected, how far its mirror of its stations has synced,
+/// and what it holds.
+pub(super) async fn edges(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let edges: Vec<Value> = app
+        .devices
+        .edges()
+        .into_iter()
+        .map(|e| {
+            let lag = e.lag();
+            let mut value = json!(e);
+            value["lag"] = json!(lag);
+            value
+        })
+        .collect();
+    Ok(Json(json!({ "edges": edges })))
 }

@@ -156,6 +156,11 @@ fn paths() -> Value {
             ],
             "responses": { "200": ok("Outbox entries", "AccessLog"), "422": problem("Bad page size") }
         })) },
+        "/v1/admin/edges": { "get": secured("operator", json!({
+            "operationId": "edges",
+            "summary": "Each edge node: connected, sync version and lag, last sync, what it mirrors",
+            "responses": { "200": ok("Edge nodes", "Edges") }
+        })) },
         "/v1/admin/plugins": {
             "get": secured("operator", json!({
                 "operationId": "listPlugins",
@@ -259,6 +264,15 @@ fn schemas() -> Value {
                             "reason": { "type": "string", "minLength": 1, "maxLength": 512 } } },
         "StationStatusChange": { "type": "object", "properties": {
             "station": id, "status": { "type": "string" }, "changed": { "type": "boolean" } } },
+        "Edges": { "type": "object", "properties": { "edges": { "type": "array", "items": { "type": "object", "properties": {
+            "id": { "type": "string" }, "stations": { "type": "array", "items": { "type": "string" } },
+            "connected": { "type": "boolean" }, "last_seen": { "type": ["string", "null"], "format": "date-time" },
+            "version": { "type": "integer", "description": "The newest version of its records at the gateway" },
+            "synced_version": { "type": ["integer", "null"], "description": "The version it reported holding (this gateway epoch)" },
+            "lag": { "type": "integer", "description": "Versions it is behind" },
+            "last_sync": { "type": ["string", "null"], "format": "date-time", "description": "When it last reported holding the newest version" },
+            "compartments": { "type": "integer" }, "codes": { "type": "integer" },
+            "deltas_sent": { "type": "integer" }, "full_resyncs": { "type": "integer" } } } } } },
         "AccessLog": { "type": "object", "properties": {
             "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": "integer" } } }
     });

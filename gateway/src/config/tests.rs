@@ -58,6 +58,23 @@ fn impossible_values_are_refused_with_one_line() {
 }
 
 #[test]
+fn edge_nodes_need_a_valid_unique_id_and_their_own_stations() {
+    let with = |edges: &str| format!("{MINIMAL}{edges}");
+    let ok = with("[[edge]]\nid = \"edge-a\"\nstations = [\"st-a\"]\n");
+    let d = Deployment::from_toml(&ok, Path::new(".")).expect("valid");
+    assert_eq!(d.edges[0].stations, vec![StationId::new("st-a").unwrap()]);
+    for bad in [
+        "[[edge]]\nid = \"edge a\"\nstations = []\n",
+        "[[edge]]\nid = \"edge-a\"\nstations = [\"st-x\"]\n",
+        "[[edge]]\nid = \"edge-a\"\nstations = []\n[[edge]]\nid = \"edge-a\"\nstations = []\n",
+        "[[edge]]\nid = \"edge-a\"\nstations = [\"st-a\"]\n[[edge]]\nid = \"edge-b\"\nstations = [\"st-a\"]\n",
+    ] {
+        let err = Deployment::from_toml(&with(bad), Path::new(".")).expect_err(bad);
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+}
+
+#[test]
 fn the_shipped_deployment_file_is_valid_and_varied() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy.toml");
     let d = Deployment::load(&path).expect("deploy.toml is valid");

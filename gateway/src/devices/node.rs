@@ -2,13 +2,17 @@
 //! local link, applies their events once, and sends unlock commands from the store's outbox —
 //! signed, in counter order, again every [`RESEND_EVERY`] — until each is acknowledged or expires.
 
+use super::edges::EdgeSync;
 use super::{DepositEnd, Devices, back_online, locker_actor, mark_offline, pickup, record_audit};
 use crate::api::App;
+use crate::config::EdgeNode;
 use crate::metrics::{EventLabels, OutcomeLabels};
-use lockergrid_edge_runtime::device::{NodeLink, Notification};
+use lockergrid_edge_runtime::device::{Audit, NodeLink, Notification};
+use lockergrid_edge_runtime::pki::Kind;
 use lockergrid_edge_runtime::store::records::StationStatus;
 use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, CommandStatus, UnlockFor};
 use lockergrid_edge_runtime::store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
+use lockergrid_edge_runtime::sync::{EdgeStatus, SYNC_VERSION};
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
 use lockergrid_protocol::message::{
     AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome, TelemetryMessage,
@@ -36,15 +40,19 @@ pub(super) struct Node {
     app: Arc<App>,
     key: CommandKey,
     outstanding: HashMap<String, Outstanding>,
+    edges: EdgeSync,
 }
 
 impl Node {
-    pub(super) fn new(link: NodeLink, app: Arc<App>, key: CommandKey) -> Node {
+    pub(super) fn new(link: NodeLink, app: Arc<App>, key: CommandKey, edges: &[EdgeNode]) -> Node {
+        let edges = EdgeSync::new(edges);
+        app.devices.register_edges(edges.states());
         Node {
             link,
             app,
             key,
             outstanding: HashMap::new(),
+            edges,
         }
     }
 
@@ -53,8 +61,12 @@ impl Node {
     }
 
     pub(super) async fn serve(mut self, mut commands: super::Outbox, shutdown: CancellationToken) {
-        for channel in [Channel::Events, Channel::Telemetry, Channel::Acks] {
-            if let Err(e) = self.link.tx.subscribe(Topic::every(Root::Locker, channel)) {
+        let topics = [Channel::Events, Channel::Telemetry, Channel::Acks]
+            .map(|channel| Topic::every(Root::Locker, channel))
+            .into_iter()
+            .chain([Topic::every(Root::Edge, Channel::Telemetry)]);
+        for topic in topics {
+            if let Err(e) = self.link.tx.subscribe(topic) {
                 tracing::error!(error = %e, "device plane: cannot subscribe; lockers will not be heard");
                 return;
             }
@@ -69,7 +81,10 @@ impl Node {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 audit = self.link.audit.recv() => match audit {
-                    Some(audit) => record_audit(&self.app.store, audit).await,
+                    Some(audit) => {
+                        self.edge_session(&audit);
+                        record_audit(&self.app.store, audit).await;
+                    }
                     None => break,
                 },
                 command = commands.0.recv() => {
@@ -98,6 +113,7 @@ impl Node {
                     mark_offline(&self.app.store, self.devices()).await;
                     self.expire().await;
                     self.flush();
+                    self.edges.tick(&self.app.store, &mut self.link.tx, &self.app.devices);
                 }
             }
         }
@@ -219,10 +235,46 @@ impl Node {
         }
     }
 
+    /// An edge node's session began or ended at the front.
+    fn edge_session(&mut self, audit: &Audit) {
+        let (identity, connected) = match audit {
+            Audit::Connected { identity, .. } => (identity, true),
+            Audit::Disconnected { identity } | Audit::Revoked { identity, .. } => (identity, false),
+            Audit::Refused { .. } | Audit::Violation { .. } => return,
+        };
+        if identity.kind == Kind::Edge {
+            self.edges
+                .session(&identity.id, connected, &self.app.devices);
+        }
+    }
+
+    /// An edge node's report on `edges/{id}/telemetry`.
+    fn edge_report(&mut self, id: &str, payload: &[u8]) {
+        match serde_json::from_slice::<EdgeStatus>(payload) {
+            Ok(status) if status.v == SYNC_VERSION => {
+                let now = self.app.store.now();
+                self.edges
+                    .report(id, status, now, &mut self.link.tx, &self.app.devices);
+            }
+            Ok(other) => tracing::warn!(
+                edge = id,
+                version = other.v,
+                "edge report of an unknown version"
+            ),
+            Err(e) => tracing::warn!(edge = id, error = %e, "unreadable edge report"),
+        }
+    }
+
     async fn handle(&mut self, topic: &str, payload: &[u8]) {
         let Some(topic) = Topic::parse(topic) else {
             return;
         };
+        if topic.root == Root::Edge {
+            if topic.channel == Channel::Telemetry {
+                self.edge_report(topic.id, payload);
+            }
+            return;
+        }
         // The front lets a locker publish only under its own id, so the topic names the sender.
         let Ok(station) = StationId::new(topic.id) else {
             return;

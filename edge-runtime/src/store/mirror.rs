@@ -1,0 +1,200 @@
+//! The store as an edge node's mirror of its stations (see `crate::sync`): the gateway reads the
+//! records an edge node needs, and the edge node's writer applies numbered batches of them to
+//! its own tables, in the same transaction as its new sync position.
+
+use super::index::StationIndex;
+use super::records::{CodeRecord, CompartmentRecord, StationRecord};
+use super::tables::{CODES_V1, COMPARTMENTS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1};
+use super::writer::{Tx, Writer};
+use super::{Store, StoreError, tables};
+use crate::sync::{SyncBatch, SyncItem, SyncPosition};
+use lockergrid_protocol::{CompartmentId, StationId};
+use redb::{ReadableDatabase, ReadableTableMetadata};
+use std::collections::BTreeSet;
+
+/// How many records of each kind a store mirrors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MirrorCounts {
+    /// Compartments.
+    pub compartments: u64,
+    /// Active pickup codes.
+    pub codes: u64,
+}
+
+impl Store {
+    /// Every record an edge node serving `stations` should hold, for [`crate::sync::log`].
+    pub fn mirror_items(
+        &self,
+        stations: &BTreeSet<StationId>,
+    ) -> Result<Vec<SyncItem>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let mut items = Vec::new();
+        let table = rx.open_table(STATIONS_V1.def())?;
+        for id in stations {
+            if let Some(station) = STATIONS_V1.get(&table, id.as_str())? {
+                items.push(SyncItem::Station(station));
+            }
+        }
+        let table = rx.open_table(COMPARTMENTS_V1.def())?;
+        items.extend(
+            COMPARTMENTS_V1
+                .all(&table)?
+                .into_iter()
+                .filter(|c| stations.contains(&c.station))
+                .map(SyncItem::Compartment),
+        );
+        let table = rx.open_table(CODES_V1.def())?;
+        items.extend(
+            CODES_V1
+                .entries(&table)?
+                .into_iter()
+                .filter(|(_, code)| stations.contains(&code.station_id))
+                .map(|(hash, code)| SyncItem::Code { hash, code }),
+        );
+        Ok(items)
+    }
+
+    /// Applies a sync batch if it applies on the position this store holds (see
+    /// [`SyncBatch::applies_on`]); `false` when it does not and nothing changed.
+    pub async fn apply_sync(&self, batch: SyncBatch) -> Result<bool, StoreError> {
+        self.call(|reply| super::writer::Command::ApplySync { batch, reply })
+            .await?
+    }
+
+    /// The version of the records this store mirrors, `None` before its first sync.
+    pub fn sync_position(&self) -> Result<Option<SyncPosition>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(SYNC_V1.def())?;
+        SYNC_V1.get(&table, SYNC_POSITION)
+    }
+
+    /// How many compartments and codes this store holds.
+    pub fn mirror_counts(&self) -> Result<MirrorCounts, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        Ok(MirrorCounts {
+            compartments: rx.open_table(tables::COMPARTMENTS_V1.def())?.len()?,
+            codes: rx.open_table(tables::CODES_V1.def())?.len()?,
+        })
+    }
+}
+
+impl Writer {
+    pub(super) fn apply_sync(
+        &mut self,
+        tx: &mut Tx<'_>,
+        batch: SyncBatch,
+    ) -> Result<bool, StoreError> {
+        let at = SYNC_V1.get(&tx.sync, SYNC_POSITION)?;
+        if !batch.applies_on(at.as_ref()) {
+            return Ok(false);
+        }
+        if batch.full {
+            self.clear_mirror(tx)?;
+        }
+        let mut items = batch.items.iter().collect::<Vec<_>>();
+        // Stations before the compartments that name them.
+        items.sort_by_key(|item| !matches!(item, SyncItem::Station(_)));
+        for item in items {
+            match item {
+                SyncItem::Station(station) => self.mirror_station(tx, station)?,
+                SyncItem::Compartment(c) => self.mirror_compartment(tx, c)?,
+                SyncItem::Code { hash, code } => self.mirror_code(tx, hash, code)?,
+                SyncItem::Removed { key } => self.unmirror(tx, key)?,
+            }
+        }
+        SYNC_V1.put(&mut tx.sync, SYNC_POSITION, &batch.position())?;
+        Ok(true)
+    }
+
+    /// Drops every mirrored station, compartment and code, for a full resync.
+    fn clear_mirror(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.stations.retain(|_, _| false)?;
+        tx.compartments.retain(|_, _| false)?;
+        tx.codes.retain(|_, _| false)?;
+        tx.dirty.extend(self.index.stations.keys().cloned());
+        self.index.stations.clear();
+        Ok(())
+    }
+
+    fn mirror_station(
+        &mut self,
+        tx: &mut Tx<'_>,
+        station: &StationRecord,
+    ) -> Result<(), StoreError> {
+        STATIONS_V1.put(&mut tx.stations, station.id.as_str(), station)?;
+        self.index
+            .stations
+            .entry(station.id.clone())
+            .or_insert_with(|| StationIndex::new(station.clone()))
+            .record = station.clone();
+        tx.dirty.insert(station.id.clone());
+        Ok(())
+    }
+
+    fn mirror_compartment(
+        &mut self,
+        tx: &mut Tx<'_>,
+        c: &CompartmentRecord,
+    ) -> Result<(), StoreError> {
+        let key = tables::compartment_key(&c.id);
+        let before = COMPARTMENTS_V1.get(&tx.compartments, key.as_str())?;
+        let station =
+            self.index
+                .stations
+                .get_mut(&c.station)
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "sync_v1",
+                    detail: format!(
+                        "compartment {:?} of unmirrored station {:?}",
+                        c.id, c.station
+                    ),
+                })?;
+        if let Some(before) = &before {
+            station.untrack(before);
+        }
+        station.track(c, None);
+        COMPARTMENTS_V1.put(&mut tx.compartments, key.as_str(), c)?;
+        tx.dirty.insert(c.station.clone());
+        Ok(())
+    }
+
+    fn mirror_code(
+        &mut self,
+        tx: &mut Tx<'_>,
+        hash: &str,
+        code: &CodeRecord,
+    ) -> Result<(), StoreError> {
+        CODES_V1.put(&mut tx.codes, hash, code)
+    }
+
+    /// Removes the record named by a [`SyncItem::key`].
+    fn unmirror(&mut self, tx: &mut Tx<'_>, key: &str) -> Result<(), StoreError> {
+        match key.split_once('/') {
+            Some(("code", hash)) => {
+                tx.codes.remove(hash)?;
+            }
+            Some(("compartment", id)) => {
+                let Ok(id) = CompartmentId::new(id) else {
+                    return Ok(());
+                };
+                let key = tables::compartment_key(&id);
+                if let Some(before) = COMPARTMENTS_V1.get(&tx.compartments, key.as_str())? {
+                    if let Some(station) = self.index.stations.get_mut(&before.station) {
+                        station.untrack(&before);
+                    }
+                    tx.compartments.remove(key.as_str())?;
+                    tx.dirty.insert(before.station);
+                }
+            }
+            Some(("station", id)) => {
+                tx.stations.remove(id)?;
+                if let Ok(id) = StationId::new(id) {
+                    self.index.stations.remove(&id);
+                    tx.dirty.insert(id);
+                }
+            }
+            _ => tracing::warn!(key, "sync removed a record of an unknown kind; ignored"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! Sync between the gateway and its edge nodes (DESIGN.md §7, docs/offline.md).
+//!
+//! The gateway keeps, per edge node, the set of records that node needs for its stations (the
+//! stations, their compartments, the keyed hashes of their active pickup codes) and sends every
+//! change as a numbered delta on `edges/{id}/commands`. An edge node applies a delta only on top
+//! of the version it names as its base, and reports the version it holds on
+//! `edges/{id}/telemetry`; that report is the acknowledgement. The gateway answers a report
+//! that is behind with the deltas it still keeps after that version, or with the whole set (a
+//! full resync) when the node has fallen further behind than the kept deltas reach, or holds a
+//! version of another epoch (the gateway restarted and numbers from 1 again).
+
+pub mod log;
+pub mod uplink;
+
+use crate::store::records::{CodeRecord, CompartmentRecord, StationRecord};
+use lockergrid_protocol::{StationId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The layout of the sync messages this crate reads and writes.
+pub const SYNC_VERSION: u16 = 1;
+
+/// A version of an edge node's records: the gateway's epoch (new at every gateway start) and a
+/// number counting deltas within it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPosition {
+    /// The gateway's epoch.
+    pub epoch: String,
+    /// The last delta applied.
+    pub version: u64,
+}
+
+/// One record an edge node mirrors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum SyncItem {
+    /// A station the edge node serves.
+    Station(StationRecord),
+    /// One of its compartments, with its state.
+    Compartment(CompartmentRecord),
+    /// An active pickup code at one of its stations, as its keyed hash (never the code).
+    Code {
+        /// The keyed hash, hex.
+        hash: String,
+        /// Which parcel it releases, where, until when.
+        code: CodeRecord,
+    },
+    /// A record that no longer exists (a code spent, revoked or expired), by its key.
+    Removed {
+        /// The record's [`SyncItem::key`].
+        key: String,
+    },
+}
+
+impl SyncItem {
+    /// The key the record is known by across versions: `station/{id}`, `compartment/{id}` or
+    /// `code/{hash}`.
+    pub fn key(&self) -> String {
+        match self {
+            SyncItem::Station(s) => format!("station/{}", s.id),
+            SyncItem::Compartment(c) => format!("compartment/{}", c.id),
+            SyncItem::Code { hash, .. } => format!("code/{hash}"),
+            SyncItem::Removed { key } => key.clone(),
+        }
+    }
+}
+
+/// A numbered change to an edge node's records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncBatch {
+    /// The gateway's epoch.
+    pub epoch: String,
+    /// The version this batch applies on top of; ignored for a full batch.
+    pub base: u64,
+    /// The version the node holds after applying it.
+    pub version: u64,
+    /// The whole set: the node drops every mirrored record not in it.
+    pub full: bool,
+    /// What changed (or everything, when `full`).
+    pub items: Vec<SyncItem>,
+}
+
+impl SyncBatch {
+    /// Where the node stands after applying it.
+    pub fn position(&self) -> SyncPosition {
+        SyncPosition {
+            epoch: self.epoch.clone(),
+            version: self.version,
+        }
+    }
+
+    /// Whether a node at `at` may apply it: a full batch always, a delta only on its base.
+    pub fn applies_on(&self, at: Option<&SyncPosition>) -> bool {
+        self.full || at.is_some_and(|p| p.epoch == self.epoch && p.version == self.base)
+    }
+}
+
+/// What the gateway sends on `edges/{id}/commands`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeDownlink {
+    /// [`SYNC_VERSION`].
+    pub v: u16,
+    /// Changes to apply, in order.
+    pub sync: Vec<SyncBatch>,
+}
+
+/// What an edge node reports on `edges/{id}/telemetry`: at start, after every batch it applies,
+/// and as its heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeStatus {
+    /// [`SYNC_VERSION`].
+    pub v: u16,
+    /// When, by the edge node's clock.
+    pub at: Timestamp,
+    /// The version of its records, `None` before its first sync.
+    pub position: Option<SyncPosition>,
+    /// The stations it mirrors.
+    pub stations: Vec<StationId>,
+    /// Compartments it mirrors.
+    pub compartments: u64,
+    /// Active pickup codes it mirrors.
+    pub codes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_survives_the_wire() {
+        use crate::store::records::{StationKind, StationStatus};
+        use lockergrid_protocol::GeoPoint;
+        let station = SyncItem::Station(StationRecord {
+            id: StationId::new("st-a").unwrap(),
+            name: "A".into(),
+            kind: StationKind::Urban,
+            location: GeoPoint {
+                lat: 52.0,
+                lon: 4.0,
+            },
+            status: StationStatus::Active,
+        });
+        let removed = SyncItem::Removed {
+            key: "code/ab".into(),
+        };
+        let downlink = EdgeDownlink {
+            v: SYNC_VERSION,
+            sync: vec![SyncBatch {
+                epoch: "e".into(),
+                base: 0,
+                version: 1,
+                full: true,
+                items: vec![station, removed],
+            }],
+        };
+        let json = serde_json::to_string(&downlink).unwrap();
+        assert_eq!(
+            serde_json::from_str::<EdgeDownlink>(&json).unwrap(),
+            downlink,
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn a_delta_applies_only_on_its_base_and_a_full_batch_anywhere() {
+        let at = |epoch: &str, version| SyncPosition {
+            epoch: epoch.into(),
+            version,
+        };
+        let delta = SyncBatch {
+            epoch: "e1".into(),
+            base: 4,
+            version: 5,
+            full: false,
+            items: vec![],
+        };
+        assert!(delta.applies_on(Some(&at("e1", 4))));
+        assert!(!delta.applies_on(Some(&at("e1", 3))));
+        assert!(!delta.applies_on(Some(&at("e1", 5))));
+        assert!(!delta.applies_on(Some(&at("e0", 4))));
+        assert!(!delta.applies_on(None));
+        let full = SyncBatch {
+            full: true,
+            ..delta
+        };
+        assert!(full.applies_on(None));
+        assert!(full.applies_on(Some(&at("e0", 99))));
+    }
+}

@@ -1,0 +1,241 @@
+//! The gateway's side of its edge nodes' sync (see `lockergrid_edge_runtime::sync`): for each
+//! edge node in the deployment, a log of the records its stations need, numbered deltas sent on
+//! `edges/{id}/commands` when they change, and catch-up (kept deltas or a full resync) when its
+//! report on `edges/{id}/telemetry` shows it behind. What operators see of each edge node lives
+//! in [`Devices`](super::Devices).
+
+use crate::config::EdgeNode;
+use lockergrid_edge_runtime::Store;
+use lockergrid_edge_runtime::device::LinkTx;
+use lockergrid_edge_runtime::sync::log::{KEPT_DELTAS, SyncLog};
+use lockergrid_edge_runtime::sync::{
+    EdgeDownlink, EdgeStatus, SYNC_VERSION, SyncBatch, SyncPosition,
+};
+use lockergrid_protocol::topic::{Channel, Root, Topic};
+use lockergrid_protocol::{StationId, Timestamp};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// How long the gateway waits for an edge node to report a batch applied before sending what it
+/// is missing again.
+const RESEND_AFTER: Duration = Duration::from_secs(2);
+
+/// What operators see of an edge node.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EdgeState {
+    /// Its id.
+    pub id: String,
+    /// The stations it serves.
+    pub stations: Vec<StationId>,
+    /// Whether its uplink is connected now.
+    pub connected: bool,
+    /// When it last reported.
+    pub last_seen: Option<Timestamp>,
+    /// The newest version of its records at the gateway.
+    pub version: u64,
+    /// The version it reported holding, if of the gateway's current epoch.
+    pub synced_version: Option<u64>,
+    /// When it last reported holding the newest version.
+    pub last_sync: Option<Timestamp>,
+    /// Compartments it reported mirroring.
+    pub compartments: u64,
+    /// Active pickup codes it reported mirroring.
+    pub codes: u64,
+    /// Deltas sent to it since the gateway started.
+    pub deltas_sent: u64,
+    /// Full resyncs sent to it since the gateway started.
+    pub full_resyncs: u64,
+}
+
+impl EdgeState {
+    /// How many versions it is behind (all of them before its first report).
+    pub fn lag(&self) -> u64 {
+        self.version - self.synced_version.unwrap_or(0).min(self.version)
+    }
+}
+
+/// One edge node's sync at the gateway.
+struct Edge {
+    stations: BTreeSet<StationId>,
+    log: SyncLog,
+    acked: Option<SyncPosition>,
+    /// Where the node stands once it has applied everything sent to it in this session.
+    sent: Option<SyncPosition>,
+    connected: bool,
+    last_sent: Option<Instant>,
+}
+
+/// Every edge node's sync, driven by the device task.
+pub(super) struct EdgeSync {
+    edges: BTreeMap<String, Edge>,
+    /// The store commit the logs were last brought up to.
+    seen_commit: Option<u64>,
+}
+
+impl EdgeSync {
+    /// The deployment's edge nodes, in a new epoch.
+    pub(super) fn new(nodes: &[EdgeNode]) -> EdgeSync {
+        let epoch = lockergrid_protocol::to_hex(&rand::random::<[u8; 8]>());
+        let edges = nodes
+            .iter()
+            .map(|node| {
+                let edge = Edge {
+                    stations: node.stations.iter().cloned().collect(),
+                    log: SyncLog::new(epoch.clone(), KEPT_DELTAS),
+                    acked: None,
+                    sent: None,
+                    connected: false,
+                    last_sent: None,
+                };
+                (node.id.clone(), edge)
+            })
+            .collect();
+        EdgeSync {
+            edges,
+            seen_commit: None,
+        }
+    }
+
+    /// The operators' view of every edge node, before any report.
+    pub(super) fn states(&self) -> Vec<EdgeState> {
+        self.edges
+            .iter()
+            .map(|(id, edge)| EdgeState {
+                id: id.clone(),
+                stations: edge.stations.iter().cloned().collect(),
+                version: edge.log.position().version,
+                ..EdgeState::default()
+            })
+            .collect()
+    }
+
+    /// Brings every log up to the store's newest commit and sends the new deltas, then sends
+    /// catch-up to nodes that have not confirmed the newest version in time.
+    pub(super) fn tick(&mut self, store: &Store, link: &mut LinkTx, view: &super::Devices) {
+        let commit = store.snapshot().commit_seq;
+        if self.seen_commit != Some(commit) {
+            self.seen_commit = Some(commit);
+            for (id, edge) in &mut self.edges {
+                let items = match store.mirror_items(&edge.stations) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        tracing::error!(edge = %id, error = %e, "edge records not readable");
+                        continue;
+                    }
+                };
+                if let Some(delta) = edge.log.advance(items).cloned() {
+                    let version = delta.version;
+                    view.update_edge(id, |s| s.version = version);
+                    let base = SyncPosition {
+                        epoch: delta.epoch.clone(),
+                        version: delta.base,
+                    };
+                    if edge.connected && edge.sent.as_ref() == Some(&base) {
+                        send(link, id, edge, vec![delta], view);
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        for (id, edge) in &mut self.edges {
+            let due = edge.last_sent.is_none_or(|at| now - at >= RESEND_AFTER);
+            if edge.connected && due {
+                let batches = edge.log.catch_up(edge.acked.as_ref());
+                if !batches.is_empty() {
+                    send(link, id, edge, batches, view);
+                }
+            }
+        }
+    }
+
+    /// An edge node's report: where it stands, which is also its acknowledgement.
+    pub(super) fn report(
+        &mut self,
+        id: &str,
+        status: EdgeStatus,
+        now: Timestamp,
+        link: &mut LinkTx,
+        view: &super::Devices,
+    ) {
+        let Some(edge) = self.edges.get_mut(id) else {
+            tracing::warn!(
+                edge = id,
+                "report from an edge node the deployment does not name"
+            );
+            return;
+        };
+        edge.connected = true;
+        let newest = edge.log.position();
+        let synced = status
+            .position
+            .as_ref()
+            .filter(|p| p.epoch == newest.epoch)
+            .map(|p| p.version);
+        view.update_edge(id, |s| {
+            s.connected = true;
+            s.last_seen = Some(now);
+            s.synced_version = synced;
+            s.compartments = status.compartments;
+            s.codes = status.codes;
+            if synced == Some(newest.version) {
+                s.last_sync = Some(now);
+            }
+        });
+        edge.acked = status.position;
+        // A node that answers quickly to what was just sent reports each batch it applies; the
+        // rest of what was sent is on its way, so only a node that is quiet for a while or has
+        // just connected gets catch-up here.
+        let quiet = edge.last_sent.is_none_or(|at| at.elapsed() >= RESEND_AFTER);
+        if quiet {
+            let batches = edge.log.catch_up(edge.acked.as_ref());
+            if !batches.is_empty() {
+                send(link, id, edge, batches, view);
+            }
+        }
+    }
+
+    /// The front saw an edge node's session begin or end.
+    pub(super) fn session(&mut self, id: &str, connected: bool, view: &super::Devices) {
+        if let Some(edge) = self.edges.get_mut(id) {
+            edge.connected = connected;
+            // A new session starts with the node's report; nothing sent before it counts.
+            edge.last_sent = None;
+            edge.sent = None;
+            view.update_edge(id, |s| s.connected = connected);
+        }
+    }
+}
+
+fn send(link: &mut LinkTx, id: &str, edge: &mut Edge, sync: Vec<SyncBatch>, view: &super::Devices) {
+    let full = sync.iter().filter(|b| b.full).count() as u64;
+    let deltas = sync.len() as u64 - full;
+    let downlink = EdgeDownlink {
+        v: SYNC_VERSION,
+        sync,
+    };
+    let json = match serde_json::to_vec(&downlink) {
+        Ok(json) => json,
+        Err(e) => {
+            tracing::error!(edge = id, error = %e, "sync message not encoded");
+            return;
+        }
+    };
+    let topic = Topic {
+        root: Root::Edge,
+        id,
+        channel: Channel::Commands,
+    }
+    .to_string();
+    match link.publish(topic, json) {
+        Ok(_) => {
+            edge.last_sent = Some(Instant::now());
+            edge.sent = downlink.sync.last().map(SyncBatch::position);
+            view.update_edge(id, |s| {
+                s.deltas_sent += deltas;
+                s.full_resyncs += full;
+            });
+        }
+        Err(e) => tracing::warn!(edge = id, error = %e, "sync not sent; retrying"),
+    }
+}
