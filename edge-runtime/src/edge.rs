@@ -1,10 +1,17 @@
-//! An edge node (DESIGN.md §7): its own store, mirroring the stations it serves, kept in step
-//! with the gateway through its uplink (see [`crate::sync`]).
+//! An edge node (DESIGN.md §7): its own store, mirroring the stations it serves and kept in step
+//! with the gateway through its uplink (see [`crate::sync`]), and its own device plane, where the
+//! lockers of those stations connect. Commands reach those lockers signed by the edge node alone.
+
+mod node;
 
 use crate::clock::Clock;
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::device::{DeviceOptions, DevicePlane};
+use crate::store::{Store, StoreOptions};
 use crate::sync::uplink::{self, UplinkOptions};
 use lockergrid_protocol::CodeKey;
+use lockergrid_protocol::command::{CommandKey, CommandPublicKey};
+use node::EdgeNode;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -20,43 +27,73 @@ pub struct EdgeOptions {
     pub data_dir: PathBuf,
     /// The uplink to the gateway.
     pub uplink: UplinkOptions,
+    /// Where its lockers connect.
+    pub devices: DeviceOptions,
+    /// The key it signs its lockers' commands with.
+    pub command_key: CommandKey,
+    /// The key its own store hashes codes with. The codes it mirrors keep the gateway's keyed
+    /// hashes.
+    pub code_key: CodeKey,
     /// Its clock.
     pub clock: Arc<dyn Clock>,
 }
 
-/// An edge node that is running; dropping it stops the uplink.
+/// Why an edge node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// Its store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Its device plane could not start.
+    #[error(transparent)]
+    Devices(#[from] crate::device::DeviceError),
+}
+
+/// An edge node that is running; dropping it stops it.
 pub struct RunningEdge {
     store: Store,
     connected: watch::Receiver<bool>,
+    devices_addr: SocketAddr,
+    command_key: CommandPublicKey,
     shutdown: CancellationToken,
-    uplink: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<()>>,
+    _plane: DevicePlane,
 }
 
-/// Opens the edge node's store and starts its uplink.
-pub fn start(options: EdgeOptions) -> Result<RunningEdge, StoreError> {
+/// Opens the edge node's store, starts its device plane and its uplink.
+pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
     let store = Store::open(
         &options.data_dir.join(EDGE_STORE_FILE),
         StoreOptions {
             clock: options.clock,
-            // The edge node issues no codes: the codes it mirrors keep the gateway's keyed
-            // hashes, so the key its own store would hash with is never used and not kept.
-            code_key: CodeKey::from_bytes(rand::random()),
+            code_key: options.code_key,
             commit_observer: None,
         },
     )?;
+    let crl = options.devices.crl.clone();
+    let (plane, lockers) = DevicePlane::start(options.devices).await?;
     let (connected_tx, connected) = watch::channel(false);
     let shutdown = CancellationToken::new();
-    let uplink = tokio::spawn(uplink::run(
-        options.uplink,
-        store.clone(),
-        connected_tx,
-        shutdown.clone(),
-    ));
+    let (client, uplink) = uplink::connect(&options.uplink);
+    let command_key = options.command_key.public();
+    let node = EdgeNode {
+        edge: options.uplink.edge.clone(),
+        store: store.clone(),
+        client,
+        lockers,
+        key: options.command_key,
+        connected: connected_tx,
+        crl,
+    };
+    let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {
         store,
         connected,
+        devices_addr: plane.addr(),
+        command_key,
         shutdown,
-        uplink: Some(uplink),
+        task: Some(task),
+        _plane: plane,
     })
 }
 
@@ -71,11 +108,21 @@ impl RunningEdge {
         self.connected.clone()
     }
 
-    /// Stops the uplink and waits for it.
+    /// Where its lockers connect.
+    pub fn devices_addr(&self) -> SocketAddr {
+        self.devices_addr
+    }
+
+    /// The key its lockers verify commands with.
+    pub fn command_key(&self) -> CommandPublicKey {
+        self.command_key
+    }
+
+    /// Stops the edge node and waits for its task.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(uplink) = self.uplink.take() {
-            let _ = uplink.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
         }
     }
 }

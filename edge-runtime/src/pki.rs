@@ -48,7 +48,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    /// The kind as certificates and the CLI name it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Locker => "locker",
             Kind::Edge => "edge",

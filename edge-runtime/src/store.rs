@@ -587,6 +587,12 @@ impl Store {
         .await?
     }
 
+    /// On an edge node: records the gateway's command for one of its lockers with the locker's
+    /// next counter, or returns it as recorded before (with the locker's answer, if any).
+    pub async fn relay_command(&self, command: CommandRecord) -> Result<CommandRecord, StoreError> {
+        self.call(|reply| Command::Relay { command, reply }).await?
+    }
+
     /// Every command still waiting for its locker's acknowledgement, in the order issued.
     pub fn pending_commands(&self) -> Result<Vec<CommandRecord>, StoreError> {
         let rx = self.inner.db.begin_read()?;

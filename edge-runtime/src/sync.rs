@@ -1,7 +1,8 @@
 //! Sync between the gateway and its edge nodes (DESIGN.md §7, docs/offline.md).
 //!
 //! The gateway keeps, per edge node, the set of records that node needs for its stations (the
-//! stations, their compartments, the keyed hashes of their active pickup codes) and sends every
+//! stations, their compartments, the keyed hashes of their active pickup codes, the revocation
+//! list) and sends every
 //! change as a numbered delta on `edges/{id}/commands`. An edge node applies a delta only on top
 //! of the version it names as its base, and reports the version it holds on
 //! `edges/{id}/telemetry`; that report is the acknowledgement. The gateway answers a report
@@ -12,8 +13,9 @@
 pub mod log;
 pub mod uplink;
 
-use crate::store::records::{CodeRecord, CompartmentRecord, StationRecord};
-use lockergrid_protocol::{StationId, Timestamp};
+use crate::store::records::{CodeRecord, CommandRecord, CompartmentRecord, StationRecord};
+use lockergrid_protocol::topic::Channel;
+use lockergrid_protocol::{LockerId, StationId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The layout of the sync messages this crate reads and writes.
@@ -44,6 +46,12 @@ pub enum SyncItem {
         /// Which parcel it releases, where, until when.
         code: CodeRecord,
     },
+    /// The deployment CA's certificate revocation list (PEM), which the edge node's device
+    /// front enforces on its lockers.
+    Crl {
+        /// The list.
+        pem: String,
+    },
     /// A record that no longer exists (a code spent, revoked or expired), by its key.
     Removed {
         /// The record's [`SyncItem::key`].
@@ -52,10 +60,11 @@ pub enum SyncItem {
 }
 
 impl SyncItem {
-    /// The key the record is known by across versions: `station/{id}`, `compartment/{id}` or
-    /// `code/{hash}`.
+    /// The key the record is known by across versions: `station/{id}`, `compartment/{id}`,
+    /// `code/{hash}` or `crl`.
     pub fn key(&self) -> String {
         match self {
+            SyncItem::Crl { .. } => "crl".into(),
             SyncItem::Station(s) => format!("station/{}", s.id),
             SyncItem::Compartment(c) => format!("compartment/{}", c.id),
             SyncItem::Code { hash, .. } => format!("code/{hash}"),
@@ -100,7 +109,75 @@ pub struct EdgeDownlink {
     /// [`SYNC_VERSION`].
     pub v: u16,
     /// Changes to apply, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync: Vec<SyncBatch>,
+    /// What the gateway has for the edge node's lockers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lockers: Vec<LockerDownlink>,
+}
+
+/// The gateway's unlock command and event acknowledgements for one locker behind an edge node.
+/// The edge node is the only issuer of signed commands to its lockers: it gives the command the
+/// locker's next counter of its own, signs it with its own key and remembers it by id, so a
+/// command the gateway sends again is never executed twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockerDownlink {
+    /// The locker.
+    pub locker: LockerId,
+    /// An unlock to issue (its counter is the gateway's and is replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandRecord>,
+    /// Events of the locker the gateway has applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acked_events: Vec<String>,
+}
+
+/// Which of a locker's channels a relayed message came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayedChannel {
+    /// `lockers/{id}/events`.
+    Events,
+    /// `lockers/{id}/telemetry`.
+    Telemetry,
+    /// `lockers/{id}/acks`.
+    Acks,
+}
+
+impl RelayedChannel {
+    /// The locker channel it stands for.
+    pub fn channel(self) -> Channel {
+        match self {
+            RelayedChannel::Events => Channel::Events,
+            RelayedChannel::Telemetry => Channel::Telemetry,
+            RelayedChannel::Acks => Channel::Acks,
+        }
+    }
+
+    /// The relayed form of a locker channel the locker publishes on.
+    pub fn of(channel: Channel) -> Option<RelayedChannel> {
+        match channel {
+            Channel::Events => Some(RelayedChannel::Events),
+            Channel::Telemetry => Some(RelayedChannel::Telemetry),
+            Channel::Acks => Some(RelayedChannel::Acks),
+            Channel::Commands => None,
+        }
+    }
+}
+
+/// A locker's message as an edge node passes it up, on `edges/{id}/events`: the message itself,
+/// unchanged, with the locker and the channel it came on. The gateway treats it exactly as if the
+/// locker had sent it to its own listener, for lockers of the edge node's stations only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeUplink {
+    /// [`SYNC_VERSION`].
+    pub v: u16,
+    /// The locker.
+    pub locker: LockerId,
+    /// Its channel.
+    pub channel: RelayedChannel,
+    /// The locker's message.
+    pub message: serde_json::Value,
 }
 
 /// What an edge node reports on `edges/{id}/telemetry`: at start, after every batch it applies,
@@ -151,6 +228,7 @@ mod tests {
                 full: true,
                 items: vec![station, removed],
             }],
+            lockers: vec![],
         };
         let json = serde_json::to_string(&downlink).unwrap();
         assert_eq!(

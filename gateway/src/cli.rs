@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lockergrid_edge_runtime::Clock;
 use lockergrid_edge_runtime::SystemClock;
+use lockergrid_edge_runtime::edge::RunningEdge;
 use lockergrid_protocol::StationId;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -180,8 +181,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 launch.gateway = gateway;
             }
             let gateway = launch.gateway;
-            let edge = launch.start()?;
-            println!("lockergrid edge {id} connecting to mqtts://{gateway}");
+            let edge = launch.start().await?;
+            println!(
+                "lockergrid edge {id}: lockers connect to mqtts://{} and verify commands with key {}; uplink to mqtts://{gateway}",
+                edge.devices_addr(),
+                edge.command_key().to_hex(),
+            );
             wait_for_signal(std::future::pending::<()>()).await;
             edge.stop().await;
         }
@@ -235,25 +240,32 @@ async fn wait_for_signal(stopped: impl std::future::Future<Output = ()>) {
 
 async fn up(deployment: &Deployment) -> anyhow::Result<()> {
     let gateway = node::start(deployment, NodeOptions::default()).await?;
-    let lockers = crate::simulated::start(
-        &deployment.stations,
-        &gateway.data_dir,
-        gateway.simulation(Duration::from_secs(10))?,
-    )
-    .await?;
     let mut edges = Vec::new();
     for node in &deployment.edges {
         let mut launch = EdgeLaunch::new(deployment, &node.id)?;
         launch.gateway = gateway.devices_addr;
-        launch.issue_certificate(&gateway.data_dir.join("pki"))?;
-        edges.push(launch.start()?);
+        launch.issue_certificates(&gateway.data_dir.join("pki"))?;
+        edges.push((node.id.as_str(), launch.start().await?));
     }
+    let running: Vec<(&str, &RunningEdge)> = edges.iter().map(|(id, e)| (*id, e)).collect();
+    let lockers = crate::simulated::start_deployment(
+        deployment,
+        &gateway.data_dir,
+        gateway.simulation(Duration::from_secs(10))?,
+        &running,
+    )
+    .await?;
     let edge_lines: String = deployment
         .edges
         .iter()
         .map(|e| {
             let stations: Vec<&str> = e.stations.iter().map(StationId::as_str).collect();
-            format!("  {:<20} {}\n", e.id, stations.join(", "))
+            let addr = edges
+                .iter()
+                .find(|(id, _)| *id == e.id)
+                .map(|(_, running)| running.devices_addr().to_string())
+                .unwrap_or_default();
+            format!("  {:<20} mqtts://{addr}  {}\n", e.id, stations.join(", "))
         })
         .collect();
     let controls: String = lockers
@@ -283,7 +295,7 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
          metrics   {base}/metrics\n\
          plugins   {base}/v1/admin/plugins  (operator token; policy in force: {policy})\n\
          devices   mqtts://{devices}  (TLS 1.3, certificates from {pki})\n\
-         edges     {n_edges} edge node(s) mirroring their stations over their uplink ({base}/v1/admin/edges):\n{edge_lines}\
+         edges     {n_edges} edge node(s); their stations' lockers connect to them ({base}/v1/admin/edges):\n{edge_lines}\
          lockers   {n} simulated lockers, each with a control socket for `status`, `press 123456#`,\n\
          \x20         `open <compartment>`, `close <compartment>`, `tamper on` (one command per line, e.g.\n\
          \x20         exec 3<>/dev/tcp/HOST/PORT; echo status >&3; head -1 <&3):\n{controls}\n\
@@ -317,7 +329,7 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
             .unwrap_or_default(),
     );
     wait_for_signal(gateway.stopped()).await;
-    for edge in edges {
+    for (_, edge) in edges {
         edge.stop().await;
     }
     gateway.stop().await

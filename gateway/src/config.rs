@@ -119,6 +119,12 @@ struct RawStation {
 struct RawEdge {
     id: String,
     stations: Vec<String>,
+    #[serde(default = "any_loopback_port")]
+    devices: SocketAddr,
+}
+
+fn any_loopback_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 /// An edge node and the stations it serves.
@@ -128,6 +134,8 @@ pub struct EdgeNode {
     pub id: String,
     /// The stations whose lockers connect through it.
     pub stations: Vec<StationId>,
+    /// Where those lockers connect: its own device listener.
+    pub devices: SocketAddr,
 }
 
 /// A validated deployment.
@@ -287,6 +295,7 @@ fn resolve_edge(raw: RawEdge, known: &BTreeSet<StationId>) -> Result<EdgeNode, C
     Ok(EdgeNode {
         id: raw.id,
         stations,
+        devices: raw.devices,
     })
 }
 

@@ -262,9 +262,10 @@ pub async fn start(
     edges: &[EdgeNode],
     shutdown: CancellationToken,
 ) -> anyhow::Result<(DevicePlane, tokio::task::JoinHandle<()>)> {
+    let crl = options.crl.clone();
     let (plane, link) = DevicePlane::start(options).await.context("device plane")?;
     tracing::info!(addr = %plane.addr(), "device listener (MQTT over TLS 1.3)");
-    let task = tokio::spawn(Node::new(link, app, key, edges).serve(commands, shutdown));
+    let task = tokio::spawn(Node::new(link, app, key, edges, crl).serve(commands, shutdown));
     Ok((plane, task))
 }
 

@@ -1,12 +1,16 @@
 //! Running an edge node from the deployment file: `lockergrid edge --id <id>`. Its data
-//! directory is `<data_dir>/edges/<id>/` unless given, its certificate (kind `edge`, from the
-//! deployment's CA) is read from `certs/` there, and its uplink goes to the gateway's device
-//! listener.
+//! directory is `<data_dir>/edges/<id>/` unless given; `certs/` there holds its client
+//! certificate for the uplink (kind `edge`), the certificate its own device listener serves
+//! (kind `node`, file `listener.pem`), the deployment CA's certificate and the revocation list,
+//! which the gateway keeps current over the uplink. Its master secret (and the command key its
+//! lockers trust) lives in `secrets/` there.
 
 use crate::config::{ConfigError, Deployment};
+use crate::secrets::Secrets;
 use anyhow::Context;
+use lockergrid_edge_runtime::device::DeviceOptions;
 use lockergrid_edge_runtime::edge::{self, EdgeOptions, RunningEdge};
-use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
+use lockergrid_edge_runtime::pki::{Authority, CRL, Identity, Kind};
 use lockergrid_edge_runtime::sync::uplink::UplinkOptions;
 use lockergrid_edge_runtime::{Clock, SystemClock};
 use lockergrid_firmware_shim::tls::client_config;
@@ -17,6 +21,8 @@ use std::time::Duration;
 
 /// How often an edge node reports its status to the gateway.
 pub const EDGE_HEARTBEAT: Duration = Duration::from_secs(5);
+/// The name of the edge node's listener certificate in `certs/`.
+const LISTENER: &str = "listener";
 
 /// Where and how one edge node runs.
 pub struct EdgeLaunch {
@@ -26,6 +32,8 @@ pub struct EdgeLaunch {
     pub data_dir: PathBuf,
     /// The gateway's device listener.
     pub gateway: SocketAddr,
+    /// Where its own lockers connect.
+    pub devices: SocketAddr,
     /// How often it reports.
     pub heartbeat: Duration,
     /// Its clock.
@@ -36,15 +44,16 @@ impl EdgeLaunch {
     /// An edge node of `deployment` with its defaults: data under `<data_dir>/edges/<id>/`, the
     /// deployment's device listener, the system clock.
     pub fn new(deployment: &Deployment, id: &str) -> Result<EdgeLaunch, ConfigError> {
-        if !deployment.edges.iter().any(|e| e.id == id) {
+        let Some(node) = deployment.edges.iter().find(|e| e.id == id) else {
             return Err(ConfigError::Invalid(format!(
                 "the deployment names no edge node {id:?}"
             )));
-        }
+        };
         Ok(EdgeLaunch {
             id: id.to_owned(),
             data_dir: deployment.data_dir.join("edges").join(id),
             gateway: deployment.devices,
+            devices: node.devices,
             heartbeat: EDGE_HEARTBEAT,
             clock: Arc::new(SystemClock),
         })
@@ -55,9 +64,10 @@ impl EdgeLaunch {
         self.data_dir.join("certs")
     }
 
-    /// Issues its certificate from the CA in `pki` unless it has one: for a deployment whose
-    /// gateway and edge nodes share a machine (`lockergrid up`, tests).
-    pub fn issue_certificate(&self, pki: &Path) -> anyhow::Result<()> {
+    /// Issues its certificates from the CA in `pki` unless it has them, with the revocation list
+    /// as it is now: for a deployment whose gateway and edge nodes share a machine (`lockergrid
+    /// up`, tests).
+    pub fn issue_certificates(&self, pki: &Path) -> anyhow::Result<()> {
         let certs = self.certs();
         if certs.join(format!("{}.pem", self.id)).exists() {
             return Ok(());
@@ -65,21 +75,42 @@ impl EdgeLaunch {
         let mut ca = Authority::open(pki).context("device CA")?;
         ca.issue(&Identity::new(Kind::Edge, &self.id)?, &[], 825)
             .and_then(|bundle| bundle.write_to(&certs, &self.id, ca.ca_pem()))
-            .with_context(|| format!("certificate for edge node {}", self.id))
+            .with_context(|| format!("certificate for edge node {}", self.id))?;
+        let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
+        ca.issue(&Identity::new(Kind::Node, &self.id)?, &hosts, 825)
+            .and_then(|bundle| bundle.write_to(&certs, LISTENER, ca.ca_pem()))
+            .with_context(|| format!("listener certificate for edge node {}", self.id))?;
+        std::fs::copy(pki.join(CRL), certs.join(CRL)).context("revocation list")?;
+        Ok(())
     }
 
-    /// Starts it: opens its store and connects its uplink.
-    pub fn start(self) -> anyhow::Result<RunningEdge> {
+    /// The key its lockers verify commands with, creating its secrets on first use.
+    pub fn command_key(&self) -> anyhow::Result<lockergrid_protocol::command::CommandPublicKey> {
+        Ok(Secrets::load_or_create(&self.data_dir)?
+            .command_key()
+            .public())
+    }
+
+    /// Starts it: opens its store, its device listener and its uplink.
+    pub async fn start(self) -> anyhow::Result<RunningEdge> {
         let certs = self.certs();
         let cert = certs.join(format!("{}.pem", self.id));
-        if !cert.exists() {
-            anyhow::bail!(ConfigError::Invalid(format!(
-                "no certificate for edge node {:?} in {}; issue one with `lockergrid pki issue --kind edge --id {} --out {}`",
-                self.id,
-                certs.display(),
-                self.id,
-                certs.display()
-            )));
+        let listener = certs.join(format!("{LISTENER}.pem"));
+        for (file, kind) in [(&cert, "edge"), (&listener, "node")] {
+            if !file.exists() {
+                anyhow::bail!(ConfigError::Invalid(format!(
+                    "no {} in {}; issue it with `lockergrid pki issue --kind {kind} --id {} --out {}`{} and copy the CA's crl.pem there",
+                    file.display(),
+                    certs.display(),
+                    self.id,
+                    certs.display(),
+                    if kind == "node" {
+                        " --host <address>, renamed listener.pem and listener.key.pem,"
+                    } else {
+                        ""
+                    },
+                )));
+            }
         }
         let tls = client_config(
             &certs.join("ca.pem"),
@@ -88,6 +119,7 @@ impl EdgeLaunch {
         )?;
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("cannot create data directory {:?}", self.data_dir))?;
+        let secrets = Secrets::load_or_create(&self.data_dir)?;
         let options = EdgeOptions {
             data_dir: self.data_dir.clone(),
             uplink: UplinkOptions {
@@ -97,8 +129,18 @@ impl EdgeLaunch {
                 tls,
                 heartbeat: self.heartbeat,
             },
+            devices: DeviceOptions::new(
+                self.devices,
+                certs.clone(),
+                listener,
+                certs.join(format!("{LISTENER}.key.pem")),
+            ),
+            command_key: secrets.command_key(),
+            code_key: secrets.code_key(),
             clock: self.clock,
         };
-        edge::start(options).with_context(|| format!("edge node {}", self.id))
+        edge::start(options)
+            .await
+            .with_context(|| format!("edge node {}", self.id))
     }
 }

@@ -3,7 +3,9 @@
 //! (`<data_dir>/lockers/<station>/`) and its own simulation control socket. They connect to the
 //! gateway's device listener over TLS 1.3 exactly as a real locker would.
 
+use crate::config::Deployment;
 use anyhow::Context;
+use lockergrid_edge_runtime::edge::RunningEdge;
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
 use lockergrid_edge_runtime::store::StationSeed;
 use lockergrid_firmware_shim::agent::{self, AgentOptions, Clock, Status};
@@ -42,6 +44,51 @@ pub struct Simulation {
     pub heartbeat: Duration,
     /// Their clock: the deployment's, as lockers keep theirs in step with the node's.
     pub clock: Clock,
+}
+
+impl Simulation {
+    /// The same lockers behind `edge`: its device listener, its command key.
+    pub fn behind(&self, edge: &RunningEdge) -> Simulation {
+        Simulation {
+            node: edge.devices_addr(),
+            command_key: edge.command_key(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Starts a simulated locker for every station of `deployment`: those an edge node serves
+/// connect to that edge node (`edges` names the running ones by id), the rest to the gateway.
+pub async fn start_deployment(
+    deployment: &Deployment,
+    data_dir: &Path,
+    gateway: Simulation,
+    edges: &[(&str, &RunningEdge)],
+) -> anyhow::Result<Vec<SimulatedLocker>> {
+    let served_by = |station: &StationId| {
+        deployment
+            .edges
+            .iter()
+            .find(|e| e.stations.contains(station))
+            .map(|e| e.id.as_str())
+    };
+    let direct: Vec<StationSeed> = deployment
+        .stations
+        .iter()
+        .filter(|s| served_by(&s.record.id).is_none())
+        .cloned()
+        .collect();
+    let mut lockers = start(&direct, data_dir, gateway.clone()).await?;
+    for (id, edge) in edges {
+        let behind: Vec<StationSeed> = deployment
+            .stations
+            .iter()
+            .filter(|s| served_by(&s.record.id) == Some(*id))
+            .cloned()
+            .collect();
+        lockers.extend(start(&behind, data_dir, gateway.behind(edge)).await?);
+    }
+    Ok(lockers)
 }
 
 /// Starts a simulated locker for each station, with its certificate and state under `data_dir`.

@@ -2,6 +2,7 @@
 //! exactly the records of the stations it serves, follows every change at the gateway, catches
 //! up with deltas after a restart, and operators see its state over HTTP and in the metrics.
 
+use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
 use lockergrid_protocol::StationId;
 use lockergrid_tests::{Deployment, Running};
@@ -71,6 +72,47 @@ async fn an_edge_node_mirrors_its_stations_and_follows_every_change() -> anyhow:
     assert!(edge["deltas_sent"].as_u64().unwrap() >= 1, "{edge}");
     assert!(edge["last_sync"].as_str().is_some(), "{edge}");
 
+    // The customer's code at st-b's keypad goes up through the edge node; the unlock comes back
+    // through it, signed by the edge node (the locker trusts no other key), and the pickup
+    // completes when the door closes.
+    let code = deposit["pickup_code"].as_str().expect("code");
+    let parcel = deposit["parcel_id"].as_str().expect("parcel");
+    let compartment = r["compartment_id"].as_str().expect("compartment");
+    assert_eq!(d.locker("st-b", &format!("press {code}#")).await?, "ok");
+    d.open_and_close("st-b", compartment).await?;
+    let url = format!("{}/v1/parcels/{parcel}", d.base);
+    d.get_until(&url, &checkout, |p| p["status"] == "picked_up")
+        .await?;
+    d.edge_until("edge-b", |e| e["codes"] == 0 && e["lag"] == 0)
+        .await?;
+    mirror_converges(&d, 0).await?;
+    let status = d.locker_until("st-b", |s| s["queued_events"] == 0).await?;
+    assert_eq!(
+        status["executed"], 2,
+        "deposit and pickup unlocks: {status}"
+    );
+    assert_eq!(status["refused"], 0, "{status}");
+
+    // st-b's locker is connected to the edge node, st-a's to the gateway; each front logs its
+    // own, and the edge node recorded both commands it signed with their outcomes.
+    let log = d.access_log(&operator).await?;
+    let connected = |who: &str| {
+        log.iter()
+            .any(|e| e["action"] == "device_connected" && e["actor"]["subject"] == who)
+    };
+    assert!(connected("locker:st-a") && !connected("locker:st-b"));
+    let edge_log = d.edges[0].store().access_log(1, 1_000)?;
+    assert!(
+        edge_log
+            .iter()
+            .any(|e| e.action == "device_connected" && e.actor.subject == "locker:st-b")
+    );
+    let executed = edge_log
+        .iter()
+        .filter(|e| e.action == "command" && e.outcome == "executed")
+        .count();
+    assert_eq!(executed, 2, "{edge_log:?}");
+
     let text = d
         .http
         .get(format!("{}/metrics", d.base))
@@ -130,7 +172,7 @@ async fn a_restarted_edge_node_catches_up_with_the_deltas_it_missed() -> anyhow:
         .await?;
     assert_eq!(behind["connected"], false);
 
-    let edge = d.start_edge("edge-b")?;
+    let edge = d.start_edge("edge-b").await?;
     d.edges.push(edge);
     let caught_up = d
         .edge_until("edge-b", |e| e["connected"] == true && e["lag"] == 0)
@@ -141,5 +183,44 @@ async fn a_restarted_edge_node_catches_up_with_the_deltas_it_missed() -> anyhow:
         "deltas, not a resync: {caught_up}"
     );
     assert!(caught_up["deltas_sent"].as_u64() >= Some(3), "{caught_up}");
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locker_revoked_at_the_gateway_is_cut_off_at_its_edge_node() -> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-b", 10)
+        .lockers(Duration::from_millis(500))
+        .edge("edge-b", &["st-b"])
+        .start()
+        .await?;
+    let before = d.edge_until("edge-b", |e| e["lag"] == 0).await?;
+    let mut ca = Authority::open(&d.gateway.data_dir.join("pki"))?;
+    ca.revoke(&Identity::new(Kind::Locker, "st-b")?)?;
+
+    // The new list reaches the edge node as a delta; its front drops the live session and
+    // refuses the locker's reconnections.
+    let after = d
+        .edge_until("edge-b", |e| {
+            e["lag"] == 0 && e["version"].as_u64() > before["version"].as_u64()
+        })
+        .await?;
+    assert_eq!(after["full_resyncs"], 1, "{after}");
+    d.locker_until("st-b", |s| s["connected"] == false).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = d.edges[0].store().access_log(1, 1_000)?;
+        let refused = log
+            .iter()
+            .any(|e| e.action == "device_refused" && e.outcome.to_lowercase().contains("revoked"));
+        if log.iter().any(|e| e.action == "device_revoked") && refused {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no revocation in the edge node's log: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     d.stop().await
 }

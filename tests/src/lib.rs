@@ -22,6 +22,7 @@ use lockergrid_gateway::simulated::{self, SimulatedLocker};
 use lockergrid_protocol::StationId;
 use serde_json::{Value, json};
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -138,33 +139,37 @@ impl Deployment {
             ..NodeOptions::default()
         };
         let gateway = node::start(&deployment, options).await?;
-        let lockers = match self.lockers {
-            Some(heartbeat) => {
-                simulated::start(
-                    &deployment.stations,
-                    &gateway.data_dir,
-                    gateway.simulation(heartbeat)?,
-                )
-                .await?
-            }
-            None => Vec::new(),
-        };
         let mut running = Running {
             deployment,
             base: format!("http://{}", gateway.addr),
             gateway,
-            lockers,
+            lockers: Vec::new(),
             edges: Vec::new(),
             http: reqwest::Client::new(),
             _dir: dir,
         };
         let operator = running.token("deployment", Role::Operator, &[])?;
         for (id, _) in &self.edges {
-            let edge = running.start_edge(id)?;
+            let edge = running.start_edge(id).await?;
             running.edges.push(edge);
             running
                 .edge_until(id, |e| e["connected"] == true && e["lag"] == 0)
                 .await?;
+        }
+        if let Some(heartbeat) = self.lockers {
+            let edges: Vec<(&str, &RunningEdge)> = self
+                .edges
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .zip(&running.edges)
+                .collect();
+            running.lockers = simulated::start_deployment(
+                &running.deployment,
+                &running.gateway.data_dir,
+                running.gateway.simulation(heartbeat)?,
+                &edges,
+            )
+            .await?;
         }
         for locker in &running.lockers {
             let station = locker.station.as_str();
@@ -282,17 +287,19 @@ impl Running {
         }
     }
 
-    /// Starts edge node `id` of the deployment in this process (its certificate issued on first
-    /// start, its data kept across starts), reporting every 100 ms on the gateway's clock.
-    pub fn start_edge(&self, id: &str) -> anyhow::Result<RunningEdge> {
+    /// Starts edge node `id` of the deployment in this process (its certificates issued on first
+    /// start, its data kept across starts), reporting every 100 ms on the gateway's clock, its
+    /// lockers' listener on a free loopback port.
+    pub async fn start_edge(&self, id: &str) -> anyhow::Result<RunningEdge> {
         let mut launch = EdgeLaunch::new(&self.deployment, id)?;
         launch.data_dir = self.gateway.data_dir.join("edges").join(id);
         launch.gateway = self.gateway.devices_addr;
+        launch.devices = SocketAddr::from(([127, 0, 0, 1], 0));
         launch.heartbeat = Duration::from_millis(100);
         let store = self.gateway.app.store.clone();
         launch.clock = Arc::new(FollowStore(store));
-        launch.issue_certificate(&self.gateway.data_dir.join("pki"))?;
-        launch.start()
+        launch.issue_certificates(&self.gateway.data_dir.join("pki"))?;
+        launch.start().await
     }
 
     /// Reads the operators' view of edge node `id` until `done` holds (up to 15 s).

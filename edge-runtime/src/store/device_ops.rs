@@ -31,19 +31,24 @@ struct Issue<'a> {
     valid: Duration,
 }
 
+/// The next command counter of `station`'s locker, recorded.
+fn next_counter(tx: &mut Tx<'_>, station: &StationId) -> Result<u64, StoreError> {
+    let mut locker = LOCKERS_V1
+        .get(&tx.lockers, station.as_str())?
+        .unwrap_or_default();
+    locker.counter += 1;
+    LOCKERS_V1.put(&mut tx.lockers, station.as_str(), &locker)?;
+    Ok(locker.counter)
+}
+
 impl Writer {
     /// A new pending command with the locker's next counter.
     fn issue(&mut self, tx: &mut Tx<'_>, issue: Issue<'_>) -> Result<CommandRecord, StoreError> {
-        let mut locker = LOCKERS_V1
-            .get(&tx.lockers, issue.station.as_str())?
-            .unwrap_or_default();
-        locker.counter += 1;
-        LOCKERS_V1.put(&mut tx.lockers, issue.station.as_str(), &locker)?;
         let record = CommandRecord {
             id: new_id("cmd"),
             station_id: issue.station.clone(),
             compartment_id: issue.compartment.clone(),
-            counter: locker.counter,
+            counter: next_counter(tx, issue.station)?,
             issued_at: tx.now,
             expires_at: tx.now.plus(issue.valid),
             unlock_for: issue.unlock_for,
@@ -53,12 +58,38 @@ impl Writer {
             detail: None,
             closed_by: None,
         };
-        COMMANDS_V1.put(&mut tx.commands, record.id.as_str(), &record)?;
+        self.keep_pending(tx, &record)?;
+        Ok(record)
+    }
+
+    fn keep_pending(&mut self, tx: &mut Tx<'_>, record: &CommandRecord) -> Result<(), StoreError> {
+        COMMANDS_V1.put(&mut tx.commands, record.id.as_str(), record)?;
         PENDING_COMMANDS_V1.put(
             &mut tx.pending_commands,
             record.id.as_str(),
             &record.expires_at,
-        )?;
+        )
+    }
+
+    /// An edge node takes on the gateway's command for one of its lockers: the first time with
+    /// the locker's next counter of its own, pending; again, as it was recorded (settled, if the
+    /// locker has answered since).
+    pub(super) fn relay_command(
+        &mut self,
+        tx: &mut Tx<'_>,
+        command: CommandRecord,
+    ) -> Result<CommandRecord, StoreError> {
+        if let Some(known) = COMMANDS_V1.get(&tx.commands, command.id.as_str())? {
+            return Ok(known);
+        }
+        let record = CommandRecord {
+            counter: next_counter(tx, &command.station_id)?,
+            status: CommandStatus::Pending,
+            detail: None,
+            closed_by: None,
+            ..command
+        };
+        self.keep_pending(tx, &record)?;
         Ok(record)
     }
 

@@ -109,6 +109,10 @@ pub(super) enum Command {
         batch: SyncBatch,
         reply: Reply<Result<bool, StoreError>>,
     },
+    Relay {
+        command: CommandRecord,
+        reply: Reply<Result<CommandRecord, StoreError>>,
+    },
 }
 
 /// An error an operation may end in; storage failures abort the whole batch.
@@ -180,6 +184,7 @@ impl Command {
             Command::SettleEvent { reply, .. } => fail_now(reply, e),
             Command::SettleOutcome { reply, .. } => fail_now(reply, e),
             Command::ApplySync { reply, .. } => fail_now(reply, e),
+            Command::Relay { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -454,6 +459,10 @@ impl Writer {
             }
             Command::ApplySync { batch, reply } => {
                 let result = self.apply_sync(tx, batch);
+                keep(pending, reply, result)
+            }
+            Command::Relay { command, reply } => {
+                let result = self.relay_command(tx, command);
                 keep(pending, reply, result)
             }
         }

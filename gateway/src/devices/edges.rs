@@ -9,12 +9,13 @@ use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::device::LinkTx;
 use lockergrid_edge_runtime::sync::log::{KEPT_DELTAS, SyncLog};
 use lockergrid_edge_runtime::sync::{
-    EdgeDownlink, EdgeStatus, SYNC_VERSION, SyncBatch, SyncPosition,
+    EdgeDownlink, EdgeStatus, SYNC_VERSION, SyncBatch, SyncItem, SyncPosition,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{StationId, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long the gateway waits for an edge node to report a batch applied before sending what it
@@ -71,11 +72,13 @@ pub(super) struct EdgeSync {
     edges: BTreeMap<String, Edge>,
     /// The store commit the logs were last brought up to.
     seen_commit: Option<u64>,
+    /// The deployment's revocation list, and its text when last read.
+    crl: (PathBuf, String),
 }
 
 impl EdgeSync {
-    /// The deployment's edge nodes, in a new epoch.
-    pub(super) fn new(nodes: &[EdgeNode]) -> EdgeSync {
+    /// The deployment's edge nodes, in a new epoch; `crl` is the revocation list they enforce.
+    pub(super) fn new(nodes: &[EdgeNode], crl: PathBuf) -> EdgeSync {
         let epoch = lockergrid_protocol::to_hex(&rand::random::<[u8; 8]>());
         let edges = nodes
             .iter()
@@ -94,7 +97,16 @@ impl EdgeSync {
         EdgeSync {
             edges,
             seen_commit: None,
+            crl: (crl, String::new()),
         }
+    }
+
+    /// The edge node that serves `station`, if one does.
+    pub(super) fn edge_of(&self, station: &StationId) -> Option<&str> {
+        self.edges
+            .iter()
+            .find(|(_, edge)| edge.stations.contains(station))
+            .map(|(id, _)| id.as_str())
     }
 
     /// The operators' view of every edge node, before any report.
@@ -114,16 +126,29 @@ impl EdgeSync {
     /// catch-up to nodes that have not confirmed the newest version in time.
     pub(super) fn tick(&mut self, store: &Store, link: &mut LinkTx, view: &super::Devices) {
         let commit = store.snapshot().commit_seq;
-        if self.seen_commit != Some(commit) {
+        let crl = match std::fs::read_to_string(&self.crl.0) {
+            Ok(crl) => crl,
+            Err(e) => {
+                tracing::error!(error = %e, "revocation list not readable; edge nodes keep theirs");
+                self.crl.1.clone()
+            }
+        };
+        if self.seen_commit != Some(commit) || crl != self.crl.1 {
             self.seen_commit = Some(commit);
+            self.crl.1 = crl;
             for (id, edge) in &mut self.edges {
-                let items = match store.mirror_items(&edge.stations) {
+                let mut items = match store.mirror_items(&edge.stations) {
                     Ok(items) => items,
                     Err(e) => {
                         tracing::error!(edge = %id, error = %e, "edge records not readable");
                         continue;
                     }
                 };
+                if !self.crl.1.is_empty() {
+                    items.push(SyncItem::Crl {
+                        pem: self.crl.1.clone(),
+                    });
+                }
                 if let Some(delta) = edge.log.advance(items).cloned() {
                     let version = delta.version;
                     view.update_edge(id, |s| s.version = version);
@@ -213,6 +238,7 @@ fn send(link: &mut LinkTx, id: &str, edge: &mut Edge, sync: Vec<SyncBatch>, view
     let downlink = EdgeDownlink {
         v: SYNC_VERSION,
         sync,
+        lockers: Vec::new(),
     };
     let json = match serde_json::to_vec(&downlink) {
         Ok(json) => json,

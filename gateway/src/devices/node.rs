@@ -12,7 +12,9 @@ use lockergrid_edge_runtime::pki::Kind;
 use lockergrid_edge_runtime::store::records::StationStatus;
 use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, CommandStatus, UnlockFor};
 use lockergrid_edge_runtime::store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
-use lockergrid_edge_runtime::sync::{EdgeStatus, SYNC_VERSION};
+use lockergrid_edge_runtime::sync::{
+    EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
+};
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
 use lockergrid_protocol::message::{
     AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome, TelemetryMessage,
@@ -20,6 +22,7 @@ use lockergrid_protocol::message::{
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -30,7 +33,9 @@ pub const RESEND_EVERY: Duration = Duration::from_secs(2);
 /// A command on its way to a locker.
 struct Outstanding {
     command: CommandRecord,
-    downlink: Vec<u8>,
+    /// Where it goes: the locker's commands topic, or its edge node's.
+    topic: String,
+    payload: Vec<u8>,
     next: Instant,
 }
 
@@ -44,8 +49,14 @@ pub(super) struct Node {
 }
 
 impl Node {
-    pub(super) fn new(link: NodeLink, app: Arc<App>, key: CommandKey, edges: &[EdgeNode]) -> Node {
-        let edges = EdgeSync::new(edges);
+    pub(super) fn new(
+        link: NodeLink,
+        app: Arc<App>,
+        key: CommandKey,
+        edges: &[EdgeNode],
+        crl: PathBuf,
+    ) -> Node {
+        let edges = EdgeSync::new(edges, crl);
         app.devices.register_edges(edges.states());
         Node {
             link,
@@ -64,7 +75,7 @@ impl Node {
         let topics = [Channel::Events, Channel::Telemetry, Channel::Acks]
             .map(|channel| Topic::every(Root::Locker, channel))
             .into_iter()
-            .chain([Topic::every(Root::Edge, Channel::Telemetry)]);
+            .chain([Channel::Telemetry, Channel::Events].map(|c| Topic::every(Root::Edge, c)));
         for topic in topics {
             if let Err(e) = self.link.tx.subscribe(topic) {
                 tracing::error!(error = %e, "device plane: cannot subscribe; lockers will not be heard");
@@ -119,35 +130,17 @@ impl Node {
         }
     }
 
-    /// Signs `command` and queues it for sending now.
+    /// Queues `command` for sending now: signed, to the locker's own topic, or as a request to
+    /// the edge node that serves its station, which signs it for the locker itself.
     fn track(&mut self, command: CommandRecord) {
-        let Ok(locker) = LockerId::new(command.station_id.as_str()) else {
-            tracing::error!(station = %command.station_id, "station id is not a locker id");
-            return;
-        };
-        let signed = Command {
-            version: COMMAND_VERSION,
-            locker,
-            compartment: command.compartment_id.clone(),
-            action: Action::Unlock,
-            id: command.id.clone(),
-            counter: command.counter,
-            issued_at: command.issued_at,
-            expires_at: command.expires_at,
-        }
-        .sign(&self.key);
-        let downlink = Downlink {
-            v: MESSAGE_VERSION,
-            command: Some(signed),
-            acked_events: Vec::new(),
-        };
-        match serde_json::to_vec(&downlink) {
-            Ok(downlink) => {
+        match self.route(&command.station_id, Some(&command), Vec::new()) {
+            Ok((topic, payload)) => {
                 self.outstanding.insert(
                     command.id.clone(),
                     Outstanding {
                         command,
-                        downlink,
+                        topic,
+                        payload,
                         next: Instant::now(),
                     },
                 );
@@ -155,6 +148,54 @@ impl Node {
             }
             Err(e) => tracing::error!(error = %e, "command not encoded"),
         }
+    }
+
+    /// The topic and bytes that take a command and event acknowledgements to `station`'s
+    /// locker: signed, on its own commands topic, or on its edge node's.
+    fn route(
+        &self,
+        station: &StationId,
+        command: Option<&CommandRecord>,
+        acked_events: Vec<String>,
+    ) -> anyhow::Result<(String, Vec<u8>)> {
+        let locker = LockerId::new(station.as_str())?;
+        if let Some(edge) = self.edges.edge_of(station) {
+            let topic = Topic {
+                root: Root::Edge,
+                id: edge,
+                channel: Channel::Commands,
+            };
+            let message = EdgeDownlink {
+                v: SYNC_VERSION,
+                sync: Vec::new(),
+                lockers: vec![LockerDownlink {
+                    locker,
+                    command: command.cloned(),
+                    acked_events,
+                }],
+            };
+            return Ok((topic.to_string(), serde_json::to_vec(&message)?));
+        }
+        let command = command.map(|c| {
+            Command {
+                version: COMMAND_VERSION,
+                locker: locker.clone(),
+                compartment: c.compartment_id.clone(),
+                action: Action::Unlock,
+                id: c.id.clone(),
+                counter: c.counter,
+                issued_at: c.issued_at,
+                expires_at: c.expires_at,
+            }
+            .sign(&self.key)
+        });
+        let downlink = Downlink {
+            v: MESSAGE_VERSION,
+            command,
+            acked_events,
+        };
+        let topic = Topic::locker(station.as_str(), Channel::Commands);
+        Ok((topic.to_string(), serde_json::to_vec(&downlink)?))
     }
 
     fn count_pending(&self) {
@@ -176,8 +217,7 @@ impl Node {
                 .cmp(&(&b.command.station_id, b.command.counter))
         });
         for o in due {
-            let topic = Topic::locker(o.command.station_id.as_str(), Channel::Commands).to_string();
-            if let Err(e) = self.link.tx.publish(topic, o.downlink.clone()) {
+            if let Err(e) = self.link.tx.publish(o.topic.clone(), o.payload.clone()) {
                 tracing::warn!(command = %o.command.id, error = %e, "command not sent; retrying");
             }
             o.next = now + RESEND_EVERY;
@@ -269,19 +309,63 @@ impl Node {
         let Some(topic) = Topic::parse(topic) else {
             return;
         };
-        if topic.root == Root::Edge {
-            if topic.channel == Channel::Telemetry {
-                self.edge_report(topic.id, payload);
-            }
-            return;
+        match (topic.root, topic.channel) {
+            (Root::Edge, Channel::Telemetry) => self.edge_report(topic.id, payload),
+            (Root::Edge, Channel::Events) => self.relayed(topic.id, payload).await,
+            (Root::Edge, _) => {}
+            // The front lets a locker publish only under its own id, so the topic names the
+            // sender — unless the station is served by an edge node, whose lockers speak only
+            // through it.
+            (Root::Locker, channel) => match StationId::new(topic.id) {
+                Ok(station) if self.edges.edge_of(&station).is_none() => {
+                    self.locker_said(station, channel, payload).await;
+                }
+                Ok(station) => {
+                    tracing::warn!(%station, "a locker of an edge node's station connected to the gateway; ignored");
+                }
+                Err(_) => {}
+            },
         }
-        // The front lets a locker publish only under its own id, so the topic names the sender.
-        let Ok(station) = StationId::new(topic.id) else {
+    }
+
+    /// A locker's message relayed by edge node `edge`, for a station that edge node serves.
+    async fn relayed(&mut self, edge: &str, payload: &[u8]) {
+        let uplink = match serde_json::from_slice::<EdgeUplink>(payload) {
+            Ok(uplink) if uplink.v == SYNC_VERSION => uplink,
+            Ok(other) => {
+                tracing::warn!(
+                    edge,
+                    version = other.v,
+                    "relayed message of an unknown version"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(edge, error = %e, "unreadable relayed message");
+                return;
+            }
+        };
+        let Ok(station) = StationId::new(uplink.locker.as_str()) else {
             return;
         };
+        if self.edges.edge_of(&station) != Some(edge) {
+            tracing::warn!(edge, %station, "relayed message for a station the edge node does not serve; ignored");
+            return;
+        }
+        match serde_json::to_vec(&uplink.message) {
+            Ok(message) => {
+                self.locker_said(station, uplink.channel.channel(), &message)
+                    .await;
+            }
+            Err(e) => tracing::warn!(edge, error = %e, "relayed message not re-encoded"),
+        }
+    }
+
+    /// A locker's message, from its own session or relayed by its edge node.
+    async fn locker_said(&mut self, station: StationId, channel: Channel, payload: &[u8]) {
         let store = &self.app.store;
         let now = store.now();
-        match topic.channel {
+        match channel {
             Channel::Telemetry => match serde_json::from_slice::<TelemetryMessage>(payload) {
                 Ok(telemetry) if telemetry.v == MESSAGE_VERSION => {
                     self.devices().update(&station, |h| {
@@ -296,7 +380,9 @@ impl Node {
                 Err(e) => tracing::warn!(%station, error = %e, "unreadable telemetry"),
             },
             Channel::Events => match serde_json::from_slice::<EventMessage>(payload) {
-                Ok(event) if event.v == MESSAGE_VERSION && event.locker.as_str() == topic.id => {
+                Ok(event)
+                    if event.v == MESSAGE_VERSION && event.locker.as_str() == station.as_str() =>
+                {
                     self.devices().update(&station, |h| h.last_seen = Some(now));
                     back_online(store, self.devices(), &station).await;
                     let id = event.id.clone();
@@ -335,16 +421,13 @@ impl Node {
     }
 
     fn acknowledge(&mut self, station: &StationId, event: String) {
-        let ack = Downlink {
-            v: MESSAGE_VERSION,
-            command: None,
-            acked_events: vec![event],
-        };
-        if let Ok(json) = serde_json::to_vec(&ack) {
-            let topic = Topic::locker(station.as_str(), Channel::Commands).to_string();
-            if let Err(e) = self.link.tx.publish(topic, json) {
-                tracing::warn!(%station, error = %e, "event acknowledgement not sent");
+        match self.route(station, None, vec![event]) {
+            Ok((topic, payload)) => {
+                if let Err(e) = self.link.tx.publish(topic, payload) {
+                    tracing::warn!(%station, error = %e, "event acknowledgement not sent");
+                }
             }
+            Err(e) => tracing::error!(error = %e, "event acknowledgement not encoded"),
         }
     }
 

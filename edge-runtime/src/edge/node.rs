@@ -1,0 +1,423 @@
+//! The edge node's task: its uplink to the gateway (sync batches applied in order, status
+//! reported), and the lockers of its stations behind its own TLS front. Their events, telemetry
+//! and command acknowledgements go up unchanged; the gateway's commands for them come down as
+//! requests that the edge node signs with its own key and counter (see
+//! [`LockerDownlink`](crate::sync::LockerDownlink)).
+
+use crate::device::{Audit, NodeLink, Notification};
+use crate::files::{Mode, write_atomic};
+use crate::store::Store;
+use crate::store::records::{Actor, CommandRecord, CommandStatus};
+use crate::sync::uplink::Link;
+use crate::sync::{
+    EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, RelayedChannel, SYNC_VERSION, SyncItem,
+};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use lockergrid_protocol::LockerId;
+use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
+use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION, Outcome};
+use lockergrid_protocol::topic::{Channel, Root, Topic};
+use rumqttc::{AsyncClient, Packet, QoS};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// The edge node's state while it runs.
+pub(super) struct EdgeNode {
+    pub edge: String,
+    pub store: Store,
+    pub client: AsyncClient,
+    pub lockers: NodeLink,
+    pub key: CommandKey,
+    pub connected: watch::Sender<bool>,
+    /// Where its front reads the revocation list from.
+    pub crl: PathBuf,
+}
+
+impl EdgeNode {
+    pub(super) async fn run(
+        mut self,
+        mut uplink: mpsc::Receiver<Link>,
+        heartbeat: Duration,
+        shutdown: CancellationToken,
+    ) {
+        for channel in [Channel::Events, Channel::Telemetry, Channel::Acks] {
+            if let Err(e) = self
+                .lockers
+                .tx
+                .subscribe(Topic::every(Root::Locker, channel))
+            {
+                tracing::error!(error = %e, "edge node: cannot hear its lockers");
+                return;
+            }
+        }
+        let mut heartbeat = tokio::time::interval(heartbeat);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                packet = uplink.recv() => match packet {
+                    Some(Link::Packet(Packet::ConnAck(_))) => {
+                        let commands = self.topic(Channel::Commands);
+                        self.client.try_subscribe(commands, QoS::AtLeastOnce).ok();
+                    }
+                    Some(Link::Packet(Packet::SubAck(_))) => {
+                        self.connected.send_replace(true);
+                        tracing::info!(edge = %self.edge, "uplink connected");
+                        self.report();
+                    }
+                    Some(Link::Packet(Packet::Publish(publish))) => {
+                        self.downlink(&publish.payload).await;
+                    }
+                    Some(Link::Packet(_)) => {}
+                    Some(Link::Lost) => {
+                        if self.connected.send_replace(false) {
+                            tracing::warn!(edge = %self.edge, "uplink lost");
+                        }
+                    }
+                    None => break,
+                },
+                audit = self.lockers.audit.recv() => match audit {
+                    Some(audit) => self.audit(audit).await,
+                    None => break,
+                },
+                notification = self.lockers.rx.next() => match notification {
+                    Ok(Some(Notification::Forward(forward))) => {
+                        let topic = String::from_utf8_lossy(&forward.publish.topic).into_owned();
+                        self.heard(&topic, &forward.publish.payload).await;
+                    }
+                    Ok(Some(Notification::Unschedule)) => {
+                        if self.lockers.rx.wake().await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "edge node: the broker link closed");
+                        break;
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    if *self.connected.borrow() {
+                        self.report();
+                    }
+                }
+            }
+        }
+    }
+
+    fn topic(&self, channel: Channel) -> String {
+        Topic {
+            root: Root::Edge,
+            id: &self.edge,
+            channel,
+        }
+        .to_string()
+    }
+
+    /// Whether `locker` belongs to a station this edge node mirrors (a locker has its station's
+    /// id).
+    fn serves(&self, locker: &LockerId) -> bool {
+        self.store
+            .snapshot()
+            .stations
+            .iter()
+            .any(|s| s.record.id.as_str() == locker.as_str())
+    }
+
+    /// Applies the gateway's sync batches in order, then passes its commands and
+    /// acknowledgements on to the lockers, then reports where the store stands.
+    async fn downlink(&mut self, payload: &[u8]) {
+        let downlink: EdgeDownlink = match serde_json::from_slice(payload) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable downlink ignored");
+                return;
+            }
+        };
+        if downlink.v != SYNC_VERSION {
+            tracing::warn!(
+                version = downlink.v,
+                "downlink of an unknown version ignored"
+            );
+            return;
+        }
+        let synced = !downlink.sync.is_empty();
+        for batch in downlink.sync {
+            // The list is written before the batch that carries it is recorded as applied, so a
+            // crash in between only means writing it again.
+            if batch.applies_on(self.store.sync_position().ok().flatten().as_ref())
+                && let Some(pem) = batch.items.iter().find_map(|item| match item {
+                    SyncItem::Crl { pem } => Some(pem),
+                    _ => None,
+                })
+                && let Err(e) = self.write_crl(pem)
+            {
+                tracing::error!(error = %e, "revocation list not written; batch not applied");
+                break;
+            }
+            let (version, full) = (batch.version, batch.full);
+            match self.store.apply_sync(batch).await {
+                Ok(true) => tracing::debug!(version, full, "sync applied"),
+                Ok(false) => tracing::debug!(version, "sync batch does not fit; skipped"),
+                Err(e) => {
+                    tracing::error!(error = %e, "sync batch not applied");
+                    break;
+                }
+            }
+        }
+        for locker in downlink.lockers {
+            self.pass_down(locker).await;
+        }
+        if synced {
+            self.report();
+        }
+    }
+
+    fn write_crl(&self, pem: &str) -> std::io::Result<()> {
+        let (Some(dir), Some(name)) = (self.crl.parent(), self.crl.file_name()) else {
+            return Err(std::io::Error::other("no revocation list path"));
+        };
+        let dir = Dir::open_ambient_dir(dir, ambient_authority())?;
+        write_atomic(&dir, &name.to_string_lossy(), pem.as_bytes(), Mode::Public)
+    }
+
+    /// One locker's share of a downlink: the command signed with the edge node's counter (or
+    /// the locker's recorded answer, if it has answered already), and the acknowledgements.
+    async fn pass_down(&mut self, downlink: LockerDownlink) {
+        if !self.serves(&downlink.locker) {
+            tracing::warn!(locker = %downlink.locker, "downlink for a locker this edge node does not serve");
+            return;
+        }
+        let mut down = Downlink {
+            v: MESSAGE_VERSION,
+            command: None,
+            acked_events: downlink.acked_events,
+        };
+        if let Some(command) = downlink.command {
+            match self.store.relay_command(command).await {
+                Ok(record) if record.status == CommandStatus::Pending => {
+                    down.command = Some(self.sign(&downlink.locker, &record));
+                }
+                Ok(record) => self.answer(&downlink.locker, &record),
+                Err(e) => {
+                    tracing::error!(error = %e, "command not recorded; the gateway sends it again")
+                }
+            }
+        }
+        if down.command.is_none() && down.acked_events.is_empty() {
+            return;
+        }
+        let topic = Topic::locker(downlink.locker.as_str(), Channel::Commands).to_string();
+        match serde_json::to_vec(&down) {
+            Ok(json) => {
+                if let Err(e) = self.lockers.tx.publish(topic, json) {
+                    tracing::warn!(locker = %downlink.locker, error = %e, "downlink not passed on");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "downlink not encoded"),
+        }
+    }
+
+    fn sign(
+        &self,
+        locker: &LockerId,
+        record: &CommandRecord,
+    ) -> lockergrid_protocol::command::SignedCommand {
+        Command {
+            version: COMMAND_VERSION,
+            locker: locker.clone(),
+            compartment: record.compartment_id.clone(),
+            action: Action::Unlock,
+            id: record.id.clone(),
+            counter: record.counter,
+            issued_at: record.issued_at,
+            expires_at: record.expires_at,
+        }
+        .sign(&self.key)
+    }
+
+    /// Tells the gateway again what the locker answered to a command it sends once more.
+    fn answer(&self, locker: &LockerId, record: &CommandRecord) {
+        let detail = record.detail.clone().unwrap_or_default();
+        let outcome = match record.status {
+            CommandStatus::Executed => Outcome::Executed,
+            CommandStatus::Failed => Outcome::Failed { reason: detail },
+            CommandStatus::Refused => Outcome::Refused { reason: detail },
+            CommandStatus::Pending | CommandStatus::Expired => return,
+        };
+        let ack = AckMessage {
+            v: MESSAGE_VERSION,
+            command: record.id.clone(),
+            outcome,
+        };
+        match serde_json::to_value(&ack) {
+            Ok(message) => self.up(locker.clone(), RelayedChannel::Acks, message),
+            Err(e) => tracing::error!(error = %e, "answer not encoded"),
+        }
+    }
+
+    /// A locker's message: recorded if it answers a command, then passed up unchanged.
+    async fn heard(&mut self, topic: &str, payload: &[u8]) {
+        let Some(topic) = Topic::parse(topic) else {
+            return;
+        };
+        let (Ok(locker), Some(channel)) =
+            (LockerId::new(topic.id), RelayedChannel::of(topic.channel))
+        else {
+            return;
+        };
+        if !self.serves(&locker) {
+            tracing::warn!(%locker, "a locker this edge node does not serve; ignored");
+            return;
+        }
+        let message: serde_json::Value = match serde_json::from_slice(payload) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(%locker, error = %e, "unreadable locker message");
+                return;
+            }
+        };
+        if channel == RelayedChannel::Acks {
+            self.settle(&locker, &message).await;
+        }
+        self.up(locker, channel, message);
+    }
+
+    /// Records the locker's answer to a command, so the edge node can repeat it.
+    async fn settle(&self, locker: &LockerId, message: &serde_json::Value) {
+        let Ok(ack) = serde_json::from_value::<AckMessage>(message.clone()) else {
+            return;
+        };
+        let (status, detail) = match ack.outcome {
+            Outcome::Executed => (CommandStatus::Executed, None),
+            Outcome::Refused { reason } => (CommandStatus::Refused, Some(reason)),
+            Outcome::Failed { reason } => (CommandStatus::Failed, Some(reason)),
+        };
+        let actor = device_actor("locker", locker.as_str());
+        if let Err(e) = self
+            .store
+            .settle_command(ack.command, status, detail, actor)
+            .await
+        {
+            tracing::error!(%locker, error = %e, "command outcome not recorded");
+        }
+    }
+
+    /// Sends a locker's message up; while the uplink is down it is dropped, and the locker,
+    /// which keeps every event until the gateway acknowledges it, sends it again.
+    fn up(&self, locker: LockerId, channel: RelayedChannel, message: serde_json::Value) {
+        if !*self.connected.borrow() {
+            return;
+        }
+        let uplink = EdgeUplink {
+            v: SYNC_VERSION,
+            locker,
+            channel,
+            message,
+        };
+        if let Ok(json) = serde_json::to_vec(&uplink) {
+            let qos = match channel {
+                RelayedChannel::Telemetry => QoS::AtMostOnce,
+                RelayedChannel::Events | RelayedChannel::Acks => QoS::AtLeastOnce,
+            };
+            if let Err(e) = self
+                .client
+                .try_publish(self.topic(Channel::Events), qos, false, json)
+            {
+                tracing::warn!(error = %e, "uplink busy; message dropped");
+            }
+        }
+    }
+
+    /// What the front saw, in the edge node's own access log.
+    async fn audit(&self, audit: Audit) {
+        let (identity, action, outcome) = match &audit {
+            Audit::Refused {
+                identity,
+                reason,
+                peer,
+            } => (
+                identity.as_ref(),
+                "device_refused",
+                format!("{peer}: {reason}"),
+            ),
+            Audit::Connected { identity, serial } => (
+                Some(identity),
+                "device_connected",
+                format!("serial {serial}"),
+            ),
+            Audit::Violation { identity, attempt } => (
+                Some(identity),
+                "device_violation",
+                format!("disconnected: {attempt}"),
+            ),
+            Audit::Revoked { identity, serial } => (
+                Some(identity),
+                "device_revoked",
+                format!("session cut: serial {serial} revoked"),
+            ),
+            Audit::Disconnected { identity } => {
+                (Some(identity), "device_disconnected", "closed".into())
+            }
+        };
+        let (actor, target) = match identity {
+            Some(i) => (device_actor(i.kind.as_str(), &i.id), i.id.as_str()),
+            None => (
+                Actor {
+                    subject: "unknown-device".into(),
+                    role: "device".into(),
+                },
+                "unknown",
+            ),
+        };
+        tracing::info!(device = %actor.subject, action, %outcome, "device plane");
+        if let Err(e) = self
+            .store
+            .record(actor, action, target, &outcome, None)
+            .await
+        {
+            tracing::error!(error = %e, "device audit not recorded");
+        }
+    }
+
+    /// Publishes the edge node's status.
+    fn report(&self) {
+        let status = match (self.store.sync_position(), self.store.mirror_counts()) {
+            (Ok(position), Ok(counts)) => EdgeStatus {
+                v: SYNC_VERSION,
+                at: self.store.now(),
+                position,
+                stations: self
+                    .store
+                    .snapshot()
+                    .stations
+                    .iter()
+                    .map(|s| s.record.id.clone())
+                    .collect(),
+                compartments: counts.compartments,
+                codes: counts.codes,
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "store unreadable; no status sent");
+                return;
+            }
+        };
+        if let Ok(json) = serde_json::to_vec(&status) {
+            let _ = self.client.try_publish(
+                self.topic(Channel::Telemetry),
+                QoS::AtLeastOnce,
+                false,
+                json,
+            );
+        }
+    }
+}
+
+fn device_actor(kind: &str, id: &str) -> Actor {
+    Actor {
+        subject: format!("{kind}:{id}"),
+        role: "device".into(),
+    }
+}
