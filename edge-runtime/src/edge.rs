@@ -68,6 +68,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
             clock: options.clock,
             code_key: options.code_key,
             commit_observer: None,
+            edge: true,
         },
     )?;
     let crl = options.devices.crl.clone();
@@ -84,6 +85,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         key: options.command_key,
         connected: connected_tx,
         crl,
+        drain: node::Drain::default(),
     };
     let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {

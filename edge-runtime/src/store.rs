@@ -7,6 +7,7 @@
 mod access_log;
 mod compact;
 pub mod crash;
+mod decisions;
 mod device_ops;
 mod index;
 mod mirror;
@@ -18,6 +19,7 @@ mod writer;
 
 use crate::clock::Clock;
 use crate::plugins::model::{DeliveryPlan, NotificationEvent};
+pub use decisions::Applied;
 pub use device_ops::DOOR_GRACE;
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
@@ -361,6 +363,9 @@ pub struct StoreOptions {
     pub code_key: CodeKey,
     /// Receives a report after every commit, if set.
     pub commit_observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
+    /// An edge node's store: what it decides itself (pickups, refused codes) is also written
+    /// to its decision outbox for the gateway.
+    pub edge: bool,
 }
 
 /// Histograms of the writer's work, for `/metrics`.
@@ -435,6 +440,7 @@ impl Store {
             metrics.clone(),
             options.clock.clone(),
             options.code_key.clone(),
+            options.edge,
             options.commit_observer,
         )?;
         Ok(Store {

@@ -13,9 +13,11 @@
 pub mod log;
 pub mod uplink;
 
-use crate::store::records::{CodeRecord, CommandRecord, CompartmentRecord, StationRecord};
+use crate::store::records::{
+    CodeRecord, CommandRecord, CompartmentRecord, DecidedBy, Parcel, Reservation, StationRecord,
+};
 use lockergrid_protocol::topic::Channel;
-use lockergrid_protocol::{LockerId, StationId, Timestamp};
+use lockergrid_protocol::{LockerId, ParcelId, StationId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The layout of the sync messages this crate reads and writes.
@@ -46,6 +48,19 @@ pub enum SyncItem {
         /// Which parcel it releases, where, until when.
         code: CodeRecord,
     },
+    /// A parcel stored at one of its stations, which a code may release while the gateway is
+    /// unreachable.
+    Parcel(Parcel),
+    /// The reservation of such a parcel.
+    Reservation(Reservation),
+    /// The key a station's codes are hashed with (hex): the edge node verifies codes of its own
+    /// stations only.
+    StationKey {
+        /// The station.
+        station: StationId,
+        /// Its key, hex.
+        key: String,
+    },
     /// The deployment CA's certificate revocation list (PEM), which the edge node's device
     /// front enforces on its lockers.
     Crl {
@@ -61,10 +76,13 @@ pub enum SyncItem {
 
 impl SyncItem {
     /// The key the record is known by across versions: `station/{id}`, `compartment/{id}`,
-    /// `code/{hash}` or `crl`.
+    /// `code/{hash}`, `parcel/{id}`, `reservation/{id}`, `station-key/{id}` or `crl`.
     pub fn key(&self) -> String {
         match self {
             SyncItem::Crl { .. } => "crl".into(),
+            SyncItem::Parcel(p) => format!("parcel/{}", p.id),
+            SyncItem::Reservation(r) => format!("reservation/{}", r.id),
+            SyncItem::StationKey { station, .. } => format!("station-key/{station}"),
             SyncItem::Station(s) => format!("station/{}", s.id),
             SyncItem::Compartment(c) => format!("compartment/{}", c.id),
             SyncItem::Code { hash, .. } => format!("code/{hash}"),
@@ -108,6 +126,9 @@ impl SyncBatch {
 pub struct EdgeDownlink {
     /// [`SYNC_VERSION`].
     pub v: u16,
+    /// The sequence number of the last of the edge node's decisions the gateway has applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions_applied: Option<u64>,
     /// Changes to apply, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync: Vec<SyncBatch>,
@@ -165,19 +186,93 @@ impl RelayedChannel {
     }
 }
 
-/// A locker's message as an edge node passes it up, on `edges/{id}/events`: the message itself,
-/// unchanged, with the locker and the channel it came on. The gateway treats it exactly as if the
-/// locker had sent it to its own listener, for lockers of the edge node's stations only.
+/// What an edge node sends on `edges/{id}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeUplink {
     /// [`SYNC_VERSION`].
     pub v: u16,
-    /// The locker.
-    pub locker: LockerId,
-    /// Its channel.
-    pub channel: RelayedChannel,
-    /// The locker's message.
-    pub message: serde_json::Value,
+    /// What it carries.
+    #[serde(flatten)]
+    pub body: UplinkBody,
+}
+
+/// The two things an edge node sends up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UplinkBody {
+    /// A locker's message, unchanged, with the locker and the channel it came on. The gateway
+    /// treats it exactly as if the locker had sent it to its own listener, for lockers of the
+    /// edge node's stations only.
+    Relayed {
+        /// The locker.
+        locker: LockerId,
+        /// Its channel.
+        channel: RelayedChannel,
+        /// The locker's message.
+        message: serde_json::Value,
+    },
+    /// Decisions the edge node made while the gateway was unreachable, in sequence order.
+    Decisions {
+        /// From its outbox.
+        decisions: Vec<EdgeDecision>,
+    },
+}
+
+/// A decision an edge node made itself, numbered in the order it made them; its outbox keeps it
+/// until the gateway confirms it applied it. The gateway applies each sequence number once, in
+/// order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeDecision {
+    /// The edge node's sequence number: unique per edge node, strictly increasing, surviving
+    /// restarts.
+    pub seq: u64,
+    /// When, by the edge node's clock.
+    pub at: Timestamp,
+    /// What it decided.
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+/// What an edge node decides on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// A code opened a compartment and its door closed: the parcel was picked up.
+    PickedUp {
+        /// Where.
+        station: StationId,
+        /// The parcel.
+        parcel: ParcelId,
+        /// The keyed hash of the code that released it.
+        code_hash: String,
+        /// The edge node's unlock command.
+        command: String,
+        /// The locker's door-closed event.
+        event: String,
+        /// The site rules that allowed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decided_by: Option<DecidedBy>,
+    },
+    /// A locker event that changes nothing but the record (a door opened), recorded here.
+    Recorded {
+        /// Where.
+        station: StationId,
+        /// The locker's event.
+        event: String,
+        /// The access log's action.
+        action: String,
+        /// Its target.
+        target: String,
+        /// Its outcome.
+        outcome: String,
+    },
+    /// A code entered at the keypad matched no active code.
+    CodeRejected {
+        /// Where.
+        station: StationId,
+        /// The locker's event.
+        event: String,
+    },
 }
 
 /// What an edge node reports on `edges/{id}/telemetry`: at start, after every batch it applies,
@@ -196,6 +291,9 @@ pub struct EdgeStatus {
     pub compartments: u64,
     /// Active pickup codes it mirrors.
     pub codes: u64,
+    /// Decisions in its outbox, not yet confirmed by the gateway.
+    #[serde(default)]
+    pub outbox: u64,
 }
 
 #[cfg(test)]
@@ -229,6 +327,7 @@ mod tests {
                 items: vec![station, removed],
             }],
             lockers: vec![],
+            decisions_applied: Some(3),
         };
         let json = serde_json::to_string(&downlink).unwrap();
         assert_eq!(

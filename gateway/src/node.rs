@@ -91,6 +91,7 @@ pub async fn start(
             clock: options.clock.clone(),
             code_key: secrets.code_key(),
             commit_observer: None,
+            edge: false,
         },
     )
     .with_context(|| format!("cannot open the store in {data_dir:?}"))?;

@@ -4,7 +4,7 @@
 
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
-use lockergrid_protocol::StationId;
+use lockergrid_protocol::{ParcelStatus, StationId};
 use lockergrid_tests::{Deployment, Running};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -222,5 +222,136 @@ async fn a_locker_revoked_at_the_gateway_is_cut_off_at_its_edge_node() -> anyhow
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_uplink_cut_the_edge_node_decides_pickups_and_the_gateway_applies_each_once()
+-> anyhow::Result<()> {
+    const PARCELS: usize = 8;
+    let d = Deployment::new()
+        .station("st-b", 40)
+        .lockers(Duration::from_millis(500))
+        .edge("edge-b", &["st-b"])
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("courier", Role::Agent, &["st-b"])?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let mut stored = Vec::new();
+    for n in 0..PARCELS {
+        let (status, r) = d.reserve(&checkout, &format!("cut-{n}"), "st-b").await?;
+        assert_eq!(status, 201, "{r}");
+        let (status, deposit) = d.deposit(&agent, r["id"].as_str().unwrap()).await?;
+        assert_eq!(status, 200, "{deposit}");
+        stored.push((
+            deposit["parcel_id"].as_str().unwrap().to_owned(),
+            deposit["pickup_code"].as_str().unwrap().to_owned(),
+            r["compartment_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    d.edge_until("edge-b", |e| e["codes"] == PARCELS && e["lag"] == 0)
+        .await?;
+    mirror_converges(&d, 0).await?;
+
+    d.uplink("edge-b")?.cut();
+    d.edge_until("edge-b", |e| e["connected"] == false).await?;
+    let mut uplink = d.edges[0].connected();
+    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+    // Meanwhile the gateway gives the last parcel a new code: its old one, used at the edge
+    // below, is a conflict the gateway must record.
+    let (last, _, _) = &stored[PARCELS - 1];
+    let url = format!("{}/v1/parcels/{last}/code", d.base);
+    let (status, reissued) = d.send(d.http.post(url).bearer_auth(&checkout)).await?;
+    assert_eq!(status, 200, "{reissued}");
+
+    // Every pickup is decided at the edge: code, signed unlock, door; a wrong code and a spent
+    // one open nothing.
+    for (_, code, compartment) in &stored {
+        assert_eq!(d.locker("st-b", &format!("press {code}#")).await?, "ok");
+        d.open_and_close("st-b", compartment).await?;
+    }
+    assert_eq!(d.locker("st-b", "press 00000000#").await?, "ok");
+    assert_eq!(
+        d.locker("st-b", &format!("press {}#", stored[0].1)).await?,
+        "ok"
+    );
+    // Each pickup is two decisions (the door opened, the parcel taken), each refused code one.
+    let edge = d.edges[0].store();
+    let decisions = 2 * PARCELS as u64 + 2;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while edge.edge_outbox_depth()? < decisions {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "outbox: {:?}",
+            edge.edge_outbox(100)?
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (parcel, _, _) in &stored {
+        let id = lockergrid_protocol::ParcelId::new(parcel.as_str())?;
+        let status = edge.parcel(&id)?.map(|p| p.status);
+        assert_eq!(status, Some(ParcelStatus::PickedUp), "{parcel} at the edge");
+        let url = format!("{}/v1/parcels/{parcel}", d.base);
+        let (_, at_gateway) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
+        assert_eq!(
+            at_gateway["status"], "stored",
+            "the gateway has not heard yet"
+        );
+    }
+    assert_eq!(edge.edge_outbox_depth()?, decisions);
+    let status = d.locker_until("st-b", |s| s["queued_events"] == 0).await?;
+    assert_eq!(status["executed"], 2 * PARCELS, "{status}");
+    assert_eq!(status["unlatched"], serde_json::json!([]), "{status}");
+
+    // The link returns: the outbox drains in order, each decision applied once.
+    d.uplink("edge-b")?.restore();
+    let drained = d
+        .edge_until("edge-b", |e| {
+            e["connected"] == true
+                && e["decisions_applied"] == decisions
+                && e["outbox"] == 0
+                && e["lag"] == 0
+        })
+        .await?;
+    assert_eq!(drained["codes"], 0, "{drained}");
+    mirror_converges(&d, 0).await?;
+    for (parcel, _, _) in &stored {
+        let url = format!("{}/v1/parcels/{parcel}", d.base);
+        let (_, p) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
+        assert_eq!(p["status"], "picked_up", "{p}");
+    }
+    let log = d.access_log(&operator).await?;
+    for (n, (parcel, _, _)) in stored.iter().enumerate() {
+        let pickups: Vec<_> = log
+            .iter()
+            .filter(|e| e["action"] == "pickup" && e["target"] == parcel.as_str())
+            .collect();
+        assert_eq!(pickups.len(), 1, "{parcel}: {pickups:?}");
+        assert_eq!(pickups[0]["actor"]["subject"], "edge:edge-b");
+        let conflicts = log
+            .iter()
+            .filter(|e| e["action"] == "pickup_conflict" && e["target"] == parcel.as_str())
+            .count();
+        assert_eq!(conflicts, usize::from(n == PARCELS - 1), "{parcel}");
+    }
+    let rejected = log
+        .iter()
+        .filter(|e| {
+            e["action"] == "pickup"
+                && e["outcome"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with("code_rejected at the edge"))
+        })
+        .count();
+    assert_eq!(rejected, 2);
+    let health = format!("{}/v1/stations/st-b/health", d.base);
+    let (_, health) = d.send(d.http.get(health).bearer_auth(&operator)).await?;
+    assert!(
+        health["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == "edge-conflict")),
+        "{health}"
+    );
     d.stop().await
 }

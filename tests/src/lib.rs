@@ -8,6 +8,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod relay;
+
 use anyhow::Context;
 use lockergrid_edge_runtime::edge::RunningEdge;
 use lockergrid_edge_runtime::plugins::registry::PluginSigner;
@@ -20,6 +22,7 @@ use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
 use lockergrid_gateway::secrets::Secrets;
 use lockergrid_gateway::simulated::{self, SimulatedLocker};
 use lockergrid_protocol::StationId;
+use relay::Relay;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -145,11 +148,14 @@ impl Deployment {
             gateway,
             lockers: Vec::new(),
             edges: Vec::new(),
+            uplinks: Vec::new(),
             http: reqwest::Client::new(),
             _dir: dir,
         };
         let operator = running.token("deployment", Role::Operator, &[])?;
         for (id, _) in &self.edges {
+            let relay = Relay::start(running.gateway.devices_addr).await?;
+            running.uplinks.push((id.clone(), relay));
             let edge = running.start_edge(id).await?;
             running.edges.push(edge);
             running
@@ -197,6 +203,8 @@ pub struct Running {
     pub lockers: Vec<SimulatedLocker>,
     /// The edge nodes, in the order the deployment added them.
     pub edges: Vec<RunningEdge>,
+    /// Each edge node's uplink runs through a relay the test can cut, by edge id.
+    pub uplinks: Vec<(String, Relay)>,
     /// A client for it.
     pub http: reqwest::Client,
     _dir: TempDir,
@@ -293,13 +301,22 @@ impl Running {
     pub async fn start_edge(&self, id: &str) -> anyhow::Result<RunningEdge> {
         let mut launch = EdgeLaunch::new(&self.deployment, id)?;
         launch.data_dir = self.gateway.data_dir.join("edges").join(id);
-        launch.gateway = self.gateway.devices_addr;
+        launch.gateway = self.uplink(id)?.addr();
         launch.devices = SocketAddr::from(([127, 0, 0, 1], 0));
         launch.heartbeat = Duration::from_millis(100);
         let store = self.gateway.app.store.clone();
         launch.clock = Arc::new(FollowStore(store));
         launch.issue_certificates(&self.gateway.data_dir.join("pki"))?;
         launch.start().await
+    }
+
+    /// The relay edge node `id`'s uplink runs through.
+    pub fn uplink(&self, id: &str) -> anyhow::Result<&Relay> {
+        self.uplinks
+            .iter()
+            .find(|(edge, _)| edge == id)
+            .map(|(_, relay)| relay)
+            .with_context(|| format!("no edge node {id}"))
     }
 
     /// Reads the operators' view of edge node `id` until `done` holds (up to 15 s).

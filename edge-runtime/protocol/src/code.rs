@@ -59,15 +59,52 @@ impl CodeKey {
         CodeKey(bytes)
     }
 
-    /// The keyed hash of `code` as entered at `station`: HMAC-SHA256 over the station id, a zero
-    /// byte and the digits. Binding the station means a code is useless at any other locker.
-    pub fn hash(&self, station: &StationId, code: &PickupCode) -> CodeHash {
+    /// The key `station`'s codes are hashed with: HMAC-SHA256 over a purpose label, a zero byte
+    /// and the station id. A node or locker that verifies one station's codes holds only that
+    /// station's key, never this one.
+    pub fn station(&self, station: &StationId) -> StationCodeKey {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
             .expect("HMAC-SHA256 accepts a key of any length");
-        mac.update(station.as_str().as_bytes());
+        mac.update(b"lockergrid station code key v1");
         mac.update(&[0]);
+        mac.update(station.as_str().as_bytes());
+        StationCodeKey(mac.finalize().into_bytes().into())
+    }
+
+    /// The keyed hash of `code` as entered at `station`, with the station's key: binding the
+    /// station means a code is useless at any other locker.
+    pub fn hash(&self, station: &StationId, code: &PickupCode) -> CodeHash {
+        self.station(station).hash(code)
+    }
+}
+
+/// One station's code key (see [`CodeKey::station`]). Never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StationCodeKey([u8; 32]);
+
+impl StationCodeKey {
+    /// A key from its 32 secret bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> StationCodeKey {
+        StationCodeKey(bytes)
+    }
+
+    /// Its secret bytes, to hand to the edge node or locker that verifies the station's codes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// The keyed hash of `code`: HMAC-SHA256 over the digits.
+    pub fn hash(&self, code: &PickupCode) -> CodeHash {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC-SHA256 accepts a key of any length");
         mac.update(code.0.as_bytes());
         CodeHash(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for StationCodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StationCodeKey(..)")
     }
 }
 
@@ -141,6 +178,18 @@ mod tests {
         assert_ne!(h, CodeKey::from_bytes([8; 32]).hash(&station("a"), &code));
         let other = PickupCode::parse("12345679").expect("valid");
         assert_ne!(h, key.hash(&station("a"), &other));
+    }
+
+    #[test]
+    fn a_station_key_hashes_exactly_as_the_region_key_does_at_that_station_only() {
+        let key = CodeKey::from_bytes([7; 32]);
+        let code = PickupCode::parse("12345678").expect("valid");
+        let a = key.station(&station("a"));
+        assert_eq!(a.hash(&code), key.hash(&station("a"), &code));
+        assert_ne!(a.hash(&code), key.hash(&station("b"), &code));
+        assert_ne!(a, key.station(&station("b")));
+        assert_eq!(StationCodeKey::from_bytes(a.to_bytes()), a);
+        assert!(!format!("{a:?}").contains(&format!("{}", a.to_bytes()[0])));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod tier;
 pub mod time;
 pub mod topic;
 
-pub use code::{CodeHash, CodeKey, PickupCode};
+pub use code::{CodeHash, CodeKey, PickupCode, StationCodeKey};
 
 /// Exactly `N` bytes from `2 × N` hex digits (either case, surrounding whitespace ignored).
 pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {

@@ -7,20 +7,28 @@
 use crate::device::{Audit, NodeLink, Notification};
 use crate::files::{Mode, write_atomic};
 use crate::store::Store;
+use crate::store::records::UnlockFor;
 use crate::store::records::{Actor, CommandRecord, CommandStatus};
+use crate::store::{ChangeError, DoorClosedEvent, PickupUnlock, SettledEvent};
 use crate::sync::uplink::Link;
 use crate::sync::{
     EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, RelayedChannel, SYNC_VERSION, SyncItem,
+    UplinkBody,
 };
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use lockergrid_protocol::LockerId;
+use lockergrid_protocol::command::SignedCommand;
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
-use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION, Outcome};
+use lockergrid_protocol::message::{
+    AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome,
+};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
+use lockergrid_protocol::{PickupCode, StationId};
 use rumqttc::{AsyncClient, Packet, QoS};
 use std::path::PathBuf;
 use std::time::Duration;
+use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +42,33 @@ pub(super) struct EdgeNode {
     pub connected: watch::Sender<bool>,
     /// Where its front reads the revocation list from.
     pub crl: PathBuf,
+    /// When the outbox is sent next, and the wait after that.
+    pub drain: Drain,
+}
+
+/// The outbox's schedule: at once on connecting and after every confirmation, otherwise again
+/// after a wait that doubles from [`DRAIN_RETRY`] to [`DRAIN_RETRY_MAX`].
+pub(super) struct Drain {
+    pub next: Instant,
+    pub wait: Duration,
+}
+
+/// First wait for the gateway's confirmation before the outbox is sent again.
+const DRAIN_RETRY: Duration = Duration::from_secs(1);
+/// Longest wait.
+const DRAIN_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Most decisions in one message.
+const DRAIN_BATCH: usize = 256;
+/// How long an unlock the edge node issues itself is valid.
+const UNLOCK_VALID: Duration = Duration::from_secs(60);
+
+impl Default for Drain {
+    fn default() -> Drain {
+        Drain {
+            next: Instant::now(),
+            wait: DRAIN_RETRY,
+        }
+    }
 }
 
 impl EdgeNode {
@@ -54,6 +89,8 @@ impl EdgeNode {
             }
         }
         let mut heartbeat = tokio::time::interval(heartbeat);
+        let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
+        drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -65,6 +102,8 @@ impl EdgeNode {
                     Some(Link::Packet(Packet::SubAck(_))) => {
                         self.connected.send_replace(true);
                         tracing::info!(edge = %self.edge, "uplink connected");
+                        self.drain = Drain::default();
+                        self.send_outbox();
                         self.report();
                     }
                     Some(Link::Packet(Packet::Publish(publish))) => {
@@ -101,6 +140,11 @@ impl EdgeNode {
                 _ = heartbeat.tick() => {
                     if *self.connected.borrow() {
                         self.report();
+                    }
+                }
+                _ = drain_tick.tick() => {
+                    if *self.connected.borrow() && Instant::now() >= self.drain.next {
+                        self.send_outbox();
                     }
                 }
             }
@@ -142,6 +186,19 @@ impl EdgeNode {
                 "downlink of an unknown version ignored"
             );
             return;
+        }
+        if let Some(seq) = downlink.decisions_applied {
+            match self.store.drained(seq).await {
+                Ok(()) => {
+                    self.drain = Drain::default();
+                    self.send_outbox();
+                    if self.store.edge_outbox_depth().is_ok_and(|n| n == 0) {
+                        // Sync waited for the outbox; the report makes the gateway send it.
+                        self.report();
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "confirmed decisions not dropped"),
+            }
         }
         let synced = !downlink.sync.is_empty();
         for batch in downlink.sync {
@@ -209,15 +266,7 @@ impl EdgeNode {
         if down.command.is_none() && down.acked_events.is_empty() {
             return;
         }
-        let topic = Topic::locker(downlink.locker.as_str(), Channel::Commands).to_string();
-        match serde_json::to_vec(&down) {
-            Ok(json) => {
-                if let Err(e) = self.lockers.tx.publish(topic, json) {
-                    tracing::warn!(locker = %downlink.locker, error = %e, "downlink not passed on");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "downlink not encoded"),
-        }
+        self.tell_locker(&downlink.locker, down.command, down.acked_events);
     }
 
     fn sign(
@@ -282,7 +331,155 @@ impl EdgeNode {
         if channel == RelayedChannel::Acks {
             self.settle(&locker, &message).await;
         }
+        if channel == RelayedChannel::Events && self.decide(&locker, &message).await {
+            return;
+        }
         self.up(locker, channel, message);
+    }
+
+    /// Decides a locker's event here, if this edge node may: an event it applied before (its
+    /// acknowledgement was lost) is acknowledged again; while the uplink is down, a code entry
+    /// and the door closing after a pickup unlock are decided here and acknowledged. `false`
+    /// leaves the event to the gateway (the locker keeps it until the gateway has it).
+    async fn decide(&mut self, locker: &LockerId, message: &serde_json::Value) -> bool {
+        let Ok(event) = serde_json::from_value::<EventMessage>(message.clone()) else {
+            return false;
+        };
+        let Ok(station) = StationId::new(locker.as_str()) else {
+            return false;
+        };
+        if event.v != MESSAGE_VERSION || event.locker != *locker {
+            return false;
+        }
+        if self
+            .store
+            .event_applied(&station, &event.id)
+            .unwrap_or(false)
+        {
+            self.tell_locker(locker, None, vec![event.id]);
+            return true;
+        }
+        if *self.connected.borrow() {
+            return false;
+        }
+        let actor = device_actor("locker", locker.as_str());
+        let decided = match event.event {
+            DeviceEvent::CodeEntered { code } => {
+                let Ok(code) = PickupCode::parse(&code) else {
+                    return false;
+                };
+                let unlock = PickupUnlock {
+                    station,
+                    code,
+                    event: Some(event.id.clone()),
+                    actor,
+                    decided_by: None,
+                    valid: UNLOCK_VALID,
+                };
+                match self.store.unlock_for_pickup(unlock).await {
+                    Ok(command) => Ok(command),
+                    Err(ChangeError::Store(e)) => Err(e),
+                    Err(refused) => {
+                        tracing::info!(%locker, %refused, "code refused at the edge");
+                        Ok(None)
+                    }
+                }
+            }
+            DeviceEvent::DoorClosed {
+                compartment,
+                unlocked_by: Some(command),
+            } => {
+                let ours = self
+                    .store
+                    .command(&command)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|c| matches!(c.unlock_for, UnlockFor::Pickup { .. }));
+                if !ours {
+                    return false;
+                }
+                let closed = DoorClosedEvent {
+                    station,
+                    event: event.id.clone(),
+                    compartment,
+                    unlocked_by: Some(command),
+                    actor,
+                };
+                self.store.door_closed(closed).await.map(|_| None)
+            }
+            DeviceEvent::DoorOpened { compartment } => {
+                let settled = SettledEvent {
+                    station,
+                    event: event.id.clone(),
+                    actor,
+                    action: "door_opened".into(),
+                    target: compartment.to_string(),
+                    outcome: "opened".into(),
+                    decided_by: None,
+                };
+                self.store.settle_event(settled).await.map(|_| None)
+            }
+            DeviceEvent::DoorClosed { .. } | DeviceEvent::Tamper { .. } => return false,
+        };
+        match decided {
+            Ok(command) => {
+                let signed = command.map(|c| self.sign(locker, &c));
+                self.tell_locker(locker, signed, vec![event.id]);
+                true
+            }
+            Err(e) => {
+                tracing::error!(%locker, error = %e, "event not decided; the locker sends it again");
+                false
+            }
+        }
+    }
+
+    /// Sends a locker a command and acknowledgements on the local link.
+    fn tell_locker(
+        &mut self,
+        locker: &LockerId,
+        command: Option<SignedCommand>,
+        acked_events: Vec<String>,
+    ) {
+        let down = Downlink {
+            v: MESSAGE_VERSION,
+            command,
+            acked_events,
+        };
+        let topic = Topic::locker(locker.as_str(), Channel::Commands).to_string();
+        match serde_json::to_vec(&down) {
+            Ok(json) => {
+                if let Err(e) = self.lockers.tx.publish(topic, json) {
+                    tracing::warn!(%locker, error = %e, "downlink not passed on");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "downlink not encoded"),
+        }
+    }
+
+    /// Sends the oldest decisions of the outbox, and schedules the next attempt.
+    fn send_outbox(&mut self) {
+        let decisions = match self.store.edge_outbox(DRAIN_BATCH) {
+            Ok(decisions) if decisions.is_empty() => return,
+            Ok(decisions) => decisions,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox unreadable");
+                return;
+            }
+        };
+        let uplink = EdgeUplink {
+            v: SYNC_VERSION,
+            body: UplinkBody::Decisions { decisions },
+        };
+        if let Ok(json) = serde_json::to_vec(&uplink)
+            && let Err(e) =
+                self.client
+                    .try_publish(self.topic(Channel::Events), QoS::AtLeastOnce, false, json)
+        {
+            tracing::warn!(error = %e, "outbox not sent; retrying");
+        }
+        self.drain.next = Instant::now() + self.drain.wait;
+        self.drain.wait = (self.drain.wait * 2).min(DRAIN_RETRY_MAX);
     }
 
     /// Records the locker's answer to a command, so the edge node can repeat it.
@@ -313,9 +510,11 @@ impl EdgeNode {
         }
         let uplink = EdgeUplink {
             v: SYNC_VERSION,
-            locker,
-            channel,
-            message,
+            body: UplinkBody::Relayed {
+                locker,
+                channel,
+                message,
+            },
         };
         if let Ok(json) = serde_json::to_vec(&uplink) {
             let qos = match channel {
@@ -398,6 +597,7 @@ impl EdgeNode {
                     .collect(),
                 compartments: counts.compartments,
                 codes: counts.codes,
+                outbox: self.store.edge_outbox_depth().unwrap_or_default(),
             },
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = %e, "store unreadable; no status sent");

@@ -10,10 +10,12 @@ use super::records::{
     Actor, CommandRecord, CommandStatus, DecidedBy, InboxRecord, ReservationStatus, UnlockFor,
 };
 use super::tables::{
-    COMMANDS_V1, INBOX_V1, LOCKERS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, inbox_key,
+    COMMANDS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1, LOCKERS_V1, OUTBOX_DRAINED,
+    PENDING_COMMANDS_V1, RESERVATIONS_V1, inbox_key,
 };
 use super::writer::{Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, PickupUnlock, SettledEvent, StoreError};
+use crate::sync::{Decision, EdgeDecision};
 use lockergrid_protocol::{CompartmentId, ParcelEvent, ReservationId, StationId};
 use std::time::Duration;
 
@@ -42,6 +44,25 @@ fn next_counter(tx: &mut Tx<'_>, station: &StationId) -> Result<u64, StoreError>
 }
 
 impl Writer {
+    /// On an edge node, puts a decision it made into its outbox, in the transaction that made it.
+    fn decided(&mut self, tx: &mut Tx<'_>, decision: Decision) -> Result<(), StoreError> {
+        if !self.edge {
+            return Ok(());
+        }
+        let seq = match EDGE_OUTBOX_V1.last(&tx.edge_outbox)? {
+            Some(last) => last.seq,
+            None => EDGE_INBOX_V1
+                .get(&tx.edge_inbox, OUTBOX_DRAINED)?
+                .unwrap_or(0),
+        } + 1;
+        let entry = EdgeDecision {
+            seq,
+            at: tx.now,
+            decision,
+        };
+        EDGE_OUTBOX_V1.put(&mut tx.edge_outbox, seq, &entry)
+    }
+
     /// A new pending command with the locker's next counter.
     fn issue(&mut self, tx: &mut Tx<'_>, issue: Issue<'_>) -> Result<CommandRecord, StoreError> {
         let record = CommandRecord {
@@ -169,10 +190,19 @@ impl Writer {
         {
             return Ok(None);
         }
-        let hash = self.code_key.hash(&request.station, &request.code).to_hex();
+        let hash = self.hash_code(&request.station, &request.code).to_hex();
         let Some(code) = self.active_code(tx, &request.station, &hash)? else {
             if let Some(key) = &key {
                 self.mark_applied(tx, key)?;
+            }
+            if let Some(event) = &request.event {
+                self.decided(
+                    tx,
+                    Decision::CodeRejected {
+                        station: request.station.clone(),
+                        event: event.clone(),
+                    },
+                )?;
             }
             let entry = Draft::new(
                 request.actor,
@@ -262,6 +292,26 @@ impl Writer {
                     Ok(done) => {
                         command.closed_by = Some(closed.event.clone());
                         COMMANDS_V1.put(&mut tx.commands, command.id.as_str(), &command)?;
+                        if let (
+                            DoorClosed::PickedUp(_),
+                            UnlockFor::Pickup {
+                                parcel_id,
+                                code_hash,
+                            },
+                        ) = (&done, &command.unlock_for)
+                        {
+                            self.decided(
+                                tx,
+                                Decision::PickedUp {
+                                    station: closed.station.clone(),
+                                    parcel: parcel_id.clone(),
+                                    code_hash: code_hash.clone(),
+                                    command: command.id.clone(),
+                                    event: closed.event.clone(),
+                                    decided_by: command.decided_by.clone(),
+                                },
+                            )?;
+                        }
                         done
                     }
                     Err(ChangeError::Store(e)) => return Err(e),
@@ -291,6 +341,16 @@ impl Writer {
             return Ok(false);
         }
         self.mark_applied(tx, &key)?;
+        self.decided(
+            tx,
+            Decision::Recorded {
+                station: settled.station.clone(),
+                event: settled.event.clone(),
+                action: settled.action.clone(),
+                target: settled.target.clone(),
+                outcome: settled.outcome.clone(),
+            },
+        )?;
         let entry = Draft::new(
             settled.actor,
             &settled.action,

@@ -4,13 +4,40 @@
 
 use super::index::StationIndex;
 use super::records::{CodeRecord, CompartmentRecord, StationRecord};
-use super::tables::{CODES_V1, COMPARTMENTS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1};
+use super::tables::{
+    CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1,
+    STATIONS_V1, SYNC_POSITION, SYNC_V1,
+};
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
 use crate::sync::{SyncBatch, SyncItem, SyncPosition};
-use lockergrid_protocol::{CompartmentId, StationId};
+use lockergrid_protocol::{CompartmentId, ParcelStatus, StationCodeKey, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The station code keys an edge node's store holds (none elsewhere).
+pub(super) fn load_station_keys(
+    db: &redb::Database,
+) -> Result<BTreeMap<StationId, StationCodeKey>, StoreError> {
+    let rx = db.begin_read()?;
+    let table = rx.open_table(STATION_KEYS_V1.def())?;
+    let mut keys = BTreeMap::new();
+    for (station, hex) in STATION_KEYS_V1.entries(&table)? {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            table: "station_keys_v1",
+            detail,
+        };
+        let station = StationId::new(station).map_err(|e| corrupt(e.to_string()))?;
+        keys.insert(station, station_key(&hex).map_err(corrupt)?);
+    }
+    Ok(keys)
+}
+
+fn station_key(hex: &str) -> Result<StationCodeKey, String> {
+    lockergrid_protocol::from_hex::<32>(hex)
+        .map(StationCodeKey::from_bytes)
+        .ok_or_else(|| "a station key is 32 bytes of hex".to_string())
+}
 
 /// How many records of each kind a store mirrors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,11 +78,39 @@ impl Store {
                 .filter(|(_, code)| stations.contains(&code.station_id))
                 .map(|(hash, code)| SyncItem::Code { hash, code }),
         );
+        // Stored parcels with their reservations: what a pickup at the edge node changes.
+        let parcels = rx.open_table(PARCELS_V1.def())?;
+        let reservations = rx.open_table(RESERVATIONS_V1.def())?;
+        for parcel in PARCELS_V1.all(&parcels)? {
+            if parcel.status != ParcelStatus::Stored || !stations.contains(&parcel.station_id) {
+                continue;
+            }
+            if let Some(r) = RESERVATIONS_V1.get(&reservations, parcel.reservation_id.as_str())? {
+                items.push(SyncItem::Reservation(r));
+            }
+            items.push(SyncItem::Parcel(parcel));
+        }
+        // A store that holds station keys (an edge node's) lists those; a gateway's derives them.
+        let keys = rx.open_table(STATION_KEYS_V1.def())?;
+        for station in stations {
+            let key = match STATION_KEYS_V1.get(&keys, station.as_str())? {
+                Some(key) => key,
+                None => {
+                    lockergrid_protocol::to_hex(&self.inner.code_key.station(station).to_bytes())
+                }
+            };
+            items.push(SyncItem::StationKey {
+                station: station.clone(),
+                key,
+            });
+        }
         Ok(items)
     }
 
     /// Applies a sync batch if it applies on the position this store holds (see
-    /// [`SyncBatch::applies_on`]); `false` when it does not and nothing changed.
+    /// [`SyncBatch::applies_on`]) and the store's decision outbox is empty (the gateway's records
+    /// do not include those decisions yet, so they would undo them); `false` when it does not
+    /// and nothing changed.
     pub async fn apply_sync(&self, batch: SyncBatch) -> Result<bool, StoreError> {
         self.call(|reply| super::writer::Command::ApplySync { batch, reply })
             .await?
@@ -85,7 +140,7 @@ impl Writer {
         batch: SyncBatch,
     ) -> Result<bool, StoreError> {
         let at = SYNC_V1.get(&tx.sync, SYNC_POSITION)?;
-        if !batch.applies_on(at.as_ref()) {
+        if !batch.applies_on(at.as_ref()) || EDGE_OUTBOX_V1.last(&tx.edge_outbox)?.is_some() {
             return Ok(false);
         }
         if batch.full {
@@ -100,6 +155,18 @@ impl Writer {
                 SyncItem::Compartment(c) => self.mirror_compartment(tx, c)?,
                 SyncItem::Code { hash, code } => self.mirror_code(tx, hash, code)?,
                 SyncItem::Removed { key } => self.unmirror(tx, key)?,
+                SyncItem::Parcel(p) => PARCELS_V1.put(&mut tx.parcels, p.id.as_str(), p)?,
+                SyncItem::Reservation(r) => {
+                    RESERVATIONS_V1.put(&mut tx.reservations, r.id.as_str(), r)?;
+                }
+                SyncItem::StationKey { station, key } => {
+                    let parsed = station_key(key).map_err(|detail| StoreError::Corrupt {
+                        table: "sync_v1",
+                        detail,
+                    })?;
+                    STATION_KEYS_V1.put(&mut tx.station_keys, station.as_str(), key)?;
+                    self.station_keys.insert(station.clone(), parsed);
+                }
                 // A file, not a record: the edge node writes it before the batch is applied.
                 SyncItem::Crl { .. } => {}
             }
@@ -113,6 +180,10 @@ impl Writer {
         tx.stations.retain(|_, _| false)?;
         tx.compartments.retain(|_, _| false)?;
         tx.codes.retain(|_, _| false)?;
+        tx.parcels.retain(|_, _| false)?;
+        tx.reservations.retain(|_, _| false)?;
+        tx.station_keys.retain(|_, _| false)?;
+        self.station_keys.clear();
         tx.dirty.extend(self.index.stations.keys().cloned());
         self.index.stations.clear();
         Ok(())
@@ -174,6 +245,18 @@ impl Writer {
         match key.split_once('/') {
             Some(("code", hash)) => {
                 tx.codes.remove(hash)?;
+            }
+            Some(("parcel", id)) => {
+                tx.parcels.remove(id)?;
+            }
+            Some(("reservation", id)) => {
+                tx.reservations.remove(id)?;
+            }
+            Some(("station-key", id)) => {
+                tx.station_keys.remove(id)?;
+                if let Ok(id) = StationId::new(id) {
+                    self.station_keys.remove(&id);
+                }
             }
             Some(("compartment", id)) => {
                 let Ok(id) = CompartmentId::new(id) else {

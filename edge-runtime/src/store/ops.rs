@@ -320,7 +320,7 @@ impl Writer {
     ) -> Result<(PickupCode, String), ChangeError> {
         for _ in 0..CODE_DRAWS {
             let code = PickupCode::generate();
-            let hash = self.code_key.hash(station, &code).to_hex();
+            let hash = self.hash_code(station, &code).to_hex();
             if CODES_V1.get(&tx.codes, hash.as_str())?.is_none() {
                 return Ok((code, hash));
             }

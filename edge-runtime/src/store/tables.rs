@@ -8,7 +8,7 @@ use super::records::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
     LockerRecord, OutboxEntry, Parcel, Reservation, StationRecord,
 };
-use crate::sync::SyncPosition;
+use crate::sync::{EdgeDecision, SyncPosition};
 use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -189,8 +189,20 @@ pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
 
 /// An edge node's sync position (key [`SYNC_POSITION`]): the version of the records it mirrors.
 pub const SYNC_V1: Typed<&str, SyncPosition> = Typed::new("sync_v1");
-/// The one key of [`SYNC_V1`].
+/// The key of [`SYNC_V1`] with the edge node's sync position.
 pub const SYNC_POSITION: &str = "position";
+/// The key of [`EDGE_INBOX_V1`] on an edge node.
+pub const OUTBOX_DRAINED: &str = "outbox";
+
+/// On an edge node: the code key of each station it serves (hex), by station id.
+pub const STATION_KEYS_V1: Typed<&str, String> = Typed::new("station_keys_v1");
+/// On an edge node: the decisions it made itself, by its sequence number, until the gateway has
+/// applied them.
+pub const EDGE_OUTBOX_V1: Typed<u64, EdgeDecision> = Typed::new("edge_outbox_v1");
+/// The sequence number of the last decision applied: on the gateway by edge node id, on an edge
+/// node under [`OUTBOX_DRAINED`] (the last the gateway confirmed), so its numbers keep growing
+/// after its outbox empties.
+pub const EDGE_INBOX_V1: Typed<&str, u64> = Typed::new("edge_inbox_v1");
 
 /// The inbox key of a locker's event.
 pub fn inbox_key(station: &StationId, event: &str) -> String {

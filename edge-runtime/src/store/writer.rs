@@ -4,12 +4,14 @@
 //! every caller in it gets the error and the in-memory index is reloaded from the committed state.
 
 use super::access_log::Draft;
+use super::decisions::Applied;
 use super::index::Index;
 use super::records::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Reservation};
 use super::snapshot::{Snapshot, StationView};
 use super::tables::{
-    ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1,
-    OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, STATIONS_V1, SYNC_V1,
+    ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
+    IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1,
+    RESERVATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
 };
 use super::{
     ChangeError, CommitReport, CompartmentChange, Deposit, DoorClosed, DoorClosedEvent,
@@ -17,8 +19,11 @@ use super::{
     SeedReport, SettledEvent, StationSeed, StatusChange, StoreError, StoreMetrics,
 };
 use crate::clock::Clock;
-use crate::sync::SyncBatch;
-use lockergrid_protocol::{CodeKey, ParcelId, ReservationId, Size, StationId, Timestamp};
+use crate::sync::{EdgeDecision, SyncBatch};
+use lockergrid_protocol::{
+    CodeHash, CodeKey, ParcelId, PickupCode, ReservationId, Size, StationCodeKey, StationId,
+    Timestamp,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -113,6 +118,15 @@ pub(super) enum Command {
         command: CommandRecord,
         reply: Reply<Result<CommandRecord, StoreError>>,
     },
+    Drained {
+        seq: u64,
+        reply: Reply<Result<(), StoreError>>,
+    },
+    ApplyDecision {
+        edge: String,
+        decision: EdgeDecision,
+        reply: Reply<Result<Applied, StoreError>>,
+    },
 }
 
 /// An error an operation may end in; storage failures abort the whole batch.
@@ -185,6 +199,8 @@ impl Command {
             Command::SettleOutcome { reply, .. } => fail_now(reply, e),
             Command::ApplySync { reply, .. } => fail_now(reply, e),
             Command::Relay { reply, .. } => fail_now(reply, e),
+            Command::Drained { reply, .. } => fail_now(reply, e),
+            Command::ApplyDecision { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -204,6 +220,9 @@ pub(super) struct Tx<'t> {
     pub inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub lockers: redb::Table<'t, &'static str, &'static [u8]>,
     pub sync: redb::Table<'t, &'static str, &'static [u8]>,
+    pub station_keys: redb::Table<'t, &'static str, &'static [u8]>,
+    pub edge_outbox: redb::Table<'t, u64, &'static [u8]>,
+    pub edge_inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -225,6 +244,9 @@ impl<'t> Tx<'t> {
             inbox: txn.open_table(INBOX_V1.def())?,
             lockers: txn.open_table(LOCKERS_V1.def())?,
             sync: txn.open_table(SYNC_V1.def())?,
+            station_keys: txn.open_table(STATION_KEYS_V1.def())?,
+            edge_outbox: txn.open_table(EDGE_OUTBOX_V1.def())?,
+            edge_inbox: txn.open_table(EDGE_INBOX_V1.def())?,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),
@@ -236,7 +258,13 @@ impl<'t> Tx<'t> {
 pub(super) struct Writer {
     db: Arc<redb::Database>,
     pub(super) index: Index,
-    pub(super) code_key: CodeKey,
+    code_key: CodeKey,
+    /// On an edge node: the code keys of the stations it serves, which its codes are hashed
+    /// with; elsewhere empty and every station's key derives from `code_key`.
+    pub(super) station_keys: BTreeMap<StationId, StationCodeKey>,
+    /// An edge node's store: the pickups it completes and the codes it refuses are also written
+    /// to its decision outbox for the gateway.
+    pub(super) edge: bool,
     clock: Arc<dyn Clock>,
     snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
     views: BTreeMap<StationId, Arc<StationView>>,
@@ -266,15 +294,19 @@ pub(super) fn start(
     metrics: StoreMetrics,
     clock: Arc<dyn Clock>,
     code_key: CodeKey,
+    edge: bool,
     observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
 ) -> Result<(mpsc::Sender<Command>, WriterGuard), StoreError> {
     let txn = db.begin_write()?;
     drop(Tx::open(&txn, clock.now())?);
     txn.commit()?;
+    let station_keys = super::mirror::load_station_keys(&db)?;
     let mut writer = Writer {
         index: Index::load(&db)?,
         db,
         code_key,
+        station_keys,
+        edge,
         clock,
         snapshot,
         views: BTreeMap::new(),
@@ -465,6 +497,26 @@ impl Writer {
                 let result = self.relay_command(tx, command);
                 keep(pending, reply, result)
             }
+            Command::Drained { seq, reply } => {
+                let result = self.drained(tx, seq);
+                keep(pending, reply, result)
+            }
+            Command::ApplyDecision {
+                edge,
+                decision,
+                reply,
+            } => {
+                let result = self.apply_decision(tx, &edge, decision);
+                keep(pending, reply, result)
+            }
+        }
+    }
+
+    /// The keyed hash of `code` entered at `station`.
+    pub(super) fn hash_code(&self, station: &StationId, code: &PickupCode) -> CodeHash {
+        match self.station_keys.get(station) {
+            Some(key) => key.hash(code),
+            None => self.code_key.hash(station, code),
         }
     }
 

@@ -80,6 +80,7 @@ pub fn options(clock: &ManualClock) -> StoreOptions {
         clock: Arc::new(clock.clone()) as Arc<dyn Clock>,
         code_key: CodeKey::from_bytes([42; 32]),
         commit_observer: None,
+        edge: false,
     }
 }
 

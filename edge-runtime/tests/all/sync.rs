@@ -1,14 +1,18 @@
 //! An edge node's store as a mirror of the gateway's: numbered batches from the gateway's sync
 //! log applied only on the version they name, a full resync replacing everything, and the
-//! mirror (with its position and availability) surviving a reopen.
+//! mirror (with its position and availability) surviving a reopen; the decisions an edge node
+//! makes itself, numbered in its outbox, and the gateway applying each once and in order.
 
 use crate::support::{START, agent, open, options, request, seed, station_id};
 use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::sync::SyncItem;
+use lockergrid_edge_runtime::store::records::Actor;
+use lockergrid_edge_runtime::store::{Applied, DoorClosed, DoorClosedEvent, PickupUnlock};
 use lockergrid_edge_runtime::sync::log::SyncLog;
-use lockergrid_edge_runtime::{ManualClock, StoreError};
-use lockergrid_protocol::{CompartmentState, Size, StationId};
+use lockergrid_edge_runtime::sync::{Decision, SyncItem};
+use lockergrid_edge_runtime::{ManualClock, StoreError, StoreOptions};
+use lockergrid_protocol::{CompartmentState, ParcelStatus, PickupCode, Size, StationId};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 fn served() -> BTreeSet<StationId> {
     [station_id("st-b")].into_iter().collect()
@@ -77,8 +81,8 @@ async fn an_edge_store_mirrors_exactly_the_served_stations_batch_by_batch() {
     assert_eq!(delta.base, 1);
     assert_eq!(
         delta.items.len(),
-        2,
-        "one compartment and one code: {delta:?}"
+        4,
+        "the compartment, the code, the stored parcel and its reservation: {delta:?}"
     );
     assert!(edge.apply_sync(delta.clone()).await.unwrap());
     assert!(
@@ -99,7 +103,11 @@ async fn an_edge_store_mirrors_exactly_the_served_stations_batch_by_batch() {
         .advance(gateway.store.mirror_items(&served()).unwrap())
         .cloned()
         .unwrap();
-    assert_eq!(delta.items.len(), 2, "{delta:?}");
+    assert_eq!(
+        delta.items.len(),
+        3,
+        "old code, new code, the parcel: {delta:?}"
+    );
     assert!(
         delta
             .items
@@ -180,4 +188,144 @@ async fn a_full_resync_replaces_what_the_mirror_held() {
     );
     assert_eq!(edge.mirror_counts().unwrap().codes, 1);
     assert_eq!(free_small(&edge, "st-b"), Some(0));
+}
+
+#[tokio::test]
+async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
+    let gateway = open(vec![seed("st-b", [3, 0, 0, 0])]).await;
+    let mut deposits = Vec::new();
+    for n in 0..2 {
+        let r = gateway
+            .store
+            .reserve(request("st-b", &format!("o-{n}")))
+            .await
+            .unwrap()
+            .reservation;
+        deposits.push(gateway.store.deposit(r.id, agent(), None).await.unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut edge = Store::open(
+        &dir.path().join("edge.redb"),
+        StoreOptions {
+            edge: true,
+            ..options(&ManualClock::new(START))
+        },
+    )
+    .unwrap();
+    let mut log = SyncLog::new("e1".into(), 8);
+    log.advance(gateway.store.mirror_items(&served()).unwrap());
+    assert!(edge.apply_sync(log.full()).await.unwrap());
+
+    // A wrong code, then the first parcel's code and its door: three decisions, numbered.
+    let locker = Actor {
+        subject: "locker:st-b".into(),
+        role: "device".into(),
+    };
+    let unlock = |code: PickupCode, event: &str| PickupUnlock {
+        station: station_id("st-b"),
+        code,
+        event: Some(event.into()),
+        actor: locker.clone(),
+        decided_by: None,
+        valid: Duration::from_secs(60),
+    };
+    let wrong = PickupCode::parse("00000000").unwrap();
+    assert!(edge.unlock_for_pickup(unlock(wrong, "ev-1")).await.is_err());
+    let command = edge
+        .unlock_for_pickup(unlock(deposits[0].code.clone(), "ev-2"))
+        .await
+        .unwrap()
+        .expect("unlocked with the mirrored station key");
+    let closed = DoorClosedEvent {
+        station: station_id("st-b"),
+        event: "ev-3".into(),
+        compartment: command.compartment_id.clone(),
+        unlocked_by: Some(command.id.clone()),
+        actor: locker.clone(),
+    };
+    assert!(matches!(
+        edge.door_closed(closed).await.unwrap(),
+        DoorClosed::PickedUp(_)
+    ));
+    let outbox = edge.edge_outbox(10).unwrap();
+    assert_eq!(outbox.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(matches!(outbox[0].decision, Decision::CodeRejected { .. }));
+    assert!(matches!(outbox[1].decision, Decision::PickedUp { .. }));
+
+    // While decisions wait, the gateway's records would undo them: sync waits.
+    gateway.store.reserve(request("st-b", "o-3")).await.unwrap();
+    let delta = log
+        .advance(gateway.store.mirror_items(&served()).unwrap())
+        .cloned()
+        .unwrap();
+    assert!(!edge.apply_sync(delta.clone()).await.unwrap());
+
+    // The gateway applies in order, once: a gap waits, a repeat changes nothing.
+    let edge_id = "edge-b".to_string();
+    assert_eq!(
+        gateway
+            .store
+            .apply_decision(edge_id.clone(), outbox[1].clone())
+            .await
+            .unwrap(),
+        Applied::OutOfOrder { expected: 1 }
+    );
+    for decision in &outbox {
+        let applied = gateway
+            .store
+            .apply_decision(edge_id.clone(), decision.clone())
+            .await;
+        assert_eq!(applied.unwrap(), Applied::Applied);
+    }
+    assert_eq!(
+        gateway
+            .store
+            .apply_decision(edge_id.clone(), outbox[1].clone())
+            .await
+            .unwrap(),
+        Applied::Duplicate
+    );
+    let parcel = gateway
+        .store
+        .parcel(&deposits[0].parcel.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(parcel.status, ParcelStatus::PickedUp);
+    assert_eq!(gateway.store.decisions_applied("edge-b").unwrap(), 2);
+
+    // A pickup of a parcel the gateway no longer has stored changes nothing and says why.
+    let mut again = outbox[1].clone();
+    again.seq = 3;
+    let applied = gateway
+        .store
+        .apply_decision(edge_id.clone(), again)
+        .await
+        .unwrap();
+    assert!(
+        matches!(applied, Applied::Conflict(ref why) if why.contains("PickedUp")),
+        "{applied:?}"
+    );
+    let log = gateway.store.access_log(1, 1_000).unwrap();
+    let reports = log
+        .iter()
+        .filter(|e| e.action == "pickup" && e.target == deposits[0].parcel.id.as_str())
+        .count();
+    assert_eq!(reports, 2, "the pickup, and the conflicting report of it");
+
+    // Confirmed, the outbox empties, sync resumes, and numbering goes on after a reopen.
+    edge.drained(2).await.unwrap();
+    assert_eq!(edge.edge_outbox_depth().unwrap(), 0);
+    assert!(edge.apply_sync(delta).await.unwrap());
+    drop(edge);
+    edge = Store::open(
+        &dir.path().join("edge.redb"),
+        StoreOptions {
+            edge: true,
+            ..options(&ManualClock::new(START))
+        },
+    )
+    .unwrap();
+    let wrong = PickupCode::parse("11111111").unwrap();
+    assert!(edge.unlock_for_pickup(unlock(wrong, "ev-4")).await.is_err());
+    assert_eq!(edge.edge_outbox(10).unwrap()[0].seq, 3);
 }

@@ -43,6 +43,10 @@ pub struct EdgeState {
     pub compartments: u64,
     /// Active pickup codes it reported mirroring.
     pub codes: u64,
+    /// Decisions it reported waiting in its outbox.
+    pub outbox: u64,
+    /// Its decisions applied here: the last sequence number.
+    pub decisions_applied: u64,
     /// Deltas sent to it since the gateway started.
     pub deltas_sent: u64,
     /// Full resyncs sent to it since the gateway started.
@@ -203,6 +207,7 @@ impl EdgeSync {
             s.synced_version = synced;
             s.compartments = status.compartments;
             s.codes = status.codes;
+            s.outbox = status.outbox;
             if synced == Some(newest.version) {
                 s.last_sync = Some(now);
             }
@@ -237,6 +242,7 @@ fn send(link: &mut LinkTx, id: &str, edge: &mut Edge, sync: Vec<SyncBatch>, view
     let deltas = sync.len() as u64 - full;
     let downlink = EdgeDownlink {
         v: SYNC_VERSION,
+        decisions_applied: None,
         sync,
         lockers: Vec::new(),
     };

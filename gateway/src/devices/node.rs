@@ -9,11 +9,13 @@ use crate::config::EdgeNode;
 use crate::metrics::{EventLabels, OutcomeLabels};
 use lockergrid_edge_runtime::device::{Audit, NodeLink, Notification};
 use lockergrid_edge_runtime::pki::Kind;
+use lockergrid_edge_runtime::store::Applied;
 use lockergrid_edge_runtime::store::records::StationStatus;
 use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, CommandStatus, UnlockFor};
 use lockergrid_edge_runtime::store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
 use lockergrid_edge_runtime::sync::{
-    EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
+    Decision, EdgeDecision, EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
+    UplinkBody,
 };
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
 use lockergrid_protocol::message::{
@@ -167,6 +169,7 @@ impl Node {
             };
             let message = EdgeDownlink {
                 v: SYNC_VERSION,
+                decisions_applied: None,
                 sync: Vec::new(),
                 lockers: vec![LockerDownlink {
                     locker,
@@ -345,19 +348,94 @@ impl Node {
                 return;
             }
         };
-        let Ok(station) = StationId::new(uplink.locker.as_str()) else {
+        let (locker, channel, message) = match uplink.body {
+            UplinkBody::Relayed {
+                locker,
+                channel,
+                message,
+            } => (locker, channel, message),
+            UplinkBody::Decisions { decisions } => return self.decisions(edge, decisions).await,
+        };
+        let Ok(station) = StationId::new(locker.as_str()) else {
             return;
         };
         if self.edges.edge_of(&station) != Some(edge) {
             tracing::warn!(edge, %station, "relayed message for a station the edge node does not serve; ignored");
             return;
         }
-        match serde_json::to_vec(&uplink.message) {
+        match serde_json::to_vec(&message) {
             Ok(message) => {
-                self.locker_said(station, uplink.channel.channel(), &message)
-                    .await;
+                self.locker_said(station, channel.channel(), &message).await;
             }
             Err(e) => tracing::warn!(edge, error = %e, "relayed message not re-encoded"),
+        }
+    }
+
+    /// Decisions edge node `edge` made while it could not reach the gateway: each applied once,
+    /// in sequence order, then confirmed so it can drop them. A decision about a station the
+    /// edge node does not serve is refused and stops the batch.
+    async fn decisions(&mut self, edge: &str, decisions: Vec<EdgeDecision>) {
+        let store = self.app.store.clone();
+        for decision in decisions {
+            let (Decision::PickedUp { station, .. }
+            | Decision::CodeRejected { station, .. }
+            | Decision::Recorded { station, .. }) = &decision.decision;
+            if self.edges.edge_of(station) != Some(edge) {
+                tracing::warn!(edge, %station, seq = decision.seq, "decision about a station the edge node does not serve; refused");
+                break;
+            }
+            let station = station.clone();
+            let seq = decision.seq;
+            match store.apply_decision(edge.to_owned(), decision).await {
+                Ok(Applied::Applied | Applied::Duplicate) => {}
+                Ok(Applied::Conflict(why)) => {
+                    self.app
+                        .devices
+                        .alert(&station, store.now(), "edge-conflict", why);
+                }
+                Ok(Applied::OutOfOrder { expected }) => {
+                    tracing::warn!(
+                        edge,
+                        seq,
+                        expected,
+                        "edge decision out of order; waiting for the gap"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(edge, seq, error = %e, "edge decision not applied");
+                    break;
+                }
+            }
+        }
+        let applied = match store.decisions_applied(edge) {
+            Ok(applied) => applied,
+            Err(e) => {
+                tracing::error!(edge, error = %e, "edge inbox unreadable");
+                return;
+            }
+        };
+        self.app
+            .devices
+            .update_edge(edge, |s| s.decisions_applied = applied);
+        let confirm = EdgeDownlink {
+            v: SYNC_VERSION,
+            decisions_applied: Some(applied),
+            sync: Vec::new(),
+            lockers: Vec::new(),
+        };
+        let topic = Topic {
+            root: Root::Edge,
+            id: edge,
+            channel: Channel::Commands,
+        };
+        match serde_json::to_vec(&confirm) {
+            Ok(json) => {
+                if let Err(e) = self.link.tx.publish(topic.to_string(), json) {
+                    tracing::warn!(edge, error = %e, "confirmation not sent; the edge node sends again");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "confirmation not encoded"),
         }
     }
 

@@ -50,6 +50,7 @@ async fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
             clock: Arc::new(SystemClock),
             code_key: CodeKey::from_bytes([9; 32]),
             commit_observer: None,
+            edge: false,
         },
     )?;
     store.seed(seeds()).await?;

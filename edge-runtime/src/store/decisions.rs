@@ -1,0 +1,172 @@
+//! Decisions an edge node makes on its own: its outbox (written in the transaction that made
+//! each decision, drained once the gateway confirms), and the gateway's side, which applies each
+//! edge node's decisions once and in sequence order.
+
+use super::access_log::Draft;
+use super::records::Actor;
+use super::tables::{EDGE_INBOX_V1, EDGE_OUTBOX_V1, OUTBOX_DRAINED, PARCELS_V1};
+use super::writer::{Command, Tx, Writer};
+use super::{ChangeError, SettledEvent, Store, StoreError};
+use crate::sync::{Decision, EdgeDecision};
+use lockergrid_protocol::ParcelStatus;
+use redb::{ReadableDatabase, ReadableTableMetadata};
+
+/// What became of one decision at the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied now.
+    Applied,
+    /// Applied now, against what the gateway had decided meanwhile (a code reissued, a parcel
+    /// no longer stored): the record says what happened and why it conflicts.
+    Conflict(String),
+    /// Applied before; nothing changed.
+    Duplicate,
+    /// Its sequence number is not the next one; nothing changed.
+    OutOfOrder {
+        /// The next one the gateway expects.
+        expected: u64,
+    },
+}
+
+impl Store {
+    /// Up to `limit` decisions of this edge node's outbox, oldest first.
+    pub fn edge_outbox(&self, limit: usize) -> Result<Vec<EdgeDecision>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(EDGE_OUTBOX_V1.def())?;
+        EDGE_OUTBOX_V1.page(&table, 0, limit)
+    }
+
+    /// How many decisions wait in this edge node's outbox.
+    pub fn edge_outbox_depth(&self) -> Result<u64, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        Ok(rx.open_table(EDGE_OUTBOX_V1.def())?.len()?)
+    }
+
+    /// The gateway applied this edge node's decisions up to `seq`: they leave the outbox.
+    pub async fn drained(&self, seq: u64) -> Result<(), StoreError> {
+        self.call(|reply| Command::Drained { seq, reply }).await?
+    }
+
+    /// On the gateway: applies edge node `edge`'s decision once, in sequence order.
+    pub async fn apply_decision(
+        &self,
+        edge: String,
+        decision: EdgeDecision,
+    ) -> Result<Applied, StoreError> {
+        self.call(|reply| Command::ApplyDecision {
+            edge,
+            decision,
+            reply,
+        })
+        .await?
+    }
+
+    /// On the gateway: the last sequence number applied of edge node `edge`'s decisions.
+    pub fn decisions_applied(&self, edge: &str) -> Result<u64, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(EDGE_INBOX_V1.def())?;
+        Ok(EDGE_INBOX_V1.get(&table, edge)?.unwrap_or(0))
+    }
+}
+
+impl Writer {
+    pub(super) fn drained(&mut self, tx: &mut Tx<'_>, seq: u64) -> Result<(), StoreError> {
+        let before = EDGE_INBOX_V1
+            .get(&tx.edge_inbox, OUTBOX_DRAINED)?
+            .unwrap_or(0);
+        tx.edge_outbox.retain(|k, _| k > seq)?;
+        EDGE_INBOX_V1.put(&mut tx.edge_inbox, OUTBOX_DRAINED, &before.max(seq))
+    }
+
+    pub(super) fn apply_decision(
+        &mut self,
+        tx: &mut Tx<'_>,
+        edge: &str,
+        decision: EdgeDecision,
+    ) -> Result<Applied, StoreError> {
+        let last = EDGE_INBOX_V1.get(&tx.edge_inbox, edge)?.unwrap_or(0);
+        if decision.seq <= last {
+            return Ok(Applied::Duplicate);
+        }
+        if decision.seq != last + 1 {
+            return Ok(Applied::OutOfOrder { expected: last + 1 });
+        }
+        EDGE_INBOX_V1.put(&mut tx.edge_inbox, edge, &decision.seq)?;
+        let actor = Actor {
+            subject: format!("edge:{edge}"),
+            role: "device".into(),
+        };
+        match decision.decision {
+            Decision::Recorded {
+                station,
+                event,
+                action,
+                target,
+                outcome,
+            } => {
+                let settled = SettledEvent {
+                    actor: Actor {
+                        subject: format!("locker:{station}"),
+                        role: "device".into(),
+                    },
+                    station,
+                    event,
+                    action,
+                    target,
+                    outcome,
+                    decided_by: None,
+                };
+                self.settle_event(tx, settled)?;
+                Ok(Applied::Applied)
+            }
+            Decision::CodeRejected { station, event } => {
+                let outcome = format!("code_rejected at the edge (event {event})");
+                self.log(tx, Draft::new(actor, "pickup", station.as_str(), &outcome))?;
+                Ok(Applied::Applied)
+            }
+            Decision::PickedUp {
+                parcel,
+                code_hash,
+                command,
+                decided_by,
+                ..
+            } => {
+                let Some(record) = PARCELS_V1.get(&tx.parcels, parcel.as_str())? else {
+                    let why = format!("parcel {parcel} unknown here");
+                    self.log(tx, Draft::new(actor, "pickup", parcel.as_str(), &why))?;
+                    return Ok(Applied::Conflict(why));
+                };
+                if record.status != ParcelStatus::Stored {
+                    // The parcel left the compartment by another way at the gateway meanwhile;
+                    // both stay on record, and an operator sorts out which is true.
+                    let why = format!(
+                        "picked up at the edge (command {command}) but {:?} here",
+                        record.status
+                    );
+                    self.log(tx, Draft::new(actor, "pickup", parcel.as_str(), &why))?;
+                    return Ok(Applied::Conflict(why));
+                }
+                let revoked = record.code_hash.as_deref() != Some(code_hash.as_str());
+                match self.pick_up(tx, &code_hash, &parcel, actor.clone(), decided_by) {
+                    Ok(_) if revoked => {
+                        let why = format!(
+                            "picked up at the edge (command {command}) with a code the gateway had replaced meanwhile"
+                        );
+                        self.log(
+                            tx,
+                            Draft::new(actor, "pickup_conflict", parcel.as_str(), &why),
+                        )?;
+                        Ok(Applied::Conflict(why))
+                    }
+                    Ok(_) => Ok(Applied::Applied),
+                    Err(ChangeError::Store(e)) => Err(e),
+                    Err(refused) => {
+                        let why = format!("picked up at the edge (command {command}): {refused}");
+                        self.log(tx, Draft::new(actor, "pickup", parcel.as_str(), &why))?;
+                        Ok(Applied::Conflict(why))
+                    }
+                }
+            }
+        }
+    }
+}
