@@ -3,6 +3,7 @@
 mod cli;
 mod door_loss;
 mod durability;
+mod edge_kill;
 mod pki_cli;
 mod plugin_cli;
 mod process;

@@ -1,0 +1,268 @@
+//! An edge node killed (`kill -9`) again and again while its uplink is down. The gateway runs in
+//! this process; the edge node is a `lockergrid edge` child whose uplink points at a port where
+//! nothing listens (the partition) until the end; the locker (the real shim agent with a
+//! simulated locker, in this process) connects to the edge node's fixed device port over TLS.
+//! Every pickup is decided at the edge, across kills at every point of the flow; when the edge
+//! node finally reaches the gateway, every pickup is there exactly once.
+
+use crate::process::binary;
+use lockergrid_edge_runtime::store::records::Actor;
+use lockergrid_edge_runtime::store::{ReserveRequest, Target};
+use lockergrid_gateway::auth::Role;
+use lockergrid_gateway::config::Deployment;
+use lockergrid_gateway::edge::EdgeLaunch;
+use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
+use lockergrid_gateway::simulated::{self, SimulatedLocker, Simulation};
+use lockergrid_protocol::{OrderId, ParcelSpec, ParcelStatus, StationId, Tier};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const PARCELS: usize = 12;
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// `lockergrid edge` with its uplink to `gateway`, once it says where its lockers connect.
+async fn start_edge(config: &Path, data: &Path, gateway: SocketAddr) -> anyhow::Result<Child> {
+    let mut child = Command::new(binary())
+        .args(["edge", "--id", "edge-b", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--gateway", &gateway.to_string()])
+        .env("RUST_LOG", "warn,rumqttd=off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.starts_with("lockergrid edge edge-b:") {
+            return Ok(child);
+        }
+    }
+    anyhow::bail!("the edge node exited: {:?}", child.wait().await?)
+}
+
+async fn control(locker: &SimulatedLocker, line: &str) -> anyhow::Result<String> {
+    let stream = tokio::net::TcpStream::connect(locker.control).await?;
+    let (read, mut write) = stream.into_split();
+    write.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut answer = String::new();
+    BufReader::new(read).read_line(&mut answer).await?;
+    Ok(answer.trim_end().to_owned())
+}
+
+async fn status_until(
+    locker: &SimulatedLocker,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = control(locker, "status").await?;
+        let status: Value = serde_json::from_str(answer.trim_start_matches("ok "))?;
+        if done(&status) {
+            return Ok(status);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "locker: {status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Stocks `PARCELS` parcels at st-b without doors; returns each parcel's id, code, compartment.
+async fn stock(gateway: &RunningGateway) -> anyhow::Result<Vec<(String, String, String)>> {
+    let store = &gateway.app.store;
+    let actor = Actor {
+        subject: "test".into(),
+        role: "agent".into(),
+    };
+    let mut parcels = Vec::new();
+    for n in 0..PARCELS {
+        let request = ReserveRequest {
+            order_id: OrderId::new(format!("kill-{n}"))?,
+            parcel: ParcelSpec {
+                length_mm: 200,
+                width_mm: 150,
+                height_mm: 100,
+                weight_g: 800,
+            },
+            tier: Tier::Standard,
+            target: Target::Station(StationId::new("st-b")?),
+            hold: Duration::from_secs(3_600),
+            idempotency: None,
+            actor: actor.clone(),
+            decided_by: None,
+            recipient: None,
+        };
+        let held = store.reserve(request).await?.reservation;
+        let deposit = store.deposit(held.id, actor.clone(), None).await?;
+        parcels.push((
+            deposit.parcel.id.to_string(),
+            deposit.code.reveal().to_owned(),
+            deposit.parcel.compartment_id.to_string(),
+        ));
+    }
+    Ok(parcels)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_node_killed_during_a_partition_loses_no_pickup_and_applies_none_twice()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let edge_devices = free_port()?;
+    let config = dir.path().join("deploy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[region]\nid = \"t\"\nname = \"T\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndevices = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[[station]]\nid = \"st-b\"\nname = \"B\"\nkind = \"urban\"\nlat = 52.3\nlon = 4.9\ncompartments = 40\n[[edge]]\nid = \"edge-b\"\nstations = [\"st-b\"]\ndevices = \"{edge_devices}\"\n"
+        ),
+    )?;
+    let deployment = Deployment::load(&config)?;
+    let gateway = node::start(&deployment, NodeOptions::default()).await?;
+    let parcels = stock(&gateway).await?;
+    let edge_data = dir.path().join("edge");
+    let mut launch = EdgeLaunch::new(&deployment, "edge-b")?;
+    launch.data_dir = edge_data.clone();
+    launch.issue_certificates(&gateway.data_dir.join("pki"))?;
+    let key = launch.command_key()?;
+
+    // Online first: the edge node mirrors the parcels and their codes.
+    let mut edge = start_edge(&config, &edge_data, gateway.devices_addr).await?;
+    let operator = gateway.token("ops", Role::Operator, vec![])?;
+    let http = reqwest::Client::new();
+    let edges = format!("http://{}/v1/admin/edges", gateway.addr);
+    let view = |body: &Value| body["edges"][0].clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: Value = http
+            .get(&edges)
+            .bearer_auth(&operator)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if view(&body)["codes"] == PARCELS && view(&body)["lag"] == 0 {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no sync: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The partition: from now on the edge node's uplink points where nothing listens.
+    let nowhere = free_port()?;
+    edge.kill().await?;
+    edge = start_edge(&config, &edge_data, nowhere).await?;
+    let store = gateway.app.store.clone();
+    let seed = deployment.stations[0].clone();
+    let lockers = simulated::start(
+        &[seed],
+        &gateway.data_dir,
+        Simulation {
+            node: edge_devices,
+            command_key: key,
+            heartbeat: Duration::from_millis(500),
+            clock: Arc::new(move || store.now()),
+        },
+    )
+    .await?;
+    let locker = &lockers[0];
+    status_until(locker, |s| s["connected"] == true).await?;
+
+    let mut kills = 0;
+    for (n, (_, code, compartment)) in parcels.iter().enumerate() {
+        assert_eq!(control(locker, &format!("press {code}#")).await?, "ok");
+        if n % 3 == 0 {
+            // Killed between the code and the unlock, or just after it.
+            edge.kill().await?;
+            kills += 1;
+            edge = start_edge(&config, &edge_data, nowhere).await?;
+        }
+        status_until(locker, |s| {
+            s["unlatched"]
+                .as_array()
+                .is_some_and(|u| u.iter().any(|c| c == compartment.as_str()))
+        })
+        .await?;
+        assert_eq!(control(locker, &format!("open {compartment}")).await?, "ok");
+        if n % 3 == 1 {
+            // Killed with the door open.
+            edge.kill().await?;
+            kills += 1;
+            edge = start_edge(&config, &edge_data, nowhere).await?;
+        }
+        assert_eq!(
+            control(locker, &format!("close {compartment}")).await?,
+            "ok"
+        );
+        if n % 3 == 2 {
+            // Killed just after the door closed: its event may or may not be applied yet.
+            edge.kill().await?;
+            kills += 1;
+            edge = start_edge(&config, &edge_data, nowhere).await?;
+        }
+    }
+    let status = status_until(locker, |s| {
+        s["connected"] == true && s["queued_events"] == 0
+    })
+    .await?;
+    assert_eq!(
+        status["executed"], PARCELS,
+        "one unlock per pickup: {status}"
+    );
+    for (parcel, _, _) in &parcels {
+        let id = lockergrid_protocol::ParcelId::new(parcel.as_str())?;
+        let at_gateway = gateway.app.store.parcel(&id)?.map(|p| p.status);
+        assert_eq!(at_gateway, Some(ParcelStatus::Stored), "not heard yet");
+    }
+
+    // The link returns (one more kill, then the real address): everything arrives, once.
+    edge.kill().await?;
+    kills += 1;
+    let _edge = start_edge(&config, &edge_data, gateway.devices_addr).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let body: Value = http
+            .get(&edges)
+            .bearer_auth(&operator)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let e = view(&body);
+        if e["decisions_applied"] == 2 * PARCELS && e["outbox"] == 0 && e["codes"] == 0 {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not drained: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = gateway.app.store.access_log(1, 10_000)?;
+    for (parcel, _, _) in &parcels {
+        let id = lockergrid_protocol::ParcelId::new(parcel.as_str())?;
+        let status = gateway.app.store.parcel(&id)?.map(|p| p.status);
+        assert_eq!(status, Some(ParcelStatus::PickedUp), "{parcel}");
+        let pickups = log
+            .iter()
+            .filter(|e| e.action == "pickup" && e.target == parcel.as_str())
+            .count();
+        assert_eq!(pickups, 1, "{parcel} picked up once");
+    }
+    assert!(!log.iter().any(|e| e.action == "pickup_conflict"));
+    assert_eq!(
+        gateway.app.store.decisions_applied("edge-b")?,
+        2 * PARCELS as u64
+    );
+    assert!(kills > PARCELS / 2);
+    gateway.stop().await
+}
