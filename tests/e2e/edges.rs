@@ -2,23 +2,27 @@
 //! exactly the records of the stations it serves, follows every change at the gateway, catches
 //! up with deltas after a restart, and operators see its state over HTTP and in the metrics.
 
+use lockergrid_edge_runtime::ManualClock;
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
+use lockergrid_edge_runtime::store::records::Actor;
+use lockergrid_edge_runtime::store::{ReserveRequest, Target};
+use lockergrid_edge_runtime::sync::Decision;
 use lockergrid_gateway::auth::Role;
-use lockergrid_protocol::{ParcelStatus, StationId};
+use lockergrid_gateway::simulated::SimulatedLocker;
+use lockergrid_protocol::{
+    CompartmentId, OrderId, ParcelId, ParcelSpec, ParcelStatus, StationId, Tier,
+};
 use lockergrid_tests::{Deployment, Running};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-fn served() -> BTreeSet<StationId> {
-    [StationId::new("st-b").unwrap()].into_iter().collect()
-}
-
 /// Waits until the edge node's mirror equals the gateway's records for its stations.
 async fn mirror_converges(d: &Running, edge: usize) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let served: BTreeSet<StationId> = d.deployment.edges[edge].stations.iter().cloned().collect();
     loop {
-        let want = d.gateway.app.store.mirror_items(&served())?;
-        let have = d.edges[edge].store().mirror_items(&served())?;
+        let want = d.gateway.app.store.mirror_items(&served)?;
+        let have = d.edges[edge].store().mirror_items(&served)?;
         if want == have {
             return Ok(());
         }
@@ -304,17 +308,17 @@ async fn with_the_uplink_cut_the_edge_node_decides_pickups_and_the_gateway_appli
     assert_eq!(status["executed"], 2 * PARCELS, "{status}");
     assert_eq!(status["unlatched"], serde_json::json!([]), "{status}");
 
-    // The link returns: the outbox drains in order, each decision applied once.
+    // The link returns: the outbox drains in order, each decision applied once, and the sync
+    // that follows leaves the edge node with no active code.
     d.uplink("edge-b")?.restore();
-    let drained = d
-        .edge_until("edge-b", |e| {
-            e["connected"] == true
-                && e["decisions_applied"] == decisions
-                && e["outbox"] == 0
-                && e["lag"] == 0
-        })
-        .await?;
-    assert_eq!(drained["codes"], 0, "{drained}");
+    d.edge_until("edge-b", |e| {
+        e["connected"] == true
+            && e["decisions_applied"] == decisions
+            && e["outbox"] == 0
+            && e["lag"] == 0
+            && e["codes"] == 0
+    })
+    .await?;
     mirror_converges(&d, 0).await?;
     for (parcel, _, _) in &stored {
         let url = format!("{}/v1/parcels/{parcel}", d.base);
@@ -353,5 +357,171 @@ async fn with_the_uplink_cut_the_edge_node_decides_pickups_and_the_gateway_appli
             .is_some_and(|a| a.iter().any(|a| a["kind"] == "edge-conflict")),
         "{health}"
     );
+    d.stop().await
+}
+
+/// A person at `locker` types `code`, waits for `compartment` to unlatch, opens and closes it:
+/// on the simulated hardware directly, as fast as the locker reacts.
+async fn pick_up_at(locker: &SimulatedLocker, code: &str, compartment: &str) -> anyhow::Result<()> {
+    let id = CompartmentId::new(compartment)?;
+    locker.hardware.lock().unwrap().press(&format!("{code}#"))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !locker.hardware.lock().unwrap().unlatched().contains(&id) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{compartment} never unlatched"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut hardware = locker.hardware.lock().unwrap();
+    hardware.open_door(&id)?;
+    hardware.close_door(&id)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_in_order()
+-> anyhow::Result<()> {
+    const PICKUPS: usize = 1_000;
+    let clock = ManualClock::new(lockergrid_protocol::Timestamp(1_796_083_200_000));
+    const STATIONS: [&str; 3] = ["st-b", "st-c", "st-d"];
+    let d = Deployment::new()
+        .station("st-b", 900)
+        .station("st-c", 900)
+        .station("st-d", 900)
+        .clock(clock.clone())
+        .lockers(Duration::from_millis(500))
+        .edge("edge-b", &STATIONS)
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let store = &d.gateway.app.store;
+    let agent = Actor {
+        subject: "courier".into(),
+        role: "agent".into(),
+    };
+    let mut parcels = Vec::new();
+    for n in 0..PICKUPS {
+        let request = ReserveRequest {
+            order_id: OrderId::new(format!("long-{n}"))?,
+            parcel: ParcelSpec {
+                length_mm: 200,
+                width_mm: 150,
+                height_mm: 100,
+                weight_g: 800,
+            },
+            tier: Tier::Standard,
+            target: Target::Station(StationId::new(STATIONS[n % STATIONS.len()])?),
+            hold: Duration::from_secs(3_600),
+            idempotency: None,
+            actor: agent.clone(),
+            decided_by: None,
+            recipient: None,
+        };
+        let held = store.reserve(request).await?.reservation;
+        let deposit = store.deposit(held.id, agent.clone(), None).await?;
+        parcels.push((
+            deposit.parcel.id,
+            deposit.code.reveal().to_owned(),
+            deposit.parcel.compartment_id.to_string(),
+        ));
+    }
+    let locker = |n: usize| {
+        d.lockers
+            .iter()
+            .find(|l| l.station.as_str() == STATIONS[n % STATIONS.len()])
+            .expect("a locker per station")
+    };
+    d.edge_until("edge-b", |e| e["codes"] == PICKUPS && e["lag"] == 0)
+        .await?;
+
+    d.uplink("edge-b")?.cut();
+    let mut uplink = d.edges[0].connected();
+    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+    // Checkout goes on at the gateway meanwhile; what it holds is never what the edge frees.
+    let mut held_meanwhile = Vec::new();
+    for n in 0..20 {
+        let (status, r) = d
+            .reserve(&checkout, &format!("meanwhile-{n}"), "st-b")
+            .await?;
+        assert_eq!(status, 201, "{r}");
+        held_meanwhile.push(r["compartment_id"].as_str().unwrap().to_owned());
+    }
+    // Eight hours pass, an hour at a time, while the edge node decides every pickup.
+    for (n, (_, code, compartment)) in parcels.iter().enumerate() {
+        if n % (PICKUPS / 8) == 0 {
+            clock.advance(Duration::from_secs(3_600));
+        }
+        pick_up_at(locker(n), code, compartment).await?;
+    }
+    let edge = d.edges[0].store();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while edge.edge_outbox_depth()? < 2 * PICKUPS as u64 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "edge decisions missing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let outbox = edge.edge_outbox(10 * PICKUPS)?;
+    let seqs: Vec<u64> = outbox.iter().map(|d| d.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=2 * PICKUPS as u64).collect::<Vec<_>>(),
+        "numbered without gaps"
+    );
+    let order: Vec<ParcelId> = outbox
+        .iter()
+        .filter_map(|d| match &d.decision {
+            Decision::PickedUp { parcel, .. } => Some(parcel.clone()),
+            _ => None,
+        })
+        .collect();
+
+    // The link returns: within 60 s every pickup is at the gateway, once, in the edge's order.
+    let restored = std::time::Instant::now();
+    d.uplink("edge-b")?.restore();
+    loop {
+        let e = d.edge_until("edge-b", |_| true).await?;
+        if e["decisions_applied"] == 2 * PICKUPS && e["outbox"] == 0 && e["lag"] == 0 {
+            break;
+        }
+        let took = restored.elapsed();
+        assert!(
+            took < Duration::from_secs(60),
+            "not drained in {took:?}: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = d.access_log(&operator).await?;
+    let applied: Vec<String> = log
+        .iter()
+        .filter(|e| e["action"] == "pickup" && e["actor"]["subject"] == "edge:edge-b")
+        .map(|e| e["target"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = order.iter().map(|p| p.to_string()).collect();
+    assert_eq!(applied, expected, "each pickup once, in the order decided");
+    for (parcel, _, _) in &parcels {
+        let status = store.parcel(parcel)?.map(|p| p.status);
+        assert_eq!(status, Some(ParcelStatus::PickedUp));
+    }
+    // No compartment was held by two parties: the ones checkout held meanwhile are still held
+    // by their reservations, and every other one the edge freed is free.
+    for id in STATIONS {
+        let url = format!("{}/v1/stations/{id}", d.base);
+        let (_, station) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
+        let small = &station["sizes"]["small"]["states"];
+        assert_eq!(small["occupied"], 0, "{station}");
+        let held = if id == "st-b" {
+            held_meanwhile.len()
+        } else {
+            0
+        };
+        assert_eq!(small["reserved"], held, "{station}");
+    }
+    let freed: BTreeSet<&str> = parcels.iter().map(|(_, _, c)| c.as_str()).collect();
+    assert!(held_meanwhile.iter().all(|c| !freed.contains(c.as_str())));
+    mirror_converges(&d, 0).await?;
     d.stop().await
 }

@@ -13,8 +13,9 @@ const MAX_DOWNLINK: usize = 16 * 1024 * 1024;
 const MAX_UPLINK: usize = 256 * 1024;
 /// First reconnect delay; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-/// Longest reconnect delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest reconnect delay: an edge node finds a returning gateway within this, and a handful
+/// of edge nodes retrying this often cost the gateway nothing.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How the uplink connects.
 #[derive(Clone)]
