@@ -47,15 +47,16 @@ impl Store {
         self.call(|reply| Command::Drained { seq, reply }).await?
     }
 
-    /// On the gateway: applies edge node `edge`'s decision once, in sequence order.
-    pub async fn apply_decision(
+    /// On the gateway: applies edge node `edge`'s decisions once each, in sequence order, in
+    /// one transaction; what became of each, in the same order.
+    pub async fn apply_decisions(
         &self,
         edge: String,
-        decision: EdgeDecision,
-    ) -> Result<Applied, StoreError> {
-        self.call(|reply| Command::ApplyDecision {
+        decisions: Vec<EdgeDecision>,
+    ) -> Result<Vec<Applied>, StoreError> {
+        self.call(|reply| Command::ApplyDecisions {
             edge,
-            decision,
+            decisions,
             reply,
         })
         .await?
@@ -78,7 +79,19 @@ impl Writer {
         EDGE_INBOX_V1.put(&mut tx.edge_inbox, OUTBOX_DRAINED, &before.max(seq))
     }
 
-    pub(super) fn apply_decision(
+    pub(super) fn apply_decisions(
+        &mut self,
+        tx: &mut Tx<'_>,
+        edge: &str,
+        decisions: Vec<EdgeDecision>,
+    ) -> Result<Vec<Applied>, StoreError> {
+        decisions
+            .into_iter()
+            .map(|decision| self.apply_decision(tx, edge, decision))
+            .collect()
+    }
+
+    fn apply_decision(
         &mut self,
         tx: &mut Tx<'_>,
         edge: &str,

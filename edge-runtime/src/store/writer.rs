@@ -122,10 +122,10 @@ pub(super) enum Command {
         seq: u64,
         reply: Reply<Result<(), StoreError>>,
     },
-    ApplyDecision {
+    ApplyDecisions {
         edge: String,
-        decision: EdgeDecision,
-        reply: Reply<Result<Applied, StoreError>>,
+        decisions: Vec<EdgeDecision>,
+        reply: Reply<Result<Vec<Applied>, StoreError>>,
     },
 }
 
@@ -200,7 +200,7 @@ impl Command {
             Command::ApplySync { reply, .. } => fail_now(reply, e),
             Command::Relay { reply, .. } => fail_now(reply, e),
             Command::Drained { reply, .. } => fail_now(reply, e),
-            Command::ApplyDecision { reply, .. } => fail_now(reply, e),
+            Command::ApplyDecisions { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -501,12 +501,12 @@ impl Writer {
                 let result = self.drained(tx, seq);
                 keep(pending, reply, result)
             }
-            Command::ApplyDecision {
+            Command::ApplyDecisions {
                 edge,
-                decision,
+                decisions,
                 reply,
             } => {
-                let result = self.apply_decision(tx, &edge, decision);
+                let result = self.apply_decisions(tx, &edge, decisions);
                 keep(pending, reply, result)
             }
         }

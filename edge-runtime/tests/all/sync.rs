@@ -8,7 +8,7 @@ use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::store::records::Actor;
 use lockergrid_edge_runtime::store::{Applied, DoorClosed, DoorClosedEvent, PickupUnlock};
 use lockergrid_edge_runtime::sync::log::SyncLog;
-use lockergrid_edge_runtime::sync::{Decision, SyncItem};
+use lockergrid_edge_runtime::sync::{Decision, EdgeDecision, SyncItem};
 use lockergrid_edge_runtime::{ManualClock, StoreError, StoreOptions};
 use lockergrid_protocol::{CompartmentState, ParcelStatus, PickupCode, Size, StationId};
 use std::collections::BTreeSet;
@@ -262,28 +262,19 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
 
     // The gateway applies in order, once: a gap waits, a repeat changes nothing.
     let edge_id = "edge-b".to_string();
+    let apply =
+        |decisions: Vec<EdgeDecision>| gateway.store.apply_decisions(edge_id.clone(), decisions);
     assert_eq!(
-        gateway
-            .store
-            .apply_decision(edge_id.clone(), outbox[1].clone())
-            .await
-            .unwrap(),
-        Applied::OutOfOrder { expected: 1 }
+        apply(vec![outbox[1].clone()]).await.unwrap(),
+        vec![Applied::OutOfOrder { expected: 1 }]
     );
-    for decision in &outbox {
-        let applied = gateway
-            .store
-            .apply_decision(edge_id.clone(), decision.clone())
-            .await;
-        assert_eq!(applied.unwrap(), Applied::Applied);
-    }
     assert_eq!(
-        gateway
-            .store
-            .apply_decision(edge_id.clone(), outbox[1].clone())
-            .await
-            .unwrap(),
-        Applied::Duplicate
+        apply(outbox.clone()).await.unwrap(),
+        vec![Applied::Applied, Applied::Applied]
+    );
+    assert_eq!(
+        apply(vec![outbox[1].clone()]).await.unwrap(),
+        vec![Applied::Duplicate]
     );
     let parcel = gateway
         .store
@@ -296,11 +287,7 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
     // A pickup of a parcel the gateway no longer has stored changes nothing and says why.
     let mut again = outbox[1].clone();
     again.seq = 3;
-    let applied = gateway
-        .store
-        .apply_decision(edge_id.clone(), again)
-        .await
-        .unwrap();
+    let applied = apply(vec![again]).await.unwrap().remove(0);
     assert!(
         matches!(applied, Applied::Conflict(ref why) if why.contains("PickedUp")),
         "{applied:?}"

@@ -374,39 +374,47 @@ impl Node {
     /// Decisions edge node `edge` made while it could not reach the gateway: each applied once,
     /// in sequence order, then confirmed so it can drop them. A decision about a station the
     /// edge node does not serve is refused and stops the batch.
-    async fn decisions(&mut self, edge: &str, decisions: Vec<EdgeDecision>) {
+    async fn decisions(&mut self, edge: &str, mut decisions: Vec<EdgeDecision>) {
         let store = self.app.store.clone();
-        for decision in decisions {
-            let (Decision::PickedUp { station, .. }
+        let station = |d: &EdgeDecision| match &d.decision {
+            Decision::PickedUp { station, .. }
             | Decision::CodeRejected { station, .. }
-            | Decision::Recorded { station, .. }) = &decision.decision;
-            if self.edges.edge_of(station) != Some(edge) {
-                tracing::warn!(edge, %station, seq = decision.seq, "decision about a station the edge node does not serve; refused");
-                break;
+            | Decision::Recorded { station, .. } => station.clone(),
+        };
+        if let Some(foreign) = decisions
+            .iter()
+            .position(|d| self.edges.edge_of(&station(d)) != Some(edge))
+        {
+            tracing::warn!(
+                edge,
+                seq = decisions[foreign].seq,
+                "decision about a station the edge node does not serve; refused with what follows it"
+            );
+            decisions.truncate(foreign);
+        }
+        let stations: Vec<StationId> = decisions.iter().map(station).collect();
+        match store.apply_decisions(edge.to_owned(), decisions).await {
+            Ok(results) => {
+                for (station, applied) in stations.iter().zip(results) {
+                    match applied {
+                        Applied::Applied | Applied::Duplicate => {}
+                        Applied::Conflict(why) => {
+                            self.app
+                                .devices
+                                .alert(station, store.now(), "edge-conflict", why);
+                        }
+                        Applied::OutOfOrder { expected } => {
+                            tracing::warn!(
+                                edge,
+                                expected,
+                                "edge decisions out of order; waiting for the gap"
+                            );
+                            break;
+                        }
+                    }
+                }
             }
-            let station = station.clone();
-            let seq = decision.seq;
-            match store.apply_decision(edge.to_owned(), decision).await {
-                Ok(Applied::Applied | Applied::Duplicate) => {}
-                Ok(Applied::Conflict(why)) => {
-                    self.app
-                        .devices
-                        .alert(&station, store.now(), "edge-conflict", why);
-                }
-                Ok(Applied::OutOfOrder { expected }) => {
-                    tracing::warn!(
-                        edge,
-                        seq,
-                        expected,
-                        "edge decision out of order; waiting for the gap"
-                    );
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(edge, seq, error = %e, "edge decision not applied");
-                    break;
-                }
-            }
+            Err(e) => tracing::error!(edge, error = %e, "edge decisions not applied"),
         }
         let applied = match store.decisions_applied(edge) {
             Ok(applied) => applied,
