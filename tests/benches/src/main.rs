@@ -18,6 +18,7 @@
 //! Prints Markdown tables. `tests/benches/run.sh` starts the PostgreSQL peer and runs it.
 
 mod devices;
+mod edge;
 mod latency;
 mod plugins;
 mod postgres;
@@ -59,14 +60,20 @@ struct Options {
     /// Heartbeats each of them publishes.
     #[arg(long, default_value_t = 2_000)]
     heartbeats: usize,
-    /// Only the device-plane benchmarks (7 and 8).
+    /// Only the device-plane and edge-node benchmarks (7 to 10).
     #[arg(long)]
     devices_only: bool,
+    /// Only the edge-node benchmarks (9 and 10).
+    #[arg(long)]
+    edge_only: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = Options::parse();
+    if o.edge_only {
+        return edge_tables(&o).await;
+    }
     if !o.devices_only {
         plugin_tables(&o).await?;
     }
@@ -74,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     device_tables(&o).await?;
+    edge_tables(&o).await?;
     if o.devices_only {
         return Ok(());
     }
@@ -99,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Benchmarks 7 and 8.
+/// Benchmarks 7 and 8 (device plane).
 async fn device_tables(o: &Options) -> anyhow::Result<()> {
     let unlock = devices::code_to_unlock(o.pickups).await?;
     println!("{}", latency::table(&[unlock]));
@@ -113,6 +121,18 @@ async fn device_tables(o: &Options) -> anyhow::Result<()> {
         Some(r) => println!("\ntelemetry ingest, Lockergrid vs mosquitto: {r:.2}x\n"),
         None => println!("\nmosquitto peer skipped (/usr/sbin/mosquitto not installed)\n"),
     }
+    Ok(())
+}
+
+/// Benchmarks 9 and 10.
+async fn edge_tables(o: &Options) -> anyhow::Result<()> {
+    let (unlock, decisions, drain) = edge::cache_and_drain(o.pickups).await?;
+    println!("{}", latency::table(&[unlock]));
+    println!(
+        "| workload | decisions | seconds | decisions/s |\n|---|---:|---:|---:|\n| edge outbox drain after reconnect (uplink back → last decision applied at the gateway) | {decisions} | {:.3} | {:.0} |\n",
+        drain.as_secs_f64(),
+        decisions as f64 / drain.as_secs_f64()
+    );
     Ok(())
 }
 
