@@ -86,6 +86,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         connected: connected_tx,
         crl,
         drain: node::Drain::default(),
+        caches: std::collections::BTreeMap::new(),
     };
     let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {

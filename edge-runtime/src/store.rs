@@ -19,7 +19,7 @@ mod writer;
 
 use crate::clock::Clock;
 use crate::plugins::model::{DeliveryPlan, NotificationEvent};
-pub use decisions::Applied;
+pub use decisions::{Applied, OfflinePickup};
 pub use device_ops::DOOR_GRACE;
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,

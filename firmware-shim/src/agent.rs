@@ -8,15 +8,16 @@ use crate::state::write_atomic;
 use crate::verify::{CommandGate, GateError};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use lockergrid_protocol::command::{Action, CommandPublicKey, SignedCommand};
+use lockergrid_protocol::command::{Action, CachedCode, CommandPublicKey, SignedCommand};
 use lockergrid_protocol::message::{
     AckMessage, DeviceEvent, Downlink, MESSAGE_VERSION, Outcome, TelemetryMessage,
 };
 use lockergrid_protocol::topic::{Channel, Topic};
-use lockergrid_protocol::{CompartmentId, LockerId, Timestamp};
+use lockergrid_protocol::{CompartmentId, LockerId, PickupCode, StationCodeKey, Timestamp};
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,8 @@ use tokio::sync::watch;
 
 /// The file holding the cache of active code hashes.
 const CODES_FILE: &str = "codes.json";
+/// The largest message the locker accepts from its node (a full code cache).
+const MAX_DOWNLINK: usize = 4 * 1024 * 1024;
 /// How often the hardware is asked what happened (the simulation; a real controller would
 /// interrupt).
 const HARDWARE_POLL: Duration = Duration::from_millis(10);
@@ -85,16 +88,24 @@ pub struct Status {
     pub connected: bool,
     /// Events not yet acknowledged.
     pub queued_events: usize,
-    /// Commands executed since start.
+    /// Unlock and service commands executed since start (code cache updates are counted in
+    /// `cached_codes`).
     pub executed: u64,
+    /// Active codes in the locker's own cache.
+    pub cached_codes: usize,
     /// Commands refused since start.
     pub refused: u64,
     /// Out of service by the node's command.
     pub out_of_service: bool,
 }
 
-/// A locker's cache of active code hashes per compartment, as the last `sync_codes` set it.
-type CodeCache = BTreeMap<CompartmentId, Vec<(String, Timestamp)>>;
+/// A locker's cache of its station's active codes and the key they are hashed with, as the last
+/// `sync_codes` set it. While no node answers, a code entered at the keypad is checked here.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CodeCache {
+    key: Option<String>,
+    codes: Vec<CachedCode>,
+}
 
 struct Agent<H> {
     options: AgentOptions,
@@ -168,9 +179,9 @@ pub async fn run<H: Hardware + 'static>(
     let codes = match state.read(CODES_FILE) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "code cache unreadable; starting empty until the next sync");
-            CodeCache::new()
+            CodeCache::default()
         }),
-        Err(_) => CodeCache::new(),
+        Err(_) => CodeCache::default(),
     };
     let gate = CommandGate::open(
         options.locker.clone(),
@@ -178,12 +189,15 @@ pub async fn run<H: Hardware + 'static>(
         &options.state_dir,
     )?;
     let queue = EventQueue::open(options.locker.clone(), &options.state_dir)?;
+    status.send_modify(|s| s.cached_codes = codes.codes.len());
     let mut mqtt = MqttOptions::new(options.locker.as_str(), &options.host, options.port);
     mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
         options.tls.clone(),
     )));
     mqtt.set_keep_alive(Duration::from_secs(15));
     mqtt.set_clean_session(true);
+    // A code cache for a busy station is far beyond rumqttc's default 10 KiB.
+    mqtt.set_max_packet_size(MAX_DOWNLINK, 64 * 1024);
     let (client, mut events) = AsyncClient::new(mqtt, 256);
     // Events, acknowledgements and heartbeats are small writes that must not wait for the
     // previous one's TCP acknowledgement (Nagle's algorithm would hold them up to 40 ms).
@@ -269,9 +283,10 @@ impl<H: Hardware> Agent<H> {
                     unlocked_by: self.unlocked.remove(&compartment),
                     compartment,
                 },
-                Sensed::CodeEntered(code) | Sensed::QrRead(code) => {
-                    DeviceEvent::CodeEntered { code }
-                }
+                Sensed::CodeEntered(code) | Sensed::QrRead(code) => match self.alone(&code)? {
+                    Some(pickup) => pickup,
+                    None => DeviceEvent::CodeEntered { code },
+                },
                 Sensed::Tamper(tripped) => {
                     self.tamper = tripped;
                     heartbeat = true;
@@ -396,6 +411,59 @@ impl<H: Hardware> Agent<H> {
         Ok(())
     }
 
+    fn save_codes(&self) -> Result<(), AgentError> {
+        let json = serde_json::to_vec(&self.codes).unwrap_or_default();
+        write_atomic(&self.state, CODES_FILE, &json).map_err(AgentError::State)
+    }
+
+    /// While no node answers, checks `code` against the cache: a match is spent (durably) and
+    /// its compartment released, and the pickup becomes the event. `None` leaves the code to a
+    /// node, as an ordinary code entry, once one answers.
+    fn alone(&mut self, code: &str) -> Result<Option<DeviceEvent>, AgentError> {
+        if self.status.borrow().connected {
+            return Ok(None);
+        }
+        let (Ok(code), Some(key)) = (
+            PickupCode::parse(code),
+            self.codes
+                .key
+                .as_deref()
+                .and_then(lockergrid_protocol::from_hex::<32>),
+        ) else {
+            return Ok(None);
+        };
+        let hash = StationCodeKey::from_bytes(key).hash(&code).to_hex();
+        let now = self.now();
+        let Some(at) = self
+            .codes
+            .codes
+            .iter()
+            .position(|c| c.hash == hash && c.expires_at > now)
+        else {
+            return Ok(None);
+        };
+        let cached = self.codes.codes.remove(at);
+        self.save_codes()?;
+        self.status
+            .send_modify(|s| s.cached_codes = self.codes.codes.len());
+        let unlocked = self
+            .hardware
+            .lock()
+            .expect("hardware lock")
+            .unlock(&cached.compartment);
+        if let Err(e) = unlocked {
+            tracing::warn!(compartment = %cached.compartment, error = %e, "offline unlock failed; the code is kept");
+            self.codes.codes.push(cached);
+            self.save_codes()?;
+            return Ok(None);
+        }
+        tracing::info!(compartment = %cached.compartment, "code checked offline; released");
+        Ok(Some(DeviceEvent::OfflinePickup {
+            compartment: cached.compartment,
+            code_hash: hash,
+        }))
+    }
+
     fn execute(&mut self, command: &SignedCommand) -> Result<Outcome, AgentError> {
         match self.gate.admit(command, self.now()) {
             Ok(()) => {}
@@ -440,11 +508,14 @@ impl<H: Hardware> Agent<H> {
                 self.heartbeat();
                 Outcome::Executed
             }
-            Action::SyncCodes { codes } => {
-                self.codes.insert(compartment.clone(), codes.clone());
-                let json = serde_json::to_vec(&self.codes).unwrap_or_default();
-                write_atomic(&self.state, CODES_FILE, &json).map_err(AgentError::State)?;
-                Outcome::Executed
+            Action::SyncCodes { key, codes } => {
+                self.codes = CodeCache {
+                    key: Some(key.clone()),
+                    codes: codes.clone(),
+                };
+                self.save_codes()?;
+                self.status.send_modify(|s| s.cached_codes = codes.len());
+                return Ok(Outcome::Executed);
             }
         };
         self.status.send_modify(|s| s.executed += 1);

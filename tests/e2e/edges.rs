@@ -525,3 +525,85 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
     mirror_converges(&d, 0).await?;
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_edge_node_down_too_lockers_decide_from_their_own_cache() -> anyhow::Result<()> {
+    let mut d = Deployment::new()
+        .station("st-b", 20)
+        .lockers(Duration::from_millis(500))
+        .edge("edge-b", &["st-b"])
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("courier", Role::Agent, &["st-b"])?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let mut stored = Vec::new();
+    for n in 0..4 {
+        let (status, r) = d.reserve(&checkout, &format!("alone-{n}"), "st-b").await?;
+        assert_eq!(status, 201, "{r}");
+        let (status, deposit) = d.deposit(&agent, r["id"].as_str().unwrap()).await?;
+        assert_eq!(status, 200, "{deposit}");
+        stored.push((
+            deposit["parcel_id"].as_str().unwrap().to_owned(),
+            deposit["pickup_code"].as_str().unwrap().to_owned(),
+            r["compartment_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // The edge node keeps the locker's own cache current: four codes and the station's key.
+    d.locker_until("st-b", |s| s["cached_codes"] == 4).await?;
+
+    d.edges.remove(0).stop().await;
+    d.locker_until("st-b", |s| s["connected"] == false).await?;
+    for (_, code, compartment) in &stored[..3] {
+        pick_up_at(&d.lockers[0], code, compartment).await?;
+    }
+    // A spent code opens nothing: the locker has crossed it out.
+    let locker = &d.lockers[0];
+    locker
+        .hardware
+        .lock()
+        .unwrap()
+        .press(&format!("{}#", stored[0].1))?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(locker.hardware.lock().unwrap().unlatched().is_empty());
+    let status = d.locker_until("st-b", |s| s["cached_codes"] == 1).await?;
+    assert_eq!(status["connected"], false);
+    assert!(status["queued_events"].as_u64() >= Some(10), "{status}");
+    for (parcel, _, _) in &stored {
+        let url = format!("{}/v1/parcels/{parcel}", d.base);
+        let (_, p) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
+        assert_eq!(p["status"], "stored", "nobody has heard yet: {p}");
+    }
+
+    // The edge node returns: the locker's queue reaches the gateway through it, in order.
+    let edge = d.start_edge("edge-b").await?;
+    d.edges.push(edge);
+    d.locker_until("st-b", |s| {
+        s["connected"] == true && s["queued_events"] == 0
+    })
+    .await?;
+    for (n, (parcel, _, _)) in stored.iter().enumerate() {
+        let url = format!("{}/v1/parcels/{parcel}", d.base);
+        let want = if n < 3 { "picked_up" } else { "stored" };
+        d.get_until(&url, &checkout, |p| p["status"] == want)
+            .await?;
+    }
+    let log = d.access_log(&operator).await?;
+    for (parcel, _, _) in &stored[..3] {
+        let pickups = log
+            .iter()
+            .filter(|e| e["action"] == "pickup" && e["target"] == parcel.as_str())
+            .count();
+        assert_eq!(pickups, 1, "{parcel}");
+    }
+    let rejected = log
+        .iter()
+        .filter(|e| e["action"] == "pickup" && e["outcome"] == "code_rejected")
+        .count();
+    assert_eq!(
+        rejected, 1,
+        "the spent code, refused again when the gateway heard it"
+    );
+    d.locker_until("st-b", |s| s["cached_codes"] == 1).await?;
+    d.stop().await
+}

@@ -40,7 +40,7 @@ pub struct Deployment {
     limits: Option<Limits>,
     without_plugins: bool,
     lockers: Option<Duration>,
-    edges: Vec<(String, Vec<String>)>,
+    edges: Vec<(String, Vec<String>, SocketAddr)>,
 }
 
 impl Deployment {
@@ -87,7 +87,11 @@ impl Deployment {
     /// and returns once the gateway has seen it hold the newest version of its records.
     pub fn edge(mut self, id: &str, stations: &[&str]) -> Deployment {
         let stations = stations.iter().map(|s| (*s).to_owned()).collect();
-        self.edges.push((id.to_owned(), stations));
+        // A fixed port, so the edge node's lockers find it again after the test restarts it.
+        let devices = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|probe| probe.local_addr())
+            .expect("a free loopback port");
+        self.edges.push((id.to_owned(), stations, devices));
         self
     }
 
@@ -121,8 +125,11 @@ impl Deployment {
                 "[[station]]\nid = \"{id}\"\nname = \"{id}\"\nkind = \"urban\"\nlat = 52.37\nlon = {lon}\ncompartments = {n}\n"
             );
         }
-        for (id, stations) in &self.edges {
-            let _ = write!(text, "[[edge]]\nid = \"{id}\"\nstations = {stations:?}\n");
+        for (id, stations, devices) in &self.edges {
+            let _ = write!(
+                text,
+                "[[edge]]\nid = \"{id}\"\nstations = {stations:?}\ndevices = \"{devices}\"\n"
+            );
         }
         text
     }
@@ -153,7 +160,7 @@ impl Deployment {
             _dir: dir,
         };
         let operator = running.token("deployment", Role::Operator, &[])?;
-        for (id, _) in &self.edges {
+        for (id, _, _) in &self.edges {
             let relay = Relay::start(running.gateway.devices_addr).await?;
             running.uplinks.push((id.clone(), relay));
             let edge = running.start_edge(id).await?;
@@ -166,7 +173,7 @@ impl Deployment {
             let edges: Vec<(&str, &RunningEdge)> = self
                 .edges
                 .iter()
-                .map(|(id, _)| id.as_str())
+                .map(|(id, _, _)| id.as_str())
                 .zip(&running.edges)
                 .collect();
             running.lockers = simulated::start_deployment(
@@ -296,13 +303,12 @@ impl Running {
     }
 
     /// Starts edge node `id` of the deployment in this process (its certificates issued on first
-    /// start, its data kept across starts), reporting every 100 ms on the gateway's clock, its
-    /// lockers' listener on a free loopback port.
+    /// start, its data and its lockers' listener address kept across starts), reporting every
+    /// 100 ms on the gateway's clock.
     pub async fn start_edge(&self, id: &str) -> anyhow::Result<RunningEdge> {
         let mut launch = EdgeLaunch::new(&self.deployment, id)?;
         launch.data_dir = self.gateway.data_dir.join("edges").join(id);
         launch.gateway = self.uplink(id)?.addr();
-        launch.devices = SocketAddr::from(([127, 0, 0, 1], 0));
         launch.heartbeat = Duration::from_millis(100);
         let store = self.gateway.app.store.clone();
         launch.clock = Arc::new(FollowStore(store));

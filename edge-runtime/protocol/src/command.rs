@@ -28,11 +28,26 @@ pub enum Action {
         /// Out of service when true.
         out_of_service: bool,
     },
-    /// Replace the locker's cache of active code hashes for a compartment.
+    /// Replace the locker's whole cache of active codes, which it checks codes against itself
+    /// while no node answers (the command's compartment is ignored).
     SyncCodes {
-        /// Keyed hashes of the codes, hex, with their expiry.
-        codes: Vec<(String, Timestamp)>,
+        /// The station's code key, hex ([`crate::StationCodeKey`]): the locker hashes an entered
+        /// code with it. It travels only over the locker's own TLS session.
+        key: String,
+        /// Every active code of the station.
+        codes: Vec<CachedCode>,
     },
+}
+
+/// One active code in a locker's cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedCode {
+    /// The compartment it opens.
+    pub compartment: CompartmentId,
+    /// Its keyed hash, hex.
+    pub hash: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
 }
 
 impl Action {
@@ -43,12 +58,14 @@ impl Action {
                 out.push(2);
                 out.push(u8::from(*out_of_service));
             }
-            Action::SyncCodes { codes } => {
+            Action::SyncCodes { key, codes } => {
                 out.push(3);
+                field(out, key.as_bytes());
                 out.extend_from_slice(&(codes.len() as u32).to_be_bytes());
-                for (hash, expires) in codes {
-                    field(out, hash.as_bytes());
-                    out.extend_from_slice(&expires.millis().to_be_bytes());
+                for code in codes {
+                    field(out, code.compartment.as_str().as_bytes());
+                    field(out, code.hash.as_bytes());
+                    out.extend_from_slice(&code.expires_at.millis().to_be_bytes());
                 }
             }
         }

@@ -53,6 +53,14 @@ pub enum DeviceEvent {
         /// The code as entered.
         code: String,
     },
+    /// While no node answered, the locker checked a code against its own cache, released the
+    /// compartment's latch and spent the code: the pickup the nodes apply when this arrives.
+    OfflinePickup {
+        /// The compartment it released.
+        compartment: CompartmentId,
+        /// The keyed hash of the code (the code itself never leaves the keypad).
+        code_hash: String,
+    },
     /// The tamper switch changed.
     Tamper {
         /// Tripped when true.

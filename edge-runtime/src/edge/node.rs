@@ -9,7 +9,7 @@ use crate::files::{Mode, write_atomic};
 use crate::store::Store;
 use crate::store::records::UnlockFor;
 use crate::store::records::{Actor, CommandRecord, CommandStatus};
-use crate::store::{ChangeError, DoorClosedEvent, PickupUnlock, SettledEvent};
+use crate::store::{ChangeError, DoorClosedEvent, OfflinePickup, PickupUnlock, SettledEvent};
 use crate::sync::uplink::Link;
 use crate::sync::{
     EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, RelayedChannel, SYNC_VERSION, SyncItem,
@@ -18,14 +18,15 @@ use crate::sync::{
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use lockergrid_protocol::LockerId;
-use lockergrid_protocol::command::SignedCommand;
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
+use lockergrid_protocol::command::{CachedCode, SignedCommand};
 use lockergrid_protocol::message::{
     AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{PickupCode, StationId};
 use rumqttc::{AsyncClient, Packet, QoS};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use std::time::Instant;
@@ -44,7 +45,14 @@ pub(super) struct EdgeNode {
     pub crl: PathBuf,
     /// When the outbox is sent next, and the wait after that.
     pub drain: Drain,
+    /// The lockers connected now, each with the code cache last sent to it.
+    pub caches: BTreeMap<LockerId, Option<Vec<CachedCode>>>,
 }
+
+/// How often the edge node checks whether a connected locker's code cache is out of date.
+const CACHE_CHECK: Duration = Duration::from_millis(500);
+/// The prefix of the ids of the edge node's own cache commands, whose answers stay here.
+const CACHE_COMMAND: &str = "codes-";
 
 /// The outbox's schedule: at once on connecting and after every confirmation, otherwise again
 /// after a wait that doubles from [`DRAIN_RETRY`] to [`DRAIN_RETRY_MAX`].
@@ -90,6 +98,8 @@ impl EdgeNode {
         }
         let mut heartbeat = tokio::time::interval(heartbeat);
         let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
+        let mut cache_tick = tokio::time::interval(CACHE_CHECK);
+        cache_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -147,6 +157,7 @@ impl EdgeNode {
                         self.send_outbox();
                     }
                 }
+                _ = cache_tick.tick() => self.refresh_caches().await,
             }
         }
     }
@@ -329,6 +340,12 @@ impl EdgeNode {
             }
         };
         if channel == RelayedChannel::Acks {
+            if message["command"]
+                .as_str()
+                .is_some_and(|id| id.starts_with(CACHE_COMMAND))
+            {
+                return;
+            }
             self.settle(&locker, &message).await;
         }
         if channel == RelayedChannel::Events && self.decide(&locker, &message).await {
@@ -418,6 +435,19 @@ impl EdgeNode {
                     decided_by: None,
                 };
                 self.store.settle_event(settled).await.map(|_| None)
+            }
+            DeviceEvent::OfflinePickup {
+                compartment,
+                code_hash,
+            } => {
+                let pickup = OfflinePickup {
+                    station,
+                    event: event.id.clone(),
+                    compartment,
+                    code_hash,
+                    actor,
+                };
+                self.store.offline_pickup(pickup).await.map(|_| None)
             }
             DeviceEvent::DoorClosed { .. } | DeviceEvent::Tamper { .. } => return false,
         };
@@ -530,8 +560,86 @@ impl EdgeNode {
         }
     }
 
+    /// Sends each connected locker its station's active codes and code key whenever they differ
+    /// from what it was sent last, so it can check codes itself when no node answers.
+    async fn refresh_caches(&mut self) {
+        let lockers: Vec<LockerId> = self.caches.keys().cloned().collect();
+        for locker in lockers {
+            let Ok(station) = StationId::new(locker.as_str()) else {
+                continue;
+            };
+            if !self.serves(&locker) {
+                continue;
+            }
+            let (key, codes) = match self.store.locker_codes(&station) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(%locker, error = %e, "codes unreadable");
+                    continue;
+                }
+            };
+            if self.caches.get(&locker) == Some(&Some(codes.clone())) {
+                continue;
+            }
+            let counter = match self.store.next_counter(station).await {
+                Ok(counter) => counter,
+                Err(e) => {
+                    tracing::error!(%locker, error = %e, "no counter for the code cache");
+                    continue;
+                }
+            };
+            let Some(compartment) = self.any_compartment(&locker) else {
+                continue;
+            };
+            let now = self.store.now();
+            let command = Command {
+                version: COMMAND_VERSION,
+                locker: locker.clone(),
+                // Ignored for a cache: it concerns the whole locker.
+                compartment,
+                action: Action::SyncCodes {
+                    key,
+                    codes: codes.clone(),
+                },
+                id: format!("{CACHE_COMMAND}{counter}"),
+                counter,
+                issued_at: now,
+                expires_at: now.plus(UNLOCK_VALID),
+            }
+            .sign(&self.key);
+            self.tell_locker(&locker, Some(command), Vec::new());
+            self.caches.insert(locker, Some(codes));
+        }
+    }
+
+    /// Some compartment of `locker`'s station, to name in a command about the whole locker.
+    fn any_compartment(&self, locker: &LockerId) -> Option<lockergrid_protocol::CompartmentId> {
+        let station = StationId::new(locker.as_str()).ok()?;
+        self.store
+            .mirror_items(&[station].into_iter().collect())
+            .ok()?
+            .into_iter()
+            .find_map(|item| match item {
+                crate::sync::SyncItem::Compartment(c) => Some(c.id),
+                _ => None,
+            })
+    }
+
     /// What the front saw, in the edge node's own access log.
-    async fn audit(&self, audit: Audit) {
+    async fn audit(&mut self, audit: Audit) {
+        match &audit {
+            Audit::Connected { identity, .. } if identity.kind == crate::pki::Kind::Locker => {
+                if let Ok(locker) = LockerId::new(identity.id.as_str()) {
+                    self.caches.insert(locker, None);
+                }
+            }
+            Audit::Disconnected { identity } | Audit::Revoked { identity, .. } => {
+                if let Ok(locker) = LockerId::new(identity.id.as_str()) {
+                    self.caches.remove(&locker);
+                }
+            }
+            _ => {}
+        }
         let (identity, action, outcome) = match &audit {
             Audit::Refused {
                 identity,

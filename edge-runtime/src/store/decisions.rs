@@ -4,11 +4,16 @@
 
 use super::access_log::Draft;
 use super::records::Actor;
-use super::tables::{EDGE_INBOX_V1, EDGE_OUTBOX_V1, OUTBOX_DRAINED, PARCELS_V1};
+use super::records::InboxRecord;
+use super::tables::{
+    self, CODES_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1, OUTBOX_DRAINED,
+    PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1, inbox_key,
+};
 use super::writer::{Command, Tx, Writer};
 use super::{ChangeError, SettledEvent, Store, StoreError};
 use crate::sync::{Decision, EdgeDecision};
-use lockergrid_protocol::ParcelStatus;
+use lockergrid_protocol::command::CachedCode;
+use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
 /// What became of one decision at the gateway.
@@ -70,7 +75,146 @@ impl Store {
     }
 }
 
+/// A pickup a locker decided on its own while no node answered (`offline_pickup` event).
+#[derive(Debug, Clone)]
+pub struct OfflinePickup {
+    /// Where.
+    pub station: StationId,
+    /// The locker's event.
+    pub event: String,
+    /// The compartment it released.
+    pub compartment: CompartmentId,
+    /// The keyed hash of the code it accepted.
+    pub code_hash: String,
+    /// The locker.
+    pub actor: Actor,
+}
+
+impl Store {
+    /// Applies a locker's own pickup once: the parcel its code belonged to (or, when that code
+    /// is no longer active here, the parcel stored in the compartment it released) is picked up,
+    /// on an edge node also as a decision for the gateway. It happened: a conflict is recorded,
+    /// not refused.
+    pub async fn offline_pickup(&self, pickup: OfflinePickup) -> Result<Applied, StoreError> {
+        self.call(|reply| Command::OfflinePickup { pickup, reply })
+            .await?
+    }
+
+    /// The next command counter of `station`'s locker, recorded.
+    pub async fn next_counter(&self, station: StationId) -> Result<u64, StoreError> {
+        self.call(|reply| Command::NextCounter { station, reply })
+            .await?
+    }
+
+    /// `station`'s code key (hex) and every active code of the station with its compartment:
+    /// what its locker's own cache should hold.
+    pub fn locker_codes(
+        &self,
+        station: &StationId,
+    ) -> Result<(String, Vec<CachedCode>), StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let keys = rx.open_table(STATION_KEYS_V1.def())?;
+        let key = match STATION_KEYS_V1.get(&keys, station.as_str())? {
+            Some(key) => key,
+            None => lockergrid_protocol::to_hex(&self.inner.code_key.station(station).to_bytes()),
+        };
+        let codes = rx.open_table(CODES_V1.def())?;
+        let parcels = rx.open_table(PARCELS_V1.def())?;
+        let mut cached = Vec::new();
+        for (hash, code) in CODES_V1.entries(&codes)? {
+            if &code.station_id != station {
+                continue;
+            }
+            if let Some(parcel) = PARCELS_V1.get(&parcels, code.parcel_id.as_str())? {
+                cached.push(CachedCode {
+                    compartment: parcel.compartment_id,
+                    hash,
+                    expires_at: code.expires_at,
+                });
+            }
+        }
+        Ok((key, cached))
+    }
+}
+
 impl Writer {
+    pub(super) fn offline_pickup(
+        &mut self,
+        tx: &mut Tx<'_>,
+        pickup: OfflinePickup,
+    ) -> Result<Applied, StoreError> {
+        let key = inbox_key(&pickup.station, &pickup.event);
+        if INBOX_V1.get(&tx.inbox, key.as_str())?.is_some() {
+            return Ok(Applied::Duplicate);
+        }
+        INBOX_V1.put(
+            &mut tx.inbox,
+            key.as_str(),
+            &InboxRecord { applied_at: tx.now },
+        )?;
+        let by_code = CODES_V1
+            .get(&tx.codes, pickup.code_hash.as_str())?
+            .filter(|c| c.station_id == pickup.station)
+            .map(|c| c.parcel_id);
+        let in_compartment = || -> Result<Option<ParcelId>, StoreError> {
+            let compartment = tables::compartment_key(&pickup.compartment);
+            let Some(c) = COMPARTMENTS_V1.get(&tx.compartments, compartment.as_str())? else {
+                return Ok(None);
+            };
+            let Some(reservation) = c.reservation else {
+                return Ok(None);
+            };
+            Ok(RESERVATIONS_V1
+                .get(&tx.reservations, reservation.as_str())?
+                .map(|r| r.parcel_id))
+        };
+        let (parcel, revoked) = match by_code {
+            Some(parcel) => (Some(parcel), false),
+            None => (in_compartment()?, true),
+        };
+        let target = pickup.compartment.to_string();
+        let Some(parcel) = parcel else {
+            let why =
+                format!("the locker released {target} offline, but no parcel is stored there");
+            self.log(tx, Draft::new(pickup.actor, "pickup", &target, &why))?;
+            return Ok(Applied::Conflict(why));
+        };
+        match self.pick_up(tx, &pickup.code_hash, &parcel, pickup.actor.clone(), None) {
+            Ok(_) => {
+                self.decided(
+                    tx,
+                    Decision::PickedUp {
+                        station: pickup.station.clone(),
+                        parcel: parcel.clone(),
+                        code_hash: pickup.code_hash.clone(),
+                        command: format!("offline at the locker ({})", pickup.event),
+                        event: pickup.event.clone(),
+                        decided_by: None,
+                    },
+                )?;
+                if revoked {
+                    let why = "picked up offline at the locker with a code no longer active here"
+                        .to_string();
+                    self.log(
+                        tx,
+                        Draft::new(pickup.actor, "pickup_conflict", parcel.as_str(), &why),
+                    )?;
+                    return Ok(Applied::Conflict(why));
+                }
+                Ok(Applied::Applied)
+            }
+            Err(ChangeError::Store(e)) => Err(e),
+            Err(refused) => {
+                let why = format!("the locker released {target} offline: {refused}");
+                self.log(
+                    tx,
+                    Draft::new(pickup.actor, "pickup", parcel.as_str(), &why),
+                )?;
+                Ok(Applied::Conflict(why))
+            }
+        }
+    }
+
     pub(super) fn drained(&mut self, tx: &mut Tx<'_>, seq: u64) -> Result<(), StoreError> {
         let before = EDGE_INBOX_V1
             .get(&tx.edge_inbox, OUTBOX_DRAINED)?

@@ -34,7 +34,7 @@ struct Issue<'a> {
 }
 
 /// The next command counter of `station`'s locker, recorded.
-fn next_counter(tx: &mut Tx<'_>, station: &StationId) -> Result<u64, StoreError> {
+pub(super) fn next_counter(tx: &mut Tx<'_>, station: &StationId) -> Result<u64, StoreError> {
     let mut locker = LOCKERS_V1
         .get(&tx.lockers, station.as_str())?
         .unwrap_or_default();
@@ -45,7 +45,11 @@ fn next_counter(tx: &mut Tx<'_>, station: &StationId) -> Result<u64, StoreError>
 
 impl Writer {
     /// On an edge node, puts a decision it made into its outbox, in the transaction that made it.
-    fn decided(&mut self, tx: &mut Tx<'_>, decision: Decision) -> Result<(), StoreError> {
+    pub(super) fn decided(
+        &mut self,
+        tx: &mut Tx<'_>,
+        decision: Decision,
+    ) -> Result<(), StoreError> {
         if !self.edge {
             return Ok(());
         }

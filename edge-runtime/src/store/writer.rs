@@ -4,7 +4,7 @@
 //! every caller in it gets the error and the in-memory index is reloaded from the committed state.
 
 use super::access_log::Draft;
-use super::decisions::Applied;
+use super::decisions::{Applied, OfflinePickup};
 use super::index::Index;
 use super::records::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Reservation};
 use super::snapshot::{Snapshot, StationView};
@@ -127,6 +127,14 @@ pub(super) enum Command {
         decisions: Vec<EdgeDecision>,
         reply: Reply<Result<Vec<Applied>, StoreError>>,
     },
+    OfflinePickup {
+        pickup: OfflinePickup,
+        reply: Reply<Result<Applied, StoreError>>,
+    },
+    NextCounter {
+        station: StationId,
+        reply: Reply<Result<u64, StoreError>>,
+    },
 }
 
 /// An error an operation may end in; storage failures abort the whole batch.
@@ -201,6 +209,8 @@ impl Command {
             Command::Relay { reply, .. } => fail_now(reply, e),
             Command::Drained { reply, .. } => fail_now(reply, e),
             Command::ApplyDecisions { reply, .. } => fail_now(reply, e),
+            Command::OfflinePickup { reply, .. } => fail_now(reply, e),
+            Command::NextCounter { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -507,6 +517,14 @@ impl Writer {
                 reply,
             } => {
                 let result = self.apply_decisions(tx, &edge, decisions);
+                keep(pending, reply, result)
+            }
+            Command::OfflinePickup { pickup, reply } => {
+                let result = self.offline_pickup(tx, pickup);
+                keep(pending, reply, result)
+            }
+            Command::NextCounter { station, reply } => {
+                let result = super::device_ops::next_counter(tx, &station);
                 keep(pending, reply, result)
             }
         }

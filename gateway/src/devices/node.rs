@@ -9,9 +9,9 @@ use crate::config::EdgeNode;
 use crate::metrics::{EventLabels, OutcomeLabels};
 use lockergrid_edge_runtime::device::{Audit, NodeLink, Notification};
 use lockergrid_edge_runtime::pki::Kind;
-use lockergrid_edge_runtime::store::Applied;
 use lockergrid_edge_runtime::store::records::StationStatus;
 use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, CommandStatus, UnlockFor};
+use lockergrid_edge_runtime::store::{Applied, OfflinePickup};
 use lockergrid_edge_runtime::store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
 use lockergrid_edge_runtime::sync::{
     Decision, EdgeDecision, EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
@@ -525,6 +525,7 @@ impl Node {
             DeviceEvent::DoorClosed { .. } => "door_closed",
             DeviceEvent::CodeEntered { .. } => "code_entered",
             DeviceEvent::Tamper { .. } => "tamper",
+            DeviceEvent::OfflinePickup { .. } => "offline_pickup",
         };
         let count = |result| {
             self.app
@@ -591,6 +592,24 @@ impl Node {
                     }
                     Ok(_) | Err(_) => Ok(()),
                 }
+            }
+            DeviceEvent::OfflinePickup {
+                compartment,
+                code_hash,
+            } => {
+                let pickup = OfflinePickup {
+                    station: station.clone(),
+                    event: event.id.clone(),
+                    compartment: compartment.clone(),
+                    code_hash: code_hash.clone(),
+                    actor: actor.clone(),
+                };
+                store.offline_pickup(pickup).await.map(|applied| {
+                    if let Applied::Conflict(why) = applied {
+                        self.devices()
+                            .alert(station, store.now(), "offline-conflict", why);
+                    }
+                })
             }
             DeviceEvent::Tamper { tripped } => {
                 self.tamper(station, &event.id, *tripped).await;
