@@ -4,14 +4,10 @@
 
 use lockergrid_edge_runtime::ManualClock;
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
-use lockergrid_edge_runtime::store::records::Actor;
-use lockergrid_edge_runtime::store::{ReserveRequest, Target};
 use lockergrid_edge_runtime::sync::Decision;
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::simulated::SimulatedLocker;
-use lockergrid_protocol::{
-    CompartmentId, OrderId, ParcelId, ParcelSpec, ParcelStatus, StationId, Tier,
-};
+use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
 use lockergrid_tests::{Deployment, Running};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -34,6 +30,37 @@ async fn mirror_converges(d: &Running, edge: usize) -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Reserves and deposits `n` parcels at `station` through its locker's doors; each parcel's id,
+/// pickup code and compartment.
+async fn deposit_parcels(
+    d: &Running,
+    station: &str,
+    n: usize,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("courier", Role::Agent, &[station])?;
+    let mut stored = Vec::new();
+    for i in 0..n {
+        let (status, r) = d
+            .reserve(&checkout, &format!("{station}-{i}"), station)
+            .await?;
+        anyhow::ensure!(status == 201, "{r}");
+        let (status, deposit) = d
+            .deposit(&agent, r["id"].as_str().unwrap_or_default())
+            .await?;
+        anyhow::ensure!(status == 200, "{deposit}");
+        stored.push((
+            deposit["parcel_id"].as_str().unwrap_or_default().to_owned(),
+            deposit["pickup_code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            r["compartment_id"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    Ok(stored)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,20 +267,8 @@ async fn with_the_uplink_cut_the_edge_node_decides_pickups_and_the_gateway_appli
         .start()
         .await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
-    let agent = d.token("courier", Role::Agent, &["st-b"])?;
     let operator = d.token("ops", Role::Operator, &[])?;
-    let mut stored = Vec::new();
-    for n in 0..PARCELS {
-        let (status, r) = d.reserve(&checkout, &format!("cut-{n}"), "st-b").await?;
-        assert_eq!(status, 201, "{r}");
-        let (status, deposit) = d.deposit(&agent, r["id"].as_str().unwrap()).await?;
-        assert_eq!(status, 200, "{deposit}");
-        stored.push((
-            deposit["parcel_id"].as_str().unwrap().to_owned(),
-            deposit["pickup_code"].as_str().unwrap().to_owned(),
-            r["compartment_id"].as_str().unwrap().to_owned(),
-        ));
-    }
+    let stored = deposit_parcels(&d, "st-b", PARCELS).await?;
     d.edge_until("edge-b", |e| e["codes"] == PARCELS && e["lag"] == 0)
         .await?;
     mirror_converges(&d, 0).await?;
@@ -397,36 +412,14 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
     let checkout = d.token("shop", Role::Checkout, &[])?;
     let operator = d.token("ops", Role::Operator, &[])?;
     let store = &d.gateway.app.store;
-    let agent = Actor {
-        subject: "courier".into(),
-        role: "agent".into(),
-    };
-    let mut parcels = Vec::new();
-    for n in 0..PICKUPS {
-        let request = ReserveRequest {
-            order_id: OrderId::new(format!("long-{n}"))?,
-            parcel: ParcelSpec {
-                length_mm: 200,
-                width_mm: 150,
-                height_mm: 100,
-                weight_g: 800,
-            },
-            tier: Tier::Standard,
-            target: Target::Station(StationId::new(STATIONS[n % STATIONS.len()])?),
-            hold: Duration::from_secs(3_600),
-            idempotency: None,
-            actor: agent.clone(),
-            decided_by: None,
-            recipient: None,
-        };
-        let held = store.reserve(request).await?.reservation;
-        let deposit = store.deposit(held.id, agent.clone(), None).await?;
-        parcels.push((
-            deposit.parcel.id,
-            deposit.code.reveal().to_owned(),
-            deposit.parcel.compartment_id.to_string(),
-        ));
-    }
+    let parcels: Vec<(ParcelId, String, String)> = d
+        .stock(&STATIONS, PICKUPS)
+        .await?
+        .into_iter()
+        .map(|(parcel, code, compartment)| {
+            (parcel, code.reveal().to_owned(), compartment.to_string())
+        })
+        .collect();
     let locker = |n: usize| {
         d.lockers
             .iter()
@@ -535,20 +528,8 @@ async fn with_the_edge_node_down_too_lockers_decide_from_their_own_cache() -> an
         .start()
         .await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
-    let agent = d.token("courier", Role::Agent, &["st-b"])?;
     let operator = d.token("ops", Role::Operator, &[])?;
-    let mut stored = Vec::new();
-    for n in 0..4 {
-        let (status, r) = d.reserve(&checkout, &format!("alone-{n}"), "st-b").await?;
-        assert_eq!(status, 201, "{r}");
-        let (status, deposit) = d.deposit(&agent, r["id"].as_str().unwrap()).await?;
-        assert_eq!(status, 200, "{deposit}");
-        stored.push((
-            deposit["parcel_id"].as_str().unwrap().to_owned(),
-            deposit["pickup_code"].as_str().unwrap().to_owned(),
-            r["compartment_id"].as_str().unwrap().to_owned(),
-        ));
-    }
+    let stored = deposit_parcels(&d, "st-b", 4).await?;
     // The edge node keeps the locker's own cache current: four codes and the station's key.
     d.locker_until("st-b", |s| s["cached_codes"] == 4).await?;
 

@@ -13,6 +13,8 @@ pub mod relay;
 use anyhow::Context;
 use lockergrid_edge_runtime::edge::RunningEdge;
 use lockergrid_edge_runtime::plugins::registry::PluginSigner;
+use lockergrid_edge_runtime::store::records::Actor;
+use lockergrid_edge_runtime::store::{ReserveRequest, Target};
 use lockergrid_edge_runtime::{Clock, ManualClock, SystemClock};
 use lockergrid_gateway::api::Limits;
 use lockergrid_gateway::auth::Role;
@@ -21,7 +23,9 @@ use lockergrid_gateway::edge::EdgeLaunch;
 use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
 use lockergrid_gateway::secrets::Secrets;
 use lockergrid_gateway::simulated::{self, SimulatedLocker};
-use lockergrid_protocol::StationId;
+use lockergrid_protocol::{
+    CompartmentId, OrderId, ParcelId, ParcelSpec, PickupCode, StationId, Tier,
+};
 use relay::Relay;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -300,6 +304,48 @@ impl Running {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Stores `n` small parcels at `stations` in turn, straight through the gateway's store (a
+    /// reservation and a door-less deposit each), for tests and benchmarks that need many
+    /// parcels waiting; each parcel's id, pickup code and compartment.
+    pub async fn stock(
+        &self,
+        stations: &[&str],
+        n: usize,
+    ) -> anyhow::Result<Vec<(ParcelId, PickupCode, CompartmentId)>> {
+        let store = &self.gateway.app.store;
+        let agent = Actor {
+            subject: "stock".into(),
+            role: "agent".into(),
+        };
+        let mut stocked = Vec::with_capacity(n);
+        for i in 0..n {
+            let request = ReserveRequest {
+                order_id: OrderId::new(format!("stock-{i}"))?,
+                parcel: ParcelSpec {
+                    length_mm: 200,
+                    width_mm: 150,
+                    height_mm: 100,
+                    weight_g: 800,
+                },
+                tier: Tier::Standard,
+                target: Target::Station(StationId::new(stations[i % stations.len()])?),
+                hold: Duration::from_secs(3_600),
+                idempotency: None,
+                actor: agent.clone(),
+                decided_by: None,
+                recipient: None,
+            };
+            let held = store.reserve(request).await?.reservation;
+            let deposit = store.deposit(held.id, agent.clone(), None).await?;
+            stocked.push((
+                deposit.parcel.id,
+                deposit.code,
+                deposit.parcel.compartment_id,
+            ));
+        }
+        Ok(stocked)
     }
 
     /// Starts edge node `id` of the deployment in this process (its certificates issued on first

@@ -22,6 +22,15 @@ fn edge_store(dir: &std::path::Path) -> Store {
     Store::open(&dir.join("edge.redb"), options(&ManualClock::new(START))).expect("edge store")
 }
 
+/// An edge node's store, which also writes its own decisions to its outbox.
+fn deciding_edge_store(dir: &std::path::Path) -> Store {
+    let options = StoreOptions {
+        edge: true,
+        ..options(&ManualClock::new(START))
+    };
+    Store::open(&dir.join("edge.redb"), options).expect("edge store")
+}
+
 fn free_small(store: &Store, station: &str) -> Option<u32> {
     store
         .snapshot()
@@ -204,14 +213,7 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
         deposits.push(gateway.store.deposit(r.id, agent(), None).await.unwrap());
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut edge = Store::open(
-        &dir.path().join("edge.redb"),
-        StoreOptions {
-            edge: true,
-            ..options(&ManualClock::new(START))
-        },
-    )
-    .unwrap();
+    let mut edge = deciding_edge_store(dir.path());
     let mut log = SyncLog::new("e1".into(), 8);
     log.advance(gateway.store.mirror_items(&served()).unwrap());
     assert!(edge.apply_sync(log.full()).await.unwrap());
@@ -304,14 +306,7 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
     assert_eq!(edge.edge_outbox_depth().unwrap(), 0);
     assert!(edge.apply_sync(delta).await.unwrap());
     drop(edge);
-    edge = Store::open(
-        &dir.path().join("edge.redb"),
-        StoreOptions {
-            edge: true,
-            ..options(&ManualClock::new(START))
-        },
-    )
-    .unwrap();
+    edge = deciding_edge_store(dir.path());
     let wrong = PickupCode::parse("11111111").unwrap();
     assert!(edge.unlock_for_pickup(unlock(wrong, "ev-4")).await.is_err());
     assert_eq!(edge.edge_outbox(10).unwrap()[0].seq, 3);

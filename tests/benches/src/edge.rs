@@ -8,7 +8,6 @@
 //!     is back until the gateway has applied the last of them.
 
 use crate::latency::Report;
-use lockergrid_edge_runtime::store::records::Actor;
 use std::time::{Duration, Instant};
 
 const EDGE: &str = "bench-edge";
@@ -24,52 +23,14 @@ pub async fn cache_and_drain(n: usize) -> anyhow::Result<(Report, usize, Duratio
         .start()
         .await?;
     let store = d.gateway.app.store.clone();
-    let actor = Actor {
-        subject: "bench".into(),
-        role: "agent".into(),
-    };
-    let mut pickups = Vec::with_capacity(n);
-    for i in 0..n {
-        let reserved = store
-            .reserve(crate::workloads::request_at(i, STATION.into()))
-            .await?;
-        let deposit = store
-            .deposit(reserved.reservation.id, actor.clone(), None)
-            .await?;
-        pickups.push((
-            deposit.code.reveal().to_owned(),
-            deposit.parcel.compartment_id,
-        ));
-    }
+    let pickups = d.stock(&[STATION], n).await?;
     d.edge_until(EDGE, |e| e["codes"] == n && e["lag"] == 0)
         .await?;
     d.uplink(EDGE)?.cut();
     let mut connected = d.edges[0].connected();
     tokio::time::timeout(Duration::from_secs(15), connected.wait_for(|up| !up)).await??;
 
-    let sim = d.lockers[0].hardware.clone();
-    let mut latencies = Vec::with_capacity(n);
-    let started = Instant::now();
-    for (code, compartment) in pickups {
-        let sim = sim.clone();
-        let took = tokio::task::spawn_blocking(move || -> anyhow::Result<Duration> {
-            let t0 = Instant::now();
-            sim.lock().expect("sim").press(&format!("{code}#"))?;
-            let deadline = t0 + Duration::from_secs(10);
-            while !sim.lock().expect("sim").unlatched().contains(&compartment) {
-                anyhow::ensure!(Instant::now() < deadline, "{compartment} never unlatched");
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            let took = t0.elapsed();
-            let mut sim = sim.lock().expect("sim");
-            sim.open_door(&compartment)?;
-            sim.close_door(&compartment)?;
-            Ok(took)
-        })
-        .await??;
-        latencies.push(took);
-    }
-    let elapsed = started.elapsed();
+    let (latencies, elapsed) = crate::devices::timed_pickups(&d.lockers[0], pickups).await?;
     let edge = d.edges[0].store().clone();
     let decisions = 2 * n;
     let deadline = Instant::now() + Duration::from_secs(60);
