@@ -337,6 +337,19 @@ impl Collector for EdgeCollector {
                     .encode_gauge(&(at.millis() as f64 / 1000.0))?;
             }
         }
+        let mut offset = encoder.encode_descriptor(
+            "lockergrid_edge_clock_offset_seconds",
+            "The edge node's clock minus the gateway's at its last report",
+            None,
+            MetricType::Gauge,
+        )?;
+        for e in &edges {
+            if let Some(ms) = e.clock_offset_ms {
+                offset
+                    .encode_family(&label(e))?
+                    .encode_gauge(&(ms as f64 / 1000.0))?;
+            }
+        }
         let mut batches = encoder.encode_descriptor(
             "lockergrid_edge_sync_batches",
             "Sync batches sent to the edge node: deltas and full resyncs",

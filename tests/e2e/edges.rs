@@ -101,6 +101,8 @@ async fn an_edge_node_mirrors_its_stations_and_follows_every_change() -> anyhow:
         .await?;
     mirror_converges(&d, 0).await?;
     assert!(edge["deltas_sent"].as_u64().unwrap() >= 1, "{edge}");
+    let offset = edge["clock_offset_ms"].as_i64().expect("clock offset");
+    assert!(offset.abs() < 5_000, "same clock, transit only: {edge}");
     assert!(edge["last_sync"].as_str().is_some(), "{edge}");
 
     // The customer's code at st-b's keypad goes up through the edge node; the unlock comes back

@@ -12,7 +12,7 @@ use super::tables::{
 use super::writer::{Command, Tx, Writer};
 use super::{ChangeError, SettledEvent, Store, StoreError};
 use crate::sync::{Decision, EdgeDecision};
-use lockergrid_protocol::command::CachedCode;
+use lockergrid_protocol::command::{CachedCode, MAX_CLOCK_SKEW};
 use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
@@ -253,6 +253,16 @@ impl Writer {
             subject: format!("edge:{edge}"),
             role: "device".into(),
         };
+        // Order comes from sequence numbers, never from the edge node's clock; a decision
+        // stamped in the gateway's future is applied like any other and the drift recorded.
+        let ahead = decision.at.millis().saturating_sub(tx.now.millis());
+        if ahead > MAX_CLOCK_SKEW.as_millis() as u64 {
+            let outcome = format!(
+                "decision {} stamped {} ms ahead of the gateway's clock",
+                decision.seq, ahead
+            );
+            self.log(tx, Draft::new(actor.clone(), "edge_clock", edge, &outcome))?;
+        }
         match decision.decision {
             Decision::Recorded {
                 station,

@@ -301,6 +301,28 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
         .count();
     assert_eq!(reports, 2, "the pickup, and the conflicting report of it");
 
+    // An edge node whose clock runs an hour ahead: its decision is applied in its turn, and the
+    // drift is on record.
+    let ahead = EdgeDecision {
+        seq: 4,
+        at: lockergrid_protocol::Timestamp(START.millis() + 3_600_000),
+        decision: Decision::Recorded {
+            station: station_id("st-b"),
+            event: "ev-9".into(),
+            action: "door_opened".into(),
+            target: "st-b:S001".into(),
+            outcome: "opened".into(),
+        },
+    };
+    assert_eq!(apply(vec![ahead]).await.unwrap(), vec![Applied::Applied]);
+    let log = gateway.store.access_log(1, 1_000).unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "edge_clock" && e.outcome.contains("3600000 ms ahead")),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|e| e.action == "door_opened"));
+
     // Confirmed, the outbox empties, sync resumes, and numbering goes on after a reopen.
     edge.drained(2).await.unwrap();
     assert_eq!(edge.edge_outbox_depth().unwrap(), 0);

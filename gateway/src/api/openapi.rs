@@ -264,6 +264,20 @@ fn schemas() -> Value {
                             "reason": { "type": "string", "minLength": 1, "maxLength": 512 } } },
         "StationStatusChange": { "type": "object", "properties": {
             "station": id, "status": { "type": "string" }, "changed": { "type": "boolean" } } },
+        "AccessLog": { "type": "object", "properties": {
+            "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": "integer" } } }
+    });
+    if let (Some(all), Value::Object(plugins)) = (schemas.as_object_mut(), plugin_schemas()) {
+        all.extend(plugins);
+    }
+    if let (Some(all), Value::Object(edges)) = (schemas.as_object_mut(), edge_schemas()) {
+        all.extend(edges);
+    }
+    schemas
+}
+
+fn edge_schemas() -> Value {
+    json!({
         "Edges": { "type": "object", "properties": { "edges": { "type": "array", "items": { "type": "object", "properties": {
             "id": { "type": "string" }, "stations": { "type": "array", "items": { "type": "string" } },
             "connected": { "type": "boolean" }, "last_seen": { "type": ["string", "null"], "format": "date-time" },
@@ -272,14 +286,11 @@ fn schemas() -> Value {
             "lag": { "type": "integer", "description": "Versions it is behind" },
             "last_sync": { "type": ["string", "null"], "format": "date-time", "description": "When it last reported holding the newest version" },
             "compartments": { "type": "integer" }, "codes": { "type": "integer" },
-            "deltas_sent": { "type": "integer" }, "full_resyncs": { "type": "integer" } } } } } },
-        "AccessLog": { "type": "object", "properties": {
-            "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": "integer" } } }
-    });
-    if let (Some(all), Value::Object(plugins)) = (schemas.as_object_mut(), plugin_schemas()) {
-        all.extend(plugins);
-    }
-    schemas
+            "outbox": { "type": "integer", "description": "Decisions waiting in its outbox" },
+            "decisions_applied": { "type": "integer", "description": "The last of its decisions applied here" },
+            "clock_offset_ms": { "type": ["integer", "null"], "description": "Its clock minus the gateway's at its last report" },
+            "deltas_sent": { "type": "integer" }, "full_resyncs": { "type": "integer" } } } } } }
+    })
 }
 
 fn plugin_schemas() -> Value {

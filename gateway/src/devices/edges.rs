@@ -45,6 +45,9 @@ pub struct EdgeState {
     pub codes: u64,
     /// Decisions it reported waiting in its outbox.
     pub outbox: u64,
+    /// Its clock minus the gateway's when its last report arrived, in milliseconds (transit
+    /// time included): the clock it checks code expiry and command windows with offline.
+    pub clock_offset_ms: Option<i64>,
     /// Its decisions applied here: the last sequence number.
     pub decisions_applied: u64,
     /// Deltas sent to it since the gateway started.
@@ -208,6 +211,10 @@ impl EdgeSync {
             s.compartments = status.compartments;
             s.codes = status.codes;
             s.outbox = status.outbox;
+            s.clock_offset_ms = Some(
+                i64::try_from(status.at.millis()).unwrap_or(i64::MAX)
+                    - i64::try_from(now.millis()).unwrap_or(i64::MAX),
+            );
             if synced == Some(newest.version) {
                 s.last_sync = Some(now);
             }
