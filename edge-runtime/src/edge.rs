@@ -2,7 +2,9 @@
 //! with the gateway through its uplink (see [`crate::sync`]), and its own device plane, where the
 //! lockers of those stations connect. Commands reach those lockers signed by the edge node alone.
 
+mod caches;
 mod node;
+mod offline;
 
 use crate::clock::Clock;
 use crate::device::{DeviceOptions, DevicePlane};
@@ -85,7 +87,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         key: options.command_key,
         connected: connected_tx,
         crl,
-        drain: node::Drain::default(),
+        drain: offline::Drain::default(),
         caches: std::collections::BTreeMap::new(),
     };
     let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));

@@ -4,12 +4,12 @@
 //! requests that the edge node signs with its own key and counter (see
 //! [`LockerDownlink`](crate::sync::LockerDownlink)).
 
+use super::caches::{CACHE_CHECK, CACHE_COMMAND};
+use super::offline::Drain;
 use crate::device::{Audit, NodeLink, Notification};
 use crate::files::{Mode, write_atomic};
 use crate::store::Store;
-use crate::store::records::UnlockFor;
 use crate::store::records::{Actor, CommandRecord, CommandStatus};
-use crate::store::{ChangeError, DoorClosedEvent, OfflinePickup, PickupUnlock, SettledEvent};
 use crate::sync::uplink::Link;
 use crate::sync::{
     EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, RelayedChannel, SYNC_VERSION, SyncItem,
@@ -20,11 +20,8 @@ use cap_std::fs::Dir;
 use lockergrid_protocol::LockerId;
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
 use lockergrid_protocol::command::{CachedCode, SignedCommand};
-use lockergrid_protocol::message::{
-    AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome,
-};
+use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION, Outcome};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
-use lockergrid_protocol::{PickupCode, StationId};
 use rumqttc::{AsyncClient, Packet, QoS};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,36 +44,6 @@ pub(super) struct EdgeNode {
     pub drain: Drain,
     /// The lockers connected now, each with the code cache last sent to it.
     pub caches: BTreeMap<LockerId, Option<Vec<CachedCode>>>,
-}
-
-/// How often the edge node checks whether a connected locker's code cache is out of date.
-const CACHE_CHECK: Duration = Duration::from_millis(500);
-/// The prefix of the ids of the edge node's own cache commands, whose answers stay here.
-const CACHE_COMMAND: &str = "codes-";
-
-/// The outbox's schedule: at once on connecting and after every confirmation, otherwise again
-/// after a wait that doubles from [`DRAIN_RETRY`] to [`DRAIN_RETRY_MAX`].
-pub(super) struct Drain {
-    pub next: Instant,
-    pub wait: Duration,
-}
-
-/// First wait for the gateway's confirmation before the outbox is sent again.
-const DRAIN_RETRY: Duration = Duration::from_secs(1);
-/// Longest wait.
-const DRAIN_RETRY_MAX: Duration = Duration::from_secs(30);
-/// Most decisions in one message.
-const DRAIN_BATCH: usize = 256;
-/// How long an unlock the edge node issues itself is valid.
-const UNLOCK_VALID: Duration = Duration::from_secs(60);
-
-impl Default for Drain {
-    fn default() -> Drain {
-        Drain {
-            next: Instant::now(),
-            wait: DRAIN_RETRY,
-        }
-    }
 }
 
 impl EdgeNode {
@@ -162,7 +129,7 @@ impl EdgeNode {
         }
     }
 
-    fn topic(&self, channel: Channel) -> String {
+    pub(super) fn topic(&self, channel: Channel) -> String {
         Topic {
             root: Root::Edge,
             id: &self.edge,
@@ -173,7 +140,7 @@ impl EdgeNode {
 
     /// Whether `locker` belongs to a station this edge node mirrors (a locker has its station's
     /// id).
-    fn serves(&self, locker: &LockerId) -> bool {
+    pub(super) fn serves(&self, locker: &LockerId) -> bool {
         self.store
             .snapshot()
             .stations
@@ -280,7 +247,7 @@ impl EdgeNode {
         self.tell_locker(&downlink.locker, down.command, down.acked_events);
     }
 
-    fn sign(
+    pub(super) fn sign(
         &self,
         locker: &LockerId,
         record: &CommandRecord,
@@ -354,118 +321,8 @@ impl EdgeNode {
         self.up(locker, channel, message);
     }
 
-    /// Decides a locker's event here, if this edge node may: an event it applied before (its
-    /// acknowledgement was lost) is acknowledged again; while the uplink is down, a code entry
-    /// and the door closing after a pickup unlock are decided here and acknowledged. `false`
-    /// leaves the event to the gateway (the locker keeps it until the gateway has it).
-    async fn decide(&mut self, locker: &LockerId, message: &serde_json::Value) -> bool {
-        let Ok(event) = serde_json::from_value::<EventMessage>(message.clone()) else {
-            return false;
-        };
-        let Ok(station) = StationId::new(locker.as_str()) else {
-            return false;
-        };
-        if event.v != MESSAGE_VERSION || event.locker != *locker {
-            return false;
-        }
-        if self
-            .store
-            .event_applied(&station, &event.id)
-            .unwrap_or(false)
-        {
-            self.tell_locker(locker, None, vec![event.id]);
-            return true;
-        }
-        if *self.connected.borrow() {
-            return false;
-        }
-        let actor = device_actor("locker", locker.as_str());
-        let decided = match event.event {
-            DeviceEvent::CodeEntered { code } => {
-                let Ok(code) = PickupCode::parse(&code) else {
-                    return false;
-                };
-                let unlock = PickupUnlock {
-                    station,
-                    code,
-                    event: Some(event.id.clone()),
-                    actor,
-                    decided_by: None,
-                    valid: UNLOCK_VALID,
-                };
-                match self.store.unlock_for_pickup(unlock).await {
-                    Ok(command) => Ok(command),
-                    Err(ChangeError::Store(e)) => Err(e),
-                    Err(refused) => {
-                        tracing::info!(%locker, %refused, "code refused at the edge");
-                        Ok(None)
-                    }
-                }
-            }
-            DeviceEvent::DoorClosed {
-                compartment,
-                unlocked_by: Some(command),
-            } => {
-                let ours = self
-                    .store
-                    .command(&command)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|c| matches!(c.unlock_for, UnlockFor::Pickup { .. }));
-                if !ours {
-                    return false;
-                }
-                let closed = DoorClosedEvent {
-                    station,
-                    event: event.id.clone(),
-                    compartment,
-                    unlocked_by: Some(command),
-                    actor,
-                };
-                self.store.door_closed(closed).await.map(|_| None)
-            }
-            DeviceEvent::DoorOpened { compartment } => {
-                let settled = SettledEvent {
-                    station,
-                    event: event.id.clone(),
-                    actor,
-                    action: "door_opened".into(),
-                    target: compartment.to_string(),
-                    outcome: "opened".into(),
-                    decided_by: None,
-                };
-                self.store.settle_event(settled).await.map(|_| None)
-            }
-            DeviceEvent::OfflinePickup {
-                compartment,
-                code_hash,
-            } => {
-                let pickup = OfflinePickup {
-                    station,
-                    event: event.id.clone(),
-                    compartment,
-                    code_hash,
-                    actor,
-                };
-                self.store.offline_pickup(pickup).await.map(|_| None)
-            }
-            DeviceEvent::DoorClosed { .. } | DeviceEvent::Tamper { .. } => return false,
-        };
-        match decided {
-            Ok(command) => {
-                let signed = command.map(|c| self.sign(locker, &c));
-                self.tell_locker(locker, signed, vec![event.id]);
-                true
-            }
-            Err(e) => {
-                tracing::error!(%locker, error = %e, "event not decided; the locker sends it again");
-                false
-            }
-        }
-    }
-
     /// Sends a locker a command and acknowledgements on the local link.
-    fn tell_locker(
+    pub(super) fn tell_locker(
         &mut self,
         locker: &LockerId,
         command: Option<SignedCommand>,
@@ -485,31 +342,6 @@ impl EdgeNode {
             }
             Err(e) => tracing::error!(error = %e, "downlink not encoded"),
         }
-    }
-
-    /// Sends the oldest decisions of the outbox, and schedules the next attempt.
-    fn send_outbox(&mut self) {
-        let decisions = match self.store.edge_outbox(DRAIN_BATCH) {
-            Ok(decisions) if decisions.is_empty() => return,
-            Ok(decisions) => decisions,
-            Err(e) => {
-                tracing::error!(error = %e, "outbox unreadable");
-                return;
-            }
-        };
-        let uplink = EdgeUplink {
-            v: SYNC_VERSION,
-            body: UplinkBody::Decisions { decisions },
-        };
-        if let Ok(json) = serde_json::to_vec(&uplink)
-            && let Err(e) =
-                self.client
-                    .try_publish(self.topic(Channel::Events), QoS::AtLeastOnce, false, json)
-        {
-            tracing::warn!(error = %e, "outbox not sent; retrying");
-        }
-        self.drain.next = Instant::now() + self.drain.wait;
-        self.drain.wait = (self.drain.wait * 2).min(DRAIN_RETRY_MAX);
     }
 
     /// Records the locker's answer to a command, so the edge node can repeat it.
@@ -558,71 +390,6 @@ impl EdgeNode {
                 tracing::warn!(error = %e, "uplink busy; message dropped");
             }
         }
-    }
-
-    /// Sends each connected locker its station's active codes and code key whenever they differ
-    /// from what it was sent last, so it can check codes itself when no node answers.
-    async fn refresh_caches(&mut self) {
-        let lockers: Vec<LockerId> = self.caches.keys().cloned().collect();
-        for locker in lockers {
-            let Ok(station) = StationId::new(locker.as_str()) else {
-                continue;
-            };
-            if !self.serves(&locker) {
-                continue;
-            }
-            let (key, codes) = match self.store.locker_codes(&station) {
-                Ok(found) => found,
-                Err(e) => {
-                    tracing::error!(%locker, error = %e, "codes unreadable");
-                    continue;
-                }
-            };
-            if self.caches.get(&locker) == Some(&Some(codes.clone())) {
-                continue;
-            }
-            let counter = match self.store.next_counter(station).await {
-                Ok(counter) => counter,
-                Err(e) => {
-                    tracing::error!(%locker, error = %e, "no counter for the code cache");
-                    continue;
-                }
-            };
-            let Some(compartment) = self.any_compartment(&locker) else {
-                continue;
-            };
-            let now = self.store.now();
-            let command = Command {
-                version: COMMAND_VERSION,
-                locker: locker.clone(),
-                // Ignored for a cache: it concerns the whole locker.
-                compartment,
-                action: Action::SyncCodes {
-                    key,
-                    codes: codes.clone(),
-                },
-                id: format!("{CACHE_COMMAND}{counter}"),
-                counter,
-                issued_at: now,
-                expires_at: now.plus(UNLOCK_VALID),
-            }
-            .sign(&self.key);
-            self.tell_locker(&locker, Some(command), Vec::new());
-            self.caches.insert(locker, Some(codes));
-        }
-    }
-
-    /// Some compartment of `locker`'s station, to name in a command about the whole locker.
-    fn any_compartment(&self, locker: &LockerId) -> Option<lockergrid_protocol::CompartmentId> {
-        let station = StationId::new(locker.as_str()).ok()?;
-        self.store
-            .mirror_items(&[station].into_iter().collect())
-            .ok()?
-            .into_iter()
-            .find_map(|item| match item {
-                crate::sync::SyncItem::Compartment(c) => Some(c.id),
-                _ => None,
-            })
     }
 
     /// What the front saw, in the edge node's own access log.
@@ -723,7 +490,7 @@ impl EdgeNode {
     }
 }
 
-fn device_actor(kind: &str, id: &str) -> Actor {
+pub(super) fn device_actor(kind: &str, id: &str) -> Actor {
     Actor {
         subject: format!("{kind}:{id}"),
         role: "device".into(),
