@@ -76,18 +76,18 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
     d.lockers[1].power.abort();
     tokio::time::sleep(Duration::from_millis(300)).await;
     clock.advance(Duration::from_secs(31));
-    let h = d
-        .get_until(&health("st-b"), &operator, |h| h["status"] == "offline")
-        .await?;
-    assert_eq!(h["online"], false);
-    assert!(
+    // The status is committed first and the alert raised right after it: wait for both.
+    let offline_alert = |h: &serde_json::Value| {
         h["alerts"]
             .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["kind"] == "offline"),
-        "{h}"
-    );
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == "offline"))
+    };
+    let h = d
+        .get_until(&health("st-b"), &operator, |h| {
+            h["status"] == "offline" && offline_alert(h)
+        })
+        .await?;
+    assert_eq!(h["online"], false);
     assert!(discoverable(&d, &checkout).await?.is_empty());
     // Nothing is sent to a locker that does not answer: the deposit is refused, the hold stays.
     let agent = d.token("courier", Role::Agent, &["st-b"])?;

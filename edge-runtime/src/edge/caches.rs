@@ -5,13 +5,13 @@
 use super::node::EdgeNode;
 use super::offline::UNLOCK_VALID;
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command};
-use lockergrid_protocol::{LockerId, StationId};
+use lockergrid_protocol::{CompartmentId, LockerId, Size, StationId};
 use std::time::Duration;
 
 /// How often the edge node checks whether a connected locker's code cache is out of date.
 pub(super) const CACHE_CHECK: Duration = Duration::from_millis(500);
-/// The prefix of the ids of the edge node's own cache commands, whose answers stay here.
-pub(super) const CACHE_COMMAND: &str = "codes-";
+/// The prefix of the ids of the edge node's own cache commands.
+const CACHE_COMMAND: &str = "codes-";
 
 impl EdgeNode {
     /// Sends each connected locker its station's active codes and code key whenever they differ
@@ -66,16 +66,17 @@ impl EdgeNode {
         }
     }
 
-    /// Some compartment of `locker`'s station, to name in a command about the whole locker.
-    fn any_compartment(&self, locker: &LockerId) -> Option<lockergrid_protocol::CompartmentId> {
-        let station = StationId::new(locker.as_str()).ok()?;
-        self.store
-            .mirror_items(&[station].into_iter().collect())
-            .ok()?
+    /// The first compartment of `locker`'s station (compartments are numbered from 1 per size),
+    /// to name in a command about the whole locker; from the availability snapshot, no read.
+    fn any_compartment(&self, locker: &LockerId) -> Option<CompartmentId> {
+        let snapshot = self.store.snapshot();
+        let view = snapshot
+            .stations
+            .iter()
+            .find(|s| s.record.id.as_str() == locker.as_str())?;
+        let size = Size::ALL
             .into_iter()
-            .find_map(|item| match item {
-                crate::sync::SyncItem::Compartment(c) => Some(c.id),
-                _ => None,
-            })
+            .find(|size| view.sizes[size.index()].total > 0)?;
+        CompartmentId::numbered(locker.as_str(), size, 1).ok()
     }
 }

@@ -4,7 +4,7 @@
 //! requests that the edge node signs with its own key and counter (see
 //! [`LockerDownlink`](crate::sync::LockerDownlink)).
 
-use super::caches::{CACHE_CHECK, CACHE_COMMAND};
+use super::caches::CACHE_CHECK;
 use super::offline::Drain;
 use crate::device::{Audit, NodeLink, Notification};
 use crate::files::{Mode, write_atomic};
@@ -307,13 +307,12 @@ impl EdgeNode {
             }
         };
         if channel == RelayedChannel::Acks {
-            if message["command"]
-                .as_str()
-                .is_some_and(|id| id.starts_with(CACHE_COMMAND))
-            {
+            // Only answers to commands the edge node holds pending go up: the gateway's, the
+            // first time. The edge node's own cache updates are not recorded, and a repeated
+            // answer adds nothing.
+            if !self.settle(&locker, &message).await {
                 return;
             }
-            self.settle(&locker, &message).await;
         }
         if channel == RelayedChannel::Events && self.decide(&locker, &message).await {
             return;
@@ -344,10 +343,11 @@ impl EdgeNode {
         }
     }
 
-    /// Records the locker's answer to a command, so the edge node can repeat it.
-    async fn settle(&self, locker: &LockerId, message: &serde_json::Value) {
+    /// Records the locker's answer to a command, so the edge node can repeat it; `true` when it
+    /// settled a command held pending here.
+    async fn settle(&self, locker: &LockerId, message: &serde_json::Value) -> bool {
         let Ok(ack) = serde_json::from_value::<AckMessage>(message.clone()) else {
-            return;
+            return false;
         };
         let (status, detail) = match ack.outcome {
             Outcome::Executed => (CommandStatus::Executed, None),
@@ -355,12 +355,16 @@ impl EdgeNode {
             Outcome::Failed { reason } => (CommandStatus::Failed, Some(reason)),
         };
         let actor = device_actor("locker", locker.as_str());
-        if let Err(e) = self
+        match self
             .store
             .settle_command(ack.command, status, detail, actor)
             .await
         {
-            tracing::error!(%locker, error = %e, "command outcome not recorded");
+            Ok(settled) => settled.is_some(),
+            Err(e) => {
+                tracing::error!(%locker, error = %e, "command outcome not recorded");
+                false
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use lockergrid_edge_runtime::store::records::Actor;
 use lockergrid_edge_runtime::store::{Applied, DoorClosed, DoorClosedEvent, PickupUnlock};
 use lockergrid_edge_runtime::sync::log::SyncLog;
 use lockergrid_edge_runtime::sync::{Decision, EdgeDecision, SyncItem};
-use lockergrid_edge_runtime::{ManualClock, StoreError, StoreOptions};
+use lockergrid_edge_runtime::{ManualClock, StoreOptions};
 use lockergrid_protocol::{CompartmentState, ParcelStatus, PickupCode, Size, StationId};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -40,8 +40,13 @@ fn free_small(store: &Store, station: &str) -> Option<u32> {
         .map(|s| s.sizes[Size::Small.index()].free)
 }
 
-async fn mirrored(store: &Store) -> Result<Vec<SyncItem>, StoreError> {
-    store.mirror_items(&served())
+fn mirrored(store: &Store) -> Vec<SyncItem> {
+    store.mirror_items(&served()).expect("mirror readable")
+}
+
+/// The edge store holds exactly the gateway's records for the served station.
+fn assert_mirrors(edge: &Store, gateway: &Store) {
+    assert_eq!(mirrored(edge), mirrored(gateway));
 }
 
 #[tokio::test]
@@ -63,10 +68,7 @@ async fn an_edge_store_mirrors_exactly_the_served_stations_batch_by_batch() {
     assert_eq!(catch_up.len(), 1);
     assert!(catch_up[0].full);
     assert!(edge.apply_sync(catch_up[0].clone()).await.unwrap());
-    assert_eq!(
-        mirrored(&edge).await.unwrap(),
-        mirrored(&gateway.store).await.unwrap()
-    );
+    assert_mirrors(&edge, &gateway.store);
     assert_eq!(free_small(&edge, "st-b"), Some(3));
     assert_eq!(free_small(&edge, "st-a"), None, "st-a is not the edge's");
 
@@ -98,10 +100,7 @@ async fn an_edge_store_mirrors_exactly_the_served_stations_batch_by_batch() {
         !edge.apply_sync(delta).await.unwrap(),
         "the same delta again changes nothing"
     );
-    assert_eq!(
-        mirrored(&edge).await.unwrap(),
-        mirrored(&gateway.store).await.unwrap()
-    );
+    assert_mirrors(&edge, &gateway.store);
     assert_eq!(edge.mirror_counts().unwrap().codes, 1);
     assert_eq!(free_small(&edge, "st-b"), Some(2));
 
@@ -129,20 +128,14 @@ async fn an_edge_store_mirrors_exactly_the_served_stations_batch_by_batch() {
     assert!(!edge.apply_sync(gap).await.unwrap(), "a gap is refused");
     assert!(edge.apply_sync(delta).await.unwrap());
     assert_eq!(edge.sync_position().unwrap(), Some(log.position()));
-    assert_eq!(
-        mirrored(&edge).await.unwrap(),
-        mirrored(&gateway.store).await.unwrap()
-    );
+    assert_mirrors(&edge, &gateway.store);
     assert_eq!(edge.mirror_counts().unwrap().codes, 1);
 
     // Reopened, the mirror, its position and its availability are what they were.
     drop(edge);
     let edge = edge_store(dir.path());
     assert_eq!(edge.sync_position().unwrap(), Some(log.position()));
-    assert_eq!(
-        mirrored(&edge).await.unwrap(),
-        mirrored(&gateway.store).await.unwrap()
-    );
+    assert_mirrors(&edge, &gateway.store);
     assert_eq!(free_small(&edge, "st-b"), Some(2));
 }
 
@@ -178,13 +171,8 @@ async fn a_full_resync_replaces_what_the_mirror_held() {
     assert_eq!(batches.len(), 1);
     assert!(batches[0].full);
     assert!(edge.apply_sync(batches[0].clone()).await.unwrap());
-    assert_eq!(
-        mirrored(&edge).await.unwrap(),
-        mirrored(&gateway.store).await.unwrap()
-    );
+    assert_mirrors(&edge, &gateway.store);
     let states: Vec<CompartmentState> = mirrored(&edge)
-        .await
-        .unwrap()
         .into_iter()
         .filter_map(|item| match item {
             SyncItem::Compartment(c) => Some(c.state),

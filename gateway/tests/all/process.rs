@@ -1,5 +1,6 @@
 //! Starting the `lockergrid` binary as a child process.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -39,11 +40,21 @@ pub async fn start_gateway(config: &Path) -> anyhow::Result<Gateway> {
 /// Starts `lockergrid gateway` with `extra` arguments and waits for the line that says where it
 /// listens.
 pub async fn start_gateway_with(config: &Path, extra: &[&str]) -> anyhow::Result<Gateway> {
+    let mut args: Vec<&OsStr> = vec!["gateway".as_ref(), "--config".as_ref(), config.as_ref()];
+    args.extend(["--listen", "127.0.0.1:0"].map(OsStr::new));
+    args.extend(extra.iter().map(OsStr::new));
+    let (child, base) = start_until(&args, "lockergrid gateway listening on ").await?;
+    Ok(Gateway {
+        child,
+        base: base.trim().to_owned(),
+    })
+}
+
+/// Starts `lockergrid` with `args` and waits for the first line of its output that starts with
+/// `ready`; the child and the rest of that line.
+pub async fn start_until(args: &[&OsStr], ready: &str) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary())
-        .args(["gateway", "--config"])
-        .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
+        .args(args)
         .env("RUST_LOG", "warn,rumqttd=off")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -55,15 +66,12 @@ pub async fn start_gateway_with(config: &Path, extra: &[&str]) -> anyhow::Result
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
     while let Some(line) = lines.next_line().await? {
-        if let Some(base) = line.strip_prefix("lockergrid gateway listening on ") {
-            return Ok(Gateway {
-                child,
-                base: base.trim().to_owned(),
-            });
+        if let Some(rest) = line.strip_prefix(ready) {
+            return Ok((child, rest.to_owned()));
         }
     }
     anyhow::bail!(
-        "the gateway exited before it listened: {:?}",
+        "lockergrid {args:?} exited before {ready:?}: {:?}",
         child.wait().await?
     )
 }
