@@ -5,9 +5,12 @@
 mod caches;
 mod node;
 mod offline;
+mod plugins;
 
 use crate::clock::Clock;
 use crate::device::{DeviceOptions, DevicePlane};
+use crate::plugins::registry::Trust;
+use crate::plugins::{HostOptions, PluginError, PluginHost};
 use crate::store::{Store, StoreOptions};
 use crate::sync::uplink::{self, UplinkOptions};
 use lockergrid_protocol::CodeKey;
@@ -38,6 +41,12 @@ pub struct EdgeOptions {
     pub code_key: CodeKey,
     /// Its clock.
     pub clock: Arc<dyn Clock>,
+    /// The keys whose plugin signatures it accepts: those it was enrolled with.
+    pub plugin_trust: Trust,
+    /// Its region, for plugins bound at `region:` scopes.
+    pub region: String,
+    /// Its stations' offset from UTC, minutes, for site rules with opening hours.
+    pub utc_offset_minutes: i32,
 }
 
 /// Why an edge node did not start.
@@ -49,6 +58,9 @@ pub enum EdgeError {
     /// Its device plane could not start.
     #[error(transparent)]
     Devices(#[from] crate::device::DeviceError),
+    /// Its plugin host could not start.
+    #[error(transparent)]
+    Plugins(#[from] PluginError),
 }
 
 /// An edge node that is running; dropping it stops it.
@@ -59,6 +71,7 @@ pub struct RunningEdge {
     command_key: CommandPublicKey,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
+    loader: Option<JoinHandle<()>>,
     _plane: DevicePlane,
 }
 
@@ -79,6 +92,15 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
     let shutdown = CancellationToken::new();
     let (client, uplink) = uplink::connect(&options.uplink);
     let command_key = options.command_key.public();
+    let host = PluginHost::new(
+        HostOptions {
+            region: Some(options.region),
+            ..HostOptions::default()
+        },
+        options.plugin_trust,
+    )?;
+    let plugins = plugins::EdgePlugins::new(Arc::new(host));
+    let loader = tokio::spawn(plugins.clone().run(store.clone(), shutdown.clone()));
     let node = EdgeNode {
         edge: options.uplink.edge.clone(),
         store: store.clone(),
@@ -89,6 +111,8 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         crl,
         drain: offline::Drain::default(),
         caches: std::collections::BTreeMap::new(),
+        plugins,
+        utc_offset_minutes: options.utc_offset_minutes,
     };
     let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {
@@ -98,6 +122,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         command_key,
         shutdown,
         task: Some(task),
+        loader: Some(loader),
         _plane: plane,
     })
 }
@@ -126,7 +151,7 @@ impl RunningEdge {
     /// Stops the edge node and waits for its task.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
+        for task in [self.task.take(), self.loader.take()].into_iter().flatten() {
             let _ = task.await;
         }
     }

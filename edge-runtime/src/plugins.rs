@@ -439,6 +439,15 @@ impl PluginHost {
         slot.current.load().as_ref().map(|l| l.info.clone())
     }
 
+    /// Takes whatever is bound to `world` at exactly `scope` away, so a wider scope or the
+    /// built-in decides there again; calls in flight finish on what they started with.
+    pub fn unbind(&self, world: World, scope: &Scope) {
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        if slots.remove(&(world, scope.clone())).is_some() {
+            tracing::info!(world = %world, scope = %scope, "plugin unbound");
+        }
+    }
+
     /// Every slot with what serves there and its counters.
     pub fn report(&self) -> Vec<SlotReport> {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());

@@ -687,8 +687,19 @@ impl Store {
         station: &StationId,
         code: &PickupCode,
     ) -> Result<Option<Parcel>, StoreError> {
-        let hash = self.inner.code_key.hash(station, code).to_hex();
         let rx = self.inner.db.begin_read()?;
+        // An edge node hashes with the station's key the gateway sent, as its writer does.
+        let keys = rx.open_table(tables::STATION_KEYS_V1.def())?;
+        let hash = match tables::STATION_KEYS_V1.get(&keys, station.as_str())? {
+            Some(hex) => mirror::station_key(&hex)
+                .map_err(|detail| StoreError::Corrupt {
+                    table: "station_keys_v1",
+                    detail,
+                })?
+                .hash(code),
+            None => self.inner.code_key.hash(station, code),
+        }
+        .to_hex();
         let codes = rx.open_table(tables::CODES_V1.def())?;
         let Some(record) = tables::CODES_V1
             .get(&codes, hash.as_str())?

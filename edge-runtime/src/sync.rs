@@ -1,8 +1,8 @@
 //! Sync between the gateway and its edge nodes (DESIGN.md §7, docs/offline.md).
 //!
 //! The gateway keeps, per edge node, the set of records that node needs for its stations (the
-//! stations, their compartments, the keyed hashes of their active pickup codes, the revocation
-//! list) and sends every
+//! stations, their compartments, the keyed hashes of their active pickup codes, stored parcels,
+//! station code keys, the site-rules plugins bound there, the revocation list) and sends every
 //! change as a numbered delta on `edges/{id}/commands`. An edge node applies a delta only on top
 //! of the version it names as its base, and reports the version it holds on
 //! `edges/{id}/telemetry`; that report is the acknowledgement. The gateway answers a report
@@ -13,6 +13,7 @@
 pub mod log;
 pub mod uplink;
 
+use crate::plugins::registry::{Binding, Scope, World};
 use crate::store::records::{
     CodeRecord, CommandRecord, CompartmentRecord, DecidedBy, Parcel, Reservation, StationRecord,
 };
@@ -61,6 +62,9 @@ pub enum SyncItem {
         /// Its key, hex.
         key: String,
     },
+    /// A plugin bound at a scope that covers the edge node's stations, with its component and
+    /// signature: the edge node verifies it against the keys it was enrolled with before it runs.
+    Plugin(PluginRecord),
     /// The deployment CA's certificate revocation list (PEM), which the edge node's device
     /// front enforces on its lockers.
     Crl {
@@ -76,10 +80,12 @@ pub enum SyncItem {
 
 impl SyncItem {
     /// The key the record is known by across versions: `station/{id}`, `compartment/{id}`,
-    /// `code/{hash}`, `parcel/{id}`, `reservation/{id}`, `station-key/{id}` or `crl`.
+    /// `code/{hash}`, `parcel/{id}`, `reservation/{id}`, `station-key/{id}`,
+    /// `plugin/{world}@{scope}` or `crl`.
     pub fn key(&self) -> String {
         match self {
             SyncItem::Crl { .. } => "crl".into(),
+            SyncItem::Plugin(p) => format!("plugin/{}", p.slot()),
             SyncItem::Parcel(p) => format!("parcel/{}", p.id),
             SyncItem::Reservation(r) => format!("reservation/{}", r.id),
             SyncItem::StationKey { station, .. } => format!("station-key/{station}"),
@@ -88,6 +94,26 @@ impl SyncItem {
             SyncItem::Code { hash, .. } => format!("code/{hash}"),
             SyncItem::Removed { key } => key.clone(),
         }
+    }
+}
+
+/// A plugin as the gateway binds it, with what the edge node needs to verify and run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    /// The binding in force at the gateway: world, scope, name, version, SHA-256, settings and
+    /// limits.
+    pub binding: Binding,
+    /// The component's bytes, base64.
+    pub component: String,
+    /// Its signature (the text of a `.sig` file), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl PluginRecord {
+    /// The binding's world and scope, `{world}@{scope}`: one record per slot.
+    pub fn slot(&self) -> String {
+        format!("{}@{}", self.binding.world, self.binding.scope)
     }
 }
 
@@ -253,7 +279,8 @@ pub enum Decision {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decided_by: Option<DecidedBy>,
     },
-    /// A locker event that changes nothing but the record (a door opened), recorded here.
+    /// A locker event that changes nothing but the record (a door opened, a code the site rules
+    /// denied), recorded here.
     Recorded {
         /// Where.
         station: StationId,
@@ -265,6 +292,9 @@ pub enum Decision {
         target: String,
         /// Its outcome.
         outcome: String,
+        /// The site rules that decided it, if they did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decided_by: Option<DecidedBy>,
     },
     /// A code entered at the keypad matched no active code.
     CodeRejected {
@@ -294,6 +324,44 @@ pub struct EdgeStatus {
     /// Decisions in its outbox, not yet confirmed by the gateway.
     #[serde(default)]
     pub outbox: u64,
+    /// The plugins it was sent, slot by slot: what serves there and what it refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<EdgePlugin>,
+}
+
+/// One plugin slot at an edge node, as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgePlugin {
+    /// The world.
+    pub world: World,
+    /// The scope.
+    pub scope: Scope,
+    /// What serves there now; `None` while the built-in decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<PluginVersion>,
+    /// The last version the gateway sent that the edge node refused, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<RefusedPlugin>,
+}
+
+/// A plugin's name, version and digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginVersion {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// SHA-256 of its component, hex.
+    pub digest: String,
+}
+
+/// A plugin version an edge node would not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedPlugin {
+    /// Which.
+    pub plugin: PluginVersion,
+    /// Why, e.g. its signature is by a key the edge node does not trust.
+    pub reason: String,
 }
 
 #[cfg(test)]

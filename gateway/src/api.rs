@@ -159,6 +159,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
                 .layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)),
         )
         .route("/v1/admin/plugins/restore", post(plugins::restore))
+        .route("/v1/admin/plugins/trusted-keys", post(plugins::trust_key))
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))

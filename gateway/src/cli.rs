@@ -244,7 +244,7 @@ async fn up(deployment: &Deployment) -> anyhow::Result<()> {
     for node in &deployment.edges {
         let mut launch = EdgeLaunch::new(deployment, &node.id)?;
         launch.gateway = gateway.devices_addr;
-        launch.issue_certificates(&gateway.data_dir.join("pki"))?;
+        launch.enrol(&gateway.data_dir)?;
         edges.push((node.id.as_str(), launch.start().await?));
     }
     let running: Vec<(&str, &RunningEdge)> = edges.iter().map(|(id, e)| (*id, e)).collect();

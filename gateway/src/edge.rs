@@ -2,15 +2,19 @@
 //! directory is `<data_dir>/edges/<id>/` unless given; `certs/` there holds its client
 //! certificate for the uplink (kind `edge`), the certificate its own device listener serves
 //! (kind `node`, file `listener.pem`), the deployment CA's certificate and the revocation list,
-//! which the gateway keeps current over the uplink. Its master secret (and the command key its
-//! lockers trust) lives in `secrets/` there.
+//! which the gateway keeps current over the uplink, and `plugin-trust.toml`, the keys whose
+//! plugin signatures it accepts (those the gateway trusted when it was enrolled; the gateway
+//! cannot add to them over the uplink). Its master secret (and the command key its lockers
+//! trust) lives in `secrets/` there.
 
 use crate::config::{ConfigError, Deployment};
+use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
 use anyhow::Context;
 use lockergrid_edge_runtime::device::DeviceOptions;
 use lockergrid_edge_runtime::edge::{self, EdgeOptions, RunningEdge};
 use lockergrid_edge_runtime::pki::{Authority, CRL, Identity, Kind};
+use lockergrid_edge_runtime::plugins::registry::{PolicyFile, Trust};
 use lockergrid_edge_runtime::sync::uplink::UplinkOptions;
 use lockergrid_edge_runtime::{Clock, SystemClock};
 use lockergrid_firmware_shim::tls::client_config;
@@ -23,6 +27,9 @@ use std::time::Duration;
 pub const EDGE_HEARTBEAT: Duration = Duration::from_secs(5);
 /// The name of the edge node's listener certificate in `certs/`.
 const LISTENER: &str = "listener";
+/// The keys it accepts plugin signatures from, in `certs/`: a policy file with
+/// `[[trusted_key]]` entries only.
+pub const PLUGIN_TRUST: &str = "plugin-trust.toml";
 
 /// Where and how one edge node runs.
 pub struct EdgeLaunch {
@@ -38,6 +45,10 @@ pub struct EdgeLaunch {
     pub heartbeat: Duration,
     /// Its clock.
     pub clock: Arc<dyn Clock>,
+    /// The deployment's region.
+    pub region: String,
+    /// The deployment's offset from UTC, minutes.
+    pub utc_offset_minutes: i32,
 }
 
 impl EdgeLaunch {
@@ -56,6 +67,8 @@ impl EdgeLaunch {
             devices: node.devices,
             heartbeat: EDGE_HEARTBEAT,
             clock: Arc::new(SystemClock),
+            region: deployment.region_id.clone(),
+            utc_offset_minutes: deployment.utc_offset_minutes,
         })
     }
 
@@ -64,15 +77,36 @@ impl EdgeLaunch {
         self.data_dir.join("certs")
     }
 
-    /// Issues its certificates from the CA in `pki` unless it has them, with the revocation list
-    /// as it is now: for a deployment whose gateway and edge nodes share a machine (`lockergrid
-    /// up`, tests).
-    pub fn issue_certificates(&self, pki: &Path) -> anyhow::Result<()> {
+    /// Enrols it with the gateway whose data directory is `gateway_data`, unless it is enrolled:
+    /// its certificates from the CA there, with the revocation list as it is now, and the keys
+    /// the gateway's plugin policy trusts now. For a deployment whose gateway and edge nodes
+    /// share a machine (`lockergrid up`, tests).
+    pub fn enrol(&self, gateway_data: &Path) -> anyhow::Result<()> {
         let certs = self.certs();
+        let trust = certs.join(PLUGIN_TRUST);
+        if !trust.exists() {
+            let trusted_keys = PluginStore::open(gateway_data)?
+                .policy()?
+                .map(|p| p.trusted_keys)
+                .unwrap_or_default();
+            let file = PolicyFile {
+                version: 1,
+                trusted_keys,
+                plugins: Vec::new(),
+            };
+            std::fs::create_dir_all(&certs).with_context(|| format!("create {certs:?}"))?;
+            let text = format!(
+                "# The keys whose plugin signatures edge node {} accepts.\n{}",
+                self.id,
+                file.to_toml()
+            );
+            std::fs::write(&trust, text).with_context(|| format!("write {trust:?}"))?;
+        }
         if certs.join(format!("{}.pem", self.id)).exists() {
             return Ok(());
         }
-        let mut ca = Authority::open(pki).context("device CA")?;
+        let pki = gateway_data.join("pki");
+        let mut ca = Authority::open(&pki).context("device CA")?;
         ca.issue(&Identity::new(Kind::Edge, &self.id)?, &[], 825)
             .and_then(|bundle| bundle.write_to(&certs, &self.id, ca.ca_pem()))
             .with_context(|| format!("certificate for edge node {}", self.id))?;
@@ -119,6 +153,7 @@ impl EdgeLaunch {
         )?;
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("cannot create data directory {:?}", self.data_dir))?;
+        let plugin_trust = read_trust(&certs.join(PLUGIN_TRUST))?;
         let secrets = Secrets::load_or_create(&self.data_dir)?;
         let options = EdgeOptions {
             data_dir: self.data_dir.clone(),
@@ -138,9 +173,30 @@ impl EdgeLaunch {
             command_key: secrets.command_key(),
             code_key: secrets.code_key(),
             clock: self.clock,
+            plugin_trust,
+            region: self.region,
+            utc_offset_minutes: self.utc_offset_minutes,
         };
         edge::start(options)
             .await
             .with_context(|| format!("edge node {}", self.id))
     }
+}
+
+/// The keys an edge node accepts plugin signatures from.
+fn read_trust(path: &Path) -> anyhow::Result<Trust> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "{}: {e}; write the `version = 1` line and the [[trusted_key]] entries of the gateway's plugins/policy.toml there",
+            path.display()
+        ))
+    })?;
+    let file = PolicyFile::parse(&text).with_context(|| format!("{}", path.display()))?;
+    if !file.plugins.is_empty() {
+        anyhow::bail!(ConfigError::Invalid(format!(
+            "{} binds plugins; it lists trusted keys only (the gateway sends the plugins)",
+            path.display()
+        )));
+    }
+    Ok(file.trust()?)
 }

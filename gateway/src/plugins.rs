@@ -184,6 +184,19 @@ impl PluginStore {
         self.write_policy(&policy)
     }
 
+    /// Adds `key` to the trusted keys of the policy in force, replacing a key of the same name;
+    /// answers the policy as written.
+    pub fn trust_key(&self, key: TrustedKey) -> Result<PolicyFile, PluginStoreError> {
+        let mut policy = self.policy()?.unwrap_or(PolicyFile {
+            version: 1,
+            ..PolicyFile::default()
+        });
+        policy.trusted_keys.retain(|k| k.name != key.name);
+        policy.trusted_keys.push(key);
+        self.write_policy(&policy)?;
+        Ok(policy)
+    }
+
     fn write_policy(&self, policy: &PolicyFile) -> Result<(), PluginStoreError> {
         let text = format!(
             "# The plugin policy in force, written by the gateway. Change it with\n\

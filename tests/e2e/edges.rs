@@ -34,7 +34,7 @@ async fn mirror_converges(d: &Running, edge: usize) -> anyhow::Result<()> {
 
 /// Reserves and deposits `n` parcels at `station` through its locker's doors; each parcel's id,
 /// pickup code and compartment.
-async fn deposit_parcels(
+pub(crate) async fn deposit_parcels(
     d: &Running,
     station: &str,
     n: usize,

@@ -3,6 +3,7 @@
 mod bad_input;
 mod devices;
 mod doors;
+mod edge_plugins;
 mod edges;
 mod expiry;
 mod flows;

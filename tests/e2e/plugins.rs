@@ -34,18 +34,19 @@ fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
     out
 }
 
-struct Push<'a> {
-    world: &'a str,
-    scope: &'a str,
-    name: &'a str,
-    version: &'a str,
-    bytes: &'a [u8],
-    sha256: String,
-    signature: Option<String>,
+/// A plugin push as an operator's tool sends it.
+pub(crate) struct Push<'a> {
+    pub world: &'a str,
+    pub scope: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub bytes: &'a [u8],
+    pub sha256: String,
+    pub signature: Option<String>,
 }
 
 impl<'a> Push<'a> {
-    fn signed(
+    pub(crate) fn signed(
         signer: &PluginSigner,
         world: &'a str,
         name: &'a str,
@@ -63,7 +64,7 @@ impl<'a> Push<'a> {
         }
     }
 
-    async fn send(&self, d: &Running, operator: &str) -> anyhow::Result<(u16, Value)> {
+    pub(crate) async fn send(&self, d: &Running, operator: &str) -> anyhow::Result<(u16, Value)> {
         let body = json!({
             "world": self.world,
             "scope": self.scope,

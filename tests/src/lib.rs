@@ -358,7 +358,7 @@ impl Running {
         launch.heartbeat = Duration::from_millis(100);
         let store = self.gateway.app.store.clone();
         launch.clock = Arc::new(FollowStore(store));
-        launch.issue_certificates(&self.gateway.data_dir.join("pki"))?;
+        launch.enrol(&self.gateway.data_dir)?;
         launch.start().await
     }
 

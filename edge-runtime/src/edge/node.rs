@@ -6,6 +6,7 @@
 
 use super::caches::CACHE_CHECK;
 use super::offline::Drain;
+use super::plugins::EdgePlugins;
 use crate::device::{Audit, NodeLink, Notification};
 use crate::files::{Mode, write_atomic};
 use crate::store::Store;
@@ -44,6 +45,10 @@ pub(super) struct EdgeNode {
     pub drain: Drain,
     /// The lockers connected now, each with the code cache last sent to it.
     pub caches: BTreeMap<LockerId, Option<Vec<CachedCode>>>,
+    /// Its plugin host and the plugins the gateway sent.
+    pub plugins: EdgePlugins,
+    /// Its stations' offset from UTC, minutes.
+    pub utc_offset_minutes: i32,
 }
 
 impl EdgeNode {
@@ -194,7 +199,10 @@ impl EdgeNode {
             }
             let (version, full) = (batch.version, batch.full);
             match self.store.apply_sync(batch).await {
-                Ok(true) => tracing::debug!(version, full, "sync applied"),
+                Ok(true) => {
+                    tracing::debug!(version, full, "sync applied");
+                    self.plugins.changed();
+                }
                 Ok(false) => tracing::debug!(version, "sync batch does not fit; skipped"),
                 Err(e) => {
                     tracing::error!(error = %e, "sync batch not applied");
@@ -477,6 +485,7 @@ impl EdgeNode {
                 compartments: counts.compartments,
                 codes: counts.codes,
                 outbox: self.store.edge_outbox_depth().unwrap_or_default(),
+                plugins: self.plugins.report(),
             },
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = %e, "store unreadable; no status sent");

@@ -3,14 +3,23 @@
 //! to the gateway, oldest first, once the uplink is back (docs/offline.md).
 
 use super::node::{EdgeNode, device_actor};
-use crate::store::records::UnlockFor;
+use crate::plugins::model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
+use crate::plugins::registry::World;
+use crate::store::records::{DecidedBy, UnlockFor};
 use crate::store::{ChangeError, DoorClosedEvent, OfflinePickup, PickupUnlock, SettledEvent};
 use crate::sync::{EdgeUplink, SYNC_VERSION, UplinkBody};
 use lockergrid_protocol::message::{DeviceEvent, EventMessage, MESSAGE_VERSION};
 use lockergrid_protocol::topic::Channel;
-use lockergrid_protocol::{LockerId, PickupCode, StationId};
+use lockergrid_protocol::{LockerId, ParcelId, PickupCode, StationId};
 use rumqttc::QoS;
 use std::time::{Duration, Instant};
+
+/// A code the site rules would not let open its compartment.
+struct Denied {
+    parcel: ParcelId,
+    reason: String,
+    decided_by: DecidedBy,
+}
 
 /// The outbox's schedule: at once on connecting and after every confirmation, otherwise again
 /// after a wait that doubles from [`DRAIN_RETRY`] to [`DRAIN_RETRY_MAX`].
@@ -25,6 +34,9 @@ const DRAIN_RETRY: Duration = Duration::from_secs(1);
 const DRAIN_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Most decisions in one message.
 const DRAIN_BATCH: usize = 256;
+/// Most bytes of decisions in one message: under the 64 KiB the gateway's device front accepts
+/// in one packet (a larger one would cost the connection, every time it is sent again).
+const DRAIN_BYTES: usize = 48 * 1024;
 /// How long an unlock the edge node issues itself is valid.
 pub(super) const UNLOCK_VALID: Duration = Duration::from_secs(60);
 
@@ -69,12 +81,41 @@ impl EdgeNode {
                 let Ok(code) = PickupCode::parse(&code) else {
                     return false;
                 };
+                let decided_by = match self.site_rules(&station, &code).await {
+                    Ok(decided_by) => decided_by,
+                    Err(Denied {
+                        parcel,
+                        reason,
+                        decided_by,
+                    }) => {
+                        tracing::info!(%locker, %reason, "code denied by site rules at the edge");
+                        let settled = SettledEvent {
+                            station,
+                            event: event.id.clone(),
+                            actor,
+                            action: "pickup".into(),
+                            target: parcel.to_string(),
+                            outcome: format!("denied by site rules: {reason}"),
+                            decided_by: Some(decided_by),
+                        };
+                        return match self.store.settle_event(settled).await {
+                            Ok(_) => {
+                                self.tell_locker(locker, None, vec![event.id]);
+                                true
+                            }
+                            Err(e) => {
+                                tracing::error!(%locker, error = %e, "denial not recorded; the locker sends the code again");
+                                false
+                            }
+                        };
+                    }
+                };
                 let unlock = PickupUnlock {
                     station,
                     code,
                     event: Some(event.id.clone()),
                     actor,
-                    decided_by: None,
+                    decided_by,
                     valid: UNLOCK_VALID,
                 };
                 match self.store.unlock_for_pickup(unlock).await {
@@ -148,9 +189,43 @@ impl EdgeNode {
         }
     }
 
+    /// Asks the site rules of `station` about a code that would open something (as the gateway
+    /// does): who allowed it, or the denial to record. A code that opens nothing is not asked
+    /// about.
+    async fn site_rules(
+        &self,
+        station: &StationId,
+        code: &PickupCode,
+    ) -> Result<Option<DecidedBy>, Denied> {
+        let Ok(Some(parcel)) = self.store.parcel_for_code(station, code) else {
+            return Ok(None);
+        };
+        let at = self.store.now();
+        let minutes = (at.millis() / 60_000) as i64 + i64::from(self.utc_offset_minutes);
+        let attempt = AccessAttempt {
+            station: station.clone(),
+            compartment: parcel.compartment_id.clone(),
+            role: AccessRole::Customer,
+            method: AccessMethod::PickupCode,
+            at,
+            local_minute: minutes.rem_euclid(24 * 60) as u16,
+            climate_controlled: false,
+        };
+        let checked = self.plugins.host.check_access(&attempt).await;
+        let decided_by = checked.decider.decided_by(World::SiteRules);
+        match checked.answer {
+            AccessDecision::Allow => Ok(Some(decided_by)),
+            AccessDecision::Deny(reason) => Err(Denied {
+                parcel: parcel.id,
+                reason,
+                decided_by,
+            }),
+        }
+    }
+
     /// Sends the oldest decisions of the outbox, and schedules the next attempt.
     pub(super) fn send_outbox(&mut self) {
-        let decisions = match self.store.edge_outbox(DRAIN_BATCH) {
+        let mut decisions = match self.store.edge_outbox(DRAIN_BATCH) {
             Ok(decisions) if decisions.is_empty() => return,
             Ok(decisions) => decisions,
             Err(e) => {
@@ -158,6 +233,15 @@ impl EdgeNode {
                 return;
             }
         };
+        let mut bytes = 0;
+        let fit = decisions
+            .iter()
+            .take_while(|d| {
+                bytes += serde_json::to_vec(d).map_or(0, |json| json.len() + 1);
+                bytes <= DRAIN_BYTES
+            })
+            .count();
+        decisions.truncate(fit.max(1));
         let uplink = EdgeUplink {
             v: SYNC_VERSION,
             body: UplinkBody::Decisions { decisions },

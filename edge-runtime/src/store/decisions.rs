@@ -270,6 +270,7 @@ impl Writer {
                 action,
                 target,
                 outcome,
+                decided_by,
             } => {
                 let settled = SettledEvent {
                     actor: Actor {
@@ -281,7 +282,7 @@ impl Writer {
                     action,
                     target,
                     outcome,
-                    decided_by: None,
+                    decided_by,
                 };
                 self.settle_event(tx, settled)?;
                 Ok(Applied::Applied)

@@ -353,6 +353,7 @@ impl Writer {
                 action: settled.action.clone(),
                 target: settled.target.clone(),
                 outcome: settled.outcome.clone(),
+                decided_by: settled.decided_by.clone(),
             },
         )?;
         let entry = Draft::new(

@@ -5,12 +5,12 @@
 use super::index::StationIndex;
 use super::records::{CodeRecord, CompartmentRecord, StationRecord};
 use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1,
-    STATIONS_V1, SYNC_POSITION, SYNC_V1,
+    CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, PARCELS_V1, RESERVATIONS_V1,
+    STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1,
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
-use crate::sync::{SyncBatch, SyncItem, SyncPosition};
+use crate::sync::{PluginRecord, SyncBatch, SyncItem, SyncPosition};
 use lockergrid_protocol::{CompartmentId, ParcelStatus, StationCodeKey, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,7 +33,7 @@ pub(super) fn load_station_keys(
     Ok(keys)
 }
 
-fn station_key(hex: &str) -> Result<StationCodeKey, String> {
+pub(super) fn station_key(hex: &str) -> Result<StationCodeKey, String> {
     lockergrid_protocol::from_hex::<32>(hex)
         .map(StationCodeKey::from_bytes)
         .ok_or_else(|| "a station key is 32 bytes of hex".to_string())
@@ -123,6 +123,17 @@ impl Store {
         SYNC_V1.get(&table, SYNC_POSITION)
     }
 
+    /// The plugins an edge node's store holds, as the gateway sent them.
+    pub fn mirrored_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(EDGE_PLUGINS_V1.def())?;
+        Ok(EDGE_PLUGINS_V1
+            .entries(&table)?
+            .into_iter()
+            .map(|(_, plugin)| plugin)
+            .collect())
+    }
+
     /// How many compartments and codes this store holds.
     pub fn mirror_counts(&self) -> Result<MirrorCounts, StoreError> {
         let rx = self.inner.db.begin_read()?;
@@ -167,6 +178,9 @@ impl Writer {
                     STATION_KEYS_V1.put(&mut tx.station_keys, station.as_str(), key)?;
                     self.station_keys.insert(station.clone(), parsed);
                 }
+                SyncItem::Plugin(plugin) => {
+                    EDGE_PLUGINS_V1.put(&mut tx.edge_plugins, plugin.slot().as_str(), plugin)?;
+                }
                 // A file, not a record: the edge node writes it before the batch is applied.
                 SyncItem::Crl { .. } => {}
             }
@@ -175,7 +189,7 @@ impl Writer {
         Ok(true)
     }
 
-    /// Drops every mirrored station, compartment and code, for a full resync.
+    /// Drops every mirrored record (plugins included), for a full resync.
     fn clear_mirror(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         tx.stations.retain(|_, _| false)?;
         tx.compartments.retain(|_, _| false)?;
@@ -183,6 +197,7 @@ impl Writer {
         tx.parcels.retain(|_, _| false)?;
         tx.reservations.retain(|_, _| false)?;
         tx.station_keys.retain(|_, _| false)?;
+        tx.edge_plugins.retain(|_, _| false)?;
         self.station_keys.clear();
         tx.dirty.extend(self.index.stations.keys().cloned());
         self.index.stations.clear();
@@ -251,6 +266,9 @@ impl Writer {
             }
             Some(("reservation", id)) => {
                 tx.reservations.remove(id)?;
+            }
+            Some(("plugin", slot)) => {
+                tx.edge_plugins.remove(slot)?;
             }
             Some(("station-key", id)) => {
                 tx.station_keys.remove(id)?;

@@ -8,7 +8,7 @@ use super::records::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
     LockerRecord, OutboxEntry, Parcel, Reservation, StationRecord,
 };
-use crate::sync::{EdgeDecision, SyncPosition};
+use crate::sync::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -203,6 +203,9 @@ pub const EDGE_OUTBOX_V1: Typed<u64, EdgeDecision> = Typed::new("edge_outbox_v1"
 /// node under [`OUTBOX_DRAINED`] (the last the gateway confirmed), so its numbers keep growing
 /// after its outbox empties.
 pub const EDGE_INBOX_V1: Typed<&str, u64> = Typed::new("edge_inbox_v1");
+/// On an edge node: the plugins the gateway sent, by slot (`{world}@{scope}`), verified only
+/// when loaded.
+pub const EDGE_PLUGINS_V1: Typed<&str, PluginRecord> = Typed::new("edge_plugins_v1");
 
 /// The inbox key of a locker's event.
 pub fn inbox_key(station: &StationId, event: &str) -> String {

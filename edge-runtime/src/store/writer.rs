@@ -10,8 +10,8 @@ use super::records::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Res
 use super::snapshot::{Snapshot, StationView};
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
-    IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1,
-    RESERVATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
+    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1,
+    PENDING_COMMANDS_V1, RESERVATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
 };
 use super::{
     ChangeError, CommitReport, CompartmentChange, Deposit, DoorClosed, DoorClosedEvent,
@@ -233,6 +233,7 @@ pub(super) struct Tx<'t> {
     pub station_keys: redb::Table<'t, &'static str, &'static [u8]>,
     pub edge_outbox: redb::Table<'t, u64, &'static [u8]>,
     pub edge_inbox: redb::Table<'t, &'static str, &'static [u8]>,
+    pub edge_plugins: redb::Table<'t, &'static str, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -257,6 +258,7 @@ impl<'t> Tx<'t> {
             station_keys: txn.open_table(STATION_KEYS_V1.def())?,
             edge_outbox: txn.open_table(EDGE_OUTBOX_V1.def())?,
             edge_inbox: txn.open_table(EDGE_INBOX_V1.def())?,
+            edge_plugins: txn.open_table(EDGE_PLUGINS_V1.def())?,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),

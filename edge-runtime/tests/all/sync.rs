@@ -300,6 +300,7 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
             action: "door_opened".into(),
             target: "st-b:S001".into(),
             outcome: "opened".into(),
+            decided_by: None,
         },
     };
     assert_eq!(apply(vec![ahead]).await.unwrap(), vec![Applied::Applied]);

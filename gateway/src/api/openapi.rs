@@ -176,6 +176,12 @@ fn paths() -> Value {
                                "422": problem("Refused: unsigned, bad signature, untrusted key, SHA-256 mismatch, wrong world or failed fixtures") }
             }))
         },
+        "/v1/admin/plugins/trusted-keys": { "post": secured("operator", json!({
+            "operationId": "trustPluginKey",
+            "summary": "Trust one more plugin-signing key here (or replace the key of that name); edge nodes keep the keys they were enrolled with",
+            "requestBody": body("TrustedKey"),
+            "responses": { "200": ok("The keys trusted now", "TrustedKeys"), "422": problem("Not an Ed25519 public key") }
+        })) },
         "/v1/admin/plugins/restore": { "post": secured("operator", json!({
             "operationId": "restorePlugin",
             "summary": "Put a plugin taken out of service back",
@@ -289,7 +295,16 @@ fn edge_schemas() -> Value {
             "outbox": { "type": "integer", "description": "Decisions waiting in its outbox" },
             "decisions_applied": { "type": "integer", "description": "The last of its decisions applied here" },
             "clock_offset_ms": { "type": ["integer", "null"], "description": "Its clock minus the gateway's at its last report" },
-            "deltas_sent": { "type": "integer" }, "full_resyncs": { "type": "integer" } } } } } }
+            "deltas_sent": { "type": "integer" }, "full_resyncs": { "type": "integer" },
+            "plugins": { "type": "array", "description": "The plugins it was sent (site rules), slot by slot",
+                "items": { "$ref": "#/components/schemas/EdgePlugin" } } } } } } },
+        "EdgePlugin": { "type": "object", "properties": {
+            "world": { "$ref": "#/components/schemas/World" }, "scope": { "$ref": "#/components/schemas/Scope" },
+            "serving": { "$ref": "#/components/schemas/EdgePluginVersion" },
+            "refused": { "type": "object", "description": "The last version it would not run", "properties": {
+                "plugin": { "$ref": "#/components/schemas/EdgePluginVersion" }, "reason": { "type": "string" } } } } },
+        "EdgePluginVersion": { "type": "object", "properties": {
+            "name": { "type": "string" }, "version": { "type": "string" }, "digest": { "type": "string" } } }
     })
 }
 
@@ -305,6 +320,10 @@ fn plugin_schemas() -> Value {
                 "items": { "type": "integer", "minimum": 0, "maximum": 1439 } } } },
         "World": { "type": "string", "enum": ["reservation-policy", "notification-router", "site-rules"] },
         "Scope": { "type": "string", "pattern": "^(default|region:[A-Za-z0-9._:-]{1,64}|station:[A-Za-z0-9._:-]{1,64})$" },
+        "TrustedKey": { "type": "object", "additionalProperties": false, "required": ["name", "public_key"], "properties": {
+            "name": { "type": "string", "minLength": 1, "maxLength": 64 },
+            "public_key": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "Ed25519 public key, hex" } } },
+        "TrustedKeys": { "type": "object", "properties": { "trusted_keys": { "type": "array", "items": { "$ref": "#/components/schemas/TrustedKey" } } } },
         "PluginSlot": { "type": "object", "additionalProperties": false, "required": ["world", "scope"], "properties": {
             "world": { "$ref": "#/components/schemas/World" }, "scope": { "$ref": "#/components/schemas/Scope" } } },
         "PluginInfo": { "type": "object", "properties": {

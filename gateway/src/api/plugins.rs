@@ -1,6 +1,7 @@
 //! Operator plugin management: what runs where (`GET /v1/admin/plugins`), a signed new version
-//! (`POST /v1/admin/plugins`), and putting a plugin taken out of service back
-//! (`POST /v1/admin/plugins/restore`).
+//! (`POST /v1/admin/plugins`), putting a plugin taken out of service back
+//! (`POST /v1/admin/plugins/restore`), and one more signing key to trust
+//! (`POST /v1/admin/plugins/trusted-keys`).
 
 use super::App;
 use super::extract::{ApiJson, Caller};
@@ -11,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use lockergrid_edge_runtime::plugins::registry::{
-    Binding, BindingLimits, PolicyError, Scope, World,
+    Binding, BindingLimits, PolicyError, PolicyFile, Scope, TrustedKey, World,
 };
 use lockergrid_edge_runtime::plugins::{Decider, PluginError, PluginInfo};
 use serde::Deserialize;
@@ -233,4 +234,38 @@ pub(super) async fn restore(
         "scope": info.scope,
         "plugin": info_json(&info),
     })))
+}
+
+pub(super) async fn trust_key(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiJson(key): ApiJson<TrustedKey>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    check_label("name", &key.name)?;
+    let trust = PolicyFile {
+        version: 1,
+        trusted_keys: vec![key.clone()],
+        plugins: Vec::new(),
+    };
+    trust.trust().map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-key",
+            "Not a trusted key",
+            e.to_string(),
+        )
+    })?;
+    let _one_at_a_time = app.push_lock.lock().await;
+    let target = key.name.clone();
+    let policy = app
+        .plugin_store
+        .trust_key(key)
+        .map_err(|e| ApiError::internal(&e))?;
+    app.plugins
+        .set_trust(policy.trust().map_err(|e| ApiError::internal(&e))?);
+    app.store
+        .record(caller.actor(), "plugin_trust", &target, "ok", None)
+        .await?;
+    Ok(Json(json!({ "trusted_keys": policy.trusted_keys })))
 }

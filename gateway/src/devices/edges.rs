@@ -5,11 +5,15 @@
 //! in [`Devices`](super::Devices).
 
 use crate::config::EdgeNode;
+use crate::plugins::PluginStore;
+use base64::Engine as _;
 use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::device::LinkTx;
+use lockergrid_edge_runtime::plugins::registry::{PolicyFile, Scope, World};
 use lockergrid_edge_runtime::sync::log::{KEPT_DELTAS, SyncLog};
 use lockergrid_edge_runtime::sync::{
-    EdgeDownlink, EdgeStatus, SYNC_VERSION, SyncBatch, SyncItem, SyncPosition,
+    EdgeDownlink, EdgePlugin, EdgeStatus, PluginRecord, SYNC_VERSION, SyncBatch, SyncItem,
+    SyncPosition,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{StationId, Timestamp};
@@ -54,6 +58,8 @@ pub struct EdgeState {
     pub deltas_sent: u64,
     /// Full resyncs sent to it since the gateway started.
     pub full_resyncs: u64,
+    /// The plugins it was sent, as it reported them: what serves at each slot, what it refused.
+    pub plugins: Vec<EdgePlugin>,
 }
 
 impl EdgeState {
@@ -81,6 +87,8 @@ pub(super) struct EdgeSync {
     seen_commit: Option<u64>,
     /// The deployment's revocation list, and its text when last read.
     crl: (PathBuf, String),
+    /// The plugin policy in force when last read, and its site rules as sync records.
+    plugins: (PolicyFile, Vec<PluginRecord>),
 }
 
 impl EdgeSync {
@@ -105,6 +113,7 @@ impl EdgeSync {
             edges,
             seen_commit: None,
             crl: (crl, String::new()),
+            plugins: Default::default(),
         }
     }
 
@@ -131,7 +140,14 @@ impl EdgeSync {
 
     /// Brings every log up to the store's newest commit and sends the new deltas, then sends
     /// catch-up to nodes that have not confirmed the newest version in time.
-    pub(super) fn tick(&mut self, store: &Store, link: &mut LinkTx, view: &super::Devices) {
+    pub(super) fn tick(
+        &mut self,
+        store: &Store,
+        plugins: &PluginStore,
+        link: &mut LinkTx,
+        view: &super::Devices,
+    ) {
+        let plugins_changed = self.read_plugins(plugins);
         let commit = store.snapshot().commit_seq;
         let crl = match std::fs::read_to_string(&self.crl.0) {
             Ok(crl) => crl,
@@ -140,7 +156,7 @@ impl EdgeSync {
                 self.crl.1.clone()
             }
         };
-        if self.seen_commit != Some(commit) || crl != self.crl.1 {
+        if self.seen_commit != Some(commit) || crl != self.crl.1 || plugins_changed {
             self.seen_commit = Some(commit);
             self.crl.1 = crl;
             for (id, edge) in &mut self.edges {
@@ -156,6 +172,17 @@ impl EdgeSync {
                         pem: self.crl.1.clone(),
                     });
                 }
+                items.extend(
+                    self.plugins
+                        .1
+                        .iter()
+                        .filter(|p| match &p.binding.scope {
+                            Scope::Default | Scope::Region(_) => true,
+                            Scope::Station(s) => edge.stations.contains(s),
+                        })
+                        .cloned()
+                        .map(SyncItem::Plugin),
+                );
                 if let Some(delta) = edge.log.advance(items).cloned() {
                     let version = delta.version;
                     view.update_edge(id, |s| s.version = version);
@@ -179,6 +206,39 @@ impl EdgeSync {
                 }
             }
         }
+    }
+
+    /// Reads the plugin policy in force; when it changed, the site rules it binds (the plugins
+    /// edge nodes run) with their components and signatures. `true` when it changed.
+    fn read_plugins(&mut self, store: &PluginStore) -> bool {
+        let policy = match store.policy() {
+            Ok(policy) => policy.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %e, "plugin policy not readable; edge nodes keep their plugins");
+                return false;
+            }
+        };
+        if policy == self.plugins.0 {
+            return false;
+        }
+        let records = policy
+            .plugins
+            .iter()
+            .filter(|b| b.world == World::SiteRules)
+            .filter_map(|binding| match store.read_component(binding) {
+                Ok((bytes, signature)) => Some(PluginRecord {
+                    binding: binding.clone(),
+                    component: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    signature,
+                }),
+                Err(e) => {
+                    tracing::error!(world = %binding.world, scope = %binding.scope, error = %e, "plugin not readable; not sent to edge nodes");
+                    None
+                }
+            })
+            .collect();
+        self.plugins = (policy, records);
+        true
     }
 
     /// An edge node's report: where it stands, which is also its acknowledgement.
@@ -211,6 +271,7 @@ impl EdgeSync {
             s.compartments = status.compartments;
             s.codes = status.codes;
             s.outbox = status.outbox;
+            s.plugins = status.plugins.clone();
             s.clock_offset_ms = Some(
                 i64::try_from(status.at.millis()).unwrap_or(i64::MAX)
                     - i64::try_from(now.millis()).unwrap_or(i64::MAX),

@@ -126,7 +126,12 @@ impl Node {
                     mark_offline(&self.app.store, self.devices()).await;
                     self.expire().await;
                     self.flush();
-                    self.edges.tick(&self.app.store, &mut self.link.tx, &self.app.devices);
+                    self.edges.tick(
+                        &self.app.store,
+                        &self.app.plugin_store,
+                        &mut self.link.tx,
+                        &self.app.devices,
+                    );
                 }
             }
         }

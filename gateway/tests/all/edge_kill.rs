@@ -153,7 +153,7 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_and_applies_none
     let edge_data = dir.path().join("edge");
     let mut launch = EdgeLaunch::new(&deployment, "edge-b")?;
     launch.data_dir = edge_data.clone();
-    launch.issue_certificates(&gateway.data_dir.join("pki"))?;
+    launch.enrol(&gateway.data_dir)?;
     let key = launch.command_key()?;
 
     // Online first: the edge node mirrors the parcels and their codes.
