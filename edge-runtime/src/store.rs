@@ -13,6 +13,7 @@ mod index;
 mod mirror;
 mod ops;
 pub mod records;
+mod returns;
 pub mod snapshot;
 mod tables;
 mod writer;
@@ -30,9 +31,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use records::{
     Actor, CommandRecord, CommandStatus, DecidedBy, NotifyRecipient, OutboxEntry, Parcel,
-    Reservation, StationRecord, StationStatus,
+    Reservation, ReturnRecord, StationRecord, StationStatus,
 };
 use redb::ReadableDatabase;
+pub use returns::{AuthorizedReturn, ReturnRequest};
 use snapshot::Snapshot;
 use std::path::Path;
 use std::sync::Arc;
@@ -279,6 +281,10 @@ pub enum DoorClosed {
     Deposited(Deposit),
     /// The pickup its command was for: the code is spent.
     PickedUp(Pickup),
+    /// A return's drop-off: it waits in its compartment for a carrier.
+    ReturnDroppedOff(ReturnRecord),
+    /// A carrier took a return away; the compartment is free.
+    ReturnCollected(ReturnRecord),
     /// Nothing to complete (no command, or one already completed); logged.
     Recorded,
     /// The command's deposit or pickup is no longer possible (e.g. the hold ran out); logged.
@@ -687,19 +693,8 @@ impl Store {
         station: &StationId,
         code: &PickupCode,
     ) -> Result<Option<Parcel>, StoreError> {
+        let hash = self.code_hash(station, code)?;
         let rx = self.inner.db.begin_read()?;
-        // An edge node hashes with the station's key the gateway sent, as its writer does.
-        let keys = rx.open_table(tables::STATION_KEYS_V1.def())?;
-        let hash = match tables::STATION_KEYS_V1.get(&keys, station.as_str())? {
-            Some(hex) => mirror::station_key(&hex)
-                .map_err(|detail| StoreError::Corrupt {
-                    table: "station_keys_v1",
-                    detail,
-                })?
-                .hash(code),
-            None => self.inner.code_key.hash(station, code),
-        }
-        .to_hex();
         let codes = rx.open_table(tables::CODES_V1.def())?;
         let Some(record) = tables::CODES_V1
             .get(&codes, hash.as_str())?
@@ -709,6 +704,23 @@ impl Store {
         };
         let parcels = rx.open_table(tables::PARCELS_V1.def())?;
         tables::PARCELS_V1.get(&parcels, record.parcel_id.as_str())
+    }
+
+    /// The keyed hash of `code` at `station`, hex: with the station's key the gateway sent on
+    /// an edge node, as its writer hashes.
+    fn code_hash(&self, station: &StationId, code: &PickupCode) -> Result<String, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let keys = rx.open_table(tables::STATION_KEYS_V1.def())?;
+        let hash = match tables::STATION_KEYS_V1.get(&keys, station.as_str())? {
+            Some(hex) => mirror::station_key(&hex)
+                .map_err(|detail| StoreError::Corrupt {
+                    table: "station_keys_v1",
+                    detail,
+                })?
+                .hash(code),
+            None => self.inner.code_key.hash(station, code),
+        };
+        Ok(hash.to_hex())
     }
 
     /// The outbox from entry `from` on, at most `limit` entries.

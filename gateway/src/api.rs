@@ -9,6 +9,7 @@ mod parcels;
 mod plugins;
 pub mod problem;
 mod reservations;
+mod returns;
 mod stations;
 mod system;
 
@@ -148,6 +149,10 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/parcels/{id}", get(parcels::get_one))
         .route("/v1/parcels/{id}/collect", post(parcels::collect))
         .route("/v1/parcels/{id}/code", post(parcels::reissue_code))
+        .route("/v1/returns", post(returns::create))
+        .route("/v1/returns/{id}", get(returns::get_one))
+        .route("/v1/returns/{id}/collect", post(returns::collect))
+        .route("/v1/stations/{id}/returns", get(returns::at_station))
         .route("/v1/admin/access-log", get(admin::access_log))
         .route("/v1/admin/outbox", get(admin::outbox))
         .route("/v1/admin/edges", get(admin::edges))

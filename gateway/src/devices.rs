@@ -17,7 +17,7 @@ pub use edges::EdgeState;
 use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::device::{Audit, DeviceOptions, DevicePlane};
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
-use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, StationStatus};
+use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, ReturnRecord, StationStatus};
 use lockergrid_edge_runtime::store::{Deposit, StatusChange};
 use lockergrid_protocol::command::CommandKey;
 use lockergrid_protocol::message::TelemetryMessage;
@@ -72,14 +72,17 @@ impl Health {
     }
 }
 
-/// How a deposit's unlock command ended, for the agent's request waiting on it.
+/// How a deposit's or a return collection's unlock command ended, for the agent's or carrier's
+/// request waiting on it.
 #[derive(Debug)]
-pub enum DepositEnd {
+pub enum DoorEnd {
     /// The door closed: the parcel is stored and its code issued.
     Deposited(Deposit),
+    /// The door closed: the carrier took the return away.
+    Collected(ReturnRecord),
     /// The locker refused or failed the unlock, or never acknowledged it before it expired.
     NotUnlocked(CommandRecord),
-    /// The door closed but the deposit was no longer possible.
+    /// The door closed but the deposit or collection was no longer possible.
     Conflict(String),
 }
 
@@ -89,7 +92,7 @@ pub enum DepositEnd {
 pub struct Devices {
     health: Mutex<HashMap<StationId, Health>>,
     commands: mpsc::UnboundedSender<CommandRecord>,
-    deposits: Mutex<HashMap<String, oneshot::Sender<DepositEnd>>>,
+    doors: Mutex<HashMap<String, oneshot::Sender<DoorEnd>>>,
     edges: Mutex<BTreeMap<String, EdgeState>>,
 }
 
@@ -104,7 +107,7 @@ impl Devices {
         let devices = Devices {
             health: Mutex::default(),
             commands,
-            deposits: Mutex::default(),
+            doors: Mutex::default(),
             edges: Mutex::default(),
         };
         (Arc::new(devices), Outbox(outbox))
@@ -149,23 +152,23 @@ impl Devices {
         }
     }
 
-    /// Tells the caller how the deposit unlock `command` ends.
-    pub fn watch_deposit(&self, command: &str) -> oneshot::Receiver<DepositEnd> {
+    /// Tells the caller how the deposit or collection unlock `command` ends.
+    pub fn watch_door(&self, command: &str) -> oneshot::Receiver<DoorEnd> {
         let (tx, rx) = oneshot::channel();
-        self.deposits
+        self.doors
             .lock()
-            .expect("deposits lock")
+            .expect("doors lock")
             .insert(command.to_owned(), tx);
         rx
     }
 
     /// Stops telling anyone about `command`.
-    pub fn forget_deposit(&self, command: &str) {
-        self.deposits.lock().expect("deposits lock").remove(command);
+    pub fn forget_door(&self, command: &str) {
+        self.doors.lock().expect("doors lock").remove(command);
     }
 
-    fn finish_deposit(&self, command: &str, end: DepositEnd) {
-        let waiting = self.deposits.lock().expect("deposits lock").remove(command);
+    fn finish_door(&self, command: &str, end: DoorEnd) {
+        let waiting = self.doors.lock().expect("doors lock").remove(command);
         if let Some(tx) = waiting {
             let _ = tx.send(end);
         }

@@ -12,4 +12,5 @@ mod notifications;
 mod openapi;
 mod plugins;
 mod race;
+mod returns;
 mod roles;

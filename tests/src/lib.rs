@@ -467,11 +467,41 @@ impl Running {
         }
         let station = reservation["station_id"].as_str().unwrap_or_default();
         let compartment = reservation["compartment_id"].as_str().unwrap_or_default();
+        self.through_door(request, station, compartment).await
+    }
+
+    /// Sends `request` (an unlock that waits for its door) while a person at `station` opens
+    /// and closes `compartment` once it is released; the request's answer.
+    pub async fn through_door(
+        &self,
+        request: impl std::future::Future<Output = anyhow::Result<(u16, Value)>>,
+        station: &str,
+        compartment: &str,
+    ) -> anyhow::Result<(u16, Value)> {
+        tokio::pin!(request);
         tokio::select! {
             answer = &mut request => return answer,
             door = self.open_and_close(station, compartment) => door?,
         }
         request.await
+    }
+
+    /// A customer drops a return off at `station`: types the drop-off `code` on its keypad,
+    /// opens the compartment that is released and closes it again; which compartment that was.
+    pub async fn drop_off(&self, station: &str, code: &str) -> anyhow::Result<String> {
+        let answer = self.locker(station, &format!("press {code}#")).await?;
+        anyhow::ensure!(answer == "ok", "press: {answer}");
+        let status = self
+            .locker_until(station, |s| {
+                s["unlatched"].as_array().is_some_and(|u| !u.is_empty())
+            })
+            .await?;
+        let compartment = status["unlatched"][0]
+            .as_str()
+            .context("an unlatched compartment")?
+            .to_owned();
+        self.open_and_close(station, &compartment).await?;
+        Ok(compartment)
     }
 
     /// The deployment's own plugin-signing key, as an operator holding it would use it.

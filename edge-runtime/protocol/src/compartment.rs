@@ -95,7 +95,9 @@ pub fn apply(
         (S::Reserved, E::Cancel | E::HoldExpired) => Ok(S::Available),
         (S::Reserved, E::DepositConfirmed) => Ok(S::Occupied),
         (S::Occupied, E::PickupConfirmed | E::CarrierCollected) => Ok(S::Available),
-        (S::Available, E::ReturnDropOffConfirmed) => Ok(S::ReturnPending),
+        // A drop-off code holds a free compartment while its door is open (reserved) or, when
+        // the hold was given up because the unlock looked failed, finds it available.
+        (S::Available | S::Reserved, E::ReturnDropOffConfirmed) => Ok(S::ReturnPending),
         (S::ReturnPending, E::CarrierCollected) => Ok(S::Available),
         (S::Available | S::Reserved | S::Maintenance, E::TakeOutOfService) => Ok(S::Maintenance),
         (S::Maintenance, E::BackInService) => Ok(S::Available),

@@ -115,6 +115,10 @@ string_id!(
     OrderId
 );
 string_id!(
+    /// A return authorisation: one parcel a customer may drop off at one station.
+    ReturnId
+);
+string_id!(
     /// A locker controller (the device behind one station's doors), the identity in its
     /// certificate and its MQTT client id.
     LockerId

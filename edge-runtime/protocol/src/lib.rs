@@ -45,7 +45,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 pub use compartment::{CompartmentEvent, CompartmentState, IllegalMove};
 pub use geo::GeoPoint;
-pub use ids::{CompartmentId, LockerId, OrderId, ParcelId, ReservationId, StationId};
+pub use ids::{CompartmentId, LockerId, OrderId, ParcelId, ReservationId, ReturnId, StationId};
 pub use parcel::{IllegalParcelMove, ParcelEvent, ParcelStatus};
 pub use size::{Ineligible, ParcelSpec, Size};
 pub use tier::Tier;

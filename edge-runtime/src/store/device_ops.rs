@@ -24,13 +24,13 @@ use std::time::Duration;
 pub const DOOR_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// What a new command is for and who asked.
-struct Issue<'a> {
-    station: &'a StationId,
-    compartment: &'a CompartmentId,
-    unlock_for: UnlockFor,
-    actor: &'a Actor,
-    decided_by: &'a Option<DecidedBy>,
-    valid: Duration,
+pub(super) struct Issue<'a> {
+    pub station: &'a StationId,
+    pub compartment: &'a CompartmentId,
+    pub unlock_for: UnlockFor,
+    pub actor: &'a Actor,
+    pub decided_by: &'a Option<DecidedBy>,
+    pub valid: Duration,
 }
 
 /// The next command counter of `station`'s locker, recorded.
@@ -68,7 +68,11 @@ impl Writer {
     }
 
     /// A new pending command with the locker's next counter.
-    fn issue(&mut self, tx: &mut Tx<'_>, issue: Issue<'_>) -> Result<CommandRecord, StoreError> {
+    pub(super) fn issue(
+        &mut self,
+        tx: &mut Tx<'_>,
+        issue: Issue<'_>,
+    ) -> Result<CommandRecord, StoreError> {
         let record = CommandRecord {
             id: new_id("cmd"),
             station_id: issue.station.clone(),
@@ -196,6 +200,17 @@ impl Writer {
         }
         let hash = self.hash_code(&request.station, &request.code).to_hex();
         let Some(code) = self.active_code(tx, &request.station, &hash)? else {
+            match self.unlock_for_drop_off(tx, &request, &hash) {
+                Ok(None) => {}
+                Ok(Some(command)) => {
+                    if let Some(key) = &key {
+                        self.mark_applied(tx, key)?;
+                    }
+                    return Ok(Some(command));
+                }
+                // The caller records a refusal, as for a pickup that cannot happen.
+                Err(refused) => return Err(refused),
+            }
             if let Some(key) = &key {
                 self.mark_applied(tx, key)?;
             }
@@ -291,6 +306,15 @@ impl Writer {
                     } => self
                         .pick_up(tx, code_hash, parcel_id, actor, decided_by)
                         .map(DoorClosed::PickedUp),
+                    UnlockFor::ReturnDropOff {
+                        return_id,
+                        code_hash,
+                    } => self
+                        .dropped_off(tx, &command, return_id, code_hash)
+                        .map(DoorClosed::ReturnDroppedOff),
+                    UnlockFor::ReturnCollection { return_id } => self
+                        .collected_return(tx, &command, return_id)
+                        .map(DoorClosed::ReturnCollected),
                 };
                 match done {
                     Ok(done) => {
@@ -385,6 +409,7 @@ impl Writer {
         command.status = status;
         command.detail = detail;
         COMMANDS_V1.put(&mut tx.commands, id, &command)?;
+        self.drop_off_abandoned(tx, &command)?;
         let outcome = match &command.detail {
             Some(detail) => format!("{}: {detail}", status.as_str()),
             None => status.as_str().to_owned(),

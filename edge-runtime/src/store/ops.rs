@@ -313,7 +313,7 @@ impl Writer {
     }
 
     /// A fresh code whose hash no active code at `station` has.
-    fn draw_code(
+    pub(super) fn draw_code(
         &self,
         tx: &Tx<'_>,
         station: &StationId,
@@ -321,7 +321,12 @@ impl Writer {
         for _ in 0..CODE_DRAWS {
             let code = PickupCode::generate();
             let hash = self.hash_code(station, &code).to_hex();
-            if CODES_V1.get(&tx.codes, hash.as_str())?.is_none() {
+            // A pickup code and a drop-off code never share a hash: one code, one meaning.
+            if CODES_V1.get(&tx.codes, hash.as_str())?.is_none()
+                && super::tables::RETURN_CODES_V1
+                    .get(&tx.return_codes, hash.as_str())?
+                    .is_none()
+            {
                 return Ok((code, hash));
             }
         }
@@ -597,7 +602,7 @@ impl Writer {
 
     /// Moves one compartment through the state machine, writes it, and keeps the index, the
     /// dirty set and the commit report in step.
-    fn move_compartment(
+    pub(super) fn move_compartment(
         &mut self,
         tx: &mut Tx<'_>,
         id: &CompartmentId,

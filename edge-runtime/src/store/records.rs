@@ -4,7 +4,7 @@
 use crate::plugins::model::{Channel, DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
     CompartmentId, CompartmentState, GeoPoint, OrderId, ParcelId, ParcelSpec, ParcelStatus,
-    ReservationId, Size, StationId, Tier, Timestamp,
+    ReservationId, ReturnId, Size, StationId, Tier, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -310,6 +310,82 @@ pub enum UnlockFor {
         /// The code's keyed hash, hex.
         code_hash: String,
     },
+    /// A customer drops off this return with its code; the compartment is held for it until
+    /// the door closes, and the code is spent then.
+    ReturnDropOff {
+        /// The return authorisation.
+        return_id: ReturnId,
+        /// The drop-off code's keyed hash, hex.
+        code_hash: String,
+    },
+    /// A carrier takes this dropped-off return away.
+    ReturnCollection {
+        /// The return authorisation.
+        return_id: ReturnId,
+    },
+}
+
+/// A return authorisation: a parcel a customer may drop off at one station with a code, until a
+/// carrier takes it away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReturnRecord {
+    /// Its id.
+    pub id: ReturnId,
+    /// The checkout service's order.
+    pub order_id: OrderId,
+    /// Where it is dropped off.
+    pub station_id: StationId,
+    /// The parcel's dimensions and weight.
+    pub spec: ParcelSpec,
+    /// The smallest compartment size it fits.
+    pub size: Size,
+    /// The drop-off code's keyed hash, hex, while the code is unspent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_hash: Option<String>,
+    /// Where it stands.
+    pub status: ReturnStatus,
+    /// When it was authorised.
+    pub created_at: Timestamp,
+    /// Until when it may be dropped off.
+    pub expires_at: Timestamp,
+    /// The compartment it went into (held while its door is open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compartment_id: Option<CompartmentId>,
+    /// When its door closed on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_off_at: Option<Timestamp>,
+    /// When a carrier took it away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collected_at: Option<Timestamp>,
+}
+
+/// Where a return stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnStatus {
+    /// Its code may be used at its station.
+    Authorized,
+    /// Its code opened a compartment, whose door has not closed yet.
+    DroppingOff,
+    /// In its compartment (`return_pending`), waiting for a carrier.
+    DroppedOff,
+    /// Taken away by a carrier; the compartment is free again.
+    Collected,
+    /// Not dropped off in time.
+    Expired,
+}
+
+impl ReturnStatus {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReturnStatus::Authorized => "authorized",
+            ReturnStatus::DroppingOff => "dropping_off",
+            ReturnStatus::DroppedOff => "dropped_off",
+            ReturnStatus::Collected => "collected",
+            ReturnStatus::Expired => "expired",
+        }
+    }
 }
 
 /// What became of an unlock command at the locker.

@@ -6,7 +6,7 @@ use super::StoreError;
 pub use super::compact::CompartmentCodec;
 use super::records::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
-    LockerRecord, OutboxEntry, Parcel, Reservation, StationRecord,
+    LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord,
 };
 use crate::sync::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
@@ -203,6 +203,10 @@ pub const EDGE_OUTBOX_V1: Typed<u64, EdgeDecision> = Typed::new("edge_outbox_v1"
 /// node under [`OUTBOX_DRAINED`] (the last the gateway confirmed), so its numbers keep growing
 /// after its outbox empties.
 pub const EDGE_INBOX_V1: Typed<&str, u64> = Typed::new("edge_inbox_v1");
+/// Return authorisations by id.
+pub const RETURNS_V1: Typed<&str, ReturnRecord> = Typed::new("returns_v1");
+/// Unspent drop-off codes: keyed hash → return id.
+pub const RETURN_CODES_V1: Typed<&str, String> = Typed::new("return_codes_v1");
 /// On an edge node: the plugins the gateway sent, by slot (`{world}@{scope}`), verified only
 /// when loaded.
 pub const EDGE_PLUGINS_V1: Typed<&str, PluginRecord> = Typed::new("edge_plugins_v1");

@@ -11,7 +11,8 @@ use super::snapshot::{Snapshot, StationView};
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
     EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1,
-    PENDING_COMMANDS_V1, RESERVATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
+    PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1,
+    STATIONS_V1, SYNC_V1,
 };
 use super::{
     ChangeError, CommitReport, CompartmentChange, Deposit, DoorClosed, DoorClosedEvent,
@@ -135,6 +136,17 @@ pub(super) enum Command {
         station: StationId,
         reply: Reply<Result<u64, StoreError>>,
     },
+    AuthorizeReturn {
+        request: super::returns::ReturnRequest,
+        reply: Reply<Result<super::returns::AuthorizedReturn, ChangeError>>,
+    },
+    UnlockReturn {
+        id: lockergrid_protocol::ReturnId,
+        actor: Actor,
+        decided_by: Option<DecidedBy>,
+        valid: Duration,
+        reply: Reply<Result<CommandRecord, ChangeError>>,
+    },
 }
 
 /// An error an operation may end in; storage failures abort the whole batch.
@@ -211,6 +223,8 @@ impl Command {
             Command::ApplyDecisions { reply, .. } => fail_now(reply, e),
             Command::OfflinePickup { reply, .. } => fail_now(reply, e),
             Command::NextCounter { reply, .. } => fail_now(reply, e),
+            Command::AuthorizeReturn { reply, .. } => fail_now(reply, e),
+            Command::UnlockReturn { reply, .. } => fail_now(reply, e),
         }
     }
 }
@@ -234,6 +248,8 @@ pub(super) struct Tx<'t> {
     pub edge_outbox: redb::Table<'t, u64, &'static [u8]>,
     pub edge_inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub edge_plugins: redb::Table<'t, &'static str, &'static [u8]>,
+    pub returns: redb::Table<'t, &'static str, &'static [u8]>,
+    pub return_codes: redb::Table<'t, &'static str, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -259,6 +275,8 @@ impl<'t> Tx<'t> {
             edge_outbox: txn.open_table(EDGE_OUTBOX_V1.def())?,
             edge_inbox: txn.open_table(EDGE_INBOX_V1.def())?,
             edge_plugins: txn.open_table(EDGE_PLUGINS_V1.def())?,
+            returns: txn.open_table(RETURNS_V1.def())?,
+            return_codes: txn.open_table(RETURN_CODES_V1.def())?,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),
@@ -523,6 +541,20 @@ impl Writer {
             }
             Command::OfflinePickup { pickup, reply } => {
                 let result = self.offline_pickup(tx, pickup);
+                keep(pending, reply, result)
+            }
+            Command::AuthorizeReturn { request, reply } => {
+                let result = self.authorize_return(tx, request);
+                keep(pending, reply, result)
+            }
+            Command::UnlockReturn {
+                id,
+                actor,
+                decided_by,
+                valid,
+                reply,
+            } => {
+                let result = self.unlock_for_collection(tx, &id, &actor, &decided_by, valid);
                 keep(pending, reply, result)
             }
             Command::NextCounter { station, reply } => {

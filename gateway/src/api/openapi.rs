@@ -254,7 +254,8 @@ fn schemas() -> Value {
         "CodeEntry": { "type": "object", "additionalProperties": false, "required": ["code"],
             "properties": { "code": { "type": "string", "pattern": "^[0-9]{8}$" } } },
         "Pickup": { "type": "object", "properties": {
-            "parcel_id": id, "compartment_id": id, "command_id": id,
+            "parcel_id": { "type": ["string", "null"] }, "return_id": { "type": ["string", "null"], "description": "Set when the code was a return's drop-off code" },
+            "compartment_id": id, "command_id": id,
             "status": { "const": "unlocking" }, "unlock_expires_at": ts } },
         "StationHealth": { "type": "object", "properties": {
             "station": id,
@@ -279,7 +280,78 @@ fn schemas() -> Value {
     if let (Some(all), Value::Object(edges)) = (schemas.as_object_mut(), edge_schemas()) {
         all.extend(edges);
     }
-    schemas
+    merged(schemas, return_schemas())
+}
+
+/// `a` with the members of `b` added.
+fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(all), Value::Object(more)) = (a.as_object_mut(), b) {
+        all.extend(more);
+    }
+    a
+}
+
+fn return_paths() -> Value {
+    let prefer = json!({ "name": "Prefer", "in": "header", "required": false,
+        "description": "`wait=N`: wait at most N seconds (8 at most and by default) for the door to close",
+        "schema": { "type": "string" } });
+    json!({
+        "/v1/returns": { "post": secured("checkout", json!({
+            "operationId": "createReturn",
+            "summary": "Authorise a return at a station that has a free compartment the parcel fits now; the drop-off code is in this response only",
+            "requestBody": body("CreateReturn"),
+            "responses": { "201": ok("Authorised", "ReturnAuthorized"),
+                           "409": problem("The station is not in service or has no free compartment the parcel fits"),
+                           "422": problem("Ineligible parcel, unknown station or malformed body") }
+        })) },
+        "/v1/returns/{id}": { "get": secured("checkout, operator, carrier (its stations)", json!({
+            "operationId": "getReturn",
+            "parameters": [id_param("Return id")],
+            "responses": { "200": ok("The return", "Return"), "404": problem("No such return") }
+        })) },
+        "/v1/returns/{id}/collect": { "post": secured("carrier (its stations)", json!({
+            "operationId": "collectReturn",
+            "summary": "Unlock a dropped-off return's compartment; it counts as collected when the locker reports its door closed",
+            "parameters": [id_param("Return id"), prefer],
+            "responses": { "200": ok("Collected: the door closed", "Return"),
+                           "202": ok("Unlocked; the door has not closed yet", "ReturnCollecting"),
+                           "403": problem("Denied by the site's rules"),
+                           "404": problem("No such return"),
+                           "409": problem("Not dropped off, or already collected"),
+                           "503": problem("The station's locker is not connected, or it refused or failed the unlock, or did not answer in time") }
+        })) },
+        "/v1/stations/{id}/returns": { "get": secured("carrier (its stations), operator", json!({
+            "operationId": "stationReturns",
+            "summary": "The returns waiting at a station for a carrier, oldest first",
+            "parameters": [id_param("Station id")],
+            "responses": { "200": ok("Returns waiting", "StationReturns"), "404": problem("No such station") }
+        })) }
+    })
+}
+
+fn return_schemas() -> Value {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    let id = json!({ "type": "string" });
+    json!({
+        "CreateReturn": { "type": "object", "additionalProperties": false,
+            "required": ["order_id", "station_id", "parcel"], "properties": {
+            "order_id": id, "station_id": id, "parcel": { "$ref": "#/components/schemas/ParcelSpec" } } },
+        "Return": { "type": "object", "properties": {
+            "id": id, "order_id": id, "station_id": id,
+            "size": { "$ref": "#/components/schemas/Size" },
+            "status": { "type": "string", "enum": ["authorized", "dropping_off", "dropped_off", "collected", "expired"] },
+            "created_at": ts, "expires_at": ts,
+            "compartment_id": { "type": ["string", "null"] },
+            "dropped_off_at": { "oneOf": [ts, { "type": "null" }] },
+            "collected_at": { "oneOf": [ts, { "type": "null" }] } } },
+        "ReturnAuthorized": { "allOf": [ { "$ref": "#/components/schemas/Return" }, { "type": "object", "properties": {
+            "dropoff_code": { "type": "string", "pattern": "^[0-9]{8}$", "description": "Shown once; entered at the station's keypad it opens a free compartment the parcel fits" } } } ] },
+        "ReturnCollecting": { "type": "object", "properties": {
+            "return_id": id, "station_id": id, "compartment_id": id, "command_id": id,
+            "status": { "const": "awaiting_door" }, "unlock_expires_at": ts } },
+        "StationReturns": { "type": "object", "properties": {
+            "station_id": id, "returns": { "type": "array", "items": { "$ref": "#/components/schemas/Return" } } } }
+    })
 }
 
 fn edge_schemas() -> Value {
@@ -363,7 +435,7 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Checkout, deposit and pickup for a parcel-locker network. Errors are RFC 9457 problem documents whose `type` is `urn:lockergrid:problem:<kind>`."
         },
-        "paths": paths(),
+        "paths": merged(paths(), return_paths()),
         "components": {
             "schemas": schemas(),
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }

@@ -5,7 +5,7 @@ use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::stations::{candidate_json, validate_area};
 use crate::auth::Role;
-use crate::devices::{DepositEnd, UNLOCK_VALID};
+use crate::devices::{DoorEnd, UNLOCK_VALID};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,7 +17,9 @@ use lockergrid_edge_runtime::plugins::model::{
 use lockergrid_edge_runtime::plugins::registry::World;
 use lockergrid_edge_runtime::plugins::{Placement, RankRequest};
 use lockergrid_edge_runtime::ranking::{self, Query};
-use lockergrid_edge_runtime::store::records::{DecidedBy, NotifyRecipient, Reservation};
+use lockergrid_edge_runtime::store::records::{
+    CommandRecord, DecidedBy, NotifyRecipient, Reservation,
+};
 use lockergrid_edge_runtime::store::{
     ChangeError, IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target,
 };
@@ -342,7 +344,7 @@ pub(super) async fn release(
 const DEPOSIT_WAIT: Duration = Duration::from_secs(8);
 
 /// The wait a `Prefer: wait=N` header (RFC 7240) asks for, at most [`DEPOSIT_WAIT`].
-fn preferred_wait(headers: &HeaderMap) -> Result<Duration, ApiError> {
+pub(super) fn preferred_wait(headers: &HeaderMap) -> Result<Duration, ApiError> {
     let Some(prefer) = headers.get("prefer") else {
         return Ok(DEPOSIT_WAIT);
     };
@@ -392,26 +394,20 @@ pub(super) async fn deposit(
         .unlock_for_deposit(r.id.clone(), caller.actor(), Some(decided_by), UNLOCK_VALID)
         .await
         .map_err(change_error)?;
-    let ended = app.devices.watch_deposit(&command.id);
-    app.devices.send(command.clone());
-    let end = match tokio::time::timeout(wait, ended).await {
-        Ok(Ok(end)) => end,
-        Ok(Err(_)) | Err(_) => {
-            app.devices.forget_deposit(&command.id);
-            let body = json!({
-                "reservation_id": r.id,
-                "parcel_id": r.parcel_id,
-                "station_id": r.station_id,
-                "compartment_id": command.compartment_id,
-                "command_id": command.id,
-                "status": "awaiting_door",
-                "unlock_expires_at": command.expires_at,
-            });
-            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
-        }
+    let Some(end) = send_and_wait(&app, &command, wait).await else {
+        let body = json!({
+            "reservation_id": r.id,
+            "parcel_id": r.parcel_id,
+            "station_id": r.station_id,
+            "compartment_id": command.compartment_id,
+            "command_id": command.id,
+            "status": "awaiting_door",
+            "unlock_expires_at": command.expires_at,
+        });
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     };
     match end {
-        DepositEnd::Deposited(deposit) => {
+        DoorEnd::Deposited(deposit) => {
             let p = &deposit.parcel;
             Ok(Json(json!({
                 "reservation_id": r.id,
@@ -425,20 +421,47 @@ pub(super) async fn deposit(
             }))
             .into_response())
         }
-        DepositEnd::NotUnlocked(command) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "locker-did-not-unlock",
-            "The locker did not open",
-            format!(
-                "unlock command {} {}{}",
-                command.id,
-                command.status.as_str(),
-                command.detail.map(|d| format!(": {d}")).unwrap_or_default()
-            ),
-        )
-        .with("command_status", json!(command.status))),
-        DepositEnd::Conflict(reason) => Err(ApiError::conflict(reason)),
+        DoorEnd::NotUnlocked(command) => Err(not_unlocked(command)),
+        DoorEnd::Collected(r) => Err(ApiError::conflict(format!(
+            "command {} completed the collection of return {}",
+            command.id, r.id
+        ))),
+        DoorEnd::Conflict(reason) => Err(ApiError::conflict(reason)),
     }
+}
+
+/// Hands `command` to the lockers and waits up to `wait` for its door to close again; `None`
+/// when the door is still open then.
+pub(super) async fn send_and_wait(
+    app: &App,
+    command: &CommandRecord,
+    wait: Duration,
+) -> Option<DoorEnd> {
+    let ended = app.devices.watch_door(&command.id);
+    app.devices.send(command.clone());
+    match tokio::time::timeout(wait, ended).await {
+        Ok(Ok(end)) => Some(end),
+        Ok(Err(_)) | Err(_) => {
+            app.devices.forget_door(&command.id);
+            None
+        }
+    }
+}
+
+/// 503: the locker refused or failed an unlock, or never acknowledged it.
+pub(super) fn not_unlocked(command: CommandRecord) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "locker-did-not-unlock",
+        "The locker did not open",
+        format!(
+            "unlock command {} {}{}",
+            command.id,
+            command.status.as_str(),
+            command.detail.map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+    )
+    .with("command_status", json!(command.status))
 }
 
 /// Asks the site's rules about `attempt`; a denial is written to the access log with the plugin

@@ -179,12 +179,14 @@ pub(super) async fn code_entry(
         .await?;
     match pickup::enter_code(&app, &station, &body.code, None, caller.actor()).await {
         Ok(Some(command)) => {
-            let parcel = match &command.unlock_for {
-                UnlockFor::Pickup { parcel_id, .. } => Some(parcel_id),
-                UnlockFor::Deposit { .. } => None,
+            let (parcel, return_id) = match &command.unlock_for {
+                UnlockFor::Pickup { parcel_id, .. } => (Some(parcel_id), None),
+                UnlockFor::ReturnDropOff { return_id, .. } => (None, Some(return_id)),
+                UnlockFor::Deposit { .. } | UnlockFor::ReturnCollection { .. } => (None, None),
             };
             Ok(Json(json!({
                 "parcel_id": parcel,
+                "return_id": return_id,
                 "compartment_id": command.compartment_id,
                 "command_id": command.id,
                 "status": "unlocking",

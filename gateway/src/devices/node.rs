@@ -3,7 +3,7 @@
 //! signed, in counter order, again every [`RESEND_EVERY`] — until each is acknowledged or expires.
 
 use super::edges::EdgeSync;
-use super::{DepositEnd, Devices, back_online, locker_actor, mark_offline, pickup, record_audit};
+use super::{Devices, DoorEnd, back_online, locker_actor, mark_offline, pickup, record_audit};
 use crate::api::App;
 use crate::config::EdgeNode;
 use crate::metrics::{EventLabels, OutcomeLabels};
@@ -273,10 +273,13 @@ impl Node {
                 }
                 if let Some(command) = settled
                     && status != CommandStatus::Executed
-                    && matches!(command.unlock_for, UnlockFor::Deposit { .. })
+                    && matches!(
+                        command.unlock_for,
+                        UnlockFor::Deposit { .. } | UnlockFor::ReturnCollection { .. }
+                    )
                 {
                     self.devices()
-                        .finish_deposit(&id, DepositEnd::NotUnlocked(command));
+                        .finish_door(&id, DoorEnd::NotUnlocked(command));
                 }
             }
             Err(e) => tracing::error!(command = %id, error = %e, "command outcome not recorded"),
@@ -647,7 +650,7 @@ impl Node {
         match done {
             DoorClosed::Deposited(deposit) => {
                 self.devices()
-                    .finish_deposit(command, DepositEnd::Deposited(deposit));
+                    .finish_door(command, DoorEnd::Deposited(deposit));
             }
             DoorClosed::Conflict(reason) => {
                 self.devices().alert(
@@ -657,9 +660,16 @@ impl Node {
                     format!("door closed after command {command}: {reason}"),
                 );
                 self.devices()
-                    .finish_deposit(command, DepositEnd::Conflict(reason));
+                    .finish_door(command, DoorEnd::Conflict(reason));
             }
-            DoorClosed::PickedUp(_) | DoorClosed::Recorded | DoorClosed::Duplicate => {}
+            DoorClosed::ReturnCollected(record) => {
+                self.devices()
+                    .finish_door(command, DoorEnd::Collected(record));
+            }
+            DoorClosed::PickedUp(_)
+            | DoorClosed::ReturnDroppedOff(_)
+            | DoorClosed::Recorded
+            | DoorClosed::Duplicate => {}
         }
     }
 

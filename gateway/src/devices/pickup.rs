@@ -1,7 +1,8 @@
-//! A pickup code entered at a station — on its locker's keypad (an event) or through the API on
-//! the station's screen — checked the same way: the station's lock-out after repeated wrong codes,
-//! the code itself, then the site's rules; an accepted code becomes an unlock command for its
-//! parcel's compartment, and the code is spent when the door closes again.
+//! A code entered at a station — on its locker's keypad (an event) or through the API on the
+//! station's screen — checked the same way: the station's lock-out after repeated wrong codes,
+//! the code itself, then the site's rules; an accepted pickup code becomes an unlock command for
+//! its parcel's compartment, an accepted drop-off code one for the free compartment its return
+//! fits, and the code is spent when the door closes again.
 
 use super::UNLOCK_VALID;
 use crate::api::App;
@@ -10,7 +11,7 @@ use lockergrid_edge_runtime::plugins::model::{
 };
 use lockergrid_edge_runtime::plugins::registry::World;
 use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, DecidedBy};
-use lockergrid_edge_runtime::store::{ChangeError, PickupUnlock, SettledEvent};
+use lockergrid_edge_runtime::store::{ChangeError, PickupUnlock, SettledEvent, StoreError};
 use lockergrid_protocol::{PickupCode, StationId};
 use std::time::Duration;
 
@@ -106,16 +107,22 @@ pub async fn enter_code(
             attempts_left: app.code_attempts.fail(station, now),
         });
     };
-    // Site rules are asked only about a code that would open something.
-    let parcel = app
-        .store
-        .parcel_for_code(station, &code)
-        .map_err(|e| CodeRefused::Failed(e.into()))?;
-    let decided_by = match parcel {
-        Some(parcel) => {
+    // Site rules are asked only about a code that would open something: a parcel's
+    // compartment, or the free compartment a return would be dropped off in.
+    let failed = |e: StoreError| CodeRefused::Failed(e.into());
+    let opens = match app.store.parcel_for_code(station, &code).map_err(failed)? {
+        Some(parcel) => Some((parcel.id.to_string(), parcel.compartment_id)),
+        None => app
+            .store
+            .return_for_code(station, &code)
+            .map_err(failed)?
+            .and_then(|(r, compartment)| Some((r.id.to_string(), compartment?))),
+    };
+    let decided_by = match opens {
+        Some((target, compartment)) => {
             let attempt = AccessAttempt {
                 station: station.clone(),
-                compartment: parcel.compartment_id.clone(),
+                compartment,
                 role: AccessRole::Customer,
                 method: AccessMethod::PickupCode,
                 at: now,
@@ -126,7 +133,7 @@ pub async fn enter_code(
             let decided_by = checked.decider.decided_by(World::SiteRules);
             if let AccessDecision::Deny(reason) = checked.answer {
                 let outcome = format!("denied by site rules: {reason}");
-                note.write("pickup", parcel.id.as_str(), &outcome, Some(decided_by))
+                note.write("pickup", &target, &outcome, Some(decided_by))
                     .await
                     .map_err(CodeRefused::Failed)?;
                 return Err(CodeRefused::Denied(reason));

@@ -15,7 +15,7 @@ const EVENTS: [CompartmentEvent; 9] = [
 ];
 
 /// The table of DESIGN.md §2, written out independently of `apply`.
-const LEGAL: [(CompartmentState, CompartmentEvent, CompartmentState); 12] = [
+const LEGAL: [(CompartmentState, CompartmentEvent, CompartmentState); 13] = [
     (S::Available, E::Reserve, S::Reserved),
     (S::Reserved, E::Cancel, S::Available),
     (S::Reserved, E::HoldExpired, S::Available),
@@ -23,6 +23,7 @@ const LEGAL: [(CompartmentState, CompartmentEvent, CompartmentState); 12] = [
     (S::Occupied, E::PickupConfirmed, S::Available),
     (S::Occupied, E::CarrierCollected, S::Available),
     (S::Available, E::ReturnDropOffConfirmed, S::ReturnPending),
+    (S::Reserved, E::ReturnDropOffConfirmed, S::ReturnPending),
     (S::ReturnPending, E::CarrierCollected, S::Available),
     (S::Available, E::TakeOutOfService, S::Maintenance),
     (S::Reserved, E::TakeOutOfService, S::Maintenance),

@@ -1,0 +1,445 @@
+//! Returns (DESIGN.md §1 flow 5, §2): a return authorisation with a drop-off code for one
+//! station; the code entered at that station's locker holds the smallest free compartment the
+//! parcel fits and unlocks it, and the door closing makes it `return_pending`; a carrier's
+//! unlock and the door closing again make it `available`. Each step is one writer transaction.
+
+use super::access_log::Draft;
+use super::ops::new_id;
+use super::records::{
+    Actor, CommandRecord, CommandStatus, DecidedBy, ReturnRecord, ReturnStatus, StationStatus,
+    UnlockFor,
+};
+use super::tables::{RETURN_CODES_V1, RETURNS_V1};
+use super::writer::{Command, Tx, Writer};
+use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
+use lockergrid_protocol::{
+    CompartmentEvent, CompartmentId, CompartmentState, OrderId, ParcelSpec, PickupCode, ReturnId,
+    Size, StationId,
+};
+use redb::ReadableDatabase;
+use std::time::Duration;
+
+/// A return to authorise.
+#[derive(Debug, Clone)]
+pub struct ReturnRequest {
+    /// The checkout service's order.
+    pub order_id: OrderId,
+    /// Where it will be dropped off.
+    pub station: StationId,
+    /// The parcel.
+    pub spec: ParcelSpec,
+    /// The smallest size it fits (checked by the caller against the parcel limits).
+    pub size: Size,
+    /// How long the drop-off code is valid.
+    pub valid: Duration,
+    /// Who asked.
+    pub actor: Actor,
+}
+
+/// A return authorised, with its drop-off code (shown once, stored only as its keyed hash).
+#[derive(Debug, Clone)]
+pub struct AuthorizedReturn {
+    /// The authorisation.
+    pub record: ReturnRecord,
+    /// The drop-off code.
+    pub code: PickupCode,
+}
+
+fn not_found(id: &ReturnId) -> ChangeError {
+    ChangeError::NotFound {
+        kind: "return",
+        id: id.to_string(),
+    }
+}
+
+fn in_status(record: &ReturnRecord) -> ChangeError {
+    super::ops::conflict("return", record.id.as_str(), record.status)
+}
+
+impl Store {
+    /// Authorises a return at a station that is in service and has a free compartment the
+    /// parcel fits now, and issues its drop-off code.
+    pub async fn authorize_return(
+        &self,
+        request: ReturnRequest,
+    ) -> Result<AuthorizedReturn, ChangeError> {
+        self.call(|reply| Command::AuthorizeReturn { request, reply })
+            .await?
+    }
+
+    /// Issues a carrier's unlock for a dropped-off return; it is collected when the door closes.
+    pub async fn unlock_for_collection(
+        &self,
+        id: ReturnId,
+        actor: Actor,
+        decided_by: Option<DecidedBy>,
+        valid: Duration,
+    ) -> Result<CommandRecord, ChangeError> {
+        self.call(|reply| Command::UnlockReturn {
+            id,
+            actor,
+            decided_by,
+            valid,
+            reply,
+        })
+        .await?
+    }
+
+    /// One return authorisation by id.
+    pub fn return_record(&self, id: &ReturnId) -> Result<Option<ReturnRecord>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(RETURNS_V1.def())?;
+        RETURNS_V1.get(&table, id.as_str())
+    }
+
+    /// The returns waiting at `station` for a carrier, oldest first.
+    pub fn station_returns(&self, station: &StationId) -> Result<Vec<ReturnRecord>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(RETURNS_V1.def())?;
+        let mut waiting: Vec<ReturnRecord> = RETURNS_V1
+            .all(&table)?
+            .into_iter()
+            .filter(|r| &r.station_id == station && r.status == ReturnStatus::DroppedOff)
+            .collect();
+        waiting.sort_by_key(|r| r.dropped_off_at);
+        Ok(waiting)
+    }
+
+    /// The return whose unexpired drop-off code `code` is at `station`, and the compartment it
+    /// would open now (the smallest free one it fits), if any.
+    pub fn return_for_code(
+        &self,
+        station: &StationId,
+        code: &PickupCode,
+    ) -> Result<Option<(ReturnRecord, Option<CompartmentId>)>, StoreError> {
+        let hash = self.code_hash(station, code)?;
+        let rx = self.inner.db.begin_read()?;
+        let codes = rx.open_table(RETURN_CODES_V1.def())?;
+        let Some(id) = RETURN_CODES_V1.get(&codes, hash.as_str())? else {
+            return Ok(None);
+        };
+        let returns = rx.open_table(RETURNS_V1.def())?;
+        let Some(record) = RETURNS_V1
+            .get(&returns, id.as_str())?
+            .filter(|r| usable(r, station, self.now()))
+        else {
+            return Ok(None);
+        };
+        let compartments = rx.open_table(tables::COMPARTMENTS_V1.def())?;
+        let compartment = tables::COMPARTMENTS_V1
+            .all(&compartments)?
+            .into_iter()
+            .filter(|c| {
+                &c.station == station
+                    && c.state == CompartmentState::Available
+                    && c.size >= record.size
+            })
+            .min_by(|a, b| (a.size, &a.id).cmp(&(b.size, &b.id)))
+            .map(|c| c.id);
+        Ok(Some((record, compartment)))
+    }
+}
+
+/// Whether a return's drop-off code opens something at `station` now.
+fn usable(r: &ReturnRecord, station: &StationId, now: lockergrid_protocol::Timestamp) -> bool {
+    &r.station_id == station && r.status == ReturnStatus::Authorized && r.expires_at > now
+}
+
+impl Writer {
+    pub(super) fn authorize_return(
+        &mut self,
+        tx: &mut Tx<'_>,
+        request: ReturnRequest,
+    ) -> Result<AuthorizedReturn, ChangeError> {
+        let station =
+            self.index
+                .stations
+                .get(&request.station)
+                .ok_or_else(|| ChangeError::NotFound {
+                    kind: "station",
+                    id: request.station.to_string(),
+                })?;
+        if station.record.status != StationStatus::Active {
+            return Err(super::ops::conflict(
+                "station",
+                request.station.as_str(),
+                station.record.status,
+            ));
+        }
+        if request
+            .size
+            .and_larger()
+            .all(|s| station.free[s.index()].is_empty())
+        {
+            return Err(ChangeError::Conflict {
+                kind: "station",
+                id: request.station.to_string(),
+                status: format!(
+                    "without a free compartment of size {} or larger",
+                    request.size
+                ),
+            });
+        }
+        let (code, hash) = self.draw_code(tx, &request.station)?;
+        let id = ReturnId::new(new_id("ret")).map_err(|e| StoreError::Corrupt {
+            table: "ids",
+            detail: e.to_string(),
+        })?;
+        let record = ReturnRecord {
+            id: id.clone(),
+            order_id: request.order_id,
+            station_id: request.station,
+            spec: request.spec,
+            size: request.size,
+            code_hash: Some(hash.clone()),
+            status: ReturnStatus::Authorized,
+            created_at: tx.now,
+            expires_at: tx.now.plus(request.valid),
+            compartment_id: None,
+            dropped_off_at: None,
+            collected_at: None,
+        };
+        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &id.to_string())?;
+        self.log(
+            tx,
+            Draft::new(request.actor, "return_authorized", id.as_str(), "ok"),
+        )?;
+        Ok(AuthorizedReturn { record, code })
+    }
+
+    /// A code that is no active pickup code may be a drop-off code: the smallest free
+    /// compartment the return fits is held for it and unlocked. `None` when it is no drop-off
+    /// code either.
+    pub(super) fn unlock_for_drop_off(
+        &mut self,
+        tx: &mut Tx<'_>,
+        request: &PickupUnlock,
+        hash: &str,
+    ) -> Result<Option<CommandRecord>, ChangeError> {
+        let Some(id) = RETURN_CODES_V1.get(&tx.return_codes, hash)? else {
+            return Ok(None);
+        };
+        let Some(mut record) = RETURNS_V1
+            .get(&tx.returns, id.as_str())?
+            .filter(|r| usable(r, &request.station, tx.now))
+        else {
+            return Ok(None);
+        };
+        let free = self.index.stations.get(&request.station).and_then(|s| {
+            record
+                .size
+                .and_larger()
+                .find_map(|size| s.free[size.index()].first().cloned())
+        });
+        let Some(compartment) = free else {
+            return Err(ChangeError::Conflict {
+                kind: "station",
+                id: request.station.to_string(),
+                status: format!(
+                    "without a free compartment of size {} or larger",
+                    record.size
+                ),
+            });
+        };
+        self.move_compartment(tx, &compartment, CompartmentEvent::Reserve, None)?;
+        let command = self.issue(
+            tx,
+            super::device_ops::Issue {
+                station: &request.station,
+                compartment: &compartment,
+                unlock_for: UnlockFor::ReturnDropOff {
+                    return_id: record.id.clone(),
+                    code_hash: hash.to_owned(),
+                },
+                actor: &request.actor,
+                decided_by: &request.decided_by,
+                valid: request.valid,
+            },
+        )?;
+        record.status = ReturnStatus::DroppingOff;
+        record.compartment_id = Some(compartment.clone());
+        RETURNS_V1.put(&mut tx.returns, record.id.as_str(), &record)?;
+        let outcome = format!("return drop-off: command {} to {compartment}", command.id);
+        self.log(
+            tx,
+            Draft::new(
+                request.actor.clone(),
+                "unlock",
+                record.id.as_str(),
+                &outcome,
+            )
+            .decided_by(request.decided_by.clone()),
+        )?;
+        Ok(Some(command))
+    }
+
+    /// The door closed after a drop-off unlock: the return is in its compartment, which waits
+    /// for a carrier (`return_pending`); the code is spent.
+    pub(super) fn dropped_off(
+        &mut self,
+        tx: &mut Tx<'_>,
+        command: &CommandRecord,
+        id: &ReturnId,
+        hash: &str,
+    ) -> Result<ReturnRecord, ChangeError> {
+        let mut record = RETURNS_V1
+            .get(&tx.returns, id.as_str())?
+            .ok_or_else(|| not_found(id))?;
+        if !matches!(
+            record.status,
+            ReturnStatus::DroppingOff | ReturnStatus::Authorized
+        ) {
+            return Err(in_status(&record));
+        }
+        self.move_compartment(
+            tx,
+            &command.compartment_id,
+            CompartmentEvent::ReturnDropOffConfirmed,
+            None,
+        )?;
+        tx.return_codes.remove(hash).map_err(StoreError::from)?;
+        record.status = ReturnStatus::DroppedOff;
+        record.compartment_id = Some(command.compartment_id.clone());
+        record.dropped_off_at = Some(tx.now);
+        record.code_hash = None;
+        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        let outcome = format!("in {}", command.compartment_id);
+        self.log(
+            tx,
+            Draft::new(
+                command.actor.clone(),
+                "return_dropoff",
+                id.as_str(),
+                &outcome,
+            )
+            .decided_by(command.decided_by.clone()),
+        )?;
+        Ok(record)
+    }
+
+    pub(super) fn unlock_for_collection(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &ReturnId,
+        actor: &Actor,
+        decided_by: &Option<DecidedBy>,
+        valid: Duration,
+    ) -> Result<CommandRecord, ChangeError> {
+        let record = RETURNS_V1
+            .get(&tx.returns, id.as_str())?
+            .ok_or_else(|| not_found(id))?;
+        let Some(compartment) = record
+            .compartment_id
+            .clone()
+            .filter(|_| record.status == ReturnStatus::DroppedOff)
+        else {
+            return Err(in_status(&record));
+        };
+        let command = self.issue(
+            tx,
+            super::device_ops::Issue {
+                station: &record.station_id,
+                compartment: &compartment,
+                unlock_for: UnlockFor::ReturnCollection {
+                    return_id: id.clone(),
+                },
+                actor,
+                decided_by,
+                valid,
+            },
+        )?;
+        let outcome = format!("return collection: command {} to {compartment}", command.id);
+        self.log(
+            tx,
+            Draft::new(actor.clone(), "unlock", id.as_str(), &outcome)
+                .decided_by(decided_by.clone()),
+        )?;
+        Ok(command)
+    }
+
+    /// The door closed after a carrier's unlock: the return is collected and the compartment
+    /// free again.
+    pub(super) fn collected_return(
+        &mut self,
+        tx: &mut Tx<'_>,
+        command: &CommandRecord,
+        id: &ReturnId,
+    ) -> Result<ReturnRecord, ChangeError> {
+        let mut record = RETURNS_V1
+            .get(&tx.returns, id.as_str())?
+            .ok_or_else(|| not_found(id))?;
+        if record.status != ReturnStatus::DroppedOff {
+            return Err(in_status(&record));
+        }
+        self.move_compartment(
+            tx,
+            &command.compartment_id,
+            CompartmentEvent::CarrierCollected,
+            None,
+        )?;
+        record.status = ReturnStatus::Collected;
+        record.collected_at = Some(tx.now);
+        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        self.log(
+            tx,
+            Draft::new(command.actor.clone(), "return_collected", id.as_str(), "ok")
+                .decided_by(command.decided_by.clone()),
+        )?;
+        Ok(record)
+    }
+
+    /// A drop-off unlock that did not happen (refused, failed, expired): the compartment held
+    /// for it is free again and the code opens another one next time.
+    pub(super) fn drop_off_abandoned(
+        &mut self,
+        tx: &mut Tx<'_>,
+        command: &CommandRecord,
+    ) -> Result<(), StoreError> {
+        let UnlockFor::ReturnDropOff { return_id, .. } = &command.unlock_for else {
+            return Ok(());
+        };
+        if command.status == CommandStatus::Executed {
+            return Ok(());
+        }
+        let Some(mut record) = RETURNS_V1.get(&tx.returns, return_id.as_str())? else {
+            return Ok(());
+        };
+        if record.status != ReturnStatus::DroppingOff
+            || record.compartment_id.as_ref() != Some(&command.compartment_id)
+        {
+            return Ok(());
+        }
+        let key = tables::compartment_key(&command.compartment_id);
+        let held = tables::COMPARTMENTS_V1
+            .get(&tx.compartments, key.as_str())?
+            .is_some_and(|c| c.state == CompartmentState::Reserved && c.reservation.is_none());
+        if held {
+            self.move_compartment(tx, &command.compartment_id, CompartmentEvent::Cancel, None)
+                .map_err(|e| match e {
+                    ChangeError::Store(e) => e,
+                    other => StoreError::Corrupt {
+                        table: "compartments_v1",
+                        detail: other.to_string(),
+                    },
+                })?;
+        }
+        record.status = ReturnStatus::Authorized;
+        record.compartment_id = None;
+        RETURNS_V1.put(&mut tx.returns, return_id.as_str(), &record)?;
+        let outcome = format!(
+            "unlock {} {}; the code opens a compartment again",
+            command.id,
+            command.status.as_str()
+        );
+        self.log(
+            tx,
+            Draft::new(
+                command.actor.clone(),
+                "return_dropoff",
+                return_id.as_str(),
+                &outcome,
+            ),
+        )
+    }
+}
