@@ -113,6 +113,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         caches: std::collections::BTreeMap::new(),
         plugins,
         utc_offset_minutes: options.utc_offset_minutes,
+        attempts: crate::attempts::CodeAttempts::default(),
     };
     let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {

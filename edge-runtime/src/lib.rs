@@ -5,6 +5,7 @@
 //! station ranking. It depends on the protocol crate and must not depend on the gateway or on any
 //! HTTP machinery; nothing outside `store/` names a redb type.
 
+pub mod attempts;
 pub mod clock;
 pub mod device;
 pub mod edge;

@@ -10,6 +10,7 @@ pub mod crash;
 mod decisions;
 mod device_ops;
 mod index;
+mod leases;
 mod mirror;
 mod ops;
 pub mod records;
@@ -22,6 +23,7 @@ use crate::clock::Clock;
 use crate::plugins::model::{DeliveryPlan, NotificationEvent};
 pub use decisions::{Applied, OfflinePickup};
 pub use device_ops::DOOR_GRACE;
+pub use leases::LeaseWant;
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
@@ -30,8 +32,8 @@ pub use mirror::MirrorCounts;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use records::{
-    Actor, CommandRecord, CommandStatus, DecidedBy, NotifyRecipient, OutboxEntry, Parcel,
-    Reservation, ReturnRecord, StationRecord, StationStatus,
+    Actor, CommandRecord, CommandStatus, CompartmentRecord, DecidedBy, NotifyRecipient,
+    OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord, StationStatus,
 };
 use redb::ReadableDatabase;
 pub use returns::{AuthorizedReturn, ReturnRequest};
@@ -416,6 +418,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     code_key: CodeKey,
     metrics: StoreMetrics,
+    edge: bool,
     // Declared before the guard so the channel closes before the guard joins the thread.
     commands: mpsc::Sender<Command>,
     _writer: WriterGuard,
@@ -456,6 +459,7 @@ impl Store {
                 clock: options.clock,
                 code_key: options.code_key,
                 metrics,
+                edge: options.edge,
                 commands,
                 _writer: writer,
             }),
@@ -677,6 +681,13 @@ impl Store {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(tables::RESERVATIONS_V1.def())?;
         tables::RESERVATIONS_V1.get(&table, id.as_str())
+    }
+
+    /// One compartment by id.
+    pub fn compartment(&self, id: &CompartmentId) -> Result<Option<CompartmentRecord>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(tables::COMPARTMENTS_V1.def())?;
+        tables::COMPARTMENTS_V1.get(&table, tables::compartment_key(id).as_str())
     }
 
     /// One parcel by id.

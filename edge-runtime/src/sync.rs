@@ -15,10 +15,11 @@ pub mod uplink;
 
 use crate::plugins::registry::{Binding, Scope, World};
 use crate::store::records::{
-    CodeRecord, CommandRecord, CompartmentRecord, DecidedBy, Parcel, Reservation, StationRecord,
+    CodeRecord, CommandRecord, CompartmentRecord, DecidedBy, LeaseRecord, Parcel, Reservation,
+    ReturnRecord, StationRecord,
 };
 use lockergrid_protocol::topic::Channel;
-use lockergrid_protocol::{LockerId, ParcelId, StationId, Timestamp};
+use lockergrid_protocol::{CompartmentId, LockerId, ParcelId, ReturnId, StationId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The layout of the sync messages this crate reads and writes.
@@ -62,6 +63,11 @@ pub enum SyncItem {
         /// Its key, hex.
         key: String,
     },
+    /// The edge node's lease at one of its stations: the compartments it may open for a
+    /// return drop-off while its uplink is down.
+    Lease(LeaseRecord),
+    /// A return authorised at one of its stations, with its drop-off code's keyed hash.
+    Return(ReturnRecord),
     /// A plugin bound at a scope that covers the edge node's stations, with its component and
     /// signature: the edge node verifies it against the keys it was enrolled with before it runs.
     Plugin(PluginRecord),
@@ -81,11 +87,13 @@ pub enum SyncItem {
 impl SyncItem {
     /// The key the record is known by across versions: `station/{id}`, `compartment/{id}`,
     /// `code/{hash}`, `parcel/{id}`, `reservation/{id}`, `station-key/{id}`,
-    /// `plugin/{world}@{scope}` or `crl`.
+    /// `lease/{station}`, `return/{id}`, `plugin/{world}@{scope}` or `crl`.
     pub fn key(&self) -> String {
         match self {
             SyncItem::Crl { .. } => "crl".into(),
             SyncItem::Plugin(p) => format!("plugin/{}", p.slot()),
+            SyncItem::Lease(l) => format!("lease/{}", l.station),
+            SyncItem::Return(r) => format!("return/{}", r.id),
             SyncItem::Parcel(p) => format!("parcel/{}", p.id),
             SyncItem::Reservation(r) => format!("reservation/{}", r.id),
             SyncItem::StationKey { station, .. } => format!("station-key/{station}"),
@@ -296,6 +304,27 @@ pub enum Decision {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decided_by: Option<DecidedBy>,
     },
+    /// A return's drop-off code opened a compartment of the edge node's lease and its door
+    /// closed: the return waits there for a carrier.
+    ReturnDroppedOff {
+        /// Where.
+        station: StationId,
+        /// The return.
+        return_id: ReturnId,
+        /// The compartment, from the lease.
+        compartment: CompartmentId,
+        /// The drop-off code's keyed hash.
+        code_hash: String,
+        /// The lease epoch the edge node held when it opened the compartment.
+        lease_epoch: u64,
+        /// The edge node's unlock command.
+        command: String,
+        /// The locker's door-closed event.
+        event: String,
+        /// The site rules that allowed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decided_by: Option<DecidedBy>,
+    },
     /// A code entered at the keypad matched no active code.
     CodeRejected {
         /// Where.
@@ -327,6 +356,19 @@ pub struct EdgeStatus {
     /// The plugins it was sent, slot by slot: what serves there and what it refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<EdgePlugin>,
+    /// The epoch of each lease it holds: its confirmation, which lets the gateway free the
+    /// compartments taken back before that epoch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<LeaseHeld>,
+}
+
+/// A lease an edge node holds, as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHeld {
+    /// The station.
+    pub station: StationId,
+    /// The epoch it holds.
+    pub epoch: u64,
 }
 
 /// One plugin slot at an edge node, as it reports it.

@@ -2,7 +2,6 @@
 //! listener until the shutdown future resolves.
 
 mod admin;
-mod attempts;
 pub mod extract;
 pub mod openapi;
 mod parcels;
@@ -17,7 +16,6 @@ use crate::auth::TokenKey;
 use crate::devices::Devices;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use crate::plugins::PluginStore;
-use attempts::CodeAttempts;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -25,6 +23,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use lockergrid_edge_runtime::Store;
+use lockergrid_edge_runtime::attempts::CodeAttempts;
 use lockergrid_edge_runtime::plugins::PluginHost;
 use problem::ApiError;
 use std::future::Future;

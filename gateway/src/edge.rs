@@ -14,7 +14,7 @@ use anyhow::Context;
 use lockergrid_edge_runtime::device::DeviceOptions;
 use lockergrid_edge_runtime::edge::{self, EdgeOptions, RunningEdge};
 use lockergrid_edge_runtime::pki::{Authority, CRL, Identity, Kind};
-use lockergrid_edge_runtime::plugins::registry::{PolicyFile, Trust};
+use lockergrid_edge_runtime::plugins::registry::{PolicyFile, Trust, TrustedKey};
 use lockergrid_edge_runtime::sync::uplink::UplinkOptions;
 use lockergrid_edge_runtime::{Clock, SystemClock};
 use lockergrid_firmware_shim::tls::client_config;
@@ -89,16 +89,20 @@ impl EdgeLaunch {
                 .policy()?
                 .map(|p| p.trusted_keys)
                 .unwrap_or_default();
-            let file = PolicyFile {
+            #[derive(serde::Serialize)]
+            struct TrustFile {
+                version: u32,
+                trusted_key: Vec<TrustedKey>,
+            }
+            let file = TrustFile {
                 version: 1,
-                trusted_keys,
-                plugins: Vec::new(),
+                trusted_key: trusted_keys,
             };
             std::fs::create_dir_all(&certs).with_context(|| format!("create {certs:?}"))?;
             let text = format!(
                 "# The keys whose plugin signatures edge node {} accepts.\n{}",
                 self.id,
-                file.to_toml()
+                toml::to_string_pretty(&file)?
             );
             std::fs::write(&trust, text).with_context(|| format!("write {trust:?}"))?;
         }

@@ -290,6 +290,12 @@ struct EdgeLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EdgeSizeLabels {
+    edge: String,
+    size: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EdgeBatchLabels {
     edge: String,
     kind: &'static str,
@@ -348,6 +354,34 @@ impl Collector for EdgeCollector {
                 offset
                     .encode_family(&label(e))?
                     .encode_gauge(&(ms as f64 / 1000.0))?;
+            }
+        }
+        let mut outbox = encoder.encode_descriptor(
+            "lockergrid_edge_outbox",
+            "Decisions waiting in the edge node's outbox at its last report",
+            None,
+            MetricType::Gauge,
+        )?;
+        for e in &edges {
+            outbox
+                .encode_family(&label(e))?
+                .encode_gauge(&i64::try_from(e.outbox).unwrap_or(i64::MAX))?;
+        }
+        let mut leased = encoder.encode_descriptor(
+            "lockergrid_edge_lease_compartments",
+            "Compartments leased to the edge node for offline drop-offs, over its stations",
+            None,
+            MetricType::Gauge,
+        )?;
+        for e in &edges {
+            for size in lockergrid_protocol::Size::ALL {
+                let n: u32 = e.leases.iter().filter_map(|l| l.sizes.get(&size)).sum();
+                leased
+                    .encode_family(&EdgeSizeLabels {
+                        edge: e.id.clone(),
+                        size: size.as_str(),
+                    })?
+                    .encode_gauge(&i64::from(n))?;
             }
         }
         let mut batches = encoder.encode_descriptor(

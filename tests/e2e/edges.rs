@@ -4,11 +4,12 @@
 
 use lockergrid_edge_runtime::ManualClock;
 use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
+use lockergrid_edge_runtime::store::records::ReturnStatus;
 use lockergrid_edge_runtime::sync::Decision;
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::simulated::SimulatedLocker;
 use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
-use lockergrid_tests::{Deployment, Running};
+use lockergrid_tests::{Deployment, LeasePool, Running, small_parcel};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -30,6 +31,19 @@ async fn mirror_converges(d: &Running, edge: usize) -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Whether the operators' view of an edge node shows a lease at each of its `stations` stations,
+/// each confirmed by the edge node (and holding `medium` medium compartments, if given).
+fn leases_settled(edge: &serde_json::Value, stations: usize, medium: Option<u64>) -> bool {
+    edge["leases"].as_array().is_some_and(|leases| {
+        leases.len() == stations
+            && leases.iter().all(|l| {
+                l["acked_epoch"] == l["epoch"]
+                    && l["revoking"] == 0
+                    && medium.is_none_or(|n| l["sizes"]["medium"] == n)
+            })
+    })
 }
 
 /// Reserves and deposits `n` parcels at `station` through its locker's doors; each parcel's id,
@@ -397,9 +411,11 @@ async fn pick_up_at(locker: &SimulatedLocker, code: &str, compartment: &str) -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_in_order()
+async fn a_thousand_pickups_and_a_hundred_drop_offs_during_a_long_partition_reach_the_gateway_once_and_in_order()
 -> anyhow::Result<()> {
     const PICKUPS: usize = 1_000;
+    const DROP_OFFS: usize = 100;
+    const DECISIONS: usize = 2 * (PICKUPS + DROP_OFFS);
     let clock = ManualClock::new(lockergrid_protocol::Timestamp(1_796_083_200_000));
     const STATIONS: [&str; 3] = ["st-b", "st-c", "st-d"];
     let d = Deployment::new()
@@ -409,11 +425,36 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
         .clock(clock.clone())
         .lockers(Duration::from_millis(500))
         .edge("edge-b", &STATIONS)
+        .lease(LeasePool {
+            small: 0,
+            medium: 40,
+            large: 0,
+            oversized: 0,
+        })
         .start()
         .await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
     let operator = d.token("ops", Role::Operator, &[])?;
     let store = &d.gateway.app.store;
+    // Returns authorised at checkout before the cut, to be dropped off during it.
+    let mut returns = Vec::new();
+    for n in 0..DROP_OFFS {
+        let body = serde_json::json!({
+            "order_id": format!("return-{n}"),
+            "station_id": STATIONS[n % STATIONS.len()],
+            "parcel": small_parcel(),
+        });
+        let url = format!("{}/v1/returns", d.base);
+        let (status, r) = d
+            .send(d.http.post(url).bearer_auth(&checkout).json(&body))
+            .await?;
+        assert_eq!(status, 201, "{r}");
+        returns.push((
+            r["id"].as_str().unwrap().to_owned(),
+            r["dropoff_code"].as_str().unwrap().to_owned(),
+            STATIONS[n % STATIONS.len()],
+        ));
+    }
     let parcels: Vec<(ParcelId, String, String)> = d
         .stock(&STATIONS, PICKUPS)
         .await?
@@ -428,8 +469,11 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
             .find(|l| l.station.as_str() == STATIONS[n % STATIONS.len()])
             .expect("a locker per station")
     };
-    d.edge_until("edge-b", |e| e["codes"] == PICKUPS && e["lag"] == 0)
-        .await?;
+    // The edge node holds its lease at every station, confirmed, and the returns.
+    d.edge_until("edge-b", |e| {
+        e["codes"] == PICKUPS && e["lag"] == 0 && leases_settled(e, STATIONS.len(), Some(40))
+    })
+    .await?;
 
     d.uplink("edge-b")?.cut();
     let mut uplink = d.edges[0].connected();
@@ -450,22 +494,36 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
         }
         pick_up_at(locker(n), code, compartment).await?;
     }
+    // A hundred returns are dropped off meanwhile, each into a compartment of the lease.
+    let mut dropped = Vec::new();
+    for (_, code, station) in &returns {
+        dropped.push(d.drop_off(station, code).await?);
+    }
     let edge = d.edges[0].store();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while edge.edge_outbox_depth()? < 2 * PICKUPS as u64 {
+    while edge.edge_outbox_depth()? < DECISIONS as u64 {
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "edge decisions missing"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let outbox = edge.edge_outbox(10 * PICKUPS)?;
+    let outbox = edge.edge_outbox(10 * DECISIONS)?;
     let seqs: Vec<u64> = outbox.iter().map(|d| d.seq).collect();
     assert_eq!(
         seqs,
-        (1..=2 * PICKUPS as u64).collect::<Vec<_>>(),
+        (1..=DECISIONS as u64).collect::<Vec<_>>(),
         "numbered without gaps"
     );
+    let drop_order: Vec<String> = outbox
+        .iter()
+        .filter_map(|d| match &d.decision {
+            Decision::ReturnDroppedOff { return_id, .. } => Some(return_id.to_string()),
+            _ => None,
+        })
+        .collect();
+    let expected_drops: Vec<String> = returns.iter().map(|(id, _, _)| id.clone()).collect();
+    assert_eq!(drop_order, expected_drops, "each drop-off decided once");
     let order: Vec<ParcelId> = outbox
         .iter()
         .filter_map(|d| match &d.decision {
@@ -479,7 +537,7 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
     d.uplink("edge-b")?.restore();
     loop {
         let e = d.edge_until("edge-b", |_| true).await?;
-        if e["decisions_applied"] == 2 * PICKUPS && e["outbox"] == 0 && e["lag"] == 0 {
+        if e["decisions_applied"] == DECISIONS && e["outbox"] == 0 && e["lag"] == 0 {
             break;
         }
         let took = restored.elapsed();
@@ -501,12 +559,47 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
         let status = store.parcel(parcel)?.map(|p| p.status);
         assert_eq!(status, Some(ParcelStatus::PickedUp));
     }
-    // No compartment was held by two parties: the ones checkout held meanwhile are still held
-    // by their reservations, and every other one the edge freed is free.
+    let drops_applied: Vec<String> = log
+        .iter()
+        .filter(|e| e["action"] == "return_dropoff" && e["actor"]["subject"] == "edge:edge-b")
+        .map(|e| e["target"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        drops_applied, expected_drops,
+        "each drop-off once, in order"
+    );
+    for ((id, _, _), compartment) in returns.iter().zip(&dropped) {
+        let record = store
+            .return_record(&lockergrid_protocol::ReturnId::new(id.as_str())?)?
+            .expect("the return");
+        assert_eq!(record.status, ReturnStatus::DroppedOff, "{id}");
+        assert_eq!(
+            record.compartment_id.as_ref().map(|c| c.as_str()),
+            Some(compartment.as_str())
+        );
+    }
+    // No compartment was held by two parties: each return has a compartment of its own, none
+    // of them one checkout held meanwhile or one the edge freed; what checkout holds is still
+    // held by its reservations, what the lease holds (topped up again) by the lease, and every
+    // other one the edge freed is free.
+    let edge_view = d
+        .edge_until("edge-b", |e| leases_settled(e, STATIONS.len(), None))
+        .await?;
+    let drop_set: BTreeSet<&str> = dropped.iter().map(String::as_str).collect();
+    assert_eq!(drop_set.len(), DROP_OFFS, "one compartment per return");
+    let freed: BTreeSet<&str> = parcels.iter().map(|(_, _, c)| c.as_str()).collect();
+    assert!(held_meanwhile.iter().all(|c| !freed.contains(c.as_str())));
+    assert!(
+        held_meanwhile
+            .iter()
+            .all(|c| !drop_set.contains(c.as_str()))
+    );
+    assert!(drop_set.iter().all(|c| !freed.contains(c)));
     for id in STATIONS {
         let url = format!("{}/v1/stations/{id}", d.base);
         let (_, station) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
         let small = &station["sizes"]["small"]["states"];
+        let medium = &station["sizes"]["medium"]["states"];
         assert_eq!(small["occupied"], 0, "{station}");
         let held = if id == "st-b" {
             held_meanwhile.len()
@@ -514,9 +607,14 @@ async fn a_thousand_pickups_during_a_long_partition_reach_the_gateway_once_and_i
             0
         };
         assert_eq!(small["reserved"], held, "{station}");
+        let drops_here = returns.iter().filter(|(_, _, s)| *s == id).count();
+        assert_eq!(medium["return_pending"], drops_here, "{station}");
+        let leased = edge_view["leases"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["station"] == id))
+            .map_or(0, |l| l["sizes"]["medium"].as_u64().unwrap_or(0));
+        assert_eq!(medium["reserved"], leased, "{station} {edge_view}");
     }
-    let freed: BTreeSet<&str> = parcels.iter().map(|(_, _, c)| c.as_str()).collect();
-    assert!(held_meanwhile.iter().all(|c| !freed.contains(c.as_str())));
     mirror_converges(&d, 0).await?;
     d.stop().await
 }
@@ -588,5 +686,54 @@ async fn with_the_edge_node_down_too_lockers_decide_from_their_own_cache() -> an
         "the spent code, refused again when the gateway heard it"
     );
     d.locker_until("st-b", |s| s["cached_codes"] == 1).await?;
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_the_edge_node_locks_a_station_after_five_wrong_codes() -> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-b", 20)
+        .lockers(Duration::from_millis(500))
+        .edge("edge-b", &["st-b"])
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let stored = deposit_parcels(&d, "st-b", 1).await?;
+    d.edge_until("edge-b", |e| e["codes"] == 1 && e["lag"] == 0)
+        .await?;
+    d.uplink("edge-b")?.cut();
+    let mut uplink = d.edges[0].connected();
+    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+
+    // Five wrong codes (one of them not even a code), then the right one: locked out.
+    for wrong in ["00000001", "00000002", "123", "00000003", "00000004"] {
+        assert_eq!(d.locker("st-b", &format!("press {wrong}#")).await?, "ok");
+        d.locker_until("st-b", |s| s["queued_events"] == 0).await?;
+    }
+    let (parcel, code, _) = &stored[0];
+    assert_eq!(d.locker("st-b", &format!("press {code}#")).await?, "ok");
+
+    // Back online: the refusals are on record at the gateway, the parcel still stored.
+    d.uplink("edge-b")?.restore();
+    d.edge_until("edge-b", |e| {
+        e["connected"] == true && e["outbox"] == 0 && e["decisions_applied"] == 6
+    })
+    .await?;
+    let log = d.access_log(&operator).await?;
+    let outcome = |e: &serde_json::Value| e["outcome"].as_str().unwrap_or_default().to_owned();
+    let refusals: Vec<String> = log
+        .iter()
+        .filter(|e| e["action"] == "pickup" && e["target"] == "st-b")
+        .map(outcome)
+        .collect();
+    assert_eq!(refusals.len(), 6, "{refusals:?}");
+    assert!(refusals[..5].iter().all(|o| o.starts_with("code_rejected")));
+    assert_eq!(refusals[5], "locked_out");
+    let url = format!("{}/v1/parcels/{parcel}", d.base);
+    let (_, p) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
+    assert_eq!(p["status"], "stored", "{p}");
+    let status = d.locker_until("st-b", |s| s["queued_events"] == 0).await?;
+    assert_eq!(status["executed"], 1, "the deposit's unlock only: {status}");
     d.stop().await
 }

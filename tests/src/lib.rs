@@ -12,7 +12,8 @@ pub mod relay;
 
 use anyhow::Context;
 use lockergrid_edge_runtime::edge::RunningEdge;
-use lockergrid_edge_runtime::plugins::registry::PluginSigner;
+pub use lockergrid_edge_runtime::plugins::registry::LeasePool;
+use lockergrid_edge_runtime::plugins::registry::{PluginSigner, PolicyFile};
 use lockergrid_edge_runtime::store::records::Actor;
 use lockergrid_edge_runtime::store::{ReserveRequest, Target};
 use lockergrid_edge_runtime::{Clock, ManualClock, SystemClock};
@@ -43,6 +44,7 @@ pub struct Deployment {
     hold: Option<String>,
     limits: Option<Limits>,
     without_plugins: bool,
+    lease: Option<LeasePool>,
     lockers: Option<Duration>,
     edges: Vec<(String, Vec<String>, SocketAddr)>,
 }
@@ -79,6 +81,13 @@ impl Deployment {
         self
     }
 
+    /// Sets the pool edge nodes lease at each of their stations (the repository's policy with
+    /// this `[lease]`).
+    pub fn lease(mut self, pool: LeasePool) -> Deployment {
+        self.lease = Some(pool);
+        self
+    }
+
     /// Starts a simulated locker for every station (in this process, over TLS, with its own
     /// certificate) sending heartbeats every `heartbeat`; `start` returns once the gateway has
     /// heard from all of them.
@@ -110,8 +119,8 @@ impl Deployment {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default.toml")
     }
 
-    /// The deployment file this builder describes.
-    pub fn toml(&self) -> String {
+    /// The deployment file this builder describes, with the plugin policy template `policy`.
+    fn toml(&self, policy: &std::path::Path) -> String {
         let mut text = format!(
             "version = 1\n[region]\nid = \"test\"\nname = \"Test\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndevices = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[reservation]\nhold = \"{}\"\n",
             self.hold.as_deref().unwrap_or("72h")
@@ -120,7 +129,7 @@ impl Deployment {
             let _ = writeln!(
                 text,
                 "[plugins]\npolicy = {:?}",
-                Self::policy_template().display().to_string()
+                policy.display().to_string()
             );
         }
         for (id, n, lon) in &self.stations {
@@ -141,7 +150,18 @@ impl Deployment {
     /// Starts the gateway in a fresh temporary directory.
     pub async fn start(self) -> anyhow::Result<Running> {
         let dir = tempfile::tempdir()?;
-        let deployment = config::Deployment::from_toml(&self.toml(), dir.path())?;
+        let policy = match self.lease {
+            Some(pool) => {
+                let mut policy =
+                    PolicyFile::parse(&std::fs::read_to_string(Self::policy_template())?)?;
+                policy.lease = pool;
+                let path = dir.path().join("policy-template.toml");
+                std::fs::write(&path, policy.to_toml())?;
+                path
+            }
+            None => Self::policy_template(),
+        };
+        let deployment = config::Deployment::from_toml(&self.toml(&policy), dir.path())?;
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(c) => Arc::new(c.clone()),
             None => Arc::new(SystemClock),

@@ -7,14 +7,15 @@
 use super::caches::CACHE_CHECK;
 use super::offline::Drain;
 use super::plugins::EdgePlugins;
+use crate::attempts::CodeAttempts;
 use crate::device::{Audit, NodeLink, Notification};
 use crate::files::{Mode, write_atomic};
 use crate::store::Store;
 use crate::store::records::{Actor, CommandRecord, CommandStatus};
 use crate::sync::uplink::Link;
 use crate::sync::{
-    EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, RelayedChannel, SYNC_VERSION, SyncItem,
-    UplinkBody,
+    EdgeDownlink, EdgeStatus, EdgeUplink, LeaseHeld, LockerDownlink, RelayedChannel, SYNC_VERSION,
+    SyncItem, UplinkBody,
 };
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -49,6 +50,8 @@ pub(super) struct EdgeNode {
     pub plugins: EdgePlugins,
     /// Its stations' offset from UTC, minutes.
     pub utc_offset_minutes: i32,
+    /// Wrong codes per station, for the lock-out while it decides offline.
+    pub attempts: CodeAttempts,
 }
 
 impl EdgeNode {
@@ -486,6 +489,16 @@ impl EdgeNode {
                 codes: counts.codes,
                 outbox: self.store.edge_outbox_depth().unwrap_or_default(),
                 plugins: self.plugins.report(),
+                leases: self
+                    .store
+                    .all_leases()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|l| LeaseHeld {
+                        station: l.station,
+                        epoch: l.epoch,
+                    })
+                    .collect(),
             },
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = %e, "store unreadable; no status sent");

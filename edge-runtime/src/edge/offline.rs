@@ -10,13 +10,14 @@ use crate::store::{ChangeError, DoorClosedEvent, OfflinePickup, PickupUnlock, Se
 use crate::sync::{EdgeUplink, SYNC_VERSION, UplinkBody};
 use lockergrid_protocol::message::{DeviceEvent, EventMessage, MESSAGE_VERSION};
 use lockergrid_protocol::topic::Channel;
-use lockergrid_protocol::{LockerId, ParcelId, PickupCode, StationId};
+use lockergrid_protocol::{LockerId, PickupCode, StationId};
 use rumqttc::QoS;
 use std::time::{Duration, Instant};
 
 /// A code the site rules would not let open its compartment.
 struct Denied {
-    parcel: ParcelId,
+    /// The parcel or return the code is for.
+    target: String,
     reason: String,
     decided_by: DecidedBy,
 }
@@ -72,44 +73,68 @@ impl EdgeNode {
             self.tell_locker(locker, None, vec![event.id]);
             return true;
         }
-        if *self.connected.borrow() {
+        // The door of an unlock the edge node issued itself (offline) closes: the edge node
+        // completes it, whether or not the uplink is back, for the gateway has never heard of
+        // that command; everything else waits for the gateway while it is reachable.
+        let own_door = match &event.event {
+            DeviceEvent::DoorClosed {
+                unlocked_by: Some(command),
+                ..
+            } => self.store.command(command).ok().flatten().is_some_and(|c| {
+                !c.relayed
+                    && matches!(
+                        c.unlock_for,
+                        UnlockFor::Pickup { .. } | UnlockFor::ReturnDropOff { .. }
+                    )
+            }),
+            _ => false,
+        };
+        if *self.connected.borrow() && !own_door {
             return false;
         }
         let actor = device_actor("locker", locker.as_str());
         let decided = match event.event {
             DeviceEvent::CodeEntered { code } => {
-                let Ok(code) = PickupCode::parse(&code) else {
-                    return false;
+                let now = self.store.now();
+                let refused = |target: String, outcome: String, decided_by| SettledEvent {
+                    station: station.clone(),
+                    event: event.id.clone(),
+                    actor: actor.clone(),
+                    action: "pickup".into(),
+                    target,
+                    outcome,
+                    decided_by,
+                };
+                // The station's lock-out after wrong codes holds at the edge node too.
+                let code = match (
+                    self.attempts.locked(&station, now),
+                    PickupCode::parse(&code),
+                ) {
+                    (Some(_), _) => {
+                        let settled = refused(station.to_string(), "locked_out".into(), None);
+                        return self.refuse(locker, settled).await;
+                    }
+                    (None, Err(_)) => {
+                        self.attempts.fail(&station, now);
+                        let settled = refused(station.to_string(), "code_rejected".into(), None);
+                        return self.refuse(locker, settled).await;
+                    }
+                    (None, Ok(code)) => code,
                 };
                 let decided_by = match self.site_rules(&station, &code).await {
                     Ok(decided_by) => decided_by,
                     Err(Denied {
-                        parcel,
+                        target,
                         reason,
                         decided_by,
                     }) => {
                         tracing::info!(%locker, %reason, "code denied by site rules at the edge");
-                        let settled = SettledEvent {
-                            station,
-                            event: event.id.clone(),
-                            actor,
-                            action: "pickup".into(),
-                            target: parcel.to_string(),
-                            outcome: format!("denied by site rules: {reason}"),
-                            decided_by: Some(decided_by),
-                        };
-                        return match self.store.settle_event(settled).await {
-                            Ok(_) => {
-                                self.tell_locker(locker, None, vec![event.id]);
-                                true
-                            }
-                            Err(e) => {
-                                tracing::error!(%locker, error = %e, "denial not recorded; the locker sends the code again");
-                                false
-                            }
-                        };
+                        let outcome = format!("denied by site rules: {reason}");
+                        let settled = refused(target, outcome, Some(decided_by));
+                        return self.refuse(locker, settled).await;
                     }
                 };
+                let here = station.clone();
                 let unlock = PickupUnlock {
                     station,
                     code,
@@ -121,6 +146,11 @@ impl EdgeNode {
                 match self.store.unlock_for_pickup(unlock).await {
                     Ok(command) => Ok(command),
                     Err(ChangeError::Store(e)) => Err(e),
+                    Err(ChangeError::CodeRejected) => {
+                        self.attempts.fail(&here, now);
+                        tracing::info!(%locker, "code refused at the edge");
+                        Ok(None)
+                    }
                     Err(refused) => {
                         tracing::info!(%locker, %refused, "code refused at the edge");
                         Ok(None)
@@ -136,7 +166,12 @@ impl EdgeNode {
                     .command(&command)
                     .ok()
                     .flatten()
-                    .is_some_and(|c| matches!(c.unlock_for, UnlockFor::Pickup { .. }));
+                    .is_some_and(|c| {
+                        matches!(
+                            c.unlock_for,
+                            UnlockFor::Pickup { .. } | UnlockFor::ReturnDropOff { .. }
+                        )
+                    });
                 if !ours {
                     return false;
                 }
@@ -189,6 +224,22 @@ impl EdgeNode {
         }
     }
 
+    /// Records a code entry that opens nothing (once, through the inbox, as one of its
+    /// decisions) and acknowledges it to the locker; `false` when it could not be recorded.
+    async fn refuse(&mut self, locker: &LockerId, settled: SettledEvent) -> bool {
+        let event = settled.event.clone();
+        match self.store.settle_event(settled).await {
+            Ok(_) => {
+                self.tell_locker(locker, None, vec![event]);
+                true
+            }
+            Err(e) => {
+                tracing::error!(%locker, error = %e, "refusal not recorded; the locker sends the code again");
+                false
+            }
+        }
+    }
+
     /// Asks the site rules of `station` about a code that would open something (as the gateway
     /// does): who allowed it, or the denial to record. A code that opens nothing is not asked
     /// about.
@@ -197,14 +248,21 @@ impl EdgeNode {
         station: &StationId,
         code: &PickupCode,
     ) -> Result<Option<DecidedBy>, Denied> {
-        let Ok(Some(parcel)) = self.store.parcel_for_code(station, code) else {
+        let opens = match self.store.parcel_for_code(station, code) {
+            Ok(Some(parcel)) => Some((parcel.id.to_string(), parcel.compartment_id)),
+            _ => match self.store.return_for_code(station, code) {
+                Ok(Some((r, Some(compartment)))) => Some((r.id.to_string(), compartment)),
+                _ => None,
+            },
+        };
+        let Some((target, compartment)) = opens else {
             return Ok(None);
         };
         let at = self.store.now();
         let minutes = (at.millis() / 60_000) as i64 + i64::from(self.utc_offset_minutes);
         let attempt = AccessAttempt {
             station: station.clone(),
-            compartment: parcel.compartment_id.clone(),
+            compartment,
             role: AccessRole::Customer,
             method: AccessMethod::PickupCode,
             at,
@@ -216,7 +274,7 @@ impl EdgeNode {
         match checked.answer {
             AccessDecision::Allow => Ok(Some(decided_by)),
             AccessDecision::Deny(reason) => Err(Denied {
-                parcel: parcel.id,
+                target,
                 reason,
                 decided_by,
             }),

@@ -244,6 +244,54 @@ pub struct PolicyFile {
     /// The bindings.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<Binding>,
+    /// How many empty compartments of each size an edge node holds per station it serves.
+    #[serde(default)]
+    pub lease: LeasePool,
+}
+
+/// The pool an edge node leases at each of its stations, per size (DESIGN.md §7). The gateway
+/// never leases more than half of a size's compartments that would otherwise be free, so
+/// checkout keeps the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeasePool {
+    /// Small compartments.
+    #[serde(default = "two")]
+    pub small: u32,
+    /// Medium compartments.
+    #[serde(default = "two")]
+    pub medium: u32,
+    /// Large compartments.
+    #[serde(default = "one")]
+    pub large: u32,
+    /// Oversized compartments.
+    #[serde(default)]
+    pub oversized: u32,
+}
+
+fn two() -> u32 {
+    2
+}
+fn one() -> u32 {
+    1
+}
+
+impl Default for LeasePool {
+    fn default() -> Self {
+        LeasePool {
+            small: two(),
+            medium: two(),
+            large: one(),
+            oversized: 0,
+        }
+    }
+}
+
+impl LeasePool {
+    /// The pool per size, indexed by [`lockergrid_protocol::Size::index`].
+    pub fn per_size(&self) -> [u32; 4] {
+        [self.small, self.medium, self.large, self.oversized]
+    }
 }
 
 impl PolicyFile {

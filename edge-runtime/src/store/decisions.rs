@@ -3,11 +3,11 @@
 //! edge node's decisions once and in sequence order.
 
 use super::access_log::Draft;
-use super::records::Actor;
 use super::records::InboxRecord;
+use super::records::{Actor, UnlockFor};
 use super::tables::{
-    self, CODES_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1, OUTBOX_DRAINED,
-    PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1, inbox_key,
+    self, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1,
+    LEASES_V1, OUTBOX_DRAINED, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1, inbox_key,
 };
 use super::writer::{Command, Tx, Writer};
 use super::{ChangeError, SettledEvent, Store, StoreError};
@@ -286,6 +286,73 @@ impl Writer {
                 };
                 self.settle_event(tx, settled)?;
                 Ok(Applied::Applied)
+            }
+            Decision::ReturnDroppedOff {
+                station,
+                return_id,
+                compartment,
+                code_hash,
+                lease_epoch,
+                command,
+                event,
+                decided_by,
+            } => {
+                // Only a compartment the edge node held under that epoch: one it was leased, or
+                // one taken back at a later epoch it had not heard of yet — or the one the
+                // gateway itself unlocked for this return, whose door closed while the edge node
+                // was cut off.
+                let lease = LEASES_V1.get(&tx.leases, station.as_str())?;
+                let gateways = COMMANDS_V1
+                    .get(&tx.commands, command.as_str())?
+                    .is_some_and(|c| {
+                        c.compartment_id == compartment
+                            && matches!(&c.unlock_for, UnlockFor::ReturnDropOff { return_id: r, .. } if *r == return_id)
+                    });
+                let held = gateways
+                    || lease.as_ref().is_some_and(|l| {
+                        l.edge == edge
+                            && (l.compartments.contains(&compartment)
+                                || l.revoking
+                                    .get(&compartment)
+                                    .is_some_and(|e| lease_epoch < *e))
+                    });
+                if !held {
+                    let why = match &lease {
+                        Some(l) if l.edge == edge && lease_epoch < l.acked_epoch => format!(
+                            "dropped off at the edge (command {command}) in {compartment} under lease epoch {lease_epoch}, older than epoch {} it had confirmed: stale, refused",
+                            l.acked_epoch
+                        ),
+                        _ => format!(
+                            "dropped off at the edge (command {command}) in {compartment}, which is not leased to it: refused"
+                        ),
+                    };
+                    self.log(
+                        tx,
+                        Draft::new(actor, "return_dropoff", return_id.as_str(), &why),
+                    )?;
+                    return Ok(Applied::Conflict(why));
+                }
+                let drop = super::returns::DropOff {
+                    return_id: return_id.clone(),
+                    code_hash,
+                    compartment,
+                    actor: actor.clone(),
+                    decided_by,
+                    command: command.clone(),
+                    event,
+                };
+                match self.dropped_off(tx, drop) {
+                    Ok(_) => Ok(Applied::Applied),
+                    Err(ChangeError::Store(e)) => Err(e),
+                    Err(refused) => {
+                        let why = format!("dropped off at the edge (command {command}): {refused}");
+                        self.log(
+                            tx,
+                            Draft::new(actor, "return_dropoff", return_id.as_str(), &why),
+                        )?;
+                        Ok(Applied::Conflict(why))
+                    }
+                }
             }
             Decision::CodeRejected { station, event } => {
                 let outcome = format!("code_rejected at the edge (event {event})");

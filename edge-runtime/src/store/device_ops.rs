@@ -86,6 +86,7 @@ impl Writer {
             status: CommandStatus::Pending,
             detail: None,
             closed_by: None,
+            relayed: false,
         };
         self.keep_pending(tx, &record)?;
         Ok(record)
@@ -116,6 +117,7 @@ impl Writer {
             status: CommandStatus::Pending,
             detail: None,
             closed_by: None,
+            relayed: true,
             ..command
         };
         self.keep_pending(tx, &record)?;
@@ -309,9 +311,18 @@ impl Writer {
                     UnlockFor::ReturnDropOff {
                         return_id,
                         code_hash,
-                    } => self
-                        .dropped_off(tx, &command, return_id, code_hash)
-                        .map(DoorClosed::ReturnDroppedOff),
+                    } => {
+                        let drop = super::returns::DropOff {
+                            return_id: return_id.clone(),
+                            code_hash: code_hash.clone(),
+                            compartment: command.compartment_id.clone(),
+                            actor,
+                            decided_by,
+                            command: command.id.clone(),
+                            event: closed.event.clone(),
+                        };
+                        self.dropped_off(tx, drop).map(DoorClosed::ReturnDroppedOff)
+                    }
                     UnlockFor::ReturnCollection { return_id } => self
                         .collected_return(tx, &command, return_id)
                         .map(DoorClosed::ReturnCollected),

@@ -3,15 +3,16 @@
 //! its own tables, in the same transaction as its new sync position.
 
 use super::index::StationIndex;
-use super::records::{CodeRecord, CompartmentRecord, StationRecord};
+use super::records::{CodeRecord, CompartmentRecord, ReturnRecord, ReturnStatus, StationRecord};
 use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, PARCELS_V1, RESERVATIONS_V1,
-    STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1,
+    CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1,
+    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION,
+    SYNC_V1,
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
 use crate::sync::{PluginRecord, SyncBatch, SyncItem, SyncPosition};
-use lockergrid_protocol::{CompartmentId, ParcelStatus, StationCodeKey, StationId};
+use lockergrid_protocol::{CompartmentId, ParcelStatus, ReturnId, StationCodeKey, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -90,6 +91,28 @@ impl Store {
             }
             items.push(SyncItem::Parcel(parcel));
         }
+        // The edge node's leases there, and the returns that may still be dropped off there.
+        let leases = rx.open_table(LEASES_V1.def())?;
+        for station in stations {
+            if let Some(mut lease) = LEASES_V1.get(&leases, station.as_str())? {
+                lease.used.clear();
+                items.push(SyncItem::Lease(lease));
+            }
+        }
+        let returns = rx.open_table(RETURNS_V1.def())?;
+        items.extend(
+            RETURNS_V1
+                .all(&returns)?
+                .into_iter()
+                .filter(|r| {
+                    stations.contains(&r.station_id)
+                        && matches!(
+                            r.status,
+                            ReturnStatus::Authorized | ReturnStatus::DroppingOff
+                        )
+                })
+                .map(SyncItem::Return),
+        );
         // A store that holds station keys (an edge node's) lists those; a gateway's derives them.
         let keys = rx.open_table(STATION_KEYS_V1.def())?;
         for station in stations {
@@ -154,6 +177,14 @@ impl Writer {
         if !batch.applies_on(at.as_ref()) || EDGE_OUTBOX_V1.last(&tx.edge_outbox)?.is_some() {
             return Ok(false);
         }
+        // Which leased compartments the edge node has opened for a drop-off whose door has not
+        // closed: its own knowledge, kept across any batch while the gateway still leases them.
+        let used: BTreeMap<String, BTreeMap<CompartmentId, ReturnId>> = LEASES_V1
+            .all(&tx.leases)?
+            .into_iter()
+            .filter(|l| !l.used.is_empty())
+            .map(|l| (l.station.to_string(), l.used))
+            .collect();
         if batch.full {
             self.clear_mirror(tx)?;
         }
@@ -178,6 +209,18 @@ impl Writer {
                     STATION_KEYS_V1.put(&mut tx.station_keys, station.as_str(), key)?;
                     self.station_keys.insert(station.clone(), parsed);
                 }
+                SyncItem::Lease(lease) => {
+                    let mut lease = lease.clone();
+                    if let Some(used) = used.get(lease.station.as_str()) {
+                        lease.used = used
+                            .iter()
+                            .filter(|(c, _)| lease.compartments.contains(*c))
+                            .map(|(c, r)| (c.clone(), r.clone()))
+                            .collect();
+                    }
+                    LEASES_V1.put(&mut tx.leases, lease.station.as_str(), &lease)?;
+                }
+                SyncItem::Return(r) => self.mirror_return(tx, r)?,
                 SyncItem::Plugin(plugin) => {
                     EDGE_PLUGINS_V1.put(&mut tx.edge_plugins, plugin.slot().as_str(), plugin)?;
                 }
@@ -198,6 +241,9 @@ impl Writer {
         tx.reservations.retain(|_, _| false)?;
         tx.station_keys.retain(|_, _| false)?;
         tx.edge_plugins.retain(|_, _| false)?;
+        tx.leases.retain(|_, _| false)?;
+        tx.returns.retain(|_, _| false)?;
+        tx.return_codes.retain(|_, _| false)?;
         self.station_keys.clear();
         tx.dirty.extend(self.index.stations.keys().cloned());
         self.index.stations.clear();
@@ -246,6 +292,21 @@ impl Writer {
         Ok(())
     }
 
+    /// A return the edge node may see dropped off, with its code while unspent.
+    fn mirror_return(&mut self, tx: &mut Tx<'_>, r: &ReturnRecord) -> Result<(), StoreError> {
+        if let Some(old) = RETURNS_V1
+            .get(&tx.returns, r.id.as_str())?
+            .and_then(|o| o.code_hash)
+            && r.code_hash.as_ref() != Some(&old)
+        {
+            tx.return_codes.remove(old.as_str())?;
+        }
+        if let Some(hash) = &r.code_hash {
+            RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &r.id.to_string())?;
+        }
+        RETURNS_V1.put(&mut tx.returns, r.id.as_str(), r)
+    }
+
     fn mirror_code(
         &mut self,
         tx: &mut Tx<'_>,
@@ -269,6 +330,15 @@ impl Writer {
             }
             Some(("plugin", slot)) => {
                 tx.edge_plugins.remove(slot)?;
+            }
+            Some(("lease", station)) => {
+                tx.leases.remove(station)?;
+            }
+            Some(("return", id)) => {
+                if let Some(hash) = RETURNS_V1.get(&tx.returns, id)?.and_then(|r| r.code_hash) {
+                    tx.return_codes.remove(hash.as_str())?;
+                }
+                tx.returns.remove(id)?;
             }
             Some(("station-key", id)) => {
                 tx.station_keys.remove(id)?;

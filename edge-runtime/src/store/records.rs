@@ -7,6 +7,7 @@ use lockergrid_protocol::{
     ReservationId, ReturnId, Size, StationId, Tier, Timestamp,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What kind of place a station is; ranking and site rules may treat kinds differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -448,6 +449,10 @@ pub struct CommandRecord {
     /// The door-closed event that completed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_by: Option<String>,
+    /// On an edge node: the gateway's command it passed on, as opposed to one it issued itself
+    /// while its uplink was down (whose door closing it completes itself, uplink or not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relayed: bool,
 }
 
 /// A locker event the node has applied; its key is `{station}/{event id}`.
@@ -462,4 +467,46 @@ pub struct InboxRecord {
 pub struct LockerRecord {
     /// The counter of the last command issued to it.
     pub counter: u64,
+}
+
+/// An edge node's lease on empty compartments of one station (DESIGN.md §7): held for it
+/// (`reserved`, with no reservation) so it can open one for a return drop-off while its uplink is
+/// down. The gateway never reserves a leased compartment; a compartment it takes back stays held
+/// until the edge node confirms an epoch that no longer has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    /// The station.
+    pub station: StationId,
+    /// The edge node holding it.
+    pub edge: String,
+    /// Raised at every change; the edge node confirms the epoch it holds.
+    pub epoch: u64,
+    /// The compartments the edge node may open.
+    pub compartments: BTreeSet<CompartmentId>,
+    /// Compartments taken back, with the epoch that took them: held until the edge node confirms
+    /// that epoch.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub revoking: BTreeMap<CompartmentId, u64>,
+    /// The newest epoch the edge node confirmed.
+    #[serde(default)]
+    pub acked_epoch: u64,
+    /// On the edge node only: leased compartments it opened for a drop-off whose door has not
+    /// closed yet, with the return.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub used: BTreeMap<CompartmentId, ReturnId>,
+}
+
+impl LeaseRecord {
+    /// A lease of `station` to `edge` that holds nothing yet.
+    pub fn empty(station: StationId, edge: String) -> LeaseRecord {
+        LeaseRecord {
+            station,
+            edge,
+            epoch: 0,
+            compartments: BTreeSet::new(),
+            revoking: BTreeMap::new(),
+            acked_epoch: 0,
+            used: BTreeMap::new(),
+        }
+    }
 }

@@ -6,12 +6,13 @@
 use super::access_log::Draft;
 use super::ops::new_id;
 use super::records::{
-    Actor, CommandRecord, CommandStatus, DecidedBy, ReturnRecord, ReturnStatus, StationStatus,
-    UnlockFor,
+    Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnRecord, ReturnStatus,
+    StationStatus, UnlockFor,
 };
-use super::tables::{RETURN_CODES_V1, RETURNS_V1};
+use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1};
 use super::writer::{Command, Tx, Writer};
 use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
+use crate::sync::Decision;
 use lockergrid_protocol::{
     CompartmentEvent, CompartmentId, CompartmentState, OrderId, ParcelSpec, PickupCode, ReturnId,
     Size, StationId,
@@ -34,6 +35,19 @@ pub struct ReturnRequest {
     pub valid: Duration,
     /// Who asked.
     pub actor: Actor,
+}
+
+/// A door closing on a return after its drop-off unlock.
+pub(super) struct DropOff {
+    pub return_id: ReturnId,
+    pub code_hash: String,
+    pub compartment: CompartmentId,
+    pub actor: Actor,
+    pub decided_by: Option<DecidedBy>,
+    /// The unlock command.
+    pub command: String,
+    /// The door-closed event.
+    pub event: String,
 }
 
 /// A return authorised, with its drop-off code (shown once, stored only as its keyed hash).
@@ -126,6 +140,14 @@ impl Store {
             return Ok(None);
         };
         let compartments = rx.open_table(tables::COMPARTMENTS_V1.def())?;
+        if self.inner.edge {
+            let leases = rx.open_table(LEASES_V1.def())?;
+            let compartment = match LEASES_V1.get(&leases, station.as_str())? {
+                Some(lease) => from_lease(&lease, &compartments, record.size)?,
+                None => None,
+            };
+            return Ok(Some((record, compartment)));
+        }
         let compartment = tables::COMPARTMENTS_V1
             .all(&compartments)?
             .into_iter()
@@ -138,6 +160,33 @@ impl Store {
             .map(|c| c.id);
         Ok(Some((record, compartment)))
     }
+}
+
+/// The compartment of an edge node's lease that a return of `size` would be dropped off in: the
+/// smallest that fits, leased, held and not opened for another drop-off.
+fn from_lease(
+    lease: &LeaseRecord,
+    compartments: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    size: Size,
+) -> Result<Option<CompartmentId>, StoreError> {
+    let mut best: Option<(Size, CompartmentId)> = None;
+    for id in &lease.compartments {
+        if lease.used.contains_key(id) {
+            continue;
+        }
+        let key = tables::compartment_key(id);
+        let Some(c) = tables::COMPARTMENTS_V1.get(compartments, key.as_str())? else {
+            continue;
+        };
+        if c.state == CompartmentState::Reserved
+            && c.reservation.is_none()
+            && c.size >= size
+            && best.as_ref().is_none_or(|(s, b)| (c.size, &c.id) < (*s, b))
+        {
+            best = Some((c.size, c.id));
+        }
+    }
+    Ok(best.map(|(_, id)| id))
 }
 
 /// Whether a return's drop-off code opens something at `station` now.
@@ -226,12 +275,22 @@ impl Writer {
         else {
             return Ok(None);
         };
-        let free = self.index.stations.get(&request.station).and_then(|s| {
-            record
-                .size
-                .and_larger()
-                .find_map(|size| s.free[size.index()].first().cloned())
-        });
+        // An edge node opens a compartment of its lease (already held for it); the gateway holds
+        // a free one.
+        let lease = match self.edge {
+            true => LEASES_V1.get(&tx.leases, request.station.as_str())?,
+            false => None,
+        };
+        let free = match &lease {
+            Some(lease) => from_lease(lease, &tx.compartments, record.size)?,
+            None if self.edge => None,
+            None => self.index.stations.get(&request.station).and_then(|s| {
+                record
+                    .size
+                    .and_larger()
+                    .find_map(|size| s.free[size.index()].first().cloned())
+            }),
+        };
         let Some(compartment) = free else {
             return Err(ChangeError::Conflict {
                 kind: "station",
@@ -242,7 +301,15 @@ impl Writer {
                 ),
             });
         };
-        self.move_compartment(tx, &compartment, CompartmentEvent::Reserve, None)?;
+        match lease {
+            Some(mut lease) => {
+                lease.used.insert(compartment.clone(), record.id.clone());
+                LEASES_V1.put(&mut tx.leases, request.station.as_str(), &lease)?;
+            }
+            None => {
+                self.move_compartment(tx, &compartment, CompartmentEvent::Reserve, None)?;
+            }
+        }
         let command = self.issue(
             tx,
             super::device_ops::Issue {
@@ -279,10 +346,9 @@ impl Writer {
     pub(super) fn dropped_off(
         &mut self,
         tx: &mut Tx<'_>,
-        command: &CommandRecord,
-        id: &ReturnId,
-        hash: &str,
+        drop: DropOff,
     ) -> Result<ReturnRecord, ChangeError> {
+        let id = &drop.return_id;
         let mut record = RETURNS_V1
             .get(&tx.returns, id.as_str())?
             .ok_or_else(|| not_found(id))?;
@@ -292,28 +358,51 @@ impl Writer {
         ) {
             return Err(in_status(&record));
         }
+        let compartment = drop.compartment;
         self.move_compartment(
             tx,
-            &command.compartment_id,
+            &compartment,
             CompartmentEvent::ReturnDropOffConfirmed,
             None,
         )?;
-        tx.return_codes.remove(hash).map_err(StoreError::from)?;
+        tx.return_codes
+            .remove(drop.code_hash.as_str())
+            .map_err(StoreError::from)?;
+        // Out of the lease it came from, if it did.
+        let mut lease_epoch = 0;
+        if let Some(mut lease) = LEASES_V1.get(&tx.leases, record.station_id.as_str())?
+            && (lease.compartments.contains(&compartment)
+                || lease.revoking.contains_key(&compartment))
+        {
+            lease_epoch = lease.epoch;
+            lease.compartments.remove(&compartment);
+            lease.revoking.remove(&compartment);
+            lease.used.remove(&compartment);
+            LEASES_V1.put(&mut tx.leases, record.station_id.as_str(), &lease)?;
+        }
         record.status = ReturnStatus::DroppedOff;
-        record.compartment_id = Some(command.compartment_id.clone());
+        record.compartment_id = Some(compartment.clone());
         record.dropped_off_at = Some(tx.now);
         record.code_hash = None;
         RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
-        let outcome = format!("in {}", command.compartment_id);
+        let outcome = format!("in {compartment}");
         self.log(
             tx,
-            Draft::new(
-                command.actor.clone(),
-                "return_dropoff",
-                id.as_str(),
-                &outcome,
-            )
-            .decided_by(command.decided_by.clone()),
+            Draft::new(drop.actor, "return_dropoff", id.as_str(), &outcome)
+                .decided_by(drop.decided_by.clone()),
+        )?;
+        self.decided(
+            tx,
+            Decision::ReturnDroppedOff {
+                station: record.station_id.clone(),
+                return_id: id.clone(),
+                compartment,
+                code_hash: drop.code_hash,
+                lease_epoch,
+                command: drop.command,
+                event: drop.event,
+                decided_by: drop.decided_by,
+            },
         )?;
         Ok(record)
     }
@@ -414,7 +503,15 @@ impl Writer {
         let held = tables::COMPARTMENTS_V1
             .get(&tx.compartments, key.as_str())?
             .is_some_and(|c| c.state == CompartmentState::Reserved && c.reservation.is_none());
-        if held {
+        let lease = match self.edge {
+            true => LEASES_V1.get(&tx.leases, record.station_id.as_str())?,
+            false => None,
+        };
+        if let Some(mut lease) = lease {
+            // An edge node's compartment stays in its lease, ready for the next drop-off.
+            lease.used.remove(&command.compartment_id);
+            LEASES_V1.put(&mut tx.leases, record.station_id.as_str(), &lease)?;
+        } else if held {
             self.move_compartment(tx, &command.compartment_id, CompartmentEvent::Cancel, None)
                 .map_err(|e| match e {
                     ChangeError::Store(e) => e,

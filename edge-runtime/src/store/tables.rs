@@ -6,7 +6,7 @@ use super::StoreError;
 pub use super::compact::CompartmentCodec;
 use super::records::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
-    LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord,
+    LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord,
 };
 use crate::sync::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
@@ -203,6 +203,8 @@ pub const EDGE_OUTBOX_V1: Typed<u64, EdgeDecision> = Typed::new("edge_outbox_v1"
 /// node under [`OUTBOX_DRAINED`] (the last the gateway confirmed), so its numbers keep growing
 /// after its outbox empties.
 pub const EDGE_INBOX_V1: Typed<&str, u64> = Typed::new("edge_inbox_v1");
+/// Edge nodes' leases, by station id (on an edge node: its own, as the gateway sent them).
+pub const LEASES_V1: Typed<&str, LeaseRecord> = Typed::new("leases_v1");
 /// Return authorisations by id.
 pub const RETURNS_V1: Typed<&str, ReturnRecord> = Typed::new("returns_v1");
 /// Unspent drop-off codes: keyed hash → return id.

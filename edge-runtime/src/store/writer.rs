@@ -10,7 +10,7 @@ use super::records::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Res
 use super::snapshot::{Snapshot, StationView};
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
-    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1,
+    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1,
     PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1,
     STATIONS_V1, SYNC_V1,
 };
@@ -136,6 +136,10 @@ pub(super) enum Command {
         station: StationId,
         reply: Reply<Result<u64, StoreError>>,
     },
+    MaintainLeases {
+        wants: Vec<super::leases::LeaseWant>,
+        reply: Reply<Result<bool, StoreError>>,
+    },
     AuthorizeReturn {
         request: super::returns::ReturnRequest,
         reply: Reply<Result<super::returns::AuthorizedReturn, ChangeError>>,
@@ -224,6 +228,7 @@ impl Command {
             Command::OfflinePickup { reply, .. } => fail_now(reply, e),
             Command::NextCounter { reply, .. } => fail_now(reply, e),
             Command::AuthorizeReturn { reply, .. } => fail_now(reply, e),
+            Command::MaintainLeases { reply, .. } => fail_now(reply, e),
             Command::UnlockReturn { reply, .. } => fail_now(reply, e),
         }
     }
@@ -249,6 +254,7 @@ pub(super) struct Tx<'t> {
     pub edge_inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub edge_plugins: redb::Table<'t, &'static str, &'static [u8]>,
     pub returns: redb::Table<'t, &'static str, &'static [u8]>,
+    pub leases: redb::Table<'t, &'static str, &'static [u8]>,
     pub return_codes: redb::Table<'t, &'static str, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
@@ -276,6 +282,7 @@ impl<'t> Tx<'t> {
             edge_inbox: txn.open_table(EDGE_INBOX_V1.def())?,
             edge_plugins: txn.open_table(EDGE_PLUGINS_V1.def())?,
             returns: txn.open_table(RETURNS_V1.def())?,
+            leases: txn.open_table(LEASES_V1.def())?,
             return_codes: txn.open_table(RETURN_CODES_V1.def())?,
             now,
             changes: Vec::new(),
@@ -541,6 +548,10 @@ impl Writer {
             }
             Command::OfflinePickup { pickup, reply } => {
                 let result = self.offline_pickup(tx, pickup);
+                keep(pending, reply, result)
+            }
+            Command::MaintainLeases { wants, reply } => {
+                let result = self.maintain_leases(tx, wants);
                 keep(pending, reply, result)
             }
             Command::AuthorizeReturn { request, reply } => {

@@ -5,6 +5,7 @@ mod device;
 mod doors;
 mod expiry;
 mod flows;
+mod leases;
 mod plugins;
 mod race;
 mod support;

@@ -40,7 +40,7 @@ impl Signed {
                 name: "test-key".into(),
                 public_key: signer.public_hex(),
             }],
-            plugins: Vec::new(),
+            ..PolicyFile::default()
         };
         let trust = policy.trust().expect("a valid key");
         let host = Arc::new(PluginHost::new(options, trust).expect("host starts"));

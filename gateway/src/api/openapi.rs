@@ -369,7 +369,16 @@ fn edge_schemas() -> Value {
             "clock_offset_ms": { "type": ["integer", "null"], "description": "Its clock minus the gateway's at its last report" },
             "deltas_sent": { "type": "integer" }, "full_resyncs": { "type": "integer" },
             "plugins": { "type": "array", "description": "The plugins it was sent (site rules), slot by slot",
-                "items": { "$ref": "#/components/schemas/EdgePlugin" } } } } } } },
+                "items": { "$ref": "#/components/schemas/EdgePlugin" } },
+            "leases": { "type": "array", "description": "Its lease of empty compartments at each of its stations, for offline return drop-offs",
+                "items": { "$ref": "#/components/schemas/EdgeLease" } } } } } } },
+        "EdgeLease": { "type": "object", "properties": {
+            "station": { "type": "string" },
+            "epoch": { "type": "integer", "description": "Raised at every change of the lease" },
+            "acked_epoch": { "type": "integer", "description": "The newest epoch the edge node confirmed holding" },
+            "sizes": { "type": "object", "description": "Compartments held per size",
+                "additionalProperties": { "type": "integer" } },
+            "revoking": { "type": "integer", "description": "Compartments taken back, held until the edge node confirms" } } },
         "EdgePlugin": { "type": "object", "properties": {
             "world": { "$ref": "#/components/schemas/World" }, "scope": { "$ref": "#/components/schemas/Scope" },
             "serving": { "$ref": "#/components/schemas/EdgePluginVersion" },

@@ -246,7 +246,7 @@ pub(super) async fn trust_key(
     let trust = PolicyFile {
         version: 1,
         trusted_keys: vec![key.clone()],
-        plugins: Vec::new(),
+        ..PolicyFile::default()
     };
     trust.trust().map_err(|e| {
         ApiError::new(

@@ -10,13 +10,14 @@ use base64::Engine as _;
 use lockergrid_edge_runtime::Store;
 use lockergrid_edge_runtime::device::LinkTx;
 use lockergrid_edge_runtime::plugins::registry::{PolicyFile, Scope, World};
+use lockergrid_edge_runtime::store::LeaseWant;
 use lockergrid_edge_runtime::sync::log::{KEPT_DELTAS, SyncLog};
 use lockergrid_edge_runtime::sync::{
     EdgeDownlink, EdgePlugin, EdgeStatus, PluginRecord, SYNC_VERSION, SyncBatch, SyncItem,
     SyncPosition,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
-use lockergrid_protocol::{StationId, Timestamp};
+use lockergrid_protocol::{Size, StationId, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -60,6 +61,23 @@ pub struct EdgeState {
     pub full_resyncs: u64,
     /// The plugins it was sent, as it reported them: what serves at each slot, what it refused.
     pub plugins: Vec<EdgePlugin>,
+    /// Its lease at each of its stations.
+    pub leases: Vec<LeaseView>,
+}
+
+/// One station's lease, as operators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseView {
+    /// The station.
+    pub station: StationId,
+    /// The lease's epoch at the gateway.
+    pub epoch: u64,
+    /// The newest epoch the edge node confirmed.
+    pub acked_epoch: u64,
+    /// Compartments it holds per size.
+    pub sizes: BTreeMap<Size, u32>,
+    /// Compartments taken back, held until the edge node confirms.
+    pub revoking: usize,
 }
 
 impl EdgeState {
@@ -78,6 +96,8 @@ struct Edge {
     sent: Option<SyncPosition>,
     connected: bool,
     last_sent: Option<Instant>,
+    /// The lease epochs it reported holding, by station.
+    acked_leases: BTreeMap<StationId, u64>,
 }
 
 /// Every edge node's sync, driven by the device task.
@@ -105,6 +125,7 @@ impl EdgeSync {
                     sent: None,
                     connected: false,
                     last_sent: None,
+                    acked_leases: BTreeMap::new(),
                 };
                 (node.id.clone(), edge)
             })
@@ -160,6 +181,24 @@ impl EdgeSync {
             self.seen_commit = Some(commit);
             self.crl.1 = crl;
             for (id, edge) in &mut self.edges {
+                match store.lease_sizes(&edge.stations) {
+                    Ok(leases) => view.update_edge(id, |s| {
+                        s.leases = leases
+                            .into_iter()
+                            .map(|(l, sizes)| LeaseView {
+                                station: l.station,
+                                epoch: l.epoch,
+                                acked_epoch: l.acked_epoch,
+                                sizes: Size::ALL
+                                    .into_iter()
+                                    .map(|z| (z, sizes[z.index()]))
+                                    .collect(),
+                                revoking: l.revoking.len(),
+                            })
+                            .collect();
+                    }),
+                    Err(e) => tracing::error!(edge = %id, error = %e, "leases not readable"),
+                }
                 let mut items = match store.mirror_items(&edge.stations) {
                     Ok(items) => items,
                     Err(e) => {
@@ -206,6 +245,23 @@ impl EdgeSync {
                 }
             }
         }
+    }
+
+    /// What each edge node's lease at each of its stations should be: the policy's pool, and the
+    /// epoch it last reported holding.
+    pub(super) fn lease_wants(&self) -> Vec<LeaseWant> {
+        let pool = self.plugins.0.lease.per_size();
+        self.edges
+            .iter()
+            .flat_map(|(id, edge)| {
+                edge.stations.iter().map(|station| LeaseWant {
+                    station: station.clone(),
+                    edge: id.clone(),
+                    pool,
+                    acked: edge.acked_leases.get(station).copied(),
+                })
+            })
+            .collect()
     }
 
     /// Reads the plugin policy in force; when it changed, the site rules it binds (the plugins
@@ -281,6 +337,11 @@ impl EdgeSync {
             }
         });
         edge.acked = status.position;
+        edge.acked_leases = status
+            .leases
+            .iter()
+            .map(|l| (l.station.clone(), l.epoch))
+            .collect();
         // A node that answers quickly to what was just sent reports each batch it applies; the
         // rest of what was sent is on its way, so only a node that is quiet for a while or has
         // just connected gets catch-up here.

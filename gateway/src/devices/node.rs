@@ -132,6 +132,7 @@ impl Node {
                         &mut self.link.tx,
                         &self.app.devices,
                     );
+                    self.maintain_leases().await;
                 }
             }
         }
@@ -286,6 +287,21 @@ impl Node {
         }
     }
 
+    /// Renews, shrinks and releases the edge nodes' leases when they need it (a read first, so
+    /// the writer commits only when something changes).
+    async fn maintain_leases(&self) {
+        let wants = self.edges.lease_wants();
+        match self.app.store.leases_due(&wants) {
+            Ok(false) => {}
+            Ok(true) => {
+                if let Err(e) = self.app.store.maintain_leases(wants).await {
+                    tracing::error!(error = %e, "leases not maintained");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "leases not readable"),
+        }
+    }
+
     /// An edge node's session began or ended at the front.
     fn edge_session(&mut self, audit: &Audit) {
         let (identity, connected) = match audit {
@@ -386,6 +402,7 @@ impl Node {
         let store = self.app.store.clone();
         let station = |d: &EdgeDecision| match &d.decision {
             Decision::PickedUp { station, .. }
+            | Decision::ReturnDroppedOff { station, .. }
             | Decision::CodeRejected { station, .. }
             | Decision::Recorded { station, .. } => station.clone(),
         };

@@ -2,18 +2,19 @@
 //! this process; the edge node is a `lockergrid edge` child whose uplink points at a port where
 //! nothing listens (the partition) until the end; the locker (the real shim agent with a
 //! simulated locker, in this process) connects to the edge node's fixed device port over TLS.
-//! Every pickup is decided at the edge, across kills at every point of the flow; when the edge
-//! node finally reaches the gateway, every pickup is there exactly once.
+//! Every pickup and every return drop-off (into a compartment of the edge node's lease) is
+//! decided at the edge, across kills at every point of the flow; when the edge node finally
+//! reaches the gateway, every one of them is there exactly once.
 
 use crate::process::start_until;
-use lockergrid_edge_runtime::store::records::Actor;
-use lockergrid_edge_runtime::store::{ReserveRequest, Target};
+use lockergrid_edge_runtime::store::records::{Actor, ReturnStatus};
+use lockergrid_edge_runtime::store::{ReserveRequest, ReturnRequest, Target};
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config::Deployment;
 use lockergrid_gateway::edge::EdgeLaunch;
 use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
 use lockergrid_gateway::simulated::{self, SimulatedLocker, Simulation};
-use lockergrid_protocol::{OrderId, ParcelSpec, ParcelStatus, StationId, Tier};
+use lockergrid_protocol::{OrderId, ParcelSpec, ParcelStatus, Size, StationId, Tier};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::net::SocketAddr;
@@ -24,6 +25,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Child;
 
 const PARCELS: usize = 12;
+/// Return drop-offs, within the default lease (two small, two medium and one large compartment),
+/// one per kill point; the last ends with a kill, as the pickups do, so its door events reach the
+/// edge node while it is still cut off.
+const DROP_OFFS: usize = 3;
 
 fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -99,6 +104,15 @@ async fn status_until(
     }
 }
 
+fn small_parcel() -> ParcelSpec {
+    ParcelSpec {
+        length_mm: 200,
+        width_mm: 150,
+        height_mm: 100,
+        weight_g: 800,
+    }
+}
+
 /// Stocks `PARCELS` parcels at st-b without doors; returns each parcel's id, code, compartment.
 async fn stock(gateway: &RunningGateway) -> anyhow::Result<Vec<(String, String, String)>> {
     let store = &gateway.app.store;
@@ -110,12 +124,7 @@ async fn stock(gateway: &RunningGateway) -> anyhow::Result<Vec<(String, String, 
     for n in 0..PARCELS {
         let request = ReserveRequest {
             order_id: OrderId::new(format!("kill-{n}"))?,
-            parcel: ParcelSpec {
-                length_mm: 200,
-                width_mm: 150,
-                height_mm: 100,
-                weight_g: 800,
-            },
+            parcel: small_parcel(),
             tier: Tier::Standard,
             target: Target::Station(StationId::new("st-b")?),
             hold: Duration::from_secs(3_600),
@@ -136,7 +145,7 @@ async fn stock(gateway: &RunningGateway) -> anyhow::Result<Vec<(String, String, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edge_node_killed_during_a_partition_loses_no_pickup_and_applies_none_twice()
+async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_applies_none_twice()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let edge_devices = free_port()?;
@@ -150,16 +159,36 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_and_applies_none
     let deployment = Deployment::load(&config)?;
     let gateway = node::start(&deployment, NodeOptions::default()).await?;
     let parcels = stock(&gateway).await?;
+    let mut returns = Vec::new();
+    for n in 0..DROP_OFFS {
+        let request = ReturnRequest {
+            order_id: OrderId::new(format!("back-{n}"))?,
+            station: StationId::new("st-b")?,
+            spec: small_parcel(),
+            size: Size::Small,
+            valid: Duration::from_secs(86_400),
+            actor: Actor {
+                subject: "shop".into(),
+                role: "checkout".into(),
+            },
+        };
+        let authorized = gateway.app.store.authorize_return(request).await?;
+        returns.push((authorized.record.id, authorized.code.reveal().to_owned()));
+    }
     let edge_data = dir.path().join("edge");
     let mut launch = EdgeLaunch::new(&deployment, "edge-b")?;
     launch.data_dir = edge_data.clone();
     launch.enrol(&gateway.data_dir)?;
     let key = launch.command_key()?;
 
-    // Online first: the edge node mirrors the parcels and their codes.
+    // Online first: the edge node mirrors the parcels, their codes, the returns and its lease.
     let mut edge = start_edge(&config, &edge_data, gateway.devices_addr).await?;
     edge_until(&gateway, Duration::from_secs(30), |e| {
-        e["codes"] == PARCELS && e["lag"] == 0
+        let lease = &e["leases"][0];
+        e["codes"] == PARCELS
+            && e["lag"] == 0
+            && lease["acked_epoch"] == lease["epoch"]
+            && lease["sizes"]["small"] == 2
     })
     .await?;
 
@@ -212,13 +241,45 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_and_applies_none
             edge = start_edge(&config, &edge_data, nowhere).await?;
         }
     }
+    // The same kill points for the drop-offs; which compartment opens is the edge node's choice.
+    let mut dropped = Vec::new();
+    for (n, (_, code)) in returns.iter().enumerate() {
+        assert_eq!(control(locker, &format!("press {code}#")).await?, "ok");
+        if n % 3 == 0 {
+            edge.kill().await?;
+            edge = start_edge(&config, &edge_data, nowhere).await?;
+        }
+        let status = status_until(locker, |s| {
+            s["unlatched"].as_array().is_some_and(|u| !u.is_empty())
+        })
+        .await?;
+        let compartment = status["unlatched"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(control(locker, &format!("open {compartment}")).await?, "ok");
+        if n % 3 == 1 {
+            edge.kill().await?;
+            edge = start_edge(&config, &edge_data, nowhere).await?;
+        }
+        assert_eq!(
+            control(locker, &format!("close {compartment}")).await?,
+            "ok"
+        );
+        if n % 3 == 2 {
+            edge.kill().await?;
+            edge = start_edge(&config, &edge_data, nowhere).await?;
+        }
+        dropped.push(compartment);
+    }
     let status = status_until(locker, |s| {
         s["connected"] == true && s["queued_events"] == 0
     })
     .await?;
     assert_eq!(
-        status["executed"], PARCELS,
-        "one unlock per pickup: {status}"
+        status["executed"],
+        PARCELS + DROP_OFFS,
+        "one unlock per pickup and drop-off: {status}"
     );
     for (parcel, _, _) in &parcels {
         let id = lockergrid_protocol::ParcelId::new(parcel.as_str())?;
@@ -229,8 +290,9 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_and_applies_none
     // The link returns (one more kill, then the real address): everything arrives, once.
     edge.kill().await?;
     let _edge = start_edge(&config, &edge_data, gateway.devices_addr).await?;
+    let decisions = 2 * (PARCELS + DROP_OFFS);
     edge_until(&gateway, Duration::from_secs(60), |e| {
-        e["decisions_applied"] == 2 * PARCELS && e["outbox"] == 0 && e["codes"] == 0
+        e["decisions_applied"] == decisions && e["outbox"] == 0 && e["codes"] == 0
     })
     .await?;
     let log = gateway.app.store.access_log(1, 10_000)?;
@@ -245,9 +307,24 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_and_applies_none
         assert_eq!(pickups, 1, "{parcel} picked up once");
     }
     assert!(!log.iter().any(|e| e.action == "pickup_conflict"));
+    for ((id, _), compartment) in returns.iter().zip(&dropped) {
+        let record = gateway.app.store.return_record(id)?.expect("the return");
+        assert_eq!(record.status, ReturnStatus::DroppedOff, "{id}");
+        assert_eq!(
+            record.compartment_id.as_ref().map(|c| c.as_str()),
+            Some(compartment.as_str())
+        );
+        let drop_offs = log
+            .iter()
+            .filter(|e| e.action == "return_dropoff" && e.target == id.as_str())
+            .count();
+        assert_eq!(drop_offs, 1, "{id} dropped off once");
+    }
+    let distinct: std::collections::BTreeSet<&String> = dropped.iter().collect();
+    assert_eq!(distinct.len(), DROP_OFFS, "a compartment per return");
     assert_eq!(
         gateway.app.store.decisions_applied("edge-b")?,
-        2 * PARCELS as u64
+        decisions as u64
     );
     gateway.stop().await
 }

@@ -98,7 +98,7 @@ async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
             name: "bench".into(),
             public_key: signer.public_hex(),
         }],
-        plugins: Vec::new(),
+        ..PolicyFile::default()
     };
     let options = HostOptions {
         unenforced: !enforced,

@@ -1,6 +1,8 @@
 //! Failed code entries per station. Five failures within ten minutes lock the station's code
-//! entry for fifteen minutes, which makes guessing an eight-digit code hopeless. Kept in memory:
-//! a restart forgets the count, which costs an attacker a restart they cannot cause.
+//! entry for fifteen minutes, which makes guessing an eight-digit code hopeless. The gateway keeps
+//! one count for the stations it decides for, an edge node its own for the codes it decides
+//! while its uplink is down. Kept in memory: a restart forgets the count, which costs an attacker
+//! a restart they cannot cause.
 
 use lockergrid_protocol::{StationId, Timestamp};
 use std::collections::{HashMap, VecDeque};
