@@ -395,16 +395,12 @@ pub(super) async fn deposit(
         .await
         .map_err(change_error)?;
     let Some(end) = send_and_wait(&app, &command, wait).await else {
-        let body = json!({
+        let about = json!({
             "reservation_id": r.id,
             "parcel_id": r.parcel_id,
             "station_id": r.station_id,
-            "compartment_id": command.compartment_id,
-            "command_id": command.id,
-            "status": "awaiting_door",
-            "unlock_expires_at": command.expires_at,
         });
-        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        return Ok(awaiting_door(&command, about));
     };
     match end {
         DoorEnd::Deposited(deposit) => {
@@ -446,6 +442,15 @@ pub(super) async fn send_and_wait(
             None
         }
     }
+}
+
+/// 202: the unlock went out and its door has not closed yet; `about` names what it is for.
+pub(super) fn awaiting_door(command: &CommandRecord, mut about: Value) -> Response {
+    about["compartment_id"] = json!(command.compartment_id);
+    about["command_id"] = json!(command.id);
+    about["status"] = json!("awaiting_door");
+    about["unlock_expires_at"] = json!(command.expires_at);
+    (StatusCode::ACCEPTED, Json(about)).into_response()
 }
 
 /// 503: the locker refused or failed an unlock, or never acknowledged it.

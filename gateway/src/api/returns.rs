@@ -6,7 +6,9 @@
 use super::App;
 use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
-use super::reservations::{change_error, not_unlocked, preferred_wait, send_and_wait, site_rules};
+use super::reservations::{
+    awaiting_door, change_error, not_unlocked, preferred_wait, send_and_wait, site_rules,
+};
 use crate::auth::Role;
 use crate::devices::{DoorEnd, UNLOCK_VALID};
 use axum::Json;
@@ -193,15 +195,8 @@ pub(super) async fn collect(
         .await
         .map_err(change_error)?;
     let Some(end) = send_and_wait(&app, &command, wait).await else {
-        let body = json!({
-            "return_id": record.id,
-            "station_id": record.station_id,
-            "compartment_id": command.compartment_id,
-            "command_id": command.id,
-            "status": "awaiting_door",
-            "unlock_expires_at": command.expires_at,
-        });
-        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        let about = json!({ "return_id": record.id, "station_id": record.station_id });
+        return Ok(awaiting_door(&command, about));
     };
     match end {
         DoorEnd::Collected(collected) => {

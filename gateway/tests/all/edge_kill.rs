@@ -18,7 +18,7 @@ use lockergrid_protocol::{OrderId, ParcelSpec, ParcelStatus, Size, StationId, Ti
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -113,6 +113,65 @@ fn small_parcel() -> ParcelSpec {
     }
 }
 
+/// The `lockergrid edge` child and how to start it again.
+struct EdgeProcess {
+    child: Child,
+    config: PathBuf,
+    data: PathBuf,
+    uplink: SocketAddr,
+}
+
+impl EdgeProcess {
+    /// `kill -9`, then the same edge node again.
+    async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        self.child = start_edge(&self.config, &self.data, self.uplink).await?;
+        Ok(())
+    }
+}
+
+/// A person at the locker types `code`, waits for a compartment to unlatch (`expected`, if it is
+/// known), opens it and closes it again, while the edge node is killed and restarted at point
+/// `kill_at` (0: after the code, 1: with the door open, 2: after the door closed); which
+/// compartment it was.
+async fn through_door(
+    locker: &SimulatedLocker,
+    edge: &mut EdgeProcess,
+    code: &str,
+    expected: Option<&str>,
+    kill_at: usize,
+) -> anyhow::Result<String> {
+    assert_eq!(control(locker, &format!("press {code}#")).await?, "ok");
+    if kill_at == 0 {
+        edge.restart().await?;
+    }
+    let status = status_until(locker, |s| {
+        s["unlatched"]
+            .as_array()
+            .is_some_and(|u| expected.map_or(!u.is_empty(), |c| u.iter().any(|u| u == c)))
+    })
+    .await?;
+    let compartment = match expected {
+        Some(c) => c.to_owned(),
+        None => status["unlatched"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    assert_eq!(control(locker, &format!("open {compartment}")).await?, "ok");
+    if kill_at == 1 {
+        edge.restart().await?;
+    }
+    assert_eq!(
+        control(locker, &format!("close {compartment}")).await?,
+        "ok"
+    );
+    if kill_at == 2 {
+        edge.restart().await?;
+    }
+    Ok(compartment)
+}
+
 /// Stocks `PARCELS` parcels at st-b without doors; returns each parcel's id, code, compartment.
 async fn stock(gateway: &RunningGateway) -> anyhow::Result<Vec<(String, String, String)>> {
     let store = &gateway.app.store;
@@ -195,7 +254,7 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     // The partition: from now on the edge node's uplink points where nothing listens.
     let nowhere = free_port()?;
     edge.kill().await?;
-    edge = start_edge(&config, &edge_data, nowhere).await?;
+    let edge = start_edge(&config, &edge_data, nowhere).await?;
     let store = gateway.app.store.clone();
     let seed = deployment.stations[0].clone();
     let lockers = simulated::start(
@@ -212,65 +271,21 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     let locker = &lockers[0];
     status_until(locker, |s| s["connected"] == true).await?;
 
+    // Every pickup, then every drop-off, with the edge node killed at one point of each: between
+    // the code and the unlock (or just after it), with the door open, or just after the door
+    // closed (its event may or may not be applied yet).
+    let mut cut_off = EdgeProcess {
+        child: edge,
+        config: config.clone(),
+        data: edge_data.clone(),
+        uplink: nowhere,
+    };
     for (n, (_, code, compartment)) in parcels.iter().enumerate() {
-        assert_eq!(control(locker, &format!("press {code}#")).await?, "ok");
-        if n % 3 == 0 {
-            // Killed between the code and the unlock, or just after it.
-            edge.kill().await?;
-            edge = start_edge(&config, &edge_data, nowhere).await?;
-        }
-        status_until(locker, |s| {
-            s["unlatched"]
-                .as_array()
-                .is_some_and(|u| u.iter().any(|c| c == compartment.as_str()))
-        })
-        .await?;
-        assert_eq!(control(locker, &format!("open {compartment}")).await?, "ok");
-        if n % 3 == 1 {
-            // Killed with the door open.
-            edge.kill().await?;
-            edge = start_edge(&config, &edge_data, nowhere).await?;
-        }
-        assert_eq!(
-            control(locker, &format!("close {compartment}")).await?,
-            "ok"
-        );
-        if n % 3 == 2 {
-            // Killed just after the door closed: its event may or may not be applied yet.
-            edge.kill().await?;
-            edge = start_edge(&config, &edge_data, nowhere).await?;
-        }
+        through_door(locker, &mut cut_off, code, Some(compartment), n % 3).await?;
     }
-    // The same kill points for the drop-offs; which compartment opens is the edge node's choice.
     let mut dropped = Vec::new();
     for (n, (_, code)) in returns.iter().enumerate() {
-        assert_eq!(control(locker, &format!("press {code}#")).await?, "ok");
-        if n % 3 == 0 {
-            edge.kill().await?;
-            edge = start_edge(&config, &edge_data, nowhere).await?;
-        }
-        let status = status_until(locker, |s| {
-            s["unlatched"].as_array().is_some_and(|u| !u.is_empty())
-        })
-        .await?;
-        let compartment = status["unlatched"][0]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        assert_eq!(control(locker, &format!("open {compartment}")).await?, "ok");
-        if n % 3 == 1 {
-            edge.kill().await?;
-            edge = start_edge(&config, &edge_data, nowhere).await?;
-        }
-        assert_eq!(
-            control(locker, &format!("close {compartment}")).await?,
-            "ok"
-        );
-        if n % 3 == 2 {
-            edge.kill().await?;
-            edge = start_edge(&config, &edge_data, nowhere).await?;
-        }
-        dropped.push(compartment);
+        dropped.push(through_door(locker, &mut cut_off, code, None, n % 3).await?);
     }
     let status = status_until(locker, |s| {
         s["connected"] == true && s["queued_events"] == 0
@@ -288,8 +303,8 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     }
 
     // The link returns (one more kill, then the real address): everything arrives, once.
-    edge.kill().await?;
-    let _edge = start_edge(&config, &edge_data, gateway.devices_addr).await?;
+    cut_off.uplink = gateway.devices_addr;
+    cut_off.restart().await?;
     let decisions = 2 * (PARCELS + DROP_OFFS);
     edge_until(&gateway, Duration::from_secs(60), |e| {
         e["decisions_applied"] == decisions && e["outbox"] == 0 && e["codes"] == 0
