@@ -325,6 +325,19 @@ pub enum Decision {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decided_by: Option<DecidedBy>,
     },
+    /// The door of a deposit or a return collection the gateway had unlocked closed while the
+    /// edge node was cut off: the gateway completes it (stores the parcel and issues its code, or
+    /// frees the return's compartment) when it hears.
+    ForwardedDoorClosed {
+        /// Where.
+        station: StationId,
+        /// The locker's door-closed event.
+        event: String,
+        /// The compartment.
+        compartment: CompartmentId,
+        /// The gateway's unlock command.
+        command: String,
+    },
     /// A code entered at the keypad matched no active code.
     CodeRejected {
         /// Where.

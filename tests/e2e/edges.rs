@@ -737,3 +737,75 @@ async fn cut_off_the_edge_node_locks_a_station_after_five_wrong_codes() -> anyho
     assert_eq!(status["executed"], 1, "the deposit's unlock only: {status}");
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_whose_door_closes_during_a_cut_is_stored_once_the_gateway_hears()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-b", 20)
+        .lockers(Duration::from_millis(500))
+        .edge("edge-b", &["st-b"])
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("courier", Role::Agent, &["st-b"])?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let (status, r) = d.reserve(&checkout, "cut-deposit", "st-b").await?;
+    assert_eq!(status, 201, "{r}");
+    let (id, parcel) = (r["id"].as_str().unwrap(), r["parcel_id"].as_str().unwrap());
+    let compartment = r["compartment_id"].as_str().unwrap();
+
+    // The unlock goes out while the link is up; the agent does not wait for the door.
+    let url = format!("{}/v1/reservations/{id}/deposit", d.base);
+    let request = d
+        .http
+        .post(url)
+        .bearer_auth(&agent)
+        .header("prefer", "wait=0");
+    let (status, body) = d.send(request).await?;
+    assert_eq!(status, 202, "{body}");
+    d.locker_until("st-b", |s| {
+        s["unlatched"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|c| c == compartment))
+    })
+    .await?;
+    d.uplink("edge-b")?.cut();
+    let mut uplink = d.edges[0].connected();
+    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+
+    // The door closes during the cut: the edge node takes the event and keeps it as a decision
+    // for the gateway, which alone issues the code.
+    for verb in ["open", "close"] {
+        let answer = d.locker("st-b", &format!("{verb} {compartment}")).await?;
+        assert_eq!(answer, "ok", "{verb}");
+    }
+    let edge = d.edges[0].store();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !edge
+        .edge_outbox(10)?
+        .iter()
+        .any(|d| matches!(d.decision, Decision::ForwardedDoorClosed { .. }))
+    {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no decision");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.locker_until("st-b", |s| s["queued_events"] == 0).await?;
+    let url = format!("{}/v1/parcels/{parcel}", d.base);
+    let (_, p) = d.send(d.http.get(&url).bearer_auth(&checkout)).await?;
+    assert_eq!(p["status"], "reserved", "the gateway has not heard: {p}");
+
+    // The link returns: the gateway completes the deposit once.
+    d.uplink("edge-b")?.restore();
+    d.get_until(&url, &checkout, |p| p["status"] == "stored")
+        .await?;
+    d.edge_until("edge-b", |e| e["outbox"] == 0 && e["lag"] == 0)
+        .await?;
+    let log = d.access_log(&operator).await?;
+    let deposits = log
+        .iter()
+        .filter(|e| e["action"] == "deposit" && e["target"] == parcel)
+        .count();
+    assert_eq!(deposits, 1);
+    d.stop().await
+}

@@ -161,17 +161,7 @@ impl EdgeNode {
                 compartment,
                 unlocked_by: Some(command),
             } => {
-                let ours = self
-                    .store
-                    .command(&command)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|c| {
-                        matches!(
-                            c.unlock_for,
-                            UnlockFor::Pickup { .. } | UnlockFor::ReturnDropOff { .. }
-                        )
-                    });
+                let ours = self.store.command(&command).ok().flatten().is_some();
                 if !ours {
                     return false;
                 }

@@ -10,7 +10,7 @@ use super::tables::{
     LEASES_V1, OUTBOX_DRAINED, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1, inbox_key,
 };
 use super::writer::{Command, Tx, Writer};
-use super::{ChangeError, SettledEvent, Store, StoreError};
+use super::{ChangeError, DoorClosed, DoorClosedEvent, SettledEvent, Store, StoreError};
 use crate::sync::{Decision, EdgeDecision};
 use lockergrid_protocol::command::{CachedCode, MAX_CLOCK_SKEW};
 use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
@@ -353,6 +353,28 @@ impl Writer {
                         Ok(Applied::Conflict(why))
                     }
                 }
+            }
+            Decision::ForwardedDoorClosed {
+                station,
+                event,
+                compartment,
+                command,
+            } => {
+                let closed = DoorClosedEvent {
+                    actor: Actor {
+                        subject: format!("locker:{station}"),
+                        role: "device".into(),
+                    },
+                    station,
+                    event,
+                    compartment,
+                    unlocked_by: Some(command),
+                };
+                Ok(match self.door_closed(tx, closed)? {
+                    DoorClosed::Duplicate => Applied::Duplicate,
+                    DoorClosed::Conflict(why) => Applied::Conflict(why),
+                    _ => Applied::Applied,
+                })
             }
             Decision::CodeRejected { station, event } => {
                 let outcome = format!("code_rejected at the edge (event {event})");

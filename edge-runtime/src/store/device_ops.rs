@@ -299,6 +299,29 @@ impl Writer {
                 let actor = command.actor.clone();
                 let decided_by = command.decided_by.clone();
                 let done = match &command.unlock_for {
+                    // An edge node holds neither held reservations nor dropped-off returns: a
+                    // deposit (its code, its notifications) or a collection is the gateway's to
+                    // complete; the door closing is a decision.
+                    UnlockFor::Deposit { .. } | UnlockFor::ReturnCollection { .. } if self.edge => {
+                        self.decided(
+                            tx,
+                            Decision::ForwardedDoorClosed {
+                                station: closed.station.clone(),
+                                event: closed.event.clone(),
+                                compartment: closed.compartment.clone(),
+                                command: command.id.clone(),
+                            },
+                        )?;
+                        let outcome = format!(
+                            "closed after command {}; the gateway completes it",
+                            command.id
+                        );
+                        self.log(
+                            tx,
+                            Draft::new(closed.actor.clone(), "door_closed", target, &outcome),
+                        )?;
+                        Ok(DoorClosed::Recorded)
+                    }
                     UnlockFor::Deposit { reservation_id } => self
                         .deposit(tx, reservation_id, actor, decided_by)
                         .map(DoorClosed::Deposited),

@@ -403,6 +403,7 @@ impl Node {
         let station = |d: &EdgeDecision| match &d.decision {
             Decision::PickedUp { station, .. }
             | Decision::ReturnDroppedOff { station, .. }
+            | Decision::ForwardedDoorClosed { station, .. }
             | Decision::CodeRejected { station, .. }
             | Decision::Recorded { station, .. } => station.clone(),
         };
