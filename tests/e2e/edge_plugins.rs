@@ -104,10 +104,7 @@ async fn site_rules_swapped_at_the_gateway_decide_at_the_edge_and_untrusted_ones
 
     // Offline, the edge node decides a pickup with the version it runs. The gateway moves on
     // to 0.4.0 meanwhile; the pickup is kept with 0.2.0 on record.
-    d.uplink("edge-p")?.cut();
-    d.edge_until("edge-p", |e| e["connected"] == false).await?;
-    let mut uplink = d.edges[0].connected();
-    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+    d.cut_uplink("edge-p").await?;
     let (parcel, code, compartment) = &stored[0];
     assert_eq!(d.locker(STATION, &format!("press {code}#")).await?, "ok");
     d.open_and_close(STATION, compartment).await?;

@@ -46,6 +46,17 @@ fn leases_settled(edge: &serde_json::Value, stations: usize, medium: Option<u64>
     })
 }
 
+/// Station st-b of `compartments` compartments behind edge node edge-b, with its simulated
+/// locker, started.
+async fn edge_b(compartments: u32) -> anyhow::Result<Running> {
+    Deployment::new()
+        .station("st-b", compartments)
+        .lockers(Duration::from_millis(500))
+        .edge("edge-b", &["st-b"])
+        .start()
+        .await
+}
+
 /// Reserves and deposits `n` parcels at `station` through its locker's doors; each parcel's id,
 /// pickup code and compartment.
 pub(crate) async fn deposit_parcels(
@@ -235,12 +246,7 @@ async fn a_restarted_edge_node_catches_up_with_the_deltas_it_missed() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locker_revoked_at_the_gateway_is_cut_off_at_its_edge_node() -> anyhow::Result<()> {
-    let d = Deployment::new()
-        .station("st-b", 10)
-        .lockers(Duration::from_millis(500))
-        .edge("edge-b", &["st-b"])
-        .start()
-        .await?;
+    let d = edge_b(10).await?;
     let before = d.edge_until("edge-b", |e| e["lag"] == 0).await?;
     let mut ca = Authority::open(&d.gateway.data_dir.join("pki"))?;
     ca.revoke(&Identity::new(Kind::Locker, "st-b")?)?;
@@ -276,12 +282,7 @@ async fn a_locker_revoked_at_the_gateway_is_cut_off_at_its_edge_node() -> anyhow
 async fn with_the_uplink_cut_the_edge_node_decides_pickups_and_the_gateway_applies_each_once()
 -> anyhow::Result<()> {
     const PARCELS: usize = 8;
-    let d = Deployment::new()
-        .station("st-b", 40)
-        .lockers(Duration::from_millis(500))
-        .edge("edge-b", &["st-b"])
-        .start()
-        .await?;
+    let d = edge_b(40).await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
     let operator = d.token("ops", Role::Operator, &[])?;
     let stored = deposit_parcels(&d, "st-b", PARCELS).await?;
@@ -289,10 +290,7 @@ async fn with_the_uplink_cut_the_edge_node_decides_pickups_and_the_gateway_appli
         .await?;
     mirror_converges(&d, 0).await?;
 
-    d.uplink("edge-b")?.cut();
-    d.edge_until("edge-b", |e| e["connected"] == false).await?;
-    let mut uplink = d.edges[0].connected();
-    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+    d.cut_uplink("edge-b").await?;
     // Meanwhile the gateway gives the last parcel a new code: its old one, used at the edge
     // below, is a conflict the gateway must record.
     let (last, _, _) = &stored[PARCELS - 1];
@@ -475,9 +473,7 @@ async fn a_thousand_pickups_and_a_hundred_drop_offs_during_a_long_partition_reac
     })
     .await?;
 
-    d.uplink("edge-b")?.cut();
-    let mut uplink = d.edges[0].connected();
-    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+    d.cut_uplink("edge-b").await?;
     // Checkout goes on at the gateway meanwhile; what it holds is never what the edge frees.
     let mut held_meanwhile = Vec::new();
     for n in 0..20 {
@@ -621,12 +617,7 @@ async fn a_thousand_pickups_and_a_hundred_drop_offs_during_a_long_partition_reac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_edge_node_down_too_lockers_decide_from_their_own_cache() -> anyhow::Result<()> {
-    let mut d = Deployment::new()
-        .station("st-b", 20)
-        .lockers(Duration::from_millis(500))
-        .edge("edge-b", &["st-b"])
-        .start()
-        .await?;
+    let mut d = edge_b(20).await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
     let operator = d.token("ops", Role::Operator, &[])?;
     let stored = deposit_parcels(&d, "st-b", 4).await?;
@@ -691,20 +682,13 @@ async fn with_the_edge_node_down_too_lockers_decide_from_their_own_cache() -> an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_off_the_edge_node_locks_a_station_after_five_wrong_codes() -> anyhow::Result<()> {
-    let d = Deployment::new()
-        .station("st-b", 20)
-        .lockers(Duration::from_millis(500))
-        .edge("edge-b", &["st-b"])
-        .start()
-        .await?;
+    let d = edge_b(20).await?;
     let operator = d.token("ops", Role::Operator, &[])?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
     let stored = deposit_parcels(&d, "st-b", 1).await?;
     d.edge_until("edge-b", |e| e["codes"] == 1 && e["lag"] == 0)
         .await?;
-    d.uplink("edge-b")?.cut();
-    let mut uplink = d.edges[0].connected();
-    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+    d.cut_uplink("edge-b").await?;
 
     // Five wrong codes (one of them not even a code), then the right one: locked out.
     for wrong in ["00000001", "00000002", "123", "00000003", "00000004"] {
@@ -741,12 +725,7 @@ async fn cut_off_the_edge_node_locks_a_station_after_five_wrong_codes() -> anyho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_whose_door_closes_during_a_cut_is_stored_once_the_gateway_hears()
 -> anyhow::Result<()> {
-    let d = Deployment::new()
-        .station("st-b", 20)
-        .lockers(Duration::from_millis(500))
-        .edge("edge-b", &["st-b"])
-        .start()
-        .await?;
+    let d = edge_b(20).await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
     let agent = d.token("courier", Role::Agent, &["st-b"])?;
     let operator = d.token("ops", Role::Operator, &[])?;
@@ -770,9 +749,7 @@ async fn a_deposit_whose_door_closes_during_a_cut_is_stored_once_the_gateway_hea
             .is_some_and(|u| u.iter().any(|c| c == compartment))
     })
     .await?;
-    d.uplink("edge-b")?.cut();
-    let mut uplink = d.edges[0].connected();
-    tokio::time::timeout(Duration::from_secs(15), uplink.wait_for(|up| !up)).await??;
+    d.cut_uplink("edge-b").await?;
 
     // The door closes during the cut: the edge node takes the event and keeps it as a decision
     // for the gateway, which alone issues the code.

@@ -382,6 +382,22 @@ impl Running {
         launch.start().await
     }
 
+    /// Cuts edge node `id`'s uplink and waits until both sides have noticed: the gateway shows
+    /// it disconnected, and the edge node knows it decides on its own (up to 15 s each).
+    pub async fn cut_uplink(&self, id: &str) -> anyhow::Result<()> {
+        self.uplink(id)?.cut();
+        self.edge_until(id, |e| e["connected"] == false).await?;
+        let n = self
+            .deployment
+            .edges
+            .iter()
+            .position(|e| e.id == id)
+            .with_context(|| format!("no edge node {id}"))?;
+        let mut up = self.edges[n].connected();
+        tokio::time::timeout(Duration::from_secs(15), up.wait_for(|up| !up)).await??;
+        Ok(())
+    }
+
     /// The relay edge node `id`'s uplink runs through.
     pub fn uplink(&self, id: &str) -> anyhow::Result<&Relay> {
         self.uplinks
