@@ -704,8 +704,8 @@ impl Store {
         station: &StationId,
         code: &PickupCode,
     ) -> Result<Option<Parcel>, StoreError> {
-        let hash = self.code_hash(station, code)?;
         let rx = self.inner.db.begin_read()?;
+        let hash = self.code_hash(&rx, station, code)?;
         let codes = rx.open_table(tables::CODES_V1.def())?;
         let Some(record) = tables::CODES_V1
             .get(&codes, hash.as_str())?
@@ -717,10 +717,14 @@ impl Store {
         tables::PARCELS_V1.get(&parcels, record.parcel_id.as_str())
     }
 
-    /// The keyed hash of `code` at `station`, hex: with the station's key the gateway sent on
-    /// an edge node, as its writer hashes.
-    fn code_hash(&self, station: &StationId, code: &PickupCode) -> Result<String, StoreError> {
-        let rx = self.inner.db.begin_read()?;
+    /// The keyed hash of `code` at `station`, hex, read in `rx`: with the station's key the
+    /// gateway sent on an edge node, as its writer hashes.
+    fn code_hash(
+        &self,
+        rx: &redb::ReadTransaction,
+        station: &StationId,
+        code: &PickupCode,
+    ) -> Result<String, StoreError> {
         let keys = rx.open_table(tables::STATION_KEYS_V1.def())?;
         let hash = match tables::STATION_KEYS_V1.get(&keys, station.as_str())? {
             Some(hex) => mirror::station_key(&hex)

@@ -71,8 +71,11 @@ async fn a_return_is_dropped_off_with_its_code_and_collected_by_a_carrier_of_its
         .get_until(&one, &checkout, |r| r["status"] == "dropped_off")
         .await?;
     assert_eq!(returned["compartment_id"], compartment.as_str());
+    // The small parcel took a small compartment, which now waits for a carrier.
     let after = free(&d, &checkout).await?;
-    assert_ne!(before, after, "one compartment fewer is free");
+    let small = |sizes: &Value, what: &str| sizes["small"][what].as_u64().unwrap_or_default();
+    assert_eq!(small(&after, "free") + 1, small(&before, "free"), "{after}");
+    assert_eq!(after["small"]["states"]["return_pending"], 1, "{after}");
     // The same code again opens nothing.
     assert_eq!(d.locker(STATION, &format!("press {code}#")).await?, "ok");
     let waiting = format!("{}/v1/stations/{STATION}/returns", d.base);

@@ -5,7 +5,7 @@
 use super::node::{EdgeNode, device_actor};
 use crate::plugins::model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
 use crate::plugins::registry::World;
-use crate::store::records::{DecidedBy, UnlockFor};
+use crate::store::records::DecidedBy;
 use crate::store::{ChangeError, DoorClosedEvent, OfflinePickup, PickupUnlock, SettledEvent};
 use crate::sync::{EdgeUplink, SYNC_VERSION, UplinkBody};
 use lockergrid_protocol::message::{DeviceEvent, EventMessage, MESSAGE_VERSION};
@@ -76,19 +76,14 @@ impl EdgeNode {
         // The door of an unlock the edge node issued itself (offline) closes: the edge node
         // completes it, whether or not the uplink is back, for the gateway has never heard of
         // that command; everything else waits for the gateway while it is reachable.
-        let own_door = match &event.event {
+        let unlocked = match &event.event {
             DeviceEvent::DoorClosed {
                 unlocked_by: Some(command),
                 ..
-            } => self.store.command(command).ok().flatten().is_some_and(|c| {
-                !c.relayed
-                    && matches!(
-                        c.unlock_for,
-                        UnlockFor::Pickup { .. } | UnlockFor::ReturnDropOff { .. }
-                    )
-            }),
-            _ => false,
+            } => self.store.command(command).ok().flatten(),
+            _ => None,
         };
+        let own_door = unlocked.as_ref().is_some_and(|c| !c.relayed);
         if *self.connected.borrow() && !own_door {
             return false;
         }
@@ -161,8 +156,7 @@ impl EdgeNode {
                 compartment,
                 unlocked_by: Some(command),
             } => {
-                let ours = self.store.command(&command).ok().flatten().is_some();
-                if !ours {
+                if unlocked.is_none() {
                     return false;
                 }
                 let closed = DoorClosedEvent {

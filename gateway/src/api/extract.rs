@@ -128,6 +128,25 @@ impl Caller {
             .await?;
         Err(ApiError::forbidden(reason))
     }
+
+    /// The record of kind `kind` whose id is the path's `raw`, for a caller with one of `roles`;
+    /// a role scoped to stations sees only its stations' records. `find` reads it by id,
+    /// `station` names its station; no such record is 404.
+    pub async fn load<I: std::str::FromStr, T>(
+        &self,
+        app: &App,
+        raw: &str,
+        kind: &str,
+        roles: &[Role],
+        find: impl FnOnce(&I) -> Result<Option<T>, lockergrid_edge_runtime::StoreError>,
+        station: impl FnOnce(&T) -> &StationId,
+    ) -> Result<T, ApiError> {
+        let id: I = path_id(raw, kind)?;
+        self.permit(app, roles, None).await?;
+        let record = find(&id)?.ok_or_else(|| ApiError::not_found(format!("no {kind} {raw:?}")))?;
+        self.permit(app, roles, Some(station(&record))).await?;
+        Ok(record)
+    }
 }
 
 impl FromRequestParts<Arc<App>> for Caller {

@@ -1,7 +1,7 @@
 //! Parcels: status and timestamps, and a carrier collecting an expired parcel.
 
 use super::App;
-use super::extract::{ApiPath, Caller, path_id};
+use super::extract::{ApiPath, Caller};
 use super::problem::ApiError;
 use super::reservations::change_error;
 use crate::auth::Role;
@@ -32,14 +32,10 @@ fn parcel_json(p: &Parcel) -> Value {
 }
 
 async fn load(app: &App, caller: &Caller, raw: &str, roles: &[Role]) -> Result<Parcel, ApiError> {
-    let id: ParcelId = path_id(raw, "parcel")?;
-    caller.permit(app, roles, None).await?;
-    let parcel = app
-        .store
-        .parcel(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("no parcel {raw:?}")))?;
-    caller.permit(app, roles, Some(&parcel.station_id)).await?;
-    Ok(parcel)
+    let find = |id: &ParcelId| app.store.parcel(id);
+    caller
+        .load(app, raw, "parcel", roles, find, |p: &Parcel| &p.station_id)
+        .await
 }
 
 pub(super) async fn get_one(

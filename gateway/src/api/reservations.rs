@@ -1,7 +1,7 @@
 //! Reservations: create (idempotent), read, release, and the agent's deposit.
 
 use super::App;
-use super::extract::{ApiJson, ApiPath, Caller, path_id};
+use super::extract::{ApiJson, ApiPath, Caller};
 use super::problem::ApiError;
 use super::stations::{candidate_json, validate_area};
 use crate::auth::Role;
@@ -241,6 +241,11 @@ fn created(app: &App, reserved: Reserved) -> Response {
 
 fn ineligible(app: &App, e: lockergrid_protocol::Ineligible) -> ApiError {
     app.metrics.reservation("refused");
+    ineligible_parcel(e)
+}
+
+/// 422: the parcel is over a locker's limits (or has a zero dimension), naming the limit.
+pub(super) fn ineligible_parcel(e: lockergrid_protocol::Ineligible) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "ineligible-parcel",
@@ -303,16 +308,12 @@ async fn load(
     raw: &str,
     roles: &[Role],
 ) -> Result<Reservation, ApiError> {
-    let id: ReservationId = path_id(raw, "reservation")?;
-    caller.permit(app, roles, None).await?;
-    let reservation = app
-        .store
-        .reservation(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("no reservation {raw:?}")))?;
+    let find = |id: &ReservationId| app.store.reservation(id);
     caller
-        .permit(app, roles, Some(&reservation.station_id))
-        .await?;
-    Ok(reservation)
+        .load(app, raw, "reservation", roles, find, |r: &Reservation| {
+            &r.station_id
+        })
+        .await
 }
 
 pub(super) async fn get_one(

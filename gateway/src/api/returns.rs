@@ -7,7 +7,8 @@ use super::App;
 use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::reservations::{
-    awaiting_door, change_error, not_unlocked, preferred_wait, send_and_wait, site_rules,
+    awaiting_door, change_error, ineligible_parcel, not_unlocked, preferred_wait, send_and_wait,
+    site_rules,
 };
 use crate::auth::Role;
 use crate::devices::{DoorEnd, UNLOCK_VALID};
@@ -61,15 +62,7 @@ pub(super) async fn create(
     ApiJson(body): ApiJson<CreateReturn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.permit(&app, &[Role::Checkout], None).await?;
-    let size = body.parcel.smallest_size().map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "ineligible-parcel",
-            "Parcel cannot go into a locker",
-            e.to_string(),
-        )
-        .with("limit", json!(e.limit()))
-    })?;
+    let size = body.parcel.smallest_size().map_err(ineligible_parcel)?;
     let request = ReturnRequest {
         order_id: body.order_id,
         station: body.station_id,
@@ -100,14 +93,12 @@ async fn load(
     raw: &str,
     roles: &[Role],
 ) -> Result<ReturnRecord, ApiError> {
-    let id: ReturnId = path_id(raw, "return")?;
-    caller.permit(app, roles, None).await?;
-    let record = app
-        .store
-        .return_record(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("no return {raw:?}")))?;
-    caller.permit(app, roles, Some(&record.station_id)).await?;
-    Ok(record)
+    let find = |id: &ReturnId| app.store.return_record(id);
+    caller
+        .load(app, raw, "return", roles, find, |r: &ReturnRecord| {
+            &r.station_id
+        })
+        .await
 }
 
 pub(super) async fn get_one(

@@ -168,7 +168,6 @@ impl EdgeSync {
         link: &mut LinkTx,
         view: &super::Devices,
     ) {
-        let plugins_changed = self.read_plugins(plugins);
         let commit = store.snapshot().commit_seq;
         let crl = match std::fs::read_to_string(&self.crl.0) {
             Ok(crl) => crl,
@@ -177,7 +176,12 @@ impl EdgeSync {
                 self.crl.1.clone()
             }
         };
-        if self.seen_commit != Some(commit) || crl != self.crl.1 || plugins_changed {
+        if self.seen_commit != Some(commit) || crl != self.crl.1 {
+            // A plugin push or a newly trusted key is recorded in the access log after the
+            // policy file changes, so a new commit is when the policy may have changed.
+            if self.seen_commit != Some(commit) {
+                self.read_plugins(plugins);
+            }
             self.seen_commit = Some(commit);
             self.crl.1 = crl;
             for (id, edge) in &mut self.edges {
@@ -265,17 +269,17 @@ impl EdgeSync {
     }
 
     /// Reads the plugin policy in force; when it changed, the site rules it binds (the plugins
-    /// edge nodes run) with their components and signatures. `true` when it changed.
-    fn read_plugins(&mut self, store: &PluginStore) -> bool {
+    /// edge nodes run) with their components and signatures.
+    fn read_plugins(&mut self, store: &PluginStore) {
         let policy = match store.policy() {
             Ok(policy) => policy.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "plugin policy not readable; edge nodes keep their plugins");
-                return false;
+                return;
             }
         };
         if policy == self.plugins.0 {
-            return false;
+            return;
         }
         let records = policy
             .plugins
@@ -294,7 +298,6 @@ impl EdgeSync {
             })
             .collect();
         self.plugins = (policy, records);
-        true
     }
 
     /// An edge node's report: where it stands, which is also its acknowledgement.
