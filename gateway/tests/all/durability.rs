@@ -11,7 +11,9 @@ use std::time::Duration;
 
 const KILLS: usize = 20;
 const CLIENTS: usize = 8;
-const STATIONS: usize = 16;
+/// Room for the fastest load: twenty cycles of up to half a second at a few thousand holds a
+/// second must never fill the stations, or a retry meets `no-capacity` instead of its hold.
+const STATIONS: usize = 48;
 const COMPARTMENTS: u32 = 1_000;
 
 #[derive(Default)]
