@@ -1,10 +1,10 @@
 //! The deployment file (`deploy.toml`): parsed once with unknown fields refused, then validated
 //! into a [`Deployment`] that the rest of the gateway consumes.
 
-use lockergrid_edge_runtime::pki::{Identity, Kind};
-use lockergrid_edge_runtime::store::StationSeed;
-use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
+use lockergrid_device_plane::{Identity, Kind};
+use lockergrid_model::{StationKind, StationRecord, StationStatus};
 use lockergrid_protocol::{GeoPoint, StationId};
+use lockergrid_store::StationSeed;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

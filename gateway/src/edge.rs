@@ -11,13 +11,12 @@ use crate::config::{ConfigError, Deployment};
 use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
 use anyhow::Context;
-use lockergrid_edge_runtime::device::DeviceOptions;
-use lockergrid_edge_runtime::edge::{self, EdgeOptions, RunningEdge};
-use lockergrid_edge_runtime::pki::{Authority, CRL, Identity, Kind};
-use lockergrid_edge_runtime::plugins::registry::{PolicyFile, Trust, TrustedKey};
-use lockergrid_edge_runtime::sync::uplink::UplinkOptions;
-use lockergrid_edge_runtime::{Clock, SystemClock};
+use lockergrid_device_plane::DeviceOptions;
+use lockergrid_device_plane::{Authority, CRL, Identity, Kind};
+use lockergrid_edge::{EdgeOptions, RunningEdge, UplinkOptions};
 use lockergrid_firmware_shim::tls::client_config;
+use lockergrid_model::{Clock, SystemClock};
+use lockergrid_model::{PolicyFile, Trust, TrustedKey};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,7 +180,7 @@ impl EdgeLaunch {
             region: self.region,
             utc_offset_minutes: self.utc_offset_minutes,
         };
-        edge::start(options)
+        lockergrid_edge::start(options)
             .await
             .with_context(|| format!("edge node {}", self.id))
     }

@@ -3,8 +3,8 @@
 //! the device plane's commands, events and lockers online, and each edge node's sync.
 
 use crate::devices::Devices;
-use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::plugins::PluginHost;
+use lockergrid_plugin_host::PluginHost;
+use lockergrid_store::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};

@@ -4,11 +4,11 @@
 //! the channels reads the planned outbox; it is not part of the gateway yet.
 
 use crate::api::App;
-use lockergrid_edge_runtime::plugins::model::{NotificationEvent, Recipient};
-use lockergrid_edge_runtime::plugins::registry::World;
-use lockergrid_edge_runtime::store::records::OutboxEntry;
-use lockergrid_edge_runtime::store::{ChangeError, FollowUp, PlannedNotification};
+use lockergrid_model::OutboxEntry;
+use lockergrid_model::World;
+use lockergrid_model::{NotificationEvent, Recipient};
 use lockergrid_protocol::Timestamp;
+use lockergrid_store::{ChangeError, FollowUp, PlannedNotification};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -9,11 +9,9 @@
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use lockergrid_edge_runtime::files::{self, Mode};
-use lockergrid_edge_runtime::plugins::registry::{
-    Binding, PluginSigner, PolicyError, PolicyFile, TrustedKey, sha256_hex,
-};
-use lockergrid_edge_runtime::plugins::{PluginError, PluginHost, PluginInfo};
+use lockergrid_files::{Mode, write_atomic};
+use lockergrid_model::{Binding, PluginSigner, PolicyError, PolicyFile, TrustedKey, sha256_hex};
+use lockergrid_plugin_host::{PluginError, PluginHost, PluginInfo};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -102,7 +100,7 @@ impl PluginStore {
             .map_err(io(format!("read {template_path:?}")))?;
         let mut policy = PolicyFile::parse(&text).map_err(policy_error)?;
         for binding in &mut policy.plugins {
-            let bundled = lockergrid_plugin_artifacts::DEFAULTS
+            let bundled = lockergrid_bundled_plugins::DEFAULTS
                 .iter()
                 .find(|b| {
                     b.name == binding.name
@@ -207,8 +205,7 @@ impl PluginStore {
     }
 
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), PluginStoreError> {
-        files::write_atomic(&self.dir, name, bytes, Mode::Public)
-            .map_err(io(format!("write {name}")))
+        write_atomic(&self.dir, name, bytes, Mode::Public).map_err(io(format!("write {name}")))
     }
 }
 

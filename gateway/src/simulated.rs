@@ -5,9 +5,8 @@
 
 use crate::config::Deployment;
 use anyhow::Context;
-use lockergrid_edge_runtime::edge::RunningEdge;
-use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
-use lockergrid_edge_runtime::store::StationSeed;
+use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_edge::RunningEdge;
 use lockergrid_firmware_shim::agent::{self, AgentOptions, Clock, Status};
 use lockergrid_firmware_shim::control;
 use lockergrid_firmware_shim::sim::SimLocker;
@@ -15,6 +14,7 @@ use lockergrid_firmware_shim::tls::client_config;
 use lockergrid_protocol::command::CommandPublicKey;
 use lockergrid_protocol::size::Size;
 use lockergrid_protocol::{CompartmentId, LockerId, StationId};
+use lockergrid_store::StationSeed;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -251,7 +251,7 @@ fn plugin_admin() -> impl Strategy<Value = Bad> {
             };
             json!({
                 "world": world, "scope": scope, "name": name, "version": "1",
-                "sha256": lockergrid_edge_runtime::plugins::registry::sha256_hex(&bytes),
+                "sha256": lockergrid_model::sha256_hex(&bytes),
                 "signature": signature, "component": component,
             })
             .to_string()

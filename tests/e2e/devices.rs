@@ -3,8 +3,8 @@
 //! service and out of discovery, silence takes it offline, and the front's refusals reach the
 //! access log.
 
-use lockergrid_edge_runtime::ManualClock;
 use lockergrid_gateway::auth::Role;
+use lockergrid_model::ManualClock;
 use lockergrid_protocol::Timestamp;
 use lockergrid_tests::{Deployment, Running};
 use std::time::Duration;

@@ -5,8 +5,8 @@
 
 use crate::edges::deposit_parcels;
 use crate::plugins::Push;
-use lockergrid_edge_runtime::plugins::registry::PluginSigner;
 use lockergrid_gateway::auth::Role;
+use lockergrid_model::PluginSigner;
 use lockergrid_plugin_artifacts as artifacts;
 use lockergrid_tests::{Deployment, Running};
 use serde_json::{Value, json};

@@ -2,12 +2,12 @@
 //! exactly the records of the stations it serves, follows every change at the gateway, catches
 //! up with deltas after a restart, and operators see its state over HTTP and in the metrics.
 
-use lockergrid_edge_runtime::ManualClock;
-use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
-use lockergrid_edge_runtime::store::records::ReturnStatus;
-use lockergrid_edge_runtime::sync::Decision;
+use lockergrid_device_plane::{Authority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::simulated::SimulatedLocker;
+use lockergrid_model::Decision;
+use lockergrid_model::ManualClock;
+use lockergrid_model::ReturnStatus;
 use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
 use lockergrid_tests::{Deployment, LeasePool, Running, small_parcel};
 use std::collections::BTreeSet;

@@ -1,7 +1,7 @@
 //! Holds and pickup windows expire on a clock the test moves; the compartment comes back.
 
-use lockergrid_edge_runtime::ManualClock;
 use lockergrid_gateway::auth::Role;
+use lockergrid_model::ManualClock;
 use lockergrid_protocol::Timestamp;
 use lockergrid_tests::Deployment;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! A stored parcel and a closed pickup window ask the notification router; its plans, with the
 //! reminders it schedules, land in the outbox.
 
-use lockergrid_edge_runtime::ManualClock;
 use lockergrid_gateway::auth::Role;
+use lockergrid_model::ManualClock;
 use lockergrid_protocol::Timestamp;
 use lockergrid_tests::{Deployment, Running, small_parcel};
 use serde_json::{Value, json};

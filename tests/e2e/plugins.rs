@@ -2,8 +2,8 @@
 //! bad pushes are refused, swaps under load fail nothing, and hostile plugins are contained.
 
 use base64::Engine as _;
-use lockergrid_edge_runtime::plugins::registry::{PluginSigner, sha256_hex};
 use lockergrid_gateway::auth::Role;
+use lockergrid_model::{PluginSigner, sha256_hex};
 use lockergrid_plugin_artifacts as artifacts;
 use lockergrid_tests::{Deployment, Running, small_parcel};
 use serde_json::{Value, json};

@@ -11,12 +11,7 @@
 pub mod relay;
 
 use anyhow::Context;
-use lockergrid_edge_runtime::edge::RunningEdge;
-pub use lockergrid_edge_runtime::plugins::registry::LeasePool;
-use lockergrid_edge_runtime::plugins::registry::{PluginSigner, PolicyFile};
-use lockergrid_edge_runtime::store::records::Actor;
-use lockergrid_edge_runtime::store::{ReserveRequest, Target};
-use lockergrid_edge_runtime::{Clock, ManualClock, SystemClock};
+use lockergrid_edge::RunningEdge;
 use lockergrid_gateway::api::Limits;
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config;
@@ -24,9 +19,14 @@ use lockergrid_gateway::edge::EdgeLaunch;
 use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
 use lockergrid_gateway::secrets::Secrets;
 use lockergrid_gateway::simulated::{self, SimulatedLocker};
+use lockergrid_model::Actor;
+pub use lockergrid_model::LeasePool;
+use lockergrid_model::{Clock, ManualClock, SystemClock};
+use lockergrid_model::{PluginSigner, PolicyFile};
 use lockergrid_protocol::{
     CompartmentId, OrderId, ParcelId, ParcelSpec, PickupCode, StationId, Tier,
 };
+use lockergrid_store::{ReserveRequest, Target};
 use relay::Relay;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -250,7 +250,7 @@ fn edge_in(body: &Value, id: &str) -> Option<Value> {
 }
 
 /// The gateway's clock, for an edge node in the same test.
-struct FollowStore(lockergrid_edge_runtime::Store);
+struct FollowStore(lockergrid_store::Store);
 
 impl Clock for FollowStore {
     fn now(&self) -> lockergrid_protocol::Timestamp {

@@ -4,7 +4,7 @@
 use super::broker::FRONT_USER;
 use super::tls::{Revocations, Trust, peer_identity};
 use super::{Audit, DeviceError, DeviceOptions, may_publish, may_subscribe};
-use crate::pki::Identity;
+use crate::Identity;
 use arc_swap::ArcSwap;
 use bytes::BytesMut;
 use lockergrid_protocol::to_hex;

@@ -12,12 +12,15 @@
 //! revoked certificates; the front rereads the list every [`DeviceOptions::crl_poll`].
 //!
 //! The node's own traffic uses rumqttd's local link: no socket, no TLS.
+//!
+//! It also owns the deployment's device PKI ([`Authority`]). It must never depend on the store,
+//! the plugin host or what a node decides: it carries messages and says who sent them.
 
 mod broker;
 mod front;
+mod pki;
 mod tls;
 
-use crate::pki::{Identity, Kind};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use pki::*;
 pub use rumqttd::Notification;
 pub use rumqttd::local::{LinkRx, LinkTx};
 
@@ -56,8 +60,8 @@ impl DeviceOptions {
     pub fn new(listen: SocketAddr, pki_dir: PathBuf, cert: PathBuf, key: PathBuf) -> Self {
         DeviceOptions {
             listen,
-            ca: pki_dir.join(crate::pki::CA_CERT),
-            crl: pki_dir.join(crate::pki::CRL),
+            ca: pki_dir.join(crate::CA_CERT),
+            crl: pki_dir.join(crate::CRL),
             cert,
             key,
             crl_poll: Duration::from_secs(1),

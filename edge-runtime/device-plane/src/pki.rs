@@ -7,9 +7,9 @@
 //! list the nodes watch. Identity sits in a URI subject alternative name,
 //! `urn:lockergrid:{kind}:{id}`, and the common name repeats the id for people reading it.
 
-use crate::files::{self, Mode};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
+use lockergrid_files::{Mode, write_atomic};
 use lockergrid_protocol::{from_hex, to_hex};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
@@ -197,7 +197,7 @@ impl Bundle {
     pub fn write_to(&self, dir: &Path, name: &str, ca_pem: &str) -> Result<(), PkiError> {
         let out = open_dir(dir, true)?;
         let write = |file: &str, bytes: &str, mode| {
-            files::write_atomic(&out, file, bytes.as_bytes(), mode)
+            write_atomic(&out, file, bytes.as_bytes(), mode)
                 .map_err(io(format!("write {}", dir.join(file).display())))
         };
         write(&format!("{name}.pem"), &self.cert_pem, Mode::Public)?;
@@ -255,9 +255,9 @@ impl Authority {
         params.key_identifier_method = KeyIdMethod::Sha256;
         let cert = params.self_signed(&key)?;
         let ca_pem = cert.pem();
-        files::write_atomic(&dir, CA_KEY, key.serialize_pem().as_bytes(), Mode::Private)
+        write_atomic(&dir, CA_KEY, key.serialize_pem().as_bytes(), Mode::Private)
             .map_err(io("write the CA key"))?;
-        files::write_atomic(&dir, CA_CERT, ca_pem.as_bytes(), Mode::Public)
+        write_atomic(&dir, CA_CERT, ca_pem.as_bytes(), Mode::Public)
             .map_err(io("write the CA certificate"))?;
         let mut authority = Authority {
             dir,
@@ -473,7 +473,7 @@ impl Authority {
         };
         let crl = params.signed_by(&self.issuer)?;
         self.write_index()?;
-        files::write_atomic(&self.dir, CRL, crl.pem()?.as_bytes(), Mode::Public)
+        write_atomic(&self.dir, CRL, crl.pem()?.as_bytes(), Mode::Public)
             .map_err(io("write the revocation list"))
     }
 
@@ -482,8 +482,7 @@ impl Authority {
             "# Certificates issued by this CA. Written by `lockergrid pki`; do not edit.\n{}",
             toml::to_string(&self.index).map_err(|e| PkiError::Corrupt(e.to_string()))?
         );
-        files::write_atomic(&self.dir, INDEX, text.as_bytes(), Mode::Public)
-            .map_err(io("write the index"))
+        write_atomic(&self.dir, INDEX, text.as_bytes(), Mode::Public).map_err(io("write the index"))
     }
 }
 

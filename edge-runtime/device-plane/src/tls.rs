@@ -2,7 +2,7 @@
 //! read with the rustls-pki-types PEM API, and the server configuration built from them.
 
 use super::{DeviceError, DeviceOptions};
-use crate::pki::Identity;
+use crate::Identity;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;

@@ -1,20 +1,25 @@
 //! An edge node (DESIGN.md §7): its own store, mirroring the stations it serves and kept in step
-//! with the gateway through its uplink (see [`crate::sync`]), and its own device plane, where the
-//! lockers of those stations connect. Commands reach those lockers signed by the edge node alone.
+//! with the gateway through its uplink (the sync messages of `lockergrid-model`), and its own
+//! device plane, where the lockers of those stations connect. Commands reach those lockers signed
+//! by the edge node alone.
+//!
+//! It owns the edge node's task, its uplink, its offline decisions and their drain, the lockers'
+//! code caches and the plugins it verifies with its own trust. It must never depend on the
+//! gateway or on any HTTP machinery.
 
 mod caches;
 mod node;
 mod offline;
 mod plugins;
+mod uplink;
 
-use crate::clock::Clock;
-use crate::device::{DeviceOptions, DevicePlane};
-use crate::plugins::registry::Trust;
-use crate::plugins::{HostOptions, PluginError, PluginHost};
-use crate::store::{Store, StoreOptions};
-use crate::sync::uplink::{self, UplinkOptions};
+use lockergrid_device_plane::{DeviceOptions, DevicePlane};
+use lockergrid_model::Clock;
+use lockergrid_model::Trust;
+use lockergrid_plugin_host::{HostOptions, PluginError, PluginHost};
 use lockergrid_protocol::CodeKey;
 use lockergrid_protocol::command::{CommandKey, CommandPublicKey};
+use lockergrid_store::{Store, StoreOptions};
 use node::EdgeNode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +27,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+pub use uplink::UplinkOptions;
 
 /// Name of the edge node's store file in its data directory.
 pub const EDGE_STORE_FILE: &str = "edge.redb";
@@ -54,10 +60,10 @@ pub struct EdgeOptions {
 pub enum EdgeError {
     /// Its store could not be opened.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] lockergrid_store::StoreError),
     /// Its device plane could not start.
     #[error(transparent)]
-    Devices(#[from] crate::device::DeviceError),
+    Devices(#[from] lockergrid_device_plane::DeviceError),
     /// Its plugin host could not start.
     #[error(transparent)]
     Plugins(#[from] PluginError),
@@ -113,7 +119,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         caches: std::collections::BTreeMap::new(),
         plugins,
         utc_offset_minutes: options.utc_offset_minutes,
-        attempts: crate::attempts::CodeAttempts::default(),
+        attempts: lockergrid_node::CodeAttempts::default(),
     };
     let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {

@@ -2,28 +2,28 @@
 //! reported), and the lockers of its stations behind its own TLS front. Their events, telemetry
 //! and command acknowledgements go up unchanged; the gateway's commands for them come down as
 //! requests that the edge node signs with its own key and counter (see
-//! [`LockerDownlink`](crate::sync::LockerDownlink)).
+//! [`LockerDownlink`](lockergrid_model::LockerDownlink)).
 
 use super::caches::CACHE_CHECK;
 use super::offline::Drain;
 use super::plugins::EdgePlugins;
-use crate::attempts::CodeAttempts;
-use crate::device::{Audit, NodeLink, Notification};
-use crate::files::{Mode, write_atomic};
-use crate::store::Store;
-use crate::store::records::{Actor, CommandRecord, CommandStatus};
-use crate::sync::uplink::Link;
-use crate::sync::{
+use crate::uplink::Link;
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use lockergrid_device_plane::{Audit, NodeLink, Notification};
+use lockergrid_files::{Mode, write_atomic};
+use lockergrid_model::{Actor, CommandRecord, CommandStatus};
+use lockergrid_model::{
     EdgeDownlink, EdgeStatus, EdgeUplink, LeaseHeld, LockerDownlink, RelayedChannel, SYNC_VERSION,
     SyncItem, UplinkBody,
 };
-use cap_std::ambient_authority;
-use cap_std::fs::Dir;
+use lockergrid_node::CodeAttempts;
 use lockergrid_protocol::LockerId;
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
 use lockergrid_protocol::command::{CachedCode, SignedCommand};
 use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION, Outcome};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
+use lockergrid_store::Store;
 use rumqttc::{AsyncClient, Packet, QoS};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -410,7 +410,9 @@ impl EdgeNode {
     /// What the front saw, in the edge node's own access log.
     async fn audit(&mut self, audit: Audit) {
         match &audit {
-            Audit::Connected { identity, .. } if identity.kind == crate::pki::Kind::Locker => {
+            Audit::Connected { identity, .. }
+                if identity.kind == lockergrid_device_plane::Kind::Locker =>
+            {
                 if let Ok(locker) = LockerId::new(identity.id.as_str()) {
                     self.caches.insert(locker, None);
                 }

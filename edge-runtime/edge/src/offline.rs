@@ -3,14 +3,14 @@
 //! to the gateway, oldest first, once the uplink is back (docs/offline.md).
 
 use super::node::{EdgeNode, device_actor};
-use crate::plugins::model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
-use crate::plugins::registry::World;
-use crate::store::records::DecidedBy;
-use crate::store::{ChangeError, DoorClosedEvent, OfflinePickup, PickupUnlock, SettledEvent};
-use crate::sync::{EdgeUplink, SYNC_VERSION, UplinkBody};
+use lockergrid_model::DecidedBy;
+use lockergrid_model::World;
+use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
+use lockergrid_model::{EdgeUplink, SYNC_VERSION, UplinkBody};
 use lockergrid_protocol::message::{DeviceEvent, EventMessage, MESSAGE_VERSION};
 use lockergrid_protocol::topic::Channel;
 use lockergrid_protocol::{LockerId, PickupCode, StationId};
+use lockergrid_store::{ChangeError, DoorClosedEvent, OfflinePickup, PickupUnlock, SettledEvent};
 use rumqttc::QoS;
 use std::time::{Duration, Instant};
 

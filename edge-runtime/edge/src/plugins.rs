@@ -4,10 +4,10 @@
 //! exercised before it serves, the same way the gateway loads its own. A version the edge node
 //! refuses leaves what served before in place, and the edge node reports it slot by slot.
 
-use crate::plugins::PluginHost;
-use crate::store::Store;
-use crate::sync::{EdgePlugin, PluginRecord, PluginVersion, RefusedPlugin};
 use base64::Engine as _;
+use lockergrid_model::{EdgePlugin, PluginRecord, PluginVersion, RefusedPlugin};
+use lockergrid_plugin_host::PluginHost;
+use lockergrid_store::Store;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;

@@ -1,4 +1,5 @@
-//! Files a node writes whole or not at all.
+//! Files a node writes whole or not at all, through `cap-std` directory handles, so a name can
+//! never escape the directory it is written in. It depends on cap-std alone.
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use std::io::Write;

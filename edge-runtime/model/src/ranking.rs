@@ -1,8 +1,8 @@
 //! The built-in station ranking: distance and utilisation together, so that a slightly farther
 //! station with room beats a nearly full one next door and load spreads away from hot spots.
 
-use crate::store::records::StationStatus;
-use crate::store::snapshot::{Snapshot, StationView};
+use crate::StationStatus;
+use crate::{Snapshot, StationView};
 use lockergrid_protocol::{GeoPoint, Size};
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ const UTILISATION_WEIGHT: f64 = 0.4;
 
 /// A discovery query.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Query {
+pub struct RankQuery {
     /// Where the customer is.
     pub at: GeoPoint,
     /// How far they will go, in metres.
@@ -68,7 +68,7 @@ impl BoundingBox {
 
 /// Active stations within the radius that have a free compartment of the size or larger, best
 /// first.
-pub fn rank(snapshot: &Snapshot, query: &Query) -> Vec<Candidate> {
+pub fn rank_stations(snapshot: &Snapshot, query: &RankQuery) -> Vec<Candidate> {
     let bounds = BoundingBox::around(query.at, query.radius_m);
     let mut out: Vec<Candidate> = snapshot
         .stations

@@ -1,7 +1,7 @@
 //! The records the store keeps, one type per table. They are also the store's answers: the
 //! gateway renders them as JSON.
 
-use crate::plugins::model::{Channel, DeliveryPlan, NotificationEvent};
+use crate::{Channel, DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
     CompartmentId, CompartmentState, GeoPoint, OrderId, ParcelId, ParcelSpec, ParcelStatus,
     ReservationId, ReturnId, Size, StationId, Tier, Timestamp,

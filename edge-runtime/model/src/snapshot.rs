@@ -1,7 +1,7 @@
 //! The availability snapshot: an immutable picture of every station's free and total
 //! compartments per size, replaced wholesale after each commit and read without locks.
 
-use super::records::StationRecord;
+use crate::StationRecord;
 use lockergrid_protocol::{CompartmentState, Size, StationId, Timestamp};
 use std::sync::Arc;
 use std::time::Instant;

@@ -10,11 +10,8 @@
 //! full resync) when the node has fallen further behind than the kept deltas reach, or holds a
 //! version of another epoch (the gateway restarted and numbers from 1 again).
 
-pub mod log;
-pub mod uplink;
-
-use crate::plugins::registry::{Binding, Scope, World};
-use crate::store::records::{
+use crate::{Binding, Scope, World};
+use crate::{
     CodeRecord, CommandRecord, CompartmentRecord, DecidedBy, LeaseRecord, Parcel, Reservation,
     ReturnRecord, StationRecord,
 };
@@ -425,7 +422,7 @@ mod tests {
 
     #[test]
     fn every_record_survives_the_wire() {
-        use crate::store::records::{StationKind, StationStatus};
+        use crate::{StationKind, StationStatus};
         use lockergrid_protocol::GeoPoint;
         let station = SyncItem::Station(StationRecord {
             id: StationId::new("st-a").unwrap(),

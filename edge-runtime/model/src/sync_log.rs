@@ -106,7 +106,7 @@ impl SyncLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::CodeRecord;
+    use crate::CodeRecord;
     use lockergrid_protocol::{ParcelId, StationId, Timestamp};
 
     fn code(hash: &str, expires: u64) -> SyncItem {

@@ -6,7 +6,7 @@
 pub mod reservation_policy {
     wasmtime::component::bindgen!({
         world: "reservation-policy",
-        path: "../wit",
+        path: "../../wit",
     });
 }
 
@@ -14,7 +14,7 @@ pub mod reservation_policy {
 pub mod notification_router {
     wasmtime::component::bindgen!({
         world: "notification-router",
-        path: "../wit",
+        path: "../../wit",
         with: {
             "lockergrid:plugin/types": super::reservation_policy::lockergrid::plugin::types,
             "lockergrid:plugin/host": super::reservation_policy::lockergrid::plugin::host,
@@ -26,7 +26,7 @@ pub mod notification_router {
 pub mod site_rules {
     wasmtime::component::bindgen!({
         world: "site-rules",
-        path: "../wit",
+        path: "../../wit",
         with: {
             "lockergrid:plugin/types": super::reservation_policy::lockergrid::plugin::types,
             "lockergrid:plugin/host": super::reservation_policy::lockergrid::plugin::host,

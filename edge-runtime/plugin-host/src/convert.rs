@@ -4,12 +4,12 @@
 use super::bindings::notification_router as router;
 use super::bindings::site_rules as rules;
 use super::bindings::types as wit;
-use super::model::{
+use lockergrid_model::Candidate;
+use lockergrid_model::StationKind;
+use lockergrid_model::{
     AccessAttempt, AccessDecision, AccessMethod, AccessRole, Alert, Channel, DeliveryPlan,
     NotificationEvent, Reading, Recipient, Severity, Step, Telemetry,
 };
-use crate::ranking::Candidate;
-use crate::store::records::StationKind;
 use lockergrid_protocol::{ParcelSpec, Size, Tier};
 
 impl From<Size> for wit::Size {
@@ -57,7 +57,7 @@ impl From<ParcelSpec> for wit::Parcel {
 
 /// A candidate as the plugin sees it, for the size the parcel needs.
 pub fn station(c: &Candidate, size: Size) -> wit::Station {
-    let fitting = |f: fn(&crate::store::snapshot::SizeCount) -> u32| {
+    let fitting = |f: fn(&lockergrid_model::SizeCount) -> u32| {
         size.and_larger().map(|s| f(&c.station.count(s))).sum()
     };
     wit::Station {

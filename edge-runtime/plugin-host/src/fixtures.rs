@@ -2,17 +2,17 @@
 //! swapped in: a spread of requests, stations, access attempts, readings, events and recipients
 //! that a production plugin meets every day.
 
-use super::model::{
-    AccessAttempt, AccessMethod, AccessRole, Channel, NotificationEvent, Reading, Recipient,
-    Telemetry,
-};
 use super::{
     Loaded, PluginError, PluginHost, Pre, RankRequest, check_alerts, check_decision, check_hold,
     check_plan, check_reminders, convert, reorder, wit_request,
 };
-use crate::ranking::Candidate;
-use crate::store::records::{StationKind, StationRecord, StationStatus};
-use crate::store::snapshot::{SizeCount, StationView};
+use lockergrid_model::Candidate;
+use lockergrid_model::{
+    AccessAttempt, AccessMethod, AccessRole, Channel, NotificationEvent, Reading, Recipient,
+    Telemetry,
+};
+use lockergrid_model::{SizeCount, StationView};
+use lockergrid_model::{StationKind, StationRecord, StationStatus};
 use lockergrid_protocol::{CompartmentId, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use std::sync::Arc;
 

@@ -9,30 +9,32 @@
 //! and after repeated failures in a row the plugin is taken out of service until an operator
 //! restores it. A swap replaces an `Arc`, so calls in flight finish on the version they started
 //! with.
+//!
+//! It owns everything wasmtime: the only `bindgen!`, the engine and its limits, the WIT
+//! conversions. Its inputs and answers are `lockergrid-model` types, so no caller names a wasmtime
+//! or generated WIT type. It must never depend on redb, the store or the device plane.
 
 mod bindings;
 mod convert;
 mod engine;
 mod fixtures;
 mod host;
-pub mod model;
-pub mod registry;
 mod stats;
 
-use crate::ranking::Candidate;
-use crate::store::records::DecidedBy;
 use arc_swap::ArcSwapOption;
 use bindings::notification_router::{NotificationRouter, NotificationRouterPre};
 use bindings::reservation_policy::{ReservationPolicy, ReservationPolicyPre};
 use bindings::site_rules::{SiteRules, SiteRulesPre};
 use bindings::types as wit;
 use host::CallState;
-use lockergrid_protocol::{ParcelSpec, Size, StationId, Tier, Timestamp};
-use model::{
+use lockergrid_model::Candidate;
+use lockergrid_model::DecidedBy;
+use lockergrid_model::{
     AccessAttempt, AccessDecision, Alert, DeliveryPlan, NotificationEvent, Reading, Recipient,
     Severity, Step, Telemetry,
 };
-use registry::{Binding, PolicyError, Scope, Trust, World};
+use lockergrid_model::{Binding, PolicyError, Scope, Trust, World};
+use lockergrid_protocol::{ParcelSpec, Size, StationId, Tier, Timestamp};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
@@ -394,7 +396,7 @@ impl PluginHost {
                 scope: binding.scope.clone(),
                 name: name.clone(),
                 version: binding.version.clone(),
-                digest: registry::sha256_hex(bytes),
+                digest: lockergrid_model::sha256_hex(bytes),
                 signed_by,
             }),
             settings: Arc::new(binding.settings_text()),
@@ -890,7 +892,10 @@ fn check_alerts(alerts: Vec<Alert>) -> Result<Vec<Alert>, PluginError> {
     Ok(alerts)
 }
 
-fn check_plan(plan: DeliveryPlan, allowed: &[model::Channel]) -> Result<DeliveryPlan, PluginError> {
+fn check_plan(
+    plan: DeliveryPlan,
+    allowed: &[lockergrid_model::Channel],
+) -> Result<DeliveryPlan, PluginError> {
     if plan.steps.len() > MAX_PLAN_STEPS {
         return Err(PluginError::InvalidAnswer(format!(
             "{} steps, more than {MAX_PLAN_STEPS}",

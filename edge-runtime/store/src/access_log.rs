@@ -3,8 +3,8 @@
 
 use super::StoreError;
 use super::index::ChainHead;
-use super::records::{AccessEntry, Actor, DecidedBy};
 use super::tables::ACCESS_LOG_V1;
+use lockergrid_model::{AccessEntry, Actor, DecidedBy};
 use lockergrid_protocol::Timestamp;
 use redb::ReadableTable;
 use sha2::{Digest, Sha256};

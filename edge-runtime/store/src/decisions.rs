@@ -3,15 +3,15 @@
 //! edge node's decisions once and in sequence order.
 
 use super::access_log::Draft;
-use super::records::InboxRecord;
-use super::records::{Actor, UnlockFor};
 use super::tables::{
     self, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1,
     LEASES_V1, OUTBOX_DRAINED, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1, inbox_key,
 };
 use super::writer::{Command, Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, SettledEvent, Store, StoreError};
-use crate::sync::{Decision, EdgeDecision};
+use lockergrid_model::InboxRecord;
+use lockergrid_model::{Actor, UnlockFor};
+use lockergrid_model::{Decision, EdgeDecision};
 use lockergrid_protocol::command::{CachedCode, MAX_CLOCK_SKEW};
 use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};

@@ -6,16 +6,16 @@
 
 use super::access_log::Draft;
 use super::ops::{advance, conflict, new_id};
-use super::records::{
-    Actor, CommandRecord, CommandStatus, DecidedBy, InboxRecord, ReservationStatus, UnlockFor,
-};
 use super::tables::{
     COMMANDS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1, LOCKERS_V1, OUTBOX_DRAINED,
     PENDING_COMMANDS_V1, RESERVATIONS_V1, inbox_key,
 };
 use super::writer::{Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, PickupUnlock, SettledEvent, StoreError};
-use crate::sync::{Decision, EdgeDecision};
+use lockergrid_model::{
+    Actor, CommandRecord, CommandStatus, DecidedBy, InboxRecord, ReservationStatus, UnlockFor,
+};
+use lockergrid_model::{Decision, EdgeDecision};
 use lockergrid_protocol::{CompartmentId, ParcelEvent, ReservationId, StationId};
 use std::time::Duration;
 

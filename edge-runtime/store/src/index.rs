@@ -3,12 +3,12 @@
 //! batch fails to commit it is rebuilt from them.
 
 use super::StoreError;
-use super::records::{CompartmentRecord, ReservationStatus, StationRecord};
-use super::snapshot::{SizeCount, StationView};
 use super::tables::{
     ACCESS_LOG_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1,
     STATIONS_V1,
 };
+use lockergrid_model::{CompartmentRecord, ReservationStatus, StationRecord};
+use lockergrid_model::{SizeCount, StationView};
 use lockergrid_protocol::{
     CompartmentId, CompartmentState, ParcelId, ReservationId, Size, StationId, Timestamp,
 };

@@ -8,10 +8,10 @@
 //! confirms an epoch without it, so no compartment is promised twice.
 
 use super::access_log::Draft;
-use super::records::{Actor, CompartmentRecord, LeaseRecord, StationStatus};
 use super::tables::{COMPARTMENTS_V1, LEASES_V1, compartment_key};
 use super::writer::{Command, Tx, Writer};
 use super::{ChangeError, Store, StoreError};
+use lockergrid_model::{Actor, CompartmentRecord, LeaseRecord, StationStatus};
 use lockergrid_protocol::{CompartmentEvent, CompartmentId, CompartmentState, Size, StationId};
 use redb::ReadableDatabase;
 use std::collections::BTreeSet;

@@ -3,9 +3,14 @@
 //! snapshot and only then answers the callers. An answered write survives `kill -9`.
 //!
 //! Callers use [`Store`]; no redb type appears in its API.
+//!
+//! It owns every redb table and the only write transactions; the records it keeps are
+//! `lockergrid-model`'s. It must never depend on wasmtime, the device plane or any HTTP
+//! machinery: nodes decide, the store records.
 
 mod access_log;
 mod compact;
+#[cfg(feature = "testing")]
 pub mod crash;
 mod decisions;
 mod device_ops;
@@ -13,17 +18,20 @@ mod index;
 mod leases;
 mod mirror;
 mod ops;
-pub mod records;
 mod returns;
-pub mod snapshot;
 mod tables;
 mod writer;
 
-use crate::clock::Clock;
-use crate::plugins::model::{DeliveryPlan, NotificationEvent};
 pub use decisions::{Applied, OfflinePickup};
 pub use device_ops::DOOR_GRACE;
 pub use leases::LeaseWant;
+use lockergrid_model::Clock;
+use lockergrid_model::Snapshot;
+use lockergrid_model::{
+    Actor, CommandRecord, CommandStatus, CompartmentRecord, DecidedBy, NotifyRecipient,
+    OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord, StationStatus,
+};
+use lockergrid_model::{DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
@@ -31,13 +39,8 @@ use lockergrid_protocol::{
 pub use mirror::MirrorCounts;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use records::{
-    Actor, CommandRecord, CommandStatus, CompartmentRecord, DecidedBy, NotifyRecipient,
-    OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord, StationStatus,
-};
 use redb::ReadableDatabase;
 pub use returns::{AuthorizedReturn, ReturnRequest};
-use snapshot::Snapshot;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -431,6 +434,7 @@ impl Store {
     }
 
     /// Opens (or creates) a store on a crash-test image instead of a file.
+    #[cfg(feature = "testing")]
     pub fn open_image(
         image: &crash::CrashImage,
         options: StoreOptions,
@@ -520,6 +524,7 @@ impl Store {
     /// involved: the gateway records deposits through [`Store::door_closed`]; this is the same
     /// step for a deposit confirmed otherwise (store tests and benchmarks stock lockers with it).
     /// `decided_by` records the site rules that allowed it.
+    #[cfg(feature = "testing")]
     pub async fn deposit(
         &self,
         id: ReservationId,
@@ -755,7 +760,7 @@ impl Store {
         &self,
         from: u64,
         limit: usize,
-    ) -> Result<Vec<records::AccessEntry>, StoreError> {
+    ) -> Result<Vec<lockergrid_model::AccessEntry>, StoreError> {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(tables::ACCESS_LOG_V1.def())?;
         tables::ACCESS_LOG_V1.page(&table, from, limit)

@@ -3,7 +3,6 @@
 //! its own tables, in the same transaction as its new sync position.
 
 use super::index::StationIndex;
-use super::records::{CodeRecord, CompartmentRecord, ReturnRecord, ReturnStatus, StationRecord};
 use super::tables::{
     CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1,
     RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION,
@@ -11,7 +10,8 @@ use super::tables::{
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
-use crate::sync::{PluginRecord, SyncBatch, SyncItem, SyncPosition};
+use lockergrid_model::{CodeRecord, CompartmentRecord, ReturnRecord, ReturnStatus, StationRecord};
+use lockergrid_model::{PluginRecord, SyncBatch, SyncItem, SyncPosition};
 use lockergrid_protocol::{CompartmentId, ParcelStatus, ReturnId, StationCodeKey, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,7 +50,7 @@ pub struct MirrorCounts {
 }
 
 impl Store {
-    /// Every record an edge node serving `stations` should hold, for [`crate::sync::log`].
+    /// Every record an edge node serving `stations` should hold, for [`lockergrid_model::SyncLog`].
     pub fn mirror_items(
         &self,
         stations: &BTreeSet<StationId>,

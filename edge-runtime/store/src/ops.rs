@@ -5,10 +5,6 @@
 
 use super::access_log::Draft;
 use super::index::StationIndex;
-use super::records::{
-    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, OutboxEntry, Parcel,
-    Reservation, ReservationStatus, StationStatus,
-};
 use super::tables::{
     CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1, STATIONS_V1,
     compartment_key,
@@ -19,7 +15,11 @@ use super::{
     ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed, StatusChange, StoreError,
     Target,
 };
-use crate::plugins::model::NotificationEvent;
+use lockergrid_model::NotificationEvent;
+use lockergrid_model::{
+    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, OutboxEntry, Parcel,
+    Reservation, ReservationStatus, StationStatus,
+};
 use lockergrid_protocol::compartment::apply;
 use lockergrid_protocol::{
     CompartmentEvent, CompartmentId, CompartmentState, ParcelEvent, ParcelId, ParcelStatus,

@@ -5,14 +5,14 @@
 
 use super::access_log::Draft;
 use super::ops::new_id;
-use super::records::{
-    Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnRecord, ReturnStatus,
-    StationStatus, UnlockFor,
-};
 use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1};
 use super::writer::{Command, Tx, Writer};
 use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
-use crate::sync::Decision;
+use lockergrid_model::Decision;
+use lockergrid_model::{
+    Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnRecord, ReturnStatus,
+    StationStatus, UnlockFor,
+};
 use lockergrid_protocol::{
     CompartmentEvent, CompartmentId, CompartmentState, OrderId, ParcelSpec, PickupCode, ReturnId,
     Size, StationId,

@@ -4,11 +4,11 @@
 
 use super::StoreError;
 pub use super::compact::CompartmentCodec;
-use super::records::{
+use lockergrid_model::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
     LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord,
 };
-use crate::sync::{EdgeDecision, PluginRecord, SyncPosition};
+use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use serde::Serialize;

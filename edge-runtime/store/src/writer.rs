@@ -6,8 +6,6 @@
 use super::access_log::Draft;
 use super::decisions::{Applied, OfflinePickup};
 use super::index::Index;
-use super::records::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Reservation};
-use super::snapshot::{Snapshot, StationView};
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
     EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1,
@@ -19,8 +17,10 @@ use super::{
     ExpiryReport, PickupUnlock, PlannedNotification, ReserveError, ReserveRequest, Reserved,
     SeedReport, SettledEvent, StationSeed, StatusChange, StoreError, StoreMetrics,
 };
-use crate::clock::Clock;
-use crate::sync::{EdgeDecision, SyncBatch};
+use lockergrid_model::Clock;
+use lockergrid_model::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Reservation};
+use lockergrid_model::{EdgeDecision, SyncBatch};
+use lockergrid_model::{Snapshot, StationView};
 use lockergrid_protocol::{
     CodeHash, CodeKey, ParcelId, PickupCode, ReservationId, Size, StationCodeKey, StationId,
     Timestamp,
@@ -50,6 +50,7 @@ pub(super) enum Command {
         actor: Actor,
         reply: Reply<Result<Reservation, ChangeError>>,
     },
+    #[cfg(feature = "testing")]
     Deposit {
         id: ReservationId,
         actor: Actor,
@@ -208,6 +209,7 @@ impl Command {
         match self {
             Command::Reserve { reply, .. } => fail_now(reply, e),
             Command::Release { reply, .. } => fail_now(reply, e),
+            #[cfg(feature = "testing")]
             Command::Deposit { reply, .. } => fail_now(reply, e),
             Command::Collect { reply, .. } => fail_now(reply, e),
             Command::ExpireDue { reply } => fail_now(reply, e),
@@ -468,6 +470,7 @@ impl Writer {
             Command::Release { id, actor, reply } => {
                 keep(pending, reply, self.release(tx, &id, actor))
             }
+            #[cfg(feature = "testing")]
             Command::Deposit {
                 id,
                 actor,

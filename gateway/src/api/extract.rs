@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
-use lockergrid_edge_runtime::store::records::Actor;
+use lockergrid_model::Actor;
 use lockergrid_protocol::StationId;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -138,7 +138,7 @@ impl Caller {
         raw: &str,
         kind: &str,
         roles: &[Role],
-        find: impl FnOnce(&I) -> Result<Option<T>, lockergrid_edge_runtime::StoreError>,
+        find: impl FnOnce(&I) -> Result<Option<T>, lockergrid_store::StoreError>,
         station: impl FnOnce(&T) -> &StationId,
     ) -> Result<T, ApiError> {
         let id: I = path_id(raw, kind)?;

@@ -7,7 +7,7 @@ use super::reservations::change_error;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
-use lockergrid_edge_runtime::store::records::Parcel;
+use lockergrid_model::Parcel;
 use lockergrid_protocol::ParcelId;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -11,10 +11,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
-use lockergrid_edge_runtime::plugins::registry::{
-    Binding, BindingLimits, PolicyError, PolicyFile, Scope, TrustedKey, World,
-};
-use lockergrid_edge_runtime::plugins::{Decider, PluginError, PluginInfo};
+use lockergrid_model::{Binding, BindingLimits, PolicyError, PolicyFile, Scope, TrustedKey, World};
+use lockergrid_plugin_host::{Decider, PluginError, PluginInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -163,8 +163,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<lockergrid_edge_runtime::StoreError> for ApiError {
-    fn from(e: lockergrid_edge_runtime::StoreError) -> ApiError {
+impl From<lockergrid_store::StoreError> for ApiError {
+    fn from(e: lockergrid_store::StoreError) -> ApiError {
         ApiError::internal(&e)
     }
 }

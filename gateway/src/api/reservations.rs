@@ -10,20 +10,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lockergrid_edge_runtime::plugins::model::Channel;
-use lockergrid_edge_runtime::plugins::model::{
-    AccessAttempt, AccessDecision, AccessMethod, AccessRole,
-};
-use lockergrid_edge_runtime::plugins::registry::World;
-use lockergrid_edge_runtime::plugins::{Placement, RankRequest};
-use lockergrid_edge_runtime::ranking::{self, Query};
-use lockergrid_edge_runtime::store::records::{
-    CommandRecord, DecidedBy, NotifyRecipient, Reservation,
-};
-use lockergrid_edge_runtime::store::{
+use lockergrid_model::Channel;
+use lockergrid_model::World;
+use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
+use lockergrid_model::{CommandRecord, DecidedBy, NotifyRecipient, Reservation};
+use lockergrid_model::{RankQuery, nearest_with_room, rank_stations};
+use lockergrid_plugin_host::{Placement, RankRequest};
+use lockergrid_protocol::{GeoPoint, OrderId, ParcelSpec, ReservationId, Size, StationId, Tier};
+use lockergrid_store::{
     ChangeError, IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target,
 };
-use lockergrid_protocol::{GeoPoint, OrderId, ParcelSpec, ReservationId, Size, StationId, Tier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -200,12 +196,12 @@ async fn target(
         }
         (None, Some(near)) => {
             let at = validate_area(near.lat, near.lon, near.radius_m)?;
-            let query = Query {
+            let query = RankQuery {
                 at,
                 radius_m: near.radius_m,
                 size,
             };
-            let candidates = ranking::rank(&app.store.snapshot(), &query);
+            let candidates = rank_stations(&app.store.snapshot(), &query);
             let placement = app
                 .plugins
                 .place(request, Some(candidates), None, now)
@@ -261,7 +257,7 @@ fn reserve_error(app: &App, e: ReserveError, origin: Option<GeoPoint>, size: Siz
             app.metrics.reservation("no_capacity");
             app.metrics.conflicts.inc();
             let alternatives: Vec<Value> = origin
-                .map(|at| ranking::nearest_with_room(&app.store.snapshot(), at, size, ALTERNATIVES))
+                .map(|at| nearest_with_room(&app.store.snapshot(), at, size, ALTERNATIVES))
                 .unwrap_or_default()
                 .iter()
                 .map(candidate_json)

@@ -8,11 +8,11 @@ use crate::devices::pickup::{self, CodeRefused};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use lockergrid_edge_runtime::plugins::RankRequest;
-use lockergrid_edge_runtime::plugins::registry::World;
-use lockergrid_edge_runtime::ranking::{self, Candidate, Query};
-use lockergrid_edge_runtime::store::records::UnlockFor;
-use lockergrid_edge_runtime::store::snapshot::StationView;
+use lockergrid_model::StationView;
+use lockergrid_model::UnlockFor;
+use lockergrid_model::World;
+use lockergrid_model::{Candidate, RankQuery, rank_stations};
+use lockergrid_plugin_host::RankRequest;
 use lockergrid_protocol::{CompartmentState, GeoPoint, ParcelSpec, Size, StationId, Tier};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -83,12 +83,12 @@ pub(super) async fn list(
     caller.permit(&app, READERS, None).await?;
     let at = validate_area(q.lat, q.lon, q.radius_m)?;
     let snapshot = app.store.snapshot();
-    let query = Query {
+    let query = RankQuery {
         at,
         radius_m: q.radius_m,
         size: q.size,
     };
-    let candidates = ranking::rank(&snapshot, &query);
+    let candidates = rank_stations(&snapshot, &query);
     // Discovery knows only the size: the policy ranks for a parcel that fills it.
     let [length_mm, width_mm, height_mm] = q.size.inside_mm();
     let request = RankRequest {

@@ -3,7 +3,7 @@
 
 use crate::config::{ConfigError, Deployment};
 use clap::{Args, Subcommand};
-use lockergrid_edge_runtime::pki::{Authority, Identity, Kind, PkiError};
+use lockergrid_device_plane::{Authority, Identity, Kind, PkiError};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -158,7 +158,7 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
                 .map_err(failure)?;
             println!(
                 "published {}",
-                path.join(lockergrid_edge_runtime::pki::CRL).display()
+                path.join(lockergrid_device_plane::CRL).display()
             );
         }
         PkiCommand::List { at } => {

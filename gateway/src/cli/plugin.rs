@@ -5,9 +5,7 @@ use crate::config::ConfigError;
 use anyhow::Context;
 use base64::Engine as _;
 use clap::Subcommand;
-use lockergrid_edge_runtime::plugins::registry::{
-    Binding, PluginSigner, PolicyFile, Scope, World, sha256_hex,
-};
+use lockergrid_model::{Binding, PluginSigner, PolicyFile, Scope, World, sha256_hex};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};

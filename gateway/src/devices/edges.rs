@@ -1,4 +1,4 @@
-//! The gateway's side of its edge nodes' sync (see `lockergrid_edge_runtime::sync`): for each
+//! The gateway's side of its edge nodes' sync (see `lockergrid_model`'s sync messages): for each
 //! edge node in the deployment, a log of the records its stations need, numbered deltas sent on
 //! `edges/{id}/commands` when they change, and catch-up (kept deltas or a full resync) when its
 //! report on `edges/{id}/telemetry` shows it behind. What operators see of each edge node lives
@@ -7,17 +7,17 @@
 use crate::config::EdgeNode;
 use crate::plugins::PluginStore;
 use base64::Engine as _;
-use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::device::LinkTx;
-use lockergrid_edge_runtime::plugins::registry::{PolicyFile, Scope, World};
-use lockergrid_edge_runtime::store::LeaseWant;
-use lockergrid_edge_runtime::sync::log::{KEPT_DELTAS, SyncLog};
-use lockergrid_edge_runtime::sync::{
+use lockergrid_device_plane::LinkTx;
+use lockergrid_model::{
     EdgeDownlink, EdgePlugin, EdgeStatus, PluginRecord, SYNC_VERSION, SyncBatch, SyncItem,
     SyncPosition,
 };
+use lockergrid_model::{KEPT_DELTAS, SyncLog};
+use lockergrid_model::{PolicyFile, Scope, World};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{Size, StationId, Timestamp};
+use lockergrid_store::LeaseWant;
+use lockergrid_store::Store;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

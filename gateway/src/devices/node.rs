@@ -7,13 +7,11 @@ use super::{Devices, DoorEnd, back_online, locker_actor, mark_offline, pickup, r
 use crate::api::App;
 use crate::config::EdgeNode;
 use crate::metrics::{EventLabels, OutcomeLabels};
-use lockergrid_edge_runtime::device::{Audit, NodeLink, Notification};
-use lockergrid_edge_runtime::pki::Kind;
-use lockergrid_edge_runtime::store::records::StationStatus;
-use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, CommandStatus, UnlockFor};
-use lockergrid_edge_runtime::store::{Applied, OfflinePickup};
-use lockergrid_edge_runtime::store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
-use lockergrid_edge_runtime::sync::{
+use lockergrid_device_plane::Kind;
+use lockergrid_device_plane::{Audit, NodeLink, Notification};
+use lockergrid_model::StationStatus;
+use lockergrid_model::{Actor, CommandRecord, CommandStatus, UnlockFor};
+use lockergrid_model::{
     Decision, EdgeDecision, EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
     UplinkBody,
 };
@@ -23,6 +21,8 @@ use lockergrid_protocol::message::{
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
+use lockergrid_store::{Applied, OfflinePickup};
+use lockergrid_store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -6,13 +6,11 @@
 
 use super::UNLOCK_VALID;
 use crate::api::App;
-use lockergrid_edge_runtime::plugins::model::{
-    AccessAttempt, AccessDecision, AccessMethod, AccessRole,
-};
-use lockergrid_edge_runtime::plugins::registry::World;
-use lockergrid_edge_runtime::store::records::{Actor, CommandRecord, DecidedBy};
-use lockergrid_edge_runtime::store::{ChangeError, PickupUnlock, SettledEvent, StoreError};
+use lockergrid_model::World;
+use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
+use lockergrid_model::{Actor, CommandRecord, DecidedBy};
 use lockergrid_protocol::{PickupCode, StationId};
+use lockergrid_store::{ChangeError, PickupUnlock, SettledEvent, StoreError};
 use std::time::Duration;
 
 /// Why a code opened nothing.

@@ -6,7 +6,7 @@
 //! restart the locker sends the event again; the deposit is recorded exactly once.
 
 use crate::process::{issue_token, start_gateway_with, write_deployment};
-use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
+use lockergrid_device_plane::{Authority, Identity, Kind};
 use lockergrid_firmware_shim::agent::{self, AgentOptions, Status};
 use lockergrid_firmware_shim::sim::SimLocker;
 use lockergrid_firmware_shim::tls::client_config;

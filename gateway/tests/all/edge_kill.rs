@@ -7,14 +7,14 @@
 //! reaches the gateway, every one of them is there exactly once.
 
 use crate::process::start_until;
-use lockergrid_edge_runtime::store::records::{Actor, ReturnStatus};
-use lockergrid_edge_runtime::store::{ReserveRequest, ReturnRequest, Target};
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config::Deployment;
 use lockergrid_gateway::edge::EdgeLaunch;
 use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
 use lockergrid_gateway::simulated::{self, SimulatedLocker, Simulation};
+use lockergrid_model::{Actor, ReturnStatus};
 use lockergrid_protocol::{OrderId, ParcelSpec, ParcelStatus, Size, StationId, Tier};
+use lockergrid_store::{ReserveRequest, ReturnRequest, Target};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! and bad requests refused with exit 64 and one line.
 
 use crate::process::binary;
-use lockergrid_edge_runtime::pki::{Identity, Kind};
+use lockergrid_device_plane::{Identity, Kind};
 use std::path::Path;
 use tokio::process::Command;
 

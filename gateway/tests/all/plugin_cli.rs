@@ -2,7 +2,7 @@
 //! byte changes), and the policy pushed to a running gateway that trusts the key.
 
 use crate::process::{binary, issue_token, start_gateway, write_deployment};
-use lockergrid_edge_runtime::plugins::registry::sha256_hex;
+use lockergrid_model::sha256_hex;
 use std::path::Path;
 use tokio::process::Command;
 

@@ -10,8 +10,8 @@
 //!    TLS version (received by a subscriber over TLS), in the same run.
 
 use crate::latency::Report;
-use lockergrid_edge_runtime::device::{DeviceOptions, DevicePlane, Notification};
-use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
+use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{DeviceOptions, DevicePlane, Notification};
 use lockergrid_firmware_shim::tls::client_config;
 use lockergrid_gateway::simulated::SimulatedLocker;
 use lockergrid_protocol::message::{MESSAGE_VERSION, TelemetryMessage};

@@ -7,14 +7,14 @@ mod balanced;
 
 use crate::latency::{Report, drive};
 use crate::workloads::station_name;
-use lockergrid_edge_runtime::plugins::registry::{
+use lockergrid_gateway::auth::Role;
+use lockergrid_model::Candidate;
+use lockergrid_model::{
     Binding, BindingLimits, PluginSigner, PolicyFile, Scope, TrustedKey, World, sha256_hex,
 };
-use lockergrid_edge_runtime::plugins::{HostOptions, PluginHost, RankRequest};
-use lockergrid_edge_runtime::ranking::Candidate;
-use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
-use lockergrid_edge_runtime::store::snapshot::{SizeCount, StationView};
-use lockergrid_gateway::auth::Role;
+use lockergrid_model::{SizeCount, StationView};
+use lockergrid_model::{StationKind, StationRecord, StationStatus};
+use lockergrid_plugin_host::{HostOptions, PluginHost, RankRequest};
 use lockergrid_protocol::{GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -158,10 +158,7 @@ pub async fn decisions(n: usize, calls: usize) -> anyhow::Result<[Report; 3]> {
                     )
                     .await;
                 anyhow::ensure!(
-                    matches!(
-                        placed.decider,
-                        lockergrid_edge_runtime::plugins::Decider::Plugin(_)
-                    ),
+                    matches!(placed.decider, lockergrid_plugin_host::Decider::Plugin(_)),
                     "the plugin did not decide: {:?}",
                     placed.decider
                 );

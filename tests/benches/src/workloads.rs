@@ -1,12 +1,13 @@
 //! The Lockergrid workloads: snapshot queries, store reservations, HTTP reservations.
 
 use crate::latency::{Report, drive};
-use lockergrid_edge_runtime::ranking::{self, Query};
-use lockergrid_edge_runtime::store::records::{Actor, StationKind, StationRecord, StationStatus};
-use lockergrid_edge_runtime::store::{ReserveRequest, StationSeed, Target};
-use lockergrid_edge_runtime::{Store, StoreOptions, SystemClock};
 use lockergrid_gateway::auth::Role;
+use lockergrid_model::SystemClock;
+use lockergrid_model::{Actor, StationKind, StationRecord, StationStatus};
+use lockergrid_model::{RankQuery, rank_stations};
 use lockergrid_protocol::{CodeKey, GeoPoint, OrderId, ParcelSpec, Size, StationId, Tier};
+use lockergrid_store::{ReserveRequest, StationSeed, Target};
+use lockergrid_store::{Store, StoreOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,7 +62,7 @@ async fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
 pub async fn availability(queries: usize, threads: usize) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path()).await?;
-    let query = Query {
+    let query = RankQuery {
         at: GeoPoint {
             lat: 52.345,
             lon: 4.87,
@@ -80,7 +81,7 @@ pub async fn availability(queries: usize, threads: usize) -> anyhow::Result<Repo
                     for _ in 0..per_thread {
                         let t = Instant::now();
                         let snapshot = store.snapshot();
-                        found += ranking::rank(&snapshot, &query).len();
+                        found += rank_stations(&snapshot, &query).len();
                         latencies.push(t.elapsed());
                     }
                     (latencies, found)

@@ -1,6 +1,10 @@
-//! The plugins of `plugins/`, built for this checkout by `build.rs`, as component bytes: the
-//! three defaults the gateway bundles and installs on first start, and the misbehaving ones the
-//! tests attack the host with.
+//! The misbehaving plugins of `plugins/`, built for this checkout by `build.rs`, as component
+//! bytes the tests attack the host with, beside the bundled defaults. Only tests and benchmarks
+//! depend on this crate.
+
+pub use lockergrid_bundled_plugins::{
+    Bundled, DEFAULTS, NOTIFY_MULTICHANNEL, RESERVATION_BALANCED, SITE_RULES_STANDARD,
+};
 
 macro_rules! component {
     ($(#[$doc:meta])* $name:ident, $file:literal) => {
@@ -8,57 +12,6 @@ macro_rules! component {
         pub const $name: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/", $file, ".wasm"));
     };
 }
-
-component!(
-    /// The default reservation policy.
-    RESERVATION_BALANCED,
-    "reservation_balanced"
-);
-component!(
-    /// The default notification router.
-    NOTIFY_MULTICHANNEL,
-    "notify_multichannel"
-);
-component!(
-    /// The default site rules.
-    SITE_RULES_STANDARD,
-    "site_rules_standard"
-);
-
-/// A default plugin: the world it implements, its name and version, and its bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct Bundled {
-    /// The WIT world, e.g. `reservation-policy`.
-    pub world: &'static str,
-    /// The plugin's name.
-    pub name: &'static str,
-    /// Its version.
-    pub version: &'static str,
-    /// The component.
-    pub bytes: &'static [u8],
-}
-
-/// The default plugins, one per world, at the version of this checkout.
-pub const DEFAULTS: [Bundled; 3] = [
-    Bundled {
-        world: "reservation-policy",
-        name: "reservation-balanced",
-        version: env!("CARGO_PKG_VERSION"),
-        bytes: RESERVATION_BALANCED,
-    },
-    Bundled {
-        world: "notification-router",
-        name: "notify-multichannel",
-        version: env!("CARGO_PKG_VERSION"),
-        bytes: NOTIFY_MULTICHANNEL,
-    },
-    Bundled {
-        world: "site-rules",
-        name: "site-rules-standard",
-        version: env!("CARGO_PKG_VERSION"),
-        bytes: SITE_RULES_STANDARD,
-    },
-];
 
 component!(
     /// A policy that never returns (after behaving through the host's fixtures, as each of the

@@ -2,8 +2,8 @@
 //! a temporary directory, the embedded broker, the front, and rumqttc clients with the shim's TLS
 //! configuration.
 
-use lockergrid_edge_runtime::device::{Audit, DeviceOptions, DevicePlane, NodeLink, Notification};
-use lockergrid_edge_runtime::pki::{Authority, Identity, Kind};
+use lockergrid_device_plane::{Audit, DeviceOptions, DevicePlane, NodeLink, Notification};
+use lockergrid_device_plane::{Authority, Identity, Kind};
 use lockergrid_firmware_shim::tls::client_config;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,

@@ -1,7 +1,7 @@
 use super::*;
-use crate::store::records::StationKind;
-use crate::store::records::StationRecord;
-use crate::store::snapshot::{SizeCount, StationView};
+use crate::StationKind;
+use crate::StationRecord;
+use crate::{SizeCount, StationView};
 use lockergrid_protocol::StationId;
 use std::time::Instant;
 
@@ -30,8 +30,8 @@ fn snapshot(stations: Vec<Arc<StationView>>) -> Snapshot {
     }
 }
 
-fn query(lat: f64, lon: f64, radius_m: f64) -> Query {
-    Query {
+fn query(lat: f64, lon: f64, radius_m: f64) -> RankQuery {
+    RankQuery {
         at: GeoPoint { lat, lon },
         radius_m,
         size: Size::Small,
@@ -44,7 +44,7 @@ fn a_nearly_empty_station_a_little_farther_beats_a_nearly_full_one_next_door() {
         view("full-nearby", 52.3700, 4.8900, 1, 100),
         view("empty-farther", 52.3745, 4.8900, 95, 100),
     ]);
-    let ranked = rank(&snap, &query(52.3700, 4.8900, 2_000.0));
+    let ranked = rank_stations(&snap, &query(52.3700, 4.8900, 2_000.0));
     assert_eq!(ranked[0].station.record.id.as_str(), "empty-farther");
     assert_eq!(ranked.len(), 2);
 }
@@ -56,7 +56,7 @@ fn stations_outside_the_radius_or_without_room_are_left_out() {
         view("out", 52.4700, 4.8900, 5, 10),
         view("full", 52.3701, 4.8901, 0, 10),
     ]);
-    let ranked = rank(&snap, &query(52.3700, 4.8900, 2_000.0));
+    let ranked = rank_stations(&snap, &query(52.3700, 4.8900, 2_000.0));
     let ids: Vec<&str> = ranked
         .iter()
         .map(|c| c.station.record.id.as_str())

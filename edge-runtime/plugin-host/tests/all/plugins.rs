@@ -1,21 +1,21 @@
 //! The plugin host with the real components built from plugins/: the three defaults, signature
 //! and digest checks, wrong worlds, and the hostile plugins.
 
-use lockergrid_edge_runtime::plugins::model::{
+use lockergrid_model::Candidate;
+use lockergrid_model::{
     AccessAttempt, AccessDecision, AccessMethod, AccessRole, Channel, NotificationEvent, Reading,
     Recipient, Severity, Step, Telemetry,
 };
-use lockergrid_edge_runtime::plugins::registry::{
+use lockergrid_model::{
     Binding, BindingLimits, PluginSigner, PolicyError, PolicyFile, Scope, TrustedKey, World,
     sha256_hex,
 };
-use lockergrid_edge_runtime::plugins::{
+use lockergrid_model::{SizeCount, StationView};
+use lockergrid_model::{StationKind, StationRecord, StationStatus};
+use lockergrid_plugin_artifacts as artifacts;
+use lockergrid_plugin_host::{
     Decider, HostOptions, PluginError, PluginHost, PluginInfo, RankRequest,
 };
-use lockergrid_edge_runtime::ranking::Candidate;
-use lockergrid_edge_runtime::store::records::{StationKind, StationRecord, StationStatus};
-use lockergrid_edge_runtime::store::snapshot::{SizeCount, StationView};
-use lockergrid_plugin_artifacts as artifacts;
 use lockergrid_protocol::{CompartmentId, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;

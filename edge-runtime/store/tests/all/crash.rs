@@ -3,10 +3,11 @@
 //! rest), and the store reopened on what remains still has every reservation it acknowledged.
 
 use crate::support::{START, options, request, seed};
-use lockergrid_edge_runtime::store::crash::CrashImage;
-use lockergrid_edge_runtime::store::records::ReservationStatus;
-use lockergrid_edge_runtime::{ManualClock, Store};
+use lockergrid_model::ManualClock;
+use lockergrid_model::ReservationStatus;
 use lockergrid_protocol::{CompartmentState, ReservationId, Size};
+use lockergrid_store::Store;
+use lockergrid_store::crash::CrashImage;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

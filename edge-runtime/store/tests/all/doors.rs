@@ -3,12 +3,12 @@
 //! checked before an unlock and spent only when the door closes, and all of it across a reopen.
 
 use crate::support::{START, agent, open, options, request, seed, station_id};
-use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::store::records::{Actor, CommandStatus, UnlockFor};
-use lockergrid_edge_runtime::store::{
+use lockergrid_model::{Actor, CommandStatus, UnlockFor};
+use lockergrid_protocol::{CompartmentId, ParcelStatus, PickupCode};
+use lockergrid_store::Store;
+use lockergrid_store::{
     ChangeError, DOOR_GRACE, DoorClosed, DoorClosedEvent, PickupUnlock, SettledEvent,
 };
-use lockergrid_protocol::{CompartmentId, ParcelStatus, PickupCode};
 use std::time::Duration;
 
 const VALID: Duration = Duration::from_secs(60);

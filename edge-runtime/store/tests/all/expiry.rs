@@ -1,9 +1,9 @@
 //! Holds and pickup windows expire on the clock the test controls.
 
 use crate::support::{agent, checkout, open, request, seed, station_id};
-use lockergrid_edge_runtime::store::records::{Actor, ReservationStatus};
-use lockergrid_edge_runtime::store::{ChangeError, PickupUnlock};
+use lockergrid_model::{Actor, ReservationStatus};
 use lockergrid_protocol::{ParcelStatus, Size, Tier};
+use lockergrid_store::{ChangeError, PickupUnlock};
 use std::time::Duration;
 
 fn free_small(t: &crate::support::TestStore) -> u32 {
@@ -120,7 +120,7 @@ async fn idempotency_keys_are_forgotten_after_a_day() {
     let t = open(vec![seed("st-a", [2, 0, 0, 0])]).await;
     let mut req = request("st-a", "o-1");
     req.hold = Duration::from_secs(10 * 86_400);
-    req.idempotency = Some(lockergrid_edge_runtime::store::IdempotencyKey {
+    req.idempotency = Some(lockergrid_store::IdempotencyKey {
         key: "c\nk".into(),
         fingerprint: "f".into(),
     });

@@ -1,13 +1,13 @@
 //! Reserve, deposit, pickup and their refusals, against the store.
 
 use crate::support::{agent, checkout, open, request, seed, small_parcel, station_id};
-use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::store::records::{Actor, Parcel, ReservationStatus};
-use lockergrid_edge_runtime::store::{
+use lockergrid_model::{Actor, Parcel, ReservationStatus};
+use lockergrid_protocol::{CompartmentState, ParcelSpec, ParcelStatus, PickupCode, Size};
+use lockergrid_store::Store;
+use lockergrid_store::{
     ChangeError, DoorClosed, DoorClosedEvent, IdempotencyKey, PickupUnlock, ReserveError,
     StoreError, Target,
 };
-use lockergrid_protocol::{CompartmentState, ParcelSpec, ParcelStatus, PickupCode, Size};
 use std::time::Duration;
 
 fn station_actor() -> Actor {

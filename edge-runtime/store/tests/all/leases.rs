@@ -4,11 +4,11 @@
 //! revoked at an epoch the edge had not heard of accepted, one under a stale epoch refused.
 
 use crate::support::{START, checkout, open, request, seed, small_parcel, station_id};
-use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::store::records::{LeaseRecord, ReturnRecord, ReturnStatus};
-use lockergrid_edge_runtime::store::{Applied, LeaseWant, ReserveError, ReturnRequest};
-use lockergrid_edge_runtime::sync::{Decision, EdgeDecision};
+use lockergrid_model::{Decision, EdgeDecision};
+use lockergrid_model::{LeaseRecord, ReturnRecord, ReturnStatus};
 use lockergrid_protocol::{CompartmentId, CompartmentState, OrderId, Size};
+use lockergrid_store::Store;
+use lockergrid_store::{Applied, LeaseWant, ReserveError, ReturnRequest};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

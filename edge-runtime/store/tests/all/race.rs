@@ -2,10 +2,11 @@
 //! observer checks every commit against a model of who holds which compartment.
 
 use crate::support::{open, request, seed};
-use lockergrid_edge_runtime::store::records::ReservationStatus;
-use lockergrid_edge_runtime::store::{CommitReport, ReserveError};
-use lockergrid_edge_runtime::{Clock, Store, StoreOptions};
+use lockergrid_model::Clock;
+use lockergrid_model::ReservationStatus;
 use lockergrid_protocol::{CodeKey, CompartmentId, CompartmentState, ReservationId};
+use lockergrid_store::{CommitReport, ReserveError};
+use lockergrid_store::{Store, StoreOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

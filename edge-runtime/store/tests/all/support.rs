@@ -1,9 +1,10 @@
 //! Builders shared by the store tests.
 
-use lockergrid_edge_runtime::store::records::{Actor, StationKind, StationRecord, StationStatus};
-use lockergrid_edge_runtime::store::{ReserveRequest, StationSeed, Target};
-use lockergrid_edge_runtime::{Clock, ManualClock, Store, StoreOptions};
+use lockergrid_model::{Actor, StationKind, StationRecord, StationStatus};
+use lockergrid_model::{Clock, ManualClock};
 use lockergrid_protocol::{CodeKey, GeoPoint, OrderId, ParcelSpec, StationId, Tier, Timestamp};
+use lockergrid_store::{ReserveRequest, StationSeed, Target};
+use lockergrid_store::{Store, StoreOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;

@@ -4,13 +4,14 @@
 //! makes itself, numbered in its outbox, and the gateway applying each once and in order.
 
 use crate::support::{START, agent, open, options, request, seed, station_id};
-use lockergrid_edge_runtime::Store;
-use lockergrid_edge_runtime::store::records::Actor;
-use lockergrid_edge_runtime::store::{Applied, DoorClosed, DoorClosedEvent, PickupUnlock};
-use lockergrid_edge_runtime::sync::log::SyncLog;
-use lockergrid_edge_runtime::sync::{Decision, EdgeDecision, SyncItem};
-use lockergrid_edge_runtime::{ManualClock, StoreOptions};
+use lockergrid_model::Actor;
+use lockergrid_model::ManualClock;
+use lockergrid_model::SyncLog;
+use lockergrid_model::{Decision, EdgeDecision, SyncItem};
 use lockergrid_protocol::{CompartmentState, ParcelStatus, PickupCode, Size, StationId};
+use lockergrid_store::Store;
+use lockergrid_store::StoreOptions;
+use lockergrid_store::{Applied, DoorClosed, DoorClosedEvent, PickupUnlock};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

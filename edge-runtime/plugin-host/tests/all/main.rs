@@ -1,0 +1,3 @@
+//! Integration tests of the plugin host with the real components built from `plugins/`.
+
+mod plugins;
