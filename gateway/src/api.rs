@@ -22,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use lockergrid_node::CodeAttempts;
+use lockergrid_node::Node;
 use lockergrid_plugin_host::PluginHost;
 use lockergrid_store::Store;
 use problem::ApiError;
@@ -70,14 +70,13 @@ pub struct App {
     /// The plugin host that ranks, holds, checks access and routes notifications.
     pub plugins: Arc<PluginHost>,
     /// Where plugins and the policy in force are kept.
-    pub plugin_store: PluginStore,
-    /// Local time at the region's stations, as minutes east of UTC.
-    pub utc_offset_minutes: i32,
+    pub plugin_store: Arc<PluginStore>,
+    /// The gateway's node: code entries on a station's screen go to it, as keypad codes do.
+    pub node: Arc<Node>,
     /// What the lockers report.
     pub devices: Arc<Devices>,
     /// One push at a time, so the policy file is rewritten in order.
     push_lock: tokio::sync::Mutex<()>,
-    pub(crate) code_attempts: CodeAttempts,
 }
 
 /// What [`App::new`] builds the API's state from.
@@ -91,9 +90,9 @@ pub struct AppParts {
     /// The plugin host.
     pub plugins: Arc<PluginHost>,
     /// The plugin directory.
-    pub plugin_store: PluginStore,
-    /// Local time at the stations, minutes east of UTC.
-    pub utc_offset_minutes: i32,
+    pub plugin_store: Arc<PluginStore>,
+    /// The gateway's node.
+    pub node: Arc<Node>,
     /// What the lockers report.
     pub devices: Arc<Devices>,
 }
@@ -112,10 +111,9 @@ impl App {
             hold: parts.hold,
             plugins: parts.plugins,
             plugin_store: parts.plugin_store,
-            utc_offset_minutes: parts.utc_offset_minutes,
+            node: parts.node,
             devices: parts.devices,
             push_lock: tokio::sync::Mutex::new(()),
-            code_attempts: CodeAttempts::default(),
         })
     }
 
@@ -126,9 +124,7 @@ impl App {
 
     /// Minutes since local midnight at the stations at `at`.
     pub fn local_minute_at(&self, at: lockergrid_protocol::Timestamp) -> u16 {
-        let minutes = (at.millis() / 60_000) as i64;
-        let local = minutes + i64::from(self.utc_offset_minutes);
-        local.rem_euclid(24 * 60) as u16
+        self.node.local_minute_at(at)
     }
 }
 

@@ -6,7 +6,7 @@ mod plugin;
 use crate::auth::{Role, TokenKey};
 use crate::config::{ConfigError, Deployment};
 use crate::edge::EdgeLaunch;
-use crate::node::{self, NodeOptions};
+use crate::run::{self, GatewayOptions};
 use crate::secrets::Secrets;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -150,13 +150,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             devices,
         } => {
             let deployment = Deployment::load(&config)?;
-            let options = NodeOptions {
+            let options = GatewayOptions {
                 data_dir,
                 listen,
                 devices,
-                ..NodeOptions::default()
+                ..GatewayOptions::default()
             };
-            let gateway = node::start(&deployment, options).await?;
+            let gateway = run::start(&deployment, options).await?;
             // The API line comes last: scripts read up to it and may stop reading there.
             println!(
                 "lockergrid devices listening on mqtts://{}",
@@ -239,7 +239,7 @@ async fn wait_for_signal(stopped: impl std::future::Future<Output = ()>) {
 }
 
 async fn up(deployment: &Deployment) -> anyhow::Result<()> {
-    let gateway = node::start(deployment, NodeOptions::default()).await?;
+    let gateway = run::start(deployment, GatewayOptions::default()).await?;
     let mut edges = Vec::new();
     for node in &deployment.edges {
         let mut launch = EdgeLaunch::new(deployment, &node.id)?;

@@ -7,22 +7,24 @@
 //! pickup, applied once.
 
 mod edges;
-mod node;
-pub mod pickup;
+mod lockers;
+mod metrics;
 
-use crate::api::App;
 use crate::config::{Deployment, EdgeNode};
+use crate::plugins::PluginStore;
 use anyhow::Context;
 pub use edges::EdgeState;
 use lockergrid_device_plane::{Audit, DeviceOptions, DevicePlane};
 use lockergrid_device_plane::{Authority, Identity, Kind};
 use lockergrid_model::{Actor, CommandRecord, ReturnRecord, StationStatus};
+use lockergrid_node::{Node, device_actor};
 use lockergrid_protocol::command::CommandKey;
 use lockergrid_protocol::message::TelemetryMessage;
 use lockergrid_protocol::{StationId, Timestamp};
 use lockergrid_store::Store;
 use lockergrid_store::{Deposit, StatusChange};
-use node::Node;
+use lockers::LockerTask;
+pub use metrics::DeviceMetrics;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -32,8 +34,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// How long an unlock command is valid; the node resends it until the locker acknowledges it.
-pub const UNLOCK_VALID: Duration = Duration::from_secs(60);
 /// The gateway's id in its own device certificate.
 const NODE_ID: &str = "gateway";
 /// A station whose locker has not reported for this long is offline.
@@ -86,10 +86,11 @@ pub enum DoorEnd {
     Conflict(String),
 }
 
-/// The lockers as the API sees them: their health, the way to their command outbox, and the
-/// agents' requests waiting for a door to close.
+/// The lockers as the API sees them: their health, the way to their command outbox, the
+/// agents' requests waiting for a door to close, and the device task's metrics.
 #[derive(Debug)]
 pub struct Devices {
+    metrics: DeviceMetrics,
     health: Mutex<HashMap<StationId, Health>>,
     commands: mpsc::UnboundedSender<CommandRecord>,
     doors: Mutex<HashMap<String, oneshot::Sender<DoorEnd>>>,
@@ -105,12 +106,18 @@ impl Devices {
     pub fn new() -> (Arc<Devices>, Outbox) {
         let (commands, outbox) = mpsc::unbounded_channel();
         let devices = Devices {
+            metrics: DeviceMetrics::default(),
             health: Mutex::default(),
             commands,
             doors: Mutex::default(),
             edges: Mutex::default(),
         };
         (Arc::new(devices), Outbox(outbox))
+    }
+
+    /// What the device task counts.
+    pub fn metrics(&self) -> &DeviceMetrics {
+        &self.metrics
     }
 
     /// The health of `station`'s locker (empty when it never reported).
@@ -255,11 +262,22 @@ pub fn prepare(
     Ok(DeviceOptions::new(listen, pki, cert, key))
 }
 
+/// What the device task works with: the node that decides its lockers' events, the lockers'
+/// shared state, and the plugin directory whose site rules travel to edge nodes.
+pub struct LockerParts {
+    /// The gateway's node.
+    pub node: Arc<Node>,
+    /// The lockers' shared state.
+    pub devices: Arc<Devices>,
+    /// The plugin directory.
+    pub plugin_store: Arc<PluginStore>,
+}
+
 /// Starts the device plane and the task that serves the node's side of it: commands from the
 /// outbox signed with `key`, events applied once through the store.
 pub async fn start(
     options: DeviceOptions,
-    app: Arc<App>,
+    parts: LockerParts,
     commands: Outbox,
     key: CommandKey,
     edges: &[EdgeNode],
@@ -268,27 +286,8 @@ pub async fn start(
     let crl = options.crl.clone();
     let (plane, link) = DevicePlane::start(options).await.context("device plane")?;
     tracing::info!(addr = %plane.addr(), "device listener (MQTT over TLS 1.3)");
-    let task = tokio::spawn(Node::new(link, app, key, edges, crl).serve(commands, shutdown));
-    Ok((plane, task))
-}
-
-/// The actor the access log names for a device.
-pub(crate) fn device_actor(identity: Option<&Identity>) -> Actor {
-    Actor {
-        subject: identity.map_or_else(
-            || "unknown-device".into(),
-            |i| format!("{}:{}", i.kind, i.id),
-        ),
-        role: "device".into(),
-    }
-}
-
-/// The actor for a station's locker.
-pub(crate) fn locker_actor(station: &StationId) -> Actor {
-    device_actor(Some(&Identity {
-        kind: Kind::Locker,
-        id: station.to_string(),
-    }))
+    let task = LockerTask::new(link, parts, key, edges, crl);
+    Ok((plane, tokio::spawn(task.serve(commands, shutdown))))
 }
 
 async fn record_audit(store: &Store, audit: Audit) {

@@ -2,8 +2,9 @@
 //! deployment file, the device plane the lockers connect to, and the process that ties the store
 //! to them.
 //!
-//! It builds on `lockergrid-edge-runtime` for state and must not open redb itself; the `lockergrid`
-//! binary in `main.rs` is a thin shell over [`cli`].
+//! It builds on the crates of `edge-runtime/`: the store for state (it never opens redb itself),
+//! the plugin host, the device plane, and the node that decides its lockers' events; the
+//! `lockergrid` binary in `main.rs` is a thin shell over [`cli`].
 
 pub mod api;
 pub mod auth;
@@ -12,8 +13,8 @@ pub mod config;
 pub mod devices;
 pub mod edge;
 pub mod metrics;
-pub mod node;
 pub mod notifications;
 pub mod plugins;
+pub mod run;
 pub mod secrets;
 pub mod simulated;

@@ -44,15 +44,6 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
-/// Labels of device-plane events.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct EventLabels {
-    /// `door_opened`, `door_closed`, `code_entered`, `tamper`.
-    pub event: &'static str,
-    /// `applied`, or `duplicate` for an id applied before.
-    pub result: &'static str,
-}
-
 /// Every metric the gateway exposes.
 pub struct Metrics {
     registry: Registry,
@@ -65,12 +56,6 @@ pub struct Metrics {
     /// Reservations refused because nothing fit (409).
     pub conflicts: Counter,
     snapshot_age: Gauge<f64, AtomicU64>,
-    /// Unlock commands by what became of them: `executed`, `refused`, `failed`, `expired`.
-    pub device_commands: Family<OutcomeLabels, Counter>,
-    /// Commands sent and not yet acknowledged.
-    pub device_commands_pending: Gauge,
-    /// Locker events by kind and whether they were new.
-    pub device_events: Family<EventLabels, Counter>,
     lockers_online: Gauge,
     devices: Arc<Devices>,
     store: Store,
@@ -112,25 +97,8 @@ impl Metrics {
             "Time since the availability snapshot was last published",
             snapshot_age.clone(),
         );
-        let device_commands = Family::<OutcomeLabels, Counter>::default();
-        let device_commands_pending = Gauge::default();
-        let device_events = Family::<EventLabels, Counter>::default();
         let lockers_online = Gauge::default();
-        registry.register(
-            "lockergrid_device_commands",
-            "Unlock commands by outcome at the locker",
-            device_commands.clone(),
-        );
-        registry.register(
-            "lockergrid_device_commands_pending",
-            "Unlock commands sent and not yet acknowledged",
-            device_commands_pending.clone(),
-        );
-        registry.register(
-            "lockergrid_device_events",
-            "Locker events by kind, applied or duplicate",
-            device_events.clone(),
-        );
+        devices.metrics().register(&mut registry);
         registry.register(
             "lockergrid_lockers_online",
             "Lockers that reported within the last 30 s",
@@ -146,9 +114,6 @@ impl Metrics {
             reservations,
             conflicts,
             snapshot_age,
-            device_commands,
-            device_commands_pending,
-            device_events,
             lockers_online,
             devices,
             store,

@@ -1,8 +1,10 @@
 //! The device plane at the gateway: simulated lockers with their own certificates connect over
 //! TLS 1.3, heartbeats show in the station's health, a tamper alarm takes the station out of
-//! service and out of discovery, silence takes it offline, and the front's refusals reach the
-//! access log.
+//! service and out of discovery, silence takes it offline, the front's refusals reach the
+//! access log, and a locker cut off from the gateway opens for the codes the gateway cached on it.
 
+use crate::edges::{deposit_parcels, pick_up_at};
+use lockergrid_device_plane::{Authority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
 use lockergrid_model::ManualClock;
 use lockergrid_protocol::Timestamp;
@@ -191,5 +193,38 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
         .send(d.http.get(health("nowhere")).bearer_auth(&operator))
         .await?;
     assert_eq!(status, 404);
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locker_wired_to_the_gateway_and_cut_off_from_it_opens_for_a_cached_code()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .lockers(Duration::from_millis(500))
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let stored = deposit_parcels(&d, "st-a", 2).await?;
+    // The gateway keeps the locker's own cache current, as an edge node does for its lockers.
+    d.locker_until("st-a", |s| s["cached_codes"] == 2).await?;
+
+    // Cut off: its certificate revoked, the gateway drops its session and refuses it after.
+    let mut ca = Authority::open(&d.gateway.data_dir.join("pki"))?;
+    ca.revoke(&Identity::new(Kind::Locker, "st-a")?)?;
+    d.locker_until("st-a", |s| s["connected"] == false).await?;
+    let (parcel, code, compartment) = &stored[0];
+    pick_up_at(&d.lockers[0], code, compartment).await?;
+    // The code is crossed out, and the pickup, the door opening and its closing wait in the
+    // locker's queue for the gateway.
+    let status = d
+        .locker_until("st-a", |s| {
+            s["cached_codes"] == 1 && s["queued_events"] == 3
+        })
+        .await?;
+    assert_eq!(status["connected"], false, "{status}");
+    let url = format!("{}/v1/parcels/{parcel}", d.base);
+    let (_, p) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
+    assert_eq!(p["status"], "stored", "the gateway has not heard yet: {p}");
     d.stop().await
 }

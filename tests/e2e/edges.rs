@@ -391,7 +391,11 @@ async fn with_the_uplink_cut_the_edge_node_decides_pickups_and_the_gateway_appli
 
 /// A person at `locker` types `code`, waits for `compartment` to unlatch, opens and closes it:
 /// on the simulated hardware directly, as fast as the locker reacts.
-async fn pick_up_at(locker: &SimulatedLocker, code: &str, compartment: &str) -> anyhow::Result<()> {
+pub(crate) async fn pick_up_at(
+    locker: &SimulatedLocker,
+    code: &str,
+    compartment: &str,
+) -> anyhow::Result<()> {
     let id = CompartmentId::new(compartment)?;
     locker.hardware.lock().unwrap().press(&format!("{code}#"))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);

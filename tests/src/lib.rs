@@ -16,7 +16,7 @@ use lockergrid_gateway::api::Limits;
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config;
 use lockergrid_gateway::edge::EdgeLaunch;
-use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
+use lockergrid_gateway::run::{self, GatewayOptions, RunningGateway};
 use lockergrid_gateway::secrets::Secrets;
 use lockergrid_gateway::simulated::{self, SimulatedLocker};
 use lockergrid_model::Actor;
@@ -166,13 +166,13 @@ impl Deployment {
             Some(c) => Arc::new(c.clone()),
             None => Arc::new(SystemClock),
         };
-        let options = NodeOptions {
+        let options = GatewayOptions {
             clock,
             limits: self.limits.unwrap_or_default(),
             sweep_every: Duration::from_millis(50),
-            ..NodeOptions::default()
+            ..GatewayOptions::default()
         };
-        let gateway = node::start(&deployment, options).await?;
+        let gateway = run::start(&deployment, options).await?;
         let mut running = Running {
             deployment,
             base: format!("http://{}", gateway.addr),

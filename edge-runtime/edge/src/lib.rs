@@ -7,23 +7,23 @@
 //! code caches and the plugins it verifies with its own trust. It must never depend on the
 //! gateway or on any HTTP machinery.
 
-mod caches;
-mod node;
 mod offline;
 mod plugins;
+mod task;
 mod uplink;
 
 use lockergrid_device_plane::{DeviceOptions, DevicePlane};
 use lockergrid_model::Clock;
 use lockergrid_model::Trust;
+use lockergrid_node::{Authority, CodeCaches, Node, NodeOptions};
 use lockergrid_plugin_host::{HostOptions, PluginError, PluginHost};
 use lockergrid_protocol::CodeKey;
 use lockergrid_protocol::command::{CommandKey, CommandPublicKey};
 use lockergrid_store::{Store, StoreOptions};
-use node::EdgeNode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use task::EdgeTask;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -107,7 +107,13 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
     )?;
     let plugins = plugins::EdgePlugins::new(Arc::new(host));
     let loader = tokio::spawn(plugins.clone().run(store.clone(), shutdown.clone()));
-    let node = EdgeNode {
+    let node = Arc::new(Node::new(NodeOptions {
+        store: store.clone(),
+        plugins: plugins.host.clone(),
+        utc_offset_minutes: options.utc_offset_minutes,
+        authority: Authority::Edge(connected.clone()),
+    }));
+    let task = EdgeTask {
         edge: options.uplink.edge.clone(),
         store: store.clone(),
         client,
@@ -116,12 +122,11 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         connected: connected_tx,
         crl,
         drain: offline::Drain::default(),
-        caches: std::collections::BTreeMap::new(),
+        caches: CodeCaches::default(),
         plugins,
-        utc_offset_minutes: options.utc_offset_minutes,
-        attempts: lockergrid_node::CodeAttempts::default(),
+        node,
     };
-    let task = tokio::spawn(node.run(uplink, options.uplink.heartbeat, shutdown.clone()));
+    let task = tokio::spawn(task.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {
         store,
         connected,

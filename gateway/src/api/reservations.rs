@@ -5,7 +5,7 @@ use super::extract::{ApiJson, ApiPath, Caller};
 use super::problem::ApiError;
 use super::stations::{candidate_json, validate_area};
 use crate::auth::Role;
-use crate::devices::{DoorEnd, UNLOCK_VALID};
+use crate::devices::DoorEnd;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,6 +15,7 @@ use lockergrid_model::World;
 use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
 use lockergrid_model::{CommandRecord, DecidedBy, NotifyRecipient, Reservation};
 use lockergrid_model::{RankQuery, nearest_with_room, rank_stations};
+use lockergrid_node::UNLOCK_VALID;
 use lockergrid_plugin_host::{Placement, RankRequest};
 use lockergrid_protocol::{GeoPoint, OrderId, ParcelSpec, ReservationId, Size, StationId, Tier};
 use lockergrid_store::{

@@ -11,13 +11,14 @@ use super::reservations::{
     site_rules,
 };
 use crate::auth::Role;
-use crate::devices::{DoorEnd, UNLOCK_VALID};
+use crate::devices::DoorEnd;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lockergrid_model::{AccessAttempt, AccessMethod, AccessRole};
 use lockergrid_model::{ReturnRecord, ReturnStatus};
+use lockergrid_node::UNLOCK_VALID;
 use lockergrid_protocol::{OrderId, ParcelSpec, ReturnId, StationId, Timestamp};
 use lockergrid_store::{ChangeError, ReturnRequest};
 use serde::Deserialize;

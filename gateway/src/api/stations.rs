@@ -4,7 +4,6 @@ use super::App;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, path_id};
 use super::problem::ApiError;
 use crate::auth::Role;
-use crate::devices::pickup::{self, CodeRefused};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +11,7 @@ use lockergrid_model::StationView;
 use lockergrid_model::UnlockFor;
 use lockergrid_model::World;
 use lockergrid_model::{Candidate, RankQuery, rank_stations};
+use lockergrid_node::{CodeEntry, CodeRefused};
 use lockergrid_plugin_host::RankRequest;
 use lockergrid_protocol::{CompartmentState, GeoPoint, ParcelSpec, Size, StationId, Tier};
 use serde::Deserialize;
@@ -163,7 +163,7 @@ pub(super) async fn health(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CodeEntry {
+pub(super) struct CodeEntryBody {
     code: String,
 }
 
@@ -171,14 +171,22 @@ pub(super) async fn code_entry(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiPath(raw): ApiPath,
-    ApiJson(body): ApiJson<CodeEntry>,
+    ApiJson(body): ApiJson<CodeEntryBody>,
 ) -> Result<Json<Value>, ApiError> {
     let station: StationId = path_id(&raw, "station")?;
     caller
         .permit(&app, &[Role::Station], Some(&station))
         .await?;
-    match pickup::enter_code(&app, &station, &body.code, None, caller.actor()).await {
+    let entry = CodeEntry {
+        locker_online: app.devices.online(&station, app.store.now()),
+        station: station.clone(),
+        code: body.code,
+        event: None,
+        actor: caller.actor(),
+    };
+    match app.node.enter_code(entry).await {
         Ok(Some(command)) => {
+            app.devices.send(command.clone());
             let (parcel, return_id) = match &command.unlock_for {
                 UnlockFor::Pickup { parcel_id, .. } => (Some(parcel_id), None),
                 UnlockFor::ReturnDropOff { return_id, .. } => (None, Some(return_id)),

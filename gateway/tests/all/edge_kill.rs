@@ -10,7 +10,7 @@ use crate::process::start_until;
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::config::Deployment;
 use lockergrid_gateway::edge::EdgeLaunch;
-use lockergrid_gateway::node::{self, NodeOptions, RunningGateway};
+use lockergrid_gateway::run::{self, GatewayOptions, RunningGateway};
 use lockergrid_gateway::simulated::{self, SimulatedLocker, Simulation};
 use lockergrid_model::{Actor, ReturnStatus};
 use lockergrid_protocol::{OrderId, ParcelSpec, ParcelStatus, Size, StationId, Tier};
@@ -216,7 +216,7 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
         ),
     )?;
     let deployment = Deployment::load(&config)?;
-    let gateway = node::start(&deployment, NodeOptions::default()).await?;
+    let gateway = run::start(&deployment, GatewayOptions::default()).await?;
     let parcels = stock(&gateway).await?;
     let mut returns = Vec::new();
     for n in 0..DROP_OFFS {

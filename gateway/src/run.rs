@@ -13,6 +13,7 @@ use anyhow::Context;
 use lockergrid_device_plane::DevicePlane;
 use lockergrid_model::{Clock, SystemClock};
 use lockergrid_model::{PluginSigner, Trust};
+use lockergrid_node::{Authority, Node, NodeOptions};
 use lockergrid_plugin_host::{HostOptions, PluginHost};
 use lockergrid_store::{Store, StoreOptions};
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ pub const STORE_FILE: &str = "gateway.redb";
 
 /// How to run a gateway beyond what the deployment file says.
 #[derive(Clone)]
-pub struct NodeOptions {
+pub struct GatewayOptions {
     /// The clock; tests pass a manual one.
     pub clock: Arc<dyn Clock>,
     /// Overrides the deployment's listen address (e.g. `127.0.0.1:0`).
@@ -43,9 +44,9 @@ pub struct NodeOptions {
     pub devices: Option<SocketAddr>,
 }
 
-impl Default for NodeOptions {
+impl Default for GatewayOptions {
     fn default() -> Self {
-        NodeOptions {
+        GatewayOptions {
             clock: Arc::new(SystemClock),
             listen: None,
             data_dir: None,
@@ -77,7 +78,7 @@ pub struct RunningGateway {
 /// Opens the store, seeds it from the deployment, starts the sweep and the API.
 pub async fn start(
     deployment: &Deployment,
-    options: NodeOptions,
+    options: GatewayOptions,
 ) -> anyhow::Result<RunningGateway> {
     let data_dir = options
         .data_dir
@@ -116,19 +117,31 @@ pub async fn start(
         options.devices.unwrap_or(deployment.devices),
     )?;
     let (health, outbox) = Devices::new();
+    let (plugins, plugin_store) = (plugins.0, Arc::new(plugins.1));
+    let node = Arc::new(Node::new(NodeOptions {
+        store: store.clone(),
+        plugins: plugins.clone(),
+        utc_offset_minutes: deployment.utc_offset_minutes,
+        authority: Authority::Gateway,
+    }));
     let app = App::new(AppParts {
         store: store.clone(),
         tokens: TokenKey::new(secrets.token_key()),
         hold: deployment.hold,
-        plugins: plugins.0,
-        plugin_store: plugins.1,
-        utc_offset_minutes: deployment.utc_offset_minutes,
+        plugins,
+        plugin_store: plugin_store.clone(),
+        node: node.clone(),
         devices: health.clone(),
     });
     let shutdown = CancellationToken::new();
+    let parts = devices::LockerParts {
+        node,
+        devices: health.clone(),
+        plugin_store,
+    };
     let (device_plane, device_task) = devices::start(
         device_options,
-        app.clone(),
+        parts,
         outbox,
         secrets.command_key(),
         &deployment.edges,

@@ -4,7 +4,6 @@
 //! requests that the edge node signs with its own key and counter (see
 //! [`LockerDownlink`](lockergrid_model::LockerDownlink)).
 
-use super::caches::CACHE_CHECK;
 use super::offline::Drain;
 use super::plugins::EdgePlugins;
 use crate::uplink::Link;
@@ -12,28 +11,28 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use lockergrid_device_plane::{Audit, NodeLink, Notification};
 use lockergrid_files::{Mode, write_atomic};
-use lockergrid_model::{Actor, CommandRecord, CommandStatus};
+use lockergrid_model::{CommandRecord, CommandStatus};
 use lockergrid_model::{
     EdgeDownlink, EdgeStatus, EdgeUplink, LeaseHeld, LockerDownlink, RelayedChannel, SYNC_VERSION,
     SyncItem, UplinkBody,
 };
-use lockergrid_node::CodeAttempts;
-use lockergrid_protocol::LockerId;
-use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
-use lockergrid_protocol::command::{CachedCode, SignedCommand};
-use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION, Outcome};
+use lockergrid_node::{CACHE_CHECK, CodeCaches, Node};
+use lockergrid_node::{ack_for, command_status, device_actor, locker_actor, sign_unlock};
+use lockergrid_protocol::command::{CommandKey, SignedCommand};
+use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
+use lockergrid_protocol::{LockerId, StationId};
 use lockergrid_store::Store;
 use rumqttc::{AsyncClient, Packet, QoS};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The edge node's state while it runs.
-pub(super) struct EdgeNode {
+pub(super) struct EdgeTask {
     pub edge: String,
     pub store: Store,
     pub client: AsyncClient,
@@ -45,16 +44,15 @@ pub(super) struct EdgeNode {
     /// When the outbox is sent next, and the wait after that.
     pub drain: Drain,
     /// The lockers connected now, each with the code cache last sent to it.
-    pub caches: BTreeMap<LockerId, Option<Vec<CachedCode>>>,
+    pub caches: CodeCaches,
     /// Its plugin host and the plugins the gateway sent.
     pub plugins: EdgePlugins,
-    /// Its stations' offset from UTC, minutes.
-    pub utc_offset_minutes: i32,
-    /// Wrong codes per station, for the lock-out while it decides offline.
-    pub attempts: CodeAttempts,
+    /// What it decides itself: code entries and doors while its uplink is down, and the doors
+    /// of its own unlocks.
+    pub node: Arc<Node>,
 }
 
-impl EdgeNode {
+impl EdgeTask {
     pub(super) async fn run(
         mut self,
         mut uplink: mpsc::Receiver<Link>,
@@ -146,14 +144,22 @@ impl EdgeNode {
         .to_string()
     }
 
-    /// Whether `locker` belongs to a station this edge node mirrors (a locker has its station's
-    /// id).
+    /// Whether `locker` belongs to a station this edge node mirrors.
     pub(super) fn serves(&self, locker: &LockerId) -> bool {
-        self.store
-            .snapshot()
-            .stations
-            .iter()
-            .any(|s| s.record.id.as_str() == locker.as_str())
+        serves(&self.store, locker)
+    }
+
+    /// Sends each connected locker of its stations its station's active codes and code key
+    /// whenever they differ from what it was sent last.
+    async fn refresh_caches(&mut self) {
+        let store = self.store.clone();
+        let due = self
+            .caches
+            .due(&store, &self.key, |locker| serves(&store, locker))
+            .await;
+        for (locker, command) in due {
+            self.tell_locker(&locker, Some(command), Vec::new());
+        }
     }
 
     /// Applies the gateway's sync batches in order, then passes its commands and
@@ -244,7 +250,7 @@ impl EdgeNode {
         if let Some(command) = downlink.command {
             match self.store.relay_command(command).await {
                 Ok(record) if record.status == CommandStatus::Pending => {
-                    down.command = Some(self.sign(&downlink.locker, &record));
+                    down.command = Some(sign_unlock(&self.key, &downlink.locker, &record));
                 }
                 Ok(record) => self.answer(&downlink.locker, &record),
                 Err(e) => {
@@ -258,37 +264,10 @@ impl EdgeNode {
         self.tell_locker(&downlink.locker, down.command, down.acked_events);
     }
 
-    pub(super) fn sign(
-        &self,
-        locker: &LockerId,
-        record: &CommandRecord,
-    ) -> lockergrid_protocol::command::SignedCommand {
-        Command {
-            version: COMMAND_VERSION,
-            locker: locker.clone(),
-            compartment: record.compartment_id.clone(),
-            action: Action::Unlock,
-            id: record.id.clone(),
-            counter: record.counter,
-            issued_at: record.issued_at,
-            expires_at: record.expires_at,
-        }
-        .sign(&self.key)
-    }
-
     /// Tells the gateway again what the locker answered to a command it sends once more.
     fn answer(&self, locker: &LockerId, record: &CommandRecord) {
-        let detail = record.detail.clone().unwrap_or_default();
-        let outcome = match record.status {
-            CommandStatus::Executed => Outcome::Executed,
-            CommandStatus::Failed => Outcome::Failed { reason: detail },
-            CommandStatus::Refused => Outcome::Refused { reason: detail },
-            CommandStatus::Pending | CommandStatus::Expired => return,
-        };
-        let ack = AckMessage {
-            v: MESSAGE_VERSION,
-            command: record.id.clone(),
-            outcome,
+        let Some(ack) = ack_for(record) else {
+            return;
         };
         match serde_json::to_value(&ack) {
             Ok(message) => self.up(locker.clone(), RelayedChannel::Acks, message),
@@ -360,12 +339,8 @@ impl EdgeNode {
         let Ok(ack) = serde_json::from_value::<AckMessage>(message.clone()) else {
             return false;
         };
-        let (status, detail) = match ack.outcome {
-            Outcome::Executed => (CommandStatus::Executed, None),
-            Outcome::Refused { reason } => (CommandStatus::Refused, Some(reason)),
-            Outcome::Failed { reason } => (CommandStatus::Failed, Some(reason)),
-        };
-        let actor = device_actor("locker", locker.as_str());
+        let (status, detail) = command_status(ack.outcome);
+        let actor = locker_actor(locker.as_str());
         match self
             .store
             .settle_command(ack.command, status, detail, actor)
@@ -409,21 +384,7 @@ impl EdgeNode {
 
     /// What the front saw, in the edge node's own access log.
     async fn audit(&mut self, audit: Audit) {
-        match &audit {
-            Audit::Connected { identity, .. }
-                if identity.kind == lockergrid_device_plane::Kind::Locker =>
-            {
-                if let Ok(locker) = LockerId::new(identity.id.as_str()) {
-                    self.caches.insert(locker, None);
-                }
-            }
-            Audit::Disconnected { identity } | Audit::Revoked { identity, .. } => {
-                if let Ok(locker) = LockerId::new(identity.id.as_str()) {
-                    self.caches.remove(&locker);
-                }
-            }
-            _ => {}
-        }
+        self.caches.heard(&audit);
         let (identity, action, outcome) = match &audit {
             Audit::Refused {
                 identity,
@@ -453,16 +414,8 @@ impl EdgeNode {
                 (Some(identity), "device_disconnected", "closed".into())
             }
         };
-        let (actor, target) = match identity {
-            Some(i) => (device_actor(i.kind.as_str(), &i.id), i.id.as_str()),
-            None => (
-                Actor {
-                    subject: "unknown-device".into(),
-                    role: "device".into(),
-                },
-                "unknown",
-            ),
-        };
+        let actor = device_actor(identity);
+        let target = identity.map_or("unknown", |i| i.id.as_str());
         tracing::info!(device = %actor.subject, action, %outcome, "device plane");
         if let Err(e) = self
             .store
@@ -518,9 +471,8 @@ impl EdgeNode {
     }
 }
 
-pub(super) fn device_actor(kind: &str, id: &str) -> Actor {
-    Actor {
-        subject: format!("{kind}:{id}"),
-        role: "device".into(),
-    }
+/// Whether `locker` belongs to a station `store` mirrors (a locker has its station's id).
+fn serves(store: &Store, locker: &LockerId) -> bool {
+    StationId::new(locker.as_str())
+        .is_ok_and(|station| store.snapshot().station(&station).is_some())
 }

@@ -1,29 +1,32 @@
-//! The node's side of the device plane: one task that hears every locker through the broker's
-//! local link, applies their events once, and sends unlock commands from the store's outbox —
-//! signed, in counter order, again every [`RESEND_EVERY`] — until each is acknowledged or expires.
+//! The gateway's device task: one task that hears every locker through the broker's local link,
+//! hands their events to the gateway's node, which applies each once, and sends unlock commands
+//! from the store's outbox — signed, in counter order, again every [`RESEND_EVERY`] — until each
+//! is acknowledged or expires. What it adds to the node is the gateway's own: lockers' health and
+//! alerts, answering the couriers who wait for a door, the code caches of the lockers wired to
+//! it, and its edge nodes' sync and leases.
 
 use super::edges::EdgeSync;
-use super::{Devices, DoorEnd, back_online, locker_actor, mark_offline, pickup, record_audit};
-use crate::api::App;
+use super::metrics::{CommandLabels, EventLabels};
+use super::{Devices, DoorEnd, LockerParts, back_online, mark_offline, record_audit};
 use crate::config::EdgeNode;
-use crate::metrics::{EventLabels, OutcomeLabels};
+use crate::plugins::PluginStore;
 use lockergrid_device_plane::Kind;
 use lockergrid_device_plane::{Audit, NodeLink, Notification};
-use lockergrid_model::StationStatus;
 use lockergrid_model::{Actor, CommandRecord, CommandStatus, UnlockFor};
 use lockergrid_model::{
     Decision, EdgeDecision, EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
     UplinkBody,
 };
-use lockergrid_protocol::command::{Action, COMMAND_VERSION, Command, CommandKey};
+use lockergrid_node::{CodeCaches, Effect, Handled, Node};
+use lockergrid_node::{command_status, locker_actor, sign_unlock};
+use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{
-    AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, Outcome, TelemetryMessage,
+    AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, TelemetryMessage,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
-use lockergrid_store::{Applied, OfflinePickup};
-use lockergrid_store::{DoorClosed, DoorClosedEvent, SettledEvent, StatusChange};
-use std::collections::HashMap;
+use lockergrid_store::{Applied, DoorClosed, Store};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,36 +44,47 @@ struct Outstanding {
     next: Instant,
 }
 
-/// The node's device task.
-pub(super) struct Node {
+/// The gateway's device task.
+pub(super) struct LockerTask {
     link: NodeLink,
-    app: Arc<App>,
+    node: Arc<Node>,
+    devices: Arc<Devices>,
+    plugin_store: Arc<PluginStore>,
     key: CommandKey,
     outstanding: HashMap<String, Outstanding>,
     edges: EdgeSync,
+    /// The code caches of the lockers wired to the gateway.
+    caches: CodeCaches,
 }
 
-impl Node {
+impl LockerTask {
     pub(super) fn new(
         link: NodeLink,
-        app: Arc<App>,
+        parts: LockerParts,
         key: CommandKey,
         edges: &[EdgeNode],
         crl: PathBuf,
-    ) -> Node {
+    ) -> LockerTask {
         let edges = EdgeSync::new(edges, crl);
-        app.devices.register_edges(edges.states());
-        Node {
+        parts.devices.register_edges(edges.states());
+        LockerTask {
             link,
-            app,
+            node: parts.node,
+            devices: parts.devices,
+            plugin_store: parts.plugin_store,
             key,
             outstanding: HashMap::new(),
             edges,
+            caches: CodeCaches::default(),
         }
     }
 
+    fn store(&self) -> &Store {
+        self.node.store()
+    }
+
     fn devices(&self) -> &Devices {
-        &self.app.devices
+        &self.devices
     }
 
     pub(super) async fn serve(mut self, mut commands: super::Outbox, shutdown: CancellationToken) {
@@ -84,7 +98,7 @@ impl Node {
                 return;
             }
         }
-        match self.app.store.pending_commands() {
+        match self.store().pending_commands() {
             Ok(pending) => pending.into_iter().for_each(|c| self.track(c)),
             Err(e) => tracing::error!(error = %e, "pending commands not loaded"),
         }
@@ -96,7 +110,8 @@ impl Node {
                 audit = self.link.audit.recv() => match audit {
                     Some(audit) => {
                         self.edge_session(&audit);
-                        record_audit(&self.app.store, audit).await;
+                        self.caches.heard(&audit);
+                        record_audit(self.store(), audit).await;
                     }
                     None => break,
                 },
@@ -123,16 +138,17 @@ impl Node {
                     }
                 },
                 _ = tick.tick() => {
-                    mark_offline(&self.app.store, self.devices()).await;
+                    mark_offline(self.store(), self.devices()).await;
                     self.expire().await;
                     self.flush();
                     self.edges.tick(
-                        &self.app.store,
-                        &self.app.plugin_store,
+                        self.node.store(),
+                        &self.plugin_store,
                         &mut self.link.tx,
-                        &self.app.devices,
+                        &self.devices,
                     );
                     self.maintain_leases().await;
+                    self.refresh_caches().await;
                 }
             }
         }
@@ -185,31 +201,13 @@ impl Node {
             };
             return Ok((topic.to_string(), serde_json::to_vec(&message)?));
         }
-        let command = command.map(|c| {
-            Command {
-                version: COMMAND_VERSION,
-                locker: locker.clone(),
-                compartment: c.compartment_id.clone(),
-                action: Action::Unlock,
-                id: c.id.clone(),
-                counter: c.counter,
-                issued_at: c.issued_at,
-                expires_at: c.expires_at,
-            }
-            .sign(&self.key)
-        });
-        let downlink = Downlink {
-            v: MESSAGE_VERSION,
-            command,
-            acked_events,
-        };
-        let topic = Topic::locker(station.as_str(), Channel::Commands);
-        Ok((topic.to_string(), serde_json::to_vec(&downlink)?))
+        let command = command.map(|c| sign_unlock(&self.key, &locker, c));
+        Ok(direct(&locker, command, acked_events)?)
     }
 
     fn count_pending(&self) {
         let pending = i64::try_from(self.outstanding.len()).unwrap_or(i64::MAX);
-        self.app.metrics.device_commands_pending.set(pending);
+        self.devices.metrics().commands_pending.set(pending);
     }
 
     /// Sends every command that is due, per locker in counter order (a locker refuses a counter
@@ -235,7 +233,7 @@ impl Node {
 
     /// Takes expired commands out of the outbox.
     async fn expire(&mut self) {
-        let now = self.app.store.now();
+        let now = self.store().now();
         let expired: Vec<String> = self
             .outstanding
             .values()
@@ -256,8 +254,7 @@ impl Node {
         actor: Actor,
     ) {
         match self
-            .app
-            .store
+            .store()
             .settle_command(id.clone(), status, detail, actor)
             .await
         {
@@ -266,10 +263,10 @@ impl Node {
                 self.count_pending();
                 if settled.is_some() {
                     let outcome = status.as_str();
-                    self.app
-                        .metrics
-                        .device_commands
-                        .get_or_create(&OutcomeLabels { outcome })
+                    self.devices
+                        .metrics()
+                        .commands
+                        .get_or_create(&CommandLabels { outcome })
                         .inc();
                 }
                 if let Some(command) = settled
@@ -287,14 +284,42 @@ impl Node {
         }
     }
 
+    /// Sends each locker wired to the gateway its station's active codes and code key whenever
+    /// they differ from what it was sent last, so it can check codes itself when the gateway is
+    /// out of reach. An update waits while the locker has a command outstanding: its counter
+    /// must not overtake one still to arrive, which the locker would then refuse.
+    async fn refresh_caches(&mut self) {
+        let busy: HashSet<&StationId> = self
+            .outstanding
+            .values()
+            .map(|o| &o.command.station_id)
+            .collect();
+        let edges = &self.edges;
+        let wired = |locker: &LockerId| {
+            StationId::new(locker.as_str())
+                .is_ok_and(|station| edges.edge_of(&station).is_none() && !busy.contains(&station))
+        };
+        let due = self.caches.due(self.node.store(), &self.key, wired).await;
+        for (locker, command) in due {
+            match direct(&locker, Some(command), Vec::new()) {
+                Ok((topic, payload)) => {
+                    if let Err(e) = self.link.tx.publish(topic, payload) {
+                        tracing::warn!(%locker, error = %e, "code cache not sent");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "code cache not encoded"),
+            }
+        }
+    }
+
     /// Renews, shrinks and releases the edge nodes' leases when they need it (a read first, so
     /// the writer commits only when something changes).
     async fn maintain_leases(&self) {
         let wants = self.edges.lease_wants();
-        match self.app.store.leases_due(&wants) {
+        match self.store().leases_due(&wants) {
             Ok(false) => {}
             Ok(true) => {
-                if let Err(e) = self.app.store.maintain_leases(wants).await {
+                if let Err(e) = self.store().maintain_leases(wants).await {
                     tracing::error!(error = %e, "leases not maintained");
                 }
             }
@@ -310,8 +335,7 @@ impl Node {
             Audit::Refused { .. } | Audit::Violation { .. } => return,
         };
         if identity.kind == Kind::Edge {
-            self.edges
-                .session(&identity.id, connected, &self.app.devices);
+            self.edges.session(&identity.id, connected, &self.devices);
         }
     }
 
@@ -319,9 +343,9 @@ impl Node {
     fn edge_report(&mut self, id: &str, payload: &[u8]) {
         match serde_json::from_slice::<EdgeStatus>(payload) {
             Ok(status) if status.v == SYNC_VERSION => {
-                let now = self.app.store.now();
+                let now = self.node.store().now();
                 self.edges
-                    .report(id, status, now, &mut self.link.tx, &self.app.devices);
+                    .report(id, status, now, &mut self.link.tx, &self.devices);
             }
             Ok(other) => tracing::warn!(
                 edge = id,
@@ -399,7 +423,7 @@ impl Node {
     /// in sequence order, then confirmed so it can drop them. A decision about a station the
     /// edge node does not serve is refused and stops the batch.
     async fn decisions(&mut self, edge: &str, mut decisions: Vec<EdgeDecision>) {
-        let store = self.app.store.clone();
+        let store = self.store().clone();
         let station = |d: &EdgeDecision| match &d.decision {
             Decision::PickedUp { station, .. }
             | Decision::ReturnDroppedOff { station, .. }
@@ -425,8 +449,7 @@ impl Node {
                     match applied {
                         Applied::Applied | Applied::Duplicate => {}
                         Applied::Conflict(why) => {
-                            self.app
-                                .devices
+                            self.devices
                                 .alert(station, store.now(), "edge-conflict", why);
                         }
                         Applied::OutOfOrder { expected } => {
@@ -449,8 +472,7 @@ impl Node {
                 return;
             }
         };
-        self.app
-            .devices
+        self.devices
             .update_edge(edge, |s| s.decisions_applied = applied);
         let confirm = EdgeDownlink {
             v: SYNC_VERSION,
@@ -475,7 +497,7 @@ impl Node {
 
     /// A locker's message, from its own session or relayed by its edge node.
     async fn locker_said(&mut self, station: StationId, channel: Channel, payload: &[u8]) {
-        let store = &self.app.store;
+        let store = self.node.store();
         let now = store.now();
         match channel {
             Channel::Telemetry => match serde_json::from_slice::<TelemetryMessage>(payload) {
@@ -514,13 +536,9 @@ impl Node {
                         .get(&ack.command)
                         .is_some_and(|o| o.command.station_id == station);
                     if ours {
-                        let (status, detail) = match ack.outcome {
-                            Outcome::Executed => (CommandStatus::Executed, None),
-                            Outcome::Refused { reason } => (CommandStatus::Refused, Some(reason)),
-                            Outcome::Failed { reason } => (CommandStatus::Failed, Some(reason)),
-                        };
-                        self.settle(ack.command, status, detail, locker_actor(&station))
-                            .await;
+                        let (status, detail) = command_status(ack.outcome);
+                        let actor = locker_actor(station.as_str());
+                        self.settle(ack.command, status, detail, actor).await;
                     }
                 }
                 Ok(other) => {
@@ -543,9 +561,9 @@ impl Node {
         }
     }
 
-    /// Applies an event once; `true` when it is safely recorded and the locker may forget it.
+    /// Hands an event to the node, which applies it once; `true` when it is safely recorded and
+    /// the locker may forget it.
     async fn apply(&mut self, station: &StationId, event: EventMessage) -> bool {
-        let store = &self.app.store;
         let kind = match &event.event {
             DeviceEvent::DoorOpened { .. } => "door_opened",
             DeviceEvent::DoorClosed { .. } => "door_closed",
@@ -553,118 +571,67 @@ impl Node {
             DeviceEvent::Tamper { .. } => "tamper",
             DeviceEvent::OfflinePickup { .. } => "offline_pickup",
         };
-        let count = |result| {
-            self.app
-                .metrics
-                .device_events
-                .get_or_create(&EventLabels {
-                    event: kind,
-                    result,
-                })
-                .inc();
-        };
-        match store.event_applied(station, &event.id) {
-            Ok(true) => {
-                count("duplicate");
-                return true;
+        let id = event.id.clone();
+        let result = match self.node.on_event(station, event).await {
+            Handled::Duplicate => "duplicate",
+            Handled::Applied(effect) => {
+                self.follow_up(station, &id, effect);
+                "applied"
             }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(%station, error = %e, "inbox not readable");
+            Handled::NotOurs => {
+                tracing::error!(%station, %id, "the gateway decides every event of its lockers");
                 return false;
             }
-        }
-        let actor = locker_actor(station);
-        let settled = |action: &str, target: &str, outcome: String| SettledEvent {
-            station: station.clone(),
-            event: event.id.clone(),
-            actor: actor.clone(),
-            action: action.into(),
-            target: target.into(),
-            outcome,
-            decided_by: None,
-        };
-        let result = match &event.event {
-            DeviceEvent::DoorClosed {
-                compartment,
-                unlocked_by,
-            } => {
-                let closed = DoorClosedEvent {
-                    station: station.clone(),
-                    event: event.id.clone(),
-                    compartment: compartment.clone(),
-                    unlocked_by: unlocked_by.clone(),
-                    actor: actor.clone(),
-                };
-                store.door_closed(closed).await.map(|done| {
-                    self.door_closed(station, unlocked_by.as_deref(), done);
-                })
+            Handled::Failed(e) => {
+                tracing::error!(%station, %id, error = %e, "event not applied");
+                return false;
             }
-            DeviceEvent::DoorOpened { compartment } => store
-                .settle_event(settled(
-                    "door_opened",
-                    compartment.as_str(),
-                    "opened".into(),
-                ))
-                .await
-                .map(drop),
-            DeviceEvent::CodeEntered { code } => {
-                match pickup::enter_code(&self.app, station, code, Some(event.id.clone()), actor)
-                    .await
-                {
-                    Err(pickup::CodeRefused::Failed(e)) => {
-                        tracing::error!(%station, error = %e, "code entry not applied");
-                        return false;
-                    }
-                    Ok(_) | Err(_) => Ok(()),
+        };
+        self.devices
+            .metrics()
+            .events
+            .get_or_create(&EventLabels {
+                event: kind,
+                result,
+            })
+            .inc();
+        true
+    }
+
+    /// What the gateway does about an applied event beyond its store: send the unlock a code
+    /// opened, answer whoever waits for a door, raise alerts.
+    fn follow_up(&mut self, station: &StationId, event: &str, effect: Effect) {
+        let now = self.store().now();
+        match effect {
+            Effect::None => {}
+            Effect::Unlock(command) => {
+                self.track(command);
+                self.flush();
+            }
+            Effect::DoorClosed { command, closed } => {
+                if let Some(command) = command {
+                    self.door_closed(station, &command, closed);
                 }
             }
-            DeviceEvent::OfflinePickup {
-                compartment,
-                code_hash,
-            } => {
-                let pickup = OfflinePickup {
-                    station: station.clone(),
-                    event: event.id.clone(),
-                    compartment: compartment.clone(),
-                    code_hash: code_hash.clone(),
-                    actor: actor.clone(),
-                };
-                store.offline_pickup(pickup).await.map(|applied| {
-                    if let Applied::Conflict(why) = applied {
-                        self.devices()
-                            .alert(station, store.now(), "offline-conflict", why);
-                    }
-                })
+            Effect::OfflineConflict(why) => {
+                self.devices().alert(station, now, "offline-conflict", why);
             }
-            DeviceEvent::Tamper { tripped } => {
-                self.tamper(station, &event.id, *tripped).await;
-                store
-                    .settle_event(settled(
-                        "tamper",
-                        station.as_str(),
-                        if *tripped { "tripped" } else { "reset" }.into(),
-                    ))
-                    .await
-                    .map(drop)
-            }
-        };
-        match result {
-            Ok(()) => {
-                count("applied");
-                true
-            }
-            Err(e) => {
-                tracing::error!(%station, id = %event.id, error = %e, "event not applied");
-                false
-            }
+            Effect::Tamper { tripped: true } => self.devices().alert(
+                station,
+                now,
+                "tamper",
+                format!("tamper switch tripped (event {event})"),
+            ),
+            Effect::Tamper { tripped: false } => self.devices().alert(
+                station,
+                now,
+                "tamper-reset",
+                format!("tamper switch reset (event {event})"),
+            ),
         }
     }
 
-    fn door_closed(&self, station: &StationId, command: Option<&str>, done: DoorClosed) {
-        let Some(command) = command else {
-            return;
-        };
+    fn door_closed(&self, station: &StationId, command: &str, done: DoorClosed) {
         match done {
             DoorClosed::Deposited(deposit) => {
                 self.devices()
@@ -673,7 +640,7 @@ impl Node {
             DoorClosed::Conflict(reason) => {
                 self.devices().alert(
                     station,
-                    self.app.store.now(),
+                    self.store().now(),
                     "door-conflict",
                     format!("door closed after command {command}: {reason}"),
                 );
@@ -690,34 +657,20 @@ impl Node {
             | DoorClosed::Duplicate => {}
         }
     }
+}
 
-    /// A tripped tamper switch raises an alert and takes the station out of service.
-    async fn tamper(&self, station: &StationId, event: &str, tripped: bool) {
-        let now = self.app.store.now();
-        if !tripped {
-            self.devices().alert(
-                station,
-                now,
-                "tamper-reset",
-                format!("tamper switch reset (event {event})"),
-            );
-            return;
-        }
-        self.devices().alert(
-            station,
-            now,
-            "tamper",
-            format!("tamper switch tripped (event {event})"),
-        );
-        let change = StatusChange {
-            station: station.clone(),
-            from: vec![StationStatus::Active, StationStatus::Offline],
-            to: StationStatus::OutOfService,
-            actor: locker_actor(station),
-            reason: format!("tamper alarm, event {event}"),
-        };
-        if let Err(e) = self.app.store.set_station_status(change).await {
-            tracing::error!(%station, error = %e, "tamper alarm not recorded");
-        }
-    }
+/// The topic and bytes that take a command and event acknowledgements to a locker wired to the
+/// gateway.
+fn direct(
+    locker: &LockerId,
+    command: Option<SignedCommand>,
+    acked_events: Vec<String>,
+) -> serde_json::Result<(String, Vec<u8>)> {
+    let downlink = Downlink {
+        v: MESSAGE_VERSION,
+        command,
+        acked_events,
+    };
+    let topic = Topic::locker(locker.as_str(), Channel::Commands);
+    Ok((topic.to_string(), serde_json::to_vec(&downlink)?))
 }

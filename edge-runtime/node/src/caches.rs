@@ -1,0 +1,101 @@
+//! The lockers' own code caches, the third offline level (DESIGN.md §7): a node sends each
+//! locker connected to it its station's code key and active codes whenever they differ from what
+//! it sent last, so the locker can check codes itself when no node answers. The gateway does it
+//! for the lockers wired to it, an edge node for its own.
+
+use crate::CodeCache;
+use lockergrid_device_plane::{Audit, Kind};
+use lockergrid_protocol::command::{CachedCode, CommandKey, SignedCommand};
+use lockergrid_protocol::{CompartmentId, LockerId, Size, StationId};
+use lockergrid_store::Store;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How often a node checks whether a connected locker's code cache is out of date.
+pub const CACHE_CHECK: Duration = Duration::from_millis(500);
+
+/// The lockers connected to a node, each with the codes it was last sent (`None`: nothing yet
+/// on this connection).
+#[derive(Debug, Default)]
+pub struct CodeCaches(BTreeMap<LockerId, Option<Vec<CachedCode>>>);
+
+impl CodeCaches {
+    /// Follows the device front: a locker that connects gets its whole cache again, one that
+    /// leaves is forgotten.
+    pub fn heard(&mut self, audit: &Audit) {
+        let (identity, connected) = match audit {
+            Audit::Connected { identity, .. } if identity.kind == Kind::Locker => (identity, true),
+            Audit::Disconnected { identity } | Audit::Revoked { identity, .. } => (identity, false),
+            Audit::Connected { .. } | Audit::Refused { .. } | Audit::Violation { .. } => return,
+        };
+        let Ok(locker) = LockerId::new(identity.id.as_str()) else {
+            return;
+        };
+        if connected {
+            self.0.insert(locker, None);
+        } else {
+            self.0.remove(&locker);
+        }
+    }
+
+    /// The `sync_codes` command, signed with `key`, for each connected locker `may_send` lets
+    /// through whose station's codes changed since it was last sent them; each is recorded as
+    /// sent. A locker the store cannot serve now is tried again at the next check.
+    pub async fn due(
+        &mut self,
+        store: &Store,
+        key: &CommandKey,
+        mut may_send: impl FnMut(&LockerId) -> bool,
+    ) -> Vec<(LockerId, SignedCommand)> {
+        let mut due = Vec::new();
+        for (locker, sent) in &mut self.0 {
+            let Ok(station) = StationId::new(locker.as_str()) else {
+                continue;
+            };
+            if !may_send(locker) {
+                continue;
+            }
+            let (code_key, codes) = match store.locker_codes(&station) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(%locker, error = %e, "codes unreadable");
+                    continue;
+                }
+            };
+            if sent.as_ref() == Some(&codes) {
+                continue;
+            }
+            let Some(compartment) = any_compartment(store, &station) else {
+                continue;
+            };
+            let counter = match store.next_counter(station).await {
+                Ok(counter) => counter,
+                Err(e) => {
+                    tracing::error!(%locker, error = %e, "no counter for the code cache");
+                    continue;
+                }
+            };
+            let cache = CodeCache {
+                locker: locker.clone(),
+                compartment,
+                key: code_key,
+                codes: codes.clone(),
+                counter,
+            };
+            due.push((locker.clone(), cache.sign(key, store.now())));
+            *sent = Some(codes);
+        }
+        due
+    }
+}
+
+/// The first compartment of `station` (compartments are numbered from 1 per size), to name in a
+/// command about the whole locker; from the availability snapshot, no read.
+fn any_compartment(store: &Store, station: &StationId) -> Option<CompartmentId> {
+    let snapshot = store.snapshot();
+    let view = snapshot.station(station)?;
+    let size = Size::ALL
+        .into_iter()
+        .find(|size| view.sizes[size.index()].total > 0)?;
+    CompartmentId::numbered(station.as_str(), size, 1).ok()
+}

@@ -1,0 +1,183 @@
+//! A code entered at a station — on its locker's keypad (an event) or on the station's screen
+//! through the gateway's API — checked the same way at every node: the station's lock-out after
+//! repeated wrong codes, the code itself, then the site's rules; an accepted pickup code becomes
+//! an unlock command for its parcel's compartment, an accepted drop-off code one for the free
+//! compartment its return fits, and the code is spent when the door closes again.
+
+use crate::{Node, UNLOCK_VALID};
+use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
+use lockergrid_model::{Actor, CommandRecord, DecidedBy, World};
+use lockergrid_protocol::{CompartmentId, PickupCode, StationId};
+use lockergrid_store::{ChangeError, PickupUnlock, SettledEvent, StoreError};
+use std::time::Duration;
+
+/// A code typed at a station.
+#[derive(Debug, Clone)]
+pub struct CodeEntry {
+    /// Where.
+    pub station: StationId,
+    /// What was typed.
+    pub code: String,
+    /// The locker event that carried it (applied once), or `None` for the station's screen.
+    pub event: Option<String>,
+    /// Who typed it: the locker, or the station's screen.
+    pub actor: Actor,
+    /// Whether the station's locker is connected: an unlock sent now can be expected to arrive.
+    pub locker_online: bool,
+}
+
+/// Why a code opened nothing.
+#[derive(Debug)]
+pub enum CodeRefused {
+    /// The station is locked after repeated wrong codes, for this long.
+    Locked(Duration),
+    /// Wrong, spent or expired; this many attempts are left before the lock.
+    Rejected {
+        /// Attempts left.
+        attempts_left: usize,
+    },
+    /// The site's rules do not allow it now, for this reason.
+    Denied(String),
+    /// The code is valid but the station's locker is not connected: nothing would open, and the
+    /// code stays unspent.
+    LockerOffline,
+    /// The code is valid but its parcel cannot be picked up (recorded).
+    Conflict(String),
+    /// The store failed; nothing was recorded.
+    Failed(ChangeError),
+}
+
+impl Node {
+    /// Checks `entry` and, if its code opens something, issues the unlock command for the caller
+    /// to send. `Ok(None)` when the keypad event that carried it was applied before. Every
+    /// refusal but [`CodeRefused::Failed`] is in the access log (once per locker event).
+    pub async fn enter_code(&self, entry: CodeEntry) -> Result<Option<CommandRecord>, CodeRefused> {
+        let now = self.store.now();
+        let station = &entry.station;
+        if let Some(wait) = self.attempts.locked(station, now) {
+            self.note(&entry, station.as_str(), "locked_out", None)
+                .await?;
+            return Err(CodeRefused::Locked(wait));
+        }
+        let Ok(code) = PickupCode::parse(&entry.code) else {
+            self.note(&entry, station.as_str(), "code_rejected", None)
+                .await?;
+            return Err(self.rejected(station));
+        };
+        let decided_by = match self.opens(station, &code)? {
+            Some((target, compartment)) => {
+                Some(self.site_rules(&entry, &target, compartment).await?)
+            }
+            None => None,
+        };
+        if decided_by.is_some() && !entry.locker_online {
+            self.note(&entry, station.as_str(), "locker_offline", None)
+                .await?;
+            return Err(CodeRefused::LockerOffline);
+        }
+        let request = PickupUnlock {
+            station: station.clone(),
+            code,
+            event: entry.event.clone(),
+            actor: entry.actor.clone(),
+            decided_by,
+            valid: UNLOCK_VALID,
+        };
+        match self.store.unlock_for_pickup(request).await {
+            Ok(command) => Ok(command),
+            Err(ChangeError::CodeRejected) => Err(self.rejected(station)),
+            Err(e @ ChangeError::Store(_)) => Err(CodeRefused::Failed(e)),
+            Err(refused) => {
+                let outcome = refused.to_string();
+                self.note(&entry, station.as_str(), &outcome, None).await?;
+                Err(CodeRefused::Conflict(outcome))
+            }
+        }
+    }
+
+    /// Counts a wrong code at `station`.
+    fn rejected(&self, station: &StationId) -> CodeRefused {
+        let now = self.store.now();
+        CodeRefused::Rejected {
+            attempts_left: self.attempts.fail(station, now),
+        }
+    }
+
+    /// What a valid code at `station` would open: its parcel's compartment, or the free
+    /// compartment its return would be dropped off in; with the parcel or return it is for.
+    /// Site rules are asked only about such a code.
+    fn opens(
+        &self,
+        station: &StationId,
+        code: &PickupCode,
+    ) -> Result<Option<(String, CompartmentId)>, CodeRefused> {
+        let failed = |e: StoreError| CodeRefused::Failed(e.into());
+        if let Some(parcel) = self.store.parcel_for_code(station, code).map_err(failed)? {
+            return Ok(Some((parcel.id.to_string(), parcel.compartment_id)));
+        }
+        let drop_off = self.store.return_for_code(station, code).map_err(failed)?;
+        Ok(drop_off.and_then(|(r, compartment)| Some((r.id.to_string(), compartment?))))
+    }
+
+    /// Asks the station's site rules about a code that opens `compartment` for `target`: who
+    /// allowed it, or the recorded denial.
+    async fn site_rules(
+        &self,
+        entry: &CodeEntry,
+        target: &str,
+        compartment: CompartmentId,
+    ) -> Result<DecidedBy, CodeRefused> {
+        let at = self.store.now();
+        let attempt = AccessAttempt {
+            station: entry.station.clone(),
+            compartment,
+            role: AccessRole::Customer,
+            method: AccessMethod::PickupCode,
+            at,
+            local_minute: self.local_minute_at(at),
+            climate_controlled: false,
+        };
+        let checked = self.plugins.check_access(&attempt).await;
+        let decided_by = checked.decider.decided_by(World::SiteRules);
+        match checked.answer {
+            AccessDecision::Allow => Ok(decided_by),
+            AccessDecision::Deny(reason) => {
+                tracing::info!(station = %entry.station, %reason, "code denied by site rules");
+                let outcome = format!("denied by site rules: {reason}");
+                self.note(entry, target, &outcome, Some(decided_by)).await?;
+                Err(CodeRefused::Denied(reason))
+            }
+        }
+    }
+
+    /// Writes what an entry that opened nothing did to the access log: once per locker event
+    /// (through the inbox), or as a plain entry for the station's screen.
+    async fn note(
+        &self,
+        entry: &CodeEntry,
+        target: &str,
+        outcome: &str,
+        decided_by: Option<DecidedBy>,
+    ) -> Result<(), CodeRefused> {
+        let written = match &entry.event {
+            Some(event) => {
+                let settled = SettledEvent {
+                    station: entry.station.clone(),
+                    event: event.clone(),
+                    actor: entry.actor.clone(),
+                    action: "pickup".into(),
+                    target: target.into(),
+                    outcome: outcome.into(),
+                    decided_by,
+                };
+                self.store.settle_event(settled).await.map(drop)
+            }
+            None => {
+                self.store
+                    .record(entry.actor.clone(), "pickup", target, outcome, decided_by)
+                    .await
+            }
+        };
+        written.map_err(|e| CodeRefused::Failed(e.into()))
+    }
+}

@@ -1,0 +1,184 @@
+//! A locker's events, applied once through the node's inbox: a code typed on its keypad, a door
+//! opening and closing, a pickup it decided alone, its tamper switch. What the node then does
+//! outside the store (alerts, answering a courier who waits for the door) is the caller's, from
+//! the [`Effect`] it is handed.
+
+use crate::{CodeEntry, CodeRefused, Node, locker_actor};
+use lockergrid_model::{Actor, CommandRecord, StationStatus};
+use lockergrid_protocol::StationId;
+use lockergrid_protocol::message::{DeviceEvent, EventMessage};
+use lockergrid_store::{
+    Applied, ChangeError, DoorClosed, DoorClosedEvent, OfflinePickup, SettledEvent, StatusChange,
+};
+
+/// What became of a locker's event at this node.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per locker event, moved once to its caller"
+)]
+pub enum Handled {
+    /// It was applied before (its acknowledgement was lost): acknowledge it again.
+    Duplicate,
+    /// It is applied and recorded now: acknowledge it, then see to the effect.
+    Applied(Effect),
+    /// This node may not decide it now (see [`crate::Authority`]); whoever may, will.
+    NotOurs,
+    /// Nothing was recorded (the store failed); the locker keeps it and sends it again.
+    Failed(ChangeError),
+}
+
+/// What an applied event leaves for the node to do beyond the store.
+#[derive(Debug)]
+pub enum Effect {
+    /// Nothing.
+    None,
+    /// A code opened a compartment: the unlock command to send.
+    Unlock(CommandRecord),
+    /// A door closed after the unlock `command` (if the locker named one).
+    DoorClosed {
+        /// The unlock that had released it.
+        command: Option<String>,
+        /// What its closing completed.
+        closed: DoorClosed,
+    },
+    /// A pickup the locker decided alone disagrees with what the node knew (recorded).
+    OfflineConflict(String),
+    /// The tamper switch tripped (the station is out of service now) or was reset.
+    Tamper {
+        /// Tripped or reset.
+        tripped: bool,
+    },
+}
+
+impl Node {
+    /// Applies `event` of `station`'s locker once, if this node decides it now.
+    pub async fn on_event(&self, station: &StationId, event: EventMessage) -> Handled {
+        match self.store.event_applied(station, &event.id) {
+            Ok(true) => return Handled::Duplicate,
+            Ok(false) => {}
+            Err(e) => return Handled::Failed(e.into()),
+        }
+        let unlocked = match &event.event {
+            DeviceEvent::DoorClosed {
+                unlocked_by: Some(command),
+                ..
+            } => match self.store.command(command) {
+                Ok(record) => record,
+                Err(e) => return Handled::Failed(e.into()),
+            },
+            _ => None,
+        };
+        if !self.authority.decides(&event.event, unlocked.as_ref()) {
+            return Handled::NotOurs;
+        }
+        match self.apply(station, event).await {
+            Ok(effect) => Handled::Applied(effect),
+            Err(e) => Handled::Failed(e),
+        }
+    }
+
+    async fn apply(&self, station: &StationId, event: EventMessage) -> Result<Effect, ChangeError> {
+        let actor = locker_actor(station.as_str());
+        let settled = |action: &str, target: &str, outcome: &str| SettledEvent {
+            station: station.clone(),
+            event: event.id.clone(),
+            actor: actor.clone(),
+            action: action.into(),
+            target: target.into(),
+            outcome: outcome.into(),
+            decided_by: None,
+        };
+        match &event.event {
+            DeviceEvent::CodeEntered { code } => {
+                let entry = CodeEntry {
+                    station: station.clone(),
+                    code: code.clone(),
+                    event: Some(event.id.clone()),
+                    actor: actor.clone(),
+                    // It just spoke.
+                    locker_online: true,
+                };
+                match self.enter_code(entry).await {
+                    Ok(Some(command)) => Ok(Effect::Unlock(command)),
+                    Ok(None) => Ok(Effect::None),
+                    Err(CodeRefused::Failed(e)) => Err(e),
+                    Err(refused) => {
+                        tracing::info!(%station, ?refused, "code entry opened nothing");
+                        Ok(Effect::None)
+                    }
+                }
+            }
+            DeviceEvent::DoorClosed {
+                compartment,
+                unlocked_by,
+            } => {
+                let closed = DoorClosedEvent {
+                    station: station.clone(),
+                    event: event.id.clone(),
+                    compartment: compartment.clone(),
+                    unlocked_by: unlocked_by.clone(),
+                    actor: actor.clone(),
+                };
+                let closed = self.store.door_closed(closed).await?;
+                Ok(Effect::DoorClosed {
+                    command: unlocked_by.clone(),
+                    closed,
+                })
+            }
+            DeviceEvent::DoorOpened { compartment } => {
+                let opened = settled("door_opened", compartment.as_str(), "opened");
+                self.store.settle_event(opened).await?;
+                Ok(Effect::None)
+            }
+            DeviceEvent::OfflinePickup {
+                compartment,
+                code_hash,
+            } => {
+                let pickup = OfflinePickup {
+                    station: station.clone(),
+                    event: event.id.clone(),
+                    compartment: compartment.clone(),
+                    code_hash: code_hash.clone(),
+                    actor: actor.clone(),
+                };
+                Ok(match self.store.offline_pickup(pickup).await? {
+                    Applied::Conflict(why) => Effect::OfflineConflict(why),
+                    Applied::Applied | Applied::Duplicate | Applied::OutOfOrder { .. } => {
+                        Effect::None
+                    }
+                })
+            }
+            DeviceEvent::Tamper { tripped } => {
+                if *tripped {
+                    self.out_of_service(station, &event.id, actor.clone())
+                        .await?;
+                }
+                let outcome = if *tripped { "tripped" } else { "reset" };
+                self.store
+                    .settle_event(settled("tamper", station.as_str(), outcome))
+                    .await?;
+                Ok(Effect::Tamper { tripped: *tripped })
+            }
+        }
+    }
+
+    /// Takes a station out of service after a tamper alarm, before the alarm is recorded as
+    /// applied: a crash in between only means doing it again when the locker resends it.
+    async fn out_of_service(
+        &self,
+        station: &StationId,
+        event: &str,
+        actor: Actor,
+    ) -> Result<(), ChangeError> {
+        let change = StatusChange {
+            station: station.clone(),
+            from: vec![StationStatus::Active, StationStatus::Offline],
+            to: StationStatus::OutOfService,
+            actor,
+            reason: format!("tamper alarm, event {event}"),
+        };
+        self.store.set_station_status(change).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,366 @@
+//! One table of code-entry and door-event cases, run against a gateway node and an edge node cut
+//! off from its gateway: the same rules, whichever node decides. Then what the authority changes:
+//! an edge node with its uplink up leaves events to the gateway, except the doors of its own
+//! unlocks.
+
+use super::*;
+use lockergrid_model::{
+    Actor, ManualClock, StationKind, StationRecord, StationStatus, SyncLog, UnlockFor,
+};
+use lockergrid_plugin_host::HostOptions;
+use lockergrid_protocol::message::{DeviceEvent, EventMessage, MESSAGE_VERSION};
+use lockergrid_protocol::{
+    CodeKey, CompartmentId, GeoPoint, LockerId, OrderId, ParcelId, ParcelSpec, ParcelStatus,
+    StationId, Tier, Timestamp,
+};
+use lockergrid_store::{DoorClosed, ReserveRequest, StationSeed, Store, StoreOptions, Target};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// 2026-11-29T00:00:00Z.
+const START: Timestamp = Timestamp(1_796_083_200_000);
+const STATION: &str = "st-1";
+
+fn station() -> StationId {
+    StationId::new(STATION).expect("station id")
+}
+
+fn store_options(clock: &ManualClock, edge: bool) -> StoreOptions {
+    StoreOptions {
+        clock: std::sync::Arc::new(clock.clone()),
+        code_key: CodeKey::from_bytes([7; 32]),
+        commit_observer: None,
+        edge,
+    }
+}
+
+/// Which node decides, and how it is connected.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Gateway,
+    EdgeCutOff,
+    EdgeConnected,
+}
+
+/// A node with one station of three small compartments, one parcel stored; `code` is its
+/// pickup code.
+struct Fixture {
+    node: Node,
+    code: String,
+    parcel: ParcelId,
+    compartment: CompartmentId,
+    seq: u64,
+    _uplink: watch::Sender<bool>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+async fn fixture(kind: Kind) -> Fixture {
+    let clock = ManualClock::new(START);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = Store::open(
+        &dir.path().join("gateway.redb"),
+        store_options(&clock, false),
+    )
+    .expect("gateway store");
+    gateway
+        .seed(vec![StationSeed {
+            record: StationRecord {
+                id: station(),
+                name: "One".into(),
+                kind: StationKind::Urban,
+                location: GeoPoint {
+                    lat: 52.37,
+                    lon: 4.89,
+                },
+                status: StationStatus::Active,
+            },
+            compartments: [3, 0, 0, 0],
+        }])
+        .await
+        .expect("seeded");
+    let held = gateway
+        .reserve(ReserveRequest {
+            order_id: OrderId::new("o-1").expect("order id"),
+            parcel: ParcelSpec {
+                length_mm: 200,
+                width_mm: 150,
+                height_mm: 100,
+                weight_g: 800,
+            },
+            tier: Tier::Standard,
+            target: Target::Station(station()),
+            hold: Duration::from_secs(3_600),
+            idempotency: None,
+            actor: Actor::system(),
+            decided_by: None,
+            recipient: None,
+        })
+        .await
+        .expect("held");
+    let deposit = gateway
+        .deposit(held.reservation.id, Actor::system(), None)
+        .await
+        .expect("deposited");
+    let mut dirs = vec![dir];
+    let (uplink, connected) = watch::channel(kind == Kind::EdgeConnected);
+    let (store, authority) = match kind {
+        Kind::Gateway => (gateway, Authority::Gateway),
+        Kind::EdgeCutOff | Kind::EdgeConnected => {
+            let edge_dir = tempfile::tempdir().expect("temp dir");
+            let edge = Store::open(
+                &edge_dir.path().join("edge.redb"),
+                store_options(&clock, true),
+            )
+            .expect("edge store");
+            let served: BTreeSet<StationId> = [station()].into_iter().collect();
+            let mut log = SyncLog::new("epoch".into(), 4);
+            log.advance(gateway.mirror_items(&served).expect("mirror items"));
+            for batch in log.catch_up(None) {
+                assert!(edge.apply_sync(batch).await.expect("synced"));
+            }
+            dirs.push(edge_dir);
+            (edge, Authority::Edge(connected))
+        }
+    };
+    let plugins = PluginHost::new(HostOptions::default(), Default::default()).expect("host");
+    let node = Node::new(NodeOptions {
+        store,
+        plugins: std::sync::Arc::new(plugins),
+        utc_offset_minutes: 60,
+        authority,
+    });
+    Fixture {
+        node,
+        code: deposit.code.reveal().to_owned(),
+        parcel: deposit.parcel.id,
+        compartment: deposit.parcel.compartment_id,
+        seq: 0,
+        _uplink: uplink,
+        _dirs: dirs,
+    }
+}
+
+impl Fixture {
+    async fn event(&mut self, event: DeviceEvent) -> (String, Handled) {
+        self.seq += 1;
+        let id = format!("{STATION}-{}", self.seq);
+        let message = EventMessage {
+            v: MESSAGE_VERSION,
+            id: id.clone(),
+            seq: self.seq,
+            locker: LockerId::new(STATION).expect("locker id"),
+            at: self.node.store().now(),
+            event,
+        };
+        (id, self.node.on_event(&station(), message).await)
+    }
+
+    async fn typed(&mut self, code: &str) -> Handled {
+        let code = code.to_owned();
+        self.event(DeviceEvent::CodeEntered { code }).await.1
+    }
+
+    fn last_outcome(&self) -> String {
+        let log = self.node.store().access_log(0, 10_000).expect("log");
+        log.last().map(|e| e.outcome.clone()).unwrap_or_default()
+    }
+
+    fn parcel_status(&self) -> ParcelStatus {
+        let parcel = self.node.store().parcel(&self.parcel).expect("readable");
+        parcel.expect("the node holds the parcel").status
+    }
+}
+
+/// The unlock a right code answers: for the parcel's compartment, completed by its door.
+async fn right_code_opens_and_its_door_completes_the_pickup(kind: Kind) {
+    let mut f = fixture(kind).await;
+    let code = f.code.clone();
+    let Handled::Applied(Effect::Unlock(command)) = f.typed(&code).await else {
+        panic!("{kind:?}: the right code opens nothing");
+    };
+    assert_eq!(command.compartment_id, f.compartment, "{kind:?}");
+    assert!(
+        matches!(command.unlock_for, UnlockFor::Pickup { .. }),
+        "{kind:?}: {command:?}"
+    );
+    let (id, handled) = f
+        .event(DeviceEvent::DoorClosed {
+            compartment: f.compartment.clone(),
+            unlocked_by: Some(command.id.clone()),
+        })
+        .await;
+    assert!(
+        matches!(
+            handled,
+            Handled::Applied(Effect::DoorClosed {
+                closed: DoorClosed::PickedUp(_),
+                ..
+            })
+        ),
+        "{kind:?}: {handled:?}"
+    );
+    assert_eq!(f.parcel_status(), ParcelStatus::PickedUp, "{kind:?}");
+    let again = EventMessage {
+        v: MESSAGE_VERSION,
+        id,
+        seq: f.seq,
+        locker: LockerId::new(STATION).expect("locker id"),
+        at: f.node.store().now(),
+        event: DeviceEvent::DoorClosed {
+            compartment: f.compartment.clone(),
+            unlocked_by: Some(command.id),
+        },
+    };
+    assert!(
+        matches!(f.node.on_event(&station(), again).await, Handled::Duplicate),
+        "{kind:?}: a resent event is applied once"
+    );
+}
+
+async fn a_malformed_code_is_rejected_and_counted(kind: Kind) {
+    let mut f = fixture(kind).await;
+    assert!(
+        matches!(f.typed("12").await, Handled::Applied(Effect::None)),
+        "{kind:?}"
+    );
+    assert_eq!(f.last_outcome(), "code_rejected", "{kind:?}");
+    assert_eq!(f.parcel_status(), ParcelStatus::Stored, "{kind:?}");
+}
+
+async fn five_wrong_codes_lock_the_station_even_for_the_right_one(kind: Kind) {
+    let mut f = fixture(kind).await;
+    let wrong = if f.code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    for _ in 0..attempts::MAX_FAILURES {
+        assert!(
+            matches!(f.typed(wrong).await, Handled::Applied(Effect::None)),
+            "{kind:?}"
+        );
+    }
+    let code = f.code.clone();
+    assert!(
+        matches!(f.typed(&code).await, Handled::Applied(Effect::None)),
+        "{kind:?}"
+    );
+    assert_eq!(f.last_outcome(), "locked_out", "{kind:?}");
+    assert_eq!(f.parcel_status(), ParcelStatus::Stored, "{kind:?}");
+}
+
+async fn a_door_opening_is_logged_once(kind: Kind) {
+    let mut f = fixture(kind).await;
+    let compartment = f.compartment.clone();
+    let (_, handled) = f.event(DeviceEvent::DoorOpened { compartment }).await;
+    assert!(
+        matches!(handled, Handled::Applied(Effect::None)),
+        "{kind:?}"
+    );
+    assert_eq!(f.last_outcome(), "opened", "{kind:?}");
+}
+
+/// A door-closed event naming a command the node never issued: the gateway records it; an edge
+/// node leaves it to the gateway, which may know it.
+async fn a_door_closed_after_an_unknown_command(kind: Kind) {
+    let mut f = fixture(kind).await;
+    let (_, handled) = f
+        .event(DeviceEvent::DoorClosed {
+            compartment: f.compartment.clone(),
+            unlocked_by: Some("no-such-command".into()),
+        })
+        .await;
+    match kind {
+        Kind::Gateway => assert!(
+            matches!(
+                handled,
+                Handled::Applied(Effect::DoorClosed {
+                    closed: DoorClosed::Recorded,
+                    ..
+                })
+            ),
+            "{handled:?}"
+        ),
+        Kind::EdgeCutOff | Kind::EdgeConnected => {
+            assert!(matches!(handled, Handled::NotOurs), "{kind:?}: {handled:?}")
+        }
+    }
+}
+
+/// A tamper alarm takes the station out of service at the gateway; an edge node leaves it to the
+/// gateway even while cut off (the locker keeps it until then).
+async fn a_tamper_alarm(kind: Kind) {
+    let mut f = fixture(kind).await;
+    let (_, handled) = f.event(DeviceEvent::Tamper { tripped: true }).await;
+    match kind {
+        Kind::Gateway => {
+            assert!(
+                matches!(handled, Handled::Applied(Effect::Tamper { tripped: true })),
+                "{handled:?}"
+            );
+            let status = f
+                .node
+                .store()
+                .snapshot()
+                .station(&station())
+                .map(|v| v.record.status);
+            assert_eq!(status, Some(StationStatus::OutOfService));
+        }
+        Kind::EdgeCutOff | Kind::EdgeConnected => {
+            assert!(matches!(handled, Handled::NotOurs), "{kind:?}: {handled:?}")
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_code_entry_and_door_cases_hold_at_the_gateway_and_at_a_cut_off_edge_node() {
+    for kind in [Kind::Gateway, Kind::EdgeCutOff] {
+        right_code_opens_and_its_door_completes_the_pickup(kind).await;
+        a_malformed_code_is_rejected_and_counted(kind).await;
+        five_wrong_codes_lock_the_station_even_for_the_right_one(kind).await;
+        a_door_opening_is_logged_once(kind).await;
+        a_door_closed_after_an_unknown_command(kind).await;
+        a_tamper_alarm(kind).await;
+    }
+}
+
+#[tokio::test]
+async fn a_connected_edge_node_leaves_code_entries_and_door_events_to_the_gateway() {
+    let mut f = fixture(Kind::EdgeConnected).await;
+    let code = f.code.clone();
+    assert!(matches!(f.typed(&code).await, Handled::NotOurs));
+    let compartment = f.compartment.clone();
+    let (_, handled) = f.event(DeviceEvent::DoorOpened { compartment }).await;
+    assert!(matches!(handled, Handled::NotOurs), "{handled:?}");
+    a_door_closed_after_an_unknown_command(Kind::EdgeConnected).await;
+    a_tamper_alarm(Kind::EdgeConnected).await;
+    assert_eq!(f.parcel_status(), ParcelStatus::Stored);
+}
+
+#[tokio::test]
+async fn an_edge_node_completes_the_door_of_its_own_unlock_after_the_uplink_returns() {
+    let mut f = fixture(Kind::EdgeCutOff).await;
+    let code = f.code.clone();
+    let Handled::Applied(Effect::Unlock(command)) = f.typed(&code).await else {
+        panic!("the right code opens nothing offline");
+    };
+    f._uplink.send_replace(true);
+    let (_, handled) = f
+        .event(DeviceEvent::DoorClosed {
+            compartment: f.compartment.clone(),
+            unlocked_by: Some(command.id),
+        })
+        .await;
+    assert!(
+        matches!(
+            handled,
+            Handled::Applied(Effect::DoorClosed {
+                closed: DoorClosed::PickedUp(_),
+                ..
+            })
+        ),
+        "{handled:?}"
+    );
+    assert_eq!(f.parcel_status(), ParcelStatus::PickedUp);
+}
