@@ -6,7 +6,7 @@
 use crate::edges::{deposit_parcels, pick_up_at};
 use lockergrid_device_plane::{Authority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
-use lockergrid_model::ManualClock;
+use lockergrid_model::{Clock, ManualClock};
 use lockergrid_protocol::Timestamp;
 use lockergrid_tests::{Deployment, Running};
 use std::time::Duration;
@@ -76,7 +76,19 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
     let (status, held) = d.reserve(&checkout, "before-silence", "st-b").await?;
     assert_eq!(status, 201, "{held}");
     d.lockers[1].power.abort();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its session ends at the front: nothing more of it reaches the gateway.
+    d.get_until(
+        &format!("{}/v1/admin/access-log?from=1&limit=1000", d.base),
+        &operator,
+        |log| {
+            log["entries"].as_array().is_some_and(|entries| {
+                entries
+                    .iter()
+                    .any(|e| e["action"] == "device_disconnected" && e["target"] == "st-b")
+            })
+        },
+    )
+    .await?;
     clock.advance(Duration::from_secs(31));
     // The status is committed first and the alert raised right after it: wait for both.
     let offline_alert = |h: &serde_json::Value| {
@@ -105,15 +117,19 @@ async fn lockers_report_health_and_tamper_or_silence_take_their_station_out_of_d
         )
         .await?;
     assert_eq!(r["status"], "held");
-    // A tampered station does not come back by itself, even though its locker keeps reporting.
+    // A tampered station does not come back by itself, even though its locker keeps reporting:
+    // a heartbeat heard after the clock moved on leaves it out of service.
     clock.advance(Duration::from_secs(1));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        d.send(d.http.get(health("st-a")).bearer_auth(&operator))
-            .await?
-            .1["status"],
-        "out_of_service"
-    );
+    let moved_on = clock.now();
+    let h = d
+        .get_until(&health("st-a"), &operator, |h| {
+            h["last_seen"]
+                .as_str()
+                .and_then(|s| s.parse::<Timestamp>().ok())
+                .is_some_and(|seen| seen >= moved_on)
+        })
+        .await?;
+    assert_eq!(h["status"], "out_of_service", "{h}");
 
     // Something that is not a locker knocks on the device port: refused, and logged.
     let mut stranger = tokio::net::TcpStream::connect(d.gateway.devices_addr).await?;

@@ -633,14 +633,17 @@ async fn with_the_edge_node_down_too_lockers_decide_from_their_own_cache() -> an
     for (_, code, compartment) in &stored[..3] {
         pick_up_at(&d.lockers[0], code, compartment).await?;
     }
-    // A spent code opens nothing: the locker has crossed it out.
+    // Each pickup waits in the locker's queue: the pickup itself, the door opening and closing.
+    d.locker_until("st-b", |s| s["queued_events"] == 9).await?;
+    // A spent code opens nothing: the locker has crossed it out, and queues the entry for a node
+    // to refuse once one answers.
     let locker = &d.lockers[0];
     locker
         .hardware
         .lock()
         .unwrap()
         .press(&format!("{}#", stored[0].1))?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.locker_until("st-b", |s| s["queued_events"] == 10).await?;
     assert!(locker.hardware.lock().unwrap().unlatched().is_empty());
     let status = d.locker_until("st-b", |s| s["cached_codes"] == 1).await?;
     assert_eq!(status["connected"], false);

@@ -94,18 +94,37 @@ async fn reserve_deposit_pickup_walks_the_whole_flow() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn reserving_near_a_point_picks_a_ranked_station() -> anyhow::Result<()> {
+async fn reserving_near_a_point_picks_the_station_discovery_ranks_first() -> anyhow::Result<()> {
+    // Four empty stations 1 km apart; the point is next to st-b, and st-d lies outside the
+    // radius.
     let d = Deployment::new()
         .station("st-a", 30)
         .station("st-b", 30)
+        .station("st-c", 30)
+        .station("st-d", 30)
         .start()
         .await?;
     let checkout = d.token("shop", Role::Checkout, &[])?;
+    let url = format!(
+        "{}/v1/stations?lat=52.37&lon=4.905&radius_m=1500&size=small",
+        d.base
+    );
+    let (status, listed) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
+    assert_eq!(status, 200, "{listed}");
+    let ranked: Vec<&str> = listed["stations"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ranked.len(), 3, "st-d is outside the radius: {listed}");
+    assert_eq!(
+        ranked[0], "st-b",
+        "the nearest of equally empty stations: {listed}"
+    );
     let body = json!({
         "order_id": "o-near",
         "parcel": small_parcel(),
         "tier": "prime",
-        "near": { "lat": 52.37, "lon": 4.90, "radius_m": 3000 },
+        "near": { "lat": 52.37, "lon": 4.905, "radius_m": 1500 },
     });
     let (status, r) = d
         .send(
@@ -117,7 +136,7 @@ async fn reserving_near_a_point_picks_a_ranked_station() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 201, "{r}");
-    assert!(r["station_id"] == "st-a" || r["station_id"] == "st-b");
+    assert_eq!(r["station_id"], ranked[0], "{r}");
     d.stop().await
 }
 
