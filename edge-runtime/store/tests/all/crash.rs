@@ -1,6 +1,7 @@
 //! Crash durability with an injected disk that loses unsynced writes: at a random instant during
-//! a reservation load the disk "loses power" (keeping what was synced and a random subset of the
-//! rest), and the store reopened on what remains still has every reservation it acknowledged.
+//! a reservation load, once at least a random number of holds were acknowledged, the disk "loses
+//! power" (keeping what was synced and a random subset of the rest), and the store reopened on
+//! what remains still has every reservation it acknowledged.
 
 use crate::support::{START, options, request, seed};
 use lockergrid_model::ManualClock;
@@ -61,11 +62,22 @@ async fn round(rng: &mut Rng) {
             }
         });
     }
-    tokio::time::sleep(Duration::from_millis(5 + rng.next() % 40)).await;
+    // The power fails at a random point of the load, counted in acknowledged holds, so every
+    // round has something acknowledged to lose.
+    let at_least = 1 + (rng.next() % 300) as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().expect("acked").len() < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the load never reached {at_least} acknowledged holds"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let (acknowledged, disk) = {
         let acked = acked.lock().expect("acked");
         (acked.clone(), image.crash(rng.next()))
     };
+    assert!(acknowledged.len() >= at_least);
     clients.shutdown().await;
     drop(store);
 
