@@ -7,7 +7,7 @@ use super::tables::{
     self, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1,
     LEASES_V1, OUTBOX_DRAINED, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1, inbox_key,
 };
-use super::writer::{Command, Tx, Writer};
+use super::writer::{Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, SettledEvent, Store, StoreError};
 use lockergrid_model::InboxRecord;
 use lockergrid_model::{Actor, UnlockFor};
@@ -49,7 +49,7 @@ impl Store {
 
     /// The gateway applied this edge node's decisions up to `seq`: they leave the outbox.
     pub async fn drained(&self, seq: u64) -> Result<(), StoreError> {
-        self.call(|reply| Command::Drained { seq, reply }).await?
+        self.write(move |w, tx| w.drained(tx, seq)).await
     }
 
     /// On the gateway: applies edge node `edge`'s decisions once each, in sequence order, in
@@ -59,12 +59,8 @@ impl Store {
         edge: String,
         decisions: Vec<EdgeDecision>,
     ) -> Result<Vec<Applied>, StoreError> {
-        self.call(|reply| Command::ApplyDecisions {
-            edge,
-            decisions,
-            reply,
-        })
-        .await?
+        self.write(move |w, tx| w.apply_decisions(tx, &edge, decisions))
+            .await
     }
 
     /// On the gateway: the last sequence number applied of edge node `edge`'s decisions.
@@ -96,14 +92,13 @@ impl Store {
     /// on an edge node also as a decision for the gateway. It happened: a conflict is recorded,
     /// not refused.
     pub async fn offline_pickup(&self, pickup: OfflinePickup) -> Result<Applied, StoreError> {
-        self.call(|reply| Command::OfflinePickup { pickup, reply })
-            .await?
+        self.write(move |w, tx| w.offline_pickup(tx, pickup)).await
     }
 
     /// The next command counter of `station`'s locker, recorded.
     pub async fn next_counter(&self, station: StationId) -> Result<u64, StoreError> {
-        self.call(|reply| Command::NextCounter { station, reply })
-            .await?
+        self.write(move |_, tx| crate::device_ops::next_counter(tx, &station))
+            .await
     }
 
     /// `station`'s code key (hex) and every active code of the station with its compartment:

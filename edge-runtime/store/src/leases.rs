@@ -9,7 +9,7 @@
 
 use super::access_log::Draft;
 use super::tables::{COMPARTMENTS_V1, LEASES_V1, compartment_key};
-use super::writer::{Command, Tx, Writer};
+use super::writer::{Tx, Writer};
 use super::{ChangeError, Store, StoreError};
 use lockergrid_model::{Actor, CompartmentRecord, LeaseRecord, StationStatus};
 use lockergrid_protocol::{CompartmentEvent, CompartmentId, CompartmentState, Size, StationId};
@@ -105,8 +105,7 @@ impl Store {
 
     /// Renews, shrinks and releases leases as `wants` say; `true` when anything changed.
     pub async fn maintain_leases(&self, wants: Vec<LeaseWant>) -> Result<bool, StoreError> {
-        self.call(|reply| Command::MaintainLeases { wants, reply })
-            .await?
+        self.write(move |w, tx| w.maintain_leases(tx, wants)).await
     }
 
     /// The leases of `stations`.

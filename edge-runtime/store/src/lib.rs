@@ -45,7 +45,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use writer::{Command, WriterGuard};
+use writer::{Job, Writer, WriterGuard};
 
 /// A failure of the store itself, as opposed to a refusal of the request.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -423,7 +423,7 @@ struct Inner {
     metrics: StoreMetrics,
     edge: bool,
     // Declared before the guard so the channel closes before the guard joins the thread.
-    commands: mpsc::Sender<Command>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     _writer: WriterGuard,
 }
 
@@ -447,7 +447,7 @@ impl Store {
         let db = Arc::new(db);
         let metrics = StoreMetrics::new();
         let snapshot = Arc::new(arc_swap::ArcSwap::from_pointee(Snapshot::empty()));
-        let (commands, writer) = writer::start(
+        let (jobs, writer) = writer::start(
             db.clone(),
             snapshot.clone(),
             metrics.clone(),
@@ -464,7 +464,7 @@ impl Store {
                 code_key: options.code_key,
                 metrics,
                 edge: options.edge,
-                commands,
+                jobs,
                 _writer: writer,
             }),
         })
@@ -485,29 +485,28 @@ impl Store {
         &self.inner.metrics
     }
 
-    async fn call<T>(
+    /// Runs `op` on the writer, in the next batch's transaction, and answers once that batch
+    /// has committed (or with the error it failed on).
+    pub(crate) async fn write<T, E>(
         &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .commands
-            .send(make(tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)
+        op: impl FnOnce(&mut Writer, &mut writer::Tx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: writer::OpError,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(writer::Call { op, reply });
+        let sent = self.inner.jobs.send(job).await;
+        sent.map_err(|_| E::from(StoreError::Closed))?;
+        answer.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
     /// Holds one compartment of the smallest free size the parcel fits, at the first target
     /// station that has one.
     pub async fn reserve(&self, request: ReserveRequest) -> Result<Reserved, ReserveError> {
         let size = request.parcel.smallest_size()?;
-        self.call(|reply| Command::Reserve {
-            request,
-            size,
-            reply,
-        })
-        .await?
+        self.write(move |w, tx| w.reserve(tx, request, size)).await
     }
 
     /// Releases a held reservation; its compartment becomes available.
@@ -516,8 +515,7 @@ impl Store {
         id: ReservationId,
         actor: Actor,
     ) -> Result<Reservation, ChangeError> {
-        self.call(|reply| Command::Release { id, actor, reply })
-            .await?
+        self.write(move |w, tx| w.release(tx, &id, actor)).await
     }
 
     /// Records the parcel of a held reservation as stored and issues its pickup code, with no door
@@ -531,20 +529,15 @@ impl Store {
         actor: Actor,
         decided_by: Option<DecidedBy>,
     ) -> Result<Deposit, ChangeError> {
-        self.call(|reply| Command::Deposit {
-            id,
-            actor,
-            decided_by,
-            reply,
-        })
-        .await?
+        self.write(move |w, tx| w.deposit(tx, &id, actor, decided_by))
+            .await
     }
 
     /// Replaces a stored parcel's pickup code with a fresh one, returned in plaintext this once;
     /// the old code stops working.
     pub async fn reissue_code(&self, id: ParcelId, actor: Actor) -> Result<Deposit, ChangeError> {
-        self.call(|reply| Command::ReissueCode { id, actor, reply })
-            .await?
+        self.write(move |w, tx| w.reissue_code(tx, &id, actor))
+            .await
     }
 
     /// Issues the unlock command that lets an agent deposit the parcel of a held reservation; the
@@ -556,14 +549,8 @@ impl Store {
         decided_by: Option<DecidedBy>,
         valid: Duration,
     ) -> Result<CommandRecord, ChangeError> {
-        self.call(|reply| Command::UnlockDeposit {
-            id,
-            actor,
-            decided_by,
-            valid,
-            reply,
-        })
-        .await?
+        self.write(move |w, tx| w.unlock_for_deposit(tx, &id, &actor, &decided_by, valid))
+            .await
     }
 
     /// Checks a pickup code and issues the unlock command for its parcel's compartment; the code
@@ -573,20 +560,18 @@ impl Store {
         &self,
         request: PickupUnlock,
     ) -> Result<Option<CommandRecord>, ChangeError> {
-        self.call(|reply| Command::UnlockPickup { request, reply })
-            .await?
+        self.write(move |w, tx| w.unlock_for_pickup(tx, request))
+            .await
     }
 
     /// Applies a door-closed event once (see [`DoorClosed`]).
     pub async fn door_closed(&self, closed: DoorClosedEvent) -> Result<DoorClosed, StoreError> {
-        self.call(|reply| Command::DoorClosed { closed, reply })
-            .await?
+        self.write(move |w, tx| w.door_closed(tx, closed)).await
     }
 
     /// Records a locker event in the access log once; `false` for a duplicate.
     pub async fn settle_event(&self, settled: SettledEvent) -> Result<bool, StoreError> {
-        self.call(|reply| Command::SettleEvent { settled, reply })
-            .await?
+        self.write(move |w, tx| w.settle_event(tx, settled)).await
     }
 
     /// Takes a command out of the outbox with what became of it (the locker's acknowledgement,
@@ -598,20 +583,14 @@ impl Store {
         detail: Option<String>,
         actor: Actor,
     ) -> Result<Option<CommandRecord>, StoreError> {
-        self.call(|reply| Command::SettleOutcome {
-            id,
-            status,
-            detail,
-            actor,
-            reply,
-        })
-        .await?
+        self.write(move |w, tx| w.settle_command(tx, &id, status, detail, actor))
+            .await
     }
 
     /// On an edge node: records the gateway's command for one of its lockers with the locker's
     /// next counter, or returns it as recorded before (with the locker's answer, if any).
     pub async fn relay_command(&self, command: CommandRecord) -> Result<CommandRecord, StoreError> {
-        self.call(|reply| Command::Relay { command, reply }).await?
+        self.write(move |w, tx| w.relay_command(tx, command)).await
     }
 
     /// Every command still waiting for its locker's acknowledgement, in the order issued.
@@ -647,24 +626,22 @@ impl Store {
 
     /// A carrier took an expired parcel away; its compartment becomes available.
     pub async fn collect(&self, id: ParcelId, actor: Actor) -> Result<Parcel, ChangeError> {
-        self.call(|reply| Command::Collect { id, actor, reply })
-            .await?
+        self.write(move |w, tx| w.collect(tx, &id, actor)).await
     }
 
     /// Expires every hold and pickup window that is due by the store's clock.
     pub async fn expire_due(&self) -> Result<ExpiryReport, StoreError> {
-        self.call(|reply| Command::ExpireDue { reply }).await?
+        self.write(move |w, tx| w.expire_due(tx)).await
     }
 
     /// Adds the stations and compartments of a deployment that the store does not have yet.
     pub async fn seed(&self, stations: Vec<StationSeed>) -> Result<SeedReport, StoreError> {
-        self.call(|reply| Command::Seed { stations, reply }).await?
+        self.write(move |w, tx| w.seed(tx, stations)).await
     }
 
     /// Changes a station's status if it is in one of `change.from`; `true` if it changed.
     pub async fn set_station_status(&self, change: StatusChange) -> Result<bool, StoreError> {
-        self.call(|reply| Command::StationStatus { change, reply })
-            .await?
+        self.write(move |w, tx| w.station_status(tx, change)).await
     }
 
     /// Appends an entry to the access log (e.g. a refused request, or a site's denial with the
@@ -678,7 +655,7 @@ impl Store {
         decided_by: Option<DecidedBy>,
     ) -> Result<(), StoreError> {
         let entry = access_log::Draft::new(actor, action, target, outcome).decided_by(decided_by);
-        self.call(|reply| Command::Record { entry, reply }).await?
+        self.write(move |w, tx| w.log(tx, entry)).await
     }
 
     /// One reservation by id.
@@ -752,7 +729,8 @@ impl Store {
 
     /// Records the router's plan for an outbox entry, with the reminders it schedules.
     pub async fn plan_notification(&self, planned: PlannedNotification) -> Result<(), ChangeError> {
-        self.call(|reply| Command::Plan { planned, reply }).await?
+        self.write(move |w, tx| w.plan_notification(tx, planned))
+            .await
     }
 
     /// The access log from entry `from` on, at most `limit` entries.

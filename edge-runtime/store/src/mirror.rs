@@ -135,8 +135,7 @@ impl Store {
     /// do not include those decisions yet, so they would undo them); `false` when it does not
     /// and nothing changed.
     pub async fn apply_sync(&self, batch: SyncBatch) -> Result<bool, StoreError> {
-        self.call(|reply| super::writer::Command::ApplySync { batch, reply })
-            .await?
+        self.write(move |w, tx| w.apply_sync(tx, batch)).await
     }
 
     /// The version of the records this store mirrors, `None` before its first sync.

@@ -6,7 +6,7 @@
 use super::access_log::Draft;
 use super::ops::new_id;
 use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1};
-use super::writer::{Command, Tx, Writer};
+use super::writer::{Tx, Writer};
 use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
 use lockergrid_model::Decision;
 use lockergrid_model::{
@@ -77,8 +77,8 @@ impl Store {
         &self,
         request: ReturnRequest,
     ) -> Result<AuthorizedReturn, ChangeError> {
-        self.call(|reply| Command::AuthorizeReturn { request, reply })
-            .await?
+        self.write(move |w, tx| w.authorize_return(tx, request))
+            .await
     }
 
     /// Issues a carrier's unlock for a dropped-off return; it is collected when the door closes.
@@ -89,14 +89,8 @@ impl Store {
         decided_by: Option<DecidedBy>,
         valid: Duration,
     ) -> Result<CommandRecord, ChangeError> {
-        self.call(|reply| Command::UnlockReturn {
-            id,
-            actor,
-            decided_by,
-            valid,
-            reply,
-        })
-        .await?
+        self.write(move |w, tx| w.unlock_for_collection(tx, &id, &actor, &decided_by, valid))
+            .await
     }
 
     /// One return authorisation by id.

@@ -1,10 +1,9 @@
-//! The writer: the only place that opens a write transaction. It takes a batch of commands from
-//! its channel, applies them all in one transaction, commits once (one fsync for the batch),
+//! The writer: the only place that opens a write transaction. It takes a batch of operations
+//! from its channel, applies them all in one transaction, commits once (one fsync for the batch),
 //! publishes the new snapshot, and only then answers each caller. When a batch fails to commit,
 //! every caller in it gets the error and the in-memory index is reloaded from the committed state.
 
 use super::access_log::Draft;
-use super::decisions::{Applied, OfflinePickup};
 use super::index::Index;
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
@@ -12,147 +11,22 @@ use super::tables::{
     PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1,
     STATIONS_V1, SYNC_V1,
 };
-use super::{
-    ChangeError, CommitReport, CompartmentChange, Deposit, DoorClosed, DoorClosedEvent,
-    ExpiryReport, PickupUnlock, PlannedNotification, ReserveError, ReserveRequest, Reserved,
-    SeedReport, SettledEvent, StationSeed, StatusChange, StoreError, StoreMetrics,
-};
+use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
-use lockergrid_model::{Actor, CommandRecord, CommandStatus, DecidedBy, Parcel, Reservation};
-use lockergrid_model::{EdgeDecision, SyncBatch};
 use lockergrid_model::{Snapshot, StationView};
-use lockergrid_protocol::{
-    CodeHash, CodeKey, ParcelId, PickupCode, ReservationId, Size, StationCodeKey, StationId,
-    Timestamp,
-};
+use lockergrid_protocol::{CodeHash, CodeKey, PickupCode, StationCodeKey, StationId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most commands applied in one transaction; bounds the latency of the batch's last caller.
+/// Most operations applied in one transaction; bounds the latency of the batch's last caller.
 const MAX_BATCH: usize = 2_048;
-/// Commands that may wait for the writer before senders are slowed down.
+/// Operations that may wait for the writer before senders are slowed down.
 const CHANNEL_DEPTH: usize = 16_384;
 
 type Reply<T> = oneshot::Sender<T>;
-
-/// A request to the writer, with the channel its answer goes back on.
-pub(super) enum Command {
-    Reserve {
-        request: ReserveRequest,
-        size: Size,
-        reply: Reply<Result<Reserved, ReserveError>>,
-    },
-    Release {
-        id: ReservationId,
-        actor: Actor,
-        reply: Reply<Result<Reservation, ChangeError>>,
-    },
-    #[cfg(feature = "testing")]
-    Deposit {
-        id: ReservationId,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-        reply: Reply<Result<Deposit, ChangeError>>,
-    },
-    Collect {
-        id: ParcelId,
-        actor: Actor,
-        reply: Reply<Result<Parcel, ChangeError>>,
-    },
-    ExpireDue {
-        reply: Reply<Result<ExpiryReport, StoreError>>,
-    },
-    Seed {
-        stations: Vec<StationSeed>,
-        reply: Reply<Result<SeedReport, StoreError>>,
-    },
-    Record {
-        entry: Draft,
-        reply: Reply<Result<(), StoreError>>,
-    },
-    StationStatus {
-        change: StatusChange,
-        reply: Reply<Result<bool, StoreError>>,
-    },
-    Plan {
-        planned: PlannedNotification,
-        reply: Reply<Result<(), ChangeError>>,
-    },
-    ReissueCode {
-        id: ParcelId,
-        actor: Actor,
-        reply: Reply<Result<Deposit, ChangeError>>,
-    },
-    UnlockDeposit {
-        id: ReservationId,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-        valid: Duration,
-        reply: Reply<Result<CommandRecord, ChangeError>>,
-    },
-    UnlockPickup {
-        request: PickupUnlock,
-        reply: Reply<Result<Option<CommandRecord>, ChangeError>>,
-    },
-    DoorClosed {
-        closed: DoorClosedEvent,
-        reply: Reply<Result<DoorClosed, StoreError>>,
-    },
-    SettleEvent {
-        settled: SettledEvent,
-        reply: Reply<Result<bool, StoreError>>,
-    },
-    SettleOutcome {
-        id: String,
-        status: CommandStatus,
-        detail: Option<String>,
-        actor: Actor,
-        reply: Reply<Result<Option<CommandRecord>, StoreError>>,
-    },
-    ApplySync {
-        batch: SyncBatch,
-        reply: Reply<Result<bool, StoreError>>,
-    },
-    Relay {
-        command: CommandRecord,
-        reply: Reply<Result<CommandRecord, StoreError>>,
-    },
-    Drained {
-        seq: u64,
-        reply: Reply<Result<(), StoreError>>,
-    },
-    ApplyDecisions {
-        edge: String,
-        decisions: Vec<EdgeDecision>,
-        reply: Reply<Result<Vec<Applied>, StoreError>>,
-    },
-    OfflinePickup {
-        pickup: OfflinePickup,
-        reply: Reply<Result<Applied, StoreError>>,
-    },
-    NextCounter {
-        station: StationId,
-        reply: Reply<Result<u64, StoreError>>,
-    },
-    MaintainLeases {
-        wants: Vec<super::leases::LeaseWant>,
-        reply: Reply<Result<bool, StoreError>>,
-    },
-    AuthorizeReturn {
-        request: super::returns::ReturnRequest,
-        reply: Reply<Result<super::returns::AuthorizedReturn, ChangeError>>,
-    },
-    UnlockReturn {
-        id: lockergrid_protocol::ReturnId,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-        valid: Duration,
-        reply: Reply<Result<CommandRecord, ChangeError>>,
-    },
-}
 
 /// An error an operation may end in; storage failures abort the whole batch.
 pub(super) trait OpError: From<StoreError> + Send + 'static {
@@ -204,35 +78,56 @@ fn fail_now<T, E: OpError>(reply: Reply<Result<T, E>>, e: &StoreError) {
     let _ = reply.send(Err(E::from(e.clone())));
 }
 
-impl Command {
-    fn fail(self, e: &StoreError) {
-        match self {
-            Command::Reserve { reply, .. } => fail_now(reply, e),
-            Command::Release { reply, .. } => fail_now(reply, e),
-            #[cfg(feature = "testing")]
-            Command::Deposit { reply, .. } => fail_now(reply, e),
-            Command::Collect { reply, .. } => fail_now(reply, e),
-            Command::ExpireDue { reply } => fail_now(reply, e),
-            Command::Seed { reply, .. } => fail_now(reply, e),
-            Command::Record { reply, .. } => fail_now(reply, e),
-            Command::StationStatus { reply, .. } => fail_now(reply, e),
-            Command::Plan { reply, .. } => fail_now(reply, e),
-            Command::ReissueCode { reply, .. } => fail_now(reply, e),
-            Command::UnlockDeposit { reply, .. } => fail_now(reply, e),
-            Command::UnlockPickup { reply, .. } => fail_now(reply, e),
-            Command::DoorClosed { reply, .. } => fail_now(reply, e),
-            Command::SettleEvent { reply, .. } => fail_now(reply, e),
-            Command::SettleOutcome { reply, .. } => fail_now(reply, e),
-            Command::ApplySync { reply, .. } => fail_now(reply, e),
-            Command::Relay { reply, .. } => fail_now(reply, e),
-            Command::Drained { reply, .. } => fail_now(reply, e),
-            Command::ApplyDecisions { reply, .. } => fail_now(reply, e),
-            Command::OfflinePickup { reply, .. } => fail_now(reply, e),
-            Command::NextCounter { reply, .. } => fail_now(reply, e),
-            Command::AuthorizeReturn { reply, .. } => fail_now(reply, e),
-            Command::MaintainLeases { reply, .. } => fail_now(reply, e),
-            Command::UnlockReturn { reply, .. } => fail_now(reply, e),
+/// One writer operation with its caller's reply: applied in the batch's transaction, its answer
+/// held back until the commit, or failed unapplied when the batch fails before it. An operation
+/// is a closure over the writer and the transaction (`Store::write`), so adding one touches
+/// nothing here.
+pub(super) trait Job: Send {
+    /// Applies the operation; a storage error aborts the batch.
+    fn run(
+        self: Box<Self>,
+        writer: &mut Writer,
+        tx: &mut Tx<'_>,
+        pending: &mut Vec<Pending>,
+    ) -> Result<(), StoreError>;
+
+    /// Answers the caller with the batch's storage error, unapplied.
+    fn fail(self: Box<Self>, e: &StoreError);
+}
+
+/// An operation and the channel its answer goes back on.
+pub(super) struct Call<F, T, E> {
+    pub op: F,
+    pub reply: Reply<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Call<F, T, E>
+where
+    F: FnOnce(&mut Writer, &mut Tx<'_>) -> Result<T, E> + Send,
+    T: Send + 'static,
+    E: OpError,
+{
+    fn run(
+        self: Box<Self>,
+        writer: &mut Writer,
+        tx: &mut Tx<'_>,
+        pending: &mut Vec<Pending>,
+    ) -> Result<(), StoreError> {
+        let Call { op, reply } = *self;
+        let result = op(writer, tx);
+        if let Err(e) = &result
+            && let Some(storage) = e.storage()
+        {
+            let storage = storage.clone();
+            fail_now(reply, &storage);
+            return Err(storage);
         }
+        pending.push(hold_back(reply, result));
+        Ok(())
+    }
+
+    fn fail(self: Box<Self>, e: &StoreError) {
+        fail_now(self.reply, e);
     }
 }
 
@@ -335,7 +230,7 @@ pub(super) fn start(
     code_key: CodeKey,
     edge: bool,
     observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
-) -> Result<(mpsc::Sender<Command>, WriterGuard), StoreError> {
+) -> Result<(mpsc::Sender<Box<dyn Job>>, WriterGuard), StoreError> {
     let txn = db.begin_write()?;
     drop(Tx::open(&txn, clock.now())?);
     txn.commit()?;
@@ -364,13 +259,13 @@ pub(super) fn start(
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Box<dyn Job>>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = rx.blocking_recv() {
             batch.push(first);
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(command) => batch.push(command),
+                    Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
@@ -378,7 +273,7 @@ impl Writer {
         }
     }
 
-    fn apply_batch(&mut self, batch: &mut Vec<Command>) {
+    fn apply_batch(&mut self, batch: &mut Vec<Box<dyn Job>>) {
         let started = Instant::now();
         self.metrics.batch_size.observe(batch.len() as f64);
         let now = self.clock.now();
@@ -408,7 +303,7 @@ impl Writer {
                 }
                 self.rebuild_views();
                 pending.into_iter().for_each(|p| p(Some(&e)));
-                batch.drain(..).for_each(|c| c.fail(&e));
+                batch.drain(..).for_each(|job| job.fail(&e));
             }
         }
         self.metrics
@@ -420,17 +315,17 @@ impl Writer {
     /// error the commands not yet applied stay in `batch`.
     fn try_batch(
         &mut self,
-        batch: &mut Vec<Command>,
+        batch: &mut Vec<Box<dyn Job>>,
         now: Timestamp,
         pending: &mut Vec<Pending>,
     ) -> Result<(Vec<CompartmentChange>, BTreeSet<StationId>), StoreError> {
         let txn = self.db.begin_write()?;
         let (changes, dirty) = {
             let mut tx = Tx::open(&txn, now)?;
-            let mut commands = std::mem::take(batch).into_iter();
-            while let Some(command) = commands.next() {
-                if let Err(e) = self.dispatch(&mut tx, command, pending) {
-                    batch.extend(commands);
+            let mut jobs = std::mem::take(batch).into_iter();
+            while let Some(job) = jobs.next() {
+                if let Err(e) = job.run(self, &mut tx, pending) {
+                    batch.extend(jobs);
                     return Err(e);
                 }
             }
@@ -438,144 +333,6 @@ impl Writer {
         };
         txn.commit()?;
         Ok((changes, dirty))
-    }
-
-    fn dispatch(
-        &mut self,
-        tx: &mut Tx<'_>,
-        command: Command,
-        pending: &mut Vec<Pending>,
-    ) -> Result<(), StoreError> {
-        fn keep<T: Send + 'static, E: OpError>(
-            pending: &mut Vec<Pending>,
-            reply: Reply<Result<T, E>>,
-            result: Result<T, E>,
-        ) -> Result<(), StoreError> {
-            if let Err(e) = &result
-                && let Some(storage) = e.storage()
-            {
-                let storage = storage.clone();
-                fail_now(reply, &storage);
-                return Err(storage);
-            }
-            pending.push(hold_back(reply, result));
-            Ok(())
-        }
-        match command {
-            Command::Reserve {
-                request,
-                size,
-                reply,
-            } => keep(pending, reply, self.reserve(tx, request, size)),
-            Command::Release { id, actor, reply } => {
-                keep(pending, reply, self.release(tx, &id, actor))
-            }
-            #[cfg(feature = "testing")]
-            Command::Deposit {
-                id,
-                actor,
-                decided_by,
-                reply,
-            } => keep(pending, reply, self.deposit(tx, &id, actor, decided_by)),
-            Command::Collect { id, actor, reply } => {
-                keep(pending, reply, self.collect(tx, &id, actor))
-            }
-            Command::ExpireDue { reply } => keep(pending, reply, self.expire_due(tx)),
-            Command::Seed { stations, reply } => keep(pending, reply, self.seed(tx, stations)),
-            Command::Record { entry, reply } => {
-                let result = self.log(tx, entry);
-                keep(pending, reply, result)
-            }
-            Command::StationStatus { change, reply } => {
-                let result = self.station_status(tx, change);
-                keep(pending, reply, result)
-            }
-            Command::Plan { planned, reply } => {
-                let result = self.plan_notification(tx, planned);
-                keep(pending, reply, result)
-            }
-            Command::ReissueCode { id, actor, reply } => {
-                keep(pending, reply, self.reissue_code(tx, &id, actor))
-            }
-            Command::UnlockDeposit {
-                id,
-                actor,
-                decided_by,
-                valid,
-                reply,
-            } => {
-                let result = self.unlock_for_deposit(tx, &id, &actor, &decided_by, valid);
-                keep(pending, reply, result)
-            }
-            Command::UnlockPickup { request, reply } => {
-                let result = self.unlock_for_pickup(tx, request);
-                keep(pending, reply, result)
-            }
-            Command::DoorClosed { closed, reply } => {
-                let result = self.door_closed(tx, closed);
-                keep(pending, reply, result)
-            }
-            Command::SettleEvent { settled, reply } => {
-                let result = self.settle_event(tx, settled);
-                keep(pending, reply, result)
-            }
-            Command::SettleOutcome {
-                id,
-                status,
-                detail,
-                actor,
-                reply,
-            } => {
-                let result = self.settle_command(tx, &id, status, detail, actor);
-                keep(pending, reply, result)
-            }
-            Command::ApplySync { batch, reply } => {
-                let result = self.apply_sync(tx, batch);
-                keep(pending, reply, result)
-            }
-            Command::Relay { command, reply } => {
-                let result = self.relay_command(tx, command);
-                keep(pending, reply, result)
-            }
-            Command::Drained { seq, reply } => {
-                let result = self.drained(tx, seq);
-                keep(pending, reply, result)
-            }
-            Command::ApplyDecisions {
-                edge,
-                decisions,
-                reply,
-            } => {
-                let result = self.apply_decisions(tx, &edge, decisions);
-                keep(pending, reply, result)
-            }
-            Command::OfflinePickup { pickup, reply } => {
-                let result = self.offline_pickup(tx, pickup);
-                keep(pending, reply, result)
-            }
-            Command::MaintainLeases { wants, reply } => {
-                let result = self.maintain_leases(tx, wants);
-                keep(pending, reply, result)
-            }
-            Command::AuthorizeReturn { request, reply } => {
-                let result = self.authorize_return(tx, request);
-                keep(pending, reply, result)
-            }
-            Command::UnlockReturn {
-                id,
-                actor,
-                decided_by,
-                valid,
-                reply,
-            } => {
-                let result = self.unlock_for_collection(tx, &id, &actor, &decided_by, valid);
-                keep(pending, reply, result)
-            }
-            Command::NextCounter { station, reply } => {
-                let result = super::device_ops::next_counter(tx, &station);
-                keep(pending, reply, result)
-            }
-        }
     }
 
     /// The keyed hash of `code` entered at `station`.
