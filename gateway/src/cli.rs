@@ -26,11 +26,11 @@ pub const EXIT_USAGE: u8 = 64;
 #[command(name = "lockergrid", version)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: CliCommand,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum CliCommand {
     /// Start the default deployment from deploy.toml and print how to try it.
     Up {
         /// The deployment file.
@@ -142,8 +142,8 @@ impl From<anyhow::Error> for Failure {
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Up { config } => up(&Deployment::load(&config)?).await?,
-        Command::Gateway {
+        CliCommand::Up { config } => up(&Deployment::load(&config)?).await?,
+        CliCommand::Gateway {
             config,
             data_dir,
             listen,
@@ -166,7 +166,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             wait_for_signal(gateway.stopped()).await;
             gateway.stop().await?;
         }
-        Command::Edge {
+        CliCommand::Edge {
             config,
             id,
             data_dir,
@@ -190,9 +190,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             wait_for_signal(std::future::pending::<()>()).await;
             edge.stop().await;
         }
-        Command::Token { command } => issue(command)?,
-        Command::Pki { command } => pki::run(command)?,
-        Command::Plugin { command } => plugin::run(command).await?,
+        CliCommand::Token { command } => issue(command)?,
+        CliCommand::Pki { command } => pki::run(command)?,
+        CliCommand::Plugin { command } => plugin::run(command).await?,
     }
     Ok(())
 }

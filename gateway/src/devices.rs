@@ -15,7 +15,7 @@ use crate::plugins::PluginStore;
 use anyhow::Context;
 pub use edges::EdgeState;
 use lockergrid_device_plane::{Audit, DeviceOptions, DevicePlane};
-use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_model::{Actor, CommandRecord, ReturnRecord, StationStatus};
 use lockergrid_node::{Node, device_actor};
 use lockergrid_protocol::command::CommandKey;
@@ -43,7 +43,7 @@ const ALERTS_KEPT: usize = 32;
 
 /// An alert raised by a locker's report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alert {
+pub struct StationAlert {
     /// When the node raised it.
     pub at: Timestamp,
     /// What kind: `tamper`, `offline`, …
@@ -60,7 +60,7 @@ pub struct Health {
     /// Its latest heartbeat.
     pub telemetry: Option<TelemetryMessage>,
     /// Recent alerts, newest last.
-    pub alerts: VecDeque<Alert>,
+    pub alerts: VecDeque<StationAlert>,
 }
 
 impl Health {
@@ -212,7 +212,7 @@ impl Devices {
     fn alert(&self, station: &StationId, at: Timestamp, kind: &str, detail: String) {
         tracing::warn!(%station, kind, %detail, "locker alert");
         self.update(station, |h| {
-            h.alerts.push_back(Alert {
+            h.alerts.push_back(StationAlert {
                 at,
                 kind: kind.into(),
                 detail,
@@ -243,9 +243,11 @@ pub fn prepare(
     listen: SocketAddr,
 ) -> anyhow::Result<DeviceOptions> {
     let pki = data_dir.join("pki");
-    let (mut ca, created) =
-        Authority::open_or_create(&pki, &format!("{} device CA", deployment.region_name))
-            .context("device CA")?;
+    let (mut ca, created) = CertificateAuthority::open_or_create(
+        &pki,
+        &format!("{} device CA", deployment.region_name),
+    )
+    .context("device CA")?;
     if created {
         tracing::info!(dir = %pki.display(), "device CA created");
     }

@@ -12,7 +12,7 @@ use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
 use anyhow::Context;
 use lockergrid_device_plane::DeviceOptions;
-use lockergrid_device_plane::{Authority, CRL, Identity, Kind};
+use lockergrid_device_plane::{CRL, CertificateAuthority, Identity, Kind};
 use lockergrid_edge::{EdgeOptions, RunningEdge, UplinkOptions};
 use lockergrid_firmware_shim::tls::client_config;
 use lockergrid_model::{Clock, SystemClock};
@@ -109,7 +109,7 @@ impl EdgeLaunch {
             return Ok(());
         }
         let pki = gateway_data.join("pki");
-        let mut ca = Authority::open(&pki).context("device CA")?;
+        let mut ca = CertificateAuthority::open(&pki).context("device CA")?;
         ca.issue(&Identity::new(Kind::Edge, &self.id)?, &[], 825)
             .and_then(|bundle| bundle.write_to(&certs, &self.id, ca.ca_pem()))
             .with_context(|| format!("certificate for edge node {}", self.id))?;

@@ -5,7 +5,7 @@
 
 use crate::config::Deployment;
 use anyhow::Context;
-use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_edge::RunningEdge;
 use lockergrid_firmware_shim::agent::{self, AgentOptions, Clock, Status};
 use lockergrid_firmware_shim::control;
@@ -103,7 +103,7 @@ pub async fn start(
         heartbeat,
         clock,
     } = simulation;
-    let mut ca = Authority::open(&data_dir.join("pki")).context("device CA")?;
+    let mut ca = CertificateAuthority::open(&data_dir.join("pki")).context("device CA")?;
     let mut started = Vec::with_capacity(stations.len());
     for seed in stations {
         let id = seed.record.id.as_str();

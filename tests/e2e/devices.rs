@@ -4,7 +4,7 @@
 //! access log, and a locker cut off from the gateway opens for the codes the gateway cached on it.
 
 use crate::edges::{deposit_parcels, pick_up_at};
-use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
 use lockergrid_model::{Clock, ManualClock};
 use lockergrid_protocol::Timestamp;
@@ -226,7 +226,7 @@ async fn a_locker_wired_to_the_gateway_and_cut_off_from_it_opens_for_a_cached_co
     d.locker_until("st-a", |s| s["cached_codes"] == 2).await?;
 
     // Cut off: its certificate revoked, the gateway drops its session and refuses it after.
-    let mut ca = Authority::open(&d.gateway.data_dir.join("pki"))?;
+    let mut ca = CertificateAuthority::open(&d.gateway.data_dir.join("pki"))?;
     ca.revoke(&Identity::new(Kind::Locker, "st-a")?)?;
     d.locker_until("st-a", |s| s["connected"] == false).await?;
     let (parcel, code, compartment) = &stored[0];

@@ -2,7 +2,7 @@
 //! exactly the records of the stations it serves, follows every change at the gateway, catches
 //! up with deltas after a restart, and operators see its state over HTTP and in the metrics.
 
-use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::simulated::SimulatedLocker;
 use lockergrid_model::Decision;
@@ -248,7 +248,7 @@ async fn a_restarted_edge_node_catches_up_with_the_deltas_it_missed() -> anyhow:
 async fn a_locker_revoked_at_the_gateway_is_cut_off_at_its_edge_node() -> anyhow::Result<()> {
     let d = edge_b(10).await?;
     let before = d.edge_until("edge-b", |e| e["lag"] == 0).await?;
-    let mut ca = Authority::open(&d.gateway.data_dir.join("pki"))?;
+    let mut ca = CertificateAuthority::open(&d.gateway.data_dir.join("pki"))?;
     ca.revoke(&Identity::new(Kind::Locker, "st-b")?)?;
 
     // The new list reaches the edge node as a delta; its front drops the live session and

@@ -2,7 +2,7 @@
 //! rest to the embedded broker on loopback.
 
 use super::broker::FRONT_USER;
-use super::tls::{Revocations, Trust, peer_identity};
+use super::tls::{ChainTrust, Revocations, peer_identity};
 use super::{Audit, DeviceError, DeviceOptions, may_publish, may_subscribe};
 use crate::Identity;
 use arc_swap::ArcSwap;
@@ -33,7 +33,7 @@ struct Session {
 }
 
 pub(super) struct Front {
-    trust: Trust,
+    trust: ChainTrust,
     config: ArcSwap<ServerConfig>,
     revoked: ArcSwap<std::collections::HashSet<Vec<u8>>>,
     sessions: Mutex<HashMap<u64, Session>>,
@@ -58,7 +58,7 @@ enum End {
 
 impl Front {
     pub(super) fn new(
-        trust: Trust,
+        trust: ChainTrust,
         initial: (Arc<ServerConfig>, Revocations),
         upstream: SocketAddr,
         secret: Arc<str>,

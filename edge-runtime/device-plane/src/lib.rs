@@ -13,7 +13,7 @@
 //!
 //! The node's own traffic uses rumqttd's local link: no socket, no TLS.
 //!
-//! It also owns the deployment's device PKI ([`Authority`]). It must never depend on the store,
+//! It also owns the deployment's device PKI ([`CertificateAuthority`]). It must never depend on the store,
 //! the plugin host or what a node decides: it carries messages and says who sent them.
 
 mod broker;
@@ -158,7 +158,7 @@ impl DevicePlane {
     /// revocation-list watch.
     pub async fn start(options: DeviceOptions) -> Result<(DevicePlane, NodeLink), DeviceError> {
         let secret: Arc<str> = lockergrid_protocol::to_hex(&rand::random::<[u8; 32]>()).into();
-        let trust = tls::Trust::load(&options)?;
+        let trust = tls::ChainTrust::load(&options)?;
         let revocations = tls::Revocations::load(&options.crl)?;
         let config = trust.server_config(&revocations)?;
         let (upstream, tx, rx) = broker::start(secret.clone(), options.max_packet).await?;

@@ -175,7 +175,7 @@ pub struct Issued {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Index {
+struct IssuedIndex {
     /// The number the next revocation list carries (RFC 5280 §5.2.3).
     crl_number: u64,
     #[serde(default)]
@@ -214,27 +214,27 @@ fn open_dir(path: &Path, create: bool) -> Result<Dir, PkiError> {
 }
 
 /// The deployment's certificate authority, opened on its directory.
-pub struct Authority {
+pub struct CertificateAuthority {
     dir: Dir,
     path: String,
     ca_pem: String,
     issuer: Issuer<'static, KeyPair>,
-    index: Index,
+    index: IssuedIndex,
 }
 
-impl fmt::Debug for Authority {
+impl fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Authority")
+        f.debug_struct("CertificateAuthority")
             .field("path", &self.path)
             .field("issued", &self.index.issued.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Authority {
+impl CertificateAuthority {
     /// Creates a CA named `name` in `path` and publishes an empty revocation list. Refuses a
     /// directory that already holds a CA.
-    pub fn create(path: &Path, name: &str) -> Result<Authority, PkiError> {
+    pub fn create(path: &Path, name: &str) -> Result<CertificateAuthority, PkiError> {
         let dir = open_dir(path, true)?;
         if dir.exists(CA_KEY) || dir.exists(CA_CERT) {
             return Err(PkiError::Exists(path.display().to_string()));
@@ -259,19 +259,19 @@ impl Authority {
             .map_err(io("write the CA key"))?;
         write_atomic(&dir, CA_CERT, ca_pem.as_bytes(), Mode::Public)
             .map_err(io("write the CA certificate"))?;
-        let mut authority = Authority {
+        let mut authority = CertificateAuthority {
             dir,
             path: path.display().to_string(),
             ca_pem,
             issuer: Issuer::new(params, key),
-            index: Index::default(),
+            index: IssuedIndex::default(),
         };
         authority.publish_crl()?;
         Ok(authority)
     }
 
     /// Opens the CA in `path`.
-    pub fn open(path: &Path) -> Result<Authority, PkiError> {
+    pub fn open(path: &Path) -> Result<CertificateAuthority, PkiError> {
         if !path.is_dir() {
             return Err(PkiError::Missing(path.display().to_string()));
         }
@@ -291,9 +291,9 @@ impl Authority {
         let index = if dir.exists(INDEX) {
             toml::from_str(&read(INDEX)?).map_err(|e| PkiError::Corrupt(format!("{INDEX}: {e}")))?
         } else {
-            Index::default()
+            IssuedIndex::default()
         };
-        Ok(Authority {
+        Ok(CertificateAuthority {
             dir,
             path: path.display().to_string(),
             ca_pem,
@@ -304,11 +304,14 @@ impl Authority {
 
     /// Opens the CA in `path`, creating it (named `name`) if there is none. The flag says
     /// whether it was created.
-    pub fn open_or_create(path: &Path, name: &str) -> Result<(Authority, bool), PkiError> {
+    pub fn open_or_create(
+        path: &Path,
+        name: &str,
+    ) -> Result<(CertificateAuthority, bool), PkiError> {
         if path.join(CA_KEY).exists() {
-            Ok((Authority::open(path)?, false))
+            Ok((CertificateAuthority::open(path)?, false))
         } else {
-            Ok((Authority::create(path, name)?, true))
+            Ok((CertificateAuthority::create(path, name)?, true))
         }
     }
 

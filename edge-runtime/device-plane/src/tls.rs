@@ -17,7 +17,7 @@ fn tls(what: &str, path: &Path, e: impl std::fmt::Display) -> DeviceError {
 }
 
 /// What the front trusts and presents.
-pub(super) struct Trust {
+pub(super) struct ChainTrust {
     roots: Arc<rustls::RootCertStore>,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -31,8 +31,8 @@ pub(super) struct Revocations {
     pub(super) serials: HashSet<Vec<u8>>,
 }
 
-impl Trust {
-    pub(super) fn load(options: &DeviceOptions) -> Result<Trust, DeviceError> {
+impl ChainTrust {
+    pub(super) fn load(options: &DeviceOptions) -> Result<ChainTrust, DeviceError> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(&options.ca)
             .map_err(|e| tls("read the CA", &options.ca, e))?
@@ -50,7 +50,7 @@ impl Trust {
             .map_err(|e| tls("parse the node certificate", &options.cert, e))?;
         let key = PrivateKeyDer::from_pem_file(&options.key)
             .map_err(|e| tls("read the node key", &options.key, e))?;
-        Ok(Trust {
+        Ok(ChainTrust {
             roots: Arc::new(roots),
             chain,
             key,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 /// What became of the last binding sent for one slot.
 #[derive(Default)]
-struct Slot {
+struct SlotState {
     /// The binding serving there, as installed.
     installed: Option<PluginRecord>,
     /// The last binding refused there, and why.
@@ -26,7 +26,7 @@ struct Slot {
 #[derive(Clone)]
 pub(super) struct EdgePlugins {
     pub host: Arc<PluginHost>,
-    slots: Arc<Mutex<BTreeMap<String, Slot>>>,
+    slots: Arc<Mutex<BTreeMap<String, SlotState>>>,
     changed: Arc<Notify>,
 }
 
@@ -71,7 +71,7 @@ impl EdgePlugins {
             .cloned()
             .collect();
         for slot in gone {
-            if let Some(Slot {
+            if let Some(SlotState {
                 installed: Some(record),
                 ..
             }) = self.lock().remove(&slot)
@@ -159,7 +159,7 @@ impl EdgePlugins {
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SlotState>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

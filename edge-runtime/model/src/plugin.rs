@@ -148,7 +148,7 @@ impl NotificationEvent {
 /// A way to reach a recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Channel {
+pub enum NotifyChannel {
     /// App push.
     Push,
     /// Text message.
@@ -165,7 +165,7 @@ pub struct Recipient {
     /// Who.
     pub id: String,
     /// The channels they accept, in their order of preference.
-    pub channels: Vec<Channel>,
+    pub channels: Vec<NotifyChannel>,
     /// Quiet hours, minutes since local midnight, start and end.
     pub quiet_hours: Option<(u16, u16)>,
     /// Minutes since local midnight for the recipient now.
@@ -176,7 +176,7 @@ pub struct Recipient {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// Over which channel.
-    pub channel: Channel,
+    pub channel: NotifyChannel,
     /// Minutes to wait before it.
     pub delay_minutes: u32,
 }

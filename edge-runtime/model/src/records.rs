@@ -1,7 +1,7 @@
 //! The records the store keeps, one type per table. They are also the store's answers: the
 //! gateway renders them as JSON.
 
-use crate::{Channel, DeliveryPlan, NotificationEvent};
+use crate::{DeliveryPlan, NotificationEvent, NotifyChannel};
 use lockergrid_protocol::{
     CompartmentId, CompartmentState, GeoPoint, OrderId, ParcelId, ParcelSpec, ParcelStatus,
     ReservationId, ReturnId, Size, StationId, Tier, Timestamp,
@@ -169,7 +169,7 @@ pub struct NotifyRecipient {
     /// Who (a customer id of the shop).
     pub id: String,
     /// The channels they accept, in their order of preference.
-    pub channels: Vec<Channel>,
+    pub channels: Vec<NotifyChannel>,
     /// Quiet hours, minutes since local midnight, start and end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<(u16, u16)>,

@@ -37,7 +37,7 @@ fn store_options(clock: &ManualClock, edge: bool) -> StoreOptions {
 
 /// Which node decides, and how it is connected.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+enum NodeKind {
     Gateway,
     EdgeCutOff,
     EdgeConnected,
@@ -55,7 +55,7 @@ struct Fixture {
     _dirs: Vec<tempfile::TempDir>,
 }
 
-async fn fixture(kind: Kind) -> Fixture {
+async fn fixture(kind: NodeKind) -> Fixture {
     let clock = ManualClock::new(START);
     let dir = tempfile::tempdir().expect("temp dir");
     let gateway = Store::open(
@@ -103,10 +103,10 @@ async fn fixture(kind: Kind) -> Fixture {
         .await
         .expect("deposited");
     let mut dirs = vec![dir];
-    let (uplink, connected) = watch::channel(kind == Kind::EdgeConnected);
+    let (uplink, connected) = watch::channel(kind == NodeKind::EdgeConnected);
     let (store, authority) = match kind {
-        Kind::Gateway => (gateway, Authority::Gateway),
-        Kind::EdgeCutOff | Kind::EdgeConnected => {
+        NodeKind::Gateway => (gateway, Authority::Gateway),
+        NodeKind::EdgeCutOff | NodeKind::EdgeConnected => {
             let edge_dir = tempfile::tempdir().expect("temp dir");
             let edge = Store::open(
                 &edge_dir.path().join("edge.redb"),
@@ -173,7 +173,7 @@ impl Fixture {
 }
 
 /// The unlock a right code answers: for the parcel's compartment, completed by its door.
-async fn right_code_opens_and_its_door_completes_the_pickup(kind: Kind) {
+async fn right_code_opens_and_its_door_completes_the_pickup(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let code = f.code.clone();
     let Handled::Applied(Effect::Unlock(command)) = f.typed(&code).await else {
@@ -218,7 +218,7 @@ async fn right_code_opens_and_its_door_completes_the_pickup(kind: Kind) {
     );
 }
 
-async fn a_malformed_code_is_rejected_and_counted(kind: Kind) {
+async fn a_malformed_code_is_rejected_and_counted(kind: NodeKind) {
     let mut f = fixture(kind).await;
     assert!(
         matches!(f.typed("12").await, Handled::Applied(Effect::None)),
@@ -228,7 +228,7 @@ async fn a_malformed_code_is_rejected_and_counted(kind: Kind) {
     assert_eq!(f.parcel_status(), ParcelStatus::Stored, "{kind:?}");
 }
 
-async fn five_wrong_codes_lock_the_station_even_for_the_right_one(kind: Kind) {
+async fn five_wrong_codes_lock_the_station_even_for_the_right_one(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let wrong = if f.code == "00000000" {
         "11111111"
@@ -250,7 +250,7 @@ async fn five_wrong_codes_lock_the_station_even_for_the_right_one(kind: Kind) {
     assert_eq!(f.parcel_status(), ParcelStatus::Stored, "{kind:?}");
 }
 
-async fn a_door_opening_is_logged_once(kind: Kind) {
+async fn a_door_opening_is_logged_once(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let compartment = f.compartment.clone();
     let (_, handled) = f.event(DeviceEvent::DoorOpened { compartment }).await;
@@ -263,7 +263,7 @@ async fn a_door_opening_is_logged_once(kind: Kind) {
 
 /// A door-closed event naming a command the node never issued: the gateway records it; an edge
 /// node leaves it to the gateway, which may know it.
-async fn a_door_closed_after_an_unknown_command(kind: Kind) {
+async fn a_door_closed_after_an_unknown_command(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let (_, handled) = f
         .event(DeviceEvent::DoorClosed {
@@ -272,7 +272,7 @@ async fn a_door_closed_after_an_unknown_command(kind: Kind) {
         })
         .await;
     match kind {
-        Kind::Gateway => assert!(
+        NodeKind::Gateway => assert!(
             matches!(
                 handled,
                 Handled::Applied(Effect::DoorClosed {
@@ -282,7 +282,7 @@ async fn a_door_closed_after_an_unknown_command(kind: Kind) {
             ),
             "{handled:?}"
         ),
-        Kind::EdgeCutOff | Kind::EdgeConnected => {
+        NodeKind::EdgeCutOff | NodeKind::EdgeConnected => {
             assert!(matches!(handled, Handled::NotOurs), "{kind:?}: {handled:?}")
         }
     }
@@ -290,11 +290,11 @@ async fn a_door_closed_after_an_unknown_command(kind: Kind) {
 
 /// A tamper alarm takes the station out of service at the gateway; an edge node leaves it to the
 /// gateway even while cut off (the locker keeps it until then).
-async fn a_tamper_alarm(kind: Kind) {
+async fn a_tamper_alarm(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let (_, handled) = f.event(DeviceEvent::Tamper { tripped: true }).await;
     match kind {
-        Kind::Gateway => {
+        NodeKind::Gateway => {
             assert!(
                 matches!(handled, Handled::Applied(Effect::Tamper { tripped: true })),
                 "{handled:?}"
@@ -307,7 +307,7 @@ async fn a_tamper_alarm(kind: Kind) {
                 .map(|v| v.record.status);
             assert_eq!(status, Some(StationStatus::OutOfService));
         }
-        Kind::EdgeCutOff | Kind::EdgeConnected => {
+        NodeKind::EdgeCutOff | NodeKind::EdgeConnected => {
             assert!(matches!(handled, Handled::NotOurs), "{kind:?}: {handled:?}")
         }
     }
@@ -315,7 +315,7 @@ async fn a_tamper_alarm(kind: Kind) {
 
 #[tokio::test]
 async fn the_code_entry_and_door_cases_hold_at_the_gateway_and_at_a_cut_off_edge_node() {
-    for kind in [Kind::Gateway, Kind::EdgeCutOff] {
+    for kind in [NodeKind::Gateway, NodeKind::EdgeCutOff] {
         right_code_opens_and_its_door_completes_the_pickup(kind).await;
         a_malformed_code_is_rejected_and_counted(kind).await;
         five_wrong_codes_lock_the_station_even_for_the_right_one(kind).await;
@@ -327,20 +327,20 @@ async fn the_code_entry_and_door_cases_hold_at_the_gateway_and_at_a_cut_off_edge
 
 #[tokio::test]
 async fn a_connected_edge_node_leaves_code_entries_and_door_events_to_the_gateway() {
-    let mut f = fixture(Kind::EdgeConnected).await;
+    let mut f = fixture(NodeKind::EdgeConnected).await;
     let code = f.code.clone();
     assert!(matches!(f.typed(&code).await, Handled::NotOurs));
     let compartment = f.compartment.clone();
     let (_, handled) = f.event(DeviceEvent::DoorOpened { compartment }).await;
     assert!(matches!(handled, Handled::NotOurs), "{handled:?}");
-    a_door_closed_after_an_unknown_command(Kind::EdgeConnected).await;
-    a_tamper_alarm(Kind::EdgeConnected).await;
+    a_door_closed_after_an_unknown_command(NodeKind::EdgeConnected).await;
+    a_tamper_alarm(NodeKind::EdgeConnected).await;
     assert_eq!(f.parcel_status(), ParcelStatus::Stored);
 }
 
 #[tokio::test]
 async fn an_edge_node_completes_the_door_of_its_own_unlock_after_the_uplink_returns() {
-    let mut f = fixture(Kind::EdgeCutOff).await;
+    let mut f = fixture(NodeKind::EdgeCutOff).await;
     let code = f.code.clone();
     let Handled::Applied(Effect::Unlock(command)) = f.typed(&code).await else {
         panic!("the right code opens nothing offline");

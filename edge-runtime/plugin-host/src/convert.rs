@@ -7,8 +7,8 @@ use super::bindings::types as wit;
 use lockergrid_model::Candidate;
 use lockergrid_model::StationKind;
 use lockergrid_model::{
-    AccessAttempt, AccessDecision, AccessMethod, AccessRole, Alert, Channel, DeliveryPlan,
-    NotificationEvent, Reading, Recipient, Severity, Step, Telemetry,
+    AccessAttempt, AccessDecision, AccessMethod, AccessRole, Alert, DeliveryPlan,
+    NotificationEvent, NotifyChannel, Reading, Recipient, Severity, Step, Telemetry,
 };
 use lockergrid_protocol::{ParcelSpec, Size, Tier};
 
@@ -172,24 +172,24 @@ impl From<NotificationEvent> for wit::NotificationEvent {
     }
 }
 
-impl From<Channel> for wit::Channel {
-    fn from(c: Channel) -> wit::Channel {
+impl From<NotifyChannel> for wit::Channel {
+    fn from(c: NotifyChannel) -> wit::Channel {
         match c {
-            Channel::Push => wit::Channel::Push,
-            Channel::Sms => wit::Channel::Sms,
-            Channel::Email => wit::Channel::Email,
-            Channel::Webhook => wit::Channel::Webhook,
+            NotifyChannel::Push => wit::Channel::Push,
+            NotifyChannel::Sms => wit::Channel::Sms,
+            NotifyChannel::Email => wit::Channel::Email,
+            NotifyChannel::Webhook => wit::Channel::Webhook,
         }
     }
 }
 
-impl From<wit::Channel> for Channel {
-    fn from(c: wit::Channel) -> Channel {
+impl From<wit::Channel> for NotifyChannel {
+    fn from(c: wit::Channel) -> NotifyChannel {
         match c {
-            wit::Channel::Push => Channel::Push,
-            wit::Channel::Sms => Channel::Sms,
-            wit::Channel::Email => Channel::Email,
-            wit::Channel::Webhook => Channel::Webhook,
+            wit::Channel::Push => NotifyChannel::Push,
+            wit::Channel::Sms => NotifyChannel::Sms,
+            wit::Channel::Email => NotifyChannel::Email,
+            wit::Channel::Webhook => NotifyChannel::Webhook,
         }
     }
 }

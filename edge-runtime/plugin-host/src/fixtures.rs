@@ -8,7 +8,7 @@ use super::{
 };
 use lockergrid_model::Candidate;
 use lockergrid_model::{
-    AccessAttempt, AccessMethod, AccessRole, Channel, NotificationEvent, Reading, Recipient,
+    AccessAttempt, AccessMethod, AccessRole, NotificationEvent, NotifyChannel, Reading, Recipient,
     Telemetry,
 };
 use lockergrid_model::{SizeCount, StationView};
@@ -132,13 +132,17 @@ fn recipients() -> Vec<Recipient> {
     vec![
         Recipient {
             id: "fixture-customer".into(),
-            channels: vec![Channel::Push, Channel::Sms, Channel::Email],
+            channels: vec![
+                NotifyChannel::Push,
+                NotifyChannel::Sms,
+                NotifyChannel::Email,
+            ],
             quiet_hours: Some((22 * 60, 7 * 60)),
             local_minute: 23 * 60 + 30,
         },
         Recipient {
             id: "fixture-email-only".into(),
-            channels: vec![Channel::Email],
+            channels: vec![NotifyChannel::Email],
             quiet_hours: None,
             local_minute: 12 * 60,
         },

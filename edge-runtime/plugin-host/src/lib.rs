@@ -894,7 +894,7 @@ fn check_alerts(alerts: Vec<Alert>) -> Result<Vec<Alert>, PluginError> {
 
 fn check_plan(
     plan: DeliveryPlan,
-    allowed: &[lockergrid_model::Channel],
+    allowed: &[lockergrid_model::NotifyChannel],
 ) -> Result<DeliveryPlan, PluginError> {
     if plan.steps.len() > MAX_PLAN_STEPS {
         return Err(PluginError::InvalidAnswer(format!(

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lockergrid_model::Channel;
+use lockergrid_model::NotifyChannel;
 use lockergrid_model::World;
 use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
 use lockergrid_model::{CommandRecord, DecidedBy, NotifyRecipient, Reservation};
@@ -59,7 +59,7 @@ pub(super) struct CreateReservation {
 #[serde(deny_unknown_fields)]
 pub(super) struct RecipientBody {
     id: String,
-    channels: Vec<Channel>,
+    channels: Vec<NotifyChannel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quiet_hours: Option<[u16; 2]>,
 }
@@ -71,7 +71,11 @@ fn recipient(body: &CreateReservation) -> Result<NotifyRecipient, ApiError> {
     let Some(r) = &body.recipient else {
         return Ok(NotifyRecipient {
             id: body.order_id.to_string(),
-            channels: vec![Channel::Push, Channel::Sms, Channel::Email],
+            channels: vec![
+                NotifyChannel::Push,
+                NotifyChannel::Sms,
+                NotifyChannel::Email,
+            ],
             quiet_hours: None,
         });
     };

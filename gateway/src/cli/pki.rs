@@ -3,7 +3,7 @@
 
 use crate::config::{ConfigError, Deployment};
 use clap::{Args, Subcommand};
-use lockergrid_device_plane::{Authority, Identity, Kind, PkiError};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind, PkiError};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -101,7 +101,7 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
     match command {
         PkiCommand::Init { at, name } => {
             let path = at.path()?;
-            Authority::create(&path, &name).map_err(failure)?;
+            CertificateAuthority::create(&path, &name).map_err(failure)?;
             println!("created CA {name:?} in {}", path.display());
         }
         PkiCommand::Issue {
@@ -112,7 +112,7 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
             days,
             out,
         } => {
-            let mut ca = Authority::open(&at.path()?).map_err(failure)?;
+            let mut ca = CertificateAuthority::open(&at.path()?).map_err(failure)?;
             let identity = Identity::new(kind, id).map_err(failure)?;
             let bundle = ca.issue(&identity, &hosts, days).map_err(failure)?;
             bundle
@@ -131,7 +131,7 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
             id,
             serial,
         } => {
-            let mut ca = Authority::open(&at.path()?).map_err(failure)?;
+            let mut ca = CertificateAuthority::open(&at.path()?).map_err(failure)?;
             let revoked = match (kind, id, serial) {
                 (Some(kind), Some(id), _) => ca
                     .revoke(&Identity::new(kind, id).map_err(failure)?)
@@ -153,7 +153,7 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
         }
         PkiCommand::Crl { at } => {
             let path = at.path()?;
-            Authority::open(&path)
+            CertificateAuthority::open(&path)
                 .and_then(|mut ca| ca.publish_crl())
                 .map_err(failure)?;
             println!(
@@ -162,7 +162,7 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
             );
         }
         PkiCommand::List { at } => {
-            let ca = Authority::open(&at.path()?).map_err(failure)?;
+            let ca = CertificateAuthority::open(&at.path()?).map_err(failure)?;
             println!(
                 "{:<34} {:<7} {:<24} {:>12} revoked",
                 "serial", "kind", "id", "not after"

@@ -6,7 +6,7 @@
 //! restart the locker sends the event again; the deposit is recorded exactly once.
 
 use crate::process::{issue_token, start_gateway_with, write_deployment};
-use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_firmware_shim::agent::{self, AgentOptions, Status};
 use lockergrid_firmware_shim::sim::SimLocker;
 use lockergrid_firmware_shim::tls::client_config;
@@ -104,7 +104,7 @@ fn start_locker(
     node: SocketAddr,
     dir: &Path,
 ) -> anyhow::Result<(Arc<Mutex<SimLocker>>, watch::Receiver<Status>)> {
-    let mut ca = Authority::open(&data.join("pki"))?;
+    let mut ca = CertificateAuthority::open(&data.join("pki"))?;
     let certs = dir.join("certs");
     ca.issue(&Identity::new(Kind::Locker, "st-0")?, &[], 30)?
         .write_to(&certs, "st-0", ca.ca_pem())?;

@@ -10,7 +10,7 @@
 //!    TLS version (received by a subscriber over TLS), in the same run.
 
 use crate::latency::Report;
-use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_device_plane::{DeviceOptions, DevicePlane, Notification};
 use lockergrid_firmware_shim::tls::client_config;
 use lockergrid_gateway::simulated::SimulatedLocker;
@@ -86,7 +86,7 @@ struct Pki {
 impl Pki {
     fn create(dir: &Path, lockers: usize) -> anyhow::Result<Pki> {
         let pki = dir.join("pki");
-        let mut ca = Authority::create(&pki, "bench CA")?;
+        let mut ca = CertificateAuthority::create(&pki, "bench CA")?;
         ca.issue(
             &Identity::new(Kind::Node, "bench-node")?,
             &["127.0.0.1".into(), "localhost".into()],

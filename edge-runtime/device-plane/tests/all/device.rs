@@ -3,7 +3,7 @@
 //! configuration.
 
 use lockergrid_device_plane::{Audit, DeviceOptions, DevicePlane, NodeLink, Notification};
-use lockergrid_device_plane::{Authority, Identity, Kind};
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_firmware_shim::tls::client_config;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
@@ -16,7 +16,7 @@ use tempfile::TempDir;
 
 struct Plane {
     dir: TempDir,
-    ca: Authority,
+    ca: CertificateAuthority,
     plane: DevicePlane,
     link: NodeLink,
 }
@@ -29,7 +29,7 @@ fn pki_dir(dir: &TempDir) -> PathBuf {
 /// revocation list every 200 ms.
 async fn plane() -> Plane {
     let dir = TempDir::new().unwrap();
-    let mut ca = Authority::create(&pki_dir(&dir), "test device CA").unwrap();
+    let mut ca = CertificateAuthority::create(&pki_dir(&dir), "test device CA").unwrap();
     let node = ca
         .issue(
             &Identity::new(Kind::Node, "gateway").unwrap(),
@@ -200,7 +200,7 @@ async fn devices_without_a_valid_certificate_are_refused() {
 
     // Another deployment's CA: the certificate does not chain.
     let other_dir = TempDir::new().unwrap();
-    let mut other = Authority::create(other_dir.path(), "someone else's CA").unwrap();
+    let mut other = CertificateAuthority::create(other_dir.path(), "someone else's CA").unwrap();
     let foreign = other_dir.path().join("foreign");
     other
         .issue(&Identity::new(Kind::Locker, "ams-zuid").unwrap(), &[], 30)

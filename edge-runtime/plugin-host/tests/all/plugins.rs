@@ -3,8 +3,8 @@
 
 use lockergrid_model::Candidate;
 use lockergrid_model::{
-    AccessAttempt, AccessDecision, AccessMethod, AccessRole, Channel, NotificationEvent, Reading,
-    Recipient, Severity, Step, Telemetry,
+    AccessAttempt, AccessDecision, AccessMethod, AccessRole, NotificationEvent, NotifyChannel,
+    Reading, Recipient, Severity, Step, Telemetry,
 };
 use lockergrid_model::{
     Binding, BindingLimits, PluginSigner, PolicyError, PolicyFile, Scope, TrustedKey, World,
@@ -639,7 +639,11 @@ async fn the_multichannel_router_tries_push_first_and_respects_quiet_hours() {
     .expect("loads");
     let mut recipient = Recipient {
         id: "c-1".into(),
-        channels: vec![Channel::Email, Channel::Sms, Channel::Push],
+        channels: vec![
+            NotifyChannel::Email,
+            NotifyChannel::Sms,
+            NotifyChannel::Push,
+        ],
         quiet_hours: Some((22 * 60, 7 * 60)),
         local_minute: 12 * 60,
     };
@@ -661,9 +665,9 @@ async fn the_multichannel_router_tries_push_first_and_respects_quiet_hours() {
     assert_eq!(
         day.answer.steps,
         [
-            step(Channel::Push, 0),
-            step(Channel::Sms, 15),
-            step(Channel::Email, 15)
+            step(NotifyChannel::Push, 0),
+            step(NotifyChannel::Sms, 15),
+            step(NotifyChannel::Email, 15)
         ]
     );
     recipient.local_minute = 23 * 60;
@@ -679,9 +683,9 @@ async fn the_multichannel_router_tries_push_first_and_respects_quiet_hours() {
     assert_eq!(
         night.answer.steps,
         [
-            step(Channel::Email, 0),
-            step(Channel::Push, 8 * 60),
-            step(Channel::Sms, 15)
+            step(NotifyChannel::Email, 0),
+            step(NotifyChannel::Push, 8 * 60),
+            step(NotifyChannel::Sms, 15)
         ],
         "e-mail at once, push when quiet hours end at 07:00"
     );
