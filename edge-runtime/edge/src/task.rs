@@ -17,7 +17,7 @@ use lockergrid_model::{
     SyncItem, UplinkBody,
 };
 use lockergrid_node::{CACHE_CHECK, CodeCaches, Node};
-use lockergrid_node::{ack_for, command_status, device_actor, locker_actor, sign_unlock};
+use lockergrid_node::{ack_for, command_event, device_actor, locker_actor, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
@@ -339,11 +339,11 @@ impl EdgeTask {
         let Ok(ack) = serde_json::from_value::<AckMessage>(message.clone()) else {
             return false;
         };
-        let (status, detail) = command_status(ack.outcome);
+        let (event, detail) = command_event(ack.outcome);
         let actor = locker_actor(locker.as_str());
         match self
             .store
-            .settle_command(ack.command, status, detail, actor)
+            .settle_command(ack.command, event, detail, actor)
             .await
         {
             Ok(settled) => settled.is_some(),

@@ -1,6 +1,7 @@
 //! The records every Lockergrid node shares, with no I/O: what the store keeps (stations,
 //! compartments, reservations, parcels, codes, returns, commands, leases, the access log's
-//! entries), the availability snapshot discovery reads, the plugin model and the policy file
+//! entries) with the lifecycles of reservations, returns and commands, the availability snapshot
+//! discovery reads, the plugin model and the policy file
 //! format with its signatures, the sync messages between the gateway and its edge nodes and the
 //! gateway's log of them, the clock the store's expiry runs on, and the built-in station ranking.
 //!
@@ -8,6 +9,7 @@
 //! and must never depend on tokio, redb, wasmtime or anything that does I/O.
 
 mod clock;
+mod lifecycle;
 mod plugin;
 mod policy;
 mod ranking;
@@ -17,6 +19,7 @@ mod sync;
 mod sync_log;
 
 pub use clock::*;
+pub use lifecycle::*;
 pub use plugin::*;
 pub use policy::*;
 pub use ranking::*;

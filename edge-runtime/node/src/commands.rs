@@ -1,7 +1,7 @@
 //! The commands a node sends its lockers and what their acknowledgements mean: one encoding for
 //! the gateway's and an edge node's (DESIGN.md §6).
 
-use lockergrid_model::{CommandRecord, CommandStatus};
+use lockergrid_model::{CommandEvent, CommandRecord, CommandStatus};
 use lockergrid_protocol::command::SignedCommand;
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, CachedCode, Command, CommandKey};
 use lockergrid_protocol::message::{AckMessage, MESSAGE_VERSION, Outcome};
@@ -65,13 +65,13 @@ impl CodeCache {
     }
 }
 
-/// What a locker's acknowledgement makes of its command: the status to record and the locker's
-/// reason.
-pub fn command_status(outcome: Outcome) -> (CommandStatus, Option<String>) {
+/// What a locker's acknowledgement makes of its command: the event its lifecycle takes and the
+/// locker's reason.
+pub fn command_event(outcome: Outcome) -> (CommandEvent, Option<String>) {
     match outcome {
-        Outcome::Executed => (CommandStatus::Executed, None),
-        Outcome::Refused { reason } => (CommandStatus::Refused, Some(reason)),
-        Outcome::Failed { reason } => (CommandStatus::Failed, Some(reason)),
+        Outcome::Executed => (CommandEvent::Executed, None),
+        Outcome::Refused { reason } => (CommandEvent::Refused, Some(reason)),
+        Outcome::Failed { reason } => (CommandEvent::Failed, Some(reason)),
     }
 }
 

@@ -5,7 +5,7 @@
 //! ([`Node::enter_code`]: the lock-out, the code, the parcel or return it opens, the site rules,
 //! the unlock), a locker's events applied once through the inbox ([`Node::on_event`]), and the
 //! signed commands and acknowledgements that travel to and from a locker ([`sign_unlock`],
-//! [`command_status`], [`ack_for`]), and the code caches it keeps on its lockers for when no node
+//! [`command_event`], [`ack_for`]), and the code caches it keeps on its lockers for when no node
 //! answers them ([`CodeCaches`]). A node decides by its [`Authority`]: the gateway always, an edge
 //! node while its uplink is down and for the doors of the unlocks it issued itself.
 //!

@@ -15,7 +15,7 @@ use super::{ChangeError, DoorClosed, DoorClosedEvent, PickupUnlock, SettledEvent
 use lockergrid_model::{
     Actor, CommandRecord, CommandStatus, DecidedBy, InboxRecord, ReservationStatus, UnlockFor,
 };
-use lockergrid_model::{Decision, EdgeDecision};
+use lockergrid_model::{CommandEvent, Decision, EdgeDecision};
 use lockergrid_protocol::{CompartmentId, ParcelEvent, ReservationId, StationId};
 use std::time::Duration;
 
@@ -430,7 +430,7 @@ impl Writer {
         &mut self,
         tx: &mut Tx<'_>,
         id: &str,
-        status: CommandStatus,
+        event: CommandEvent,
         detail: Option<String>,
         actor: Actor,
     ) -> Result<Option<CommandRecord>, StoreError> {
@@ -440,7 +440,15 @@ impl Writer {
         let Some(mut command) = COMMANDS_V1.get(&tx.commands, id)? else {
             return Ok(None);
         };
-        command.status = status;
+        // A command in the outbox is pending; anything else means the tables disagree.
+        command.status = command
+            .status
+            .apply(event)
+            .map_err(|e| StoreError::Corrupt {
+                table: "commands_v1",
+                detail: format!("{id}: {e}"),
+            })?;
+        let status = command.status;
         command.detail = detail;
         COMMANDS_V1.put(&mut tx.commands, id, &command)?;
         self.drop_off_abandoned(tx, &command)?;

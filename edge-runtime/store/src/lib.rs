@@ -26,11 +26,11 @@ pub use decisions::{Applied, OfflinePickup};
 pub use device_ops::DOOR_GRACE;
 pub use leases::LeaseWant;
 use lockergrid_model::Clock;
-use lockergrid_model::Snapshot;
 use lockergrid_model::{
-    Actor, CommandRecord, CommandStatus, CompartmentRecord, DecidedBy, NotifyRecipient,
-    OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord, StationStatus,
+    Actor, CommandRecord, CompartmentRecord, DecidedBy, NotifyRecipient, OutboxEntry, Parcel,
+    Reservation, ReturnRecord, StationRecord, StationStatus,
 };
+use lockergrid_model::{CommandEvent, Snapshot};
 use lockergrid_model::{DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
@@ -579,11 +579,11 @@ impl Store {
     pub async fn settle_command(
         &self,
         id: String,
-        status: CommandStatus,
+        event: CommandEvent,
         detail: Option<String>,
         actor: Actor,
     ) -> Result<Option<CommandRecord>, StoreError> {
-        self.write(move |w, tx| w.settle_command(tx, &id, status, detail, actor))
+        self.write(move |w, tx| w.settle_command(tx, &id, event, detail, actor))
             .await
     }
 

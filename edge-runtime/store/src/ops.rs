@@ -18,7 +18,7 @@ use super::{
 use lockergrid_model::NotificationEvent;
 use lockergrid_model::{
     Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, OutboxEntry, Parcel,
-    Reservation, ReservationStatus, StationStatus,
+    Reservation, ReservationEvent, ReservationStatus, StationStatus,
 };
 use lockergrid_protocol::compartment::apply;
 use lockergrid_protocol::{
@@ -211,14 +211,16 @@ impl Writer {
         event: CompartmentEvent,
         actor: Actor,
     ) -> Result<Reservation, ChangeError> {
+        let ended = match event {
+            CompartmentEvent::HoldExpired => ReservationEvent::HoldExpired,
+            _ => ReservationEvent::Released,
+        };
+        let ended = moved(&reservation, ended)?;
         self.move_compartment(tx, &reservation.compartment_id, event, None)?;
         self.index
             .hold_deadlines
             .remove(&(reservation.hold_until, reservation.id.clone()));
-        reservation.status = match event {
-            CompartmentEvent::HoldExpired => ReservationStatus::Expired,
-            _ => ReservationStatus::Released,
-        };
+        reservation.status = ended;
         RESERVATIONS_V1.put(&mut tx.reservations, reservation.id.as_str(), &reservation)?;
         let mut parcel = self.parcel(tx, &reservation.parcel_id)?;
         parcel.status = advance(&parcel, ParcelEvent::HoldEnded)?;
@@ -247,6 +249,7 @@ impl Writer {
                 ReservationStatus::Expired,
             ));
         }
+        let deposited = moved(&reservation, ReservationEvent::Deposited)?;
         let mut parcel = self.parcel(tx, &reservation.parcel_id)?;
         let stored = advance(&parcel, ParcelEvent::Deposited)?;
         let (code, hash) = self.draw_code(tx, &reservation.station_id)?;
@@ -274,7 +277,7 @@ impl Writer {
         self.index
             .pickup_deadlines
             .insert((expires_at, parcel.id.clone()));
-        reservation.status = ReservationStatus::Deposited;
+        reservation.status = deposited;
         RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
         self.log(
             tx,
@@ -418,7 +421,15 @@ impl Writer {
         let mut reservation = RESERVATIONS_V1
             .get(&tx.reservations, id.as_str())?
             .ok_or_else(|| missing("reservations_v1", id.as_str()))?;
-        reservation.status = ReservationStatus::Completed;
+        // A parcel leaving its compartment has a deposited reservation; anything else means the
+        // tables disagree.
+        reservation.status = reservation
+            .status
+            .apply(ReservationEvent::Completed)
+            .map_err(|e| StoreError::Corrupt {
+                table: "reservations_v1",
+                detail: format!("{id}: {e}"),
+            })?;
         RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)
     }
 
@@ -630,6 +641,17 @@ impl Writer {
         });
         Ok(c)
     }
+}
+
+/// The status `reservation` moves to on `event`; an illegal move is a conflict.
+fn moved(
+    reservation: &Reservation,
+    event: ReservationEvent,
+) -> Result<ReservationStatus, ChangeError> {
+    reservation
+        .status
+        .apply(event)
+        .map_err(|e| conflict("reservation", reservation.id.as_str(), e.from))
 }
 
 pub(super) fn advance(parcel: &Parcel, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {

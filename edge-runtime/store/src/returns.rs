@@ -10,8 +10,8 @@ use super::writer::{Tx, Writer};
 use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
 use lockergrid_model::Decision;
 use lockergrid_model::{
-    Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnRecord, ReturnStatus,
-    StationStatus, UnlockFor,
+    Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnEvent, ReturnRecord,
+    ReturnStatus, StationStatus, UnlockFor,
 };
 use lockergrid_protocol::{
     CompartmentEvent, CompartmentId, CompartmentState, OrderId, ParcelSpec, PickupCode, ReturnId,
@@ -68,6 +68,11 @@ fn not_found(id: &ReturnId) -> ChangeError {
 
 fn in_status(record: &ReturnRecord) -> ChangeError {
     super::ops::conflict("return", record.id.as_str(), record.status)
+}
+
+/// The status `record` moves to on `event`; an illegal move is a conflict naming its status.
+fn moved(record: &ReturnRecord, event: ReturnEvent) -> Result<ReturnStatus, ChangeError> {
+    record.status.apply(event).map_err(|_| in_status(record))
 }
 
 impl Store {
@@ -269,6 +274,7 @@ impl Writer {
         else {
             return Ok(None);
         };
+        let opened = moved(&record, ReturnEvent::Opened)?;
         // An edge node opens a compartment of its lease (already held for it); the gateway holds
         // a free one.
         let lease = match self.edge {
@@ -318,7 +324,7 @@ impl Writer {
                 valid: request.valid,
             },
         )?;
-        record.status = ReturnStatus::DroppingOff;
+        record.status = opened;
         record.compartment_id = Some(compartment.clone());
         RETURNS_V1.put(&mut tx.returns, record.id.as_str(), &record)?;
         let outcome = format!("return drop-off: command {} to {compartment}", command.id);
@@ -346,12 +352,7 @@ impl Writer {
         let mut record = RETURNS_V1
             .get(&tx.returns, id.as_str())?
             .ok_or_else(|| not_found(id))?;
-        if !matches!(
-            record.status,
-            ReturnStatus::DroppingOff | ReturnStatus::Authorized
-        ) {
-            return Err(in_status(&record));
-        }
+        let dropped = moved(&record, ReturnEvent::DroppedOff)?;
         let compartment = drop.compartment;
         self.move_compartment(
             tx,
@@ -374,7 +375,7 @@ impl Writer {
             lease.used.remove(&compartment);
             LEASES_V1.put(&mut tx.leases, record.station_id.as_str(), &lease)?;
         }
-        record.status = ReturnStatus::DroppedOff;
+        record.status = dropped;
         record.compartment_id = Some(compartment.clone());
         record.dropped_off_at = Some(tx.now);
         record.code_hash = None;
@@ -452,16 +453,14 @@ impl Writer {
         let mut record = RETURNS_V1
             .get(&tx.returns, id.as_str())?
             .ok_or_else(|| not_found(id))?;
-        if record.status != ReturnStatus::DroppedOff {
-            return Err(in_status(&record));
-        }
+        let collected = moved(&record, ReturnEvent::Collected)?;
         self.move_compartment(
             tx,
             &command.compartment_id,
             CompartmentEvent::CarrierCollected,
             None,
         )?;
-        record.status = ReturnStatus::Collected;
+        record.status = collected;
         record.collected_at = Some(tx.now);
         RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
         self.log(
@@ -488,9 +487,11 @@ impl Writer {
         let Some(mut record) = RETURNS_V1.get(&tx.returns, return_id.as_str())? else {
             return Ok(());
         };
-        if record.status != ReturnStatus::DroppingOff
-            || record.compartment_id.as_ref() != Some(&command.compartment_id)
-        {
+        // Only the drop-off this command opened, still waiting for its door, goes back.
+        let Ok(abandoned) = record.status.apply(ReturnEvent::Abandoned) else {
+            return Ok(());
+        };
+        if record.compartment_id.as_ref() != Some(&command.compartment_id) {
             return Ok(());
         }
         let key = tables::compartment_key(&command.compartment_id);
@@ -515,7 +516,7 @@ impl Writer {
                     },
                 })?;
         }
-        record.status = ReturnStatus::Authorized;
+        record.status = abandoned;
         record.compartment_id = None;
         RETURNS_V1.put(&mut tx.returns, return_id.as_str(), &record)?;
         let outcome = format!(

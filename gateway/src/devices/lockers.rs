@@ -12,13 +12,13 @@ use crate::config::EdgeNode;
 use crate::plugins::PluginStore;
 use lockergrid_device_plane::Kind;
 use lockergrid_device_plane::{Audit, NodeLink, Notification};
-use lockergrid_model::{Actor, CommandRecord, CommandStatus, UnlockFor};
+use lockergrid_model::{Actor, CommandEvent, CommandRecord, CommandStatus, UnlockFor};
 use lockergrid_model::{
     Decision, EdgeDecision, EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
     UplinkBody,
 };
 use lockergrid_node::{CodeCaches, Effect, Handled, Node};
-use lockergrid_node::{command_status, locker_actor, sign_unlock};
+use lockergrid_node::{command_event, locker_actor, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{
     AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, TelemetryMessage,
@@ -241,7 +241,7 @@ impl LockerTask {
             .map(|o| o.command.id.clone())
             .collect();
         for id in expired {
-            self.settle(id, CommandStatus::Expired, None, Actor::system())
+            self.settle(id, CommandEvent::Expired, None, Actor::system())
                 .await;
         }
     }
@@ -249,20 +249,20 @@ impl LockerTask {
     async fn settle(
         &mut self,
         id: String,
-        status: CommandStatus,
+        event: CommandEvent,
         detail: Option<String>,
         actor: Actor,
     ) {
         match self
             .store()
-            .settle_command(id.clone(), status, detail, actor)
+            .settle_command(id.clone(), event, detail, actor)
             .await
         {
             Ok(settled) => {
                 self.outstanding.remove(&id);
                 self.count_pending();
-                if settled.is_some() {
-                    let outcome = status.as_str();
+                if let Some(command) = &settled {
+                    let outcome = command.status.as_str();
                     self.devices
                         .metrics()
                         .commands
@@ -270,7 +270,7 @@ impl LockerTask {
                         .inc();
                 }
                 if let Some(command) = settled
-                    && status != CommandStatus::Executed
+                    && command.status != CommandStatus::Executed
                     && matches!(
                         command.unlock_for,
                         UnlockFor::Deposit { .. } | UnlockFor::ReturnCollection { .. }
@@ -536,9 +536,9 @@ impl LockerTask {
                         .get(&ack.command)
                         .is_some_and(|o| o.command.station_id == station);
                     if ours {
-                        let (status, detail) = command_status(ack.outcome);
+                        let (event, detail) = command_event(ack.outcome);
                         let actor = locker_actor(station.as_str());
-                        self.settle(ack.command, status, detail, actor).await;
+                        self.settle(ack.command, event, detail, actor).await;
                     }
                 }
                 Ok(other) => {

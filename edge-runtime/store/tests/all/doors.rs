@@ -3,7 +3,7 @@
 //! checked before an unlock and spent only when the door closes, and all of it across a reopen.
 
 use crate::support::{START, agent, open, options, request, seed, station_id};
-use lockergrid_model::{Actor, CommandStatus, UnlockFor};
+use lockergrid_model::{Actor, CommandEvent, CommandStatus, UnlockFor};
 use lockergrid_protocol::{CompartmentId, ParcelStatus, PickupCode};
 use lockergrid_store::Store;
 use lockergrid_store::{
@@ -112,7 +112,7 @@ async fn a_deposit_and_a_pickup_complete_once_when_their_doors_close() {
     // The locker's acknowledgement takes the command out of the outbox.
     let settled = t
         .store
-        .settle_command(unlock.id.clone(), CommandStatus::Executed, None, locker())
+        .settle_command(unlock.id.clone(), CommandEvent::Executed, None, locker())
         .await
         .unwrap()
         .expect("was pending");
@@ -120,7 +120,7 @@ async fn a_deposit_and_a_pickup_complete_once_when_their_doors_close() {
     assert!(t.store.pending_commands().unwrap().is_empty());
     assert!(
         t.store
-            .settle_command(unlock.id.clone(), CommandStatus::Expired, None, locker())
+            .settle_command(unlock.id.clone(), CommandEvent::Expired, None, locker())
             .await
             .unwrap()
             .is_none(),
