@@ -5,7 +5,7 @@
 //! Layout, version 1: `[1][version: u64 LE][state: u8][size: u8]` then three length-prefixed
 //! strings (`u8` length): station id, compartment id, holding reservation id (empty for none).
 
-use super::tables::Codec;
+use super::codec::Codec;
 use lockergrid_model::CompartmentRecord;
 use lockergrid_protocol::{CompartmentId, CompartmentState, ReservationId, Size, StationId};
 

@@ -97,7 +97,7 @@ impl Store {
 
     /// The next command counter of `station`'s locker, recorded.
     pub async fn next_counter(&self, station: StationId) -> Result<u64, StoreError> {
-        self.write(move |_, tx| crate::device_ops::next_counter(tx, &station))
+        self.write(move |_, tx| crate::commands::next_counter(tx, &station))
             .await
     }
 

@@ -7,28 +7,40 @@
 //! It owns every redb table and the only write transactions; the records it keeps are
 //! `lockergrid-model`'s. It must never depend on wasmtime, the device plane or any HTTP
 //! machinery: nodes decide, the store records.
+//!
+//! Modules: `writer` (the only `begin_write`; operations arrive as closures through
+//! `Store::write`), `tables` with `codec` and `compact` (every table, typed), `index` (the
+//! writer's in-memory mirror), `access_log`; the operations by what they touch —
+//! `reservations`, `stations`, `lockers` (unlocks, door events, acknowledgements), `returns`,
+//! `leases`, `mirror` and `decisions` (an edge node's sync and the decisions it makes); and the
+//! queues — `commands` (the command outbox), `inbox`, `outbox` (notifications), `edge_outbox`.
 
 mod access_log;
+mod codec;
+mod commands;
 mod compact;
 #[cfg(feature = "testing")]
 pub mod crash;
 mod decisions;
-mod device_ops;
+mod edge_outbox;
+mod inbox;
 mod index;
 mod leases;
+mod lockers;
 mod mirror;
-mod ops;
+mod outbox;
+mod reservations;
 mod returns;
+mod stations;
 mod tables;
 mod writer;
 
 pub use decisions::{Applied, OfflinePickup};
-pub use device_ops::DOOR_GRACE;
 pub use leases::LeaseWant;
 use lockergrid_model::Clock;
 use lockergrid_model::{
-    Actor, CommandRecord, CompartmentRecord, DecidedBy, NotifyRecipient, OutboxEntry, Parcel,
-    Reservation, ReturnRecord, StationRecord, StationStatus,
+    Actor, CommandRecord, CompartmentRecord, DecidedBy, NotifyRecipient, Parcel, Reservation,
+    ReturnRecord, StationRecord, StationStatus,
 };
 use lockergrid_model::{CommandEvent, Snapshot};
 use lockergrid_model::{DeliveryPlan, NotificationEvent};
@@ -36,6 +48,7 @@ use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
 };
+pub use lockers::DOOR_GRACE;
 pub use mirror::MirrorCounts;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -64,6 +77,22 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the store's writer has stopped")]
     Closed,
+}
+
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+pub(crate) fn conflict(kind: &'static str, id: &str, status: impl serde::Serialize) -> ChangeError {
+    let status = match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    };
+    ChangeError::Conflict {
+        kind,
+        id: id.to_owned(),
+        status,
+    }
 }
 
 macro_rules! storage_error_from {
@@ -615,15 +644,6 @@ impl Store {
         tables::COMMANDS_V1.get(&table, id)
     }
 
-    /// Whether `station`'s locker event `event` was applied.
-    pub fn event_applied(&self, station: &StationId, event: &str) -> Result<bool, StoreError> {
-        let rx = self.inner.db.begin_read()?;
-        let table = rx.open_table(tables::INBOX_V1.def())?;
-        Ok(tables::INBOX_V1
-            .get(&table, tables::inbox_key(station, event).as_str())?
-            .is_some())
-    }
-
     /// A carrier took an expired parcel away; its compartment becomes available.
     pub async fn collect(&self, id: ParcelId, actor: Actor) -> Result<Parcel, ChangeError> {
         self.write(move |w, tx| w.collect(tx, &id, actor)).await
@@ -709,7 +729,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         let keys = rx.open_table(tables::STATION_KEYS_V1.def())?;
         let hash = match tables::STATION_KEYS_V1.get(&keys, station.as_str())? {
-            Some(hex) => mirror::station_key(&hex)
+            Some(hex) => index::station_key(&hex)
                 .map_err(|detail| StoreError::Corrupt {
                     table: "station_keys_v1",
                     detail,
@@ -718,19 +738,6 @@ impl Store {
             None => self.inner.code_key.hash(station, code),
         };
         Ok(hash.to_hex())
-    }
-
-    /// The outbox from entry `from` on, at most `limit` entries.
-    pub fn outbox(&self, from: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let rx = self.inner.db.begin_read()?;
-        let table = rx.open_table(tables::OUTBOX_V1.def())?;
-        tables::OUTBOX_V1.page(&table, from, limit)
-    }
-
-    /// Records the router's plan for an outbox entry, with the reminders it schedules.
-    pub async fn plan_notification(&self, planned: PlannedNotification) -> Result<(), ChangeError> {
-        self.write(move |w, tx| w.plan_notification(tx, planned))
-            .await
     }
 
     /// The access log from entry `from` on, at most `limit` entries.

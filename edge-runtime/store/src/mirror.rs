@@ -1,8 +1,8 @@
-//! The store as an edge node's mirror of its stations (see `crate::sync`): the gateway reads the
-//! records an edge node needs, and the edge node's writer applies numbered batches of them to
-//! its own tables, in the same transaction as its new sync position.
+//! The store as an edge node's mirror of its stations (the sync of `lockergrid-model`): the
+//! gateway reads the records an edge node needs, and the edge node's writer applies numbered
+//! batches of them to its own tables, in the same transaction as its new sync position.
 
-use super::index::StationIndex;
+use super::index::{StationIndex, station_key};
 use super::tables::{
     CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1,
     RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION,
@@ -12,33 +12,9 @@ use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
 use lockergrid_model::{CodeRecord, CompartmentRecord, ReturnRecord, ReturnStatus, StationRecord};
 use lockergrid_model::{PluginRecord, SyncBatch, SyncItem, SyncPosition};
-use lockergrid_protocol::{CompartmentId, ParcelStatus, ReturnId, StationCodeKey, StationId};
+use lockergrid_protocol::{CompartmentId, ParcelStatus, ReturnId, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The station code keys an edge node's store holds (none elsewhere).
-pub(super) fn load_station_keys(
-    db: &redb::Database,
-) -> Result<BTreeMap<StationId, StationCodeKey>, StoreError> {
-    let rx = db.begin_read()?;
-    let table = rx.open_table(STATION_KEYS_V1.def())?;
-    let mut keys = BTreeMap::new();
-    for (station, hex) in STATION_KEYS_V1.entries(&table)? {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            table: "station_keys_v1",
-            detail,
-        };
-        let station = StationId::new(station).map_err(|e| corrupt(e.to_string()))?;
-        keys.insert(station, station_key(&hex).map_err(corrupt)?);
-    }
-    Ok(keys)
-}
-
-pub(super) fn station_key(hex: &str) -> Result<StationCodeKey, String> {
-    lockergrid_protocol::from_hex::<32>(hex)
-        .map(StationCodeKey::from_bytes)
-        .ok_or_else(|| "a station key is 32 bytes of hex".to_string())
-}
 
 /// How many records of each kind a store mirrors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -4,10 +4,9 @@
 //! unlock and the door closing again make it `available`. Each step is one writer transaction.
 
 use super::access_log::Draft;
-use super::ops::new_id;
 use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1};
 use super::writer::{Tx, Writer};
-use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
+use super::{ChangeError, PickupUnlock, Store, StoreError, new_id, tables};
 use lockergrid_model::Decision;
 use lockergrid_model::{
     Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnEvent, ReturnRecord,
@@ -67,7 +66,7 @@ fn not_found(id: &ReturnId) -> ChangeError {
 }
 
 fn in_status(record: &ReturnRecord) -> ChangeError {
-    super::ops::conflict("return", record.id.as_str(), record.status)
+    super::conflict("return", record.id.as_str(), record.status)
 }
 
 /// The status `record` moves to on `event`; an illegal move is a conflict naming its status.
@@ -208,7 +207,7 @@ impl Writer {
                     id: request.station.to_string(),
                 })?;
         if station.record.status != StationStatus::Active {
-            return Err(super::ops::conflict(
+            return Err(super::conflict(
                 "station",
                 request.station.as_str(),
                 station.record.status,
@@ -312,7 +311,7 @@ impl Writer {
         }
         let command = self.issue(
             tx,
-            super::device_ops::Issue {
+            super::commands::Issue {
                 station: &request.station,
                 compartment: &compartment,
                 unlock_for: UnlockFor::ReturnDropOff {
@@ -422,7 +421,7 @@ impl Writer {
         };
         let command = self.issue(
             tx,
-            super::device_ops::Issue {
+            super::commands::Issue {
                 station: &record.station_id,
                 compartment: &compartment,
                 unlock_for: UnlockFor::ReturnCollection {

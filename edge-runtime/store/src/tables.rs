@@ -3,6 +3,7 @@
 //! (see [`CompartmentCodec`]); the `_v1` suffix lets a later format live beside this one.
 
 use super::StoreError;
+use super::codec::{Codec, Json};
 pub use super::compact::CompartmentCodec;
 use lockergrid_model::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
@@ -11,31 +12,8 @@ use lockergrid_model::{
 use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
 use std::marker::PhantomData;
-
-/// How a table's values become bytes and back.
-pub trait Codec<V> {
-    /// The stored form of `value`.
-    fn encode(value: &V) -> Result<Vec<u8>, String>;
-    /// The value of stored bytes, or why they are not one.
-    fn decode(bytes: &[u8]) -> Result<V, String>;
-}
-
-/// Values as JSON.
-pub struct Json;
-
-impl<V: Serialize + DeserializeOwned> Codec<V> for Json {
-    fn encode(value: &V) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(value).map_err(|e| e.to_string())
-    }
-
-    fn decode(bytes: &[u8]) -> Result<V, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
-    }
-}
 
 /// A table whose values are `V` encoded by `C`.
 pub struct Typed<K: Key + 'static, V, C = Json> {

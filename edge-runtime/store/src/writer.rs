@@ -234,7 +234,7 @@ pub(super) fn start(
     let txn = db.begin_write()?;
     drop(Tx::open(&txn, clock.now())?);
     txn.commit()?;
-    let station_keys = super::mirror::load_station_keys(&db)?;
+    let station_keys = super::index::load_station_keys(&db)?;
     let mut writer = Writer {
         index: Index::load(&db)?,
         db,

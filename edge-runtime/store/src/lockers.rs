@@ -1,106 +1,29 @@
-//! The writer's operations for the device plane. An unlock command is issued with the locker's
+//! What the store does for lockers: unlock commands for a deposit or a pickup code, the gateway's
+//! commands an edge node relays, door and other events, acknowledgements. An unlock command is issued with the locker's
 //! next counter and kept in the command outbox until the locker acknowledges it or it expires; a
 //! locker's event is applied once (the inbox records its id in the same transaction as its
 //! effect), and the door-closed event that names an unlock command completes what the command
 //! was for: the deposit of a reservation or the pickup of a parcel.
 
 use super::access_log::Draft;
-use super::ops::{advance, conflict, new_id};
-use super::tables::{
-    COMMANDS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1, LOCKERS_V1, OUTBOX_DRAINED,
-    PENDING_COMMANDS_V1, RESERVATIONS_V1, inbox_key,
-};
+use super::commands::{Issue, next_counter};
+use super::conflict;
+use super::reservations::advance;
+use super::tables::{COMMANDS_V1, RESERVATIONS_V1, inbox_key};
 use super::writer::{Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, PickupUnlock, SettledEvent, StoreError};
 use lockergrid_model::{
-    Actor, CommandRecord, CommandStatus, DecidedBy, InboxRecord, ReservationStatus, UnlockFor,
+    Actor, CommandRecord, CommandStatus, DecidedBy, ReservationStatus, UnlockFor,
 };
-use lockergrid_model::{CommandEvent, Decision, EdgeDecision};
-use lockergrid_protocol::{CompartmentId, ParcelEvent, ReservationId, StationId};
+use lockergrid_model::{CommandEvent, Decision};
+use lockergrid_protocol::{ParcelEvent, ReservationId};
 use std::time::Duration;
 
 /// How long after a deposit unlock's expiry the reservation is held at least: the agent's time
 /// to put the parcel in and close the door.
 pub const DOOR_GRACE: Duration = Duration::from_secs(15 * 60);
 
-/// What a new command is for and who asked.
-pub(super) struct Issue<'a> {
-    pub station: &'a StationId,
-    pub compartment: &'a CompartmentId,
-    pub unlock_for: UnlockFor,
-    pub actor: &'a Actor,
-    pub decided_by: &'a Option<DecidedBy>,
-    pub valid: Duration,
-}
-
-/// The next command counter of `station`'s locker, recorded.
-pub(super) fn next_counter(tx: &mut Tx<'_>, station: &StationId) -> Result<u64, StoreError> {
-    let mut locker = LOCKERS_V1
-        .get(&tx.lockers, station.as_str())?
-        .unwrap_or_default();
-    locker.counter += 1;
-    LOCKERS_V1.put(&mut tx.lockers, station.as_str(), &locker)?;
-    Ok(locker.counter)
-}
-
 impl Writer {
-    /// On an edge node, puts a decision it made into its outbox, in the transaction that made it.
-    pub(super) fn decided(
-        &mut self,
-        tx: &mut Tx<'_>,
-        decision: Decision,
-    ) -> Result<(), StoreError> {
-        if !self.edge {
-            return Ok(());
-        }
-        let seq = match EDGE_OUTBOX_V1.last(&tx.edge_outbox)? {
-            Some(last) => last.seq,
-            None => EDGE_INBOX_V1
-                .get(&tx.edge_inbox, OUTBOX_DRAINED)?
-                .unwrap_or(0),
-        } + 1;
-        let entry = EdgeDecision {
-            seq,
-            at: tx.now,
-            decision,
-        };
-        EDGE_OUTBOX_V1.put(&mut tx.edge_outbox, seq, &entry)
-    }
-
-    /// A new pending command with the locker's next counter.
-    pub(super) fn issue(
-        &mut self,
-        tx: &mut Tx<'_>,
-        issue: Issue<'_>,
-    ) -> Result<CommandRecord, StoreError> {
-        let record = CommandRecord {
-            id: new_id("cmd"),
-            station_id: issue.station.clone(),
-            compartment_id: issue.compartment.clone(),
-            counter: next_counter(tx, issue.station)?,
-            issued_at: tx.now,
-            expires_at: tx.now.plus(issue.valid),
-            unlock_for: issue.unlock_for,
-            actor: issue.actor.clone(),
-            decided_by: issue.decided_by.clone(),
-            status: CommandStatus::Pending,
-            detail: None,
-            closed_by: None,
-            relayed: false,
-        };
-        self.keep_pending(tx, &record)?;
-        Ok(record)
-    }
-
-    fn keep_pending(&mut self, tx: &mut Tx<'_>, record: &CommandRecord) -> Result<(), StoreError> {
-        COMMANDS_V1.put(&mut tx.commands, record.id.as_str(), record)?;
-        PENDING_COMMANDS_V1.put(
-            &mut tx.pending_commands,
-            record.id.as_str(),
-            &record.expires_at,
-        )
-    }
-
     /// An edge node takes on the gateway's command for one of its lockers: the first time with
     /// the locker's next counter of its own, pending; again, as it was recorded (settled, if the
     /// locker has answered since).
@@ -122,14 +45,6 @@ impl Writer {
         };
         self.keep_pending(tx, &record)?;
         Ok(record)
-    }
-
-    fn mark_applied(&mut self, tx: &mut Tx<'_>, key: &str) -> Result<(), StoreError> {
-        INBOX_V1.put(&mut tx.inbox, key, &InboxRecord { applied_at: tx.now })
-    }
-
-    fn is_applied(&self, tx: &Tx<'_>, key: &str) -> Result<bool, StoreError> {
-        Ok(INBOX_V1.get(&tx.inbox, key)?.is_some())
     }
 
     /// Issues the unlock that lets an agent deposit the parcel of a held reservation, and keeps

@@ -1,29 +1,28 @@
-//! The operations the writer applies inside a batch's transaction. Each one checks everything
-//! that can refuse it before its first write, so a refused operation leaves no trace but its
-//! access-log entry; after the first write only a storage error can stop it, and that aborts the
-//! whole batch.
+//! Reservations and their parcels: holding a compartment, releasing it, the deposit and its
+//! pickup code, the pickup, a carrier's collection after expiry, and the expiry sweep. Like every
+//! writer operation, each checks everything that can refuse it before its first write, so a
+//! refused operation leaves no trace but its access-log entry; after the first write only a
+//! storage error can stop it, and that aborts the whole batch.
 
 use super::access_log::Draft;
 use super::index::StationIndex;
 use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1, STATIONS_V1,
-    compartment_key,
+    CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1, compartment_key,
 };
 use super::writer::{Tx, Writer};
 use super::{
-    ChangeError, CompartmentChange, Deposit, ExpiryReport, Pickup, PlannedNotification,
-    ReserveError, ReserveRequest, Reserved, SeedReport, StationSeed, StatusChange, StoreError,
-    Target,
+    ChangeError, CompartmentChange, Deposit, ExpiryReport, Pickup, ReserveError, ReserveRequest,
+    Reserved, StoreError, Target, conflict, new_id,
 };
 use lockergrid_model::NotificationEvent;
 use lockergrid_model::{
-    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, OutboxEntry, Parcel,
-    Reservation, ReservationEvent, ReservationStatus, StationStatus,
+    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, Parcel, Reservation,
+    ReservationEvent, ReservationStatus, StationStatus,
 };
 use lockergrid_protocol::compartment::apply;
 use lockergrid_protocol::{
-    CompartmentEvent, CompartmentId, CompartmentState, ParcelEvent, ParcelId, ParcelStatus,
-    PickupCode, ReservationId, Size, StationId, Timestamp,
+    CompartmentEvent, CompartmentId, ParcelEvent, ParcelId, ParcelStatus, PickupCode,
+    ReservationId, Size, StationId,
 };
 use std::time::Duration;
 
@@ -34,22 +33,6 @@ const KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 const SWEEP_LIMIT: usize = 10_000;
 /// Attempts at drawing a code that no active code at the station already hashes to.
 const CODE_DRAWS: usize = 16;
-
-pub(super) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-}
-
-pub(super) fn conflict(kind: &'static str, id: &str, status: impl serde::Serialize) -> ChangeError {
-    let status = match serde_json::to_value(status) {
-        Ok(serde_json::Value::String(s)) => s,
-        other => format!("{other:?}"),
-    };
-    ChangeError::Conflict {
-        kind,
-        id: id.to_owned(),
-        status,
-    }
-}
 
 fn missing(table: &'static str, id: &str) -> StoreError {
     StoreError::Corrupt {
@@ -495,106 +478,6 @@ impl Writer {
         )
     }
 
-    pub(super) fn seed(
-        &mut self,
-        tx: &mut Tx<'_>,
-        stations: Vec<StationSeed>,
-    ) -> Result<SeedReport, StoreError> {
-        let mut report = SeedReport::default();
-        for seed in stations {
-            let id = seed.record.id.clone();
-            let known = self.index.stations.get(&id).map(|s| s.record.clone());
-            let record = match known {
-                Some(mut record) => {
-                    record.name = seed.record.name;
-                    record.kind = seed.record.kind;
-                    record.location = seed.record.location;
-                    record
-                }
-                None => {
-                    report.stations_added += 1;
-                    seed.record
-                }
-            };
-            STATIONS_V1.put(&mut tx.stations, id.as_str(), &record)?;
-            let station = self
-                .index
-                .stations
-                .entry(id.clone())
-                .or_insert_with(|| StationIndex::new(record.clone()));
-            station.record = record;
-            for size in Size::ALL {
-                let have = station.total(size);
-                for n in have + 1..=seed.compartments[size.index()] {
-                    let compartment = CompartmentRecord {
-                        id: CompartmentId::numbered(id.as_str(), size, n).map_err(|e| {
-                            StoreError::Corrupt {
-                                table: "compartments_v1",
-                                detail: e.to_string(),
-                            }
-                        })?,
-                        station: id.clone(),
-                        size,
-                        state: CompartmentState::Available,
-                        version: 1,
-                        reservation: None,
-                    };
-                    let key = compartment_key(&compartment.id);
-                    COMPARTMENTS_V1.put(&mut tx.compartments, key.as_str(), &compartment)?;
-                    station.track(&compartment, None);
-                    report.compartments_added += 1;
-                }
-            }
-            tx.dirty.insert(id);
-        }
-        if report != SeedReport::default() {
-            let outcome = format!(
-                "added {} stations, {} compartments",
-                report.stations_added, report.compartments_added
-            );
-            self.log(
-                tx,
-                Draft::new(Actor::system(), "seed", "deployment", &outcome),
-            )?;
-        }
-        Ok(report)
-    }
-
-    /// Moves a station to `change.to` if its status is one of `change.from`, with an access-log
-    /// entry; `false` when the station is unknown or in another status.
-    pub(super) fn station_status(
-        &mut self,
-        tx: &mut Tx<'_>,
-        change: StatusChange,
-    ) -> Result<bool, StoreError> {
-        let Some(station) = self.index.stations.get_mut(&change.station) else {
-            return Ok(false);
-        };
-        if !change.from.contains(&station.record.status) || station.record.status == change.to {
-            return Ok(false);
-        }
-        let from = station.record.status;
-        station.record.status = change.to;
-        STATIONS_V1.put(&mut tx.stations, change.station.as_str(), &station.record)?;
-        tx.dirty.insert(change.station.clone());
-        let outcome = format!(
-            "{} -> {}: {}",
-            from.as_str(),
-            change.to.as_str(),
-            change.reason
-        );
-        self.log(
-            tx,
-            Draft::new(
-                change.actor,
-                "station_status",
-                change.station.as_str(),
-                &outcome,
-            ),
-        )?;
-        Ok(true)
-    }
-
     /// A parcel a caller named; `NotFound` if there is none.
     fn requested_parcel(&self, tx: &Tx<'_>, id: &ParcelId) -> Result<Parcel, ChangeError> {
         PARCELS_V1
@@ -677,81 +560,5 @@ fn into_store(e: ChangeError) -> StoreError {
             table: "compartments_v1",
             detail: format!("index and tables disagree: {other}"),
         },
-    }
-}
-
-impl Writer {
-    /// Puts a notification about `parcel` in the outbox, unplanned, if it has a recipient; the
-    /// notification router plans it after the commit.
-    fn notify(
-        &mut self,
-        tx: &mut Tx<'_>,
-        parcel: &Parcel,
-        event: NotificationEvent,
-        due_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let Some(recipient) = parcel.recipient.clone() else {
-            return Ok(());
-        };
-        self.append_outbox(
-            tx,
-            OutboxEntry {
-                seq: 0,
-                id: new_id("ntf"),
-                parcel_id: parcel.id.clone(),
-                station_id: parcel.station_id.clone(),
-                event,
-                recipient,
-                created_at: tx.now,
-                due_at,
-                plan: None,
-                decided_by: None,
-            },
-        )
-    }
-
-    fn append_outbox(&mut self, tx: &mut Tx<'_>, mut entry: OutboxEntry) -> Result<(), StoreError> {
-        self.index.outbox_seq += 1;
-        entry.seq = self.index.outbox_seq;
-        OUTBOX_V1.put(&mut tx.outbox, entry.seq, &entry)
-    }
-
-    /// Records the router's plan for an outbox entry and schedules the reminders it asked for.
-    pub(super) fn plan_notification(
-        &mut self,
-        tx: &mut Tx<'_>,
-        planned: PlannedNotification,
-    ) -> Result<(), ChangeError> {
-        let mut entry =
-            OUTBOX_V1
-                .get(&tx.outbox, planned.seq)?
-                .ok_or_else(|| ChangeError::NotFound {
-                    kind: "notification",
-                    id: planned.seq.to_string(),
-                })?;
-        if entry.plan.is_some() {
-            return Err(conflict("notification", &entry.id, "planned"));
-        }
-        entry.plan = Some(planned.plan);
-        entry.decided_by = Some(planned.decided_by);
-        OUTBOX_V1.put(&mut tx.outbox, entry.seq, &entry)?;
-        for follow_up in planned.follow_ups {
-            self.append_outbox(
-                tx,
-                OutboxEntry {
-                    seq: 0,
-                    id: new_id("ntf"),
-                    parcel_id: entry.parcel_id.clone(),
-                    station_id: entry.station_id.clone(),
-                    event: follow_up.event,
-                    recipient: entry.recipient.clone(),
-                    created_at: tx.now,
-                    due_at: follow_up.due_at,
-                    plan: Some(follow_up.plan),
-                    decided_by: Some(follow_up.decided_by),
-                },
-            )?;
-        }
-        Ok(())
     }
 }
