@@ -3,10 +3,14 @@
 //! device plane, where the lockers of those stations connect. Commands reach those lockers signed
 //! by the edge node alone.
 //!
-//! It owns the edge node's task, its uplink, its offline decisions and their drain, the lockers'
-//! code caches and the plugins it verifies with its own trust. It must never depend on the
-//! gateway or on any HTTP machinery.
+//! It owns what only an edge node does: its task (`task`: the uplink's sync applied in order,
+//! lockers' messages relayed up, the gateway's commands signed down), its uplink (`uplink`), the
+//! drain of the decisions it made offline (`offline`, `drain`) and the plugins it verifies with
+//! its own trust (`plugins`). What it decides, and the code caches it keeps on its lockers, is the
+//! node crate's, the same code the gateway runs. It must never depend on the gateway or on any
+//! HTTP machinery.
 
+mod drain;
 mod offline;
 mod plugins;
 mod task;
@@ -121,7 +125,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         key: options.command_key,
         connected: connected_tx,
         crl,
-        drain: offline::Drain::default(),
+        drain: drain::Drain::default(),
         caches: CodeCaches::default(),
         plugins,
         node,

@@ -10,33 +10,12 @@ use lockergrid_protocol::message::{EventMessage, MESSAGE_VERSION};
 use lockergrid_protocol::topic::Channel;
 use lockergrid_protocol::{LockerId, StationId};
 use rumqttc::QoS;
-use std::time::{Duration, Instant};
 
-/// The outbox's schedule: at once on connecting and after every confirmation, otherwise again
-/// after a wait that doubles from [`DRAIN_RETRY`] to [`DRAIN_RETRY_MAX`].
-pub(super) struct Drain {
-    pub next: Instant,
-    pub wait: Duration,
-}
-
-/// First wait for the gateway's confirmation before the outbox is sent again.
-const DRAIN_RETRY: Duration = Duration::from_secs(1);
-/// Longest wait.
-const DRAIN_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Most decisions in one message.
 const DRAIN_BATCH: usize = 256;
 /// Most bytes of decisions in one message: under the 64 KiB the gateway's device front accepts
 /// in one packet (a larger one would cost the connection, every time it is sent again).
 const DRAIN_BYTES: usize = 48 * 1024;
-
-impl Default for Drain {
-    fn default() -> Drain {
-        Drain {
-            next: Instant::now(),
-            wait: DRAIN_RETRY,
-        }
-    }
-}
 
 impl EdgeTask {
     /// Hands a locker's event to the edge node's node, which decides it if it may: an event it
@@ -100,7 +79,6 @@ impl EdgeTask {
         {
             tracing::warn!(error = %e, "outbox not sent; retrying");
         }
-        self.drain.next = Instant::now() + self.drain.wait;
-        self.drain.wait = (self.drain.wait * 2).min(DRAIN_RETRY_MAX);
+        self.drain.sent();
     }
 }

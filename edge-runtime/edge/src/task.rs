@@ -4,7 +4,7 @@
 //! requests that the edge node signs with its own key and counter (see
 //! [`LockerDownlink`](lockergrid_model::LockerDownlink)).
 
-use super::offline::Drain;
+use super::drain::Drain;
 use super::plugins::EdgePlugins;
 use crate::uplink::Link;
 use cap_std::ambient_authority;

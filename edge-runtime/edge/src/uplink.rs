@@ -1,6 +1,6 @@
 //! The edge node's uplink connection: one MQTT client to the gateway's device listener over TLS
 //! 1.3 with the edge node's own certificate, reconnecting with exponential backoff while the
-//! gateway is unreachable. What travels on it is the edge node's business (`crate::edge`).
+//! gateway is unreachable. What travels on it is the edge node's task's business.
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, TlsConfiguration, Transport};
 use std::sync::Arc;

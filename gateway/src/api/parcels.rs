@@ -3,7 +3,6 @@
 use super::App;
 use super::extract::{ApiPath, Caller};
 use super::problem::ApiError;
-use super::reservations::change_error;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
@@ -58,7 +57,7 @@ pub(super) async fn collect(
         .store
         .collect(parcel.id, caller.actor())
         .await
-        .map_err(change_error)?;
+        .map_err(ApiError::from)?;
     Ok(Json(parcel_json(&collected)))
 }
 
@@ -74,7 +73,7 @@ pub(super) async fn reissue_code(
         .store
         .reissue_code(parcel.id, caller.actor())
         .await
-        .map_err(change_error)?;
+        .map_err(ApiError::from)?;
     let p = &reissued.parcel;
     Ok(Json(json!({
         "parcel_id": p.id,

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lockergrid_store::ChangeError;
 use serde_json::{Map, Value, json};
 
 /// Prefix of every problem `type`.
@@ -181,4 +182,19 @@ pub fn locker_offline(station: &lockergrid_protocol::StationId) -> ApiError {
         ),
     )
     .retry_after(crate::devices::OFFLINE_AFTER.as_secs())
+}
+
+/// A refused change as the problem its caller gets: not found, a conflict naming the status the
+/// record is in, a rejected code, or the store's failure.
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> ApiError {
+        match e {
+            ChangeError::NotFound { kind, id } => ApiError::not_found(format!("no {kind} {id:?}")),
+            ChangeError::Conflict { kind, id, status } => {
+                ApiError::conflict(format!("{kind} {id:?} is {status}"))
+            }
+            ChangeError::CodeRejected => ApiError::invalid("code rejected"),
+            ChangeError::Store(e) => ApiError::from(e),
+        }
+    }
 }

@@ -18,9 +18,7 @@ use lockergrid_model::{RankQuery, nearest_with_room, rank_stations};
 use lockergrid_node::UNLOCK_VALID;
 use lockergrid_plugin_host::{Placement, RankRequest};
 use lockergrid_protocol::{GeoPoint, OrderId, ParcelSpec, ReservationId, Size, StationId, Tier};
-use lockergrid_store::{
-    ChangeError, IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target,
-};
+use lockergrid_store::{IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -290,18 +288,6 @@ fn reserve_error(app: &App, e: ReserveError, origin: Option<GeoPoint>, size: Siz
     }
 }
 
-/// The API's answer to a refused change.
-pub(super) fn change_error(e: ChangeError) -> ApiError {
-    match e {
-        ChangeError::NotFound { kind, id } => ApiError::not_found(format!("no {kind} {id:?}")),
-        ChangeError::Conflict { kind, id, status } => {
-            ApiError::conflict(format!("{kind} {id:?} is {status}"))
-        }
-        ChangeError::CodeRejected => ApiError::invalid("code rejected"),
-        ChangeError::Store(e) => ApiError::from(e),
-    }
-}
-
 /// Loads a reservation for a caller; scoped roles see only their stations' reservations.
 async fn load(
     app: &App,
@@ -337,7 +323,7 @@ pub(super) async fn release(
         .store
         .release(r.id, caller.actor())
         .await
-        .map_err(change_error)?;
+        .map_err(ApiError::from)?;
     Ok(Json(reservation_json(&released)))
 }
 
@@ -395,7 +381,7 @@ pub(super) async fn deposit(
         .store
         .unlock_for_deposit(r.id.clone(), caller.actor(), Some(decided_by), UNLOCK_VALID)
         .await
-        .map_err(change_error)?;
+        .map_err(ApiError::from)?;
     let Some(end) = send_and_wait(&app, &command, wait).await else {
         let about = json!({
             "reservation_id": r.id,

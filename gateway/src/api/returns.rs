@@ -7,8 +7,7 @@ use super::App;
 use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::reservations::{
-    awaiting_door, change_error, ineligible_parcel, not_unlocked, preferred_wait, send_and_wait,
-    site_rules,
+    awaiting_door, ineligible_parcel, not_unlocked, preferred_wait, send_and_wait, site_rules,
 };
 use crate::auth::Role;
 use crate::devices::DoorEnd;
@@ -80,7 +79,7 @@ pub(super) async fn create(
             ChangeError::NotFound { kind, id } => {
                 ApiError::invalid(format!("unknown {kind} {id:?}"))
             }
-            other => change_error(other),
+            other => ApiError::from(other),
         })?;
     let mut body = return_json(&authorized.record, app.store.now());
     body["dropoff_code"] = json!(authorized.code.reveal());
@@ -185,7 +184,7 @@ pub(super) async fn collect(
             UNLOCK_VALID,
         )
         .await
-        .map_err(change_error)?;
+        .map_err(ApiError::from)?;
     let Some(end) = send_and_wait(&app, &command, wait).await else {
         let about = json!({ "return_id": record.id, "station_id": record.station_id });
         return Ok(awaiting_door(&command, about));

@@ -224,6 +224,6 @@ pub(super) async fn code_entry(
         )),
         Err(CodeRefused::LockerOffline) => Err(super::problem::locker_offline(&station)),
         Err(CodeRefused::Conflict(reason)) => Err(ApiError::conflict(reason)),
-        Err(CodeRefused::Failed(e)) => Err(super::reservations::change_error(e)),
+        Err(CodeRefused::Failed(e)) => Err(e.into()),
     }
 }
