@@ -14,10 +14,10 @@ use crate::config::{Deployment, EdgeNode};
 use crate::plugins::PluginStore;
 use anyhow::Context;
 pub use edges::EdgeState;
-use lockergrid_device_plane::{Audit, DeviceOptions, DevicePlane};
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
+use lockergrid_device_plane::{DeviceOptions, DevicePlane};
 use lockergrid_model::{Actor, CommandRecord, ReturnRecord, StationStatus};
-use lockergrid_node::{Node, device_actor};
+use lockergrid_node::Node;
 use lockergrid_protocol::command::CommandKey;
 use lockergrid_protocol::message::TelemetryMessage;
 use lockergrid_protocol::{StationId, Timestamp};
@@ -290,51 +290,6 @@ pub async fn start(
     tracing::info!(addr = %plane.addr(), "device listener (MQTT over TLS 1.3)");
     let task = LockerTask::new(link, parts, key, edges, crl);
     Ok((plane, tokio::spawn(task.serve(commands, shutdown))))
-}
-
-async fn record_audit(store: &Store, audit: Audit) {
-    let (identity, action, target, outcome) = match &audit {
-        Audit::Refused {
-            peer,
-            identity,
-            reason,
-        } => (
-            identity.as_ref(),
-            "device_refused",
-            peer.to_string(),
-            reason.clone(),
-        ),
-        Audit::Connected { identity, serial } => (
-            Some(identity),
-            "device_connected",
-            identity.id.clone(),
-            format!("serial {serial}"),
-        ),
-        Audit::Violation { identity, attempt } => (
-            Some(identity),
-            "device_violation",
-            identity.id.clone(),
-            format!("disconnected: {attempt}"),
-        ),
-        Audit::Revoked { identity, serial } => (
-            Some(identity),
-            "device_revoked",
-            identity.id.clone(),
-            format!("session cut: serial {serial} revoked"),
-        ),
-        Audit::Disconnected { identity } => (
-            Some(identity),
-            "device_disconnected",
-            identity.id.clone(),
-            "closed".into(),
-        ),
-    };
-    if let Err(e) = store
-        .record(device_actor(identity), action, &target, &outcome, None)
-        .await
-    {
-        tracing::error!(error = %e, ?audit, "device audit not recorded");
-    }
 }
 
 /// A station's status as the availability snapshot has it: read without a store round trip, so

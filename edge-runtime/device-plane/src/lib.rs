@@ -13,8 +13,10 @@
 //!
 //! The node's own traffic uses rumqttd's local link: no socket, no TLS.
 //!
-//! It also owns the deployment's device PKI ([`CertificateAuthority`]). It must never depend on the store,
-//! the plugin host or what a node decides: it carries messages and says who sent them.
+//! Modules: `front` (TLS termination, identity, topic rules, the CONNECT rewrite), `tls` (the
+//! chain and revocation checks), `broker` (the embedded rumqttd on loopback) and `pki` (the
+//! deployment's device PKI, [`CertificateAuthority`]). It must never depend on the store, the
+//! plugin host or what a node decides: it carries messages and says who sent them.
 
 mod broker;
 mod front;

@@ -17,7 +17,7 @@ use lockergrid_model::{
     SyncItem, UplinkBody,
 };
 use lockergrid_node::{CACHE_CHECK, CodeCaches, Node};
-use lockergrid_node::{ack_for, command_event, device_actor, locker_actor, sign_unlock};
+use lockergrid_node::{ack_for, command_event, locker_actor, record_audit, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
@@ -385,45 +385,7 @@ impl EdgeTask {
     /// What the front saw, in the edge node's own access log.
     async fn audit(&mut self, audit: Audit) {
         self.caches.heard(&audit);
-        let (identity, action, outcome) = match &audit {
-            Audit::Refused {
-                identity,
-                reason,
-                peer,
-            } => (
-                identity.as_ref(),
-                "device_refused",
-                format!("{peer}: {reason}"),
-            ),
-            Audit::Connected { identity, serial } => (
-                Some(identity),
-                "device_connected",
-                format!("serial {serial}"),
-            ),
-            Audit::Violation { identity, attempt } => (
-                Some(identity),
-                "device_violation",
-                format!("disconnected: {attempt}"),
-            ),
-            Audit::Revoked { identity, serial } => (
-                Some(identity),
-                "device_revoked",
-                format!("session cut: serial {serial} revoked"),
-            ),
-            Audit::Disconnected { identity } => {
-                (Some(identity), "device_disconnected", "closed".into())
-            }
-        };
-        let actor = device_actor(identity);
-        let target = identity.map_or("unknown", |i| i.id.as_str());
-        tracing::info!(device = %actor.subject, action, %outcome, "device plane");
-        if let Err(e) = self
-            .store
-            .record(actor, action, target, &outcome, None)
-            .await
-        {
-            tracing::error!(error = %e, "device audit not recorded");
-        }
+        record_audit(&self.store, &audit).await;
     }
 
     /// Publishes the edge node's status.

@@ -14,6 +14,7 @@
 
 mod actors;
 mod attempts;
+mod audit;
 mod authority;
 mod caches;
 mod code_entry;
@@ -22,6 +23,7 @@ mod events;
 
 pub use actors::*;
 pub use attempts::*;
+pub use audit::*;
 pub use authority::*;
 pub use caches::*;
 pub use code_entry::*;

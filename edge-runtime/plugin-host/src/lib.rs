@@ -10,9 +10,11 @@
 //! restores it. A swap replaces an `Arc`, so calls in flight finish on the version they started
 //! with.
 //!
-//! It owns everything wasmtime: the only `bindgen!`, the engine and its limits, the WIT
-//! conversions. Its inputs and answers are `lockergrid-model` types, so no caller names a wasmtime
-//! or generated WIT type. It must never depend on redb, the store or the device plane.
+//! It owns everything wasmtime: the only `bindgen!` (`bindings`), the engine and its limits
+//! (`engine`), the host interface a plugin may import (`host`), the WIT conversions (`convert`),
+//! the fixtures a new version is exercised with (`fixtures`) and the per-slot counters (`stats`).
+//! Its inputs and answers are `lockergrid-model` types, so no caller names a wasmtime or generated
+//! WIT type. It must never depend on redb, the store or the device plane.
 
 mod bindings;
 mod convert;

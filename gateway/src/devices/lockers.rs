@@ -7,7 +7,7 @@
 
 use super::edges::EdgeSync;
 use super::metrics::{CommandLabels, EventLabels};
-use super::{Devices, DoorEnd, LockerParts, back_online, mark_offline, record_audit};
+use super::{Devices, DoorEnd, LockerParts, back_online, mark_offline};
 use crate::config::EdgeNode;
 use crate::plugins::PluginStore;
 use lockergrid_device_plane::Kind;
@@ -17,7 +17,7 @@ use lockergrid_model::{
     Decision, EdgeDecision, EdgeDownlink, EdgeStatus, EdgeUplink, LockerDownlink, SYNC_VERSION,
     UplinkBody,
 };
-use lockergrid_node::{CodeCaches, Effect, Handled, Node};
+use lockergrid_node::{CodeCaches, Effect, Handled, Node, record_audit};
 use lockergrid_node::{command_event, locker_actor, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{
@@ -111,7 +111,7 @@ impl LockerTask {
                     Some(audit) => {
                         self.edge_session(&audit);
                         self.caches.heard(&audit);
-                        record_audit(self.store(), audit).await;
+                        record_audit(self.store(), &audit).await;
                     }
                     None => break,
                 },
