@@ -1,6 +1,6 @@
 //! The command outbox: every unlock or cache command a node issues gets the locker's next
 //! counter and stays in `pending_commands_v1` until the locker acknowledges it or it expires
-//! (settling is in `lockers.rs`). Nothing here depends on what a command is for.
+//! (settling is `ops/settle_command.rs`). Nothing here depends on what a command is for.
 
 use super::tables::{COMMANDS_V1, LOCKERS_V1, PENDING_COMMANDS_V1};
 use super::writer::{Tx, Writer};

@@ -4,16 +4,14 @@
 
 use super::access_log::Draft;
 use super::tables::{
-    self, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, INBOX_V1,
-    LEASES_V1, OUTBOX_DRAINED, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1, inbox_key,
+    CODES_V1, COMMANDS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, LEASES_V1, PARCELS_V1, STATION_KEYS_V1,
 };
 use super::writer::{Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, SettledEvent, Store, StoreError};
-use lockergrid_model::InboxRecord;
 use lockergrid_model::{Actor, UnlockFor};
 use lockergrid_model::{Decision, EdgeDecision};
 use lockergrid_protocol::command::{CachedCode, MAX_CLOCK_SKEW};
-use lockergrid_protocol::{CompartmentId, ParcelId, ParcelStatus, StationId};
+use lockergrid_protocol::{CompartmentId, ParcelStatus, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
 /// What became of one decision at the gateway.
@@ -47,22 +45,6 @@ impl Store {
         Ok(rx.open_table(EDGE_OUTBOX_V1.def())?.len()?)
     }
 
-    /// The gateway applied this edge node's decisions up to `seq`: they leave the outbox.
-    pub async fn drained(&self, seq: u64) -> Result<(), StoreError> {
-        self.write(move |w, tx| w.drained(tx, seq)).await
-    }
-
-    /// On the gateway: applies edge node `edge`'s decisions once each, in sequence order, in
-    /// one transaction; what became of each, in the same order.
-    pub async fn apply_decisions(
-        &self,
-        edge: String,
-        decisions: Vec<EdgeDecision>,
-    ) -> Result<Vec<Applied>, StoreError> {
-        self.write(move |w, tx| w.apply_decisions(tx, &edge, decisions))
-            .await
-    }
-
     /// On the gateway: the last sequence number applied of edge node `edge`'s decisions.
     pub fn decisions_applied(&self, edge: &str) -> Result<u64, StoreError> {
         let rx = self.inner.db.begin_read()?;
@@ -87,14 +69,6 @@ pub struct OfflinePickup {
 }
 
 impl Store {
-    /// Applies a locker's own pickup once: the parcel its code belonged to (or, when that code
-    /// is no longer active here, the parcel stored in the compartment it released) is picked up,
-    /// on an edge node also as a decision for the gateway. It happened: a conflict is recorded,
-    /// not refused.
-    pub async fn offline_pickup(&self, pickup: OfflinePickup) -> Result<Applied, StoreError> {
-        self.write(move |w, tx| w.offline_pickup(tx, pickup)).await
-    }
-
     /// The next command counter of `station`'s locker, recorded.
     pub async fn next_counter(&self, station: StationId) -> Result<u64, StoreError> {
         self.write(move |_, tx| crate::commands::next_counter(tx, &station))
@@ -133,104 +107,7 @@ impl Store {
 }
 
 impl Writer {
-    pub(super) fn offline_pickup(
-        &mut self,
-        tx: &mut Tx<'_>,
-        pickup: OfflinePickup,
-    ) -> Result<Applied, StoreError> {
-        let key = inbox_key(&pickup.station, &pickup.event);
-        if INBOX_V1.get(&tx.inbox, key.as_str())?.is_some() {
-            return Ok(Applied::Duplicate);
-        }
-        INBOX_V1.put(
-            &mut tx.inbox,
-            key.as_str(),
-            &InboxRecord { applied_at: tx.now },
-        )?;
-        let by_code = CODES_V1
-            .get(&tx.codes, pickup.code_hash.as_str())?
-            .filter(|c| c.station_id == pickup.station)
-            .map(|c| c.parcel_id);
-        let in_compartment = || -> Result<Option<ParcelId>, StoreError> {
-            let compartment = tables::compartment_key(&pickup.compartment);
-            let Some(c) = COMPARTMENTS_V1.get(&tx.compartments, compartment.as_str())? else {
-                return Ok(None);
-            };
-            let Some(reservation) = c.reservation else {
-                return Ok(None);
-            };
-            Ok(RESERVATIONS_V1
-                .get(&tx.reservations, reservation.as_str())?
-                .map(|r| r.parcel_id))
-        };
-        let (parcel, revoked) = match by_code {
-            Some(parcel) => (Some(parcel), false),
-            None => (in_compartment()?, true),
-        };
-        let target = pickup.compartment.to_string();
-        let Some(parcel) = parcel else {
-            let why =
-                format!("the locker released {target} offline, but no parcel is stored there");
-            self.log(tx, Draft::new(pickup.actor, "pickup", &target, &why))?;
-            return Ok(Applied::Conflict(why));
-        };
-        match self.pick_up(tx, &pickup.code_hash, &parcel, pickup.actor.clone(), None) {
-            Ok(_) => {
-                self.decided(
-                    tx,
-                    Decision::PickedUp {
-                        station: pickup.station.clone(),
-                        parcel: parcel.clone(),
-                        code_hash: pickup.code_hash.clone(),
-                        command: format!("offline at the locker ({})", pickup.event),
-                        event: pickup.event.clone(),
-                        decided_by: None,
-                    },
-                )?;
-                if revoked {
-                    let why = "picked up offline at the locker with a code no longer active here"
-                        .to_string();
-                    self.log(
-                        tx,
-                        Draft::new(pickup.actor, "pickup_conflict", parcel.as_str(), &why),
-                    )?;
-                    return Ok(Applied::Conflict(why));
-                }
-                Ok(Applied::Applied)
-            }
-            Err(ChangeError::Store(e)) => Err(e),
-            Err(refused) => {
-                let why = format!("the locker released {target} offline: {refused}");
-                self.log(
-                    tx,
-                    Draft::new(pickup.actor, "pickup", parcel.as_str(), &why),
-                )?;
-                Ok(Applied::Conflict(why))
-            }
-        }
-    }
-
-    pub(super) fn drained(&mut self, tx: &mut Tx<'_>, seq: u64) -> Result<(), StoreError> {
-        let before = EDGE_INBOX_V1
-            .get(&tx.edge_inbox, OUTBOX_DRAINED)?
-            .unwrap_or(0);
-        tx.edge_outbox.retain(|k, _| k > seq)?;
-        EDGE_INBOX_V1.put(&mut tx.edge_inbox, OUTBOX_DRAINED, &before.max(seq))
-    }
-
-    pub(super) fn apply_decisions(
-        &mut self,
-        tx: &mut Tx<'_>,
-        edge: &str,
-        decisions: Vec<EdgeDecision>,
-    ) -> Result<Vec<Applied>, StoreError> {
-        decisions
-            .into_iter()
-            .map(|decision| self.apply_decision(tx, edge, decision))
-            .collect()
-    }
-
-    fn apply_decision(
+    pub(crate) fn apply_decision(
         &mut self,
         tx: &mut Tx<'_>,
         edge: &str,

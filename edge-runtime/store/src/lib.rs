@@ -10,10 +10,11 @@
 //!
 //! Modules: `writer` (the only `begin_write`; operations arrive as closures through
 //! `Store::write`), `tables` with `codec` and `compact` (every table, typed), `index` (the
-//! writer's in-memory mirror), `access_log`; the operations by what they touch —
-//! `reservations`, `stations`, `lockers` (unlocks, door events, acknowledgements), `returns`,
-//! `leases`, `mirror` and `decisions` (an edge node's sync and the decisions it makes); and the
-//! queues — `commands` (the command outbox), `inbox`, `outbox` (notifications), `edge_outbox`.
+//! writer's in-memory mirror), `access_log`; `ops/`, one file per writer operation with its
+//! `Store` method beside the `Writer` method that applies it; the steps those operations share,
+//! by the records they touch — `reservations`, `returns`, `leases`, `mirror` and `decisions` (an
+//! edge node's sync and the decisions it makes); and the queues — `commands` (the command
+//! outbox), `inbox`, `outbox` (notifications), `edge_outbox`.
 
 mod access_log;
 mod codec;
@@ -26,29 +27,27 @@ mod edge_outbox;
 mod inbox;
 mod index;
 mod leases;
-mod lockers;
 mod mirror;
+mod ops;
 mod outbox;
 mod reservations;
 mod returns;
-mod stations;
 mod tables;
 mod writer;
 
 pub use decisions::{Applied, OfflinePickup};
 pub use leases::LeaseWant;
 use lockergrid_model::Clock;
+use lockergrid_model::Snapshot;
 use lockergrid_model::{
     Actor, CommandRecord, CompartmentRecord, DecidedBy, NotifyRecipient, Parcel, Reservation,
     ReturnRecord, StationRecord, StationStatus,
 };
-use lockergrid_model::{CommandEvent, Snapshot};
 use lockergrid_model::{DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
 };
-pub use lockers::DOOR_GRACE;
 pub use mirror::MirrorCounts;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -59,6 +58,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use writer::{Job, Writer, WriterGuard};
+
+/// How long after a deposit unlock's expiry the reservation is held at least: the agent's time
+/// to put the parcel in and close the door.
+pub const DOOR_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// A failure of the store itself, as opposed to a refusal of the request.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -531,97 +534,6 @@ impl Store {
         answer.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
-    /// Holds one compartment of the smallest free size the parcel fits, at the first target
-    /// station that has one.
-    pub async fn reserve(&self, request: ReserveRequest) -> Result<Reserved, ReserveError> {
-        let size = request.parcel.smallest_size()?;
-        self.write(move |w, tx| w.reserve(tx, request, size)).await
-    }
-
-    /// Releases a held reservation; its compartment becomes available.
-    pub async fn release(
-        &self,
-        id: ReservationId,
-        actor: Actor,
-    ) -> Result<Reservation, ChangeError> {
-        self.write(move |w, tx| w.release(tx, &id, actor)).await
-    }
-
-    /// Records the parcel of a held reservation as stored and issues its pickup code, with no door
-    /// involved: the gateway records deposits through [`Store::door_closed`]; this is the same
-    /// step for a deposit confirmed otherwise (store tests and benchmarks stock lockers with it).
-    /// `decided_by` records the site rules that allowed it.
-    #[cfg(feature = "testing")]
-    pub async fn deposit(
-        &self,
-        id: ReservationId,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-    ) -> Result<Deposit, ChangeError> {
-        self.write(move |w, tx| w.deposit(tx, &id, actor, decided_by))
-            .await
-    }
-
-    /// Replaces a stored parcel's pickup code with a fresh one, returned in plaintext this once;
-    /// the old code stops working.
-    pub async fn reissue_code(&self, id: ParcelId, actor: Actor) -> Result<Deposit, ChangeError> {
-        self.write(move |w, tx| w.reissue_code(tx, &id, actor))
-            .await
-    }
-
-    /// Issues the unlock command that lets an agent deposit the parcel of a held reservation; the
-    /// deposit happens when the locker reports the door closed again.
-    pub async fn unlock_for_deposit(
-        &self,
-        id: ReservationId,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-        valid: Duration,
-    ) -> Result<CommandRecord, ChangeError> {
-        self.write(move |w, tx| w.unlock_for_deposit(tx, &id, &actor, &decided_by, valid))
-            .await
-    }
-
-    /// Checks a pickup code and issues the unlock command for its parcel's compartment; the code
-    /// is spent when the locker reports the door closed again. `None` when the keypad event was
-    /// applied before.
-    pub async fn unlock_for_pickup(
-        &self,
-        request: PickupUnlock,
-    ) -> Result<Option<CommandRecord>, ChangeError> {
-        self.write(move |w, tx| w.unlock_for_pickup(tx, request))
-            .await
-    }
-
-    /// Applies a door-closed event once (see [`DoorClosed`]).
-    pub async fn door_closed(&self, closed: DoorClosedEvent) -> Result<DoorClosed, StoreError> {
-        self.write(move |w, tx| w.door_closed(tx, closed)).await
-    }
-
-    /// Records a locker event in the access log once; `false` for a duplicate.
-    pub async fn settle_event(&self, settled: SettledEvent) -> Result<bool, StoreError> {
-        self.write(move |w, tx| w.settle_event(tx, settled)).await
-    }
-
-    /// Takes a command out of the outbox with what became of it (the locker's acknowledgement,
-    /// or its expiry); `None` if it was not pending.
-    pub async fn settle_command(
-        &self,
-        id: String,
-        event: CommandEvent,
-        detail: Option<String>,
-        actor: Actor,
-    ) -> Result<Option<CommandRecord>, StoreError> {
-        self.write(move |w, tx| w.settle_command(tx, &id, event, detail, actor))
-            .await
-    }
-
-    /// On an edge node: records the gateway's command for one of its lockers with the locker's
-    /// next counter, or returns it as recorded before (with the locker's answer, if any).
-    pub async fn relay_command(&self, command: CommandRecord) -> Result<CommandRecord, StoreError> {
-        self.write(move |w, tx| w.relay_command(tx, command)).await
-    }
-
     /// Every command still waiting for its locker's acknowledgement, in the order issued.
     pub fn pending_commands(&self) -> Result<Vec<CommandRecord>, StoreError> {
         let rx = self.inner.db.begin_read()?;
@@ -642,26 +554,6 @@ impl Store {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(tables::COMMANDS_V1.def())?;
         tables::COMMANDS_V1.get(&table, id)
-    }
-
-    /// A carrier took an expired parcel away; its compartment becomes available.
-    pub async fn collect(&self, id: ParcelId, actor: Actor) -> Result<Parcel, ChangeError> {
-        self.write(move |w, tx| w.collect(tx, &id, actor)).await
-    }
-
-    /// Expires every hold and pickup window that is due by the store's clock.
-    pub async fn expire_due(&self) -> Result<ExpiryReport, StoreError> {
-        self.write(move |w, tx| w.expire_due(tx)).await
-    }
-
-    /// Adds the stations and compartments of a deployment that the store does not have yet.
-    pub async fn seed(&self, stations: Vec<StationSeed>) -> Result<SeedReport, StoreError> {
-        self.write(move |w, tx| w.seed(tx, stations)).await
-    }
-
-    /// Changes a station's status if it is in one of `change.from`; `true` if it changed.
-    pub async fn set_station_status(&self, change: StatusChange) -> Result<bool, StoreError> {
-        self.write(move |w, tx| w.station_status(tx, change)).await
     }
 
     /// Appends an entry to the access log (e.g. a refused request, or a site's denial with the

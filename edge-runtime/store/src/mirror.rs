@@ -2,19 +2,18 @@
 //! gateway reads the records an edge node needs, and the edge node's writer applies numbered
 //! batches of them to its own tables, in the same transaction as its new sync position.
 
-use super::index::{StationIndex, station_key};
+use super::index::StationIndex;
 use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1,
-    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION,
-    SYNC_V1,
+    CODES_V1, COMPARTMENTS_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1, RESERVATIONS_V1,
+    RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1,
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
 use lockergrid_model::{CodeRecord, CompartmentRecord, ReturnRecord, ReturnStatus, StationRecord};
-use lockergrid_model::{PluginRecord, SyncBatch, SyncItem, SyncPosition};
-use lockergrid_protocol::{CompartmentId, ParcelStatus, ReturnId, StationId};
+use lockergrid_model::{PluginRecord, SyncItem, SyncPosition};
+use lockergrid_protocol::{CompartmentId, ParcelStatus, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// How many records of each kind a store mirrors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,14 +105,6 @@ impl Store {
         Ok(items)
     }
 
-    /// Applies a sync batch if it applies on the position this store holds (see
-    /// [`SyncBatch::applies_on`]) and the store's decision outbox is empty (the gateway's records
-    /// do not include those decisions yet, so they would undo them); `false` when it does not
-    /// and nothing changed.
-    pub async fn apply_sync(&self, batch: SyncBatch) -> Result<bool, StoreError> {
-        self.write(move |w, tx| w.apply_sync(tx, batch)).await
-    }
-
     /// The version of the records this store mirrors, `None` before its first sync.
     pub fn sync_position(&self) -> Result<Option<SyncPosition>, StoreError> {
         let rx = self.inner.db.begin_read()?;
@@ -143,72 +134,8 @@ impl Store {
 }
 
 impl Writer {
-    pub(super) fn apply_sync(
-        &mut self,
-        tx: &mut Tx<'_>,
-        batch: SyncBatch,
-    ) -> Result<bool, StoreError> {
-        let at = SYNC_V1.get(&tx.sync, SYNC_POSITION)?;
-        if !batch.applies_on(at.as_ref()) || EDGE_OUTBOX_V1.last(&tx.edge_outbox)?.is_some() {
-            return Ok(false);
-        }
-        // Which leased compartments the edge node has opened for a drop-off whose door has not
-        // closed: its own knowledge, kept across any batch while the gateway still leases them.
-        let used: BTreeMap<String, BTreeMap<CompartmentId, ReturnId>> = LEASES_V1
-            .all(&tx.leases)?
-            .into_iter()
-            .filter(|l| !l.used.is_empty())
-            .map(|l| (l.station.to_string(), l.used))
-            .collect();
-        if batch.full {
-            self.clear_mirror(tx)?;
-        }
-        let mut items = batch.items.iter().collect::<Vec<_>>();
-        // Stations before the compartments that name them.
-        items.sort_by_key(|item| !matches!(item, SyncItem::Station(_)));
-        for item in items {
-            match item {
-                SyncItem::Station(station) => self.mirror_station(tx, station)?,
-                SyncItem::Compartment(c) => self.mirror_compartment(tx, c)?,
-                SyncItem::Code { hash, code } => self.mirror_code(tx, hash, code)?,
-                SyncItem::Removed { key } => self.unmirror(tx, key)?,
-                SyncItem::Parcel(p) => PARCELS_V1.put(&mut tx.parcels, p.id.as_str(), p)?,
-                SyncItem::Reservation(r) => {
-                    RESERVATIONS_V1.put(&mut tx.reservations, r.id.as_str(), r)?;
-                }
-                SyncItem::StationKey { station, key } => {
-                    let parsed = station_key(key).map_err(|detail| StoreError::Corrupt {
-                        table: "sync_v1",
-                        detail,
-                    })?;
-                    STATION_KEYS_V1.put(&mut tx.station_keys, station.as_str(), key)?;
-                    self.station_keys.insert(station.clone(), parsed);
-                }
-                SyncItem::Lease(lease) => {
-                    let mut lease = lease.clone();
-                    if let Some(used) = used.get(lease.station.as_str()) {
-                        lease.used = used
-                            .iter()
-                            .filter(|(c, _)| lease.compartments.contains(*c))
-                            .map(|(c, r)| (c.clone(), r.clone()))
-                            .collect();
-                    }
-                    LEASES_V1.put(&mut tx.leases, lease.station.as_str(), &lease)?;
-                }
-                SyncItem::Return(r) => self.mirror_return(tx, r)?,
-                SyncItem::Plugin(plugin) => {
-                    EDGE_PLUGINS_V1.put(&mut tx.edge_plugins, plugin.slot().as_str(), plugin)?;
-                }
-                // A file, not a record: the edge node writes it before the batch is applied.
-                SyncItem::Crl { .. } => {}
-            }
-        }
-        SYNC_V1.put(&mut tx.sync, SYNC_POSITION, &batch.position())?;
-        Ok(true)
-    }
-
     /// Drops every mirrored record (plugins included), for a full resync.
-    fn clear_mirror(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    pub(crate) fn clear_mirror(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         tx.stations.retain(|_, _| false)?;
         tx.compartments.retain(|_, _| false)?;
         tx.codes.retain(|_, _| false)?;
@@ -225,7 +152,7 @@ impl Writer {
         Ok(())
     }
 
-    fn mirror_station(
+    pub(crate) fn mirror_station(
         &mut self,
         tx: &mut Tx<'_>,
         station: &StationRecord,
@@ -240,7 +167,7 @@ impl Writer {
         Ok(())
     }
 
-    fn mirror_compartment(
+    pub(crate) fn mirror_compartment(
         &mut self,
         tx: &mut Tx<'_>,
         c: &CompartmentRecord,
@@ -268,7 +195,11 @@ impl Writer {
     }
 
     /// A return the edge node may see dropped off, with its code while unspent.
-    fn mirror_return(&mut self, tx: &mut Tx<'_>, r: &ReturnRecord) -> Result<(), StoreError> {
+    pub(crate) fn mirror_return(
+        &mut self,
+        tx: &mut Tx<'_>,
+        r: &ReturnRecord,
+    ) -> Result<(), StoreError> {
         if let Some(old) = RETURNS_V1
             .get(&tx.returns, r.id.as_str())?
             .and_then(|o| o.code_hash)
@@ -282,7 +213,7 @@ impl Writer {
         RETURNS_V1.put(&mut tx.returns, r.id.as_str(), r)
     }
 
-    fn mirror_code(
+    pub(crate) fn mirror_code(
         &mut self,
         tx: &mut Tx<'_>,
         hash: &str,
@@ -292,7 +223,7 @@ impl Writer {
     }
 
     /// Removes the record named by a [`SyncItem::key`].
-    fn unmirror(&mut self, tx: &mut Tx<'_>, key: &str) -> Result<(), StoreError> {
+    pub(crate) fn unmirror(&mut self, tx: &mut Tx<'_>, key: &str) -> Result<(), StoreError> {
         match key.split_once('/') {
             Some(("code", hash)) => {
                 tx.codes.remove(hash)?;

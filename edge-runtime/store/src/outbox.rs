@@ -4,7 +4,7 @@
 
 use super::tables::{self, OUTBOX_V1};
 use super::writer::{Tx, Writer};
-use super::{ChangeError, PlannedNotification, Store, StoreError, conflict, new_id};
+use super::{Store, StoreError, new_id};
 use lockergrid_model::{NotificationEvent, OutboxEntry, Parcel};
 use lockergrid_protocol::Timestamp;
 use redb::ReadableDatabase;
@@ -15,12 +15,6 @@ impl Store {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(tables::OUTBOX_V1.def())?;
         tables::OUTBOX_V1.page(&table, from, limit)
-    }
-
-    /// Records the router's plan for an outbox entry, with the reminders it schedules.
-    pub async fn plan_notification(&self, planned: PlannedNotification) -> Result<(), ChangeError> {
-        self.write(move |w, tx| w.plan_notification(tx, planned))
-            .await
     }
 }
 
@@ -55,48 +49,13 @@ impl Writer {
     }
 
     /// Appends `entry` with the outbox's next sequence number.
-    fn append_outbox(&mut self, tx: &mut Tx<'_>, mut entry: OutboxEntry) -> Result<(), StoreError> {
+    pub(crate) fn append_outbox(
+        &mut self,
+        tx: &mut Tx<'_>,
+        mut entry: OutboxEntry,
+    ) -> Result<(), StoreError> {
         self.index.outbox_seq += 1;
         entry.seq = self.index.outbox_seq;
         OUTBOX_V1.put(&mut tx.outbox, entry.seq, &entry)
-    }
-
-    /// Records the router's plan for an outbox entry and schedules the reminders it asked for.
-    pub(super) fn plan_notification(
-        &mut self,
-        tx: &mut Tx<'_>,
-        planned: PlannedNotification,
-    ) -> Result<(), ChangeError> {
-        let mut entry =
-            OUTBOX_V1
-                .get(&tx.outbox, planned.seq)?
-                .ok_or_else(|| ChangeError::NotFound {
-                    kind: "notification",
-                    id: planned.seq.to_string(),
-                })?;
-        if entry.plan.is_some() {
-            return Err(conflict("notification", &entry.id, "planned"));
-        }
-        entry.plan = Some(planned.plan);
-        entry.decided_by = Some(planned.decided_by);
-        OUTBOX_V1.put(&mut tx.outbox, entry.seq, &entry)?;
-        for follow_up in planned.follow_ups {
-            self.append_outbox(
-                tx,
-                OutboxEntry {
-                    seq: 0,
-                    id: new_id("ntf"),
-                    parcel_id: entry.parcel_id.clone(),
-                    station_id: entry.station_id.clone(),
-                    event: follow_up.event,
-                    recipient: entry.recipient.clone(),
-                    created_at: tx.now,
-                    due_at: follow_up.due_at,
-                    plan: Some(follow_up.plan),
-                    decided_by: Some(follow_up.decided_by),
-                },
-            )?;
-        }
-        Ok(())
     }
 }

@@ -6,18 +6,13 @@
 
 use super::access_log::Draft;
 use super::index::StationIndex;
-use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1, compartment_key,
-};
+use super::tables::{CODES_V1, COMPARTMENTS_V1, PARCELS_V1, RESERVATIONS_V1, compartment_key};
 use super::writer::{Tx, Writer};
-use super::{
-    ChangeError, CompartmentChange, Deposit, ExpiryReport, Pickup, ReserveError, ReserveRequest,
-    Reserved, StoreError, Target, conflict, new_id,
-};
+use super::{ChangeError, CompartmentChange, Pickup, StoreError, conflict};
 use lockergrid_model::NotificationEvent;
 use lockergrid_model::{
-    Actor, CodeRecord, CompartmentRecord, DecidedBy, IdempotencyRecord, Parcel, Reservation,
-    ReservationEvent, ReservationStatus, StationStatus,
+    Actor, CodeRecord, CompartmentRecord, DecidedBy, Parcel, Reservation, ReservationEvent,
+    ReservationStatus, StationStatus,
 };
 use lockergrid_protocol::compartment::apply;
 use lockergrid_protocol::{
@@ -27,10 +22,10 @@ use lockergrid_protocol::{
 use std::time::Duration;
 
 /// How long an idempotency key is remembered.
-const KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// Most deadlines one sweep handles, so a sweep after a long outage does not make one huge
 /// transaction; the next sweep continues.
-const SWEEP_LIMIT: usize = 10_000;
+pub(crate) const SWEEP_LIMIT: usize = 10_000;
 /// Attempts at drawing a code that no active code at the station already hashes to.
 const CODE_DRAWS: usize = 16;
 
@@ -42,107 +37,8 @@ fn missing(table: &'static str, id: &str) -> StoreError {
 }
 
 impl Writer {
-    pub(super) fn reserve(
-        &mut self,
-        tx: &mut Tx<'_>,
-        request: ReserveRequest,
-        size: Size,
-    ) -> Result<Reserved, ReserveError> {
-        if let Some(key) = &request.idempotency
-            && let Some(seen) = IDEMPOTENCY_V1.get(&tx.keys, key.key.as_str())?
-        {
-            return if seen.fingerprint == key.fingerprint {
-                Ok(Reserved {
-                    reservation: seen.answer,
-                    replayed: true,
-                })
-            } else {
-                Err(ReserveError::IdempotencyMismatch)
-            };
-        }
-        let candidates = match &request.target {
-            Target::Station(id) => {
-                let station = self
-                    .index
-                    .stations
-                    .get(id)
-                    .ok_or_else(|| ReserveError::UnknownStation(id.clone()))?;
-                if station.record.status != StationStatus::Active {
-                    return Err(ReserveError::StationInactive(id.clone()));
-                }
-                std::slice::from_ref(id)
-            }
-            Target::Ranked(ids) => ids.as_slice(),
-        };
-        let (station, compartment, got) = self
-            .find_free(candidates, size)
-            .ok_or(ReserveError::NoCapacity(size))?;
-        let id = ReservationId::new(new_id("rsv")).map_err(corrupt_id)?;
-        let parcel_id = ParcelId::new(new_id("pcl")).map_err(corrupt_id)?;
-        self.move_compartment(
-            tx,
-            &compartment,
-            CompartmentEvent::Reserve,
-            Some(id.clone()),
-        )
-        .map_err(|e| ReserveError::Store(into_store(e)))?;
-        let reservation = Reservation {
-            id: id.clone(),
-            order_id: request.order_id.clone(),
-            parcel_id: parcel_id.clone(),
-            station_id: station,
-            compartment_id: compartment,
-            size: got,
-            tier: request.tier,
-            created_at: tx.now,
-            hold_until: tx.now.plus(request.hold),
-            status: ReservationStatus::Held,
-        };
-        let parcel = Parcel {
-            id: parcel_id,
-            reservation_id: id.clone(),
-            order_id: request.order_id,
-            station_id: reservation.station_id.clone(),
-            compartment_id: reservation.compartment_id.clone(),
-            spec: request.parcel,
-            tier: request.tier,
-            status: ParcelStatus::Reserved,
-            reserved_at: tx.now,
-            stored_at: None,
-            pickup_expires_at: None,
-            picked_up_at: None,
-            expired_at: None,
-            collected_at: None,
-            cancelled_at: None,
-            code_hash: None,
-            recipient: request.recipient,
-        };
-        RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
-        if let Some(key) = request.idempotency {
-            let seen = IdempotencyRecord {
-                fingerprint: key.fingerprint,
-                answer: reservation.clone(),
-                created_at: tx.now,
-            };
-            IDEMPOTENCY_V1.put(&mut tx.keys, key.key.as_str(), &seen)?;
-            self.index.key_deadlines.insert((tx.now, key.key));
-        }
-        self.index
-            .hold_deadlines
-            .insert((reservation.hold_until, id.clone()));
-        self.log(
-            tx,
-            Draft::new(request.actor, "reserve", id.as_str(), "ok").decided_by(request.decided_by),
-        )?;
-        Ok(Reserved {
-            reservation,
-            replayed: false,
-        })
-    }
-
     /// The first candidate station with a free compartment of `size` or the next larger size.
-    fn find_free(
+    pub(crate) fn find_free(
         &self,
         candidates: &[StationId],
         size: Size,
@@ -157,16 +53,6 @@ impl Writer {
                 Some((id.clone(), free.clone(), s))
             })
         })
-    }
-
-    pub(super) fn release(
-        &mut self,
-        tx: &mut Tx<'_>,
-        id: &ReservationId,
-        actor: Actor,
-    ) -> Result<Reservation, ChangeError> {
-        let reservation = self.held_reservation(tx, id)?;
-        self.end_hold(tx, reservation, CompartmentEvent::Cancel, actor)
     }
 
     pub(super) fn held_reservation(
@@ -187,7 +73,7 @@ impl Writer {
     }
 
     /// Ends a held reservation without a deposit (`Cancel` or `HoldExpired`).
-    fn end_hold(
+    pub(crate) fn end_hold(
         &mut self,
         tx: &mut Tx<'_>,
         mut reservation: Reservation,
@@ -215,87 +101,6 @@ impl Writer {
         };
         self.log(tx, Draft::new(actor, action, reservation.id.as_str(), "ok"))?;
         Ok(reservation)
-    }
-
-    pub(super) fn deposit(
-        &mut self,
-        tx: &mut Tx<'_>,
-        id: &ReservationId,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-    ) -> Result<Deposit, ChangeError> {
-        let mut reservation = self.held_reservation(tx, id)?;
-        if reservation.hold_until <= tx.now {
-            return Err(conflict(
-                "reservation",
-                id.as_str(),
-                ReservationStatus::Expired,
-            ));
-        }
-        let deposited = moved(&reservation, ReservationEvent::Deposited)?;
-        let mut parcel = self.parcel(tx, &reservation.parcel_id)?;
-        let stored = advance(&parcel, ParcelEvent::Deposited)?;
-        let (code, hash) = self.draw_code(tx, &reservation.station_id)?;
-        self.move_compartment(
-            tx,
-            &reservation.compartment_id,
-            CompartmentEvent::DepositConfirmed,
-            Some(id.clone()),
-        )?;
-        let expires_at = tx.now.plus(reservation.tier.pickup_window());
-        parcel.status = stored;
-        parcel.stored_at = Some(tx.now);
-        parcel.pickup_expires_at = Some(expires_at);
-        parcel.code_hash = Some(hash.clone());
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
-        let record = CodeRecord {
-            parcel_id: parcel.id.clone(),
-            station_id: reservation.station_id.clone(),
-            expires_at,
-        };
-        CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
-        self.index
-            .hold_deadlines
-            .remove(&(reservation.hold_until, id.clone()));
-        self.index
-            .pickup_deadlines
-            .insert((expires_at, parcel.id.clone()));
-        reservation.status = deposited;
-        RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
-        self.log(
-            tx,
-            Draft::new(actor, "deposit", parcel.id.as_str(), "ok").decided_by(decided_by),
-        )?;
-        self.notify(tx, &parcel, NotificationEvent::ParcelStored, tx.now)?;
-        Ok(Deposit { parcel, code })
-    }
-
-    /// Replaces a stored parcel's pickup code with a fresh one (the old one stops working).
-    pub(super) fn reissue_code(
-        &mut self,
-        tx: &mut Tx<'_>,
-        id: &ParcelId,
-        actor: Actor,
-    ) -> Result<Deposit, ChangeError> {
-        let mut parcel = self.requested_parcel(tx, id)?;
-        let (Some(expires_at), ParcelStatus::Stored) = (parcel.pickup_expires_at, parcel.status)
-        else {
-            return Err(conflict("parcel", id.as_str(), parcel.status));
-        };
-        let (code, hash) = self.draw_code(tx, &parcel.station_id)?;
-        if let Some(old) = &parcel.code_hash {
-            tx.codes.remove(old.as_str()).map_err(StoreError::from)?;
-        }
-        let record = CodeRecord {
-            parcel_id: parcel.id.clone(),
-            station_id: parcel.station_id.clone(),
-            expires_at,
-        };
-        CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
-        parcel.code_hash = Some(hash);
-        PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
-        self.log(tx, Draft::new(actor, "code_reissued", id.as_str(), "ok"))?;
-        Ok(Deposit { parcel, code })
     }
 
     /// A fresh code whose hash no active code at `station` has.
@@ -370,33 +175,7 @@ impl Writer {
         Ok(Pickup { parcel })
     }
 
-    pub(super) fn collect(
-        &mut self,
-        tx: &mut Tx<'_>,
-        id: &ParcelId,
-        actor: Actor,
-    ) -> Result<Parcel, ChangeError> {
-        let mut parcel = self.requested_parcel(tx, id)?;
-        if parcel.status != ParcelStatus::Expired || parcel.collected_at.is_some() {
-            return Err(match parcel.collected_at {
-                Some(_) => conflict("parcel", id.as_str(), "collected"),
-                None => conflict("parcel", id.as_str(), parcel.status),
-            });
-        }
-        self.move_compartment(
-            tx,
-            &parcel.compartment_id,
-            CompartmentEvent::CarrierCollected,
-            None,
-        )?;
-        parcel.collected_at = Some(tx.now);
-        PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
-        self.complete_reservation(tx, &parcel.reservation_id)?;
-        self.log(tx, Draft::new(actor, "collect", id.as_str(), "ok"))?;
-        Ok(parcel)
-    }
-
-    fn complete_reservation(
+    pub(crate) fn complete_reservation(
         &mut self,
         tx: &mut Tx<'_>,
         id: &ReservationId,
@@ -416,51 +195,13 @@ impl Writer {
         RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)
     }
 
-    pub(super) fn expire_due(&mut self, tx: &mut Tx<'_>) -> Result<ExpiryReport, StoreError> {
-        let mut report = ExpiryReport::default();
-        while let Some((due, id)) = self.index.hold_deadlines.first().cloned() {
-            if due > tx.now || report.holds_expired as usize >= SWEEP_LIMIT {
-                break;
-            }
-            self.index.hold_deadlines.remove(&(due, id.clone()));
-            match self.held_reservation(tx, &id) {
-                Ok(reservation) => {
-                    self.end_hold(
-                        tx,
-                        reservation,
-                        CompartmentEvent::HoldExpired,
-                        Actor::system(),
-                    )
-                    .map_err(into_store)?;
-                    report.holds_expired += 1;
-                }
-                Err(ChangeError::Store(e)) => return Err(e),
-                Err(_) => {}
-            }
-        }
-        while let Some((due, id)) = self.index.pickup_deadlines.first().cloned() {
-            if due > tx.now || report.parcels_expired as usize >= SWEEP_LIMIT {
-                break;
-            }
-            self.index.pickup_deadlines.remove(&(due, id.clone()));
-            self.expire_parcel(tx, &id)?;
-            report.parcels_expired += 1;
-        }
-        while let Some((created, key)) = self.index.key_deadlines.first().cloned() {
-            if created.plus(KEY_LIFETIME) > tx.now || report.keys_forgotten as usize >= SWEEP_LIMIT
-            {
-                break;
-            }
-            self.index.key_deadlines.remove(&(created, key.clone()));
-            tx.keys.remove(key.as_str())?;
-            report.keys_forgotten += 1;
-        }
-        Ok(report)
-    }
-
     /// Closes a stored parcel's pickup window: its code stops working, and the compartment stays
     /// occupied until a carrier collects the parcel.
-    fn expire_parcel(&mut self, tx: &mut Tx<'_>, id: &ParcelId) -> Result<(), StoreError> {
+    pub(crate) fn expire_parcel(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &ParcelId,
+    ) -> Result<(), StoreError> {
         let mut parcel = self.parcel(tx, id).map_err(into_store)?;
         let Ok(expired) = parcel.status.advance(ParcelEvent::WindowClosed) else {
             return Ok(());
@@ -479,7 +220,11 @@ impl Writer {
     }
 
     /// A parcel a caller named; `NotFound` if there is none.
-    fn requested_parcel(&self, tx: &Tx<'_>, id: &ParcelId) -> Result<Parcel, ChangeError> {
+    pub(crate) fn requested_parcel(
+        &self,
+        tx: &Tx<'_>,
+        id: &ParcelId,
+    ) -> Result<Parcel, ChangeError> {
         PARCELS_V1
             .get(&tx.parcels, id.as_str())?
             .ok_or_else(|| ChangeError::NotFound {
@@ -527,7 +272,7 @@ impl Writer {
 }
 
 /// The status `reservation` moves to on `event`; an illegal move is a conflict.
-fn moved(
+pub(crate) fn moved(
     reservation: &Reservation,
     event: ReservationEvent,
 ) -> Result<ReservationStatus, ChangeError> {
@@ -537,14 +282,14 @@ fn moved(
         .map_err(|e| conflict("reservation", reservation.id.as_str(), e.from))
 }
 
-pub(super) fn advance(parcel: &Parcel, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {
+pub(crate) fn advance(parcel: &Parcel, event: ParcelEvent) -> Result<ParcelStatus, ChangeError> {
     parcel
         .status
         .advance(event)
         .map_err(|e| conflict("parcel", parcel.id.as_str(), e.from))
 }
 
-fn corrupt_id(e: lockergrid_protocol::ids::InvalidId) -> StoreError {
+pub(crate) fn corrupt_id(e: lockergrid_protocol::ids::InvalidId) -> StoreError {
     StoreError::Corrupt {
         table: "ids",
         detail: e.to_string(),
@@ -553,7 +298,7 @@ fn corrupt_id(e: lockergrid_protocol::ids::InvalidId) -> StoreError {
 
 /// A refusal of a move the index said was legal means the index and the tables disagree; it is
 /// treated as corruption, which fails the batch and reloads the index from the tables.
-fn into_store(e: ChangeError) -> StoreError {
+pub(crate) fn into_store(e: ChangeError) -> StoreError {
     match e {
         ChangeError::Store(e) => e,
         other => StoreError::Corrupt {

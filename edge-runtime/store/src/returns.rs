@@ -6,11 +6,11 @@
 use super::access_log::Draft;
 use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1};
 use super::writer::{Tx, Writer};
-use super::{ChangeError, PickupUnlock, Store, StoreError, new_id, tables};
+use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
 use lockergrid_model::Decision;
 use lockergrid_model::{
     Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnEvent, ReturnRecord,
-    ReturnStatus, StationStatus, UnlockFor,
+    ReturnStatus, UnlockFor,
 };
 use lockergrid_protocol::{
     CompartmentEvent, CompartmentId, CompartmentState, OrderId, ParcelSpec, PickupCode, ReturnId,
@@ -58,45 +58,26 @@ pub struct AuthorizedReturn {
     pub code: PickupCode,
 }
 
-fn not_found(id: &ReturnId) -> ChangeError {
+pub(crate) fn not_found(id: &ReturnId) -> ChangeError {
     ChangeError::NotFound {
         kind: "return",
         id: id.to_string(),
     }
 }
 
-fn in_status(record: &ReturnRecord) -> ChangeError {
+pub(crate) fn in_status(record: &ReturnRecord) -> ChangeError {
     super::conflict("return", record.id.as_str(), record.status)
 }
 
 /// The status `record` moves to on `event`; an illegal move is a conflict naming its status.
-fn moved(record: &ReturnRecord, event: ReturnEvent) -> Result<ReturnStatus, ChangeError> {
+pub(crate) fn moved(
+    record: &ReturnRecord,
+    event: ReturnEvent,
+) -> Result<ReturnStatus, ChangeError> {
     record.status.apply(event).map_err(|_| in_status(record))
 }
 
 impl Store {
-    /// Authorises a return at a station that is in service and has a free compartment the
-    /// parcel fits now, and issues its drop-off code.
-    pub async fn authorize_return(
-        &self,
-        request: ReturnRequest,
-    ) -> Result<AuthorizedReturn, ChangeError> {
-        self.write(move |w, tx| w.authorize_return(tx, request))
-            .await
-    }
-
-    /// Issues a carrier's unlock for a dropped-off return; it is collected when the door closes.
-    pub async fn unlock_for_collection(
-        &self,
-        id: ReturnId,
-        actor: Actor,
-        decided_by: Option<DecidedBy>,
-        valid: Duration,
-    ) -> Result<CommandRecord, ChangeError> {
-        self.write(move |w, tx| w.unlock_for_collection(tx, &id, &actor, &decided_by, valid))
-            .await
-    }
-
     /// One return authorisation by id.
     pub fn return_record(&self, id: &ReturnId) -> Result<Option<ReturnRecord>, StoreError> {
         let rx = self.inner.db.begin_read()?;
@@ -193,68 +174,6 @@ fn usable(r: &ReturnRecord, station: &StationId, now: lockergrid_protocol::Times
 }
 
 impl Writer {
-    pub(super) fn authorize_return(
-        &mut self,
-        tx: &mut Tx<'_>,
-        request: ReturnRequest,
-    ) -> Result<AuthorizedReturn, ChangeError> {
-        let station =
-            self.index
-                .stations
-                .get(&request.station)
-                .ok_or_else(|| ChangeError::NotFound {
-                    kind: "station",
-                    id: request.station.to_string(),
-                })?;
-        if station.record.status != StationStatus::Active {
-            return Err(super::conflict(
-                "station",
-                request.station.as_str(),
-                station.record.status,
-            ));
-        }
-        if request
-            .size
-            .and_larger()
-            .all(|s| station.free[s.index()].is_empty())
-        {
-            return Err(ChangeError::Conflict {
-                kind: "station",
-                id: request.station.to_string(),
-                status: format!(
-                    "without a free compartment of size {} or larger",
-                    request.size
-                ),
-            });
-        }
-        let (code, hash) = self.draw_code(tx, &request.station)?;
-        let id = ReturnId::new(new_id("ret")).map_err(|e| StoreError::Corrupt {
-            table: "ids",
-            detail: e.to_string(),
-        })?;
-        let record = ReturnRecord {
-            id: id.clone(),
-            order_id: request.order_id,
-            station_id: request.station,
-            spec: request.spec,
-            size: request.size,
-            code_hash: Some(hash.clone()),
-            status: ReturnStatus::Authorized,
-            created_at: tx.now,
-            expires_at: tx.now.plus(request.valid),
-            compartment_id: None,
-            dropped_off_at: None,
-            collected_at: None,
-        };
-        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
-        RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &id.to_string())?;
-        self.log(
-            tx,
-            Draft::new(request.actor, "return_authorized", id.as_str(), "ok"),
-        )?;
-        Ok(AuthorizedReturn { record, code })
-    }
-
     /// A code that is no active pickup code may be a drop-off code: the smallest free
     /// compartment the return fits is held for it and unlocked. `None` when it is no drop-off
     /// code either.
@@ -399,46 +318,6 @@ impl Writer {
             },
         )?;
         Ok(record)
-    }
-
-    pub(super) fn unlock_for_collection(
-        &mut self,
-        tx: &mut Tx<'_>,
-        id: &ReturnId,
-        actor: &Actor,
-        decided_by: &Option<DecidedBy>,
-        valid: Duration,
-    ) -> Result<CommandRecord, ChangeError> {
-        let record = RETURNS_V1
-            .get(&tx.returns, id.as_str())?
-            .ok_or_else(|| not_found(id))?;
-        let Some(compartment) = record
-            .compartment_id
-            .clone()
-            .filter(|_| record.status == ReturnStatus::DroppedOff)
-        else {
-            return Err(in_status(&record));
-        };
-        let command = self.issue(
-            tx,
-            super::commands::Issue {
-                station: &record.station_id,
-                compartment: &compartment,
-                unlock_for: UnlockFor::ReturnCollection {
-                    return_id: id.clone(),
-                },
-                actor,
-                decided_by,
-                valid,
-            },
-        )?;
-        let outcome = format!("return collection: command {} to {compartment}", command.id);
-        self.log(
-            tx,
-            Draft::new(actor.clone(), "unlock", id.as_str(), &outcome)
-                .decided_by(decided_by.clone()),
-        )?;
-        Ok(command)
     }
 
     /// The door closed after a carrier's unlock: the return is collected and the compartment

@@ -1,16 +1,22 @@
-//! Stations: seeding them and their compartments from the deployment, and their status
-//! (active, offline, out of service), each change in the access log.
+//! Seeding the stations and compartments of a deployment the store does not have yet.
 
-use super::access_log::Draft;
-use super::index::StationIndex;
-use super::tables::{COMPARTMENTS_V1, STATIONS_V1, compartment_key};
-use super::writer::{Tx, Writer};
-use super::{SeedReport, StationSeed, StatusChange, StoreError};
+use crate::access_log::Draft;
+use crate::index::StationIndex;
+use crate::tables::{COMPARTMENTS_V1, STATIONS_V1, compartment_key};
+use crate::writer::{Tx, Writer};
+use crate::{SeedReport, StationSeed, Store, StoreError};
 use lockergrid_model::{Actor, CompartmentRecord};
 use lockergrid_protocol::{CompartmentId, CompartmentState, Size};
 
+impl Store {
+    /// Adds the stations and compartments of a deployment that the store does not have yet.
+    pub async fn seed(&self, stations: Vec<StationSeed>) -> Result<SeedReport, StoreError> {
+        self.write(move |w, tx| w.seed(tx, stations)).await
+    }
+}
+
 impl Writer {
-    pub(super) fn seed(
+    pub(crate) fn seed(
         &mut self,
         tx: &mut Tx<'_>,
         stations: Vec<StationSeed>,
@@ -73,40 +79,5 @@ impl Writer {
             )?;
         }
         Ok(report)
-    }
-
-    /// Moves a station to `change.to` if its status is one of `change.from`, with an access-log
-    /// entry; `false` when the station is unknown or in another status.
-    pub(super) fn station_status(
-        &mut self,
-        tx: &mut Tx<'_>,
-        change: StatusChange,
-    ) -> Result<bool, StoreError> {
-        let Some(station) = self.index.stations.get_mut(&change.station) else {
-            return Ok(false);
-        };
-        if !change.from.contains(&station.record.status) || station.record.status == change.to {
-            return Ok(false);
-        }
-        let from = station.record.status;
-        station.record.status = change.to;
-        STATIONS_V1.put(&mut tx.stations, change.station.as_str(), &station.record)?;
-        tx.dirty.insert(change.station.clone());
-        let outcome = format!(
-            "{} -> {}: {}",
-            from.as_str(),
-            change.to.as_str(),
-            change.reason
-        );
-        self.log(
-            tx,
-            Draft::new(
-                change.actor,
-                "station_status",
-                change.station.as_str(),
-                &outcome,
-            ),
-        )?;
-        Ok(true)
     }
 }

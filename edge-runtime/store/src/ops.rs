@@ -1,0 +1,26 @@
+//! The writer operations, one file each: the `Store` method a caller awaits and the `Writer`
+//! method that applies it inside a batch's transaction, side by side. The records they share
+//! live in the modules named after those records (`reservations`, `returns`, `leases`, …).
+
+mod apply_decisions;
+mod apply_sync;
+mod authorize_return;
+mod collect;
+mod deposit;
+mod door_closed;
+mod drained;
+mod expire_due;
+mod maintain_leases;
+mod offline_pickup;
+mod plan_notification;
+mod reissue_code;
+mod relay_command;
+mod release;
+mod reserve;
+mod seed;
+mod set_station_status;
+mod settle_command;
+mod settle_event;
+mod unlock_for_collection;
+mod unlock_for_deposit;
+mod unlock_for_pickup;

@@ -1,0 +1,85 @@
+//! A return authorised at a station with a free compartment it fits, and its drop-off code.
+
+use crate::access_log::Draft;
+use crate::tables::{RETURN_CODES_V1, RETURNS_V1};
+use crate::writer::{Tx, Writer};
+use crate::{AuthorizedReturn, ReturnRequest};
+use crate::{ChangeError, Store, StoreError, new_id};
+use lockergrid_model::{ReturnRecord, ReturnStatus, StationStatus};
+use lockergrid_protocol::ReturnId;
+
+impl Store {
+    /// Authorises a return at a station that is in service and has a free compartment the
+    /// parcel fits now, and issues its drop-off code.
+    pub async fn authorize_return(
+        &self,
+        request: ReturnRequest,
+    ) -> Result<AuthorizedReturn, ChangeError> {
+        self.write(move |w, tx| w.authorize_return(tx, request))
+            .await
+    }
+}
+
+impl Writer {
+    pub(crate) fn authorize_return(
+        &mut self,
+        tx: &mut Tx<'_>,
+        request: ReturnRequest,
+    ) -> Result<AuthorizedReturn, ChangeError> {
+        let station =
+            self.index
+                .stations
+                .get(&request.station)
+                .ok_or_else(|| ChangeError::NotFound {
+                    kind: "station",
+                    id: request.station.to_string(),
+                })?;
+        if station.record.status != StationStatus::Active {
+            return Err(crate::conflict(
+                "station",
+                request.station.as_str(),
+                station.record.status,
+            ));
+        }
+        if request
+            .size
+            .and_larger()
+            .all(|s| station.free[s.index()].is_empty())
+        {
+            return Err(ChangeError::Conflict {
+                kind: "station",
+                id: request.station.to_string(),
+                status: format!(
+                    "without a free compartment of size {} or larger",
+                    request.size
+                ),
+            });
+        }
+        let (code, hash) = self.draw_code(tx, &request.station)?;
+        let id = ReturnId::new(new_id("ret")).map_err(|e| StoreError::Corrupt {
+            table: "ids",
+            detail: e.to_string(),
+        })?;
+        let record = ReturnRecord {
+            id: id.clone(),
+            order_id: request.order_id,
+            station_id: request.station,
+            spec: request.spec,
+            size: request.size,
+            code_hash: Some(hash.clone()),
+            status: ReturnStatus::Authorized,
+            created_at: tx.now,
+            expires_at: tx.now.plus(request.valid),
+            compartment_id: None,
+            dropped_off_at: None,
+            collected_at: None,
+        };
+        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &id.to_string())?;
+        self.log(
+            tx,
+            Draft::new(request.actor, "return_authorized", id.as_str(), "ok"),
+        )?;
+        Ok(AuthorizedReturn { record, code })
+    }
+}

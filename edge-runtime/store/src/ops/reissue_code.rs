@@ -1,0 +1,47 @@
+//! A new pickup code for a stored parcel; the old one stops working.
+
+use crate::access_log::Draft;
+use crate::tables::{CODES_V1, PARCELS_V1};
+use crate::writer::{Tx, Writer};
+use crate::{ChangeError, Deposit, Store, StoreError, conflict};
+use lockergrid_model::{Actor, CodeRecord};
+use lockergrid_protocol::{ParcelId, ParcelStatus};
+
+impl Store {
+    /// Replaces a stored parcel's pickup code with a fresh one, returned in plaintext this once;
+    /// the old code stops working.
+    pub async fn reissue_code(&self, id: ParcelId, actor: Actor) -> Result<Deposit, ChangeError> {
+        self.write(move |w, tx| w.reissue_code(tx, &id, actor))
+            .await
+    }
+}
+
+impl Writer {
+    /// Replaces a stored parcel's pickup code with a fresh one (the old one stops working).
+    pub(crate) fn reissue_code(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &ParcelId,
+        actor: Actor,
+    ) -> Result<Deposit, ChangeError> {
+        let mut parcel = self.requested_parcel(tx, id)?;
+        let (Some(expires_at), ParcelStatus::Stored) = (parcel.pickup_expires_at, parcel.status)
+        else {
+            return Err(conflict("parcel", id.as_str(), parcel.status));
+        };
+        let (code, hash) = self.draw_code(tx, &parcel.station_id)?;
+        if let Some(old) = &parcel.code_hash {
+            tx.codes.remove(old.as_str()).map_err(StoreError::from)?;
+        }
+        let record = CodeRecord {
+            parcel_id: parcel.id.clone(),
+            station_id: parcel.station_id.clone(),
+            expires_at,
+        };
+        CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
+        parcel.code_hash = Some(hash);
+        PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
+        self.log(tx, Draft::new(actor, "code_reissued", id.as_str(), "ok"))?;
+        Ok(Deposit { parcel, code })
+    }
+}

@@ -1,0 +1,104 @@
+//! A code typed at a station: the unlock command for the parcel or return it opens, or its
+//! refusal, applied once per locker event.
+
+use crate::access_log::Draft;
+use crate::commands::Issue;
+use crate::reservations::advance;
+use crate::tables::inbox_key;
+use crate::writer::{Tx, Writer};
+use crate::{ChangeError, PickupUnlock, Store};
+use lockergrid_model::{CommandRecord, Decision, UnlockFor};
+use lockergrid_protocol::ParcelEvent;
+
+impl Store {
+    /// Checks a pickup code and issues the unlock command for its parcel's compartment; the code
+    /// is spent when the locker reports the door closed again. `None` when the keypad event was
+    /// applied before.
+    pub async fn unlock_for_pickup(
+        &self,
+        request: PickupUnlock,
+    ) -> Result<Option<CommandRecord>, ChangeError> {
+        self.write(move |w, tx| w.unlock_for_pickup(tx, request))
+            .await
+    }
+}
+
+impl Writer {
+    /// Checks a pickup code and issues the unlock of its parcel's compartment; the code is spent
+    /// when the door closes. `None` when the keypad event was applied before.
+    pub(crate) fn unlock_for_pickup(
+        &mut self,
+        tx: &mut Tx<'_>,
+        request: PickupUnlock,
+    ) -> Result<Option<CommandRecord>, ChangeError> {
+        let key = request
+            .event
+            .as_deref()
+            .map(|event| inbox_key(&request.station, event));
+        if let Some(key) = &key
+            && self.is_applied(tx, key)?
+        {
+            return Ok(None);
+        }
+        let hash = self.hash_code(&request.station, &request.code).to_hex();
+        let Some(code) = self.active_code(tx, &request.station, &hash)? else {
+            match self.unlock_for_drop_off(tx, &request, &hash) {
+                Ok(None) => {}
+                Ok(Some(command)) => {
+                    if let Some(key) = &key {
+                        self.mark_applied(tx, key)?;
+                    }
+                    return Ok(Some(command));
+                }
+                // The caller records a refusal, as for a pickup that cannot happen.
+                Err(refused) => return Err(refused),
+            }
+            if let Some(key) = &key {
+                self.mark_applied(tx, key)?;
+            }
+            if let Some(event) = &request.event {
+                self.decided(
+                    tx,
+                    Decision::CodeRejected {
+                        station: request.station.clone(),
+                        event: event.clone(),
+                    },
+                )?;
+            }
+            let entry = Draft::new(
+                request.actor,
+                "pickup",
+                request.station.as_str(),
+                "code_rejected",
+            );
+            self.log(tx, entry)?;
+            return Err(ChangeError::CodeRejected);
+        };
+        let parcel = self.parcel(tx, &code.parcel_id)?;
+        advance(&parcel, ParcelEvent::PickedUp)?;
+        let record = self.issue(
+            tx,
+            Issue {
+                station: &request.station,
+                compartment: &parcel.compartment_id,
+                unlock_for: UnlockFor::Pickup {
+                    parcel_id: parcel.id.clone(),
+                    code_hash: hash,
+                },
+                actor: &request.actor,
+                decided_by: &request.decided_by,
+                valid: request.valid,
+            },
+        )?;
+        if let Some(key) = &key {
+            self.mark_applied(tx, key)?;
+        }
+        let outcome = format!("pickup: command {} to {}", record.id, record.compartment_id);
+        self.log(
+            tx,
+            Draft::new(request.actor, "unlock", parcel.id.as_str(), &outcome)
+                .decided_by(request.decided_by),
+        )?;
+        Ok(Some(record))
+    }
+}
