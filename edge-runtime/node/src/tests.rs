@@ -172,6 +172,17 @@ impl Fixture {
     }
 }
 
+/// Whether a door-closed event completed a pickup.
+fn picked_up(handled: &Handled) -> bool {
+    matches!(
+        handled,
+        Handled::Applied(Effect::DoorClosed {
+            closed: DoorClosed::PickedUp(_),
+            ..
+        })
+    )
+}
+
 /// The unlock a right code answers: for the parcel's compartment, completed by its door.
 async fn right_code_opens_and_its_door_completes_the_pickup(kind: NodeKind) {
     let mut f = fixture(kind).await;
@@ -190,16 +201,7 @@ async fn right_code_opens_and_its_door_completes_the_pickup(kind: NodeKind) {
             unlocked_by: Some(command.id.clone()),
         })
         .await;
-    assert!(
-        matches!(
-            handled,
-            Handled::Applied(Effect::DoorClosed {
-                closed: DoorClosed::PickedUp(_),
-                ..
-            })
-        ),
-        "{kind:?}: {handled:?}"
-    );
+    assert!(picked_up(&handled), "{kind:?}: {handled:?}");
     assert_eq!(f.parcel_status(), ParcelStatus::PickedUp, "{kind:?}");
     let again = EventMessage {
         v: MESSAGE_VERSION,
@@ -352,15 +354,6 @@ async fn an_edge_node_completes_the_door_of_its_own_unlock_after_the_uplink_retu
             unlocked_by: Some(command.id),
         })
         .await;
-    assert!(
-        matches!(
-            handled,
-            Handled::Applied(Effect::DoorClosed {
-                closed: DoorClosed::PickedUp(_),
-                ..
-            })
-        ),
-        "{handled:?}"
-    );
+    assert!(picked_up(&handled), "{handled:?}");
     assert_eq!(f.parcel_status(), ParcelStatus::PickedUp);
 }
