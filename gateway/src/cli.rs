@@ -4,7 +4,7 @@ mod pki;
 mod plugin;
 
 use crate::auth::{Role, TokenKey};
-use crate::config::{ConfigError, Deployment};
+use crate::config::{ConfigError, DeployConfig};
 use crate::edge::EdgeLaunch;
 use crate::run::{self, GatewayOptions};
 use crate::secrets::Secrets;
@@ -142,14 +142,14 @@ impl From<anyhow::Error> for Failure {
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        CliCommand::Up { config } => up(&Deployment::load(&config)?).await?,
+        CliCommand::Up { config } => up(&DeployConfig::load(&config)?).await?,
         CliCommand::Gateway {
             config,
             data_dir,
             listen,
             devices,
         } => {
-            let deployment = Deployment::load(&config)?;
+            let deployment = DeployConfig::load(&config)?;
             let options = GatewayOptions {
                 data_dir,
                 listen,
@@ -172,7 +172,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             data_dir,
             gateway,
         } => {
-            let deployment = Deployment::load(&config)?;
+            let deployment = DeployConfig::load(&config)?;
             let mut launch = EdgeLaunch::new(&deployment, &id)?;
             if let Some(dir) = data_dir {
                 launch.data_dir = dir;
@@ -208,7 +208,7 @@ fn issue(command: TokenCommand) -> anyhow::Result<()> {
     } = command;
     let data_dir = match data_dir {
         Some(dir) => dir,
-        None => Deployment::load(&config)?.data_dir,
+        None => DeployConfig::load(&config)?.data_dir,
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {data_dir:?}"))?;
@@ -238,7 +238,7 @@ async fn wait_for_signal(stopped: impl std::future::Future<Output = ()>) {
     }
 }
 
-async fn up(deployment: &Deployment) -> anyhow::Result<()> {
+async fn up(deployment: &DeployConfig) -> anyhow::Result<()> {
     let gateway = run::start(deployment, GatewayOptions::default()).await?;
     let mut edges = Vec::new();
     for node in &deployment.edges {

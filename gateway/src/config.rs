@@ -1,5 +1,5 @@
 //! The deployment file (`deploy.toml`): parsed once with unknown fields refused, then validated
-//! into a [`Deployment`] that the rest of the gateway consumes.
+//! into a [`DeployConfig`] that the rest of the gateway consumes.
 
 use lockergrid_device_plane::{Identity, Kind};
 use lockergrid_model::{StationKind, StationRecord, StationStatus};
@@ -42,7 +42,7 @@ pub enum ConfigError {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDeployment {
+struct RawDeployConfig {
     version: u32,
     region: RawRegion,
     gateway: RawGateway,
@@ -140,7 +140,7 @@ pub struct EdgeNode {
 
 /// A validated deployment.
 #[derive(Debug, Clone)]
-pub struct Deployment {
+pub struct DeployConfig {
     /// Region id.
     pub region_id: String,
     /// Region name.
@@ -177,36 +177,36 @@ pub fn split_compartments(total: u32) -> [u32; 4] {
     [small, medium, large, oversized]
 }
 
-impl Deployment {
+impl DeployConfig {
     /// The deployment's certificate authority: `<data_dir>/pki`.
     pub fn pki_dir(&self) -> PathBuf {
         self.data_dir.join("pki")
     }
 
     /// Reads and validates a deployment file.
-    pub fn load(path: &Path) -> Result<Deployment, ConfigError> {
+    pub fn load(path: &Path) -> Result<DeployConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let raw: RawDeployment = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let raw: RawDeployConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Deployment::resolve(raw, base)
+        DeployConfig::resolve(raw, base)
     }
 
     /// Validates a deployment given as TOML text, with relative paths against `base`.
-    pub fn from_toml(text: &str, base: &Path) -> Result<Deployment, ConfigError> {
-        let raw: RawDeployment = toml::from_str(text).map_err(|e| ConfigError::Parse {
+    pub fn from_toml(text: &str, base: &Path) -> Result<DeployConfig, ConfigError> {
+        let raw: RawDeployConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("<inline>"),
             message: e.to_string().replace('\n', " "),
         })?;
-        Deployment::resolve(raw, base)
+        DeployConfig::resolve(raw, base)
     }
 
-    fn resolve(raw: RawDeployment, base: &Path) -> Result<Deployment, ConfigError> {
+    fn resolve(raw: RawDeployConfig, base: &Path) -> Result<DeployConfig, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
         if raw.version != FORMAT_VERSION {
             return Err(invalid(format!(
@@ -242,7 +242,7 @@ impl Deployment {
             .map(|e| resolve_edge(e, &seen))
             .collect::<Result<Vec<_>, _>>()?;
         check_edges(&edges)?;
-        Ok(Deployment {
+        Ok(DeployConfig {
             region_id: raw.region.id,
             region_name: raw.region.name,
             listen: raw.gateway.listen,

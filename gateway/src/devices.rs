@@ -10,7 +10,7 @@ mod edges;
 mod lockers;
 mod metrics;
 
-use crate::config::{Deployment, EdgeNode};
+use crate::config::{DeployConfig, EdgeNode};
 use crate::plugins::PluginStore;
 use anyhow::Context;
 pub use edges::EdgeState;
@@ -238,7 +238,7 @@ fn node_files(pki: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// Creates the deployment's CA on first start and the gateway's own certificate for its device
 /// listener if it has none, and returns the device plane's options.
 pub fn prepare(
-    deployment: &Deployment,
+    deployment: &DeployConfig,
     data_dir: &Path,
     listen: SocketAddr,
 ) -> anyhow::Result<DeviceOptions> {

@@ -7,7 +7,7 @@
 //! cannot add to them over the uplink). Its master secret (and the command key its lockers
 //! trust) lives in `secrets/` there.
 
-use crate::config::{ConfigError, Deployment};
+use crate::config::{ConfigError, DeployConfig};
 use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
 use anyhow::Context;
@@ -53,7 +53,7 @@ pub struct EdgeLaunch {
 impl EdgeLaunch {
     /// An edge node of `deployment` with its defaults: data under `<data_dir>/edges/<id>/`, the
     /// deployment's device listener, the system clock.
-    pub fn new(deployment: &Deployment, id: &str) -> Result<EdgeLaunch, ConfigError> {
+    pub fn new(deployment: &DeployConfig, id: &str) -> Result<EdgeLaunch, ConfigError> {
         let Some(node) = deployment.edges.iter().find(|e| e.id == id) else {
             return Err(ConfigError::Invalid(format!(
                 "the deployment names no edge node {id:?}"

@@ -5,7 +5,7 @@
 
 use crate::api::{self, App, AppParts, Limits};
 use crate::auth::TokenKey;
-use crate::config::Deployment;
+use crate::config::DeployConfig;
 use crate::devices::{self, Devices};
 use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
@@ -77,7 +77,7 @@ pub struct RunningGateway {
 
 /// Opens the store, seeds it from the deployment, starts the sweep and the API.
 pub async fn start(
-    deployment: &Deployment,
+    deployment: &DeployConfig,
     options: GatewayOptions,
 ) -> anyhow::Result<RunningGateway> {
     let data_dir = options
@@ -179,7 +179,7 @@ pub async fn start(
 /// The plugin host with the policy in force loaded; on first start, the policy is installed from
 /// the deployment's template with the bundled default plugins.
 async fn start_plugins(
-    deployment: &Deployment,
+    deployment: &DeployConfig,
     data_dir: &Path,
     secrets: &Secrets,
 ) -> anyhow::Result<(Arc<PluginHost>, PluginStore)> {

@@ -3,7 +3,7 @@
 //! (`<data_dir>/lockers/<station>/`) and its own simulation control socket. They connect to the
 //! gateway's device listener over TLS 1.3 exactly as a real locker would.
 
-use crate::config::Deployment;
+use crate::config::DeployConfig;
 use anyhow::Context;
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_edge::RunningEdge;
@@ -60,7 +60,7 @@ impl Simulation {
 /// Starts a simulated locker for every station of `deployment`: those an edge node serves
 /// connect to that edge node (`edges` names the running ones by id), the rest to the gateway.
 pub async fn start_deployment(
-    deployment: &Deployment,
+    deployment: &DeployConfig,
     data_dir: &Path,
     gateway: Simulation,
     edges: &[(&str, &RunningEdge)],

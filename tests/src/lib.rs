@@ -161,7 +161,7 @@ impl Deployment {
             }
             None => Self::policy_template(),
         };
-        let deployment = config::Deployment::from_toml(&self.toml(&policy), dir.path())?;
+        let deployment = config::DeployConfig::from_toml(&self.toml(&policy), dir.path())?;
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(c) => Arc::new(c.clone()),
             None => Arc::new(SystemClock),
@@ -227,7 +227,7 @@ pub struct Running {
     /// The gateway.
     pub gateway: RunningGateway,
     /// The deployment it runs.
-    pub deployment: config::Deployment,
+    pub deployment: config::DeployConfig,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     /// The simulated lockers, if the deployment asked for them.

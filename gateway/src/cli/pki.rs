@@ -1,7 +1,7 @@
 //! `lockergrid pki …`: the deployment's certificate authority for lockers, edge nodes and the
 //! nodes' device listeners.
 
-use crate::config::{ConfigError, Deployment};
+use crate::config::{ConfigError, DeployConfig};
 use clap::{Args, Subcommand};
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind, PkiError};
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ impl PkiDir {
     fn path(&self) -> Result<PathBuf, ConfigError> {
         match &self.dir {
             Some(dir) => Ok(dir.clone()),
-            None => Ok(Deployment::load(&self.config)?.pki_dir()),
+            None => Ok(DeployConfig::load(&self.config)?.pki_dir()),
         }
     }
 }

@@ -30,7 +30,7 @@ fn the_split_is_roughly_40_35_20_5() {
 
 #[test]
 fn a_minimal_file_resolves_with_defaults() {
-    let d = Deployment::from_toml(MINIMAL, Path::new("/srv")).expect("valid");
+    let d = DeployConfig::from_toml(MINIMAL, Path::new("/srv")).expect("valid");
     assert_eq!(d.hold, Duration::from_secs(72 * 3_600));
     assert_eq!(d.data_dir, PathBuf::from("/srv/data"));
     assert_eq!(d.stations[0].compartments.iter().sum::<u32>(), 40);
@@ -39,7 +39,7 @@ fn a_minimal_file_resolves_with_defaults() {
 #[test]
 fn unknown_fields_are_refused() {
     let text = MINIMAL.replace("[gateway]", "[gateway]\ncolour = \"red\"");
-    let err = Deployment::from_toml(&text, Path::new(".")).expect_err("refused");
+    let err = DeployConfig::from_toml(&text, Path::new(".")).expect_err("refused");
     assert!(err.to_string().contains("colour"), "{err}");
 }
 
@@ -51,8 +51,8 @@ fn impossible_values_are_refused_with_one_line() {
         ("id = \"st-a\"", "id = \"st a\""),
         ("version = 1", "version = 2"),
     ] {
-        let err =
-            Deployment::from_toml(&MINIMAL.replace(from, to), Path::new(".")).expect_err("refused");
+        let err = DeployConfig::from_toml(&MINIMAL.replace(from, to), Path::new("."))
+            .expect_err("refused");
         assert!(!err.to_string().contains('\n'), "{err}");
     }
 }
@@ -61,7 +61,7 @@ fn impossible_values_are_refused_with_one_line() {
 fn edge_nodes_need_a_valid_unique_id_and_their_own_stations() {
     let with = |edges: &str| format!("{MINIMAL}{edges}");
     let ok = with("[[edge]]\nid = \"edge-a\"\nstations = [\"st-a\"]\n");
-    let d = Deployment::from_toml(&ok, Path::new(".")).expect("valid");
+    let d = DeployConfig::from_toml(&ok, Path::new(".")).expect("valid");
     assert_eq!(d.edges[0].stations, vec![StationId::new("st-a").unwrap()]);
     for bad in [
         "[[edge]]\nid = \"edge a\"\nstations = []\n",
@@ -69,7 +69,7 @@ fn edge_nodes_need_a_valid_unique_id_and_their_own_stations() {
         "[[edge]]\nid = \"edge-a\"\nstations = []\n[[edge]]\nid = \"edge-a\"\nstations = []\n",
         "[[edge]]\nid = \"edge-a\"\nstations = [\"st-a\"]\n[[edge]]\nid = \"edge-b\"\nstations = [\"st-a\"]\n",
     ] {
-        let err = Deployment::from_toml(&with(bad), Path::new(".")).expect_err(bad);
+        let err = DeployConfig::from_toml(&with(bad), Path::new(".")).expect_err(bad);
         assert!(!err.to_string().contains('\n'), "{err}");
     }
 }
@@ -77,7 +77,7 @@ fn edge_nodes_need_a_valid_unique_id_and_their_own_stations() {
 #[test]
 fn the_shipped_deployment_file_is_valid_and_varied() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy.toml");
-    let d = Deployment::load(&path).expect("deploy.toml is valid");
+    let d = DeployConfig::load(&path).expect("deploy.toml is valid");
     assert!(d.stations.len() >= 12);
     let kinds: BTreeSet<String> = d
         .stations

@@ -8,7 +8,7 @@
 
 use crate::process::start_until;
 use lockergrid_gateway::auth::Role;
-use lockergrid_gateway::config::Deployment;
+use lockergrid_gateway::config::DeployConfig;
 use lockergrid_gateway::edge::EdgeLaunch;
 use lockergrid_gateway::run::{self, GatewayOptions, RunningGateway};
 use lockergrid_gateway::simulated::{self, SimulatedLocker, Simulation};
@@ -215,7 +215,7 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
             "version = 1\n[region]\nid = \"t\"\nname = \"T\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndevices = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[[station]]\nid = \"st-b\"\nname = \"B\"\nkind = \"urban\"\nlat = 52.3\nlon = 4.9\ncompartments = 40\n[[edge]]\nid = \"edge-b\"\nstations = [\"st-b\"]\ndevices = \"{edge_devices}\"\n"
         ),
     )?;
-    let deployment = Deployment::load(&config)?;
+    let deployment = DeployConfig::load(&config)?;
     let gateway = run::start(&deployment, GatewayOptions::default()).await?;
     let parcels = stock(&gateway).await?;
     let mut returns = Vec::new();
