@@ -14,10 +14,18 @@ use std::time::Duration;
 /// How often a node checks whether a connected locker's code cache is out of date.
 pub const CACHE_CHECK: Duration = Duration::from_millis(500);
 
-/// The lockers connected to a node, each with the codes it was last sent (`None`: nothing yet
+/// What a connected locker holds: the codes it was last sent, and the commit of the store they
+/// were current at.
+#[derive(Debug, Clone, PartialEq)]
+struct Sent {
+    codes: Vec<CachedCode>,
+    as_of: u64,
+}
+
+/// The lockers connected to a node, each with the cache it was last sent (`None`: nothing yet
 /// on this connection).
 #[derive(Debug, Default)]
-pub struct CodeCaches(BTreeMap<LockerId, Option<Vec<CachedCode>>>);
+pub struct CodeCaches(BTreeMap<LockerId, Option<Sent>>);
 
 impl CodeCaches {
     /// Follows the device front: a locker that connects gets its whole cache again, one that
@@ -40,7 +48,8 @@ impl CodeCaches {
 
     /// The `sync_codes` command, signed with `key`, for each connected locker `may_send` lets
     /// through whose station's codes changed since it was last sent them; each is recorded as
-    /// sent. A locker the store cannot serve now is tried again at the next check.
+    /// sent. A locker the store cannot serve now is tried again at the next check. Codes change
+    /// only in a commit, so a locker brought up to date as of the latest commit costs no read.
     pub async fn due(
         &mut self,
         store: &Store,
@@ -48,7 +57,11 @@ impl CodeCaches {
         mut may_send: impl FnMut(&LockerId) -> bool,
     ) -> Vec<(LockerId, SignedCommand)> {
         let mut due = Vec::new();
+        let as_of = store.snapshot().commit_seq;
         for (locker, sent) in &mut self.0 {
+            if sent.as_ref().is_some_and(|s| s.as_of == as_of) {
+                continue;
+            }
             let Ok(station) = StationId::new(locker.as_str()) else {
                 continue;
             };
@@ -62,7 +75,8 @@ impl CodeCaches {
                     continue;
                 }
             };
-            if sent.as_ref() == Some(&codes) {
+            if let Some(sent) = sent.as_mut().filter(|s| s.codes == codes) {
+                sent.as_of = as_of;
                 continue;
             }
             let Some(compartment) = any_compartment(store, &station) else {
@@ -83,7 +97,7 @@ impl CodeCaches {
                 counter,
             };
             due.push((locker.clone(), cache.sign(key, store.now())));
-            *sent = Some(codes);
+            *sent = Some(Sent { codes, as_of });
         }
         due
     }

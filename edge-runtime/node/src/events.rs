@@ -3,7 +3,7 @@
 //! outside the store (alerts, answering a courier who waits for the door) is the caller's, from
 //! the [`Effect`] it is handed.
 
-use crate::{CodeEntry, CodeRefused, Node, locker_actor};
+use crate::{Authority, CodeEntry, CodeRefused, Node, locker_actor};
 use lockergrid_model::{Actor, CommandRecord, StationStatus};
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::message::{DeviceEvent, EventMessage};
@@ -59,14 +59,18 @@ impl Node {
             Ok(false) => {}
             Err(e) => return Handled::Failed(e.into()),
         }
+        // Only an edge node's authority turns on the command a door names; the gateway decides
+        // every door without reading it here.
         let unlocked = match &event.event {
             DeviceEvent::DoorClosed {
                 unlocked_by: Some(command),
                 ..
-            } => match self.store.command(command) {
-                Ok(record) => record,
-                Err(e) => return Handled::Failed(e.into()),
-            },
+            } if matches!(self.authority, Authority::Edge(_)) => {
+                match self.store.command(command) {
+                    Ok(record) => record,
+                    Err(e) => return Handled::Failed(e.into()),
+                }
+            }
             _ => None,
         };
         if !self.authority.decides(&event.event, unlocked.as_ref()) {
