@@ -522,8 +522,14 @@ async fn a_thousand_pickups_and_a_hundred_drop_offs_during_a_long_partition_reac
             _ => None,
         })
         .collect();
-    let expected_drops: Vec<String> = returns.iter().map(|(id, _, _)| id.clone()).collect();
-    assert_eq!(drop_order, expected_drops, "each drop-off decided once");
+    // Door-closed events of different stations' lockers reach the edge node in either order,
+    // so the drop-offs are compared as a set here and the edge's own order is what the gateway
+    // must keep.
+    let mut decided_drops = drop_order.clone();
+    decided_drops.sort();
+    let mut authorised: Vec<String> = returns.iter().map(|(id, _, _)| id.clone()).collect();
+    authorised.sort();
+    assert_eq!(decided_drops, authorised, "each drop-off decided once");
     let order: Vec<ParcelId> = outbox
         .iter()
         .filter_map(|d| match &d.decision {
@@ -564,10 +570,7 @@ async fn a_thousand_pickups_and_a_hundred_drop_offs_during_a_long_partition_reac
         .filter(|e| e["action"] == "return_dropoff" && e["actor"]["subject"] == "edge:edge-b")
         .map(|e| e["target"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        drops_applied, expected_drops,
-        "each drop-off once, in order"
-    );
+    assert_eq!(drops_applied, drop_order, "each drop-off once, in order");
     for ((id, _, _), compartment) in returns.iter().zip(&dropped) {
         let record = store
             .return_record(&lockergrid_protocol::ReturnId::new(id.as_str())?)?
