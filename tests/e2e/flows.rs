@@ -234,6 +234,37 @@ async fn five_wrong_codes_lock_the_station_with_429() -> anyhow::Result<()> {
     d.stop().await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_codes_gets_no_more_checked_than_the_budget() -> anyhow::Result<()> {
+    const BURST: usize = 300;
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    let touchscreen = d.token("screen", Role::Station, &["st-a"])?;
+    let mut answers = tokio::task::JoinSet::new();
+    for i in 0..BURST {
+        let request = d
+            .http
+            .post(format!("{}/v1/stations/st-a/code-entry", d.base))
+            .bearer_auth(&touchscreen)
+            .json(&json!({ "code": format!("{:08}", i * 7_919) }));
+        answers.spawn(request.send());
+    }
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    while let Some(answer) = answers.join_next().await {
+        *statuses.entry(answer??.status().as_u16()).or_default() += 1;
+    }
+    let checked = statuses.get(&422).copied().unwrap_or(0);
+    assert!(
+        checked <= lockergrid_protocol::lockout::FREE_FAILURES as usize,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.get(&429).copied().unwrap_or(0),
+        BURST - checked,
+        "{statuses:?}"
+    );
+    d.stop().await
+}
+
 #[tokio::test]
 async fn health_and_metrics_report_the_work_done() -> anyhow::Result<()> {
     let d = Deployment::new().station("st-a", 30).start().await?;

@@ -16,7 +16,9 @@ use crate::{
     ReturnRecord, StationRecord,
 };
 use lockergrid_protocol::topic::Channel;
-use lockergrid_protocol::{CompartmentId, LockerId, ParcelId, ReturnId, StationId, Timestamp};
+use lockergrid_protocol::{
+    CompartmentId, LockerId, Lockout, ParcelId, ReturnId, StationId, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// The layout of the sync messages this crate reads and writes.
@@ -74,6 +76,14 @@ pub enum SyncItem {
         /// The list.
         pem: String,
     },
+    /// A station's wrong-code count at the gateway (a station without failures has none): cut
+    /// off, the edge node goes on from there.
+    Lockout {
+        /// The station.
+        station: StationId,
+        /// Its count.
+        lockout: Lockout,
+    },
     /// A record that no longer exists (a code spent, revoked or expired), by its key.
     Removed {
         /// The record's [`SyncItem::key`].
@@ -84,12 +94,13 @@ pub enum SyncItem {
 impl SyncItem {
     /// The key the record is known by across versions: `station/{id}`, `compartment/{id}`,
     /// `code/{hash}`, `parcel/{id}`, `reservation/{id}`, `station-key/{id}`,
-    /// `lease/{station}`, `return/{id}`, `plugin/{world}@{scope}` or `crl`.
+    /// `lease/{station}`, `return/{id}`, `lockout/{station}`, `plugin/{world}@{scope}` or `crl`.
     pub fn key(&self) -> String {
         match self {
             SyncItem::Crl { .. } => "crl".into(),
             SyncItem::Plugin(p) => format!("plugin/{}", p.slot()),
             SyncItem::Lease(l) => format!("lease/{}", l.station),
+            SyncItem::Lockout { station, .. } => format!("lockout/{station}"),
             SyncItem::Return(r) => format!("return/{}", r.id),
             SyncItem::Parcel(p) => format!("parcel/{}", p.id),
             SyncItem::Reservation(r) => format!("reservation/{}", r.id),
@@ -335,12 +346,16 @@ pub enum Decision {
         /// The gateway's unlock command.
         command: String,
     },
-    /// A code entered at the keypad matched no active code.
+    /// A code entered at the keypad matched no active code (or was no code at all).
     CodeRejected {
         /// Where.
         station: StationId,
         /// The locker's event.
         event: String,
+        /// The station's wrong-code count at the edge node after it, which the gateway's count
+        /// takes in, so a cut uplink never gives a second budget.
+        #[serde(default)]
+        lockout: Lockout,
     },
 }
 

@@ -8,7 +8,7 @@ use crate::{Node, UNLOCK_VALID};
 use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
 use lockergrid_model::{Actor, CommandRecord, DecidedBy, World};
 use lockergrid_protocol::{CompartmentId, PickupCode, StationId};
-use lockergrid_store::{ChangeError, PickupUnlock, SettledEvent, StoreError};
+use lockergrid_store::{ChangeError, CodeAttempt, PickupUnlock, SettledEvent, StoreError};
 use std::time::Duration;
 
 /// A code typed at a station.
@@ -52,16 +52,23 @@ impl Node {
     /// to send. `Ok(None)` when the keypad event that carried it was applied before. Every
     /// refusal but [`CodeRefused::Failed`] is in the access log (once per locker event).
     pub async fn enter_code(&self, entry: CodeEntry) -> Result<Option<CommandRecord>, CodeRefused> {
-        let now = self.store.now();
         let station = &entry.station;
-        if let Some(wait) = self.attempts.locked(station, now) {
-            self.note(&entry, station.as_str(), "locked_out", None)
-                .await?;
-            return Err(CodeRefused::Locked(wait));
+        let attempt = CodeAttempt {
+            station: station.clone(),
+            event: entry.event.clone(),
+            actor: entry.actor.clone(),
+        };
+        // Checked and counted before the code is even parsed, in one write: however many
+        // entries are in flight, no more are looked at than the station's budget allows.
+        match self.store.admit_code_entry(attempt.clone()).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(ChangeError::LockedOut(wait)) => return Err(CodeRefused::Locked(wait)),
+            Err(e) => return Err(CodeRefused::Failed(e)),
         }
         let Ok(code) = PickupCode::parse(&entry.code) else {
-            self.note(&entry, station.as_str(), "code_rejected", None)
-                .await?;
+            let recorded = self.store.reject_code(attempt).await;
+            recorded.map_err(|e| CodeRefused::Failed(e.into()))?;
             return Err(self.rejected(station));
         };
         let decided_by = match self.opens(station, &code)? {
@@ -71,6 +78,7 @@ impl Node {
             None => None,
         };
         if decided_by.is_some() && !entry.locker_online {
+            self.give_back(station).await?;
             self.note(&entry, station.as_str(), "locker_offline", None)
                 .await?;
             return Err(CodeRefused::LockerOffline);
@@ -88,6 +96,7 @@ impl Node {
             Err(ChangeError::CodeRejected) => Err(self.rejected(station)),
             Err(e @ ChangeError::Store(_)) => Err(CodeRefused::Failed(e)),
             Err(refused) => {
+                self.give_back(station).await?;
                 let outcome = refused.to_string();
                 self.note(&entry, station.as_str(), &outcome, None).await?;
                 Err(CodeRefused::Conflict(outcome))
@@ -95,12 +104,23 @@ impl Node {
         }
     }
 
-    /// Counts a wrong code at `station`.
+    /// What a recorded wrong code at `station` answers: how many attempts are left before the
+    /// next one has to wait.
     fn rejected(&self, station: &StationId) -> CodeRefused {
-        let now = self.store.now();
-        CodeRefused::Rejected {
-            attempts_left: self.attempts.fail(station, now),
+        match self.store.lockout(station) {
+            Ok(lockout) => CodeRefused::Rejected {
+                attempts_left: lockout.attempts_left(self.store.now()) as usize,
+            },
+            Err(e) => CodeRefused::Failed(e.into()),
         }
+    }
+
+    /// Gives back the admitted attempt of a right code that opened nothing.
+    async fn give_back(&self, station: &StationId) -> Result<(), CodeRefused> {
+        self.store
+            .give_back_attempt(station.clone())
+            .await
+            .map_err(CodeRefused::Failed)
     }
 
     /// What a valid code at `station` would open: its parcel's compartment, or the free
@@ -143,6 +163,7 @@ impl Node {
             AccessDecision::Allow => Ok(decided_by),
             AccessDecision::Deny(reason) => {
                 tracing::info!(station = %entry.station, %reason, "code denied by site rules");
+                self.give_back(&entry.station).await?;
                 let outcome = format!("denied by site rules: {reason}");
                 self.note(entry, target, &outcome, Some(decided_by)).await?;
                 Err(CodeRefused::Denied(reason))

@@ -13,7 +13,6 @@
 //! depend on the HTTP layer, the gateway or the edge node's task: both of those use it.
 
 mod actors;
-mod attempts;
 mod audit;
 mod authority;
 mod caches;
@@ -22,7 +21,6 @@ mod commands;
 mod events;
 
 pub use actors::*;
-pub use attempts::*;
 pub use audit::*;
 pub use authority::*;
 pub use caches::*;
@@ -48,11 +46,10 @@ pub struct NodeOptions {
 }
 
 /// A node's side of its lockers. Shared (`Arc`) by everything at the node that hands it code
-/// entries and events, so they all count wrong codes in one place.
+/// entries and events; wrong codes are counted in its store.
 pub struct Node {
     store: Store,
     plugins: Arc<PluginHost>,
-    attempts: CodeAttempts,
     utc_offset_minutes: i32,
     authority: Authority,
 }
@@ -63,7 +60,6 @@ impl Node {
         Node {
             store: options.store,
             plugins: options.plugins,
-            attempts: CodeAttempts::default(),
             utc_offset_minutes: options.utc_offset_minutes,
             authority: options.authority,
         }

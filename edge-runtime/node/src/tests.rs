@@ -46,7 +46,8 @@ enum NodeKind {
 /// A node with one station of three small compartments, one parcel stored; `code` is its
 /// pickup code.
 struct Fixture {
-    node: Node,
+    node: std::sync::Arc<Node>,
+    clock: ManualClock,
     code: String,
     parcel: ParcelId,
     compartment: CompartmentId,
@@ -131,7 +132,8 @@ async fn fixture(kind: NodeKind) -> Fixture {
         authority,
     });
     Fixture {
-        node,
+        node: std::sync::Arc::new(node),
+        clock,
         code: deposit.code.reveal().to_owned(),
         parcel: deposit.parcel.id,
         compartment: deposit.parcel.compartment_id,
@@ -230,14 +232,14 @@ async fn a_malformed_code_is_rejected_and_counted(kind: NodeKind) {
     assert_eq!(f.parcel_status(), ParcelStatus::Stored, "{kind:?}");
 }
 
-async fn five_wrong_codes_lock_the_station_even_for_the_right_one(kind: NodeKind) {
+async fn five_wrong_codes_make_even_the_right_one_wait(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let wrong = if f.code == "00000000" {
         "11111111"
     } else {
         "00000000"
     };
-    for _ in 0..attempts::MAX_FAILURES {
+    for _ in 0..lockergrid_protocol::lockout::FREE_FAILURES {
         assert!(
             matches!(f.typed(wrong).await, Handled::Applied(Effect::None)),
             "{kind:?}"
@@ -250,6 +252,63 @@ async fn five_wrong_codes_lock_the_station_even_for_the_right_one(kind: NodeKind
     );
     assert_eq!(f.last_outcome(), "locked_out", "{kind:?}");
     assert_eq!(f.parcel_status(), ParcelStatus::Stored, "{kind:?}");
+}
+
+/// A thousand entries in flight at once, the right code last: no more are checked than the
+/// station's free failures, the rest are refused unchecked, and once the wait has passed the
+/// right code opens.
+async fn a_burst_of_wrong_codes_gets_only_the_budget_checked(kind: NodeKind) {
+    use lockergrid_protocol::lockout::{FIRST_DELAY, FREE_FAILURES};
+    const BURST: u32 = 1_000;
+    let f = fixture(kind).await;
+    let mut entries = tokio::task::JoinSet::new();
+    for n in 0..BURST {
+        let node = f.node.clone();
+        let code = match n {
+            n if n == BURST - 1 => f.code.clone(),
+            n => format!("{:08}", (u64::from(n) * 7_919 + 1) % 100_000_000),
+        };
+        assert!(n == BURST - 1 || code != f.code, "a wrong code is wrong");
+        entries.spawn(async move {
+            let entry = CodeEntry {
+                station: station(),
+                code,
+                event: Some(format!("burst-{n}")),
+                actor: locker_actor(STATION),
+                locker_online: true,
+            };
+            node.enter_code(entry).await
+        });
+    }
+    let (mut checked, mut refused) = (0, 0);
+    while let Some(answer) = entries.join_next().await {
+        match answer.expect("no entry panics") {
+            Ok(Some(_)) | Err(CodeRefused::Rejected { .. }) => checked += 1,
+            Err(CodeRefused::Locked(_)) => refused += 1,
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+    assert!(checked <= FREE_FAILURES, "{kind:?}: {checked} checked");
+    assert_eq!(checked + refused, BURST, "{kind:?}");
+    if f.parcel_status() == ParcelStatus::Stored {
+        let entry = |event: &str| CodeEntry {
+            station: station(),
+            code: f.code.clone(),
+            event: Some(event.into()),
+            actor: locker_actor(STATION),
+            locker_online: true,
+        };
+        assert!(
+            matches!(
+                f.node.enter_code(entry("right-early")).await,
+                Err(CodeRefused::Locked(_))
+            ),
+            "{kind:?}: the right code waits too"
+        );
+        f.clock.advance(FIRST_DELAY);
+        let opened = f.node.enter_code(entry("right-later")).await;
+        assert!(matches!(opened, Ok(Some(_))), "{kind:?}: {opened:?}");
+    }
 }
 
 async fn a_door_opening_is_logged_once(kind: NodeKind) {
@@ -320,7 +379,8 @@ async fn the_code_entry_and_door_cases_hold_at_the_gateway_and_at_a_cut_off_edge
     for kind in [NodeKind::Gateway, NodeKind::EdgeCutOff] {
         right_code_opens_and_its_door_completes_the_pickup(kind).await;
         a_malformed_code_is_rejected_and_counted(kind).await;
-        five_wrong_codes_lock_the_station_even_for_the_right_one(kind).await;
+        five_wrong_codes_make_even_the_right_one_wait(kind).await;
+        a_burst_of_wrong_codes_gets_only_the_budget_checked(kind).await;
         a_door_opening_is_logged_once(kind).await;
         a_door_closed_after_an_unknown_command(kind).await;
         a_tamper_alarm(kind).await;

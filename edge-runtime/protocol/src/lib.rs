@@ -11,6 +11,7 @@ pub mod command;
 pub mod compartment;
 pub mod geo;
 pub mod ids;
+pub mod lockout;
 pub mod message;
 pub mod parcel;
 pub mod size;
@@ -46,6 +47,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 pub use compartment::{CompartmentEvent, CompartmentState, IllegalMove};
 pub use geo::GeoPoint;
 pub use ids::{CompartmentId, LockerId, OrderId, ParcelId, ReservationId, ReturnId, StationId};
+pub use lockout::Lockout;
 pub use parcel::{IllegalParcelMove, ParcelEvent, ParcelStatus};
 pub use size::{Ineligible, ParcelSpec, Size};
 pub use tier::Tier;

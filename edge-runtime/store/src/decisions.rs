@@ -248,7 +248,12 @@ impl Writer {
                     _ => Applied::Applied,
                 })
             }
-            Decision::CodeRejected { station, event } => {
+            Decision::CodeRejected {
+                station,
+                event,
+                lockout,
+            } => {
+                self.merge_lockout(tx, &station, &lockout)?;
                 let outcome = format!("code_rejected at the edge (event {event})");
                 self.log(tx, Draft::new(actor, "pickup", station.as_str(), &outcome))?;
                 Ok(Applied::Applied)

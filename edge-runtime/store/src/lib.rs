@@ -27,6 +27,7 @@ mod edge_outbox;
 mod inbox;
 mod index;
 mod leases;
+mod lockouts;
 mod mirror;
 mod ops;
 mod outbox;
@@ -163,6 +164,10 @@ pub enum ChangeError {
     /// The code is unknown at this station, spent or expired.
     #[error("code rejected")]
     CodeRejected,
+    /// The station refuses code entries after repeated wrong codes, for this long; the code was
+    /// not checked.
+    #[error("station locked after wrong codes for {0:?}")]
+    LockedOut(Duration),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -274,6 +279,17 @@ pub struct Deposit {
 pub struct Pickup {
     /// The parcel, now `picked_up`.
     pub parcel: Parcel,
+}
+
+/// A code entered at a station, admitted before it is checked.
+#[derive(Debug, Clone)]
+pub struct CodeAttempt {
+    /// Where.
+    pub station: StationId,
+    /// The locker event that carried it, applied once; `None` for the station's screen.
+    pub event: Option<String>,
+    /// Who entered it.
+    pub actor: Actor,
 }
 
 /// A pickup code entered at a station: on a locker's keypad (with the event that carried it) or

@@ -4,8 +4,9 @@
 
 use super::index::StationIndex;
 use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1, RESERVATIONS_V1,
-    RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1,
+    CODES_V1, COMPARTMENTS_V1, EDGE_PLUGINS_V1, LEASES_V1, LOCKOUTS_V1, PARCELS_V1,
+    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION,
+    SYNC_V1,
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
@@ -88,6 +89,15 @@ impl Store {
                 })
                 .map(SyncItem::Return),
         );
+        let lockouts = rx.open_table(LOCKOUTS_V1.def())?;
+        for station in stations {
+            if let Some(lockout) = LOCKOUTS_V1.get(&lockouts, station.as_str())? {
+                items.push(SyncItem::Lockout {
+                    station: station.clone(),
+                    lockout,
+                });
+            }
+        }
         // A store that holds station keys (an edge node's) lists those; a gateway's derives them.
         let keys = rx.open_table(STATION_KEYS_V1.def())?;
         for station in stations {
@@ -146,6 +156,7 @@ impl Writer {
         tx.leases.retain(|_, _| false)?;
         tx.returns.retain(|_, _| false)?;
         tx.return_codes.retain(|_, _| false)?;
+        tx.lockouts.retain(|_, _| false)?;
         self.station_keys.clear();
         tx.dirty.extend(self.index.stations.keys().cloned());
         self.index.stations.clear();
@@ -239,6 +250,9 @@ impl Writer {
             }
             Some(("lease", station)) => {
                 tx.leases.remove(station)?;
+            }
+            Some(("lockout", station)) => {
+                tx.lockouts.remove(station)?;
             }
             Some(("return", id)) => {
                 if let Some(hash) = RETURNS_V1.get(&tx.returns, id)?.and_then(|r| r.code_hash) {

@@ -2,6 +2,7 @@
 //! method that applies it inside a batch's transaction, side by side. The records they share
 //! live in the modules named after those records (`reservations`, `returns`, `leases`, …).
 
+mod admit_code_entry;
 mod apply_decisions;
 mod apply_sync;
 mod authorize_return;
@@ -14,6 +15,7 @@ mod maintain_leases;
 mod offline_pickup;
 mod plan_notification;
 mod reissue_code;
+mod reject_code;
 mod relay_command;
 mod release;
 mod reserve;

@@ -10,7 +10,7 @@ use lockergrid_model::{
     LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord,
 };
 use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
-use lockergrid_protocol::{CompartmentId, StationId, Timestamp};
+use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use std::borrow::Borrow;
 use std::marker::PhantomData;
@@ -162,6 +162,9 @@ pub const COMMANDS_V1: Typed<&str, CommandRecord> = Typed::new("commands_v1");
 pub const PENDING_COMMANDS_V1: Typed<&str, Timestamp> = Typed::new("pending_commands_v1");
 /// The inbox: locker events already applied, by `{station}/{event id}`.
 pub const INBOX_V1: Typed<&str, InboxRecord> = Typed::new("inbox_v1");
+/// Each station's count of wrong codes (`lockergrid_protocol::lockout`), by station id; on an
+/// edge node its own count, raised to the gateway's as the sync brings it.
+pub const LOCKOUTS_V1: Typed<&str, Lockout> = Typed::new("lockouts_v1");
 /// Per-locker state (the command counter) by station id.
 pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
 

@@ -7,8 +7,8 @@ use super::access_log::Draft;
 use super::index::Index;
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
-    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, OUTBOX_V1, PARCELS_V1,
-    PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1,
+    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, LOCKOUTS_V1, OUTBOX_V1,
+    PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1,
     STATIONS_V1, SYNC_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
@@ -145,6 +145,7 @@ pub(super) struct Tx<'t> {
     pub pending_commands: redb::Table<'t, &'static str, &'static [u8]>,
     pub inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub lockers: redb::Table<'t, &'static str, &'static [u8]>,
+    pub lockouts: redb::Table<'t, &'static str, &'static [u8]>,
     pub sync: redb::Table<'t, &'static str, &'static [u8]>,
     pub station_keys: redb::Table<'t, &'static str, &'static [u8]>,
     pub edge_outbox: redb::Table<'t, u64, &'static [u8]>,
@@ -173,6 +174,7 @@ impl<'t> Tx<'t> {
             pending_commands: txn.open_table(PENDING_COMMANDS_V1.def())?,
             inbox: txn.open_table(INBOX_V1.def())?,
             lockers: txn.open_table(LOCKERS_V1.def())?,
+            lockouts: txn.open_table(LOCKOUTS_V1.def())?,
             sync: txn.open_table(SYNC_V1.def())?,
             station_keys: txn.open_table(STATION_KEYS_V1.def())?,
             edge_outbox: txn.open_table(EDGE_OUTBOX_V1.def())?,

@@ -184,6 +184,17 @@ pub fn locker_offline(station: &lockergrid_protocol::StationId) -> ApiError {
     .retry_after(crate::devices::OFFLINE_AFTER.as_secs())
 }
 
+/// A code entry refused unchecked because its station's wrong codes make it wait `wait`.
+pub fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+        "Too many wrong codes",
+        "code entry at this station waits after repeated wrong codes",
+    )
+    .retry_after(wait.as_secs().max(1))
+}
+
 /// A refused change as the problem its caller gets: not found, a conflict naming the status the
 /// record is in, a rejected code, or the store's failure.
 impl From<ChangeError> for ApiError {
@@ -194,6 +205,7 @@ impl From<ChangeError> for ApiError {
                 ApiError::conflict(format!("{kind} {id:?} is {status}"))
             }
             ChangeError::CodeRejected => ApiError::invalid("code rejected"),
+            ChangeError::LockedOut(wait) => too_many_attempts(wait),
             ChangeError::Store(e) => ApiError::from(e),
         }
     }

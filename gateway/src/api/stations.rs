@@ -202,13 +202,7 @@ pub(super) async fn code_entry(
             })))
         }
         Ok(None) => Err(ApiError::conflict("this code entry was applied before")),
-        Err(CodeRefused::Locked(wait)) => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-attempts",
-            "Too many wrong codes",
-            "code entry at this station is locked after repeated wrong codes",
-        )
-        .retry_after(wait.as_secs().max(1))),
+        Err(CodeRefused::Locked(wait)) => Err(super::problem::too_many_attempts(wait)),
         Err(CodeRefused::Rejected { attempts_left }) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "code-rejected",

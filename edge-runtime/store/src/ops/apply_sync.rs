@@ -75,6 +75,9 @@ impl Writer {
                     LEASES_V1.put(&mut tx.leases, lease.station.as_str(), &lease)?;
                 }
                 SyncItem::Return(r) => self.mirror_return(tx, r)?,
+                SyncItem::Lockout { station, lockout } => {
+                    self.put_lockout(tx, station, lockout)?;
+                }
                 SyncItem::Plugin(plugin) => {
                     EDGE_PLUGINS_V1.put(&mut tx.edge_plugins, plugin.slot().as_str(), plugin)?;
                 }

@@ -6,8 +6,8 @@ use crate::commands::Issue;
 use crate::reservations::advance;
 use crate::tables::inbox_key;
 use crate::writer::{Tx, Writer};
-use crate::{ChangeError, PickupUnlock, Store};
-use lockergrid_model::{CommandRecord, Decision, UnlockFor};
+use crate::{ChangeError, CodeAttempt, PickupUnlock, Store};
+use lockergrid_model::{CommandRecord, UnlockFor};
 use lockergrid_protocol::ParcelEvent;
 
 impl Store {
@@ -24,8 +24,9 @@ impl Store {
 }
 
 impl Writer {
-    /// Checks a pickup code and issues the unlock of its parcel's compartment; the code is spent
-    /// when the door closes. `None` when the keypad event was applied before.
+    /// Checks an admitted pickup code and issues the unlock of its parcel's compartment (or the
+    /// free compartment of its return), giving the attempt back; the code is spent when the door
+    /// closes. `None` when the keypad event was applied before.
     pub(crate) fn unlock_for_pickup(
         &mut self,
         tx: &mut Tx<'_>,
@@ -42,36 +43,20 @@ impl Writer {
         }
         let hash = self.hash_code(&request.station, &request.code).to_hex();
         let Some(code) = self.active_code(tx, &request.station, &hash)? else {
-            match self.unlock_for_drop_off(tx, &request, &hash) {
-                Ok(None) => {}
-                Ok(Some(command)) => {
-                    if let Some(key) = &key {
-                        self.mark_applied(tx, key)?;
-                    }
-                    return Ok(Some(command));
+            // The caller records a refusal, as for a pickup that cannot happen.
+            if let Some(command) = self.unlock_for_drop_off(tx, &request, &hash)? {
+                if let Some(key) = &key {
+                    self.mark_applied(tx, key)?;
                 }
-                // The caller records a refusal, as for a pickup that cannot happen.
-                Err(refused) => return Err(refused),
+                self.give_back_attempt(tx, &request.station)?;
+                return Ok(Some(command));
             }
-            if let Some(key) = &key {
-                self.mark_applied(tx, key)?;
-            }
-            if let Some(event) = &request.event {
-                self.decided(
-                    tx,
-                    Decision::CodeRejected {
-                        station: request.station.clone(),
-                        event: event.clone(),
-                    },
-                )?;
-            }
-            let entry = Draft::new(
-                request.actor,
-                "pickup",
-                request.station.as_str(),
-                "code_rejected",
-            );
-            self.log(tx, entry)?;
+            let attempt = CodeAttempt {
+                station: request.station,
+                event: request.event,
+                actor: request.actor,
+            };
+            self.reject_code(tx, attempt)?;
             return Err(ChangeError::CodeRejected);
         };
         let parcel = self.parcel(tx, &code.parcel_id)?;
@@ -93,6 +78,7 @@ impl Writer {
         if let Some(key) = &key {
             self.mark_applied(tx, key)?;
         }
+        self.give_back_attempt(tx, &request.station)?;
         let outcome = format!("pickup: command {} to {}", record.id, record.compartment_id);
         self.log(
             tx,

@@ -5,6 +5,7 @@ mod doors;
 mod expiry;
 mod flows;
 mod leases;
+mod lockouts;
 mod race;
 mod support;
 mod sync;
