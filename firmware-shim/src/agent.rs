@@ -13,7 +13,9 @@ use lockergrid_protocol::message::{
     AckMessage, DeviceEvent, Downlink, MESSAGE_VERSION, Outcome, TelemetryMessage,
 };
 use lockergrid_protocol::topic::{Channel, Topic};
-use lockergrid_protocol::{CompartmentId, LockerId, PickupCode, StationCodeKey, Timestamp};
+use lockergrid_protocol::{
+    CompartmentId, LockerId, Lockout, PickupCode, StationCodeKey, Timestamp,
+};
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
@@ -95,16 +97,22 @@ pub struct Status {
     pub cached_codes: usize,
     /// Commands refused since start.
     pub refused: u64,
+    /// Codes refused at the keypad while no node answered, since start (wrong, or unchecked
+    /// while the station waited after wrong codes).
+    pub refused_codes: u64,
     /// Out of service by the node's command.
     pub out_of_service: bool,
 }
 
 /// A locker's cache of its station's active codes and the key they are hashed with, as the last
-/// `sync_codes` set it. While no node answers, a code entered at the keypad is checked here.
+/// `sync_codes` set it, and the station's wrong-code count. While no node answers, a code entered
+/// at the keypad is checked here, under the same lock-out as at a node.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CodeCache {
     key: Option<String>,
     codes: Vec<CachedCode>,
+    #[serde(default)]
+    lockout: Lockout,
 }
 
 struct Agent<H> {
@@ -416,33 +424,40 @@ impl<H: Hardware> Agent<H> {
         write_atomic(&self.state, CODES_FILE, &json).map_err(AgentError::State)
     }
 
-    /// While no node answers, checks `code` against the cache: a match is spent (durably) and
-    /// its compartment released, and the pickup becomes the event. `None` leaves the code to a
-    /// node, as an ordinary code entry, once one answers.
+    /// While no node answers, checks `code` against the cache under the station's lock-out,
+    /// counted before the code is looked at and durably, as at a node: a match is spent and its
+    /// compartment released, and the pickup becomes the event; anything else is refused here and
+    /// the refusal (never the code) becomes the event. `None` leaves the code to the node that
+    /// answers.
     fn alone(&mut self, code: &str) -> Result<Option<DeviceEvent>, AgentError> {
         if self.status.borrow().connected {
             return Ok(None);
         }
-        let (Ok(code), Some(key)) = (
-            PickupCode::parse(code),
-            self.codes
-                .key
-                .as_deref()
-                .and_then(lockergrid_protocol::from_hex::<32>),
-        ) else {
-            return Ok(None);
+        let now = self.now();
+        if self.codes.lockout.admit(now).is_err() {
+            tracing::info!("code refused offline: the station waits after wrong codes");
+            return Ok(Some(self.refused(true)));
+        }
+        self.save_codes()?;
+        let key = self
+            .codes
+            .key
+            .as_deref()
+            .and_then(lockergrid_protocol::from_hex::<32>);
+        let (Ok(code), Some(key)) = (PickupCode::parse(code), key) else {
+            return Ok(Some(self.refused(false)));
         };
         let hash = StationCodeKey::from_bytes(key).hash(&code).to_hex();
-        let now = self.now();
         let Some(at) = self
             .codes
             .codes
             .iter()
             .position(|c| c.hash == hash && c.expires_at > now)
         else {
-            return Ok(None);
+            return Ok(Some(self.refused(false)));
         };
         let cached = self.codes.codes.remove(at);
+        self.codes.lockout.give_back();
         self.save_codes()?;
         self.status
             .send_modify(|s| s.cached_codes = self.codes.codes.len());
@@ -455,13 +470,22 @@ impl<H: Hardware> Agent<H> {
             tracing::warn!(compartment = %cached.compartment, error = %e, "offline unlock failed; the code is kept");
             self.codes.codes.push(cached);
             self.save_codes()?;
-            return Ok(None);
+            return Ok(Some(self.refused(false)));
         }
         tracing::info!(compartment = %cached.compartment, "code checked offline; released");
         Ok(Some(DeviceEvent::OfflinePickup {
             compartment: cached.compartment,
             code_hash: hash,
         }))
+    }
+
+    /// The event of a code refused offline, with the count as it now stands.
+    fn refused(&mut self, locked_out: bool) -> DeviceEvent {
+        self.status.send_modify(|s| s.refused_codes += 1);
+        DeviceEvent::CodeRejectedOffline {
+            lockout: self.codes.lockout,
+            locked_out,
+        }
     }
 
     fn execute(&mut self, command: &SignedCommand) -> Result<Outcome, AgentError> {
@@ -508,10 +532,19 @@ impl<H: Hardware> Agent<H> {
                 self.heartbeat();
                 Outcome::Executed
             }
-            Action::SyncCodes { key, codes } => {
+            Action::SyncCodes {
+                key,
+                codes,
+                lockout,
+            } => {
+                // The node's count is at least what it heard of this locker's; the locker's own
+                // failures not yet heard stay.
+                let mut merged = self.codes.lockout;
+                merged.merge(lockout);
                 self.codes = CodeCache {
                     key: Some(key.clone()),
                     codes: codes.clone(),
+                    lockout: merged,
                 };
                 self.save_codes()?;
                 self.status.send_modify(|s| s.cached_codes = codes.len());

@@ -119,6 +119,7 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
                     "queued_events": s.queued_events,
                     "executed": s.executed,
                     "cached_codes": s.cached_codes,
+                    "refused_codes": s.refused_codes,
                     "refused": s.refused,
                     "out_of_service": s.out_of_service,
                     "doors_open": open,

@@ -1,7 +1,8 @@
 //! The device plane at the gateway: simulated lockers with their own certificates connect over
 //! TLS 1.3, heartbeats show in the station's health, a tamper alarm takes the station out of
 //! service and out of discovery, silence takes it offline, the front's refusals reach the
-//! access log, and a locker cut off from the gateway opens for the codes the gateway cached on it.
+//! access log, and a locker cut off from the gateway opens for the codes the gateway cached on it,
+//! under the same lock-out on wrong codes as a node.
 
 use crate::edges::{deposit_parcels, pick_up_at};
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
@@ -242,5 +243,56 @@ async fn a_locker_wired_to_the_gateway_and_cut_off_from_it_opens_for_a_cached_co
     let url = format!("{}/v1/parcels/{parcel}", d.base);
     let (_, p) = d.send(d.http.get(url).bearer_auth(&checkout)).await?;
     assert_eq!(p["status"], "stored", "the gateway has not heard yet: {p}");
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locker_cut_off_refuses_after_its_budget_and_opens_once_the_wait_passed()
+-> anyhow::Result<()> {
+    use lockergrid_protocol::lockout::{FIRST_DELAY, FREE_FAILURES};
+    let clock = ManualClock::new(START);
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .clock(clock.clone())
+        .lockers(Duration::from_millis(500))
+        .start()
+        .await?;
+    let stored = deposit_parcels(&d, "st-a", 1).await?;
+    d.locker_until("st-a", |s| s["cached_codes"] == 1).await?;
+    let mut ca = CertificateAuthority::open(&d.gateway.data_dir.join("pki"))?;
+    ca.revoke(&Identity::new(Kind::Locker, "st-a")?)?;
+    d.locker_until("st-a", |s| s["connected"] == false).await?;
+    let (_, code, compartment) = &stored[0];
+    let running = &d;
+    let press = |typed: String| async move {
+        let answer = running.locker("st-a", &format!("press {typed}#")).await?;
+        anyhow::ensure!(answer == "ok", "press: {answer}");
+        anyhow::Ok(())
+    };
+    // Alone, the locker checks its budget of wrong codes, and then the right one waits too.
+    for n in 1..=FREE_FAILURES + 1 {
+        let typed = if n > FREE_FAILURES {
+            code.clone()
+        } else {
+            format!("{:08}", 11_111_111 * n)
+        };
+        press(typed).await?;
+        d.locker_until("st-a", |s| s["refused_codes"] == n).await?;
+    }
+    let status = d.locker_until("st-a", |_| true).await?;
+    assert_eq!(status["unlatched"], serde_json::json!([]), "{status}");
+    assert_eq!(
+        status["cached_codes"], 1,
+        "the right code is not spent: {status}"
+    );
+    // Once the wait has passed, the right code opens.
+    clock.advance(FIRST_DELAY);
+    press(code.clone()).await?;
+    d.locker_until("st-a", |s| {
+        s["unlatched"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|c| c == compartment.as_str()))
+    })
+    .await?;
     d.stop().await
 }

@@ -32,7 +32,8 @@ impl Authority {
         match event {
             DeviceEvent::CodeEntered { .. }
             | DeviceEvent::DoorOpened { .. }
-            | DeviceEvent::OfflinePickup { .. } => true,
+            | DeviceEvent::OfflinePickup { .. }
+            | DeviceEvent::CodeRejectedOffline { .. } => true,
             // A door an edge node knows no command for, and a tamper alarm (which takes the
             // station out of service), wait for the gateway: the locker keeps them until then.
             DeviceEvent::DoorClosed { .. } => unlocked.is_some(),

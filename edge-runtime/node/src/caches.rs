@@ -1,12 +1,12 @@
 //! The lockers' own code caches, the third offline level (DESIGN.md §7): a node sends each
-//! locker connected to it its station's code key and active codes whenever they differ from what
-//! it sent last, so the locker can check codes itself when no node answers. The gateway does it
+//! locker connected to it its station's code key, active codes and wrong-code count whenever they
+//! differ from what it sent last, so the locker can check codes itself when no node answers. The gateway does it
 //! for the lockers wired to it, an edge node for its own.
 
 use crate::CodeCache;
 use lockergrid_device_plane::{Audit, Kind};
 use lockergrid_protocol::command::{CachedCode, CommandKey, SignedCommand};
-use lockergrid_protocol::{CompartmentId, LockerId, Size, StationId};
+use lockergrid_protocol::{CompartmentId, LockerId, Lockout, Size, StationId};
 use lockergrid_store::Store;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +19,7 @@ pub const CACHE_CHECK: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, PartialEq)]
 struct Sent {
     codes: Vec<CachedCode>,
+    lockout: Lockout,
     as_of: u64,
 }
 
@@ -68,14 +69,20 @@ impl CodeCaches {
             if !may_send(locker) {
                 continue;
             }
-            let (code_key, codes) = match store.locker_codes(&station) {
+            let read = store
+                .locker_codes(&station)
+                .and_then(|(key, codes)| Ok((key, codes, store.lockout(&station)?)));
+            let (code_key, codes, lockout) = match read {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::error!(%locker, error = %e, "codes unreadable");
                     continue;
                 }
             };
-            if let Some(sent) = sent.as_mut().filter(|s| s.codes == codes) {
+            if let Some(sent) = sent
+                .as_mut()
+                .filter(|s| s.codes == codes && s.lockout == lockout)
+            {
                 sent.as_of = as_of;
                 continue;
             }
@@ -94,10 +101,15 @@ impl CodeCaches {
                 compartment,
                 key: code_key,
                 codes: codes.clone(),
+                lockout,
                 counter,
             };
             due.push((locker.clone(), cache.sign(key, store.now())));
-            *sent = Some(Sent { codes, as_of });
+            *sent = Some(Sent {
+                codes,
+                lockout,
+                as_of,
+            });
         }
         due
     }

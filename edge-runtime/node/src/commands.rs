@@ -5,7 +5,7 @@ use lockergrid_model::{CommandEvent, CommandRecord, CommandStatus};
 use lockergrid_protocol::command::SignedCommand;
 use lockergrid_protocol::command::{Action, COMMAND_VERSION, CachedCode, Command, CommandKey};
 use lockergrid_protocol::message::{AckMessage, MESSAGE_VERSION, Outcome};
-use lockergrid_protocol::{CompartmentId, LockerId, Timestamp};
+use lockergrid_protocol::{CompartmentId, LockerId, Lockout, Timestamp};
 use std::time::Duration;
 
 /// How long an unlock command is valid; a node resends it until the locker acknowledges it.
@@ -38,6 +38,8 @@ pub struct CodeCache {
     pub key: String,
     /// The station's active codes.
     pub codes: Vec<CachedCode>,
+    /// The station's wrong-code count.
+    pub lockout: Lockout,
     /// The locker's next counter.
     pub counter: u64,
 }
@@ -55,6 +57,7 @@ impl CodeCache {
             action: Action::SyncCodes {
                 key: self.key,
                 codes: self.codes,
+                lockout: self.lockout,
             },
             id: format!("{CACHE_COMMAND}{}", self.counter),
             counter: self.counter,

@@ -1,5 +1,5 @@
 //! A locker's events, applied once through the node's inbox: a code typed on its keypad, a door
-//! opening and closing, a pickup it decided alone, its tamper switch. What the node then does
+//! opening and closing, a pickup or a refusal it decided alone, its tamper switch. What the node then does
 //! outside the store (alerts, answering a courier who waits for the door) is the caller's, from
 //! the [`Effect`] it is handed.
 
@@ -8,7 +8,8 @@ use lockergrid_model::{Actor, CommandRecord, StationStatus};
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::message::{DeviceEvent, EventMessage};
 use lockergrid_store::{
-    Applied, ChangeError, DoorClosed, DoorClosedEvent, OfflinePickup, SettledEvent, StatusChange,
+    Applied, ChangeError, DoorClosed, DoorClosedEvent, OfflinePickup, OfflineRejection,
+    SettledEvent, StatusChange,
 };
 
 /// What became of a locker's event at this node.
@@ -152,6 +153,20 @@ impl Node {
                         Effect::None
                     }
                 })
+            }
+            DeviceEvent::CodeRejectedOffline {
+                lockout,
+                locked_out,
+            } => {
+                let rejection = OfflineRejection {
+                    station: station.clone(),
+                    event: event.id.clone(),
+                    actor: actor.clone(),
+                    lockout: *lockout,
+                    locked_out: *locked_out,
+                };
+                self.store.offline_rejection(rejection).await?;
+                Ok(Effect::None)
             }
             DeviceEvent::Tamper { tripped } => {
                 if *tripped {

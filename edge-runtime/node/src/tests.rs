@@ -311,6 +311,48 @@ async fn a_burst_of_wrong_codes_gets_only_the_budget_checked(kind: NodeKind) {
     }
 }
 
+/// A locker that refused codes alone reports its count (never the code): the node records the
+/// refusal once and its own count takes the locker's in.
+async fn a_lockers_offline_refusals_join_the_nodes_count(kind: NodeKind) {
+    use lockergrid_protocol::Lockout;
+    let mut f = fixture(kind).await;
+    let lockout = Lockout {
+        failures: 7,
+        last_failure_at: Some(f.node.store().now()),
+    };
+    let (id, handled) = f
+        .event(DeviceEvent::CodeRejectedOffline {
+            lockout,
+            locked_out: true,
+        })
+        .await;
+    assert!(
+        matches!(handled, Handled::Applied(Effect::None)),
+        "{kind:?}: {handled:?}"
+    );
+    assert_eq!(f.last_outcome(), "locked_out at the locker", "{kind:?}");
+    assert_eq!(
+        f.node.store().lockout(&station()).expect("readable"),
+        lockout
+    );
+    assert!(
+        f.node
+            .store()
+            .event_applied(&station(), &id)
+            .expect("readable")
+    );
+    let code = f.code.clone();
+    assert!(matches!(
+        f.typed(&code).await,
+        Handled::Applied(Effect::None)
+    ));
+    assert_eq!(
+        f.last_outcome(),
+        "locked_out",
+        "{kind:?}: the node waits too"
+    );
+}
+
 async fn a_door_opening_is_logged_once(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let compartment = f.compartment.clone();
@@ -381,6 +423,7 @@ async fn the_code_entry_and_door_cases_hold_at_the_gateway_and_at_a_cut_off_edge
         a_malformed_code_is_rejected_and_counted(kind).await;
         five_wrong_codes_make_even_the_right_one_wait(kind).await;
         a_burst_of_wrong_codes_gets_only_the_budget_checked(kind).await;
+        a_lockers_offline_refusals_join_the_nodes_count(kind).await;
         a_door_opening_is_logged_once(kind).await;
         a_door_closed_after_an_unknown_command(kind).await;
         a_tamper_alarm(kind).await;

@@ -5,7 +5,7 @@
 //! future timestamp and a window longer than [`MAX_LIFETIME`], and records the counter before it
 //! acts.
 
-use crate::{CompartmentId, LockerId, Timestamp, from_hex, to_hex};
+use crate::{CompartmentId, LockerId, Lockout, Timestamp, from_hex, to_hex};
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -36,6 +36,10 @@ pub enum Action {
         key: String,
         /// Every active code of the station.
         codes: Vec<CachedCode>,
+        /// The station's wrong-code count at the node: cut off, the locker goes on from there
+        /// (it never lowers its own).
+        #[serde(default)]
+        lockout: Lockout,
     },
 }
 
@@ -58,7 +62,11 @@ impl Action {
                 out.push(2);
                 out.push(u8::from(*out_of_service));
             }
-            Action::SyncCodes { key, codes } => {
+            Action::SyncCodes {
+                key,
+                codes,
+                lockout,
+            } => {
                 out.push(3);
                 field(out, key.as_bytes());
                 out.extend_from_slice(&(codes.len() as u32).to_be_bytes());
@@ -67,6 +75,9 @@ impl Action {
                     field(out, code.hash.as_bytes());
                     out.extend_from_slice(&code.expires_at.millis().to_be_bytes());
                 }
+                out.extend_from_slice(&lockout.failures.to_be_bytes());
+                let last = lockout.last_failure_at.map_or(0, Timestamp::millis);
+                out.extend_from_slice(&last.to_be_bytes());
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::command::SignedCommand;
 use crate::ids::{CompartmentId, LockerId};
+use crate::lockout::Lockout;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,16 @@ pub enum DeviceEvent {
         compartment: CompartmentId,
         /// The keyed hash of the code (the code itself never leaves the keypad).
         code_hash: String,
+    },
+    /// While no node answered, a code entered at the keypad opened nothing: it matched no code
+    /// in the locker's cache, or the station had to wait after wrong codes and it was not
+    /// checked. The code itself never leaves the keypad; the locker's count does, for the
+    /// node's count to take in.
+    CodeRejectedOffline {
+        /// The locker's wrong-code count after it.
+        lockout: Lockout,
+        /// Refused unchecked: the station had to wait.
+        locked_out: bool,
     },
     /// The tamper switch changed.
     Tamper {

@@ -46,7 +46,7 @@ use lockergrid_model::{
 };
 use lockergrid_model::{DeliveryPlan, NotificationEvent};
 use lockergrid_protocol::{
-    CodeKey, CompartmentId, CompartmentState, Ineligible, OrderId, ParcelId, ParcelSpec,
+    CodeKey, CompartmentId, CompartmentState, Ineligible, Lockout, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
 };
 pub use mirror::MirrorCounts;
@@ -290,6 +290,21 @@ pub struct CodeAttempt {
     pub event: Option<String>,
     /// Who entered it.
     pub actor: Actor,
+}
+
+/// A code a locker refused alone while no node answered, as its event reports it.
+#[derive(Debug, Clone)]
+pub struct OfflineRejection {
+    /// Where.
+    pub station: StationId,
+    /// The locker's event.
+    pub event: String,
+    /// The locker.
+    pub actor: Actor,
+    /// The locker's wrong-code count after it.
+    pub lockout: Lockout,
+    /// Refused unchecked, because the station had to wait.
+    pub locked_out: bool,
 }
 
 /// A pickup code entered at a station: on a locker's keypad (with the event that carried it) or

@@ -13,6 +13,7 @@ mod drained;
 mod expire_due;
 mod maintain_leases;
 mod offline_pickup;
+mod offline_rejection;
 mod plan_notification;
 mod reissue_code;
 mod reject_code;

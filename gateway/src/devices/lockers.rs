@@ -570,6 +570,7 @@ impl LockerTask {
             DeviceEvent::CodeEntered { .. } => "code_entered",
             DeviceEvent::Tamper { .. } => "tamper",
             DeviceEvent::OfflinePickup { .. } => "offline_pickup",
+            DeviceEvent::CodeRejectedOffline { .. } => "code_rejected_offline",
         };
         let id = event.id.clone();
         let result = match self.node.on_event(station, event).await {
