@@ -194,7 +194,7 @@ async fn overloaded(error: tower::BoxError) -> ApiError {
 /// Counts every request and records its latency by route template.
 async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = crate::metrics::method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()

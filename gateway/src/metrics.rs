@@ -17,11 +17,33 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+/// The method label of a request: one of the methods HTTP defines, or `other`, so that what a
+/// client sends can never add a metric series (the route is a template or `unmatched`, and the
+/// status one of a few hundred codes).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("other", |(_, label)| label)
+}
+
 /// Labels of one request count.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method ([`method_label`]).
+    pub method: &'static str,
     /// The route template, e.g. `/v1/reservations/{id}`, or `unmatched`.
     pub route: String,
     /// Response status code.
@@ -31,8 +53,8 @@ pub struct RequestLabels {
 /// Labels of one latency histogram.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RouteLabels {
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method ([`method_label`]).
+    pub method: &'static str,
     /// The route template.
     pub route: String,
 }

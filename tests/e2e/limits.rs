@@ -81,3 +81,56 @@ async fn a_request_over_the_time_limit_is_answered_503() -> anyhow::Result<()> {
     assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
     Ok(())
 }
+
+/// The series `/metrics` holds: its lines that are not comments.
+async fn series(d: &Running) -> anyhow::Result<usize> {
+    let text = d
+        .http
+        .get(format!("{}/metrics", d.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text.lines().filter(|l| !l.starts_with('#')).count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_methods_and_paths_add_no_metric_series() -> anyhow::Result<()> {
+    const CLIENTS: u64 = 32;
+    const REQUESTS: u64 = 100_000;
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    // One of each kind of answer first, so every series that can exist does.
+    let send = |n: u64| {
+        let method = reqwest::Method::from_bytes(format!("M{n}").as_bytes()).expect("a token");
+        d.http
+            .request(method, format!("{}/no/such/{n}", d.base))
+            .send()
+    };
+    for n in 0..8 {
+        send(n).await?;
+        d.http.get(format!("{}/no/such/{n}", d.base)).send().await?;
+    }
+    // Reading /metrics is a request too: read it once so its own series exist.
+    series(&d).await?;
+    let before = series(&d).await?;
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..CLIENTS {
+        let (http, base) = (d.http.clone(), d.base.clone());
+        clients.spawn(async move {
+            for i in 0..REQUESTS / CLIENTS {
+                let n = client * REQUESTS + i;
+                let method = reqwest::Method::from_bytes(format!("X{n:x}").as_bytes())?;
+                http.request(method, format!("{base}/{n:x}/{i}"))
+                    .send()
+                    .await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done??;
+    }
+    let after = series(&d).await?;
+    assert_eq!(after, before, "series grew from {before} to {after}");
+    Ok(())
+}
