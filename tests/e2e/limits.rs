@@ -134,3 +134,27 @@ async fn random_methods_and_paths_add_no_metric_series() -> anyhow::Result<()> {
     assert_eq!(after, before, "series grew from {before} to {after}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_plugin_push_without_the_operator_role_is_refused_before_its_body_is_read()
+-> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    let token = d.token("shop", Role::Checkout, &[])?;
+    let addr = d.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await?;
+    // An 11 MiB body announced, 1 KiB of it sent: the answer must come without the rest.
+    let head = format!(
+        "POST /v1/admin/plugins HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        11 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&[b' '; 1024]).await?;
+    let mut answer = vec![0; 4096];
+    let n = stream.read(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("role checkout may not call"), "{answer}");
+    Ok(())
+}

@@ -173,3 +173,17 @@ impl FromRequestParts<Arc<App>> for Caller {
         })
     }
 }
+
+/// A caller with the operator role, checked (and a refusal recorded) while only the request's
+/// head has been read: a route that takes a large body (a plugin) reads it for operators alone.
+pub struct Operator(pub Caller);
+
+impl FromRequestParts<Arc<App>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        caller.permit(app, &[Role::Operator], None).await?;
+        Ok(Operator(caller))
+    }
+}
