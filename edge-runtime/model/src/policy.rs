@@ -5,7 +5,7 @@
 //! limits. A component is loaded only when its bytes hash to the SHA-256 the policy pins and carry
 //! a signature, over those bytes, by one of the policy's trusted keys.
 
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use lockergrid_protocol::{StationId, from_hex, to_hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -145,7 +145,8 @@ pub enum PolicyError {
     },
 }
 
-/// Limits for one plugin, as a policy writes them; each is clamped to the engine's maximum.
+/// Limits for one plugin, as a policy writes them; each must lie within its maximum
+/// ([`MAX_MEMORY_MIB`], [`MAX_DEADLINE_MS`], [`MAX_TIMEOUT_MS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BindingLimits {
@@ -168,6 +169,31 @@ fn default_deadline_ms() -> u32 {
 }
 fn default_timeout_ms() -> u32 {
     250
+}
+
+/// The most linear memory a plugin call may be given, MiB (the engine's maximum).
+pub const MAX_MEMORY_MIB: u32 = 64;
+/// The most CPU time a plugin call may be given, milliseconds.
+pub const MAX_DEADLINE_MS: u32 = 1_000;
+/// The longest wall-clock time a plugin call may be given, milliseconds: well inside the HTTP
+/// request timeout, so a plugin's own limit always ends a slow call first and counts it.
+pub const MAX_TIMEOUT_MS: u32 = 2_000;
+
+impl BindingLimits {
+    /// Checks each limit is above zero and within its documented maximum.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        let within = |name: &str, value: u32, max: u32| {
+            if value == 0 || value > max {
+                return Err(PolicyError::Invalid(format!(
+                    "{name} is {value}; it must be from 1 to {max}"
+                )));
+            }
+            Ok(())
+        };
+        within("memory_mib", self.memory_mib, MAX_MEMORY_MIB)?;
+        within("deadline_ms", self.deadline_ms, MAX_DEADLINE_MS)?;
+        within("timeout_ms", self.timeout_ms, MAX_TIMEOUT_MS)
+    }
 }
 
 impl Default for BindingLimits {
@@ -319,12 +345,9 @@ impl PolicyFile {
             if let Some(sha) = &b.sha256 {
                 parse_hex::<32>(sha, "sha256")?;
             }
-            if b.limits.memory_mib == 0 || b.limits.deadline_ms == 0 || b.limits.timeout_ms == 0 {
-                return Err(PolicyError::Invalid(format!(
-                    "{} at {}: limits must be above zero",
-                    b.world, b.scope
-                )));
-            }
+            b.limits
+                .check()
+                .map_err(|e| PolicyError::Invalid(format!("{} at {}: {e}", b.world, b.scope)))?;
         }
         Ok(policy)
     }
@@ -350,10 +373,19 @@ fn parse_hex<const N: usize>(text: &str, what: &str) -> Result<[u8; N], PolicyEr
         .ok_or_else(|| PolicyError::Invalid(format!("{what} is not {} hex digits", N * 2)))
 }
 
+/// An Ed25519 public key from hex. A weak key — one of small order, such as the identity point
+/// or the all-zero encoding, under which a single signature verifies for any message — is
+/// refused: trusting one would let anybody sign a plugin.
 fn parse_public_key(text: &str) -> Result<VerifyingKey, PolicyError> {
     let bytes = parse_hex::<32>(text, "public_key")?;
-    VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| PolicyError::Invalid("public_key is not an Ed25519 key".into()))
+    let key = VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| PolicyError::Invalid("public_key is not an Ed25519 key".into()))?;
+    if key.is_weak() {
+        return Err(PolicyError::Invalid(
+            "public_key is a weak Ed25519 key (of small order)".into(),
+        ));
+    }
+    Ok(key)
 }
 
 /// SHA-256 of `bytes`, hex.
@@ -393,9 +425,10 @@ impl Trust {
             .find(|(_, k)| *k == signature.key)
             .map(|(name, _)| name.clone())
             .ok_or_else(|| PolicyError::UntrustedKey(to_hex(signature.key.as_bytes())))?;
+        // Strict: no non-canonical signature or small-order component is accepted.
         signature
             .key
-            .verify(bytes, &signature.signature)
+            .verify_strict(bytes, &signature.signature)
             .map_err(|_| PolicyError::BadSignature)?;
         Ok(name)
     }

@@ -153,6 +153,10 @@ pub enum PluginError {
     /// The call did not finish within the wall-clock timeout.
     #[error("plugin call timed out")]
     Timeout,
+    /// The call was cut off before it answered: whoever waited for it gave up first (a
+    /// request's own timeout, a client gone).
+    #[error("plugin call cut off before it answered")]
+    CutOff,
     /// The answer is not valid for the question.
     #[error("invalid plugin answer: {0}")]
     InvalidAnswer(String),
@@ -196,6 +200,27 @@ impl Decider {
                 digest: String::new(),
                 fallback: reason.clone(),
             },
+        }
+    }
+}
+
+/// A plugin call in flight: dropped before it settled (its caller's future was dropped), it
+/// counts as a failure like any other timeout, so a plugin that outlasts its callers still goes
+/// out of service.
+struct Unsettled<'a> {
+    host: &'a PluginHost,
+    slot: &'a Slot,
+    loaded: &'a Arc<Loaded>,
+    started: Instant,
+    settled: bool,
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.slot.stats.record(self.started.elapsed(), false);
+            self.host
+                .failed(self.slot, self.loaded, &PluginError::CutOff);
         }
     }
 }
@@ -368,6 +393,10 @@ impl PluginHost {
         signature: Option<&str>,
     ) -> Result<Arc<PluginInfo>, PluginError> {
         let name = binding.name.clone();
+        binding.limits.check().map_err(|e| PluginError::Refused {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
         let signed_by = self
             .trust
             .read()
@@ -554,6 +583,13 @@ impl PluginHost {
     {
         let span = tracing::debug_span!("plugin call", world = %loaded.info.world, plugin = %loaded.info.name, version = %loaded.info.version);
         let started = Instant::now();
+        let mut unsettled = Unsettled {
+            host: self,
+            slot,
+            loaded,
+            started,
+            settled: false,
+        };
         let (host, call_loaded) = (self.clone(), loaded.clone());
         let call = tokio::task::spawn_blocking(move || host.call_sync(&call_loaded, now, f));
         let answer = match tokio::time::timeout(loaded.limits.timeout, call)
@@ -565,6 +601,7 @@ impl PluginHost {
             Err(_) => Err(PluginError::Timeout),
         }
         .and_then(check);
+        unsettled.settled = true;
         slot.stats.record(started.elapsed(), answer.is_ok());
         if let Err(e) = &answer {
             self.failed(slot, loaded, e);

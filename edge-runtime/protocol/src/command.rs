@@ -6,7 +6,7 @@
 //! acts.
 
 use crate::{CompartmentId, LockerId, Lockout, Timestamp, from_hex, to_hex};
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -171,10 +171,12 @@ impl CommandPublicKey {
         to_hex(self.0.as_bytes())
     }
 
-    /// Parses 64 hex digits.
+    /// Parses 64 hex digits; a weak key (of small order, such as the identity point, under
+    /// which one signature verifies for many messages) is refused.
     pub fn from_hex(text: &str) -> Option<CommandPublicKey> {
         let bytes = from_hex::<32>(text)?;
-        VerifyingKey::from_bytes(&bytes).ok().map(CommandPublicKey)
+        let key = VerifyingKey::from_bytes(&bytes).ok()?;
+        (!key.is_weak()).then_some(CommandPublicKey(key))
     }
 }
 
@@ -238,7 +240,7 @@ impl SignedCommand {
         }
         let signature = from_hex::<64>(&self.signature).ok_or(Refusal::BadSignature)?;
         key.0
-            .verify(
+            .verify_strict(
                 &c.signed_bytes(),
                 &ed25519_dalek::Signature::from_bytes(&signature),
             )

@@ -430,8 +430,9 @@ fn plugin_schemas() -> Value {
             "component": { "type": "string", "contentEncoding": "base64" },
             "settings": { "type": "object" },
             "limits": { "type": "object", "properties": {
-                "memory_mib": { "type": "integer", "minimum": 1 }, "deadline_ms": { "type": "integer", "minimum": 1 },
-                "timeout_ms": { "type": "integer", "minimum": 1 } } } } }
+                "memory_mib": { "type": "integer", "minimum": 1, "maximum": lockergrid_model::MAX_MEMORY_MIB },
+                "deadline_ms": { "type": "integer", "minimum": 1, "maximum": lockergrid_model::MAX_DEADLINE_MS },
+                "timeout_ms": { "type": "integer", "minimum": 1, "maximum": lockergrid_model::MAX_TIMEOUT_MS } } } } }
     })
 }
 

@@ -692,3 +692,99 @@ async fn the_multichannel_router_tries_push_first_and_respects_quiet_hours() {
     let reminders = s.host.reminder_hours(&station, Timestamp(0)).await;
     assert_eq!(reminders.answer, [48, 24]);
 }
+
+/// The identity point's encoding (y = 1), and the all-zero encoding (a point of order 4): one
+/// signature verifies under each for any message with the lax check.
+const WEAK_KEYS: [&str; 2] = [
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+];
+
+#[tokio::test]
+async fn weak_keys_are_never_trusted_and_a_signature_valid_for_any_message_is_refused() {
+    for weak in WEAK_KEYS {
+        let policy =
+            format!("version = 1\n[[trusted_key]]\nname = \"weak\"\npublic_key = \"{weak}\"\n");
+        let refused = PolicyFile::parse(&policy).map(drop);
+        assert!(
+            matches!(&refused, Err(PolicyError::Invalid(why)) if why.contains("weak")),
+            "{weak}: {refused:?}"
+        );
+        // A signature (R = identity, s = 0) by that key over a hostile component.
+        let forged = format!("ed25519 {weak} 01{}", "00".repeat(63));
+        let s = Signed::new();
+        let bytes = artifacts::MISBEHAVE_TRAP;
+        let binding = binding(World::ReservationPolicy, Scope::Default, "forged", bytes);
+        let installed = s.host.install(binding, bytes.into(), Some(forged)).await;
+        assert!(
+            matches!(
+                &installed,
+                Err(PluginError::Untrusted {
+                    source: PolicyError::MalformedSignature(_),
+                    ..
+                })
+            ),
+            "{weak}: {installed:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn limits_beyond_their_maxima_are_refused_in_a_policy_and_at_install() {
+    let policy = "version = 1\n[[plugin]]\nworld = \"reservation-policy\"\nscope = \"default\"\n\
+                  name = \"p\"\nversion = \"1\"\nfile = \"p.wasm\"\n\
+                  [plugin.limits]\ndeadline_ms = 4294967295\ntimeout_ms = 4294967295\n";
+    let refused = PolicyFile::parse(policy).map(drop);
+    assert!(
+        matches!(&refused, Err(PolicyError::Invalid(why)) if why.contains("deadline_ms is 4294967295")),
+        "{refused:?}"
+    );
+    let s = Signed::new();
+    let bytes = artifacts::RESERVATION_BALANCED;
+    for limits in [
+        BindingLimits {
+            deadline_ms: u32::MAX,
+            ..BindingLimits::default()
+        },
+        BindingLimits {
+            timeout_ms: u32::MAX,
+            ..BindingLimits::default()
+        },
+        BindingLimits {
+            memory_mib: 65,
+            ..BindingLimits::default()
+        },
+    ] {
+        let mut bound = binding(World::ReservationPolicy, Scope::Default, "p", bytes);
+        bound.limits = limits;
+        let installed = s.install_binding(bound, bytes).await;
+        assert!(
+            matches!(&installed, Err(PluginError::Refused { reason, .. }) if reason.contains("must be from 1 to")),
+            "{limits:?}: {installed:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_call_its_caller_gives_up_on_counts_as_a_failure() {
+    let s = Signed::new();
+    s.install(
+        World::ReservationPolicy,
+        Scope::Default,
+        "hostile",
+        artifacts::MISBEHAVE_LOOP,
+    )
+    .await
+    .expect("loads");
+    // The caller's own timeout is shorter than the plugin's: the call is dropped mid-way.
+    let given_up = tokio::time::timeout(
+        std::time::Duration::from_millis(5),
+        s.host
+            .place(request(), Some(two_stations()), None, Timestamp(0)),
+    )
+    .await;
+    assert!(given_up.is_err(), "the loop answered within 5 ms");
+    let report = s.host.report();
+    assert_eq!(report[0].stats.calls, 1);
+    assert_eq!(report[0].stats.failures, 1, "{:?}", report[0].stats);
+}
