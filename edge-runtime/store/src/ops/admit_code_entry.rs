@@ -33,12 +33,25 @@ impl Writer {
         tx: &mut Tx<'_>,
         attempt: CodeAttempt,
     ) -> Result<bool, ChangeError> {
-        if let Some(event) = &attempt.event
-            && self.is_applied(tx, &inbox_key(&attempt.station, event))?
-        {
-            return Ok(false);
-        }
+        let admitted = match &attempt.event {
+            Some(event) => {
+                if self.is_applied(tx, &inbox_key(&attempt.station, event))? {
+                    return Ok(false);
+                }
+                // A keypad event the locker sends again after a crash between this step and
+                // the entry's outcome is counted once, not once per delivery.
+                let admitted = format!("{}#admitted", inbox_key(&attempt.station, event));
+                if self.is_applied(tx, &admitted)? {
+                    return Ok(true);
+                }
+                Some(admitted)
+            }
+            None => None,
+        };
         let Err(wait) = self.admit_attempt(tx, &attempt.station)? else {
+            if let Some(admitted) = &admitted {
+                self.mark_applied(tx, admitted)?;
+            }
             return Ok(true);
         };
         let target = attempt.station.to_string();
