@@ -88,6 +88,8 @@ pub enum AgentError {
 pub struct Status {
     /// Connected to the node and subscribed to its commands.
     pub connected: bool,
+    /// Sessions with a node since start (each connect that reached the subscription).
+    pub sessions: u64,
     /// Events not yet acknowledged.
     pub queued_events: usize,
     /// Unlock and service commands executed since start (code cache updates are counted in
@@ -259,7 +261,10 @@ impl<H: Hardware> Agent<H> {
                     // Online once commands can reach the locker: its subscription is in place.
                     Some(Link::Packet(Packet::SubAck(_))) => {
                         self.queue.reset();
-                        self.status.send_modify(|s| s.connected = true);
+                        self.status.send_modify(|s| {
+                            s.connected = true;
+                            s.sessions += 1;
+                        });
                         self.heartbeat();
                         self.send_due();
                     }
@@ -291,10 +296,7 @@ impl<H: Hardware> Agent<H> {
                     unlocked_by: self.unlocked.remove(&compartment),
                     compartment,
                 },
-                Sensed::CodeEntered(code) | Sensed::QrRead(code) => match self.alone(&code)? {
-                    Some(pickup) => pickup,
-                    None => DeviceEvent::CodeEntered { code },
-                },
+                Sensed::CodeEntered(code) | Sensed::QrRead(code) => self.keypad(&code)?,
                 Sensed::Tamper(tripped) => {
                     self.tamper = tripped;
                     heartbeat = true;
@@ -424,37 +426,50 @@ impl<H: Hardware> Agent<H> {
         write_atomic(&self.state, CODES_FILE, &json).map_err(AgentError::State)
     }
 
-    /// While no node answers, checks `code` against the cache under the station's lock-out,
-    /// counted before the code is looked at and durably, as at a node: a match is spent and its
-    /// compartment released, and the pickup becomes the event; anything else is refused here and
-    /// the refusal (never the code) becomes the event. `None` leaves the code to the node that
-    /// answers.
-    fn alone(&mut self, code: &str) -> Result<Option<DeviceEvent>, AgentError> {
-        if self.status.borrow().connected {
-            return Ok(None);
-        }
-        let now = self.now();
-        if self.codes.lockout.admit(now).is_err() {
-            tracing::info!("code refused offline: the station waits after wrong codes");
-            return Ok(Some(self.refused(true)));
-        }
-        self.save_codes()?;
+    /// What a code entered at the keypad becomes. Hashed with the station's key (the code itself
+    /// is never queued or sent) and left to the node while one answers. While none does, it is
+    /// checked against the cache under the station's lock-out, counted before the code is looked
+    /// at and durably, as at a node: a match is spent and its compartment released, and the
+    /// pickup becomes the event; a code the cache does not hold (a drop-off code, one newer than
+    /// the cache) is queued hashed for the node to decide once one answers; one entered while
+    /// the station waits is refused unchecked.
+    fn keypad(&mut self, code: &str) -> Result<DeviceEvent, AgentError> {
         let key = self
             .codes
             .key
             .as_deref()
-            .and_then(lockergrid_protocol::from_hex::<32>);
-        let (Ok(code), Some(key)) = (PickupCode::parse(code), key) else {
-            return Ok(Some(self.refused(false)));
+            .and_then(lockergrid_protocol::from_hex::<32>)
+            .map(StationCodeKey::from_bytes);
+        let parsed = PickupCode::parse(code);
+        if self.status.borrow().connected {
+            return Ok(match (key, parsed) {
+                (Some(key), Ok(code)) => DeviceEvent::CodeHashed {
+                    code_hash: key.hash(&code).to_hex(),
+                },
+                // No key yet (before the node's first cache), or no code at all: the node
+                // decides and counts it as typed.
+                _ => DeviceEvent::CodeEntered {
+                    code: code.to_owned(),
+                },
+            });
+        }
+        let now = self.now();
+        if self.codes.lockout.admit(now).is_err() {
+            tracing::info!("code refused offline: the station waits after wrong codes");
+            return Ok(self.refused(true));
+        }
+        self.save_codes()?;
+        let (Some(key), Ok(code)) = (key, parsed) else {
+            return Ok(self.refused(false));
         };
-        let hash = StationCodeKey::from_bytes(key).hash(&code).to_hex();
+        let hash = key.hash(&code).to_hex();
         let Some(at) = self
             .codes
             .codes
             .iter()
             .position(|c| c.hash == hash && c.expires_at > now)
         else {
-            return Ok(Some(self.refused(false)));
+            return Ok(DeviceEvent::CodeHashed { code_hash: hash });
         };
         let cached = self.codes.codes.remove(at);
         self.codes.lockout.give_back();
@@ -470,13 +485,13 @@ impl<H: Hardware> Agent<H> {
             tracing::warn!(compartment = %cached.compartment, error = %e, "offline unlock failed; the code is kept");
             self.codes.codes.push(cached);
             self.save_codes()?;
-            return Ok(Some(self.refused(false)));
+            return Ok(self.refused(false));
         }
         tracing::info!(compartment = %cached.compartment, "code checked offline; released");
-        Ok(Some(DeviceEvent::OfflinePickup {
+        Ok(DeviceEvent::OfflinePickup {
             compartment: cached.compartment,
             code_hash: hash,
-        }))
+        })
     }
 
     /// The event of a code refused offline, with the count as it now stands.
@@ -537,10 +552,13 @@ impl<H: Hardware> Agent<H> {
                 codes,
                 lockout,
             } => {
-                // The node's count is at least what it heard of this locker's; the locker's own
-                // failures not yet heard stay.
-                let mut merged = self.codes.lockout;
-                merged.merge(lockout);
+                // With nothing of its own still queued, the node has heard every attempt the
+                // locker counted and its count is the station's; otherwise the locker keeps
+                // whichever count is higher until its queue has drained.
+                let mut merged = *lockout;
+                if !self.queue.is_empty() {
+                    merged.merge(&self.codes.lockout);
+                }
                 self.codes = CodeCache {
                     key: Some(key.clone()),
                     codes: codes.clone(),

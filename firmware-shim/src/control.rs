@@ -116,6 +116,7 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
             Ok(Some(
                 serde_json::json!({
                     "connected": s.connected,
+                    "sessions": s.sessions,
                     "queued_events": s.queued_events,
                     "executed": s.executed,
                     "cached_codes": s.cached_codes,

@@ -269,16 +269,14 @@ async fn a_locker_cut_off_refuses_after_its_budget_and_opens_once_the_wait_passe
         anyhow::ensure!(answer == "ok", "press: {answer}");
         anyhow::Ok(())
     };
-    // Alone, the locker checks its budget of wrong codes, and then the right one waits too.
-    for n in 1..=FREE_FAILURES + 1 {
-        let typed = if n > FREE_FAILURES {
-            code.clone()
-        } else {
-            format!("{:08}", 11_111_111 * n)
-        };
-        press(typed).await?;
-        d.locker_until("st-a", |s| s["refused_codes"] == n).await?;
+    // Alone, the locker checks its budget of wrong codes (each queued, hashed, for the gateway to
+    // refuse later), and then the right one waits, refused unchecked.
+    for n in 1..=FREE_FAILURES {
+        press(format!("{:08}", 11_111_111 * n)).await?;
+        d.locker_until("st-a", |s| s["queued_events"] == n).await?;
     }
+    press(code.clone()).await?;
+    d.locker_until("st-a", |s| s["refused_codes"] == 1).await?;
     let status = d.locker_until("st-a", |_| true).await?;
     assert_eq!(status["unlatched"], serde_json::json!([]), "{status}");
     assert_eq!(

@@ -31,11 +31,17 @@ impl Authority {
         }
         match event {
             DeviceEvent::CodeEntered { .. }
+            | DeviceEvent::CodeHashed { .. }
             | DeviceEvent::DoorOpened { .. }
             | DeviceEvent::OfflinePickup { .. }
             | DeviceEvent::CodeRejectedOffline { .. } => true,
-            // A door an edge node knows no command for, and a tamper alarm (which takes the
-            // station out of service), wait for the gateway: the locker keeps them until then.
+            // A door no command released (after a pickup the locker decided alone) changes
+            // nothing but the record. One naming a command the edge node does not know, and a
+            // tamper alarm (which takes the station out of service), wait for the gateway: the
+            // locker keeps them until then.
+            DeviceEvent::DoorClosed {
+                unlocked_by: None, ..
+            } => true,
             DeviceEvent::DoorClosed { .. } => unlocked.is_some(),
             DeviceEvent::Tamper { .. } => false,
         }

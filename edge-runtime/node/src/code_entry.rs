@@ -8,7 +8,9 @@ use crate::{Node, UNLOCK_VALID};
 use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
 use lockergrid_model::{Actor, CommandRecord, DecidedBy, World};
 use lockergrid_protocol::{CompartmentId, PickupCode, StationId};
-use lockergrid_store::{ChangeError, CodeAttempt, PickupUnlock, SettledEvent, StoreError};
+use lockergrid_store::{
+    ChangeError, CodeAttempt, EnteredCode, PickupUnlock, SettledEvent, StoreError,
+};
 use std::time::Duration;
 
 /// A code typed at a station.
@@ -16,14 +18,34 @@ use std::time::Duration;
 pub struct CodeEntry {
     /// Where.
     pub station: StationId,
-    /// What was typed.
-    pub code: String,
+    /// What was typed, or its hash.
+    pub code: Entered,
     /// The locker event that carried it (applied once), or `None` for the station's screen.
     pub event: Option<String>,
     /// Who typed it: the locker, or the station's screen.
     pub actor: Actor,
     /// Whether the station's locker is connected: an unlock sent now can be expected to arrive.
     pub locker_online: bool,
+}
+
+/// A code as a node receives it.
+#[derive(Debug, Clone)]
+pub enum Entered {
+    /// As typed or read from a QR code (the station's screen, a locker without a code key).
+    Typed(String),
+    /// Hashed by the locker with its station's code key (hex); the code never left the keypad.
+    Hashed(String),
+}
+
+impl Entered {
+    /// The code to look up, if it is one: eight digits, or 64 hex digits of a keyed hash.
+    fn parse(&self) -> Option<EnteredCode> {
+        match self {
+            Entered::Typed(text) => PickupCode::parse(text).ok().map(EnteredCode::Typed),
+            Entered::Hashed(hex) => lockergrid_protocol::from_hex::<32>(hex)
+                .map(|bytes| EnteredCode::Hashed(lockergrid_protocol::to_hex(&bytes))),
+        }
+    }
 }
 
 /// Why a code opened nothing.
@@ -66,7 +88,7 @@ impl Node {
             Err(ChangeError::LockedOut(wait)) => return Err(CodeRefused::Locked(wait)),
             Err(e) => return Err(CodeRefused::Failed(e)),
         }
-        let Ok(code) = PickupCode::parse(&entry.code) else {
+        let Some(code) = entry.code.parse() else {
             let recorded = self.store.reject_code(attempt).await;
             recorded.map_err(|e| CodeRefused::Failed(e.into()))?;
             return Err(self.rejected(station));
@@ -129,7 +151,7 @@ impl Node {
     fn opens(
         &self,
         station: &StationId,
-        code: &PickupCode,
+        code: &EnteredCode,
     ) -> Result<Option<(String, CompartmentId)>, CodeRefused> {
         let failed = |e: StoreError| CodeRefused::Failed(e.into());
         if let Some(parcel) = self.store.parcel_for_code(station, code).map_err(failed)? {

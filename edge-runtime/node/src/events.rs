@@ -3,7 +3,7 @@
 //! outside the store (alerts, answering a courier who waits for the door) is the caller's, from
 //! the [`Effect`] it is handed.
 
-use crate::{Authority, CodeEntry, CodeRefused, Node, locker_actor};
+use crate::{Authority, CodeEntry, CodeRefused, Entered, Node, locker_actor};
 use lockergrid_model::{Actor, CommandRecord, StationStatus};
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::message::{DeviceEvent, EventMessage};
@@ -96,23 +96,12 @@ impl Node {
         };
         match &event.event {
             DeviceEvent::CodeEntered { code } => {
-                let entry = CodeEntry {
-                    station: station.clone(),
-                    code: code.clone(),
-                    event: Some(event.id.clone()),
-                    actor: actor.clone(),
-                    // It just spoke.
-                    locker_online: true,
-                };
-                match self.enter_code(entry).await {
-                    Ok(Some(command)) => Ok(Effect::Unlock(command)),
-                    Ok(None) => Ok(Effect::None),
-                    Err(CodeRefused::Failed(e)) => Err(e),
-                    Err(refused) => {
-                        tracing::info!(%station, ?refused, "code entry opened nothing");
-                        Ok(Effect::None)
-                    }
-                }
+                let code = Entered::Typed(code.clone());
+                self.keypad(station, &event.id, actor, code).await
+            }
+            DeviceEvent::CodeHashed { code_hash } => {
+                let code = Entered::Hashed(code_hash.clone());
+                self.keypad(station, &event.id, actor, code).await
             }
             DeviceEvent::DoorClosed {
                 compartment,
@@ -178,6 +167,33 @@ impl Node {
                     .settle_event(settled("tamper", station.as_str(), outcome))
                     .await?;
                 Ok(Effect::Tamper { tripped: *tripped })
+            }
+        }
+    }
+
+    /// A code from a locker's keypad, carried by its event `event`.
+    async fn keypad(
+        &self,
+        station: &StationId,
+        event: &str,
+        actor: Actor,
+        code: Entered,
+    ) -> Result<Effect, ChangeError> {
+        let entry = CodeEntry {
+            station: station.clone(),
+            code,
+            event: Some(event.to_owned()),
+            actor,
+            // It just spoke.
+            locker_online: true,
+        };
+        match self.enter_code(entry).await {
+            Ok(Some(command)) => Ok(Effect::Unlock(command)),
+            Ok(None) => Ok(Effect::None),
+            Err(CodeRefused::Failed(e)) => Err(e),
+            Err(refused) => {
+                tracing::info!(%station, ?refused, "code entry opened nothing");
+                Ok(Effect::None)
             }
         }
     }

@@ -272,7 +272,7 @@ async fn a_burst_of_wrong_codes_gets_only_the_budget_checked(kind: NodeKind) {
         entries.spawn(async move {
             let entry = CodeEntry {
                 station: station(),
-                code,
+                code: Entered::Typed(code),
                 event: Some(format!("burst-{n}")),
                 actor: locker_actor(STATION),
                 locker_online: true,
@@ -293,7 +293,7 @@ async fn a_burst_of_wrong_codes_gets_only_the_budget_checked(kind: NodeKind) {
     if f.parcel_status() == ParcelStatus::Stored {
         let entry = |event: &str| CodeEntry {
             station: station(),
-            code: f.code.clone(),
+            code: Entered::Typed(f.code.clone()),
             event: Some(event.into()),
             actor: locker_actor(STATION),
             locker_online: true,
@@ -351,6 +351,50 @@ async fn a_lockers_offline_refusals_join_the_nodes_count(kind: NodeKind) {
         "locked_out",
         "{kind:?}: the node waits too"
     );
+}
+
+/// A locker sends its codes hashed with the station's key: the hash opens what the code would,
+/// and a hash of nothing is a wrong code.
+async fn a_hashed_code_opens_like_the_code(kind: NodeKind) {
+    let mut f = fixture(kind).await;
+    let code = lockergrid_protocol::PickupCode::parse(&f.code).expect("a code");
+    let key = CodeKey::from_bytes([7; 32]).station(&station());
+    let code_hash = key.hash(&code).to_hex();
+    let (_, wrong) = f
+        .event(DeviceEvent::CodeHashed {
+            code_hash: "ab".repeat(32),
+        })
+        .await;
+    assert!(matches!(wrong, Handled::Applied(Effect::None)), "{kind:?}");
+    assert_eq!(f.last_outcome(), "code_rejected", "{kind:?}");
+    let (_, opened) = f.event(DeviceEvent::CodeHashed { code_hash }).await;
+    let Handled::Applied(Effect::Unlock(command)) = opened else {
+        panic!("{kind:?}: the right hash opens nothing: {opened:?}");
+    };
+    assert_eq!(command.compartment_id, f.compartment, "{kind:?}");
+}
+
+/// A door closing that no command released (after a pickup the locker decided alone) is
+/// recorded by whichever node decides, a cut-off edge node included.
+async fn a_door_closed_that_no_command_released_is_recorded(kind: NodeKind) {
+    let mut f = fixture(kind).await;
+    let (_, handled) = f
+        .event(DeviceEvent::DoorClosed {
+            compartment: f.compartment.clone(),
+            unlocked_by: None,
+        })
+        .await;
+    assert!(
+        matches!(
+            handled,
+            Handled::Applied(Effect::DoorClosed {
+                closed: DoorClosed::Recorded,
+                ..
+            })
+        ),
+        "{kind:?}: {handled:?}"
+    );
+    assert_eq!(f.last_outcome(), "closed", "{kind:?}");
 }
 
 async fn a_door_opening_is_logged_once(kind: NodeKind) {
@@ -424,6 +468,8 @@ async fn the_code_entry_and_door_cases_hold_at_the_gateway_and_at_a_cut_off_edge
         five_wrong_codes_make_even_the_right_one_wait(kind).await;
         a_burst_of_wrong_codes_gets_only_the_budget_checked(kind).await;
         a_lockers_offline_refusals_join_the_nodes_count(kind).await;
+        a_hashed_code_opens_like_the_code(kind).await;
+        a_door_closed_that_no_command_released_is_recorded(kind).await;
         a_door_opening_is_logged_once(kind).await;
         a_door_closed_after_an_unknown_command(kind).await;
         a_tamper_alarm(kind).await;

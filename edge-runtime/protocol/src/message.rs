@@ -62,6 +62,14 @@ pub enum DeviceEvent {
         /// The keyed hash of the code (the code itself never leaves the keypad).
         code_hash: String,
     },
+    /// A code entered at the keypad (or read from a QR code), hashed by the locker with its
+    /// station's code key: the node decides it as it would the code, which never leaves the
+    /// keypad nor reaches the locker's disk. A locker that has no code key yet sends
+    /// `CodeEntered` instead.
+    CodeHashed {
+        /// The keyed hash, hex.
+        code_hash: String,
+    },
     /// While no node answered, a code entered at the keypad opened nothing: it matched no code
     /// in the locker's cache, or the station had to wait after wrong codes and it was not
     /// checked. The code itself never leaves the keypad; the locker's count does, for the

@@ -307,6 +307,23 @@ pub struct OfflineRejection {
     pub locked_out: bool,
 }
 
+/// A code as it reaches a node: typed (the station's screen, a locker without a code key yet),
+/// or already hashed by the locker with its station's code key, so the code itself never
+/// leaves the keypad. Codes are looked up by their keyed hash either way.
+#[derive(Debug, Clone)]
+pub enum EnteredCode {
+    /// The digits.
+    Typed(PickupCode),
+    /// The keyed hash, hex, as the locker computed it.
+    Hashed(String),
+}
+
+impl From<PickupCode> for EnteredCode {
+    fn from(code: PickupCode) -> EnteredCode {
+        EnteredCode::Typed(code)
+    }
+}
+
 /// A pickup code entered at a station: on a locker's keypad (with the event that carried it) or
 /// on a station's screen.
 #[derive(Debug, Clone)]
@@ -314,7 +331,7 @@ pub struct PickupUnlock {
     /// Where.
     pub station: StationId,
     /// The code.
-    pub code: PickupCode,
+    pub code: EnteredCode,
     /// The locker event that carried it, applied once.
     pub event: Option<String>,
     /// Who entered it.
@@ -627,7 +644,7 @@ impl Store {
     pub fn parcel_for_code(
         &self,
         station: &StationId,
-        code: &PickupCode,
+        code: &EnteredCode,
     ) -> Result<Option<Parcel>, StoreError> {
         let rx = self.inner.db.begin_read()?;
         let hash = self.code_hash(&rx, station, code)?;
@@ -643,13 +660,17 @@ impl Store {
     }
 
     /// The keyed hash of `code` at `station`, hex, read in `rx`: with the station's key the
-    /// gateway sent on an edge node, as its writer hashes.
+    /// gateway sent on an edge node, as its writer hashes; a hashed code as it came.
     fn code_hash(
         &self,
         rx: &redb::ReadTransaction,
         station: &StationId,
-        code: &PickupCode,
+        code: &EnteredCode,
     ) -> Result<String, StoreError> {
+        let code = match code {
+            EnteredCode::Typed(code) => code,
+            EnteredCode::Hashed(hash) => return Ok(hash.to_ascii_lowercase()),
+        };
         let keys = rx.open_table(tables::STATION_KEYS_V1.def())?;
         let hash = match tables::STATION_KEYS_V1.get(&keys, station.as_str())? {
             Some(hex) => index::station_key(&hex)

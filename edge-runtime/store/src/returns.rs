@@ -103,7 +103,7 @@ impl Store {
     pub fn return_for_code(
         &self,
         station: &StationId,
-        code: &PickupCode,
+        code: &crate::EnteredCode,
     ) -> Result<Option<(ReturnRecord, Option<CompartmentId>)>, StoreError> {
         let rx = self.inner.db.begin_read()?;
         let hash = self.code_hash(&rx, station, code)?;

@@ -337,6 +337,14 @@ impl Writer {
         Ok((changes, dirty))
     }
 
+    /// The keyed hash of an entered code at `station`, hex.
+    pub(super) fn entered_hash(&self, station: &StationId, code: &super::EnteredCode) -> String {
+        match code {
+            super::EnteredCode::Typed(code) => self.hash_code(station, code).to_hex(),
+            super::EnteredCode::Hashed(hash) => hash.to_ascii_lowercase(),
+        }
+    }
+
     /// The keyed hash of `code` entered at `station`.
     pub(super) fn hash_code(&self, station: &StationId, code: &PickupCode) -> CodeHash {
         match self.station_keys.get(station) {

@@ -180,7 +180,7 @@ pub(super) async fn code_entry(
     let entry = CodeEntry {
         locker_online: app.devices.online(&station, app.store.now()),
         station: station.clone(),
-        code: body.code,
+        code: lockergrid_node::Entered::Typed(body.code),
         event: None,
         actor: caller.actor(),
     };

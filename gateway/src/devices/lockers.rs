@@ -568,6 +568,7 @@ impl LockerTask {
             DeviceEvent::DoorOpened { .. } => "door_opened",
             DeviceEvent::DoorClosed { .. } => "door_closed",
             DeviceEvent::CodeEntered { .. } => "code_entered",
+            DeviceEvent::CodeHashed { .. } => "code_hashed",
             DeviceEvent::Tamper { .. } => "tamper",
             DeviceEvent::OfflinePickup { .. } => "offline_pickup",
             DeviceEvent::CodeRejectedOffline { .. } => "code_rejected_offline",

@@ -122,10 +122,15 @@ struct EdgeProcess {
 }
 
 impl EdgeProcess {
-    /// `kill -9`, then the same edge node again.
-    async fn restart(&mut self) -> anyhow::Result<()> {
+    /// `kill -9`, then the same edge node again, until `locker` is back with it.
+    async fn restart(&mut self, locker: &SimulatedLocker) -> anyhow::Result<()> {
+        let before = status_until(locker, |_| true).await?["sessions"].clone();
         self.child.kill().await?;
         self.child = start_edge(&self.config, &self.data, self.uplink).await?;
+        status_until(locker, |s| {
+            s["connected"] == true && s["sessions"] != before
+        })
+        .await?;
         Ok(())
     }
 }
@@ -143,7 +148,7 @@ async fn through_door(
 ) -> anyhow::Result<String> {
     assert_eq!(control(locker, &format!("press {code}#")).await?, "ok");
     if kill_at == 0 {
-        edge.restart().await?;
+        edge.restart(locker).await?;
     }
     let status = status_until(locker, |s| {
         s["unlatched"]
@@ -160,14 +165,14 @@ async fn through_door(
     };
     assert_eq!(control(locker, &format!("open {compartment}")).await?, "ok");
     if kill_at == 1 {
-        edge.restart().await?;
+        edge.restart(locker).await?;
     }
     assert_eq!(
         control(locker, &format!("close {compartment}")).await?,
         "ok"
     );
     if kill_at == 2 {
-        edge.restart().await?;
+        edge.restart(locker).await?;
     }
     Ok(compartment)
 }
@@ -269,7 +274,11 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     )
     .await?;
     let locker = &lockers[0];
-    status_until(locker, |s| s["connected"] == true).await?;
+    // Its own cache first: a locker with none yet refuses a code while no node answers.
+    status_until(locker, |s| {
+        s["connected"] == true && s["cached_codes"] == PARCELS
+    })
+    .await?;
 
     // Every pickup, then every drop-off, with the edge node killed at one point of each: between
     // the code and the unlock (or just after it), with the door open, or just after the door
@@ -291,10 +300,16 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
         s["connected"] == true && s["queued_events"] == 0
     })
     .await?;
-    assert_eq!(
-        status["executed"],
-        PARCELS + DROP_OFFS,
-        "one unlock per pickup and drop-off: {status}"
+    // A kill just after a code was typed can leave the locker without its node when it reads
+    // the code: it then opens from its own cache (level 3), with no command, and its door's
+    // closing is one more decision for the gateway. Only those pickups may lack an unlock.
+    let executed = status["executed"].as_u64().unwrap_or_default() as usize;
+    let alone = (PARCELS + DROP_OFFS)
+        .checked_sub(executed)
+        .expect("no more unlocks than entries");
+    assert!(
+        alone <= PARCELS.div_ceil(3),
+        "one unlock per pickup and drop-off but those decided alone: {status}"
     );
     for (parcel, _, _) in &parcels {
         let id = lockergrid_protocol::ParcelId::new(parcel.as_str())?;
@@ -304,8 +319,8 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
 
     // The link returns (one more kill, then the real address): everything arrives, once.
     cut_off.uplink = gateway.devices_addr;
-    cut_off.restart().await?;
-    let decisions = 2 * (PARCELS + DROP_OFFS);
+    cut_off.restart(locker).await?;
+    let decisions = 2 * (PARCELS + DROP_OFFS) + alone;
     edge_until(&gateway, Duration::from_secs(60), |e| {
         e["decisions_applied"] == decisions && e["outbox"] == 0 && e["codes"] == 0
     })

@@ -41,6 +41,21 @@ impl Writer {
                     None => "closed".to_string(),
                     Some(id) => format!("closed; command {id} unknown here or already completed"),
                 };
+                // A door no command released (after a pickup the locker decided alone), closing
+                // while an edge node decides: the gateway records it when it hears.
+                if closed.unlocked_by.is_none() {
+                    self.decided(
+                        tx,
+                        Decision::Recorded {
+                            station: closed.station.clone(),
+                            event: closed.event.clone(),
+                            action: "door_closed".into(),
+                            target: target.to_owned(),
+                            outcome: outcome.clone(),
+                            decided_by: None,
+                        },
+                    )?;
+                }
                 self.log(
                     tx,
                     Draft::new(closed.actor, "door_closed", target, &outcome),

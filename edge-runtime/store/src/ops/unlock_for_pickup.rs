@@ -41,7 +41,7 @@ impl Writer {
         {
             return Ok(None);
         }
-        let hash = self.hash_code(&request.station, &request.code).to_hex();
+        let hash = self.entered_hash(&request.station, &request.code);
         let Some(code) = self.active_code(tx, &request.station, &hash)? else {
             // The caller records a refusal, as for a pickup that cannot happen.
             if let Some(command) = self.unlock_for_drop_off(tx, &request, &hash)? {

@@ -33,7 +33,7 @@ fn closed(event: &str, compartment: &CompartmentId, command: Option<&str>) -> Do
 fn keypad(code: PickupCode, event: &str) -> PickupUnlock {
     PickupUnlock {
         station: station_id("st-a"),
-        code,
+        code: code.into(),
         event: Some(event.into()),
         actor: locker(),
         decided_by: None,
@@ -160,7 +160,7 @@ async fn a_deposit_and_a_pickup_complete_once_when_their_doors_close() {
     let station = station_id("st-a");
     assert!(
         t.store
-            .parcel_for_code(&station, &deposit.code)
+            .parcel_for_code(&station, &deposit.code.clone().into())
             .unwrap()
             .is_some()
     );
@@ -172,7 +172,7 @@ async fn a_deposit_and_a_pickup_complete_once_when_their_doors_close() {
     assert!(matches!(done, DoorClosed::PickedUp(_)), "{done:?}");
     assert!(
         t.store
-            .parcel_for_code(&station, &deposit.code)
+            .parcel_for_code(&station, &deposit.code.clone().into())
             .unwrap()
             .is_none()
     );
@@ -245,13 +245,13 @@ async fn a_door_closing_too_late_is_recorded_as_a_conflict_and_a_reissued_code_r
     let station = station_id("st-a");
     assert!(
         t.store
-            .parcel_for_code(&station, &deposit.code)
+            .parcel_for_code(&station, &deposit.code.clone().into())
             .unwrap()
             .is_none()
     );
     assert!(
         t.store
-            .parcel_for_code(&station, &fresh.code)
+            .parcel_for_code(&station, &fresh.code.clone().into())
             .unwrap()
             .is_some()
     );
@@ -275,7 +275,7 @@ async fn a_door_closing_too_late_is_recorded_as_a_conflict_and_a_reissued_code_r
     assert!(matches!(done, DoorClosed::PickedUp(_)), "{done:?}");
     assert!(
         t.store
-            .parcel_for_code(&station, &fresh.code)
+            .parcel_for_code(&station, &fresh.code.clone().into())
             .unwrap()
             .is_none()
     );

@@ -90,7 +90,7 @@ async fn a_closed_pickup_window_voids_the_code_and_a_carrier_frees_the_compartme
         .store
         .unlock_for_pickup(PickupUnlock {
             station: station_id("st-a"),
-            code: deposit.code,
+            code: deposit.code.into(),
             event: None,
             actor: checkout(),
             decided_by: None,

@@ -23,7 +23,7 @@ async fn pick_up(store: &Store, station: &str, code: PickupCode) -> Result<Parce
     let command = store
         .unlock_for_pickup(PickupUnlock {
             station: station_id(station),
-            code,
+            code: code.into(),
             event: None,
             actor: station_actor(),
             decided_by: None,

@@ -214,7 +214,7 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
     };
     let unlock = |code: PickupCode, event: &str| PickupUnlock {
         station: station_id("st-b"),
-        code,
+        code: code.into(),
         event: Some(event.into()),
         actor: locker.clone(),
         decided_by: None,
