@@ -517,3 +517,38 @@ async fn next_of(link: &mut NodeLink, topic: &str) -> Vec<u8> {
         }
     }
 }
+
+/// A TLS 1.2 ClientHello (no `supported_versions` extension, one TLS 1.2 suite), as an old or
+/// downgrading client sends it.
+fn tls12_client_hello() -> Vec<u8> {
+    let mut hello = vec![0x03, 0x03];
+    hello.extend_from_slice(&[0x42; 32]);
+    hello.push(0);
+    hello.extend_from_slice(&[0x00, 0x02, 0xc0, 0x2f]);
+    hello.extend_from_slice(&[0x01, 0x00]);
+    let mut handshake = vec![0x01, 0, 0, hello.len() as u8];
+    handshake.extend_from_slice(&hello);
+    let mut record = vec![0x16, 0x03, 0x01, 0, handshake.len() as u8];
+    record.extend_from_slice(&handshake);
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_offering_only_tls_1_2_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut plane = plane().await;
+    let mut stream = tokio::net::TcpStream::connect(plane.plane.addr())
+        .await
+        .unwrap();
+    stream.write_all(&tls12_client_hello()).await.unwrap();
+    let mut answer = [0u8; 7];
+    stream.read_exact(&mut answer).await.unwrap();
+    // An alert record (21), fatal (2), handshake_failure (40) or protocol_version (70): no
+    // ServerHello, so nothing of TLS 1.2 is ever negotiated.
+    assert_eq!(answer[0], 0x15, "{answer:?}");
+    assert_eq!(answer[5], 2, "{answer:?}");
+    assert!(matches!(answer[6], 40 | 70), "{answer:?}");
+    assert!(
+        matches!(plane.notable().await, Audit::Refused { identity: None, reason, .. } if reason.contains("handshake")),
+    );
+}
