@@ -2,6 +2,7 @@
 //! listener until the shutdown future resolves.
 
 mod admin;
+mod connections;
 pub mod extract;
 pub mod openapi;
 mod parcels;
@@ -46,6 +47,13 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Longest a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// Connections open at once; a new one beyond takes the place of the one idle the longest.
+    /// Keep it well below the process's file-descriptor limit, which the device listener and
+    /// the store share.
+    pub max_connections: usize,
+    /// How long a client has to send a request's head, on a new connection and between the
+    /// requests of a kept-alive one, before the connection is closed.
+    pub header_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +61,8 @@ impl Default for Limits {
         Limits {
             max_in_flight: 1_024,
             request_timeout: Duration::from_secs(10),
+            max_connections: 2_048,
+            header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -223,7 +233,5 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app, limits))
-        .with_graceful_shutdown(shutdown)
-        .await
+    connections::serve(listener, router(app, limits), limits, shutdown).await
 }

@@ -26,6 +26,7 @@ async fn requests_beyond_the_concurrency_limit_are_shed_with_503_and_retry_after
     let limits = Limits {
         max_in_flight: 1,
         request_timeout: Duration::from_secs(30),
+        ..Limits::default()
     };
     let d = Deployment::new()
         .station("st-a", 30)
@@ -54,6 +55,7 @@ async fn a_request_over_the_time_limit_is_answered_503() -> anyhow::Result<()> {
     let limits = Limits {
         max_in_flight: 16,
         request_timeout: Duration::from_millis(200),
+        ..Limits::default()
     };
     let d = Deployment::new()
         .station("st-a", 30)
@@ -156,5 +158,119 @@ async fn a_plugin_push_without_the_operator_role_is_refused_before_its_body_is_r
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(answer.contains("role checkout may not call"), "{answer}");
+    Ok(())
+}
+
+/// The descriptors this process has open.
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// The soft limit on open files of this process (the test and the gateway share it).
+fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse().ok()
+        })
+        .unwrap_or(1_024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_idle_sockets_leave_health_and_device_handshakes_answering()
+-> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let limits = Limits {
+        max_connections: 256,
+        ..Limits::default()
+    };
+    let d = Deployment::new()
+        .station("st-a", 30)
+        .limits(limits)
+        .start()
+        .await?;
+    // 5,000 sockets that never send a request, as many as this process may hold beside the
+    // gateway's own connections.
+    let idle_count = 5_000.min(open_file_limit().saturating_sub(limits.max_connections + 600));
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let before = open_files();
+    let mut idle = Vec::with_capacity(idle_count);
+    for n in 0..idle_count {
+        let mut stream = TcpStream::connect(&addr).await?;
+        if n % 2 == 0 {
+            // Half of them send half a request head.
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+                .await?;
+        }
+        idle.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let health = d.http.get(format!("{}/healthz", d.base)).send().await?;
+    let health_took = started.elapsed();
+    assert_eq!(health.status(), 200);
+    // The device listener still answers a TLS handshake (a TLS 1.2 hello, refused with an
+    // alert: it read and answered it).
+    let started = std::time::Instant::now();
+    let mut device = TcpStream::connect(d.gateway.devices_addr).await?;
+    let mut hello = vec![0x03, 0x03];
+    hello.extend_from_slice(&[0x42; 32]);
+    hello.extend_from_slice(&[0, 0x00, 0x02, 0xc0, 0x2f, 0x01, 0x00]);
+    let mut record = vec![0x16, 0x03, 0x01, 0, hello.len() as u8 + 4, 0x01, 0, 0];
+    record.push(hello.len() as u8);
+    record.extend_from_slice(&hello);
+    device.write_all(&record).await?;
+    let mut answer = [0u8; 1];
+    device.read_exact(&mut answer).await?;
+    let device_took = started.elapsed();
+    assert_eq!(answer[0], 0x15, "an alert record");
+    println!(
+        "{idle_count} idle sockets: /healthz answered in {health_took:?}, the device listener in {device_took:?}"
+    );
+    // The gateway holds no more than its limit of them: this process's descriptors are the
+    // clients' sockets and at most that many of the gateway's (it closes the ones it evicts).
+    let bound = before + idle_count + limits.max_connections + 16;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while open_files() > bound {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{} descriptors open, more than {bound}",
+            open_files()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(idle);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_no_request_head_in_time_is_closed() -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let d = Deployment::new()
+        .station("st-a", 30)
+        .limits(limits)
+        .start()
+        .await?;
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    // Half a head, then nothing: the gateway closes the connection (the read sees its end).
+    let mut slow = TcpStream::connect(&addr).await?;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await?;
+    let mut rest = Vec::new();
+    let bounded = Duration::from_secs(30);
+    tokio::time::timeout(bounded, slow.read_to_end(&mut rest)).await??;
+    // A kept-alive connection idle after its answer is closed the same way.
+    let mut kept = TcpStream::connect(&addr).await?;
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(bounded, kept.read_to_end(&mut answer)).await??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     Ok(())
 }
