@@ -183,7 +183,8 @@ pub async fn run<H: Hardware + 'static>(
     hardware: Arc<Mutex<H>>,
     status: watch::Sender<Status>,
 ) -> Result<(), AgentError> {
-    std::fs::create_dir_all(&options.state_dir).map_err(AgentError::State)?;
+    // Only the controller reads this: its station's code key and the command counter live here.
+    lockergrid_files::private_dir(&options.state_dir).map_err(AgentError::State)?;
     let state = Dir::open_ambient_dir(&options.state_dir, ambient_authority())
         .map_err(AgentError::State)?;
     let codes = match state.read(CODES_FILE) {

@@ -51,7 +51,7 @@ pub struct EventQueue {
 impl EventQueue {
     /// Opens the queue in `state_dir`, loading every unacknowledged event (all due at once).
     pub fn open(locker: LockerId, state_dir: &Path) -> Result<EventQueue, QueueError> {
-        std::fs::create_dir_all(state_dir.join(QUEUE_DIR))
+        lockergrid_files::private_dir(&state_dir.join(QUEUE_DIR))
             .map_err(error(format!("create {}", state_dir.display())))?;
         let state = Dir::open_ambient_dir(state_dir, ambient_authority())
             .map_err(error("open the state directory"))?;

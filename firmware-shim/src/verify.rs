@@ -53,7 +53,7 @@ impl CommandGate {
         key: CommandPublicKey,
         state_dir: &Path,
     ) -> Result<CommandGate, GateError> {
-        std::fs::create_dir_all(state_dir).map_err(io("create state directory"))?;
+        lockergrid_files::private_dir(state_dir).map_err(io("create state directory"))?;
         let state =
             Dir::open_ambient_dir(state_dir, ambient_authority()).map_err(io("open state"))?;
         let last = match state.read_to_string(COUNTER_FILE) {

@@ -210,7 +210,7 @@ fn issue(command: TokenCommand) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => DeployConfig::load(&config)?.data_dir,
     };
-    std::fs::create_dir_all(&data_dir)
+    lockergrid_files::private_dir(&data_dir)
         .with_context(|| format!("cannot create data directory {data_dir:?}"))?;
     let secrets = Secrets::load_or_create(&data_dir)?;
     let token = TokenKey::new(secrets.token_key())

@@ -97,7 +97,7 @@ impl EdgeLaunch {
                 version: 1,
                 trusted_key: trusted_keys,
             };
-            std::fs::create_dir_all(&certs).with_context(|| format!("create {certs:?}"))?;
+            lockergrid_files::private_dir(&certs).with_context(|| format!("create {certs:?}"))?;
             let text = format!(
                 "# The keys whose plugin signatures edge node {} accepts.\n{}",
                 self.id,
@@ -154,7 +154,7 @@ impl EdgeLaunch {
             &cert,
             &certs.join(format!("{}.key.pem", self.id)),
         )?;
-        std::fs::create_dir_all(&self.data_dir)
+        lockergrid_files::private_dir(&self.data_dir)
             .with_context(|| format!("cannot create data directory {:?}", self.data_dir))?;
         let plugin_trust = read_trust(&certs.join(PLUGIN_TRUST))?;
         let secrets = Secrets::load_or_create(&self.data_dir)?;

@@ -63,7 +63,7 @@ impl PluginStore {
     /// Opens `<data_dir>/plugins`, creating it if needed.
     pub fn open(data_dir: &Path) -> Result<PluginStore, PluginStoreError> {
         let path = data_dir.join("plugins");
-        std::fs::create_dir_all(&path).map_err(io(format!("create {path:?}")))?;
+        lockergrid_files::private_dir(&path).map_err(io(format!("create {path:?}")))?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())
             .map_err(io(format!("open {path:?}")))?;
         Ok(PluginStore { dir })

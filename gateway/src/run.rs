@@ -84,7 +84,7 @@ pub async fn start(
         .data_dir
         .clone()
         .unwrap_or_else(|| deployment.data_dir.clone());
-    std::fs::create_dir_all(&data_dir)
+    lockergrid_files::private_dir(&data_dir)
         .with_context(|| format!("cannot create data directory {data_dir:?}"))?;
     let secrets = Secrets::load_or_create(&data_dir)?;
     let store = Store::open(

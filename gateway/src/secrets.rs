@@ -46,7 +46,7 @@ impl Secrets {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(io)?;
+        lockergrid_files::private_dir(&dir).map_err(io)?;
         let mut master = [0u8; 32];
         match OpenOptions::new()
             .write(true)

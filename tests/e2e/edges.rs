@@ -48,7 +48,7 @@ fn leases_settled(edge: &serde_json::Value, stations: usize, medium: Option<u64>
 
 /// Station st-b of `compartments` compartments behind edge node edge-b, with its simulated
 /// locker, started.
-async fn edge_b(compartments: u32) -> anyhow::Result<Running> {
+pub(crate) async fn edge_b(compartments: u32) -> anyhow::Result<Running> {
     Deployment::new()
         .station("st-b", compartments)
         .lockers(Duration::from_millis(500))

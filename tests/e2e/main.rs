@@ -14,3 +14,4 @@ mod plugins;
 mod race;
 mod returns;
 mod roles;
+mod security;

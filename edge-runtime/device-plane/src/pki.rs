@@ -208,7 +208,7 @@ impl Bundle {
 
 fn open_dir(path: &Path, create: bool) -> Result<Dir, PkiError> {
     if create {
-        std::fs::create_dir_all(path).map_err(io(format!("create {}", path.display())))?;
+        lockergrid_files::private_dir(path).map_err(io(format!("create {}", path.display())))?;
     }
     Dir::open_ambient_dir(path, ambient_authority()).map_err(io(format!("open {}", path.display())))
 }

@@ -13,6 +13,18 @@ pub enum Mode {
     Private,
 }
 
+/// Creates `path` if it is missing, with any missing parents, all readable by their owner alone
+/// (0700), and makes `path` itself so if it existed: the directories that hold a node's store,
+/// keys and secrets.
+pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
+
 /// Writes `name` in `dir` atomically and durably: a temporary file, synced, renamed over the old
 /// one, and the directory synced so the rename survives a crash. A reader sees the old bytes or
 /// the new ones, never a mix.

@@ -83,6 +83,18 @@ pub enum StoreError {
     Closed,
 }
 
+/// Creates the store's file if it is missing, and makes it readable by the service alone (0600):
+/// it holds personal data and the code hashes.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
@@ -510,6 +522,7 @@ struct Inner {
 impl Store {
     /// Opens (or creates) the store file at `path` and starts its writer.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        owner_only(path).map_err(|e| StoreError::Storage(Arc::new(redb::Error::from(e))))?;
         Store::start(redb::Database::create(path)?, options)
     }
 
