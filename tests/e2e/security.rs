@@ -31,6 +31,7 @@ async fn stores_keys_and_caches_are_readable_by_the_service_alone() -> anyhow::R
     let secret = |name: &str| {
         name.ends_with(".redb")
             || name.ends_with(".key")
+            || name.ends_with(".keys")
             || name.ends_with(".key.pem")
             || name.ends_with("codes.json")
     };

@@ -3,9 +3,7 @@
 //! edge node's decisions once and in sequence order.
 
 use super::access_log::Draft;
-use super::tables::{
-    CODES_V1, COMMANDS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, LEASES_V1, PARCELS_V1, STATION_KEYS_V1,
-};
+use super::tables::{CODES_V1, COMMANDS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, LEASES_V1, PARCELS_V1};
 use super::writer::{Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, SettledEvent, Store, StoreError};
 use lockergrid_model::{Actor, UnlockFor};
@@ -82,11 +80,9 @@ impl Store {
         station: &StationId,
     ) -> Result<(String, Vec<CachedCode>), StoreError> {
         let rx = self.inner.db.begin_read()?;
-        let keys = rx.open_table(STATION_KEYS_V1.def())?;
-        let key = match STATION_KEYS_V1.get(&keys, station.as_str())? {
-            Some(key) => key,
-            None => lockergrid_protocol::to_hex(&self.inner.code_key.station(station).to_bytes()),
-        };
+        let key = self.inner.station_keys.hex(station).unwrap_or_else(|| {
+            lockergrid_protocol::to_hex(&self.inner.code_key.station(station).to_bytes())
+        });
         let codes = rx.open_table(CODES_V1.def())?;
         let parcels = rx.open_table(PARCELS_V1.def())?;
         let mut cached = Vec::new();

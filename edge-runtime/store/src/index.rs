@@ -5,7 +5,7 @@
 use super::StoreError;
 use super::tables::{
     ACCESS_LOG_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1,
-    STATION_KEYS_V1, STATIONS_V1,
+    STATIONS_V1,
 };
 use lockergrid_model::{CompartmentRecord, ReservationStatus, StationRecord};
 use lockergrid_model::{SizeCount, StationView};
@@ -166,24 +166,6 @@ impl Index {
         }
         Ok(())
     }
-}
-
-/// The station code keys an edge node's store holds (none elsewhere).
-pub(super) fn load_station_keys(
-    db: &redb::Database,
-) -> Result<BTreeMap<StationId, StationCodeKey>, StoreError> {
-    let rx = db.begin_read()?;
-    let table = rx.open_table(STATION_KEYS_V1.def())?;
-    let mut keys = BTreeMap::new();
-    for (station, hex) in STATION_KEYS_V1.entries(&table)? {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            table: "station_keys_v1",
-            detail,
-        };
-        let station = StationId::new(station).map_err(|e| corrupt(e.to_string()))?;
-        keys.insert(station, station_key(&hex).map_err(corrupt)?);
-    }
-    Ok(keys)
 }
 
 pub(super) fn station_key(hex: &str) -> Result<StationCodeKey, String> {

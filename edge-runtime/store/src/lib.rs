@@ -33,6 +33,7 @@ mod ops;
 mod outbox;
 mod reservations;
 mod returns;
+mod station_keys;
 mod tables;
 mod writer;
 
@@ -512,6 +513,7 @@ struct Inner {
     snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
     clock: Arc<dyn Clock>,
     code_key: CodeKey,
+    station_keys: Arc<station_keys::StationKeys>,
     metrics: StoreMetrics,
     edge: bool,
     // Declared before the guard so the channel closes before the guard joins the thread.
@@ -523,7 +525,8 @@ impl Store {
     /// Opens (or creates) the store file at `path` and starts its writer.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         owner_only(path).map_err(|e| StoreError::Storage(Arc::new(redb::Error::from(e))))?;
-        Store::start(redb::Database::create(path)?, options)
+        let keys = station_keys::StationKeys::load(Some(path))?;
+        Store::start(redb::Database::create(path)?, keys, options)
     }
 
     /// Opens (or creates) a store on a crash-test image instead of a file.
@@ -533,10 +536,14 @@ impl Store {
         options: StoreOptions,
     ) -> Result<Store, StoreError> {
         let db = redb::Builder::new().create_with_backend(image.backend())?;
-        Store::start(db, options)
+        Store::start(db, station_keys::StationKeys::load(None)?, options)
     }
 
-    fn start(db: redb::Database, options: StoreOptions) -> Result<Store, StoreError> {
+    fn start(
+        db: redb::Database,
+        station_keys: Arc<station_keys::StationKeys>,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
         let db = Arc::new(db);
         let metrics = StoreMetrics::new();
         let snapshot = Arc::new(arc_swap::ArcSwap::from_pointee(Snapshot::empty()));
@@ -545,7 +552,7 @@ impl Store {
             snapshot.clone(),
             metrics.clone(),
             options.clock.clone(),
-            options.code_key.clone(),
+            (options.code_key.clone(), station_keys.clone()),
             options.edge,
             options.commit_observer,
         )?;
@@ -555,6 +562,7 @@ impl Store {
                 snapshot,
                 clock: options.clock,
                 code_key: options.code_key,
+                station_keys,
                 metrics,
                 edge: options.edge,
                 jobs,
@@ -660,7 +668,7 @@ impl Store {
         code: &EnteredCode,
     ) -> Result<Option<Parcel>, StoreError> {
         let rx = self.inner.db.begin_read()?;
-        let hash = self.code_hash(&rx, station, code)?;
+        let hash = self.code_hash(station, code);
         let codes = rx.open_table(tables::CODES_V1.def())?;
         let Some(record) = tables::CODES_V1
             .get(&codes, hash.as_str())?
@@ -672,29 +680,18 @@ impl Store {
         tables::PARCELS_V1.get(&parcels, record.parcel_id.as_str())
     }
 
-    /// The keyed hash of `code` at `station`, hex, read in `rx`: with the station's key the
-    /// gateway sent on an edge node, as its writer hashes; a hashed code as it came.
-    fn code_hash(
-        &self,
-        rx: &redb::ReadTransaction,
-        station: &StationId,
-        code: &EnteredCode,
-    ) -> Result<String, StoreError> {
+    /// The keyed hash of `code` at `station`, hex: with the station's key the gateway sent on
+    /// an edge node, as its writer hashes; a hashed code as it came.
+    fn code_hash(&self, station: &StationId, code: &EnteredCode) -> String {
         let code = match code {
             EnteredCode::Typed(code) => code,
-            EnteredCode::Hashed(hash) => return Ok(hash.to_ascii_lowercase()),
+            EnteredCode::Hashed(hash) => return hash.to_ascii_lowercase(),
         };
-        let keys = rx.open_table(tables::STATION_KEYS_V1.def())?;
-        let hash = match tables::STATION_KEYS_V1.get(&keys, station.as_str())? {
-            Some(hex) => index::station_key(&hex)
-                .map_err(|detail| StoreError::Corrupt {
-                    table: "station_keys_v1",
-                    detail,
-                })?
-                .hash(code),
+        let hash = match self.inner.station_keys.key(station) {
+            Some(key) => key.hash(code),
             None => self.inner.code_key.hash(station, code),
         };
-        Ok(hash.to_hex())
+        hash.to_hex()
     }
 
     /// The access log from entry `from` on, at most `limit` entries.

@@ -5,8 +5,7 @@
 use super::index::StationIndex;
 use super::tables::{
     CODES_V1, COMPARTMENTS_V1, EDGE_PLUGINS_V1, LEASES_V1, LOCKOUTS_V1, PARCELS_V1,
-    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_POSITION,
-    SYNC_V1,
+    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1,
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
@@ -99,14 +98,10 @@ impl Store {
             }
         }
         // A store that holds station keys (an edge node's) lists those; a gateway's derives them.
-        let keys = rx.open_table(STATION_KEYS_V1.def())?;
         for station in stations {
-            let key = match STATION_KEYS_V1.get(&keys, station.as_str())? {
-                Some(key) => key,
-                None => {
-                    lockergrid_protocol::to_hex(&self.inner.code_key.station(station).to_bytes())
-                }
-            };
+            let key = self.inner.station_keys.hex(station).unwrap_or_else(|| {
+                lockergrid_protocol::to_hex(&self.inner.code_key.station(station).to_bytes())
+            });
             items.push(SyncItem::StationKey {
                 station: station.clone(),
                 key,
@@ -151,13 +146,11 @@ impl Writer {
         tx.codes.retain(|_, _| false)?;
         tx.parcels.retain(|_, _| false)?;
         tx.reservations.retain(|_, _| false)?;
-        tx.station_keys.retain(|_, _| false)?;
         tx.edge_plugins.retain(|_, _| false)?;
         tx.leases.retain(|_, _| false)?;
         tx.returns.retain(|_, _| false)?;
         tx.return_codes.retain(|_, _| false)?;
         tx.lockouts.retain(|_, _| false)?;
-        self.station_keys.clear();
         tx.dirty.extend(self.index.stations.keys().cloned());
         self.index.stations.clear();
         Ok(())
@@ -260,12 +253,8 @@ impl Writer {
                 }
                 tx.returns.remove(id)?;
             }
-            Some(("station-key", id)) => {
-                tx.station_keys.remove(id)?;
-                if let Ok(id) = StationId::new(id) {
-                    self.station_keys.remove(&id);
-                }
-            }
+            // Keys live outside the store; the sync applies their removal in one change.
+            Some(("station-key", _)) => {}
             Some(("compartment", id)) => {
                 let Ok(id) = CompartmentId::new(id) else {
                     return Ok(());

@@ -106,7 +106,7 @@ impl Store {
         code: &crate::EnteredCode,
     ) -> Result<Option<(ReturnRecord, Option<CompartmentId>)>, StoreError> {
         let rx = self.inner.db.begin_read()?;
-        let hash = self.code_hash(&rx, station, code)?;
+        let hash = self.code_hash(station, code);
         let codes = rx.open_table(RETURN_CODES_V1.def())?;
         let Some(id) = RETURN_CODES_V1.get(&codes, hash.as_str())? else {
             return Ok(None);

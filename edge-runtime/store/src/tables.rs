@@ -175,7 +175,8 @@ pub const SYNC_POSITION: &str = "position";
 /// The key of [`EDGE_INBOX_V1`] on an edge node.
 pub const OUTBOX_DRAINED: &str = "outbox";
 
-/// On an edge node: the code key of each station it serves (hex), by station id.
+/// Where an edge node kept the code key of each station it serves (hex, by station id) before
+/// the keys moved to a file of their own; emptied into that file when the store opens.
 pub const STATION_KEYS_V1: Typed<&str, String> = Typed::new("station_keys_v1");
 /// On an edge node: the decisions it made itself, by its sequence number, until the gateway has
 /// applied them.

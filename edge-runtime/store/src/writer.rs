@@ -14,7 +14,7 @@ use super::tables::{
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
 use lockergrid_model::{Snapshot, StationView};
-use lockergrid_protocol::{CodeHash, CodeKey, PickupCode, StationCodeKey, StationId, Timestamp};
+use lockergrid_protocol::{CodeHash, CodeKey, PickupCode, StationId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -147,7 +147,6 @@ pub(super) struct Tx<'t> {
     pub lockers: redb::Table<'t, &'static str, &'static [u8]>,
     pub lockouts: redb::Table<'t, &'static str, &'static [u8]>,
     pub sync: redb::Table<'t, &'static str, &'static [u8]>,
-    pub station_keys: redb::Table<'t, &'static str, &'static [u8]>,
     pub edge_outbox: redb::Table<'t, u64, &'static [u8]>,
     pub edge_inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub edge_plugins: redb::Table<'t, &'static str, &'static [u8]>,
@@ -176,7 +175,6 @@ impl<'t> Tx<'t> {
             lockers: txn.open_table(LOCKERS_V1.def())?,
             lockouts: txn.open_table(LOCKOUTS_V1.def())?,
             sync: txn.open_table(SYNC_V1.def())?,
-            station_keys: txn.open_table(STATION_KEYS_V1.def())?,
             edge_outbox: txn.open_table(EDGE_OUTBOX_V1.def())?,
             edge_inbox: txn.open_table(EDGE_INBOX_V1.def())?,
             edge_plugins: txn.open_table(EDGE_PLUGINS_V1.def())?,
@@ -197,7 +195,7 @@ pub(super) struct Writer {
     code_key: CodeKey,
     /// On an edge node: the code keys of the stations it serves, which its codes are hashed
     /// with; elsewhere empty and every station's key derives from `code_key`.
-    pub(super) station_keys: BTreeMap<StationId, StationCodeKey>,
+    pub(super) station_keys: Arc<super::station_keys::StationKeys>,
     /// An edge node's store: the pickups it completes and the codes it refuses are also written
     /// to its decision outbox for the gateway.
     pub(super) edge: bool,
@@ -223,20 +221,46 @@ impl Drop for WriterGuard {
     }
 }
 
+/// A store written before station keys had a file of their own kept them in a table beside the
+/// code hashes: they move to the key file, and the table is emptied in the same transaction.
+fn move_station_keys_out(
+    txn: &redb::WriteTransaction,
+    keys: &super::station_keys::StationKeys,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(STATION_KEYS_V1.def())?;
+    let legacy = STATION_KEYS_V1.entries(&table)?;
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    keys.change(|held| {
+        for (station, hex) in &legacy {
+            let station = StationId::new(station).map_err(|e| StoreError::Corrupt {
+                table: "station_keys_v1",
+                detail: e.to_string(),
+            })?;
+            let key = super::station_keys::parse_key(hex)?;
+            held.insert(station, (hex.clone(), key));
+        }
+        Ok(())
+    })?;
+    table.retain(|_, _| false)?;
+    Ok(())
+}
+
 /// Creates the tables, loads the index, publishes the first snapshot and starts the thread.
 pub(super) fn start(
     db: Arc<redb::Database>,
     snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
     metrics: StoreMetrics,
     clock: Arc<dyn Clock>,
-    code_key: CodeKey,
+    (code_key, station_keys): (CodeKey, Arc<super::station_keys::StationKeys>),
     edge: bool,
     observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
 ) -> Result<(mpsc::Sender<Box<dyn Job>>, WriterGuard), StoreError> {
     let txn = db.begin_write()?;
     drop(Tx::open(&txn, clock.now())?);
+    move_station_keys_out(&txn, &station_keys)?;
     txn.commit()?;
-    let station_keys = super::index::load_station_keys(&db)?;
     let mut writer = Writer {
         index: Index::load(&db)?,
         db,
@@ -347,7 +371,7 @@ impl Writer {
 
     /// The keyed hash of `code` entered at `station`.
     pub(super) fn hash_code(&self, station: &StationId, code: &PickupCode) -> CodeHash {
-        match self.station_keys.get(station) {
+        match self.station_keys.key(station) {
             Some(key) => key.hash(code),
             None => self.code_key.hash(station, code),
         }

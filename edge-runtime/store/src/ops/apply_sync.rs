@@ -1,14 +1,13 @@
 //! On an edge node: a sync batch from the gateway, applied only on the version it names.
 
-use crate::index::station_key;
+use crate::station_keys::parse_key;
 use crate::tables::{
-    EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1, RESERVATIONS_V1, STATION_KEYS_V1,
-    SYNC_POSITION, SYNC_V1,
+    EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1, RESERVATIONS_V1, SYNC_POSITION, SYNC_V1,
 };
 use crate::writer::{Tx, Writer};
 use crate::{Store, StoreError};
 use lockergrid_model::{SyncBatch, SyncItem};
-use lockergrid_protocol::{CompartmentId, ReturnId};
+use lockergrid_protocol::{CompartmentId, ReturnId, StationId};
 use std::collections::BTreeMap;
 
 impl Store {
@@ -42,6 +41,7 @@ impl Writer {
         if batch.full {
             self.clear_mirror(tx)?;
         }
+        let mut keys = Vec::new();
         let mut items = batch.items.iter().collect::<Vec<_>>();
         // Stations before the compartments that name them.
         items.sort_by_key(|item| !matches!(item, SyncItem::Station(_)));
@@ -50,18 +50,20 @@ impl Writer {
                 SyncItem::Station(station) => self.mirror_station(tx, station)?,
                 SyncItem::Compartment(c) => self.mirror_compartment(tx, c)?,
                 SyncItem::Code { hash, code } => self.mirror_code(tx, hash, code)?,
-                SyncItem::Removed { key } => self.unmirror(tx, key)?,
+                SyncItem::Removed { key } => {
+                    if let Some(("station-key", id)) = key.split_once('/')
+                        && let Ok(station) = StationId::new(id)
+                    {
+                        keys.push((station, None));
+                    }
+                    self.unmirror(tx, key)?;
+                }
                 SyncItem::Parcel(p) => PARCELS_V1.put(&mut tx.parcels, p.id.as_str(), p)?,
                 SyncItem::Reservation(r) => {
                     RESERVATIONS_V1.put(&mut tx.reservations, r.id.as_str(), r)?;
                 }
                 SyncItem::StationKey { station, key } => {
-                    let parsed = station_key(key).map_err(|detail| StoreError::Corrupt {
-                        table: "sync_v1",
-                        detail,
-                    })?;
-                    STATION_KEYS_V1.put(&mut tx.station_keys, station.as_str(), key)?;
-                    self.station_keys.insert(station.clone(), parsed);
+                    keys.push((station.clone(), Some((key.clone(), parse_key(key)?))));
                 }
                 SyncItem::Lease(lease) => {
                     let mut lease = lease.clone();
@@ -85,6 +87,20 @@ impl Writer {
                 SyncItem::Crl { .. } => {}
             }
         }
+        // The station keys change once per batch, in their own file, before the batch commits:
+        // keys ahead of a batch that then fails to commit are keys the next batch brings again.
+        self.station_keys.change(|held| {
+            if batch.full {
+                held.clear();
+            }
+            for (station, key) in keys {
+                match key {
+                    Some(key) => held.insert(station, key),
+                    None => held.remove(&station),
+                };
+            }
+            Ok(())
+        })?;
         SYNC_V1.put(&mut tx.sync, SYNC_POSITION, &batch.position())?;
         Ok(true)
     }

@@ -323,3 +323,80 @@ async fn an_edge_stores_decisions_in_order_and_the_gateway_applies_each_once() {
     assert!(edge.unlock_for_pickup(unlock(wrong, "ev-4")).await.is_err());
     assert_eq!(edge.edge_outbox(10).unwrap()[0].seq, 3);
 }
+
+/// The station's code key as the gateway sends it, hex.
+fn sent_key(gateway: &Store) -> String {
+    mirrored(gateway)
+        .into_iter()
+        .find_map(|item| match item {
+            SyncItem::StationKey { key, .. } => Some(key),
+            _ => None,
+        })
+        .expect("a station key in the sync")
+}
+
+#[tokio::test]
+async fn station_keys_live_in_their_own_file_never_in_the_edge_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let gateway = open(vec![seed("st-b", [2, 0, 0, 0])]).await;
+    let deposit = {
+        let r = gateway.store.reserve(request("st-b", "o-1")).await.unwrap();
+        gateway
+            .store
+            .deposit(r.reservation.id, agent(), None)
+            .await
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let edge = deciding_edge_store(dir.path());
+    let mut log = SyncLog::new("e1".into(), 8);
+    log.advance(gateway.store.mirror_items(&served()).unwrap());
+    assert!(edge.apply_sync(log.full()).await.unwrap());
+    // It checks codes with the key...
+    let found = edge.parcel_for_code(&station_id("st-b"), &deposit.code.clone().into());
+    assert!(
+        found.unwrap().is_some(),
+        "the edge node verifies with the sent key"
+    );
+    drop(edge);
+    // ...which is in edge.keys (0600), and nowhere in edge.redb.
+    let key = sent_key(&gateway.store);
+    let keys = dir.path().join("edge.keys");
+    assert!(std::fs::read_to_string(&keys).unwrap().contains(&key));
+    let mode = std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let store = std::fs::read(dir.path().join("edge.redb")).unwrap();
+    let raw = lockergrid_protocol::from_hex::<32>(&key).unwrap();
+    assert!(!store.windows(key.len()).any(|w| w == key.as_bytes()));
+    assert!(!store.windows(32).any(|w| w == raw));
+    // Reopened, it still verifies.
+    let edge = deciding_edge_store(dir.path());
+    let found = edge.parcel_for_code(&station_id("st-b"), &deposit.code.clone().into());
+    assert!(found.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn keys_an_older_edge_store_kept_move_to_the_key_file_when_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "ab".repeat(32);
+    {
+        let db = redb::Database::create(dir.path().join("edge.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def = redb::TableDefinition::<&str, &[u8]>::new("station_keys_v1");
+            let mut table = txn.open_table(def).unwrap();
+            let json = serde_json::to_vec(&key).unwrap();
+            table.insert("st-b", json.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let edge = deciding_edge_store(dir.path());
+    drop(edge);
+    let keys = std::fs::read_to_string(dir.path().join("edge.keys")).unwrap();
+    assert!(keys.contains(&key), "{keys}");
+    let db = redb::Database::create(dir.path().join("edge.redb")).unwrap();
+    let rx = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let def = redb::TableDefinition::<&str, &[u8]>::new("station_keys_v1");
+    let table = rx.open_table(def).unwrap();
+    assert_eq!(redb::ReadableTableMetadata::len(&table).unwrap(), 0);
+}
