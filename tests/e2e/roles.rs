@@ -145,3 +145,49 @@ async fn checkout_cannot_read_the_access_log_or_collect_parcels() -> anyhow::Res
     assert_eq!(status, 403);
     d.stop().await
 }
+
+#[tokio::test]
+async fn a_merchants_records_are_not_found_with_another_merchants_token() -> anyhow::Result<()> {
+    let d = Deployment::new().station("st-a", 30).start().await?;
+    let shop = d.token("shop", Role::Checkout, &[])?;
+    let rival = d.token("rival-shop", Role::Checkout, &[])?;
+    let (status, r) = d.reserve(&shop, "mine", "st-a").await?;
+    assert_eq!(status, 201, "{r}");
+    let (reservation, parcel) = (r["id"].as_str().unwrap(), r["parcel_id"].as_str().unwrap());
+    let body = json!({
+        "order_id": "back-1",
+        "station_id": "st-a",
+        "parcel": { "length_mm": 200, "width_mm": 150, "height_mm": 100, "weight_g": 800 },
+    });
+    let url = format!("{}/v1/returns", d.base);
+    let (status, ret) = d
+        .send(d.http.post(url).bearer_auth(&shop).json(&body))
+        .await?;
+    assert_eq!(status, 201, "{ret}");
+    let ret = ret["id"].as_str().unwrap();
+    for path in [
+        format!("/v1/reservations/{reservation}"),
+        format!("/v1/parcels/{parcel}"),
+        format!("/v1/returns/{ret}"),
+    ] {
+        let url = format!("{}{path}", d.base);
+        let (mine, _) = d.send(d.http.get(&url).bearer_auth(&shop)).await?;
+        assert_eq!(mine, 200, "{path} for its merchant");
+        let (theirs, problem) = d.send(d.http.get(&url).bearer_auth(&rival)).await?;
+        assert_eq!(theirs, 404, "{path}: {problem}");
+        assert_eq!(problem["type"], "urn:lockergrid:problem:not-found");
+    }
+    // Nor can the rival change one: re-issuing the parcel's code is 404 too.
+    let url = format!("{}/v1/parcels/{parcel}/code", d.base);
+    let (status, _) = d
+        .send(
+            d.http
+                .post(url)
+                .bearer_auth(&rival)
+                .header("idempotency-key", "steal")
+                .json(&json!({})),
+        )
+        .await?;
+    assert_eq!(status, 404);
+    d.stop().await
+}

@@ -102,6 +102,10 @@ pub enum ReservationStatus {
 pub struct Reservation {
     /// Its id.
     pub id: ReservationId,
+    /// The merchant whose checkout made it (a checkout token's subject), who alone among
+    /// checkout tokens may read or change it; `None` when no checkout did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<String>,
     /// The checkout service's order.
     pub order_id: OrderId,
     /// The parcel it is for.
@@ -129,6 +133,10 @@ pub struct Parcel {
     pub id: ParcelId,
     /// The reservation that made room for it.
     pub reservation_id: ReservationId,
+    /// The merchant whose checkout made it (a checkout token's subject), who alone among
+    /// checkout tokens may read or change it; `None` when no checkout did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<String>,
     /// The order it belongs to.
     pub order_id: OrderId,
     /// Where it goes.
@@ -243,6 +251,11 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The merchant this actor acts for: a checkout token's subject; nobody else is one.
+    pub fn merchant(&self) -> Option<String> {
+        (self.role == "checkout").then(|| self.subject.clone())
+    }
+
     /// The store itself, for changes nobody asked for (expiry, seeding).
     pub fn system() -> Actor {
         Actor {
@@ -332,6 +345,10 @@ pub enum UnlockFor {
 pub struct ReturnRecord {
     /// Its id.
     pub id: ReturnId,
+    /// The merchant whose checkout made it (a checkout token's subject), who alone among
+    /// checkout tokens may read or change it; `None` when no checkout did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<String>,
     /// The checkout service's order.
     pub order_id: OrderId,
     /// Where it is dropped off.

@@ -130,22 +130,65 @@ impl Caller {
     }
 
     /// The record of kind `kind` whose id is the path's `raw`, for a caller with one of `roles`;
-    /// a role scoped to stations sees only its stations' records. `find` reads it by id,
-    /// `station` names its station; no such record is 404.
-    pub async fn load<I: std::str::FromStr, T>(
+    /// a role scoped to stations sees only its stations' records, a checkout token only its own
+    /// merchant's. `find` reads it by id; no such record, or one the caller may not see, is 404
+    /// (a merchant never learns that another's record exists).
+    pub async fn load<I: std::str::FromStr, T: Owned>(
         &self,
         app: &App,
         raw: &str,
         kind: &str,
         roles: &[Role],
         find: impl FnOnce(&I) -> Result<Option<T>, lockergrid_store::StoreError>,
-        station: impl FnOnce(&T) -> &StationId,
     ) -> Result<T, ApiError> {
         let id: I = path_id(raw, kind)?;
         self.permit(app, roles, None).await?;
-        let record = find(&id)?.ok_or_else(|| ApiError::not_found(format!("no {kind} {raw:?}")))?;
-        self.permit(app, roles, Some(station(&record))).await?;
+        let not_found = || ApiError::not_found(format!("no {kind} {raw:?}"));
+        let record = find(&id)?.ok_or_else(not_found)?;
+        if self.claims.role == Role::Checkout
+            && record
+                .merchant()
+                .is_some_and(|merchant| merchant != self.claims.sub)
+        {
+            return Err(not_found());
+        }
+        self.permit(app, roles, Some(record.station())).await?;
         Ok(record)
+    }
+}
+
+/// A record that belongs to a station and, when a checkout made it, to a merchant.
+pub trait Owned {
+    /// Its station.
+    fn station(&self) -> &StationId;
+    /// The merchant whose checkout made it.
+    fn merchant(&self) -> Option<&str>;
+}
+
+impl Owned for lockergrid_model::Reservation {
+    fn station(&self) -> &StationId {
+        &self.station_id
+    }
+    fn merchant(&self) -> Option<&str> {
+        self.merchant.as_deref()
+    }
+}
+
+impl Owned for lockergrid_model::Parcel {
+    fn station(&self) -> &StationId {
+        &self.station_id
+    }
+    fn merchant(&self) -> Option<&str> {
+        self.merchant.as_deref()
+    }
+}
+
+impl Owned for lockergrid_model::ReturnRecord {
+    fn station(&self) -> &StationId {
+        &self.station_id
+    }
+    fn merchant(&self) -> Option<&str> {
+        self.merchant.as_deref()
     }
 }
 

@@ -32,9 +32,7 @@ fn parcel_json(p: &Parcel) -> Value {
 
 async fn load(app: &App, caller: &Caller, raw: &str, roles: &[Role]) -> Result<Parcel, ApiError> {
     let find = |id: &ParcelId| app.store.parcel(id);
-    caller
-        .load(app, raw, "parcel", roles, find, |p: &Parcel| &p.station_id)
-        .await
+    caller.load(app, raw, "parcel", roles, find).await
 }
 
 pub(super) async fn get_one(

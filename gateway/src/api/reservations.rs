@@ -296,11 +296,7 @@ async fn load(
     roles: &[Role],
 ) -> Result<Reservation, ApiError> {
     let find = |id: &ReservationId| app.store.reservation(id);
-    caller
-        .load(app, raw, "reservation", roles, find, |r: &Reservation| {
-            &r.station_id
-        })
-        .await
+    caller.load(app, raw, "reservation", roles, find).await
 }
 
 pub(super) async fn get_one(

@@ -94,11 +94,7 @@ async fn load(
     roles: &[Role],
 ) -> Result<ReturnRecord, ApiError> {
     let find = |id: &ReturnId| app.store.return_record(id);
-    caller
-        .load(app, raw, "return", roles, find, |r: &ReturnRecord| {
-            &r.station_id
-        })
-        .await
+    caller.load(app, raw, "return", roles, find).await
 }
 
 pub(super) async fn get_one(

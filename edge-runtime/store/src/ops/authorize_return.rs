@@ -62,6 +62,7 @@ impl Writer {
         })?;
         let record = ReturnRecord {
             id: id.clone(),
+            merchant: request.actor.merchant(),
             order_id: request.order_id,
             station_id: request.station,
             spec: request.spec,

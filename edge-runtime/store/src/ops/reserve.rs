@@ -64,8 +64,10 @@ impl Writer {
             Some(id.clone()),
         )
         .map_err(|e| ReserveError::Store(into_store(e)))?;
+        let merchant = request.actor.merchant();
         let reservation = Reservation {
             id: id.clone(),
+            merchant: merchant.clone(),
             order_id: request.order_id.clone(),
             parcel_id: parcel_id.clone(),
             station_id: station,
@@ -78,6 +80,7 @@ impl Writer {
         };
         let parcel = Parcel {
             id: parcel_id,
+            merchant,
             reservation_id: id.clone(),
             order_id: request.order_id,
             station_id: reservation.station_id.clone(),
