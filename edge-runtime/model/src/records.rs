@@ -369,6 +369,9 @@ pub struct ReturnRecord {
     /// The compartment it went into (held while its door is open).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compartment_id: Option<CompartmentId>,
+    /// When its drop-off code last opened a compartment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<Timestamp>,
     /// When its door closed on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped_off_at: Option<Timestamp>,

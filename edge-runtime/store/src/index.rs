@@ -5,13 +5,13 @@
 use super::StoreError;
 use super::tables::{
     ACCESS_LOG_V1, COMPARTMENTS_V1, IDEMPOTENCY_V1, OUTBOX_V1, PARCELS_V1, RESERVATIONS_V1,
-    STATIONS_V1,
+    RETURNS_V1, STATIONS_V1,
 };
-use lockergrid_model::{CompartmentRecord, ReservationStatus, StationRecord};
+use lockergrid_model::{CompartmentRecord, ReservationStatus, ReturnStatus, StationRecord};
 use lockergrid_model::{SizeCount, StationView};
 use lockergrid_protocol::{
-    CompartmentId, CompartmentState, ParcelId, ReservationId, Size, StationCodeKey, StationId,
-    Timestamp,
+    CompartmentId, CompartmentState, ParcelId, ReservationId, ReturnId, Size, StationCodeKey,
+    StationId, Timestamp,
 };
 use redb::{ReadTransaction, ReadableDatabase};
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,6 +97,8 @@ pub(super) struct Index {
     pub hold_deadlines: BTreeSet<(Timestamp, ReservationId)>,
     pub pickup_deadlines: BTreeSet<(Timestamp, ParcelId)>,
     pub key_deadlines: BTreeSet<(Timestamp, String)>,
+    /// Returns whose drop-off opened a compartment, by when its door must have closed.
+    pub drop_off_deadlines: BTreeSet<(Timestamp, ReturnId)>,
     pub chain: ChainHead,
     /// The last outbox sequence number written.
     pub outbox_seq: u64,
@@ -158,6 +160,14 @@ impl Index {
         for p in PARCELS_V1.all(&parcels)? {
             if let Some(deadline) = p.pickup_deadline() {
                 self.pickup_deadlines.insert((deadline, p.id));
+            }
+        }
+        let returns = rx.open_table(RETURNS_V1.def())?;
+        for r in RETURNS_V1.all(&returns)? {
+            if r.status == ReturnStatus::DroppingOff {
+                let opened = r.opened_at.unwrap_or(r.created_at);
+                self.drop_off_deadlines
+                    .insert((super::returns::door_deadline(opened), r.id));
             }
         }
         let keys = rx.open_table(IDEMPOTENCY_V1.def())?;

@@ -435,6 +435,8 @@ pub struct ExpiryReport {
     pub parcels_expired: u32,
     /// Idempotency keys forgotten after a day.
     pub keys_forgotten: u32,
+    /// Drop-offs whose door never reported closing, their compartments given back.
+    pub drop_offs_abandoned: u32,
 }
 
 /// One compartment's change in a commit.

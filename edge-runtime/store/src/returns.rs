@@ -14,10 +14,17 @@ use lockergrid_model::{
 };
 use lockergrid_protocol::{
     CompartmentEvent, CompartmentId, CompartmentState, OrderId, ParcelSpec, PickupCode, ReturnId,
-    Size, StationId,
+    Size, StationId, Timestamp,
 };
 use redb::ReadableDatabase;
 use std::time::Duration;
+
+/// By when the door of a drop-off opened at `opened` must have closed: the longest an unlock is
+/// valid, then [`crate::DOOR_GRACE`]. A drop-off still open then is abandoned and its
+/// compartment given back ([`Writer::drop_off_timed_out`]).
+pub(crate) fn door_deadline(opened: Timestamp) -> Timestamp {
+    opened.plus(lockergrid_protocol::command::MAX_LIFETIME + crate::DOOR_GRACE)
+}
 
 /// A return to authorise.
 #[derive(Debug, Clone)]
@@ -244,7 +251,11 @@ impl Writer {
         )?;
         record.status = opened;
         record.compartment_id = Some(compartment.clone());
+        record.opened_at = Some(tx.now);
         RETURNS_V1.put(&mut tx.returns, record.id.as_str(), &record)?;
+        self.index
+            .drop_off_deadlines
+            .insert((door_deadline(tx.now), record.id.clone()));
         let outcome = format!("return drop-off: command {} to {compartment}", command.id);
         self.log(
             tx,
@@ -349,6 +360,71 @@ impl Writer {
         Ok(record)
     }
 
+    /// A drop-off whose door never reported closing by its deadline (the unlock ran, the
+    /// door-closed event never came): the return goes back to authorised, its code opens a
+    /// compartment again, and the compartment held for it is free (or back in the edge node's
+    /// lease). `false` if it was no longer waiting.
+    pub(crate) fn drop_off_timed_out(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &ReturnId,
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = RETURNS_V1.get(&tx.returns, id.as_str())? else {
+            return Ok(false);
+        };
+        let (Ok(abandoned), Some(compartment)) = (
+            record.status.apply(ReturnEvent::Abandoned),
+            record.compartment_id.clone(),
+        ) else {
+            return Ok(false);
+        };
+        self.give_back_drop_off(tx, &record, &compartment)?;
+        record.status = abandoned;
+        record.compartment_id = None;
+        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        let outcome = format!(
+            "the door of {compartment} never reported closing; the code opens a compartment again"
+        );
+        self.log(
+            tx,
+            Draft::new(Actor::system(), "return_dropoff", id.as_str(), &outcome),
+        )?;
+        Ok(true)
+    }
+
+    /// Frees the compartment held for `record`'s drop-off, or puts it back in the edge node's
+    /// lease.
+    fn give_back_drop_off(
+        &mut self,
+        tx: &mut Tx<'_>,
+        record: &ReturnRecord,
+        compartment: &CompartmentId,
+    ) -> Result<(), StoreError> {
+        let key = tables::compartment_key(compartment);
+        let held = tables::COMPARTMENTS_V1
+            .get(&tx.compartments, key.as_str())?
+            .is_some_and(|c| c.state == CompartmentState::Reserved && c.reservation.is_none());
+        let lease = match self.edge {
+            true => LEASES_V1.get(&tx.leases, record.station_id.as_str())?,
+            false => None,
+        };
+        if let Some(mut lease) = lease {
+            // An edge node's compartment stays in its lease, ready for the next drop-off.
+            lease.used.remove(compartment);
+            LEASES_V1.put(&mut tx.leases, record.station_id.as_str(), &lease)?;
+        } else if held {
+            self.move_compartment(tx, compartment, CompartmentEvent::Cancel, None)
+                .map_err(|e| match e {
+                    ChangeError::Store(e) => e,
+                    other => StoreError::Corrupt {
+                        table: "compartments_v1",
+                        detail: other.to_string(),
+                    },
+                })?;
+        }
+        Ok(())
+    }
+
     /// A drop-off unlock that did not happen (refused, failed, expired): the compartment held
     /// for it is free again and the code opens another one next time.
     pub(super) fn drop_off_abandoned(
@@ -372,28 +448,7 @@ impl Writer {
         if record.compartment_id.as_ref() != Some(&command.compartment_id) {
             return Ok(());
         }
-        let key = tables::compartment_key(&command.compartment_id);
-        let held = tables::COMPARTMENTS_V1
-            .get(&tx.compartments, key.as_str())?
-            .is_some_and(|c| c.state == CompartmentState::Reserved && c.reservation.is_none());
-        let lease = match self.edge {
-            true => LEASES_V1.get(&tx.leases, record.station_id.as_str())?,
-            false => None,
-        };
-        if let Some(mut lease) = lease {
-            // An edge node's compartment stays in its lease, ready for the next drop-off.
-            lease.used.remove(&command.compartment_id);
-            LEASES_V1.put(&mut tx.leases, record.station_id.as_str(), &lease)?;
-        } else if held {
-            self.move_compartment(tx, &command.compartment_id, CompartmentEvent::Cancel, None)
-                .map_err(|e| match e {
-                    ChangeError::Store(e) => e,
-                    other => StoreError::Corrupt {
-                        table: "compartments_v1",
-                        detail: other.to_string(),
-                    },
-                })?;
-        }
+        self.give_back_drop_off(tx, &record, &command.compartment_id)?;
         record.status = abandoned;
         record.compartment_id = None;
         RETURNS_V1.put(&mut tx.returns, return_id.as_str(), &record)?;

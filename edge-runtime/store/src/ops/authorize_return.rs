@@ -72,6 +72,7 @@ impl Writer {
             created_at: tx.now,
             expires_at: tx.now.plus(request.valid),
             compartment_id: None,
+            opened_at: None,
             dropped_off_at: None,
             collected_at: None,
         };

@@ -47,6 +47,15 @@ impl Writer {
             self.expire_parcel(tx, &id)?;
             report.parcels_expired += 1;
         }
+        while let Some((due, id)) = self.index.drop_off_deadlines.first().cloned() {
+            if due > tx.now || report.drop_offs_abandoned as usize >= SWEEP_LIMIT {
+                break;
+            }
+            self.index.drop_off_deadlines.remove(&(due, id.clone()));
+            if self.drop_off_timed_out(tx, &id)? {
+                report.drop_offs_abandoned += 1;
+            }
+        }
         while let Some((created, key)) = self.index.key_deadlines.first().cloned() {
             if created.plus(KEY_LIFETIME) > tx.now || report.keys_forgotten as usize >= SWEEP_LIMIT
             {

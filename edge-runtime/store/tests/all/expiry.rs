@@ -130,3 +130,55 @@ async fn idempotency_keys_are_forgotten_after_a_day() {
     let fresh = t.store.reserve(req).await.expect("a new reservation");
     assert!(!fresh.replayed);
 }
+
+#[tokio::test]
+async fn a_drop_off_whose_door_never_closes_gives_its_compartment_back() {
+    use lockergrid_model::ReturnStatus;
+    use lockergrid_protocol::OrderId;
+    use lockergrid_store::{DOOR_GRACE, ReturnRequest};
+    let t = open(vec![seed("st-a", [1, 0, 0, 0])]).await;
+    let authorized = t
+        .store
+        .authorize_return(ReturnRequest {
+            order_id: OrderId::new("back-1").unwrap(),
+            station: station_id("st-a"),
+            spec: crate::support::small_parcel(),
+            size: Size::Small,
+            valid: Duration::from_secs(86_400),
+            actor: checkout(),
+        })
+        .await
+        .unwrap();
+    let drop_off = |event: &str| PickupUnlock {
+        station: station_id("st-a"),
+        code: authorized.code.clone().into(),
+        event: Some(event.into()),
+        actor: Actor {
+            subject: "locker:st-a".into(),
+            role: "device".into(),
+        },
+        decided_by: None,
+        valid: Duration::from_secs(60),
+    };
+    let command = t.store.unlock_for_pickup(drop_off("ev-1")).await.unwrap();
+    assert!(command.is_some(), "the code opens the free compartment");
+    assert_eq!(free_small(&t), 0);
+    // The door opens and never reports closing: nothing changes before the deadline...
+    t.clock
+        .advance(Duration::from_secs(120) + DOOR_GRACE - Duration::from_secs(1));
+    assert_eq!(t.store.expire_due().await.unwrap().drop_offs_abandoned, 0);
+    assert_eq!(free_small(&t), 0);
+    // ...and after it the compartment is free and the code opens one again.
+    t.clock.advance(Duration::from_secs(2));
+    assert_eq!(t.store.expire_due().await.unwrap().drop_offs_abandoned, 1);
+    assert_eq!(free_small(&t), 1);
+    let record = t
+        .store
+        .return_record(&authorized.record.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, ReturnStatus::Authorized);
+    assert_eq!(record.compartment_id, None);
+    let again = t.store.unlock_for_pickup(drop_off("ev-2")).await.unwrap();
+    assert!(again.is_some(), "the code works again");
+}
