@@ -114,11 +114,12 @@ async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
         file: None,
         sha256: Some(sha256_hex(bytes)),
         settings: BTreeMap::new(),
-        // Room for the largest candidate list; the defaults are for production calls.
+        // Room for the largest candidate list: the maxima a binding may ask for; the defaults
+        // are for production calls.
         limits: BindingLimits {
-            memory_mib: 64,
-            deadline_ms: 1_000,
-            timeout_ms: 5_000,
+            memory_mib: lockergrid_model::MAX_MEMORY_MIB,
+            deadline_ms: lockergrid_model::MAX_DEADLINE_MS,
+            timeout_ms: lockergrid_model::MAX_TIMEOUT_MS,
         },
     };
     host.install(binding, bytes.into(), Some(signer.sign(bytes).to_string()))
