@@ -41,8 +41,22 @@ pub(super) struct Front {
     upstream: SocketAddr,
     secret: Arc<str>,
     max_packet: usize,
-    audit: mpsc::Sender<Audit>,
+    audit: mpsc::UnboundedSender<Audit>,
+    anonymous: Mutex<Tally>,
 }
+
+/// Refusals of connections that presented no certificate, reported one by one up to
+/// [`ANONYMOUS_PER_SECOND`] a second and counted beyond.
+#[derive(Default)]
+struct Tally {
+    since: Option<std::time::Instant>,
+    reported: u32,
+    suppressed: u32,
+    last_peer: Option<SocketAddr>,
+}
+
+/// Anonymous refusals reported one by one each second; the rest are summed up once a second.
+const ANONYMOUS_PER_SECOND: u32 = 10;
 
 /// Why a session ended, when it was the device's doing or the front's.
 enum End {
@@ -63,7 +77,7 @@ impl Front {
         upstream: SocketAddr,
         secret: Arc<str>,
         max_packet: usize,
-        audit: mpsc::Sender<Audit>,
+        audit: mpsc::UnboundedSender<Audit>,
     ) -> Arc<Front> {
         let (config, revocations) = initial;
         Arc::new(Front {
@@ -76,10 +90,20 @@ impl Front {
             secret,
             max_packet,
             audit,
+            anonymous: Mutex::new(Tally::default()),
         })
     }
 
     fn report(&self, audit: Audit) {
+        if let Audit::Refused {
+            identity: None,
+            peer,
+            ..
+        } = &audit
+            && !self.count_anonymous(*peer)
+        {
+            return;
+        }
         match &audit {
             Audit::Refused { .. } | Audit::Violation { .. } | Audit::Revoked { .. } => {
                 tracing::warn!(?audit, "device plane")
@@ -88,15 +112,58 @@ impl Front {
                 tracing::debug!(?audit, "device plane")
             }
         }
-        if self.audit.try_send(audit).is_err() {
-            tracing::warn!("device audit backlog full; record dropped");
+        // The receiver is gone only when the node is stopping.
+        let _ = self.audit.send(audit);
+    }
+
+    /// Whether an anonymous refusal from `peer` is reported by itself (`false`: counted for the
+    /// next summary).
+    fn count_anonymous(&self, peer: SocketAddr) -> bool {
+        let mut tally = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if tally
+            .since
+            .is_none_or(|since| now.duration_since(since) >= Duration::from_secs(1))
+        {
+            tally.since = Some(now);
+            tally.reported = 0;
+        }
+        tally.last_peer = Some(peer);
+        if tally.reported < ANONYMOUS_PER_SECOND {
+            tally.reported += 1;
+            return true;
+        }
+        tally.suppressed += 1;
+        false
+    }
+
+    /// Reports the anonymous refusals counted since the last summary as one record.
+    fn summarize_anonymous(&self) {
+        let (suppressed, peer) = {
+            let mut tally = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
+            (std::mem::take(&mut tally.suppressed), tally.last_peer)
+        };
+        if let (1.., Some(peer)) = (suppressed, peer) {
+            tracing::warn!(suppressed, "device plane: refused connections summed up");
+            let _ = self.audit.send(Audit::Refused {
+                peer,
+                identity: None,
+                reason: format!(
+                    "{suppressed} more connections without a certificate refused (the last from {peer}); over {ANONYMOUS_PER_SECOND} a second they are counted, not logged each"
+                ),
+            });
         }
     }
 
     pub(super) async fn accept(self: Arc<Front>, listener: TcpListener, stop: CancellationToken) {
+        let mut summary = tokio::time::interval(Duration::from_secs(1));
         loop {
             let accepted = tokio::select! {
                 () = stop.cancelled() => break,
+                _ = summary.tick() => {
+                    self.summarize_anonymous();
+                    continue;
+                }
                 accepted = listener.accept() => accepted,
             };
             match accepted {

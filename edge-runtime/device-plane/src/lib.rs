@@ -147,13 +147,12 @@ pub struct NodeLink {
     pub tx: LinkTx,
     /// What the broker forwards to the node.
     pub rx: LinkRx,
-    /// Connections, refusals, violations and revocations, in order.
-    pub audit: mpsc::Receiver<Audit>,
+    /// Connections, refusals, violations and revocations, in order. Nothing a device that
+    /// presented a certificate did is ever dropped; refusals of connections without one are
+    /// reported one by one up to a rate and summed up beyond it, so a flood of anonymous
+    /// connects cannot grow this stream or the access log behind it.
+    pub audit: mpsc::UnboundedReceiver<Audit>,
 }
-
-/// How many audit records may wait for the node before new ones are dropped (and counted in
-/// the log); a flood of refused handshakes must not grow memory.
-const AUDIT_BACKLOG: usize = 4096;
 
 impl DevicePlane {
     /// Starts the embedded broker on loopback, then the TLS front on `options.listen`, and the
@@ -175,7 +174,7 @@ impl DevicePlane {
             what: "read the device listener's address",
             source,
         })?;
-        let (audit_tx, audit) = mpsc::channel(AUDIT_BACKLOG);
+        let (audit_tx, audit) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let front = front::Front::new(
             trust,

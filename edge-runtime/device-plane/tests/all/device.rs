@@ -552,3 +552,63 @@ async fn a_client_offering_only_tls_1_2_is_refused() {
         matches!(plane.notable().await, Audit::Refused { identity: None, reason, .. } if reason.contains("handshake")),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_anonymous_connects_is_summed_up_and_a_devices_records_all_arrive() {
+    use tokio::io::AsyncWriteExt;
+    const FLOOD: usize = 600;
+    let mut plane = plane().await;
+    let addr = plane.plane.addr();
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    let flood = tokio::spawn(async move {
+        for _ in 0..FLOOD {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let _ = tcp.write_all(b"not tls\r\n").await;
+        }
+    });
+    // A real device connects in the middle of it: its record is never among the dropped.
+    let (_c, mut events) = client(addr, "ams-zuid", &files, "ams-zuid");
+    connected(&mut events).await.unwrap();
+    flood.await.unwrap();
+    let (mut records, mut refused, mut device) = (0, 0, false);
+    while refused < FLOOD {
+        let audit = tokio::time::timeout(Duration::from_secs(10), plane.link.audit.recv())
+            .await
+            .expect("every refusal is accounted for within 10 s")
+            .expect("audit stream open");
+        match audit {
+            Audit::Refused {
+                identity: None,
+                reason,
+                ..
+            } => {
+                records += 1;
+                refused += match reason.split_once(" more connections without a certificate") {
+                    Some((n, _)) => n.parse::<usize>().expect("a count"),
+                    None => 1,
+                };
+            }
+            Audit::Connected { identity, .. } if identity.id == "ams-zuid" => device = true,
+            _ => {}
+        }
+    }
+    assert_eq!(refused, FLOOD);
+    assert!(
+        records < FLOOD / 4,
+        "{records} records for {FLOOD} refusals"
+    );
+    if !device {
+        let next = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match plane.link.audit.recv().await {
+                    Some(Audit::Connected { identity, .. }) if identity.id == "ams-zuid" => {
+                        return;
+                    }
+                    Some(_) => continue,
+                    None => panic!("audit stream closed"),
+                }
+            }
+        });
+        next.await.expect("the device's connect is recorded");
+    }
+}
