@@ -131,13 +131,7 @@ async fn a_deposit_counts_when_the_door_closes_and_a_keypad_code_opens_it_once()
     );
 
     // Operators see the device plane at work.
-    let metrics = d
-        .http
-        .get(format!("{}/metrics", d.base))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = d.metrics().await?;
     let value = |line: &str| -> f64 {
         metrics
             .lines()

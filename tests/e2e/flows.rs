@@ -273,13 +273,7 @@ async fn health_and_metrics_report_the_work_done() -> anyhow::Result<()> {
     let (status, health) = d.send(d.http.get(format!("{}/healthz", d.base))).await?;
     assert_eq!(status, 200);
     assert_eq!(health["status"], "ok");
-    let metrics = d
-        .http
-        .get(format!("{}/metrics", d.base))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = d.metrics().await?;
     for name in [
         "lockergrid_http_requests_total",
         "lockergrid_http_request_duration_seconds_bucket",

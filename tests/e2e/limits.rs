@@ -86,13 +86,7 @@ async fn a_request_over_the_time_limit_is_answered_503() -> anyhow::Result<()> {
 
 /// The series `/metrics` holds: its lines that are not comments.
 async fn series(d: &Running) -> anyhow::Result<usize> {
-    let text = d
-        .http
-        .get(format!("{}/metrics", d.base))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let text = d.metrics().await?;
     Ok(text.lines().filter(|l| !l.starts_with('#')).count())
 }
 

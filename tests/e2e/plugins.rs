@@ -181,13 +181,7 @@ async fn the_default_plugins_decide_and_every_decision_names_its_plugin() -> any
     assert_eq!(deposit["world"], "site-rules");
     assert_eq!(deposit["plugin"], "site-rules-standard");
 
-    let metrics = d
-        .http
-        .get(format!("{}/metrics", d.base))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = d.metrics().await?;
     assert!(
         metrics.contains("lockergrid_plugin_calls_total{world=\"reservation-policy\",scope=\"default\",plugin=\"reservation-balanced\",version=\"0.1.0\"}"),
         "{metrics}"

@@ -546,6 +546,12 @@ impl Running {
         Ok(PluginSigner::from_secret(secrets.plugin_signing_secret()))
     }
 
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let url = format!("{}/metrics", self.base);
+        Ok(self.http.get(url).send().await?.text().await?)
+    }
+
     /// The whole access log, every page.
     pub async fn access_log(&self, operator: &str) -> anyhow::Result<Vec<Value>> {
         let mut entries = Vec::new();

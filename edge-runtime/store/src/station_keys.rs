@@ -82,23 +82,18 @@ impl StationKeys {
         change: impl FnOnce(&mut Keys) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        let before: Vec<(StationId, String)> = keys
-            .iter()
-            .map(|(s, (h, _))| (s.clone(), h.clone()))
-            .collect();
+        let before = keys.clone();
         change(&mut keys)?;
-        let after: Vec<(StationId, String)> = keys
-            .iter()
-            .map(|(s, (h, _))| (s.clone(), h.clone()))
-            .collect();
-        if before == after {
+        if *keys == before {
             return Ok(());
         }
         let Some((dir, name)) = &self.file else {
             return Ok(());
         };
-        let stored: BTreeMap<String, String> =
-            after.into_iter().map(|(s, h)| (s.to_string(), h)).collect();
+        let stored: BTreeMap<String, &str> = keys
+            .iter()
+            .map(|(station, (hex, _))| (station.to_string(), hex.as_str()))
+            .collect();
         let text = serde_json::to_string_pretty(&stored).unwrap_or_default();
         let handle =
             Dir::open_ambient_dir(dir, ambient_authority()).map_err(io("cannot open", dir))?;
