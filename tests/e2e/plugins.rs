@@ -396,7 +396,7 @@ async fn hostile_plugins_are_contained_and_requests_keep_flowing() -> anyhow::Re
             assert_eq!(status, 201, "{name}: {r}");
             let id = r["id"].as_str().expect("id").to_owned();
             let deposit = d.deposit(&agent, &id);
-            let (discovery, (deposited, _)) = tokio::join!(
+            let (discovery, deposited) = tokio::join!(
                 d.send(
                     d.http
                         .get(format!(
@@ -410,7 +410,12 @@ async fn hostile_plugins_are_contained_and_requests_keep_flowing() -> anyhow::Re
             let (status, listed) = discovery?;
             assert_eq!(status, 200, "{listed}");
             assert_eq!(listed["ranked_by"]["plugin"], "built-in", "{listed}");
-            assert_eq!(deposited, 200);
+            // On a loaded machine the door may close after the request stopped waiting (202):
+            // the deposit still completes when it does.
+            assert!(matches!(deposited.0, 200 | 202), "{name}: {}", deposited.1);
+            let url = format!("{}/v1/reservations/{id}", d.base);
+            d.get_until(&url, &agent, |r| r["status"] == "deposited")
+                .await?;
         }
     }
     let log = d.access_log(&operator).await?;
