@@ -12,8 +12,10 @@ mod reservations;
 mod returns;
 mod stations;
 mod system;
+mod tokens;
 
-use crate::auth::TokenKey;
+use crate::auth::keyring::Keyring;
+use crate::auth::revocations::Revocations;
 use crate::devices::Devices;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use crate::plugins::PluginStore;
@@ -22,7 +24,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use lockergrid_node::Node;
 use lockergrid_plugin_host::PluginHost;
 use lockergrid_store::Store;
@@ -71,8 +73,10 @@ impl Default for Limits {
 pub struct App {
     /// The node's store.
     pub store: Store,
-    /// Verifies bearer tokens.
-    pub tokens: TokenKey,
+    /// The token keys: verify bearer tokens; operators rotate and retire them.
+    pub tokens: std::sync::RwLock<Keyring>,
+    /// Tokens revoked before they expire.
+    pub revocations: std::sync::RwLock<Revocations>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// How long a reservation holds its compartment unless the policy chooses.
@@ -93,8 +97,10 @@ pub struct App {
 pub struct AppParts {
     /// The node's store.
     pub store: Store,
-    /// Verifies bearer tokens.
-    pub tokens: TokenKey,
+    /// The token keys.
+    pub tokens: Keyring,
+    /// The revocations in force.
+    pub revocations: Revocations,
     /// The default hold.
     pub hold: Duration,
     /// The plugin host.
@@ -117,7 +123,8 @@ impl App {
                 parts.devices.clone(),
             ),
             store: parts.store,
-            tokens: parts.tokens,
+            tokens: std::sync::RwLock::new(parts.tokens),
+            revocations: std::sync::RwLock::new(parts.revocations),
             hold: parts.hold,
             plugins: parts.plugins,
             plugin_store: parts.plugin_store,
@@ -125,6 +132,23 @@ impl App {
             devices: parts.devices,
             push_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The claims of a bearer token signed by a key of the ring, current and not revoked.
+    pub fn verify_token(
+        &self,
+        token: &str,
+    ) -> Result<crate::auth::Claims, crate::auth::TokenError> {
+        let claims = self
+            .tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .verify(token, self.store.now())?;
+        self.revocations
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check(&claims)?;
+        Ok(claims)
     }
 
     /// Minutes since local midnight at the stations now.
@@ -167,6 +191,15 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
             get(plugins::list)
                 .post(plugins::push)
                 .layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/admin/token-keys",
+            get(tokens::keys).post(tokens::rotate),
+        )
+        .route("/v1/admin/token-keys/{id}", delete(tokens::retire))
+        .route(
+            "/v1/admin/revocations",
+            get(tokens::revocations).post(tokens::revoke),
         )
         .route("/v1/admin/plugins/restore", post(plugins::restore))
         .route("/v1/admin/plugins/trusted-keys", post(plugins::trust_key))

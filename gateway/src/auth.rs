@@ -1,5 +1,11 @@
-//! Bearer tokens and roles. A token is `lgt1.<claims>.<mac>`: base64url JSON claims and an
-//! HMAC-SHA256 over them with the gateway's token key. Tokens are stateless; they expire.
+//! Bearer tokens and roles. A token is `lgt2.<key id>.<claims>.<mac>`: base64url JSON claims and
+//! an HMAC-SHA256 over everything before the MAC with the token key of that id. Keys live in a
+//! keyring of their own (`keyring`), so one can be rotated in while the last still verifies and
+//! then retired; every role has a longest lifetime; a token or a subject can be revoked
+//! (`revocations`).
+
+pub mod keyring;
+pub mod revocations;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +16,11 @@ use sha2::Sha256;
 use std::fmt;
 use std::time::Duration;
 
-const PREFIX: &str = "lgt1";
+const PREFIX: &str = "lgt2";
+/// How far in the future a token's issue time may lie: clocks of the issuing host and the
+/// gateway may differ by this much.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+const DAY: Duration = Duration::from_secs(86_400);
 
 /// What a token holder may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -44,6 +54,21 @@ impl Role {
     pub const fn is_scoped(self) -> bool {
         matches!(self, Role::Agent | Role::Carrier | Role::Station)
     }
+
+    /// The longest a token of this role may be valid: a day for a person who runs the fleet, a
+    /// route's month for couriers and carriers, a quarter for a merchant's service, a year for a
+    /// station screen bolted to its locker.
+    pub const fn max_lifetime(self) -> Duration {
+        match self {
+            Role::Operator => DAY,
+            Role::Agent | Role::Carrier => Duration::from_secs(30 * 86_400),
+            Role::Checkout => Duration::from_secs(90 * 86_400),
+            Role::Station => Duration::from_secs(365 * 86_400),
+        }
+    }
+
+    /// The longest lifetime of any role: how long a revocation must be remembered.
+    pub const LONGEST_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 }
 
 impl fmt::Display for Role {
@@ -56,6 +81,8 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claims {
+    /// The token's own id, which revokes it alone.
+    pub jti: String,
     /// Who holds it, for the audit log.
     pub sub: String,
     /// What it may do.
@@ -76,18 +103,63 @@ impl Claims {
     }
 }
 
+/// The id of a token key: eight lowercase hex digits, also its file name in the keyring.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// A fresh random id.
+    pub fn random() -> KeyId {
+        KeyId(format!("{:08x}", rand::random::<u32>()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for KeyId {
+    type Err = TokenError;
+
+    fn from_str(s: &str) -> Result<KeyId, TokenError> {
+        let hex = s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        hex.then(|| KeyId(s.to_owned()))
+            .ok_or(TokenError::Malformed)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Why a token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// Not of the form `lgt1.<claims>.<mac>`.
+    /// Not of the form `lgt2.<key id>.<claims>.<mac>`.
     #[error("malformed token")]
     Malformed,
-    /// The MAC does not match: forged or for another gateway.
+    /// Signed by a key this gateway does not hold: retired, or another gateway's.
+    #[error("token key {0:?} is not in use")]
+    UnknownKey(String),
+    /// The MAC does not match: forged or altered.
     #[error("token signature does not verify")]
     BadSignature,
     /// Past its expiry.
     #[error("token expired")]
     Expired,
+    /// Issued in the future, beyond any clock skew.
+    #[error("token is not valid yet")]
+    NotYetValid,
+    /// Valid for longer than its role allows.
+    #[error("a {role} token may be valid for at most {max}", role = .0, max = humantime::format_duration(*.1))]
+    TooLong(Role, Duration),
+    /// Revoked by an operator.
+    #[error("token revoked")]
+    Revoked,
 }
 
 /// Why a token could not be issued.
@@ -99,26 +171,38 @@ pub enum IssueError {
     /// The subject is empty or too long.
     #[error("subject must be 1 to 128 printable characters")]
     Subject,
+    /// Longer than the role allows.
+    #[error("a {role} token may be valid for at most {max}", role = .0, max = humantime::format_duration(*.1))]
+    TooLong(Role, Duration),
 }
 
-/// Signs and verifies tokens.
+/// A token key with its id: signs tokens and checks their MAC.
 #[derive(Clone)]
-pub struct TokenKey([u8; 32]);
+pub struct TokenKey {
+    id: KeyId,
+    secret: [u8; 32],
+}
 
 impl TokenKey {
-    /// A key from its secret bytes.
-    pub fn new(bytes: [u8; 32]) -> TokenKey {
-        TokenKey(bytes)
+    /// The key `id` with its secret bytes.
+    pub fn new(id: KeyId, secret: [u8; 32]) -> TokenKey {
+        TokenKey { id, secret }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &KeyId {
+        &self.id
     }
 
     fn mac(&self, payload: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
             .expect("HMAC-SHA256 accepts a key of any length");
         mac.update(payload.as_bytes());
         mac
     }
 
-    /// Issues a token for `role` valid for `ttl` from `now`.
+    /// Issues a token for `role` valid for `ttl` from `now`, with a fresh id; answers the token
+    /// and its claims.
     pub fn issue(
         &self,
         subject: &str,
@@ -126,7 +210,7 @@ impl TokenKey {
         stations: Vec<StationId>,
         now: Timestamp,
         ttl: Duration,
-    ) -> Result<String, IssueError> {
+    ) -> Result<(String, Claims), IssueError> {
         if subject.is_empty() || subject.len() > 128 || subject.chars().any(char::is_control) {
             return Err(IssueError::Subject);
         }
@@ -135,7 +219,11 @@ impl TokenKey {
             (false, false) => return Err(IssueError::Scope(role, "takes no stations")),
             _ => {}
         }
+        if ttl > role.max_lifetime() {
+            return Err(IssueError::TooLong(role, role.max_lifetime()));
+        }
         let claims = Claims {
+            jti: format!("{:032x}", rand::random::<u128>()),
             sub: subject.to_owned(),
             role,
             stations,
@@ -143,91 +231,66 @@ impl TokenKey {
             exp: now.plus(ttl),
         };
         let json = serde_json::to_vec(&claims).expect("claims serialize");
-        let payload = format!("{PREFIX}.{}", URL_SAFE_NO_PAD.encode(json));
+        let payload = format!("{PREFIX}.{}.{}", self.id, URL_SAFE_NO_PAD.encode(json));
         let tag = self.mac(&payload).finalize().into_bytes();
-        Ok(format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag)))
+        let token = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag));
+        Ok((token, claims))
     }
 
-    /// Verifies a token and returns its claims if it is genuine and current.
-    pub fn verify(&self, token: &str, now: Timestamp) -> Result<Claims, TokenError> {
-        let (payload, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-        let (prefix, claims) = payload.split_once('.').ok_or(TokenError::Malformed)?;
-        if prefix != PREFIX {
-            return Err(TokenError::Malformed);
-        }
+    /// The claims of `token` if this key signed it and it is current.
+    fn verify(&self, parts: &Parts<'_>, now: Timestamp) -> Result<Claims, TokenError> {
         let tag = URL_SAFE_NO_PAD
-            .decode(tag)
+            .decode(parts.tag)
             .map_err(|_| TokenError::Malformed)?;
-        self.mac(payload)
+        self.mac(parts.signed)
             .verify_slice(&tag)
             .map_err(|_| TokenError::BadSignature)?;
         let json = URL_SAFE_NO_PAD
-            .decode(claims)
+            .decode(parts.claims)
             .map_err(|_| TokenError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
+        if claims.iat > now.plus(CLOCK_SKEW) {
+            return Err(TokenError::NotYetValid);
+        }
+        let max = claims.role.max_lifetime();
+        if claims.exp.millis().saturating_sub(claims.iat.millis()) > max.as_millis() as u64 {
+            return Err(TokenError::TooLong(claims.role, max));
+        }
         Ok(claims)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A token split into its parts, before any is trusted.
+struct Parts<'t> {
+    /// Everything the MAC covers.
+    signed: &'t str,
+    key: KeyId,
+    claims: &'t str,
+    tag: &'t str,
+}
 
-    const NOW: Timestamp = Timestamp(1_796_083_200_000);
-    const DAY: Duration = Duration::from_secs(86_400);
-
-    fn station(s: &str) -> StationId {
-        StationId::new(s).expect("valid")
-    }
-
-    #[test]
-    fn an_issued_token_verifies_with_its_claims() {
-        let key = TokenKey::new([3; 32]);
-        let token = key
-            .issue("agent-7", Role::Agent, vec![station("st-a")], NOW, DAY)
-            .expect("issued");
-        let claims = key.verify(&token, NOW).expect("verifies");
-        assert_eq!(claims.role, Role::Agent);
-        assert!(claims.covers(&station("st-a")));
-        assert!(!claims.covers(&station("st-b")));
-    }
-
-    #[test]
-    fn forged_expired_and_foreign_tokens_are_refused() {
-        let key = TokenKey::new([3; 32]);
-        let token = key
-            .issue("c", Role::Checkout, vec![], NOW, DAY)
-            .expect("issued");
-        assert_eq!(key.verify(&token, NOW.plus(DAY)), Err(TokenError::Expired));
-        assert_eq!(
-            TokenKey::new([4; 32]).verify(&token, NOW),
-            Err(TokenError::BadSignature)
-        );
-        let operator = key
-            .issue("c", Role::Operator, vec![], NOW, DAY)
-            .expect("issued");
-        let (_, operator_claims) = operator.split_once('.').expect("dot");
-        let (operator_claims, _) = operator_claims.split_once('.').expect("dot");
-        let (_, rest) = token.split_once('.').expect("dot");
-        let (_, tag) = rest.split_once('.').expect("dot");
-        let spliced = format!("{PREFIX}.{operator_claims}.{tag}");
-        assert_eq!(key.verify(&spliced, NOW), Err(TokenError::BadSignature));
-        for junk in ["", "lgt1", "lgt1..", "Bearer x", "lgt2.e30.AA"] {
-            assert!(key.verify(junk, NOW).is_err(), "{junk:?}");
-        }
-    }
-
-    #[test]
-    fn scoped_roles_need_stations_and_others_take_none() {
-        let key = TokenKey::new([3; 32]);
-        assert!(key.issue("a", Role::Station, vec![], NOW, DAY).is_err());
-        assert!(
-            key.issue("a", Role::Operator, vec![station("s")], NOW, DAY)
-                .is_err()
-        );
-        assert!(key.issue("", Role::Operator, vec![], NOW, DAY).is_err());
+impl<'t> Parts<'t> {
+    fn split(token: &'t str) -> Result<Parts<'t>, TokenError> {
+        let (signed, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let mut fields = signed.splitn(3, '.');
+        let (Some(PREFIX), Some(key), Some(claims)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let key = key
+            .parse()
+            .map_err(|_| TokenError::UnknownKey(key.chars().take(16).collect()))?;
+        Ok(Parts {
+            signed,
+            key,
+            claims,
+            tag,
+        })
     }
 }
+
+#[cfg(test)]
+mod tests;

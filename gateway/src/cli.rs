@@ -3,11 +3,11 @@
 mod pki;
 mod plugin;
 
-use crate::auth::{Role, TokenKey};
+use crate::auth::Role;
+use crate::auth::keyring::Keyring;
 use crate::config::{ConfigError, DeployConfig};
 use crate::edge::EdgeLaunch;
 use crate::run::{self, GatewayOptions};
-use crate::secrets::Secrets;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lockergrid_edge::RunningEdge;
@@ -104,9 +104,10 @@ enum TokenCommand {
         /// A station it may act on (agents, carriers, stations); repeat for several.
         #[arg(long = "station")]
         stations: Vec<StationId>,
-        /// How long it is valid, e.g. `30d`, `12h`.
-        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
-        ttl: Duration,
+        /// How long it is valid, e.g. `30d`, `12h`; at most, and by default, the longest its role
+        /// allows (operator 1 day, agent and carrier 30 days, checkout 90, station 365).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
     },
 }
 
@@ -212,10 +213,18 @@ fn issue(command: TokenCommand) -> anyhow::Result<()> {
     };
     lockergrid_files::private_dir(&data_dir)
         .with_context(|| format!("cannot create data directory {data_dir:?}"))?;
-    let secrets = Secrets::load_or_create(&data_dir)?;
-    let token = TokenKey::new(secrets.token_key())
+    let ttl = ttl.unwrap_or(role.max_lifetime());
+    let (token, claims) = Keyring::open(&data_dir)?
         .issue(&subject, role, stations, SystemClock.now(), ttl)
         .map_err(|e| anyhow::Error::new(ConfigError::Invalid(e.to_string())))?;
+    eprintln!(
+        "token id {} for {} ({role}), valid until {}",
+        claims.jti,
+        claims.sub,
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_millis(claims.exp.millis())
+        ),
+    );
     println!("{token}");
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! (kind `node`, file `listener.pem`), the deployment CA's certificate and the revocation list,
 //! which the gateway keeps current over the uplink, and `plugin-trust.toml`, the keys whose
 //! plugin signatures it accepts (those the gateway trusted when it was enrolled; the gateway
-//! cannot add to them over the uplink). Its master secret (and the command key its lockers
-//! trust) lives in `secrets/` there.
+//! cannot add to them over the uplink). Its own keys (the command key its lockers trust,
+//! its code key) live in `secrets/` there, one file each.
 
 use crate::config::{ConfigError, DeployConfig};
 use crate::plugins::PluginStore;

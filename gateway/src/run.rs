@@ -4,7 +4,8 @@
 //! or dropped.
 
 use crate::api::{self, App, AppParts, Limits};
-use crate::auth::TokenKey;
+use crate::auth::keyring::Keyring;
+use crate::auth::revocations::Revocations;
 use crate::config::DeployConfig;
 use crate::devices::{self, Devices};
 use crate::plugins::PluginStore;
@@ -126,7 +127,8 @@ pub async fn start(
     }));
     let app = App::new(AppParts {
         store: store.clone(),
-        tokens: TokenKey::new(secrets.token_key()),
+        tokens: Keyring::open(&data_dir)?,
+        revocations: Revocations::new(store.revocations()?),
         hold: deployment.hold,
         plugins,
         plugin_store: plugin_store.clone(),
@@ -232,20 +234,26 @@ async fn sweep(store: Store, every: Duration, shutdown: CancellationToken) {
 }
 
 impl RunningGateway {
-    /// Issues a token with this gateway's key.
+    /// Issues a token with this gateway's signing key, valid as long as its role allows.
     pub fn token(
         &self,
         subject: &str,
         role: crate::auth::Role,
         stations: Vec<lockergrid_protocol::StationId>,
     ) -> Result<String, crate::auth::IssueError> {
-        self.app.tokens.issue(
+        let tokens = self
+            .app
+            .tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (token, _) = tokens.issue(
             subject,
             role,
             stations,
             self.app.store.now(),
-            Duration::from_secs(30 * 86_400),
-        )
+            role.max_lifetime(),
+        )?;
+        Ok(token)
     }
 
     /// How simulated lockers reach this gateway: its device listener, its command key, its

@@ -119,6 +119,8 @@ async fn a_stored_parcel_is_planned_with_quiet_hours_and_reminders_and_its_expir
     assert_eq!(due(expiring)?, expires.millis() - 24 * HOUR);
 
     clock.advance(Duration::from_millis(expires.millis() - START.millis()));
+    // Days later: yesterday's operator token has expired (operators' last a day at most).
+    let operator = d.token("ops", Role::Operator, &[])?;
     let entries = outbox_until(&d, &operator, |e| planned(e, "expired").is_some()).await?;
     let expired = planned(&entries, "expired").expect("planned");
     assert_eq!(expired["parcel_id"], deposit["parcel_id"]);

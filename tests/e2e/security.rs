@@ -34,12 +34,16 @@ async fn stores_keys_and_caches_are_readable_by_the_service_alone() -> anyhow::R
             || name.ends_with(".keys")
             || name.ends_with(".key.pem")
             || name.ends_with("codes.json")
+            || name.ends_with("tokens/active")
     };
     let held: Vec<&(String, u32)> = files.iter().filter(|(f, _)| secret(f)).collect();
     for kind in [
         "gateway.redb",
         "edge.redb",
-        "master.key",
+        "secrets/command.key",
+        "secrets/code.key",
+        "secrets/plugin-signing.key",
+        "secrets/tokens/active",
         "ca.key.pem",
         "codes.json",
     ] {

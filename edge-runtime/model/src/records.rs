@@ -241,6 +241,38 @@ pub struct IdempotencyRecord {
     pub created_at: Timestamp,
 }
 
+/// Bearer tokens the gateway refuses before they expire: one token by its id, or every token of
+/// a subject issued until the revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokedTokens {
+    /// The token with this id (its `jti`).
+    Token(String),
+    /// Every token of this subject issued until `revoked_at`.
+    Subject(String),
+}
+
+impl RevokedTokens {
+    /// Its key in the store.
+    pub fn key(&self) -> String {
+        match self {
+            RevokedTokens::Token(id) => format!("token/{id}"),
+            RevokedTokens::Subject(subject) => format!("subject/{subject}"),
+        }
+    }
+}
+
+/// A revocation as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// What it revokes.
+    pub revoked: RevokedTokens,
+    /// When.
+    pub revoked_at: Timestamp,
+    /// When it may be forgotten: every token it refuses has expired by then.
+    pub forget_at: Timestamp,
+}
+
 /// Who did something, as the access log records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {

@@ -20,6 +20,7 @@ mod reject_code;
 mod relay_command;
 mod release;
 mod reserve;
+mod revoke_tokens;
 mod seed;
 mod set_station_status;
 mod settle_command;

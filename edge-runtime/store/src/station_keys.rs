@@ -2,7 +2,7 @@
 //! the store (its code hashes) does not get the keys with it. They live in a file of their own
 //! beside it (`<store>.keys`, 0600, written whole or not at all), in memory while the store is
 //! open; the writer changes them as the sync brings keys, before the batch that brings them
-//! commits. A gateway's store holds none: it derives each station's key from its master key.
+//! commits. A gateway's store holds none: it derives each station's key from its own code key.
 
 use super::StoreError;
 use super::index::station_key;

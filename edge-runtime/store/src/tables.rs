@@ -7,7 +7,8 @@ use super::codec::{Codec, Json};
 pub use super::compact::CompartmentCodec;
 use lockergrid_model::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
-    LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, StationRecord,
+    LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, Revocation,
+    StationRecord,
 };
 use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
@@ -165,6 +166,9 @@ pub const INBOX_V1: Typed<&str, InboxRecord> = Typed::new("inbox_v1");
 /// Each station's count of wrong codes (`lockergrid_protocol::lockout`), by station id; on an
 /// edge node its own count, raised to the gateway's as the sync brings it.
 pub const LOCKOUTS_V1: Typed<&str, Lockout> = Typed::new("lockouts_v1");
+/// On the gateway: revoked bearer tokens, by `token/{id}` or `subject/{subject}`
+/// (`RevokedTokens::key`), until every token each refuses has expired.
+pub const REVOCATIONS_V1: Typed<&str, Revocation> = Typed::new("revocations_v1");
 /// Per-locker state (the command counter) by station id.
 pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
 

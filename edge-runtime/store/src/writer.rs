@@ -8,8 +8,8 @@ use super::index::Index;
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
     EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, LOCKOUTS_V1, OUTBOX_V1,
-    PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_KEYS_V1,
-    STATIONS_V1, SYNC_V1,
+    PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1,
+    STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
@@ -153,6 +153,7 @@ pub(super) struct Tx<'t> {
     pub returns: redb::Table<'t, &'static str, &'static [u8]>,
     pub leases: redb::Table<'t, &'static str, &'static [u8]>,
     pub return_codes: redb::Table<'t, &'static str, &'static [u8]>,
+    pub revocations: redb::Table<'t, &'static str, &'static [u8]>,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -181,6 +182,7 @@ impl<'t> Tx<'t> {
             returns: txn.open_table(RETURNS_V1.def())?,
             leases: txn.open_table(LEASES_V1.def())?,
             return_codes: txn.open_table(RETURN_CODES_V1.def())?,
+            revocations: txn.open_table(REVOCATIONS_V1.def())?,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),

@@ -206,8 +206,7 @@ impl FromRequestParts<Arc<App>> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be Bearer"))?;
         let claims = app
-            .tokens
-            .verify(token.trim(), app.store.now())
+            .verify_token(token.trim())
             .map_err(|e: TokenError| ApiError::unauthorized(e.to_string()))?;
         Ok(Caller {
             claims,

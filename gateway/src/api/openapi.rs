@@ -291,6 +291,67 @@ fn merged(mut a: Value, b: Value) -> Value {
     a
 }
 
+fn token_paths() -> Value {
+    let key_param = json!({ "name": "id", "in": "path", "required": true, "description": "Token key id",
+        "schema": { "type": "string", "pattern": "^[0-9a-f]{8}$" } });
+    json!({
+        "/v1/admin/token-keys": {
+            "get": secured("operator", json!({
+                "operationId": "listTokenKeys",
+                "summary": "The keys bearer tokens are signed with; the active one signs new tokens",
+                "responses": { "200": ok("The keys", "TokenKeys") }
+            })),
+            "post": secured("operator", json!({
+                "operationId": "rotateTokenKey",
+                "summary": "A new key signs every token issued from now on; tokens of the others keep working until they are retired",
+                "responses": { "201": ok("Rotated", "TokenKeyRotated") }
+            }))
+        },
+        "/v1/admin/token-keys/{id}": { "delete": secured("operator", json!({
+            "operationId": "retireTokenKey",
+            "summary": "Retire a key: every token it signed is refused from now on",
+            "parameters": [key_param],
+            "responses": { "204": { "description": "Retired" }, "404": problem("No such key"),
+                           "409": problem("The key signs new tokens; rotate first") }
+        })) },
+        "/v1/admin/revocations": {
+            "get": secured("operator", json!({
+                "operationId": "listRevocations",
+                "summary": "Tokens refused before they expire",
+                "responses": { "200": ok("The revocations in force", "Revocations") }
+            })),
+            "post": secured("operator", json!({
+                "operationId": "revokeTokens",
+                "summary": "Revoke one token by its id, or every token of a subject issued until now",
+                "requestBody": body("Revoke"),
+                "responses": { "201": ok("Revoked", "RevocationCreated"),
+                               "422": problem("Neither or both of token_id and subject, or too long") }
+            }))
+        }
+    })
+}
+
+fn token_schemas() -> Value {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    json!({
+        "TokenKey": { "type": "object", "required": ["id", "active"], "properties": {
+            "id": { "type": "string", "pattern": "^[0-9a-f]{8}$" }, "active": { "type": "boolean" },
+            "created_at": { "type": ["string", "null"], "format": "date-time" } } },
+        "TokenKeys": { "type": "object", "properties": { "keys": { "type": "array", "items": { "$ref": "#/components/schemas/TokenKey" } } } },
+        "TokenKeyRotated": { "type": "object", "properties": { "key": { "type": "string" },
+            "keys": { "type": "array", "items": { "$ref": "#/components/schemas/TokenKey" } } } },
+        "Revoke": { "type": "object", "additionalProperties": false, "description": "Exactly one of the two",
+            "properties": {
+                "token_id": { "type": "string", "minLength": 1, "maxLength": 128, "description": "A token's id, as `lockergrid token issue` reports it" },
+                "subject": { "type": "string", "minLength": 1, "maxLength": 128, "description": "Every token of this subject issued until now" } } },
+        "Revocation": { "type": "object", "properties": {
+            "revoked": { "type": "object", "description": "`{\"token\": id}` or `{\"subject\": subject}`" },
+            "revoked_at": ts, "forget_at": ts } },
+        "RevocationCreated": { "type": "object", "properties": { "revocation": { "$ref": "#/components/schemas/Revocation" } } },
+        "Revocations": { "type": "object", "properties": { "revocations": { "type": "array", "items": { "$ref": "#/components/schemas/Revocation" } } } }
+    })
+}
+
 fn return_paths() -> Value {
     let prefer = json!({ "name": "Prefer", "in": "header", "required": false,
         "description": "`wait=N`: wait at most N seconds (8 at most and by default) for the door to close",
@@ -445,9 +506,9 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Checkout, deposit and pickup for a parcel-locker network. Errors are RFC 9457 problem documents whose `type` is `urn:lockergrid:problem:<kind>`."
         },
-        "paths": merged(paths(), return_paths()),
+        "paths": merged(merged(paths(), return_paths()), token_paths()),
         "components": {
-            "schemas": schemas(),
+            "schemas": merged(schemas(), token_schemas()),
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
         }
     })

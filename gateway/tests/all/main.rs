@@ -7,3 +7,4 @@ mod edge_kill;
 mod pki_cli;
 mod plugin_cli;
 mod process;
+mod tokens;

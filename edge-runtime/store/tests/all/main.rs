@@ -7,5 +7,6 @@ mod flows;
 mod leases;
 mod lockouts;
 mod race;
+mod revocations;
 mod support;
 mod sync;
