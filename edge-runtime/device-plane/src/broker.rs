@@ -1,8 +1,14 @@
 //! The embedded rumqttd: one MQTT 3.1.1 listener on loopback that accepts only connections whose
-//! CONNECT carries the front's per-boot secret, and the node's local link.
+//! CONNECT carries the front's per-boot secret, and the node's local link. rumqttd binds its
+//! port itself, so the port is picked free first; the secret goes to it only once the listener
+//! there is this process's own (`ownership`), and a port another process took in between is
+//! given up for another.
+
+mod ownership;
 
 use super::{DeviceError, LinkRx, LinkTx};
 use bytes::BytesMut;
+use ownership::Owner;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{
     Connect, ConnectReturnCode, Disconnect, DisconnectReasonCode, Login, Packet, Protocol,
@@ -20,15 +26,40 @@ pub(super) const FRONT_USER: &str = "lockergrid-front";
 /// The node's own client id on the local link.
 const NODE_CLIENT: &str = "lockergrid-node";
 
+/// Ports tried before giving up when other processes keep taking the one picked.
+const ATTEMPTS: usize = 3;
+
 /// Starts the broker and returns its loopback address and the node's link.
 pub(super) async fn start(
     secret: Arc<str>,
     max_packet: usize,
 ) -> Result<(SocketAddr, LinkTx, LinkRx), DeviceError> {
+    let mut taken = Vec::new();
+    while taken.len() < ATTEMPTS {
+        let addr = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|probe| probe.local_addr())
+            .map_err(|source| DeviceError::Io {
+                what: "find a loopback port for the broker",
+                source,
+            })?;
+        match start_on(addr, secret.clone(), max_packet).await {
+            Err(DeviceError::PortTaken(addrs)) => {
+                tracing::warn!(%addr, "another process took the broker's loopback port; trying another");
+                taken.extend(addrs);
+            }
+            started => return started,
+        }
+    }
+    Err(DeviceError::PortTaken(taken))
+}
+
+/// Starts the broker on `addr` and waits until it answers the front there.
+async fn start_on(
+    addr: SocketAddr,
+    secret: Arc<str>,
+    max_packet: usize,
+) -> Result<(SocketAddr, LinkTx, LinkRx), DeviceError> {
     let io = |what| move |source| DeviceError::Io { what, source };
-    let addr = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|probe| probe.local_addr())
-        .map_err(io("find a loopback port for the broker"))?;
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: max_packet,
@@ -74,12 +105,17 @@ pub(super) async fn start(
         })
         .map_err(io("start the broker thread"))?;
     // The broker binds on its own thread; the front may forward only once it answers a CONNECT
-    // with the secret (which also proves the auth handler is in place).
+    // with the secret (which also proves the auth handler is in place), and sends that only to
+    // a listener of this process.
     let mut last = String::from("no answer");
     for _ in 0..200 {
-        match ready(addr, &secret).await {
-            Ok(()) => return Ok((addr, tx, rx)),
-            Err(e) => last = e,
+        match ownership::owner(addr.port()).map_err(io("read the kernel's socket tables"))? {
+            Owner::Other => return Err(DeviceError::PortTaken(vec![addr])),
+            Owner::Nobody => last = "not listening yet".into(),
+            Owner::Us => match ready(addr, &secret).await {
+                Ok(()) => return Ok((addr, tx, rx)),
+                Err(e) => last = e,
+            },
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -145,5 +181,63 @@ async fn ready(addr: SocketAddr, secret: &str) -> Result<(), String> {
             stream.write_all(&out).await.map_err(|e| e.to_string())
         }
         other => Err(format!("refused: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+
+    /// The pending connections in the accept queue of the listener on `port` (`rx_queue` of a
+    /// listening socket in the kernel's table).
+    fn queued(port: u16) -> usize {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("tcp table");
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let local_port = u16::from_str_radix(f[1].rsplit_once(':')?.1, 16).ok()?;
+                let rx = f[4].split_once(':')?.1;
+                (local_port == port && f[3] == "0A").then(|| usize::from_str_radix(rx, 16).ok())?
+            })
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_port_another_process_took_gets_no_secret_and_no_connection() {
+        // Another process listens on the port the broker was to take: a child holding the
+        // listening socket as its stdin, which this process then closes.
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut impostor = Command::new("sleep")
+            .arg("60")
+            .stdin(Stdio::from(OwnedFd::from(listener)))
+            .spawn()
+            .expect("sleep runs");
+        assert_eq!(ownership::owner(addr.port()).expect("read"), Owner::Other);
+        let started = start_on(addr, Arc::from("per-boot-secret"), 65_536).await;
+        assert!(
+            matches!(&started, Err(DeviceError::PortTaken(a)) if a == &[addr]),
+            "{:?}",
+            started.err()
+        );
+        assert_eq!(
+            queued(addr.port()),
+            0,
+            "the front never connected to the impostor"
+        );
+        impostor.kill().expect("killed");
+        impostor.wait().expect("reaped");
+    }
+
+    #[tokio::test]
+    async fn the_broker_starts_on_a_port_of_its_own() {
+        let (addr, _tx, _rx) = start(Arc::from("per-boot-secret"), 65_536)
+            .await
+            .expect("started");
+        assert_eq!(ownership::owner(addr.port()).expect("read"), Owner::Us);
     }
 }

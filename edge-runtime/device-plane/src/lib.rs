@@ -89,6 +89,12 @@ pub enum DeviceError {
     /// The embedded broker refused the node's local link.
     #[error("embedded broker: {0}")]
     Broker(String),
+    /// Other processes listened on every loopback port picked for the broker; nothing was sent
+    /// to them.
+    #[error(
+        "embedded broker: other processes took its loopback ports {0:?}; nothing was sent to them"
+    )]
+    PortTaken(Vec<SocketAddr>),
 }
 
 /// What the front saw, for the access log and the operators.
