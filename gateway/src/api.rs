@@ -187,6 +187,10 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/admin/edges", get(admin::edges))
         .route("/v1/admin/stations/{id}/status", put(admin::station_status))
         .route(
+            "/v1/admin/stations/{id}/site-rules-override",
+            put(admin::override_site_rules).delete(admin::end_site_rules_override),
+        )
+        .route(
             "/v1/admin/plugins",
             get(plugins::list)
                 .post(plugins::push)

@@ -275,6 +275,7 @@ fn resolve_station(raw: RawStation) -> Result<StationSeed, ConfigError> {
             kind: raw.kind,
             location,
             status: StationStatus::Active,
+            site_rules_override: None,
         },
         compartments: split_compartments(raw.compartments),
     })

@@ -457,3 +457,102 @@ async fn hostile_plugins_are_contained_and_requests_keep_flowing() -> anyhow::Re
         .stop()
         .await
 }
+
+#[tokio::test]
+async fn broken_site_rules_keep_a_station_shut_until_an_operator_overrides_them()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .lockers(Duration::from_secs(1))
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("courier", Role::Agent, &["st-a"])?;
+    let screen = d.token("screen", Role::Station, &["st-a"])?;
+    let (status, r) = d.reserve(&checkout, "k-1", "st-a").await?;
+    assert_eq!(status, 201, "{r}");
+    let (status, deposit) = d.deposit(&agent, r["id"].as_str().expect("id")).await?;
+    assert_eq!(status, 200, "{deposit}");
+    let code = deposit["pickup_code"].as_str().expect("code").to_owned();
+
+    let mut push = Push::signed(
+        &d.plugin_signer()?,
+        "site-rules",
+        "broken-rules",
+        "6.6.6",
+        artifacts::MISBEHAVE_SITE_TRAP,
+    );
+    push.scope = "station:st-a";
+    let (status, body) = push.send(&d, &operator).await?;
+    assert_eq!(status, 201, "it answers the fixtures: {body}");
+    let enter = || {
+        d.send(
+            d.http
+                .post(format!("{}/v1/stations/st-a/code-entry", d.base))
+                .bearer_auth(&screen)
+                .json(&json!({ "code": code })),
+        )
+    };
+    let (status, problem) = enter().await?;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["type"], "urn:lockergrid:problem:site-rules-denied");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("broken-rules 6.6.6 failed") && d.contains("stays shut")),
+        "{problem}"
+    );
+
+    let url = format!("{}/v1/admin/stations/st-a/site-rules-override", d.base);
+    let (status, refused) = d
+        .send(
+            d.http
+                .put(&url)
+                .bearer_auth(&checkout)
+                .json(&json!({ "reason": "x", "minutes": 30 })),
+        )
+        .await?;
+    assert_eq!(status, 403, "operators alone override: {refused}");
+    let (status, refused) = d
+        .send(
+            d.http
+                .put(&url)
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "release 6.6.6 is broken", "minutes": 10_000 })),
+        )
+        .await?;
+    assert_eq!(status, 422, "a day at most: {refused}");
+    let (status, set) = d
+        .send(
+            d.http
+                .put(&url)
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "release 6.6.6 is broken", "minutes": 30 })),
+        )
+        .await?;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["site_rules_override"]["by"], "ops");
+    let (status, pickup) = enter().await?;
+    assert_eq!(status, 200, "{pickup}");
+    assert_eq!(pickup["status"], "unlocking");
+
+    let log = d.access_log(&operator).await?;
+    assert!(
+        log.iter().any(|e| e["action"] == "site_rules_override"
+            && e["actor"]["subject"] == "ops"
+            && e["target"] == "st-a"),
+        "the override is on record"
+    );
+    let opened = log
+        .iter()
+        .filter_map(|e| e["decided_by"]["fallback"].as_str())
+        .find(|f| f.contains("opened under the override of ops"))
+        .unwrap_or_else(|| panic!("no pickup names the override in {log:?}"));
+    assert!(opened.contains("release 6.6.6 is broken"), "{opened}");
+
+    let (status, ended) = d.send(d.http.delete(&url).bearer_auth(&operator)).await?;
+    assert_eq!(status, 200, "{ended}");
+    assert!(ended["site_rules_override"].is_null());
+    d.stop().await
+}

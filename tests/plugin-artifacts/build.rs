@@ -8,5 +8,6 @@ fn main() {
         "misbehave-unknown-station",
         "misbehave-huge-answer",
         "misbehave-memory",
+        "misbehave-site-trap",
     ]);
 }

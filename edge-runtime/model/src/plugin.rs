@@ -57,6 +57,9 @@ pub enum AccessDecision {
     Allow,
     /// Stay shut, for this reason.
     Deny(String),
+    /// The site's rules could not answer (their plugin failed or is out of service): stay shut,
+    /// unless an operator's override is in force at the station.
+    Unavailable(String),
 }
 
 /// A reading a locker reported.

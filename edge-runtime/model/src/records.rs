@@ -62,6 +62,29 @@ pub struct StationRecord {
     pub location: GeoPoint,
     /// Whether discovery offers it.
     pub status: StationStatus,
+    /// An operator's leave to open while the station's site rules cannot answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_rules_override: Option<SiteRulesOverride>,
+}
+
+/// An operator's leave for a station to open while its site rules cannot answer (their plugin
+/// fails or is out of service), where they would otherwise keep every door shut. It lasts a
+/// bounded time, and every door it opens says so in the access log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteRulesOverride {
+    /// The operator who gave it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When it ends.
+    pub until: Timestamp,
+}
+
+impl StationRecord {
+    /// The override in force at `now`, if any.
+    pub fn site_rules_override_at(&self, now: Timestamp) -> Option<&SiteRulesOverride> {
+        self.site_rules_override.as_ref().filter(|o| o.until > now)
+    }
 }
 
 /// One compartment and who holds it.

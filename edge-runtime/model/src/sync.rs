@@ -448,6 +448,7 @@ mod tests {
                 lon: 4.0,
             },
             status: StationStatus::Active,
+            site_rules_override: None,
         });
         let removed = SyncItem::Removed {
             key: "code/ab".into(),

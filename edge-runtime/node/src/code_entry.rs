@@ -4,9 +4,9 @@
 //! an unlock command for its parcel's compartment, an accepted drop-off code one for the free
 //! compartment its return fits, and the code is spent when the door closes again.
 
-use crate::{Node, UNLOCK_VALID};
-use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
-use lockergrid_model::{Actor, CommandRecord, DecidedBy, World};
+use crate::{Denied, Node, UNLOCK_VALID};
+use lockergrid_model::{AccessAttempt, AccessMethod, AccessRole};
+use lockergrid_model::{Actor, CommandRecord, DecidedBy};
 use lockergrid_protocol::{CompartmentId, PickupCode, StationId};
 use lockergrid_store::{
     ChangeError, CodeAttempt, EnteredCode, PickupUnlock, SettledEvent, StoreError,
@@ -179,11 +179,9 @@ impl Node {
             local_minute: self.local_minute_at(at),
             climate_controlled: false,
         };
-        let checked = self.plugins.check_access(&attempt).await;
-        let decided_by = checked.decider.decided_by(World::SiteRules);
-        match checked.answer {
-            AccessDecision::Allow => Ok(decided_by),
-            AccessDecision::Deny(reason) => {
+        match self.check_access(&attempt).await {
+            Ok(decided_by) => Ok(decided_by),
+            Err(Denied { reason, decided_by }) => {
                 tracing::info!(station = %entry.station, %reason, "code denied by site rules");
                 self.give_back(&entry.station).await?;
                 let outcome = format!("denied by site rules: {reason}");

@@ -19,6 +19,7 @@ mod caches;
 mod code_entry;
 mod commands;
 mod events;
+mod site_rules;
 
 pub use actors::*;
 pub use audit::*;
@@ -27,6 +28,7 @@ pub use caches::*;
 pub use code_entry::*;
 pub use commands::*;
 pub use events::*;
+pub use site_rules::*;
 
 use lockergrid_plugin_host::PluginHost;
 use lockergrid_protocol::Timestamp;

@@ -75,6 +75,7 @@ async fn fixture(kind: NodeKind) -> Fixture {
                     lon: 4.89,
                 },
                 status: StationStatus::Active,
+                site_rules_override: None,
             },
             compartments: [3, 0, 0, 0],
         }])

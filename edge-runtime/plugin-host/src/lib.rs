@@ -530,6 +530,24 @@ impl PluginHost {
         world: World,
         station: Option<&StationId>,
     ) -> Option<(Arc<Slot>, Arc<Loaded>)> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        self.scopes(station).into_iter().find_map(|scope| {
+            let slot = slots.get(&(world, scope))?;
+            let loaded = slot.current.load_full()?;
+            Some((slot.clone(), loaded))
+        })
+    }
+
+    /// The narrowest slot of `world` bound for `station`, serving or not.
+    fn bound(&self, world: World, station: &StationId) -> Option<Arc<Slot>> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        self.scopes(Some(station))
+            .into_iter()
+            .find_map(|scope| slots.get(&(world, scope)).cloned())
+    }
+
+    /// The scopes a decision for `station` looks at, narrowest first.
+    fn scopes(&self, station: Option<&StationId>) -> Vec<Scope> {
         let mut scopes = Vec::with_capacity(3);
         if let Some(id) = station {
             scopes.push(Scope::Station(id.clone()));
@@ -538,12 +556,7 @@ impl PluginHost {
             scopes.push(Scope::Region(region.clone()));
         }
         scopes.push(Scope::Default);
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        scopes.into_iter().find_map(|scope| {
-            let slot = slots.get(&(world, scope))?;
-            let loaded = slot.current.load_full()?;
-            Some((slot.clone(), loaded))
-        })
+        scopes
     }
 
     /// Runs `f` on a fresh instance of `loaded` under its limits, on this thread.
@@ -689,14 +702,26 @@ impl PluginHost {
         }
     }
 
-    /// Asks the site's rules whether `attempt` may open its compartment. Built in: allow (the
-    /// code or credential was already checked).
+    /// Asks the site's rules whether `attempt` may open its compartment. With no rules bound
+    /// for the station: allow (the code or credential was already checked). Rules bound there
+    /// fail closed: out of service, or failing this call, they answer `Unavailable`, never
+    /// allow, and no broader scope's rules stand in for them.
     pub async fn check_access(
         self: &Arc<Self>,
         attempt: &AccessAttempt,
     ) -> Decided<AccessDecision> {
-        let Some((slot, loaded)) = self.resolve(World::SiteRules, Some(&attempt.station)) else {
+        let Some(slot) = self.bound(World::SiteRules, &attempt.station) else {
             return built_in_answer(AccessDecision::Allow, None);
+        };
+        let Some(loaded) = slot.current.load_full() else {
+            let why = match &*slot.quarantined.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some((q, reason)) => format!(
+                    "site rules {} {} are out of service: {reason}",
+                    q.info.name, q.info.version
+                ),
+                None => "no version of the site rules is serving".to_owned(),
+            };
+            return built_in_answer(AccessDecision::Unavailable(why.clone()), Some(why));
         };
         let wit_attempt = wit::AccessAttempt::from(attempt);
         let answer = self
@@ -712,7 +737,19 @@ impl PluginHost {
                 |d| check_decision(d.into()),
             )
             .await;
-        decided(answer, &loaded, || AccessDecision::Allow)
+        match answer {
+            Ok(answer) => Decided {
+                answer,
+                decider: Decider::Plugin(loaded.info.clone()),
+            },
+            Err(e) => {
+                let why = format!(
+                    "site rules {} {} failed: {e}",
+                    loaded.info.name, loaded.info.version
+                );
+                built_in_answer(AccessDecision::Unavailable(why.clone()), Some(why))
+            }
+        }
     }
 
     /// Asks the site's rules which alerts a reading raises. Built in: a tripped tamper switch

@@ -14,6 +14,7 @@ mod expire_due;
 mod maintain_leases;
 mod offline_pickup;
 mod offline_rejection;
+mod override_site_rules;
 mod plan_notification;
 mod reissue_code;
 mod reject_code;

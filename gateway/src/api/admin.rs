@@ -7,12 +7,13 @@ use super::problem::ApiError;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
-use lockergrid_model::StationStatus;
+use lockergrid_model::{SiteRulesOverride, StationStatus};
 use lockergrid_protocol::StationId;
 use lockergrid_store::StatusChange;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Most entries one page returns.
 const MAX_PAGE: usize = 1_000;
@@ -125,6 +126,72 @@ pub(super) async fn station_status(
         "status": if changed { to } else { current },
         "changed": changed,
     })))
+}
+
+/// The longest an override of a station's site rules lasts: a day, renewed by hand if need be.
+const MAX_OVERRIDE_MINUTES: u32 = 1_440;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Override {
+    reason: String,
+    minutes: u32,
+}
+
+/// Lets a station open for `minutes` while its site rules cannot answer (their plugin fails or
+/// is out of service), where they would otherwise keep it shut; in the access log, and named in
+/// the entry of every door it opens.
+pub(super) async fn override_site_rules(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+    ApiJson(body): ApiJson<Override>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let id: StationId = path_id(&raw, "station")?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.len() > 512 {
+        return Err(ApiError::invalid("reason must be 1 to 512 characters"));
+    }
+    if !(1..=MAX_OVERRIDE_MINUTES).contains(&body.minutes) {
+        return Err(ApiError::invalid(format!(
+            "minutes must be between 1 and {MAX_OVERRIDE_MINUTES}"
+        )));
+    }
+    let leave = SiteRulesOverride {
+        by: caller.claims.sub.clone(),
+        reason: reason.to_owned(),
+        until: app
+            .store
+            .now()
+            .plus(Duration::from_secs(u64::from(body.minutes) * 60)),
+    };
+    let known = app
+        .store
+        .override_site_rules(id.clone(), Some(leave.clone()), caller.actor())
+        .await?;
+    if !known {
+        return Err(ApiError::not_found(format!("no station {raw:?}")));
+    }
+    Ok(Json(json!({ "station": id, "site_rules_override": leave })))
+}
+
+/// Ends a station's override: its site rules keep it shut again when they cannot answer.
+pub(super) async fn end_site_rules_override(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let id: StationId = path_id(&raw, "station")?;
+    let known = app
+        .store
+        .override_site_rules(id.clone(), None, caller.actor())
+        .await?;
+    if !known {
+        return Err(ApiError::not_found(format!("no station {raw:?}")));
+    }
+    Ok(Json(json!({ "station": id, "site_rules_override": null })))
 }
 
 /// Each edge node of the deployment: connected, how far its mirror of its stations has synced,

@@ -314,6 +314,22 @@ fn token_paths() -> Value {
             "responses": { "204": { "description": "Retired" }, "404": problem("No such key"),
                            "409": problem("The key signs new tokens; rotate first") }
         })) },
+        "/v1/admin/stations/{id}/site-rules-override": {
+            "put": secured("operator", json!({
+                "operationId": "overrideSiteRules",
+                "summary": "Let a station open for a while when its site rules cannot answer (their plugin fails or is out of service); site rules keep it shut otherwise. Every door opened under it says so in the access log",
+                "parameters": [id_param("Station id")],
+                "requestBody": body("SiteRulesOverrideRequest"),
+                "responses": { "200": ok("In force", "SiteRulesOverrideState"), "404": problem("No such station"),
+                               "422": problem("No reason, or minutes outside 1..=1440") }
+            })),
+            "delete": secured("operator", json!({
+                "operationId": "endSiteRulesOverride",
+                "summary": "End a station's override",
+                "parameters": [id_param("Station id")],
+                "responses": { "200": ok("Ended", "SiteRulesOverrideState"), "404": problem("No such station") }
+            }))
+        },
         "/v1/admin/revocations": {
             "get": secured("operator", json!({
                 "operationId": "listRevocations",
@@ -348,6 +364,13 @@ fn token_schemas() -> Value {
             "revoked": { "type": "object", "description": "`{\"token\": id}` or `{\"subject\": subject}`" },
             "revoked_at": ts, "forget_at": ts } },
         "RevocationCreated": { "type": "object", "properties": { "revocation": { "$ref": "#/components/schemas/Revocation" } } },
+        "SiteRulesOverrideRequest": { "type": "object", "additionalProperties": false, "required": ["reason", "minutes"], "properties": {
+            "reason": { "type": "string", "minLength": 1, "maxLength": 512 },
+            "minutes": { "type": "integer", "minimum": 1, "maximum": 1440 } } },
+        "SiteRulesOverrideState": { "type": "object", "properties": {
+            "station": { "type": "string" },
+            "site_rules_override": { "type": ["object", "null"], "properties": {
+                "by": { "type": "string" }, "reason": { "type": "string" }, "until": ts } } } },
         "Revocations": { "type": "object", "properties": { "revocations": { "type": "array", "items": { "$ref": "#/components/schemas/Revocation" } } } }
     })
 }

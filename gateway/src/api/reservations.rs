@@ -12,10 +12,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lockergrid_model::NotifyChannel;
 use lockergrid_model::World;
-use lockergrid_model::{AccessAttempt, AccessDecision, AccessMethod, AccessRole};
+use lockergrid_model::{AccessAttempt, AccessMethod, AccessRole};
 use lockergrid_model::{CommandRecord, DecidedBy, NotifyRecipient, Reservation};
 use lockergrid_model::{RankQuery, nearest_with_room, rank_stations};
-use lockergrid_node::UNLOCK_VALID;
+use lockergrid_node::{Denied, UNLOCK_VALID};
 use lockergrid_plugin_host::{Placement, RankRequest};
 use lockergrid_protocol::{GeoPoint, OrderId, ParcelSpec, ReservationId, Size, StationId, Tier};
 use lockergrid_store::{IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target};
@@ -462,11 +462,9 @@ pub(super) async fn site_rules(
     action: &str,
     target: &str,
 ) -> Result<DecidedBy, ApiError> {
-    let checked = app.plugins.check_access(attempt).await;
-    let decided_by = checked.decider.decided_by(World::SiteRules);
-    match checked.answer {
-        AccessDecision::Allow => Ok(decided_by),
-        AccessDecision::Deny(reason) => {
+    match app.node.check_access(attempt).await {
+        Ok(decided_by) => Ok(decided_by),
+        Err(Denied { reason, decided_by }) => {
             let outcome = format!("denied by site rules: {reason}");
             app.store
                 .record(caller.actor(), action, target, &outcome, Some(decided_by))

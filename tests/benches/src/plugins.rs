@@ -44,6 +44,7 @@ fn candidates(n: usize) -> Vec<Candidate> {
                             lon: 4.89,
                         },
                         status: StationStatus::Active,
+                        site_rules_override: None,
                     },
                     sizes,
                     states: [[0; 5]; 4],

@@ -38,6 +38,7 @@ fn seeds() -> Vec<StationSeed> {
                 kind: StationKind::Urban,
                 location: location(i),
                 status: StationStatus::Active,
+                site_rules_override: None,
             },
             compartments: [COMPARTMENTS, 0, 0, 0],
         })

@@ -25,6 +25,11 @@ component!(
     "misbehave_trap"
 );
 component!(
+    /// Site rules that trap on every call but the host's fixtures.
+    MISBEHAVE_SITE_TRAP,
+    "misbehave_site_trap"
+);
+component!(
     /// A policy that recurses without bound.
     MISBEHAVE_RECURSION,
     "misbehave_recursion"

@@ -15,6 +15,7 @@ fn view(id: &str, lat: f64, lon: f64, free: u32, total: u32) -> Arc<StationView>
             kind: StationKind::Urban,
             location: GeoPoint { lat, lon },
             status: StationStatus::Active,
+            site_rules_override: None,
         },
         sizes,
         states: [[0; 5]; 4],

@@ -103,6 +103,7 @@ fn candidate(name: &str, distance_m: f64, free: u32, total: u32) -> Candidate {
                     lon: 4.89,
                 },
                 status: StationStatus::Active,
+                site_rules_override: None,
             },
             sizes,
             states: [[0; 5]; 4],
@@ -547,6 +548,56 @@ async fn repeated_failures_take_the_plugin_out_of_service_until_restored() {
         .expect("an operator restores it");
     assert_eq!(restored.name, "hostile");
     assert!(s.host.report()[0].quarantined.is_none());
+}
+
+#[tokio::test]
+async fn site_rules_that_fail_or_are_out_of_service_keep_the_door_shut() {
+    let options = HostOptions::default();
+    let s = Signed::with(options.clone());
+    let station = Scope::Station(id("AMS-001"));
+    s.install(
+        World::SiteRules,
+        station.clone(),
+        "broken-rules",
+        artifacts::MISBEHAVE_SITE_TRAP,
+    )
+    .await
+    .expect("loads: it answers the fixtures");
+    // Standard rules at the default scope do not stand in for the station's broken ones.
+    s.install(
+        World::SiteRules,
+        Scope::Default,
+        "site-rules-standard",
+        artifacts::SITE_RULES_STANDARD,
+    )
+    .await
+    .expect("loads");
+    for _ in 0..options.failures_before_quarantine {
+        let checked = s
+            .host
+            .check_access(&attempt(AccessRole::Customer, 600))
+            .await;
+        assert!(
+            matches!(&checked.answer, AccessDecision::Unavailable(why) if why.contains("broken-rules") && why.contains("failed")),
+            "{checked:?}"
+        );
+        assert!(matches!(checked.decider, Decider::BuiltIn(Some(_))));
+    }
+    assert_eq!(s.host.serving(World::SiteRules, &station), None);
+    let checked = s
+        .host
+        .check_access(&attempt(AccessRole::Customer, 600))
+        .await;
+    assert!(
+        matches!(&checked.answer, AccessDecision::Unavailable(why) if why.contains("out of service")),
+        "{checked:?}"
+    );
+    // Another station, under the default rules alone, still opens.
+    let mut elsewhere = attempt(AccessRole::Customer, 600);
+    elsewhere.station = id("AMS-002");
+    let checked = s.host.check_access(&elsewhere).await;
+    assert_eq!(checked.answer, AccessDecision::Allow);
+    assert!(matches!(checked.decider, Decider::Plugin(_)));
 }
 
 fn attempt(role: AccessRole, local_minute: u16) -> AccessAttempt {

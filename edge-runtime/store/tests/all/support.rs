@@ -27,6 +27,7 @@ pub fn seed(id: &str, counts: [u32; 4]) -> StationSeed {
                 lon: 4.89,
             },
             status: StationStatus::Active,
+            site_rules_override: None,
         },
         compartments: counts,
     }

@@ -1,0 +1,50 @@
+//! The site's rules on an access attempt, at any node. Rules bound for a station fail closed:
+//! when they cannot answer (their plugin fails or is out of service) nothing opens, unless an
+//! operator has given the station a bounded override (`StationRecord::site_rules_override`);
+//! every door opened under one names it, its operator and reason in the access log.
+
+use crate::Node;
+use lockergrid_model::{AccessAttempt, AccessDecision, DecidedBy, World};
+
+/// Why the site's rules keep a door shut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// The site's reason, or why its rules could not answer.
+    pub reason: String,
+    /// Who decided, for the access log.
+    pub decided_by: DecidedBy,
+}
+
+impl Node {
+    /// Asks the site's rules about `attempt`; `Ok` with who allowed it (an override in force
+    /// recorded as the reason the rules were passed over), or the denial.
+    pub async fn check_access(&self, attempt: &AccessAttempt) -> Result<DecidedBy, Denied> {
+        let checked = self.plugins.check_access(attempt).await;
+        let mut decided_by = checked.decider.decided_by(World::SiteRules);
+        let reason = match checked.answer {
+            AccessDecision::Allow => return Ok(decided_by),
+            AccessDecision::Deny(reason) => reason,
+            AccessDecision::Unavailable(why) => {
+                let snapshot = self.store.snapshot();
+                let overridden = snapshot
+                    .station(&attempt.station)
+                    .and_then(|view| view.record.site_rules_override_at(attempt.at).cloned());
+                let Some(o) = overridden else {
+                    return Err(Denied {
+                        reason: format!(
+                            "{why}; the station stays shut until they answer or an operator overrides them"
+                        ),
+                        decided_by,
+                    });
+                };
+                tracing::warn!(station = %attempt.station, operator = %o.by, %why, "site rules passed over by an operator's override");
+                decided_by.fallback = Some(format!(
+                    "{why}; opened under the override of {} until {}: {}",
+                    o.by, o.until, o.reason
+                ));
+                return Ok(decided_by);
+            }
+        };
+        Err(Denied { reason, decided_by })
+    }
+}
