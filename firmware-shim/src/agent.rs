@@ -369,6 +369,7 @@ impl<H: Hardware> Agent<H> {
                 .map(|(c, t)| (c.clone(), *t))
                 .collect(),
             queued_events: u32::try_from(self.queue.len()).unwrap_or(u32::MAX),
+            last_counter: self.gate.last_counter(),
         };
         if let Ok(json) = serde_json::to_vec(&message) {
             // Telemetry is not queued: a heartbeat that cannot go out is replaced by the next.

@@ -307,7 +307,23 @@ impl EdgeTask {
         if channel == RelayedChannel::Events && self.decide(&locker, &message).await {
             return;
         }
+        if channel == RelayedChannel::Telemetry {
+            self.counter_seen(&locker, &message).await;
+        }
         self.up(locker, channel, message);
+    }
+
+    /// Takes in the counter a locker's heartbeat reports: this edge node signs its commands.
+    async fn counter_seen(&self, locker: &LockerId, message: &serde_json::Value) {
+        let (Ok(station), Some(last)) = (
+            StationId::new(locker.as_str()),
+            message
+                .get("last_counter")
+                .and_then(serde_json::Value::as_u64),
+        ) else {
+            return;
+        };
+        self.node.counter_seen(&station, last).await;
     }
 
     /// Sends a locker a command and acknowledgements on the local link.

@@ -94,3 +94,27 @@ pub fn ack_for(record: &CommandRecord) -> Option<AckMessage> {
         outcome,
     })
 }
+
+impl crate::Node {
+    /// A locker of `station` reported `last`, the counter of the last command it executed. A
+    /// node whose own count is behind (its store restored from an older backup) would sign
+    /// only commands the locker refuses as replays; it takes the locker's count, on record.
+    pub async fn counter_seen(&self, station: &lockergrid_protocol::StationId, last: u64) {
+        match self.store.command_counter(station) {
+            Ok(counter) if counter >= last => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(%station, error = %e, "command counter not read");
+                return;
+            }
+        }
+        let actor = crate::locker_actor(station.as_str());
+        match self.store.raise_counter(station.clone(), last, actor).await {
+            Ok(Some(before)) => {
+                tracing::warn!(%station, before, after = last, "alert: command counter behind the locker's; raised")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(%station, error = %e, "command counter not raised"),
+        }
+    }
+}

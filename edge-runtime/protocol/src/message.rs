@@ -115,6 +115,10 @@ pub struct TelemetryMessage {
     pub temperatures: Vec<(CompartmentId, f32)>,
     /// Events waiting for the node's acknowledgement.
     pub queued_events: u32,
+    /// The counter of the last command it executed (0 before the first): a node whose own
+    /// count is lower (its store restored from an older backup) raises its count to it.
+    #[serde(default)]
+    pub last_counter: u64,
 }
 
 /// What became of a command, on `lockers/{id}/acks`.

@@ -16,6 +16,7 @@ mod offline_pickup;
 mod offline_rejection;
 mod override_site_rules;
 mod plan_notification;
+mod raise_counter;
 mod reissue_code;
 mod reject_code;
 mod relay_command;

@@ -502,6 +502,13 @@ impl LockerTask {
         match channel {
             Channel::Telemetry => match serde_json::from_slice::<TelemetryMessage>(payload) {
                 Ok(telemetry) if telemetry.v == MESSAGE_VERSION => {
+                    // The gateway signs the commands of the lockers wired to it alone; an edge
+                    // node keeps the counters of its own.
+                    if self.edges.edge_of(&station).is_none() {
+                        self.node
+                            .counter_seen(&station, telemetry.last_counter)
+                            .await;
+                    }
                     self.devices().update(&station, |h| {
                         h.last_seen = Some(now);
                         h.telemetry = Some(telemetry);

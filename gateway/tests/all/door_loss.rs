@@ -164,6 +164,60 @@ async fn get(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<V
         .await?)
 }
 
+/// Reserves a compartment at `st-0` and asks for its deposit without waiting for the door;
+/// once the locker has released its latch, the compartment and the parcel.
+async fn released(
+    http: &reqwest::Client,
+    base: &str,
+    checkout: &str,
+    agent: &str,
+    sim: &Mutex<SimLocker>,
+    key: &str,
+) -> anyhow::Result<(CompartmentId, String)> {
+    let reservation: Value = http
+        .post(format!("{base}/v1/reservations"))
+        .bearer_auth(checkout)
+        .header("idempotency-key", key)
+        .json(&json!({
+            "order_id": format!("order-{key}"),
+            "parcel": { "length_mm": 200, "width_mm": 150, "height_mm": 100, "weight_g": 500 },
+            "tier": "standard",
+            "station_id": "st-0",
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = reservation["id"].as_str().expect("reservation id");
+    let compartment =
+        CompartmentId::new(reservation["compartment_id"].as_str().expect("compartment"))?;
+    let parcel = reservation["parcel_id"]
+        .as_str()
+        .expect("parcel")
+        .to_owned();
+    let deposit = http
+        .post(format!("{base}/v1/reservations/{id}/deposit"))
+        .bearer_auth(agent)
+        .header("prefer", "wait=0")
+        .send()
+        .await?;
+    anyhow::ensure!(
+        deposit.status() == 202,
+        "{key}: deposit answered {}",
+        deposit.status()
+    );
+    until("the latch released", async || {
+        Ok(sim
+            .lock()
+            .unwrap()
+            .unlatched()
+            .contains(&compartment)
+            .then_some(()))
+    })
+    .await?;
+    Ok((compartment, parcel))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_before_acknowledging_a_closed_door_records_the_deposit_once()
 -> anyhow::Result<()> {
@@ -190,45 +244,14 @@ async fn a_gateway_killed_before_acknowledging_a_closed_door_records_the_deposit
             Ok((get(&http, &health, &operator).await?["online"] == true).then_some(()))
         })
         .await?;
-        let reservation: Value = http
-            .post(format!("{base}/v1/reservations"))
-            .bearer_auth(&checkout)
-            .header("idempotency-key", format!("round-{round}"))
-            .json(&json!({
-                "order_id": format!("order-{round}"),
-                "parcel": { "length_mm": 200, "width_mm": 150, "height_mm": 100, "weight_g": 500 },
-                "tier": "standard",
-                "station_id": "st-0",
-            }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let id = reservation["id"]
-            .as_str()
-            .expect("reservation id")
-            .to_owned();
-        let compartment =
-            CompartmentId::new(reservation["compartment_id"].as_str().expect("compartment"))?;
-        let parcel = reservation["parcel_id"]
-            .as_str()
-            .expect("parcel")
-            .to_owned();
-        let deposit = http
-            .post(format!("{base}/v1/reservations/{id}/deposit"))
-            .bearer_auth(&agent)
-            .header("prefer", "wait=0")
-            .send()
-            .await?;
-        assert_eq!(deposit.status(), 202, "round {round}");
-        until("the latch released", async || {
-            Ok(sim
-                .lock()
-                .unwrap()
-                .unlatched()
-                .contains(&compartment)
-                .then_some(()))
-        })
+        let (compartment, parcel) = released(
+            &http,
+            &base,
+            &checkout,
+            &agent,
+            &sim,
+            &format!("round-{round}"),
+        )
         .await?;
 
         // From here on the gateway's answers stay in the relay.
@@ -299,6 +322,95 @@ async fn a_gateway_killed_before_acknowledging_a_closed_door_records_the_deposit
         "{station}"
     );
     assert_eq!(status.borrow().refused, 0, "no command was refused");
+    gateway.child.start_kill()?;
+    gateway.child.wait().await?;
+    Ok(())
+}
+
+/// Opens and closes the released `compartment` and waits until the parcel is stored.
+async fn put_in(
+    http: &reqwest::Client,
+    base: &str,
+    checkout: &str,
+    sim: &Mutex<SimLocker>,
+    (compartment, parcel): (CompartmentId, String),
+) -> anyhow::Result<()> {
+    sim.lock().unwrap().open_door(&compartment)?;
+    sim.lock().unwrap().close_door(&compartment)?;
+    let url = format!("{base}/v1/parcels/{parcel}");
+    until("the deposit recorded", async || {
+        Ok((get(http, &url, checkout).await?["status"] == "stored").then_some(()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restored_from_an_older_backup_takes_up_the_lockers_counter() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let devices = free_port()?;
+    let config = write_deployment(dir.path(), 1, COMPARTMENTS);
+    let devices_arg = devices.to_string();
+    let args = ["--devices", devices_arg.as_str()];
+    let checkout = issue_token(&config, "checkout", &[]).await?;
+    let agent = issue_token(&config, "agent", &["--station", "st-0"]).await?;
+    let operator = issue_token(&config, "operator", &[]).await?;
+    let data = dir.path().join("data");
+    let store = data.join("gateway.redb");
+    let backup = dir.path().join("gateway.redb.backup");
+    let mut gateway = start_gateway_with(&config, &args).await?;
+    let (sim, status) = start_locker(&data, devices, dir.path())?;
+    let http = reqwest::Client::new();
+    let online = async |base: &str| {
+        let health = format!("{base}/v1/stations/st-0/health");
+        until("the gateway hears the locker", async || {
+            Ok((get(&http, &health, &operator).await?["online"] == true).then_some(()))
+        })
+        .await
+    };
+    online(&gateway.base).await?;
+    let first = released(&http, &gateway.base, &checkout, &agent, &sim, "first").await?;
+    put_in(&http, &gateway.base, &checkout, &sim, first).await?;
+    gateway.child.start_kill()?;
+    gateway.child.wait().await?;
+    std::fs::copy(&store, &backup)?;
+
+    // Two more unlocks after the backup: the locker's counter moves past the backup's.
+    gateway = start_gateway_with(&config, &args).await?;
+    online(&gateway.base).await?;
+    for key in ["second", "third"] {
+        let opened = released(&http, &gateway.base, &checkout, &agent, &sim, key).await?;
+        put_in(&http, &gateway.base, &checkout, &sim, opened).await?;
+    }
+    gateway.child.start_kill()?;
+    gateway.child.wait().await?;
+    std::fs::copy(&backup, &store)?;
+
+    gateway = start_gateway_with(&config, &args).await?;
+    let log = format!("{}/v1/admin/access-log?limit=1000", gateway.base);
+    let raised = until("the counter raised to the locker's", async || {
+        let page = get(&http, &log, &operator).await?;
+        Ok(page["entries"].as_array().and_then(|entries| {
+            entries
+                .iter()
+                .find(|e| e["action"] == "command_counter_raised")
+                .cloned()
+        }))
+    })
+    .await?;
+    assert!(
+        raised["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("raised from 1 to 3")),
+        "{raised}"
+    );
+    let fourth = released(&http, &gateway.base, &checkout, &agent, &sim, "fourth").await?;
+    put_in(&http, &gateway.base, &checkout, &sim, fourth).await?;
+    assert_eq!(
+        status.borrow().refused,
+        0,
+        "no command was refused as a replay"
+    );
     gateway.child.start_kill()?;
     gateway.child.wait().await?;
     Ok(())

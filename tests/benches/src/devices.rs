@@ -145,6 +145,7 @@ fn heartbeat(locker: &str, seq: u64) -> anyhow::Result<Vec<u8>> {
         doors_open: vec![CompartmentId::new(format!("{locker}:S001"))?],
         temperatures: vec![(CompartmentId::new(format!("{locker}:S001"))?, 21.5)],
         queued_events: 0,
+        last_counter: 0,
     };
     Ok(serde_json::to_vec(&message)?)
 }
