@@ -1,16 +1,17 @@
-//! The gateway's plugin directory, `<data_dir>/plugins/`: the components, their signatures and
-//! `policy.toml`, the policy in force. All access goes through a `cap-std` directory handle, so
+//! The gateway's plugin directory, `<data_dir>/plugins/`: the components and `policy.toml`, the
+//! policy in force, whose bindings carry their signatures. All access goes through a `cap-std` directory handle, so
 //! no name that arrives over the API can reach outside it.
 //!
 //! On first start the directory is filled from the deployment's policy template and the default
-//! plugins bundled in this binary, signed with the deployment's own key. A push replaces one
-//! binding: its component and signature are written under a name of their own, the host verifies
-//! and swaps it in, and only then does `policy.toml` change, by an atomic rename.
+//! plugins bundled in this binary, each binding signed with the deployment's own key. A push
+//! replaces one binding: the host verifies and swaps it in, its component is written under a name
+//! of its own, and only then does `policy.toml` change, by an atomic rename.
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use lockergrid_files::{Mode, write_atomic};
-use lockergrid_model::{Binding, PluginSigner, PolicyError, PolicyFile, TrustedKey, sha256_hex};
+use lockergrid_model::sha256_hex;
+use lockergrid_model::{Binding, PluginSigner, PolicyError, PolicyFile, Signature, TrustedKey};
 use lockergrid_plugin_host::{PluginError, PluginHost, PluginInfo};
 use std::path::Path;
 use std::sync::Arc;
@@ -111,14 +112,10 @@ impl PluginStore {
                     name: binding.name.clone(),
                     version: binding.version.clone(),
                 })?;
-            let file = self.write_component(
-                &binding.name,
-                &binding.version,
-                bundled.bytes,
-                &signer.sign(bundled.bytes).to_string(),
-            )?;
+            let file = self.write_component(&binding.name, &binding.version, bundled.bytes)?;
             binding.file = Some(file);
             binding.sha256 = Some(sha256_hex(bundled.bytes));
+            binding.signature = Some(signer.sign(binding).to_string());
         }
         policy.trusted_keys.retain(|k| k.name != DEPLOYMENT_KEY);
         policy.trusted_keys.push(TrustedKey {
@@ -129,27 +126,51 @@ impl PluginStore {
         Ok(policy)
     }
 
-    /// Writes a component and its signature under a name made from the plugin, its version and
-    /// its digest; answers the component's file name.
+    /// Signs again, with `signer`, every binding of the policy in force that carries no signature
+    /// but whose component has a `.sig` file beside it with `signer`'s signature over its bytes
+    /// alone: the deployment's own plugins installed before signatures covered the binding.
+    /// Others stay unsigned and are refused at load. Answers how many were signed.
+    pub fn sign_legacy(&self, signer: &PluginSigner) -> Result<usize, PluginStoreError> {
+        let Some(mut policy) = self.policy()? else {
+            return Ok(0);
+        };
+        let mut signed = 0;
+        for binding in policy.plugins.iter_mut().filter(|b| b.signature.is_none()) {
+            let Some(file) = binding.file.clone() else {
+                continue;
+            };
+            let legacy = format!("{file}.sig");
+            let Ok(text) = self.dir.read_to_string(&legacy) else {
+                continue;
+            };
+            let bytes = self.read_component(binding)?;
+            if Signature::parse(&text).is_ok_and(|s| s.is_legacy_by(signer, &bytes)) {
+                binding.signature = Some(signer.sign(binding).to_string());
+                signed += 1;
+            }
+        }
+        if signed > 0 {
+            self.write_policy(&policy)?;
+        }
+        Ok(signed)
+    }
+
+    /// Writes a component under a name made from the plugin, its version and its digest;
+    /// answers the file name.
     pub fn write_component(
         &self,
         name: &str,
         version: &str,
         bytes: &[u8],
-        signature: &str,
     ) -> Result<String, PluginStoreError> {
         let digest = sha256_hex(bytes);
         let file = format!("{name}-{version}-{}.wasm", &digest[..16]);
         self.write_atomic(&file, bytes)?;
-        self.write_atomic(&format!("{file}.sig"), signature.as_bytes())?;
         Ok(file)
     }
 
-    /// A binding's component and signature, as stored.
-    pub fn read_component(
-        &self,
-        binding: &Binding,
-    ) -> Result<(Vec<u8>, Option<String>), PluginStoreError> {
+    /// A binding's component, as stored.
+    pub fn read_component(&self, binding: &Binding) -> Result<Vec<u8>, PluginStoreError> {
         let file = binding
             .file
             .as_deref()
@@ -160,13 +181,7 @@ impl PluginStore {
                     binding.world, binding.scope
                 )),
             })?;
-        let bytes = self.dir.read(file).map_err(io(format!("read {file}")))?;
-        let signature = match self.dir.read_to_string(format!("{file}.sig")) {
-            Ok(sig) => Some(sig),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io(format!("read {file}.sig"))(e)),
-        };
-        Ok((bytes, signature))
+        self.dir.read(file).map_err(io(format!("read {file}")))
     }
 
     /// Replaces the binding for the same world and scope in the policy in force (or adds it).
@@ -219,8 +234,8 @@ pub async fn load_all(
     let mut loaded = Vec::with_capacity(policy.plugins.len());
     for binding in &policy.plugins {
         let result = match store.read_component(binding) {
-            Ok((bytes, signature)) => host
-                .install(binding.clone(), bytes.into(), signature)
+            Ok(bytes) => host
+                .install(binding.clone(), bytes.into())
                 .await
                 .map_err(|e: PluginError| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -231,4 +246,73 @@ pub async fn load_all(
         loaded.push((binding.clone(), result));
     }
     loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::Signer;
+    use lockergrid_model::{BindingLimits, Scope, World};
+    use lockergrid_protocol::to_hex;
+
+    /// A policy in force from before signatures covered the binding: the component with a
+    /// `.sig` over its bytes alone, the binding unsigned.
+    fn legacy(store: &PluginStore, secret: [u8; 32], name: &str, bytes: &[u8]) -> Binding {
+        let file = store
+            .write_component(name, "1.0.0", bytes)
+            .expect("written");
+        let key = ed25519_dalek::SigningKey::from_bytes(&secret);
+        let sig = format!(
+            "ed25519 {} {}",
+            to_hex(key.verifying_key().as_bytes()),
+            to_hex(&key.sign(bytes).to_bytes())
+        );
+        store
+            .write_atomic(&format!("{file}.sig"), sig.as_bytes())
+            .expect("written");
+        Binding {
+            world: World::SiteRules,
+            scope: Scope::Default,
+            name: name.into(),
+            version: "1.0.0".into(),
+            file: Some(file),
+            sha256: Some(sha256_hex(bytes)),
+            settings: Default::default(),
+            limits: BindingLimits::default(),
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn the_deployments_own_legacy_signatures_are_renewed_over_the_binding_and_no_others() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = PluginStore::open(dir.path()).expect("opened");
+        let own = PluginSigner::from_secret([5; 32]);
+        let ours = legacy(&store, [5; 32], "ours", b"component one");
+        let mut theirs = legacy(&store, [6; 32], "theirs", b"component two");
+        theirs.scope = Scope::Region("r".into());
+        let policy = PolicyFile {
+            version: 1,
+            trusted_keys: vec![TrustedKey {
+                name: DEPLOYMENT_KEY.into(),
+                public_key: own.public_hex(),
+            }],
+            plugins: vec![ours, theirs],
+            ..PolicyFile::default()
+        };
+        store.write_policy(&policy).expect("written");
+        assert_eq!(store.sign_legacy(&own).expect("signed"), 1);
+        let renewed = store.policy().expect("read").expect("a policy");
+        let trust = renewed.trust().expect("trust");
+        let ours = &renewed.plugins[0];
+        assert_eq!(
+            trust.verify(b"component one", ours).expect("verifies"),
+            DEPLOYMENT_KEY
+        );
+        assert_eq!(
+            renewed.plugins[1].signature, None,
+            "another key's stays unsigned"
+        );
+        assert_eq!(store.sign_legacy(&own).expect("nothing left"), 0);
+    }
 }

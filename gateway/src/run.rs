@@ -191,10 +191,17 @@ async fn start_plugins(
     };
     let host = Arc::new(PluginHost::new(options, Trust::default())?);
     let plugin_store = PluginStore::open(data_dir)?;
+    let signer = PluginSigner::from_secret(secrets.plugin_signing_secret());
+    let resigned = plugin_store.sign_legacy(&signer)?;
+    if resigned > 0 {
+        tracing::info!(
+            plugins = resigned,
+            "the deployment's plugins signed again over their bindings"
+        );
+    }
     let policy = match (plugin_store.policy()?, &deployment.plugin_policy) {
         (Some(policy), _) => Some(policy),
         (None, Some(template)) => {
-            let signer = PluginSigner::from_secret(secrets.plugin_signing_secret());
             let policy = plugin_store.install_defaults(template, &signer)?;
             tracing::info!(template = %template.display(), plugins = policy.plugins.len(), "default plugins installed");
             Some(policy)

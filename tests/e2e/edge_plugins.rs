@@ -33,6 +33,7 @@ async fn push(
     let bytes = artifacts::SITE_RULES_STANDARD;
     let mut push = Push::signed(signer, "site-rules", "site-rules-standard", version, bytes);
     push.scope = SLOT;
+    push.sign(signer);
     let (status, body) = push.send(d, operator).await?;
     anyhow::ensure!(status == 201, "push {version}: {status} {body}");
     Ok(())

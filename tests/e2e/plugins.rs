@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use lockergrid_gateway::auth::Role;
-use lockergrid_model::{PluginSigner, sha256_hex};
+use lockergrid_model::{Binding, BindingLimits, PluginSigner, sha256_hex};
 use lockergrid_plugin_artifacts as artifacts;
 use lockergrid_tests::{Deployment, Running, small_parcel};
 use serde_json::{Value, json};
@@ -53,15 +53,34 @@ impl<'a> Push<'a> {
         version: &'a str,
         bytes: &'a [u8],
     ) -> Push<'a> {
-        Push {
+        let mut push = Push {
             world,
             scope: "default",
             name,
             version,
             bytes,
             sha256: sha256_hex(bytes),
-            signature: Some(signer.sign(bytes).to_string()),
-        }
+            signature: None,
+        };
+        push.sign(signer);
+        push
+    }
+
+    /// Signs the binding as it now stands (world, scope, name, version, sha256; default
+    /// settings and limits).
+    pub(crate) fn sign(&mut self, signer: &PluginSigner) {
+        let binding = Binding {
+            world: self.world.parse().expect("a world"),
+            scope: self.scope.parse().expect("a scope"),
+            name: self.name.into(),
+            version: self.version.into(),
+            file: None,
+            sha256: Some(self.sha256.clone()),
+            settings: Default::default(),
+            limits: BindingLimits::default(),
+            signature: None,
+        };
+        self.signature = Some(signer.sign(&binding).to_string());
     }
 
     pub(crate) async fn send(&self, d: &Running, operator: &str) -> anyhow::Result<(u16, Value)> {
@@ -203,9 +222,13 @@ async fn unsigned_badly_signed_mispinned_and_wrong_world_plugins_are_refused() -
     let mut unsigned = good();
     unsigned.signature = None;
     let mut foreign = good();
-    foreign.signature = Some(PluginSigner::from_secret([9; 32]).sign(&v2).to_string());
+    foreign.sign(&PluginSigner::from_secret([9; 32]));
     let mut other_bytes = good();
-    other_bytes.signature = Some(signer.sign(artifacts::RESERVATION_BALANCED).to_string());
+    other_bytes.sha256 = sha256_hex(artifacts::RESERVATION_BALANCED);
+    other_bytes.sign(&signer);
+    other_bytes.sha256 = sha256_hex(&v2);
+    let mut moved = good();
+    moved.scope = "station:st-a";
     let mut mispinned = good();
     mispinned.sha256 = sha256_hex(artifacts::RESERVATION_BALANCED);
     let wrong_world = Push::signed(&signer, "site-rules", "reservation-balanced", "0.2.0", &v2);
@@ -213,6 +236,7 @@ async fn unsigned_badly_signed_mispinned_and_wrong_world_plugins_are_refused() -
         (unsigned, "unsigned"),
         (foreign, "untrusted-key"),
         (other_bytes, "bad-signature"),
+        (moved, "bad-signature"),
         (mispinned, "digest-mismatch"),
         (wrong_world, "wrong-world"),
     ] {
@@ -484,6 +508,7 @@ async fn broken_site_rules_keep_a_station_shut_until_an_operator_overrides_them(
         artifacts::MISBEHAVE_SITE_TRAP,
     );
     push.scope = "station:st-a";
+    push.sign(&d.plugin_signer()?);
     let (status, body) = push.send(&d, &operator).await?;
     assert_eq!(status, 201, "it answers the fixtures: {body}");
     let enter = || {

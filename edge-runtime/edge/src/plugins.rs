@@ -113,11 +113,7 @@ impl EdgePlugins {
             .decode(record.component.as_bytes())
             .map_err(|e| format!("the component is not base64: {e}"))?;
         self.host
-            .install(
-                record.binding.clone(),
-                bytes.into(),
-                record.signature.clone(),
-            )
+            .install(record.binding.clone(), bytes.into())
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -2,8 +2,11 @@
 //! `policies/`, scopes, and Ed25519 signatures by keys the operator trusts.
 //!
 //! A policy binds a plugin, by file and SHA-256, to a world and a scope, with its settings and
-//! limits. A component is loaded only when its bytes hash to the SHA-256 the policy pins and carry
-//! a signature, over those bytes, by one of the policy's trusted keys.
+//! limits. A component is loaded only when its bytes hash to the SHA-256 the binding pins and the
+//! binding carries a signature by one of the policy's trusted keys over all of it — world, scope,
+//! name, version, SHA-256, settings and limits ([`Binding::signed_message`]) — so nobody who can
+//! change a policy file or the sync can move a signed plugin to another scope or loosen its limits
+//! or settings.
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use lockergrid_protocol::{StationId, from_hex, to_hex};
@@ -132,8 +135,10 @@ pub enum PolicyError {
     /// The signing key is not one the policy trusts.
     #[error("the component is signed by a key that is not trusted ({0})")]
     UntrustedKey(String),
-    /// The signature does not verify over the bytes.
-    #[error("the signature does not match the component's bytes")]
+    /// The signature does not verify over the binding.
+    #[error(
+        "the signature does not match the binding (world, scope, name, version, sha256, settings, limits)"
+    )]
     BadSignature,
     /// The bytes do not hash to the SHA-256 the policy pins.
     #[error("the component's SHA-256 is {actual}, the policy pins {expected}")]
@@ -230,9 +235,45 @@ pub struct Binding {
     /// Its limits.
     #[serde(default)]
     pub limits: BindingLimits,
+    /// `ed25519 <public key hex> <signature hex>` over [`Binding::signed_message`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
+/// What a binding's signature covers, in a fixed field order.
+#[derive(Serialize)]
+struct SignedBinding<'a> {
+    world: World,
+    scope: &'a Scope,
+    name: &'a str,
+    version: &'a str,
+    sha256: Option<String>,
+    settings: BTreeMap<String, String>,
+    limits: BindingLimits,
+}
+
+/// The domain of a binding signature, so no other signed message can pass for one.
+const BINDING_DOMAIN: &[u8] = b"lockergrid plugin binding v1\n";
+
 impl Binding {
+    /// The bytes its signature covers: a domain line, then world, scope, name, version, SHA-256
+    /// (lowercase), the settings as the plugin reads them (in key order) and the limits, as JSON
+    /// in that order. Not the file name: where the bytes are kept does not matter.
+    pub fn signed_message(&self) -> Vec<u8> {
+        let signed = SignedBinding {
+            world: self.world,
+            scope: &self.scope,
+            name: &self.name,
+            version: &self.version,
+            sha256: self.sha256.as_ref().map(|s| s.trim().to_ascii_lowercase()),
+            settings: self.settings_text(),
+            limits: self.limits,
+        };
+        let mut message = BINDING_DOMAIN.to_vec();
+        message.extend(serde_json::to_vec(&signed).expect("a binding serializes"));
+        message
+    }
+
     /// The settings as the plugin reads them: strings as they are, other values as TOML text.
     pub fn settings_text(&self) -> BTreeMap<String, String> {
         self.settings
@@ -400,16 +441,11 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// Checks that `bytes` hash to `expected_sha256` and carry `signature` by a trusted key;
-    /// answers the key's name.
-    pub fn verify(
-        &self,
-        bytes: &[u8],
-        expected_sha256: Option<&str>,
-        signature: Option<&str>,
-    ) -> Result<String, PolicyError> {
+    /// Checks that `bytes` hash to the SHA-256 `binding` pins and that the binding carries a
+    /// signature over all of it by a trusted key; answers the key's name.
+    pub fn verify(&self, bytes: &[u8], binding: &Binding) -> Result<String, PolicyError> {
         let actual = sha256_hex(bytes);
-        let expected = expected_sha256.ok_or_else(|| {
+        let expected = binding.sha256.as_deref().ok_or_else(|| {
             PolicyError::Invalid("the binding pins no sha256 for the component".into())
         })?;
         if !expected.trim().eq_ignore_ascii_case(&actual) {
@@ -418,7 +454,8 @@ impl Trust {
                 actual,
             });
         }
-        let signature = Signature::parse(signature.ok_or(PolicyError::Unsigned)?)?;
+        let signature =
+            Signature::parse(binding.signature.as_deref().ok_or(PolicyError::Unsigned)?)?;
         let name = self
             .keys
             .iter()
@@ -428,14 +465,14 @@ impl Trust {
         // Strict: no non-canonical signature or small-order component is accepted.
         signature
             .key
-            .verify_strict(bytes, &signature.signature)
+            .verify_strict(&binding.signed_message(), &signature.signature)
             .map_err(|_| PolicyError::BadSignature)?;
         Ok(name)
     }
 }
 
-/// A detached signature: the signer's public key and an Ed25519 signature over the bytes. Its
-/// text form, the content of a `.sig` file, is `ed25519 <public key hex> <signature hex>`.
+/// A detached signature: the signer's public key and an Ed25519 signature over a binding. Its
+/// text form, a binding's `signature`, is `ed25519 <public key hex> <signature hex>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     key: VerifyingKey,
@@ -461,6 +498,15 @@ impl Signature {
             key,
             signature: ed25519_dalek::Signature::from_bytes(&sig),
         })
+    }
+}
+
+impl Signature {
+    /// Whether this is `signer`'s signature over `bytes` alone: the format before signatures
+    /// covered the binding, which a gateway re-signs for its own bundled plugins when it upgrades.
+    pub fn is_legacy_by(&self, signer: &PluginSigner, bytes: &[u8]) -> bool {
+        self.key == signer.key.verifying_key()
+            && self.key.verify_strict(bytes, &self.signature).is_ok()
     }
 }
 
@@ -506,11 +552,11 @@ impl PluginSigner {
         to_hex(self.key.verifying_key().as_bytes())
     }
 
-    /// Signs a component's bytes.
-    pub fn sign(&self, bytes: &[u8]) -> Signature {
+    /// Signs all of `binding` (its SHA-256 pins the component's bytes).
+    pub fn sign(&self, binding: &Binding) -> Signature {
         Signature {
             key: self.key.verifying_key(),
-            signature: self.key.sign(bytes),
+            signature: self.key.sign(&binding.signed_message()),
         }
     }
 }

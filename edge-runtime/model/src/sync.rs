@@ -121,9 +121,6 @@ pub struct PluginRecord {
     pub binding: Binding,
     /// The component's bytes, base64.
     pub component: String,
-    /// Its signature (the text of a `.sig` file), if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
 }
 
 impl PluginRecord {

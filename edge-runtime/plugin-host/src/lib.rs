@@ -367,8 +367,8 @@ impl PluginHost {
 
     /// Verifies, compiles and exercises `bytes` for `binding`, then swaps it into its slot.
     ///
-    /// The bytes must hash to the binding's SHA-256 and carry `signature` (the text of a `.sig`
-    /// file) by a trusted key; they must be a component of the binding's world that imports
+    /// The bytes must hash to the binding's SHA-256 and the binding must carry a signature over
+    /// all of it (world, scope, settings and limits too) by a trusted key; they must be a component of the binding's world that imports
     /// nothing beyond the host interface and the WASI the host allows; and they must answer the
     /// fixture set validly within their limits. Otherwise they are refused and what served
     /// before keeps serving. Compiling and the fixtures run on a blocking thread.
@@ -376,21 +376,17 @@ impl PluginHost {
         self: &Arc<Self>,
         binding: Binding,
         bytes: Arc<[u8]>,
-        signature: Option<String>,
     ) -> Result<Arc<PluginInfo>, PluginError> {
         let host = self.clone();
-        tokio::task::spawn_blocking(move || {
-            host.install_blocking(&binding, &bytes, signature.as_deref())
-        })
-        .await
-        .map_err(|e| PluginError::Call(e.to_string()))?
+        tokio::task::spawn_blocking(move || host.install_blocking(&binding, &bytes))
+            .await
+            .map_err(|e| PluginError::Call(e.to_string()))?
     }
 
     fn install_blocking(
         &self,
         binding: &Binding,
         bytes: &[u8],
-        signature: Option<&str>,
     ) -> Result<Arc<PluginInfo>, PluginError> {
         let name = binding.name.clone();
         binding.limits.check().map_err(|e| PluginError::Refused {
@@ -401,7 +397,7 @@ impl PluginHost {
             .trust
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .verify(bytes, binding.sha256.as_deref(), signature)
+            .verify(bytes, binding)
             .map_err(|source| PluginError::Untrusted {
                 name: name.clone(),
                 source,

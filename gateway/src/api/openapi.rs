@@ -510,7 +510,7 @@ fn plugin_schemas() -> Value {
             "name": { "type": "string", "pattern": "^[A-Za-z0-9._+-]{1,64}$" },
             "version": { "type": "string", "pattern": "^[A-Za-z0-9._+-]{1,64}$" },
             "sha256": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" },
-            "signature": { "type": "string", "description": "ed25519 <public key hex> <signature hex>" },
+            "signature": { "type": "string", "description": "ed25519 <public key hex> <signature hex> over the binding: world, scope, name, version, sha256, settings and limits (`lockergrid plugin sign`)" },
             "component": { "type": "string", "contentEncoding": "base64" },
             "settings": { "type": "object" },
             "limits": { "type": "object", "properties": {

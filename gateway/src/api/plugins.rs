@@ -78,7 +78,8 @@ pub(super) struct Push {
     version: String,
     /// SHA-256 of the component as the operator's policy pins it.
     sha256: String,
-    /// The `.sig` text: `ed25519 <public key hex> <signature hex>`.
+    /// `ed25519 <public key hex> <signature hex>` over the binding: world, scope, name, version,
+    /// sha256, settings and limits (`lockergrid plugin sign`).
     #[serde(default)]
     signature: Option<String>,
     /// The component, base64.
@@ -147,15 +148,12 @@ pub(super) async fn push(
         sha256: Some(body.sha256),
         settings: body.settings,
         limits: body.limits,
+        signature: body.signature,
     };
     let _one_at_a_time = app.push_lock.lock().await;
     let installed = app
         .plugins
-        .install(
-            binding.clone(),
-            bytes.clone().into(),
-            body.signature.clone(),
-        )
+        .install(binding.clone(), bytes.clone().into())
         .await;
     let target = format!("{} at {}", binding.world, binding.scope);
     let info = match installed {
@@ -172,12 +170,7 @@ pub(super) async fn push(
     // name of its own, so the policy never names a file that is not there.
     let file = app
         .plugin_store
-        .write_component(
-            &binding.name,
-            &binding.version,
-            &bytes,
-            body.signature.as_deref().unwrap_or_default(),
-        )
+        .write_component(&binding.name, &binding.version, &bytes)
         .map_err(|e| ApiError::internal(&e))?;
     app.plugin_store
         .bind(Binding {

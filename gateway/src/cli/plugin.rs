@@ -1,5 +1,7 @@
-//! `lockergrid plugin …`: make a signing key, sign a component, check a policy's components
-//! against their pins and signatures, and push a policy's plugins to a running gateway.
+//! `lockergrid plugin …`: make a signing key, sign a policy's bindings (each signature covers
+//! world, scope, name, version, the component's SHA-256, settings and limits), check a policy's
+//! components against their pins and signatures, and push a policy's plugins to a running
+//! gateway.
 
 use crate::config::ConfigError;
 use anyhow::Context;
@@ -19,13 +21,21 @@ pub enum PluginCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sign a component: writes `<component>.sig` and prints its SHA-256 for the policy.
+    /// Sign a policy's bindings: pins each component's SHA-256 and writes the binding's
+    /// signature into the policy file (which is rewritten, without its comments).
     Sign {
         /// The secret key file from `keygen`.
         #[arg(long)]
         key: PathBuf,
-        /// The component (`.wasm`).
-        component: PathBuf,
+        /// The policy file; component files are relative to its folder.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Sign only the binding of this world.
+        #[arg(long)]
+        world: Option<World>,
+        /// Sign only the binding at this scope.
+        #[arg(long)]
+        scope: Option<Scope>,
     },
     /// Check every component a policy names against its SHA-256 and its signature.
     Verify {
@@ -61,7 +71,12 @@ fn usage(message: String) -> anyhow::Error {
 pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Keygen { out } => keygen(&out),
-        PluginCommand::Sign { key, component } => sign(&key, &component),
+        PluginCommand::Sign {
+            key,
+            policy,
+            world,
+            scope,
+        } => sign(&key, &policy, world, scope),
         PluginCommand::Verify { policy } => verify(&policy),
         PluginCommand::Push {
             policy,
@@ -92,24 +107,36 @@ fn keygen(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sign(key: &Path, component: &Path) -> anyhow::Result<()> {
+fn sign(key: &Path, path: &Path, world: Option<World>, scope: Option<Scope>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(key).with_context(|| format!("cannot read {key:?}"))?;
     let signer = PluginSigner::parse(&text).map_err(|e| usage(format!("{key:?}: {e}")))?;
-    let bytes = std::fs::read(component).with_context(|| format!("cannot read {component:?}"))?;
-    let sig_path = signature_path(component);
-    std::fs::write(&sig_path, format!("{}\n", signer.sign(&bytes)))
-        .with_context(|| format!("cannot write {sig_path:?}"))?;
-    println!(
-        "signed {component:?} -> {sig_path:?}\nsha256 = \"{}\"",
-        sha256_hex(&bytes)
-    );
+    let mut policy = load_policy(path)?;
+    let mut signed = 0;
+    for binding in &mut policy.plugins {
+        if !chosen(binding, world, scope.as_ref()) {
+            continue;
+        }
+        let bytes = component_of(path, binding)?;
+        binding.sha256 = Some(sha256_hex(&bytes));
+        binding.signature = Some(signer.sign(binding).to_string());
+        signed += 1;
+        println!(
+            "signed  {} at {}: {} {} sha256 {}",
+            binding.world,
+            binding.scope,
+            binding.name,
+            binding.version,
+            sha256_hex(&bytes)
+        );
+    }
+    anyhow::ensure!(signed > 0, "no binding in {path:?} matches");
+    std::fs::write(path, policy.to_toml()).with_context(|| format!("cannot write {path:?}"))?;
     Ok(())
 }
 
-fn signature_path(component: &Path) -> PathBuf {
-    let mut name = component.as_os_str().to_owned();
-    name.push(".sig");
-    PathBuf::from(name)
+/// Whether `binding` is one of those `world` and `scope` pick (all when neither is given).
+fn chosen(binding: &Binding, world: Option<World>, scope: Option<&Scope>) -> bool {
+    world.is_none_or(|w| binding.world == w) && scope.is_none_or(|s| &binding.scope == s)
 }
 
 fn load_policy(path: &Path) -> anyhow::Result<PolicyFile> {
@@ -117,8 +144,8 @@ fn load_policy(path: &Path) -> anyhow::Result<PolicyFile> {
     PolicyFile::parse(&text).map_err(|e| usage(format!("{path:?}: {e}")))
 }
 
-/// A binding's component bytes and signature text, relative to the policy's folder.
-fn component_of(policy: &Path, binding: &Binding) -> anyhow::Result<(Vec<u8>, Option<String>)> {
+/// A binding's component bytes, from its file relative to the policy's folder.
+fn component_of(policy: &Path, binding: &Binding) -> anyhow::Result<Vec<u8>> {
     let file = binding.file.as_deref().ok_or_else(|| {
         usage(format!(
             "{} at {} names no file",
@@ -126,9 +153,7 @@ fn component_of(policy: &Path, binding: &Binding) -> anyhow::Result<(Vec<u8>, Op
         ))
     })?;
     let path = policy.parent().unwrap_or(Path::new(".")).join(file);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path:?}"))?;
-    let signature = std::fs::read_to_string(signature_path(&path)).ok();
-    Ok((bytes, signature))
+    std::fs::read(&path).with_context(|| format!("cannot read {path:?}"))
 }
 
 fn verify(path: &Path) -> anyhow::Result<()> {
@@ -136,8 +161,8 @@ fn verify(path: &Path) -> anyhow::Result<()> {
     let trust = policy.trust().map_err(|e| usage(e.to_string()))?;
     let mut failed = 0;
     for binding in &policy.plugins {
-        let (bytes, signature) = component_of(path, binding)?;
-        match trust.verify(&bytes, binding.sha256.as_deref(), signature.as_deref()) {
+        let bytes = component_of(path, binding)?;
+        match trust.verify(&bytes, binding) {
             Ok(key) => println!(
                 "ok      {} at {}: {} {} signed by {key}",
                 binding.world, binding.scope, binding.name, binding.version
@@ -167,25 +192,24 @@ async fn push(
     scope: Option<Scope>,
 ) -> anyhow::Result<()> {
     let policy = load_policy(path)?;
-    let chosen: Vec<&Binding> = policy
+    let picked: Vec<&Binding> = policy
         .plugins
         .iter()
-        .filter(|b| world.is_none_or(|w| b.world == w))
-        .filter(|b| scope.as_ref().is_none_or(|s| &b.scope == s))
+        .filter(|b| chosen(b, world, scope.as_ref()))
         .collect();
-    anyhow::ensure!(!chosen.is_empty(), "no binding in {path:?} matches");
+    anyhow::ensure!(!picked.is_empty(), "no binding in {path:?} matches");
     let client = reqwest::Client::new();
     let url = format!("{}/v1/admin/plugins", gateway.trim_end_matches('/'));
     let mut refused = 0;
-    for binding in chosen {
-        let (bytes, signature) = component_of(path, binding)?;
+    for binding in picked {
+        let bytes = component_of(path, binding)?;
         let body = serde_json::json!({
             "world": binding.world,
             "scope": binding.scope,
             "name": binding.name,
             "version": binding.version,
             "sha256": binding.sha256,
-            "signature": signature.map(|s| s.trim().to_owned()),
+            "signature": binding.signature,
             "component": base64::engine::general_purpose::STANDARD.encode(&bytes),
             "settings": binding.settings,
             "limits": binding.limits,

@@ -286,10 +286,9 @@ impl EdgeSync {
             .iter()
             .filter(|b| b.world == World::SiteRules)
             .filter_map(|binding| match store.read_component(binding) {
-                Ok((bytes, signature)) => Some(PluginRecord {
+                Ok(bytes) => Some(PluginRecord {
                     binding: binding.clone(),
                     component: base64::engine::general_purpose::STANDARD.encode(bytes),
-                    signature,
                 }),
                 Err(e) => {
                     tracing::error!(world = %binding.world, scope = %binding.scope, error = %e, "plugin not readable; not sent to edge nodes");

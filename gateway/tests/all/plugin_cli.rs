@@ -1,5 +1,6 @@
-//! `lockergrid plugin`: a key is made, a component signed, a policy verified (and refused once a
-//! byte changes), and the policy pushed to a running gateway that trusts the key.
+//! `lockergrid plugin`: a key is made, a policy's binding signed, the policy verified (and refused
+//! once a byte of the component or a limit of the binding changes), and pushed to a running
+//! gateway that trusts the key.
 
 use crate::process::{binary, issue_token, start_gateway, write_deployment};
 use lockergrid_model::sha256_hex;
@@ -36,19 +37,36 @@ async fn a_signed_policy_verifies_a_changed_byte_is_refused_and_a_push_swaps_the
 
     let component = lockergrid_plugin_artifacts::RESERVATION_BALANCED;
     std::fs::write(dir.path().join("balanced.wasm"), component)?;
-    let (code, signed) = plugin(&["sign", "--key", "ops.key", "balanced.wasm"], dir.path()).await?;
-    assert_eq!(code, Some(0), "{signed}");
-    assert_eq!(field(&signed, "sha256"), sha256_hex(component));
     let policy = format!(
         "version = 1\n[[trusted_key]]\nname = \"ops\"\npublic_key = \"{public_key}\"\n\
          [[plugin]]\nworld = \"reservation-policy\"\nscope = \"default\"\nname = \"balanced-ops\"\n\
-         version = \"2.0.0\"\nfile = \"balanced.wasm\"\nsha256 = \"{}\"\n",
-        sha256_hex(component)
+         version = \"2.0.0\"\nfile = \"balanced.wasm\"\n"
     );
     std::fs::write(dir.path().join("policy.toml"), &policy)?;
+    let (code, unsigned) = plugin(&["verify", "--policy", "policy.toml"], dir.path()).await?;
+    assert_eq!(code, Some(1), "an unsigned binding is refused: {unsigned}");
+    let (code, signed) = plugin(
+        &["sign", "--key", "ops.key", "--policy", "policy.toml"],
+        dir.path(),
+    )
+    .await?;
+    assert_eq!(code, Some(0), "{signed}");
+    assert!(signed.contains(&sha256_hex(component)), "{signed}");
+    let signed_policy = std::fs::read_to_string(dir.path().join("policy.toml"))?;
+    assert_eq!(field(&signed_policy, "sha256"), sha256_hex(component));
+    assert!(field(&signed_policy, "signature").starts_with("ed25519 "));
     let (code, verified) = plugin(&["verify", "--policy", "policy.toml"], dir.path()).await?;
     assert_eq!(code, Some(0), "{verified}");
     assert!(verified.contains("signed by ops"), "{verified}");
+
+    // The signature covers the binding: a loosened limit is refused like a changed byte.
+    let loosened = signed_policy.replace("deadline_ms = 50", "deadline_ms = 1000");
+    assert_ne!(loosened, signed_policy, "{signed_policy}");
+    std::fs::write(dir.path().join("policy.toml"), &loosened)?;
+    let (code, refused) = plugin(&["verify", "--policy", "policy.toml"], dir.path()).await?;
+    assert_eq!(code, Some(1), "{refused}");
+    assert!(refused.contains("does not match the binding"), "{refused}");
+    std::fs::write(dir.path().join("policy.toml"), &signed_policy)?;
 
     let mut tampered = component.to_vec();
     let last = tampered.len() - 1;

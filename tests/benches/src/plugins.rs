@@ -107,7 +107,7 @@ async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
     };
     let host = Arc::new(PluginHost::new(options, policy.trust()?)?);
     let bytes = lockergrid_plugin_artifacts::RESERVATION_BALANCED;
-    let binding = Binding {
+    let mut binding = Binding {
         world: World::ReservationPolicy,
         scope: Scope::Default,
         name: "reservation-balanced".into(),
@@ -122,9 +122,10 @@ async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
             deadline_ms: lockergrid_model::MAX_DEADLINE_MS,
             timeout_ms: lockergrid_model::MAX_TIMEOUT_MS,
         },
+        signature: None,
     };
-    host.install(binding, bytes.into(), Some(signer.sign(bytes).to_string()))
-        .await?;
+    binding.signature = Some(signer.sign(&binding).to_string());
+    host.install(binding, bytes.into()).await?;
     Ok(host)
 }
 

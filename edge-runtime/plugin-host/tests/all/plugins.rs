@@ -60,11 +60,11 @@ impl Signed {
 
     async fn install_binding(
         &self,
-        binding: Binding,
+        mut binding: Binding,
         bytes: &[u8],
     ) -> Result<Arc<PluginInfo>, PluginError> {
-        let sig = self.signer.sign(bytes).to_string();
-        self.host.install(binding, bytes.into(), Some(sig)).await
+        binding.signature = Some(self.signer.sign(&binding).to_string());
+        self.host.install(binding, bytes.into()).await
     }
 }
 
@@ -82,6 +82,7 @@ fn binding(world: World, scope: Scope, name: &str, bytes: &[u8]) -> Binding {
         sha256: Some(sha256_hex(bytes)),
         settings: BTreeMap::new(),
         limits: BindingLimits::default(),
+        signature: None,
     }
 }
 
@@ -306,38 +307,58 @@ async fn unsigned_wrongly_signed_and_mispinned_components_are_refused() {
     let s = Signed::new();
     let bytes = artifacts::RESERVATION_BALANCED;
     let good = binding(World::ReservationPolicy, Scope::Default, "p", bytes);
-    let untrusted = PluginSigner::from_secret([7; 32]).sign(bytes).to_string();
-    let over_other_bytes = s.signer.sign(artifacts::SITE_RULES_STANDARD).to_string();
-    let mut mispinned = good.clone();
-    mispinned.sha256 = Some(sha256_hex(b"something else"));
-    let mut unpinned = good.clone();
-    unpinned.sha256 = None;
-    let valid = s.signer.sign(bytes).to_string();
-    type Case<'a> = (&'a Binding, Option<&'a str>, fn(&PolicyError) -> bool);
+    let signed = |b: &Binding, signer: &PluginSigner| Binding {
+        signature: Some(signer.sign(b).to_string()),
+        ..b.clone()
+    };
+    let valid = signed(&good, &s.signer);
+    let untrusted = signed(&good, &PluginSigner::from_secret([7; 32]));
+    let over_another = Binding {
+        signature: signed(
+            &binding(
+                World::SiteRules,
+                Scope::Default,
+                "p",
+                artifacts::SITE_RULES_STANDARD,
+            ),
+            &s.signer,
+        )
+        .signature,
+        ..good.clone()
+    };
+    let malformed = Binding {
+        signature: Some("ed25519 nonsense".into()),
+        ..good.clone()
+    };
+    let mispinned = signed(
+        &Binding {
+            sha256: Some(sha256_hex(b"something else")),
+            ..good.clone()
+        },
+        &s.signer,
+    );
+    let unpinned = signed(
+        &Binding {
+            sha256: None,
+            ..good.clone()
+        },
+        &s.signer,
+    );
+    type Case = (Binding, fn(&PolicyError) -> bool);
     let cases: [Case; 6] = [
-        (&good, None, |e| matches!(e, PolicyError::Unsigned)),
-        (&good, Some(&untrusted), |e| {
-            matches!(e, PolicyError::UntrustedKey(_))
-        }),
-        (&good, Some(&over_other_bytes), |e| {
-            matches!(e, PolicyError::BadSignature)
-        }),
-        (&good, Some("ed25519 nonsense"), |e| {
+        (good.clone(), |e| matches!(e, PolicyError::Unsigned)),
+        (untrusted, |e| matches!(e, PolicyError::UntrustedKey(_))),
+        (over_another, |e| matches!(e, PolicyError::BadSignature)),
+        (malformed, |e| {
             matches!(e, PolicyError::MalformedSignature(_))
         }),
-        (&mispinned, Some(&valid), |e| {
+        (mispinned, |e| {
             matches!(e, PolicyError::DigestMismatch { .. })
         }),
-        (&unpinned, Some(&valid), |e| {
-            matches!(e, PolicyError::Invalid(_))
-        }),
+        (unpinned, |e| matches!(e, PolicyError::Invalid(_))),
     ];
-    for (binding, signature, expected) in cases {
-        match s
-            .host
-            .install(binding.clone(), bytes.into(), signature.map(str::to_owned))
-            .await
-        {
+    for (binding, expected) in cases {
+        match s.host.install(binding, bytes.into()).await {
             Err(PluginError::Untrusted { source, .. }) => {
                 assert!(expected(&source), "unexpected reason: {source}")
             }
@@ -349,9 +370,60 @@ async fn unsigned_wrongly_signed_and_mispinned_components_are_refused() {
         None
     );
     s.host
-        .install(good, bytes.into(), Some(valid))
+        .install(valid, bytes.into())
         .await
         .expect("the same bytes, properly signed and pinned, load");
+}
+
+#[tokio::test]
+async fn a_signed_binding_moved_loosened_or_resettled_is_refused() {
+    let s = Signed::new();
+    let bytes = artifacts::SITE_RULES_STANDARD;
+    let mut signed = binding(
+        World::SiteRules,
+        Scope::Station(id("AMS-001")),
+        "rules",
+        bytes,
+    );
+    signed
+        .settings
+        .insert("opens".into(), toml::Value::String("07:00".into()));
+    signed.signature = Some(s.signer.sign(&signed).to_string());
+    type Change = (&'static str, fn(&mut Binding));
+    let changes: [Change; 6] = [
+        ("another scope", |b| b.scope = Scope::Default),
+        ("another station", |b| {
+            b.scope = Scope::Station(id("AMS-002"))
+        }),
+        ("looser limits", |b| b.limits.deadline_ms = 1_000),
+        ("other settings", |b| {
+            b.settings
+                .insert("opens".into(), toml::Value::String("00:00".into()));
+        }),
+        ("a setting dropped", |b| b.settings.clear()),
+        ("another version", |b| b.version = "9.9.9".into()),
+    ];
+    for (what, change) in changes {
+        let mut altered = signed.clone();
+        change(&mut altered);
+        let refused = s.host.install(altered, bytes.into()).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(PluginError::Untrusted {
+                    source: PolicyError::BadSignature,
+                    ..
+                })
+            ),
+            "{what}: {refused:?}"
+        );
+    }
+    let mut relocated = signed.clone();
+    relocated.file = Some("elsewhere/rules.wasm".into());
+    s.host
+        .install(relocated, bytes.into())
+        .await
+        .expect("where the bytes are kept is not signed");
 }
 
 /// Loads a hostile policy and checks that a call falls back to the built-in order with a reason.
@@ -765,8 +837,9 @@ async fn weak_keys_are_never_trusted_and_a_signature_valid_for_any_message_is_re
         let forged = format!("ed25519 {weak} 01{}", "00".repeat(63));
         let s = Signed::new();
         let bytes = artifacts::MISBEHAVE_TRAP;
-        let binding = binding(World::ReservationPolicy, Scope::Default, "forged", bytes);
-        let installed = s.host.install(binding, bytes.into(), Some(forged)).await;
+        let mut binding = binding(World::ReservationPolicy, Scope::Default, "forged", bytes);
+        binding.signature = Some(forged);
+        let installed = s.host.install(binding, bytes.into()).await;
         assert!(
             matches!(
                 &installed,
