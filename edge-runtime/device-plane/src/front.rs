@@ -4,7 +4,7 @@
 use super::broker::FRONT_USER;
 use super::tls::{ChainTrust, Revocations, peer_identity};
 use super::{Audit, DeviceError, DeviceOptions, may_publish, may_subscribe};
-use crate::Identity;
+use crate::{Identity, Kind};
 use arc_swap::ArcSwap;
 use bytes::BytesMut;
 use lockergrid_protocol::to_hex;
@@ -40,9 +40,27 @@ pub(super) struct Front {
     next_session: AtomicU64,
     upstream: SocketAddr,
     secret: Arc<str>,
-    max_packet: usize,
+    limits: PacketLimits,
     audit: mpsc::UnboundedSender<Audit>,
     anonymous: Mutex<Tally>,
+}
+
+/// The largest MQTT packet a session may send, by the kind of its certificate.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PacketLimits {
+    /// Lockers and every other kind.
+    pub device: usize,
+    /// Edge nodes, which relay their lockers' messages wrapped.
+    pub edge: usize,
+}
+
+impl PacketLimits {
+    fn of(&self, identity: &Identity) -> usize {
+        match identity.kind {
+            Kind::Edge => self.edge,
+            _ => self.device,
+        }
+    }
 }
 
 /// Refusals of connections that presented no certificate, reported one by one up to
@@ -76,7 +94,7 @@ impl Front {
         initial: (Arc<ServerConfig>, Revocations),
         upstream: SocketAddr,
         secret: Arc<str>,
-        max_packet: usize,
+        limits: PacketLimits,
         audit: mpsc::UnboundedSender<Audit>,
     ) -> Arc<Front> {
         let (config, revocations) = initial;
@@ -88,7 +106,7 @@ impl Front {
             next_session: AtomicU64::new(0),
             upstream,
             secret,
-            max_packet,
+            limits,
             audit,
             anonymous: Mutex::new(Tally::default()),
         })
@@ -258,7 +276,7 @@ impl Front {
         let mut buf = BytesMut::with_capacity(4096);
         let first = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            read_packet(&mut reader, &mut buf, self.max_packet),
+            read_packet(&mut reader, &mut buf, self.limits.device),
         )
         .await;
         let (connect, will, login_present) = match first {
@@ -364,6 +382,7 @@ impl Front {
             serial: to_hex(&serial),
         });
 
+        let max_packet = self.limits.of(&identity);
         let (mut up_read, mut up_write) = upstream.into_split();
         let down = async {
             let mut chunk = vec![0u8; 16 * 1024];
@@ -384,7 +403,7 @@ impl Front {
         };
         let up = async {
             loop {
-                let packet = match read_packet(&mut reader, &mut buf, self.max_packet).await {
+                let packet = match read_packet(&mut reader, &mut buf, max_packet).await {
                     Ok(Some(packet)) => packet,
                     Ok(None) => return End::Closed,
                     Err(e) => return End::Violation(format!("malformed packet: {e}")),
@@ -399,7 +418,7 @@ impl Front {
                     if V4.write(packet, &mut out).is_err() {
                         return End::Closed;
                     }
-                    next = match parse(&mut buf, self.max_packet) {
+                    next = match parse(&mut buf, max_packet) {
                         Ok(next) => next,
                         Err(e) => return End::Violation(format!("malformed packet: {e}")),
                     };

@@ -54,7 +54,15 @@ pub struct DeviceOptions {
     pub crl_poll: Duration,
     /// The largest MQTT packet a device may send, in bytes.
     pub max_packet: usize,
+    /// The largest an edge node may send: a locker's message of up to `max_packet`, wrapped
+    /// for the uplink, must always fit.
+    pub max_edge_packet: usize,
 }
+
+/// The largest MQTT packet an edge node's uplink sends and a gateway takes from one: four times
+/// a locker's (its messages are relayed re-encoded, inside an envelope), and room for a batch of
+/// decisions.
+pub const MAX_EDGE_PACKET: usize = 256 * 1024;
 
 impl DeviceOptions {
     /// Options with the PKI files of a node: `ca.pem` and `crl.pem` from the CA directory, and
@@ -68,6 +76,7 @@ impl DeviceOptions {
             key,
             crl_poll: Duration::from_secs(1),
             max_packet: 64 * 1024,
+            max_edge_packet: MAX_EDGE_PACKET,
         }
     }
 }
@@ -168,7 +177,8 @@ impl DevicePlane {
         let trust = tls::ChainTrust::load(&options)?;
         let revocations = tls::Revocations::load(&options.crl)?;
         let config = trust.server_config(&revocations)?;
-        let (upstream, tx, rx) = broker::start(secret.clone(), options.max_packet).await?;
+        let largest = options.max_packet.max(options.max_edge_packet);
+        let (upstream, tx, rx) = broker::start(secret.clone(), largest).await?;
         let listener =
             TcpListener::bind(options.listen)
                 .await
@@ -187,7 +197,10 @@ impl DevicePlane {
             (config, revocations),
             upstream,
             secret,
-            options.max_packet,
+            front::PacketLimits {
+                device: options.max_packet,
+                edge: options.max_edge_packet,
+            },
             audit_tx,
         );
         tokio::spawn(front.clone().accept(listener, stop.clone()));

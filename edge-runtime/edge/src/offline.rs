@@ -13,8 +13,9 @@ use rumqttc::QoS;
 
 /// Most decisions in one message.
 const DRAIN_BATCH: usize = 256;
-/// Most bytes of decisions in one message: under the 64 KiB the gateway's device front accepts
-/// in one packet (a larger one would cost the connection, every time it is sent again).
+/// Most bytes of decisions in one message: well under the packet the gateway's device front
+/// accepts from an edge node (`MAX_UPLINK`; a larger one would cost the connection, every time
+/// it is sent again), so one message stays quick to send and to apply.
 const DRAIN_BYTES: usize = 48 * 1024;
 
 impl EdgeTask {

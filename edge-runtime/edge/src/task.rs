@@ -6,7 +6,7 @@
 
 use super::drain::Drain;
 use super::plugins::EdgePlugins;
-use crate::uplink::Link;
+use crate::uplink::{Link, MAX_UPLINK};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use lockergrid_device_plane::{Audit, NodeLink, Notification};
@@ -30,6 +30,9 @@ use std::time::Duration;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+/// Room in an uplink packet for its MQTT header and topic.
+const UPLINK_HEADROOM: usize = 1_024;
 
 /// The edge node's state while it runs.
 pub(super) struct EdgeTask {
@@ -385,6 +388,16 @@ impl EdgeTask {
             },
         };
         if let Ok(json) = serde_json::to_vec(&uplink) {
+            // The edge node's front takes a locker packet of up to 64 KiB and the uplink four
+            // times that; only a message crafted to grow when re-encoded (numbers written short)
+            // could outgrow it, and it would cost the uplink its connection.
+            if json.len() + UPLINK_HEADROOM > MAX_UPLINK {
+                tracing::warn!(
+                    bytes = json.len(),
+                    "a locker message too large to relay once wrapped; dropped"
+                );
+                return;
+            }
             let qos = match channel {
                 RelayedChannel::Telemetry => QoS::AtMostOnce,
                 RelayedChannel::Events | RelayedChannel::Acks => QoS::AtLeastOnce,

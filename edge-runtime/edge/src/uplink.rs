@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 
 /// The largest sync message the edge node accepts: a full resync of a large cluster.
 const MAX_DOWNLINK: usize = 16 * 1024 * 1024;
-/// The largest message it sends: a relayed locker message.
-const MAX_UPLINK: usize = 256 * 1024;
+/// The largest message it sends, and the gateway's front takes from an edge node: a relayed
+/// locker message or a batch of decisions.
+pub(super) const MAX_UPLINK: usize = lockergrid_device_plane::MAX_EDGE_PACKET;
 /// First reconnect delay; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest reconnect delay: an edge node finds a returning gateway within this, and a handful

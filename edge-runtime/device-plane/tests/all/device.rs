@@ -612,3 +612,79 @@ async fn a_flood_of_anonymous_connects_is_summed_up_and_a_devices_records_all_ar
         next.await.expect("the device's connect is recorded");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_node_may_relay_a_lockers_largest_message_and_a_locker_may_not_exceed_its_own() {
+    let mut plane = plane().await;
+    let addr = plane.plane.addr();
+    plane
+        .link
+        .tx
+        .subscribe("edges/+/events")
+        .expect("node subscribes");
+    // A locker's message at its 64 KiB limit, wrapped by its edge node: larger than a locker
+    // may send, well within an edge node's packet.
+    let wrapped = format!(
+        "{{\"v\":1,\"body\":{{\"relayed\":{{\"locker\":\"ams-zuid\",\"channel\":\"events\",\"message\":\"{}\"}}}}}}",
+        "x".repeat(64 * 1024)
+    );
+    let files = plane.device(Kind::Edge, "edge-north");
+    let mut options = MqttOptions::new("edge-north", "127.0.0.1", addr.port());
+    let config = client_config(
+        &files.join("ca.pem"),
+        &files.join("edge-north.pem"),
+        &files.join("edge-north.key.pem"),
+    )
+    .unwrap();
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (edge, mut events) = AsyncClient::new(options, 64);
+    connected(&mut events)
+        .await
+        .expect("the edge node connects");
+    edge.publish(
+        "edges/edge-north/events",
+        QoS::AtLeastOnce,
+        false,
+        wrapped.clone(),
+    )
+    .await
+    .unwrap();
+    let driver = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let forwarded = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(Notification::Forward(forward)) = plane.link.rx.next().await.unwrap() {
+                return forward.publish;
+            }
+        }
+    })
+    .await
+    .expect("the wrapped message reaches the node");
+    assert_eq!(forwarded.payload.len(), wrapped.len());
+    assert!(!driver.is_finished(), "the edge node is still connected");
+
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    let mut options = MqttOptions::new("ams-zuid", "127.0.0.1", addr.port());
+    let config = client_config(
+        &files.join("ca.pem"),
+        &files.join("ams-zuid.pem"),
+        &files.join("ams-zuid.key.pem"),
+    )
+    .unwrap();
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (locker, mut events) = AsyncClient::new(options, 64);
+    connected(&mut events).await.expect("the locker connects");
+    locker
+        .publish("lockers/ams-zuid/events", QoS::AtLeastOnce, false, wrapped)
+        .await
+        .unwrap();
+    until_dropped(&mut events).await;
+    match plane.notable().await {
+        Audit::Violation { identity, attempt } => {
+            assert_eq!(identity.id, "ams-zuid");
+            assert!(attempt.contains("malformed packet"), "{attempt}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
