@@ -231,6 +231,8 @@ async fn sweep(store: Store, every: Duration, shutdown: CancellationToken) {
                     holds = report.holds_expired,
                     parcels = report.parcels_expired,
                     keys = report.keys_forgotten,
+                    drop_offs = report.drop_offs_abandoned,
+                    returns = report.returns_expired,
                     "expired"
                 );
             }

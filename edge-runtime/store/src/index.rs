@@ -99,6 +99,8 @@ pub(super) struct Index {
     pub key_deadlines: BTreeSet<(Timestamp, String)>,
     /// Returns whose drop-off opened a compartment, by when its door must have closed.
     pub drop_off_deadlines: BTreeSet<(Timestamp, ReturnId)>,
+    /// Returns not dropped off yet, by the end of their drop-off window.
+    pub return_deadlines: BTreeSet<(Timestamp, ReturnId)>,
     pub chain: ChainHead,
     /// The last outbox sequence number written.
     pub outbox_seq: u64,
@@ -164,6 +166,12 @@ impl Index {
         }
         let returns = rx.open_table(RETURNS_V1.def())?;
         for r in RETURNS_V1.all(&returns)? {
+            if matches!(
+                r.status,
+                ReturnStatus::Authorized | ReturnStatus::DroppingOff
+            ) {
+                self.return_deadlines.insert((r.expires_at, r.id.clone()));
+            }
             if r.status == ReturnStatus::DroppingOff {
                 let opened = r.opened_at.unwrap_or(r.created_at);
                 self.drop_off_deadlines

@@ -437,6 +437,8 @@ pub struct ExpiryReport {
     pub keys_forgotten: u32,
     /// Drop-offs whose door never reported closing, their compartments given back.
     pub drop_offs_abandoned: u32,
+    /// Returns not dropped off in their window, their codes removed.
+    pub returns_expired: u32,
 }
 
 /// One compartment's change in a commit.

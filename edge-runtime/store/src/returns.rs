@@ -392,6 +392,47 @@ impl Writer {
         Ok(true)
     }
 
+    /// A return whose drop-off window closed: still authorised, it expires and its code row is
+    /// removed, so the code is gone from the store and from the edge nodes' mirrors. One whose
+    /// door is open at that moment is looked at again once that door's deadline passed; `true`
+    /// when it expired.
+    pub(crate) fn return_window_closed(
+        &mut self,
+        tx: &mut Tx<'_>,
+        id: &ReturnId,
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = RETURNS_V1.get(&tx.returns, id.as_str())? else {
+            return Ok(false);
+        };
+        if record.status == ReturnStatus::DroppingOff {
+            let opened = record.opened_at.unwrap_or(record.created_at);
+            let again = door_deadline(opened)
+                .max(tx.now)
+                .plus(std::time::Duration::from_millis(1));
+            self.index.return_deadlines.insert((again, id.clone()));
+            return Ok(false);
+        }
+        let Ok(expired) = record.status.apply(ReturnEvent::Expired) else {
+            return Ok(false);
+        };
+        if let Some(hash) = record.code_hash.take() {
+            tx.return_codes.remove(hash.as_str())?;
+        }
+        record.status = expired;
+        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        tx.dirty.insert(record.station_id.clone());
+        self.log(
+            tx,
+            Draft::new(
+                Actor::system(),
+                "return_expired",
+                id.as_str(),
+                "not dropped off in time; its code no longer opens anything",
+            ),
+        )?;
+        Ok(true)
+    }
+
     /// Frees the compartment held for `record`'s drop-off, or puts it back in the edge node's
     /// lease.
     fn give_back_drop_off(

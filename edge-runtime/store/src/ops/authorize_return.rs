@@ -78,6 +78,9 @@ impl Writer {
         };
         RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
         RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &id.to_string())?;
+        self.index
+            .return_deadlines
+            .insert((record.expires_at, id.clone()));
         self.log(
             tx,
             Draft::new(request.actor, "return_authorized", id.as_str(), "ok"),

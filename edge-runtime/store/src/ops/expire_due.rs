@@ -56,6 +56,15 @@ impl Writer {
                 report.drop_offs_abandoned += 1;
             }
         }
+        while let Some((due, id)) = self.index.return_deadlines.first().cloned() {
+            if due > tx.now || report.returns_expired as usize >= SWEEP_LIMIT {
+                break;
+            }
+            self.index.return_deadlines.remove(&(due, id.clone()));
+            if self.return_window_closed(tx, &id)? {
+                report.returns_expired += 1;
+            }
+        }
         while let Some((created, key)) = self.index.key_deadlines.first().cloned() {
             if created.plus(KEY_LIFETIME) > tx.now || report.keys_forgotten as usize >= SWEEP_LIMIT
             {

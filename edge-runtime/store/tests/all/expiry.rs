@@ -182,3 +182,70 @@ async fn a_drop_off_whose_door_never_closes_gives_its_compartment_back() {
     let again = t.store.unlock_for_pickup(drop_off("ev-2")).await.unwrap();
     assert!(again.is_some(), "the code works again");
 }
+
+#[tokio::test]
+async fn a_return_not_dropped_off_in_its_window_expires_and_its_code_is_gone() {
+    use lockergrid_model::ReturnStatus;
+    use lockergrid_protocol::OrderId;
+    use lockergrid_store::{DOOR_GRACE, ReturnRequest};
+    let t = open(vec![seed("st-a", [2, 0, 0, 0])]).await;
+    let authorize = |order: &str| ReturnRequest {
+        order_id: OrderId::new(order).unwrap(),
+        station: station_id("st-a"),
+        spec: crate::support::small_parcel(),
+        size: Size::Small,
+        valid: Duration::from_secs(3_600),
+        actor: checkout(),
+    };
+    let idle = t.store.authorize_return(authorize("back-1")).await.unwrap();
+    let late = t.store.authorize_return(authorize("back-2")).await.unwrap();
+    let drop_off = |code: &lockergrid_protocol::PickupCode, event: &str| PickupUnlock {
+        station: station_id("st-a"),
+        code: code.clone().into(),
+        event: Some(event.into()),
+        actor: Actor {
+            subject: "locker:st-a".into(),
+            role: "device".into(),
+        },
+        decided_by: None,
+        valid: Duration::from_secs(60),
+    };
+    // The second is opened a minute before its window ends, and its door never reports closing.
+    t.clock.advance(Duration::from_secs(3_540));
+    let opened = t
+        .store
+        .unlock_for_pickup(drop_off(&late.code, "ev-1"))
+        .await
+        .unwrap();
+    assert!(opened.is_some());
+    t.clock.advance(Duration::from_secs(60));
+    let report = t.store.expire_due().await.unwrap();
+    assert_eq!(
+        report.returns_expired, 1,
+        "the idle one; the open one waits for its door"
+    );
+    let status = |id| t.store.return_record(id).unwrap().unwrap();
+    let expired = status(&idle.record.id);
+    assert_eq!(expired.status, ReturnStatus::Expired);
+    assert_eq!(expired.code_hash, None, "no code row is left");
+    assert!(
+        !matches!(
+            t.store
+                .unlock_for_pickup(drop_off(&idle.code, "ev-2"))
+                .await,
+            Ok(Some(_))
+        ),
+        "the expired code opens nothing"
+    );
+    assert_eq!(status(&late.record.id).status, ReturnStatus::DroppingOff);
+    t.clock.advance(Duration::from_secs(120) + DOOR_GRACE);
+    let report = t.store.expire_due().await.unwrap();
+    assert_eq!((report.drop_offs_abandoned, report.returns_expired), (1, 1));
+    assert_eq!(status(&late.record.id).status, ReturnStatus::Expired);
+    assert_eq!(free_small(&t), 2, "both compartments are free");
+    let log = t.store.access_log(1, 100).unwrap();
+    assert_eq!(
+        log.iter().filter(|e| e.action == "return_expired").count(),
+        2
+    );
+}
