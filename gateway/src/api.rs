@@ -16,6 +16,7 @@ mod tokens;
 
 use crate::auth::keyring::Keyring;
 use crate::auth::revocations::Revocations;
+use crate::contacts::ContactKeys;
 use crate::devices::Devices;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use crate::plugins::PluginStore;
@@ -77,6 +78,8 @@ pub struct App {
     pub tokens: std::sync::RwLock<Keyring>,
     /// Tokens revoked before they expire.
     pub revocations: std::sync::RwLock<Revocations>,
+    /// Seals recipients' addresses.
+    pub contacts: ContactKeys,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// How long a reservation holds its compartment unless the policy chooses.
@@ -101,6 +104,8 @@ pub struct AppParts {
     pub tokens: Keyring,
     /// The revocations in force.
     pub revocations: Revocations,
+    /// Seals recipients' addresses.
+    pub contacts: ContactKeys,
     /// The default hold.
     pub hold: Duration,
     /// The plugin host.
@@ -125,6 +130,7 @@ impl App {
             store: parts.store,
             tokens: std::sync::RwLock::new(parts.tokens),
             revocations: std::sync::RwLock::new(parts.revocations),
+            contacts: parts.contacts,
             hold: parts.hold,
             plugins: parts.plugins,
             plugin_store: parts.plugin_store,

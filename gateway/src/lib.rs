@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod devices;
 pub mod edge;
 pub mod metrics;

@@ -129,6 +129,7 @@ pub async fn start(
         store: store.clone(),
         tokens: Keyring::open(&data_dir)?,
         revocations: Revocations::new(store.revocations()?),
+        contacts: secrets.contact_keys(),
         hold: deployment.hold,
         plugins,
         plugin_store: plugin_store.clone(),

@@ -1,6 +1,7 @@
 //! A node's keys, one file each under `secrets/` in its data directory, so that each can be
 //! replaced without touching the others: `command.key` (signs locker commands), `code.key`
-//! (hashes pickup and drop-off codes) and `plugin-signing.key` (signs the bundled plugins). Each is
+//! (hashes pickup and drop-off codes), `plugin-signing.key` (signs the bundled plugins) and
+//! `contact.key` (derives the data keys recipients' addresses are sealed with). Each is
 //! 32 random bytes, created on first start with mode 0600 in a 0700 directory, and never logged.
 //! The gateway's token keys have a directory of their own there (`auth::keyring`).
 //!
@@ -24,23 +25,27 @@ pub const SECRETS_DIR: &str = "secrets";
 /// The file the keys were derived from before each had its own.
 const LEGACY_MASTER: &str = "master.key";
 
-/// One key file: its name and the purpose string the legacy master derived it with.
+/// One key file: its name and the purpose string the legacy master derived it with, if it did.
 struct KeyFile {
     name: &'static str,
-    legacy_purpose: &'static str,
+    legacy_purpose: Option<&'static str>,
 }
 
 const COMMAND: KeyFile = KeyFile {
     name: "command.key",
-    legacy_purpose: "lockergrid locker command signing v1",
+    legacy_purpose: Some("lockergrid locker command signing v1"),
 };
 const CODE: KeyFile = KeyFile {
     name: "code.key",
-    legacy_purpose: "lockergrid pickup code hashing v1",
+    legacy_purpose: Some("lockergrid pickup code hashing v1"),
 };
 const PLUGIN_SIGNING: KeyFile = KeyFile {
     name: "plugin-signing.key",
-    legacy_purpose: "lockergrid plugin signing v1",
+    legacy_purpose: Some("lockergrid plugin signing v1"),
+};
+const CONTACT: KeyFile = KeyFile {
+    name: "contact.key",
+    legacy_purpose: None,
 };
 
 /// A node's command, code and plugin-signing keys.
@@ -49,6 +54,7 @@ pub struct Secrets {
     command: [u8; 32],
     code: [u8; 32],
     plugin_signing: [u8; 32],
+    contact: [u8; 32],
 }
 
 /// Why the keys could not be loaded or created.
@@ -74,9 +80,9 @@ impl Secrets {
         let (path, dir) = open_secrets_dir(data_dir)?;
         let legacy = read_key(&dir, &path, LEGACY_MASTER)?;
         let key = |file: &KeyFile| -> Result<[u8; 32], SecretsError> {
-            let fresh = match &legacy {
-                Some(master) => derive(master, file.legacy_purpose),
-                None => random(),
+            let fresh = match (&legacy, file.legacy_purpose) {
+                (Some(master), Some(purpose)) => derive(master, purpose),
+                _ => random(),
             };
             load_or_write(&dir, &path, file.name, fresh)
         };
@@ -84,6 +90,7 @@ impl Secrets {
             command: key(&COMMAND)?,
             code: key(&CODE)?,
             plugin_signing: key(&PLUGIN_SIGNING)?,
+            contact: key(&CONTACT)?,
         };
         if legacy.is_some() {
             dir.remove_file(LEGACY_MASTER)
@@ -101,6 +108,11 @@ impl Secrets {
     /// The key this node signs locker commands with.
     pub fn command_key(&self) -> CommandKey {
         CommandKey::from_secret(self.command)
+    }
+
+    /// The key recipients' addresses are sealed with, by data keys derived from it.
+    pub fn contact_keys(&self) -> crate::contacts::ContactKeys {
+        crate::contacts::ContactKeys::new(self.contact)
     }
 
     /// The key pickup codes are hashed with.
@@ -198,7 +210,8 @@ mod tests {
         assert_ne!(first.command, first.plugin_signing);
         let secrets = dir.path().join(SECRETS_DIR);
         assert_eq!(mode(&secrets), 0o700);
-        for file in [COMMAND.name, CODE.name, PLUGIN_SIGNING.name] {
+        assert_ne!(first.contact, first.code);
+        for file in [COMMAND.name, CODE.name, PLUGIN_SIGNING.name, CONTACT.name] {
             assert_eq!(mode(&secrets.join(file)), 0o600, "{file}");
         }
     }
@@ -222,12 +235,10 @@ mod tests {
         let master = [7u8; 32];
         std::fs::write(secrets.join(LEGACY_MASTER), master).expect("write");
         let split = Secrets::load_or_create(dir.path()).expect("split");
-        assert_eq!(split.command, derive(&master, COMMAND.legacy_purpose));
-        assert_eq!(split.code, derive(&master, CODE.legacy_purpose));
-        assert_eq!(
-            split.plugin_signing,
-            derive(&master, PLUGIN_SIGNING.legacy_purpose)
-        );
+        let derived = |file: &KeyFile| derive(&master, file.legacy_purpose.expect("derived"));
+        assert_eq!(split.command, derived(&COMMAND));
+        assert_eq!(split.code, derived(&CODE));
+        assert_eq!(split.plugin_signing, derived(&PLUGIN_SIGNING));
         assert!(!secrets.join(LEGACY_MASTER).exists());
         let again = Secrets::load_or_create(dir.path()).expect("loaded");
         assert_eq!(again.command, split.command);

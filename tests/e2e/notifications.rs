@@ -1,5 +1,6 @@
 //! A stored parcel and a closed pickup window ask the notification router; its plans, with the
-//! reminders it schedules, land in the outbox.
+//! reminders it schedules, land in the outbox. A recipient's addresses are sealed: the data
+//! directory never holds them in clear, and operators see them masked.
 
 use lockergrid_gateway::auth::Role;
 use lockergrid_model::ManualClock;
@@ -11,6 +12,22 @@ use std::time::Duration;
 /// Midnight UTC, inside the recipient's quiet hours.
 const START: Timestamp = Timestamp(1_796_083_200_000);
 const HOUR: u64 = 3_600_000;
+const EMAIL: &str = "chris.recipient@example.com";
+const PHONE: &str = "+31687654321";
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
 
 async fn outbox_until(
     d: &Running,
@@ -77,7 +94,10 @@ async fn a_stored_parcel_is_planned_with_quiet_hours_and_reminders_and_its_expir
         "parcel": small_parcel(),
         "tier": "standard",
         "station_id": "st-a",
-        "recipient": { "id": "cust-1", "channels": ["sms", "email", "push"], "quiet_hours": [1320, 420] },
+        "recipient": {
+            "id": "cust-1", "channels": ["sms", "email", "push"], "quiet_hours": [1320, 420],
+            "contact": { "email": EMAIL, "phone": PHONE, "app_url": "https://app.example.com/hooks/7" },
+        },
     });
     let (status, r) = d
         .send(
@@ -99,6 +119,15 @@ async fn a_stored_parcel_is_planned_with_quiet_hours_and_reminders_and_its_expir
     .await?;
     let stored = planned(&entries, "parcel_stored").expect("planned");
     assert_eq!(stored["recipient"]["id"], "cust-1");
+    assert_eq!(
+        stored["recipient"]["contact"],
+        json!({ "email": "c***@example.com", "phone": "+31*******21", "app_url": "https://app.example.com/…" }),
+        "operators see the addresses masked"
+    );
+    for secret in [EMAIL, PHONE, "hooks/7"] {
+        let found = files_containing(&d.gateway.data_dir, secret.as_bytes());
+        assert!(found.is_empty(), "{secret} in clear in {found:?}");
+    }
     assert_eq!(stored["decided_by"]["plugin"], "notify-multichannel");
     assert_eq!(
         channels(stored),
@@ -135,9 +164,14 @@ async fn a_recipient_with_no_channel_or_a_bad_quiet_hour_is_refused() -> anyhow:
     for (n, recipient) in [
         json!({ "id": "c", "channels": [] }),
         json!({ "id": "c", "channels": ["sms", "sms"] }),
-        json!({ "id": "c", "channels": ["sms"], "quiet_hours": [0, 1440] }),
+        json!({ "id": "c", "channels": ["sms"], "quiet_hours": [0, 1440], "contact": { "phone": "+31612345678" } }),
         json!({ "id": "", "channels": ["sms"] }),
         json!({ "id": "c", "channels": ["pigeon"] }),
+        json!({ "id": "c", "channels": ["sms"] }),
+        json!({ "id": "c", "channels": ["sms"], "contact": { "email": "c@example.com" } }),
+        json!({ "id": "c", "channels": ["email"], "contact": { "email": "c@example.com\r\nBcc: x@example.com" } }),
+        json!({ "id": "c", "channels": ["sms"], "contact": { "phone": "0612345678" } }),
+        json!({ "id": "c", "channels": ["push"], "contact": { "app_url": "http://app.example.com/h" } }),
     ]
     .into_iter()
     .enumerate()

@@ -204,6 +204,38 @@ pub struct NotifyRecipient {
     /// Quiet hours, minutes since local midnight, start and end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<(u16, u16)>,
+    /// Where each channel reaches them, sealed: no address is ever stored in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Box<SealedContact>>,
+}
+
+/// A recipient's addresses encrypted (AES-256-GCM) under the contact data key `key_id`, bound
+/// to the order and recipient they belong to, with the masked forms an API may show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedContact {
+    /// Which data key sealed it, so keys can rotate.
+    pub key_id: u32,
+    /// The 96-bit nonce, hex.
+    pub nonce: String,
+    /// The sealed addresses with their tag, base64.
+    pub ciphertext: String,
+    /// The addresses masked (`c***@example.com`, `+31******78`), for people who need to see
+    /// that an address is there, not what it is.
+    pub masked: MaskedContact,
+}
+
+/// A recipient's addresses, masked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskedContact {
+    /// The e-mail address, masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The phone number, masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// The customer app's endpoint, its origin only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_url: Option<String>,
 }
 
 /// A notification that must not be lost, in the outbox until it is delivered.

@@ -475,14 +475,18 @@ fn edge_schemas() -> Value {
 
 fn plugin_schemas() -> Value {
     json!({
-        "Recipient": { "type": "object", "additionalProperties": false, "required": ["id", "channels"],
-            "description": "Who hears about the parcel; by default the order's customer by push, SMS and e-mail.",
+        "Recipient": { "type": "object", "additionalProperties": false, "required": ["id", "channels", "contact"],
+            "description": "Who hears about the parcel and where; every channel needs its address (email: email, sms: phone, push and webhook: app_url). The addresses are sealed (AES-256-GCM) at once and shown masked.",
             "properties": {
             "id": { "type": "string", "minLength": 1, "maxLength": 128 },
             "channels": { "type": "array", "minItems": 1, "uniqueItems": true,
                 "items": { "type": "string", "enum": ["push", "sms", "email", "webhook"] } },
             "quiet_hours": { "type": "array", "minItems": 2, "maxItems": 2,
-                "items": { "type": "integer", "minimum": 0, "maximum": 1439 } } } },
+                "items": { "type": "integer", "minimum": 0, "maximum": 1439 } },
+            "contact": { "type": "object", "additionalProperties": false, "properties": {
+                "email": { "type": "string", "maxLength": 254, "format": "email" },
+                "phone": { "type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$", "description": "E.164" },
+                "app_url": { "type": "string", "format": "uri", "maxLength": 2048, "description": "The customer app's endpoint: https, or http on loopback" } } } } },
         "World": { "type": "string", "enum": ["reservation-policy", "notification-router", "site-rules"] },
         "Scope": { "type": "string", "pattern": "^(default|region:[A-Za-z0-9._:-]{1,64}|station:[A-Za-z0-9._:-]{1,64})$" },
         "TrustedKey": { "type": "object", "additionalProperties": false, "required": ["name", "public_key"], "properties": {

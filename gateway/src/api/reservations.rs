@@ -5,6 +5,7 @@ use super::extract::{ApiJson, ApiPath, Caller};
 use super::problem::ApiError;
 use super::stations::{candidate_json, validate_area};
 use crate::auth::Role;
+use crate::contacts::{self, Contact, ContactKeys};
 use crate::devices::DoorEnd;
 use axum::Json;
 use axum::extract::State;
@@ -60,12 +61,13 @@ pub(super) struct RecipientBody {
     channels: Vec<NotifyChannel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quiet_hours: Option<[u16; 2]>,
+    contact: Contact,
 }
 
 /// Longest recipient id accepted.
 const MAX_RECIPIENT_ID: usize = 128;
 
-fn recipient(body: &CreateReservation) -> Result<NotifyRecipient, ApiError> {
+fn recipient(body: &CreateReservation, keys: &ContactKeys) -> Result<NotifyRecipient, ApiError> {
     let Some(r) = &body.recipient else {
         return Ok(NotifyRecipient {
             id: body.order_id.to_string(),
@@ -75,6 +77,7 @@ fn recipient(body: &CreateReservation) -> Result<NotifyRecipient, ApiError> {
                 NotifyChannel::Email,
             ],
             quiet_hours: None,
+            contact: None,
         });
     };
     if r.id.is_empty()
@@ -98,10 +101,13 @@ fn recipient(body: &CreateReservation) -> Result<NotifyRecipient, ApiError> {
             "recipient.quiet_hours are minutes since local midnight, 0 to 1439",
         ));
     }
+    r.contact.check(&r.channels).map_err(ApiError::invalid)?;
+    let bound = contacts::binding(body.order_id.as_str(), &r.id);
     Ok(NotifyRecipient {
         id: r.id.clone(),
         channels: r.channels.clone(),
         quiet_hours: r.quiet_hours.map(|[start, end]| (start, end)),
+        contact: Some(Box::new(keys.seal(&r.contact, &bound))),
     })
 }
 
@@ -153,7 +159,7 @@ pub(super) async fn create(
         .parcel
         .smallest_size()
         .map_err(|e| ineligible(&app, e))?;
-    let recipient = recipient(&body)?;
+    let recipient = recipient(&body, &app.contacts)?;
     let (target, origin, placement) = target(&app, &body, size).await?;
     let hold = placement
         .hold_minutes
