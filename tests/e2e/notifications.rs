@@ -5,7 +5,7 @@
 use lockergrid_gateway::auth::Role;
 use lockergrid_model::ManualClock;
 use lockergrid_protocol::Timestamp;
-use lockergrid_tests::{Deployment, Running, small_parcel};
+use lockergrid_tests::{Deployment, Running, files_containing, small_parcel};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -14,20 +14,6 @@ const START: Timestamp = Timestamp(1_796_083_200_000);
 const HOUR: u64 = 3_600_000;
 const EMAIL: &str = "chris.recipient@example.com";
 const PHONE: &str = "+31687654321";
-
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
-            found.push(path.display().to_string());
-        }
-    }
-    found
-}
 
 async fn outbox_until(
     d: &Running,

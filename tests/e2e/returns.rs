@@ -3,7 +3,7 @@
 //! until a carrier of the station collects it with its token, and every refusal on the way.
 
 use lockergrid_gateway::auth::Role;
-use lockergrid_tests::{Deployment, Running, small_parcel};
+use lockergrid_tests::{Deployment, Running, files_containing, small_parcel};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -121,5 +121,46 @@ async fn a_return_is_dropped_off_with_its_code_and_collected_by_a_carrier_of_its
         .filter(|e| e["action"] == "pickup" && e["outcome"] == "code_rejected")
         .count();
     assert_eq!(refused, 1, "the spent drop-off code");
+    d.stop().await
+}
+
+#[tokio::test]
+async fn a_returns_recipient_is_checked_and_its_addresses_never_stored_in_clear()
+-> anyhow::Result<()> {
+    let d = Deployment::new().station(STATION, 10).start().await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let url = format!("{}/v1/returns", d.base);
+    let body = |contact: Value| {
+        json!({
+            "order_id": "order-88", "station_id": STATION, "parcel": small_parcel(),
+            "recipient": { "id": "cust-88", "channels": ["email", "sms"], "contact": contact },
+        })
+    };
+    let create = |body: Value| d.send(d.http.post(&url).bearer_auth(&checkout).json(&body));
+    let (status, problem) = create(body(json!({ "email": "r@example.com" }))).await?;
+    assert_eq!(status, 422, "sms needs a phone: {problem}");
+    let (status, problem) = create(body(
+        json!({ "email": "r@example", "phone": "+31611223344" }),
+    ))
+    .await?;
+    assert_eq!(status, 422, "{problem}");
+    let (status, authorized) = create(body(
+        json!({ "email": "returner@example.com", "phone": "+31611223344" }),
+    ))
+    .await?;
+    assert_eq!(status, 201, "{authorized}");
+    assert!(authorized.get("recipient").is_none(), "{authorized}");
+    let stored = d
+        .gateway
+        .app
+        .store
+        .return_record(&authorized["id"].as_str().expect("id").parse()?)?
+        .expect("stored");
+    let sealed = stored.recipient.and_then(|r| r.contact).expect("sealed");
+    assert_eq!(sealed.masked.email.as_deref(), Some("r***@example.com"));
+    for secret in ["returner@example.com", "+31611223344"] {
+        let found = files_containing(&d.gateway.data_dir, secret.as_bytes());
+        assert!(found.is_empty(), "{secret} in clear in {found:?}");
+    }
     d.stop().await
 }

@@ -465,6 +465,9 @@ pub struct ReturnRecord {
     /// When a carrier took it away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collected_at: Option<Timestamp>,
+    /// Who hears about it, with their addresses sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<NotifyRecipient>,
 }
 
 /// Where a return stands.

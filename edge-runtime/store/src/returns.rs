@@ -41,6 +41,8 @@ pub struct ReturnRequest {
     pub valid: Duration,
     /// Who asked.
     pub actor: Actor,
+    /// Who hears about it.
+    pub recipient: Option<lockergrid_model::NotifyRecipient>,
 }
 
 /// A door closing on a return after its drop-off unlock.

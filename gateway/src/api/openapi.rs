@@ -419,7 +419,8 @@ fn return_schemas() -> Value {
     json!({
         "CreateReturn": { "type": "object", "additionalProperties": false,
             "required": ["order_id", "station_id", "parcel"], "properties": {
-            "order_id": id, "station_id": id, "parcel": { "$ref": "#/components/schemas/ParcelSpec" } } },
+            "order_id": id, "station_id": id, "parcel": { "$ref": "#/components/schemas/ParcelSpec" },
+            "recipient": { "$ref": "#/components/schemas/Recipient" } } },
         "Return": { "type": "object", "properties": {
             "id": id, "order_id": id, "station_id": id,
             "size": { "$ref": "#/components/schemas/Size" },

@@ -80,6 +80,15 @@ fn recipient(body: &CreateReservation, keys: &ContactKeys) -> Result<NotifyRecip
             contact: None,
         });
     };
+    sealed_recipient(&body.order_id, r, keys)
+}
+
+/// A recipient as a request names it, checked, with its addresses sealed for `order`.
+pub(super) fn sealed_recipient(
+    order: &OrderId,
+    r: &RecipientBody,
+    keys: &ContactKeys,
+) -> Result<NotifyRecipient, ApiError> {
     if r.id.is_empty()
         || r.id.len() > MAX_RECIPIENT_ID
         || !r.id.bytes().all(|b| b.is_ascii_graphic())
@@ -102,7 +111,7 @@ fn recipient(body: &CreateReservation, keys: &ContactKeys) -> Result<NotifyRecip
         ));
     }
     r.contact.check(&r.channels).map_err(ApiError::invalid)?;
-    let bound = contacts::binding(body.order_id.as_str(), &r.id);
+    let bound = contacts::binding(order.as_str(), &r.id);
     Ok(NotifyRecipient {
         id: r.id.clone(),
         channels: r.channels.clone(),

@@ -7,7 +7,8 @@ use super::App;
 use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::reservations::{
-    awaiting_door, ineligible_parcel, not_unlocked, preferred_wait, send_and_wait, site_rules,
+    RecipientBody, awaiting_door, ineligible_parcel, not_unlocked, preferred_wait,
+    sealed_recipient, send_and_wait, site_rules,
 };
 use crate::auth::Role;
 use crate::devices::DoorEnd;
@@ -54,6 +55,8 @@ pub(super) struct CreateReturn {
     order_id: OrderId,
     station_id: StationId,
     parcel: ParcelSpec,
+    #[serde(default)]
+    recipient: Option<RecipientBody>,
 }
 
 pub(super) async fn create(
@@ -63,6 +66,11 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.permit(&app, &[Role::Checkout], None).await?;
     let size = body.parcel.smallest_size().map_err(ineligible_parcel)?;
+    let recipient = body
+        .recipient
+        .as_ref()
+        .map(|r| sealed_recipient(&body.order_id, r, &app.contacts))
+        .transpose()?;
     let request = ReturnRequest {
         order_id: body.order_id,
         station: body.station_id,
@@ -70,6 +78,7 @@ pub(super) async fn create(
         size,
         valid: RETURN_VALID,
         actor: caller.actor(),
+        recipient,
     };
     let authorized = app
         .store

@@ -235,6 +235,7 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
                 subject: "shop".into(),
                 role: "checkout".into(),
             },
+            recipient: None,
         };
         let authorized = gateway.app.store.authorize_return(request).await?;
         returns.push((authorized.record.id, authorized.code.reveal().to_owned()));

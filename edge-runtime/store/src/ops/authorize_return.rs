@@ -75,6 +75,7 @@ impl Writer {
             opened_at: None,
             dropped_off_at: None,
             collected_at: None,
+            recipient: request.recipient,
         };
         RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
         RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &id.to_string())?;

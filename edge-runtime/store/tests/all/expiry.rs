@@ -146,6 +146,7 @@ async fn a_drop_off_whose_door_never_closes_gives_its_compartment_back() {
             size: Size::Small,
             valid: Duration::from_secs(86_400),
             actor: checkout(),
+            recipient: None,
         })
         .await
         .unwrap();
@@ -196,6 +197,7 @@ async fn a_return_not_dropped_off_in_its_window_expires_and_its_code_is_gone() {
         size: Size::Small,
         valid: Duration::from_secs(3_600),
         actor: checkout(),
+        recipient: None,
     };
     let idle = t.store.authorize_return(authorize("back-1")).await.unwrap();
     let late = t.store.authorize_return(authorize("back-2")).await.unwrap();

@@ -34,6 +34,7 @@ async fn authorize(store: &Store, order: &str) -> ReturnRecord {
         size: Size::Small,
         valid: Duration::from_secs(86_400),
         actor: checkout(),
+        recipient: None,
     };
     store.authorize_return(request).await.unwrap().record
 }
