@@ -89,8 +89,10 @@ impl CodeCaches {
             let Some(compartment) = any_compartment(store, &station) else {
                 continue;
             };
-            let counter = match store.next_counter(station).await {
-                Ok(counter) => counter,
+            let counter = match store.cache_counter(station).await {
+                Ok(Some(counter)) => counter,
+                // A command is on its way to the locker: the update follows once it is answered.
+                Ok(None) => continue,
                 Err(e) => {
                     tracing::error!(%locker, error = %e, "no counter for the code cache");
                     continue;

@@ -29,6 +29,19 @@ pub(super) fn next_counter(tx: &mut Tx<'_>, station: &StationId) -> Result<u64, 
     Ok(locker.counter)
 }
 
+/// Whether a command to `station`'s locker still waits for its acknowledgement.
+pub(super) fn has_pending(tx: &Tx<'_>, station: &StationId) -> Result<bool, StoreError> {
+    for (id, _) in PENDING_COMMANDS_V1.entries(&tx.pending_commands)? {
+        if COMMANDS_V1
+            .get(&tx.commands, id.as_str())?
+            .is_some_and(|c| &c.station_id == station)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl Writer {
     /// A new pending command with the locker's next counter.
     pub(super) fn issue(

@@ -67,10 +67,18 @@ pub struct OfflinePickup {
 }
 
 impl Store {
-    /// The next command counter of `station`'s locker, recorded.
-    pub async fn next_counter(&self, station: StationId) -> Result<u64, StoreError> {
-        self.write(move |_, tx| crate::commands::next_counter(tx, &station))
-            .await
+    /// The next command counter of `station`'s locker for a code cache update, recorded; `None`
+    /// while a command to that locker waits for its acknowledgement. Checked and taken in one
+    /// transaction, so an update never takes a counter above that of a command issued before it
+    /// but not yet sent, which the locker would then refuse as a replay.
+    pub async fn cache_counter(&self, station: StationId) -> Result<Option<u64>, StoreError> {
+        self.write(move |_, tx| {
+            if crate::commands::has_pending(tx, &station)? {
+                return Ok(None);
+            }
+            crate::commands::next_counter(tx, &station).map(Some)
+        })
+        .await
     }
 
     /// `station`'s code key (hex) and every active code of the station with its compartment:

@@ -285,3 +285,38 @@ async fn a_door_closing_too_late_is_recorded_as_a_conflict_and_a_reissued_code_r
         "{again:?}"
     );
 }
+
+#[tokio::test]
+async fn a_code_cache_update_waits_for_a_command_still_on_its_way_to_the_locker() {
+    let t = open(vec![seed("st-a", [2, 0, 0, 0]), seed("st-b", [1, 0, 0, 0])]).await;
+    let r = t
+        .store
+        .reserve(request("st-a", "o-1"))
+        .await
+        .expect("reserved")
+        .reservation;
+    let unlock = t
+        .store
+        .unlock_for_deposit(r.id.clone(), agent(), None, VALID)
+        .await
+        .expect("unlock issued");
+    // The unlock has counter 1 and is not answered yet: an update taking counter 2 now could
+    // reach the locker first and make it refuse the unlock as a replay.
+    assert_eq!(
+        t.store.cache_counter(station_id("st-a")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        t.store.cache_counter(station_id("st-b")).await.unwrap(),
+        Some(1),
+        "another locker is not held up"
+    );
+    t.store
+        .settle_command(unlock.id.clone(), CommandEvent::Executed, None, locker())
+        .await
+        .expect("settled");
+    assert_eq!(
+        t.store.cache_counter(station_id("st-a")).await.unwrap(),
+        Some(unlock.counter + 1)
+    );
+}
