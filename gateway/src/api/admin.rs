@@ -80,6 +80,15 @@ fn outbox_json(entry: &OutboxEntry) -> Value {
     value
 }
 
+/// An operator's reason for a change, trimmed: 1 to 512 characters.
+fn reason(text: &str) -> Result<&str, ApiError> {
+    let reason = text.trim();
+    if reason.is_empty() || reason.len() > 512 {
+        return Err(ApiError::invalid("reason must be 1 to 512 characters"));
+    }
+    Ok(reason)
+}
+
 /// Statuses an operator may set. `offline` is the device plane's to decide.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,10 +115,7 @@ pub(super) async fn station_status(
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
     let id: StationId = path_id(&raw, "station")?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.len() > 512 {
-        return Err(ApiError::invalid("reason must be 1 to 512 characters"));
-    }
+    let reason = reason(&body.reason)?;
     let current = app
         .store
         .snapshot()
@@ -159,10 +165,7 @@ pub(super) async fn override_site_rules(
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
     let id: StationId = path_id(&raw, "station")?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.len() > 512 {
-        return Err(ApiError::invalid("reason must be 1 to 512 characters"));
-    }
+    let reason = reason(&body.reason)?;
     if !(1..=MAX_OVERRIDE_MINUTES).contains(&body.minutes) {
         return Err(ApiError::invalid(format!(
             "minutes must be between 1 and {MAX_OVERRIDE_MINUTES}"
