@@ -215,6 +215,7 @@ fn issue(command: TokenCommand) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {data_dir:?}"))?;
     let ttl = ttl.unwrap_or(role.max_lifetime());
     let (token, claims) = Keyring::open(&data_dir)?
+        .signing_key()
         .issue(&subject, role, stations, SystemClock.now(), ttl)
         .map_err(|e| anyhow::Error::new(ConfigError::Invalid(e.to_string())))?;
     eprintln!(

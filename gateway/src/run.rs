@@ -256,7 +256,7 @@ impl RunningGateway {
             .tokens
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (token, _) = tokens.issue(
+        let (token, _) = tokens.signing_key().issue(
             subject,
             role,
             stations,

@@ -4,15 +4,15 @@
 //! working) and the old one retired later (its tokens stop working at once), one at a time and
 //! apart from every other key of the node.
 
-use super::{Claims, IssueError, KeyId, Parts, Role, TokenError, TokenKey};
+use super::{Claims, KeyId, Parts, TokenError, TokenKey};
 use crate::secrets::{SecretsError, open_secrets_dir, random, read_key, write_key};
 use cap_std::fs::Dir;
 use lockergrid_files::{Mode, write_atomic};
-use lockergrid_protocol::{StationId, Timestamp};
+use lockergrid_protocol::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// The keyring's directory under `secrets/`.
 const TOKENS_DIR: &str = "tokens";
@@ -95,18 +95,9 @@ impl Keyring {
         })
     }
 
-    /// Issues a token with the active key.
-    pub fn issue(
-        &self,
-        subject: &str,
-        role: Role,
-        stations: Vec<StationId>,
-        now: Timestamp,
-        ttl: Duration,
-    ) -> Result<(String, Claims), IssueError> {
-        self.keys[&self.active]
-            .key
-            .issue(subject, role, stations, now, ttl)
+    /// The key that signs new tokens.
+    pub fn signing_key(&self) -> &TokenKey {
+        &self.keys[&self.active].key
     }
 
     /// The claims of `token` if a key of the ring signed it and it is current.

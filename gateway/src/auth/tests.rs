@@ -136,10 +136,12 @@ fn keys_rotate_one_at_a_time_and_a_retired_key_stops_its_tokens() {
     let mut ring = Keyring::open(dir.path()).expect("created");
     let first = ring.list()[0].id.clone();
     let (old, _) = ring
+        .signing_key()
         .issue("c", Role::Checkout, vec![], NOW, HOUR)
         .expect("issued");
     let second = ring.rotate().expect("rotated");
     let (new, _) = ring
+        .signing_key()
         .issue("c", Role::Checkout, vec![], NOW, HOUR)
         .expect("issued");
     assert!(new.starts_with(&format!("lgt2.{second}.")));
