@@ -4,6 +4,7 @@
 mod admin;
 mod connections;
 pub mod extract;
+mod notifications;
 pub mod openapi;
 mod parcels;
 mod plugins;
@@ -92,6 +93,8 @@ pub struct App {
     pub node: Arc<Node>,
     /// What the lockers report.
     pub devices: Arc<Devices>,
+    /// The channels notifications leave through.
+    pub notifications: Arc<crate::notifications::Channels>,
     /// One push at a time, so the policy file is rewritten in order.
     push_lock: tokio::sync::Mutex<()>,
 }
@@ -116,6 +119,8 @@ pub struct AppParts {
     pub node: Arc<Node>,
     /// What the lockers report.
     pub devices: Arc<Devices>,
+    /// The channels notifications leave through.
+    pub notifications: Arc<crate::notifications::Channels>,
 }
 
 impl App {
@@ -136,6 +141,7 @@ impl App {
             plugin_store: parts.plugin_store,
             node: parts.node,
             devices: parts.devices,
+            notifications: parts.notifications,
             push_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -190,6 +196,12 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/stations/{id}/returns", get(returns::at_station))
         .route("/v1/admin/access-log", get(admin::access_log))
         .route("/v1/admin/outbox", get(admin::outbox))
+        .route("/v1/admin/notifications", get(notifications::list))
+        .route(
+            "/v1/admin/notifications/{id}/requeue",
+            post(notifications::requeue),
+        )
+        .route("/v1/callbacks/sms", post(notifications::sms_callback))
         .route("/v1/admin/edges", get(admin::edges))
         .route("/v1/admin/stations/{id}/status", put(admin::station_status))
         .route(

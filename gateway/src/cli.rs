@@ -7,7 +7,9 @@ use crate::auth::Role;
 use crate::auth::keyring::Keyring;
 use crate::config::{ConfigError, DeployConfig};
 use crate::edge::EdgeLaunch;
+use crate::notifications::webhook::Secrets;
 use crate::run::{self, GatewayOptions};
+use crate::simulated::inbox::DemoInbox;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lockergrid_edge::RunningEdge;
@@ -248,8 +250,25 @@ async fn wait_for_signal(stopped: impl std::future::Future<Output = ()>) {
     }
 }
 
+/// Where `lockergrid up` runs the demo customer's app.
+const DEMO_INBOX: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8090);
+
+/// The demo customer's app, when the deployment sends to a customer app (the gateway created
+/// its signing secret on first start).
+async fn demo_inbox(deployment: &DeployConfig) -> anyhow::Result<Option<DemoInbox>> {
+    let Some(push) = &deployment.notifications.push else {
+        return Ok(None);
+    };
+    let inbox = DemoInbox::start(DEMO_INBOX, Secrets::load(&push.secret_file)?)
+        .await
+        .with_context(|| format!("cannot start the demo inbox on {DEMO_INBOX}"))?;
+    Ok(Some(inbox))
+}
+
 async fn up(deployment: &DeployConfig) -> anyhow::Result<()> {
     let gateway = run::start(deployment, GatewayOptions::default()).await?;
+    let inbox = demo_inbox(deployment).await?;
     let mut edges = Vec::new();
     for node in &deployment.edges {
         let mut launch = EdgeLaunch::new(deployment, &node.id)?;
@@ -315,18 +334,24 @@ async fn up(deployment: &DeployConfig) -> anyhow::Result<()> {
          export STATION={station}\n\
          export OPERATOR={operator}\n\
          L={first_control}; locker() {{ exec 3<>/dev/tcp/${{L%:*}}/${{L#*:}}; echo \"$*\" >&3; head -1 <&3; exec 3>&-; }}\n\n\
-         # 1. reserve a compartment at {first}\n\
-         RES=$(curl -s -X POST {base}/v1/reservations -H \"Authorization: Bearer $CHECKOUT\" -H \"Idempotency-Key: demo-$RANDOM\" -H 'Content-Type: application/json' -d '{{\"order_id\":\"demo-1\",\"parcel\":{{\"length_mm\":300,\"width_mm\":200,\"height_mm\":100,\"weight_g\":1200}},\"tier\":\"standard\",\"station_id\":\"{first}\"}}' | tee /dev/stderr)\n\
+         # 1. reserve a compartment at {first} for a customer whose app is the demo inbox ({inbox})\n\
+         RES=$(curl -s -X POST {base}/v1/reservations -H \"Authorization: Bearer $CHECKOUT\" -H \"Idempotency-Key: demo-$RANDOM\" -H 'Content-Type: application/json' -d '{{\"order_id\":\"demo-1\",\"parcel\":{{\"length_mm\":300,\"width_mm\":200,\"height_mm\":100,\"weight_g\":1200}},\"tier\":\"standard\",\"station_id\":\"{first}\",\"recipient\":{{\"id\":\"demo-customer\",\"channels\":[\"push\"],\"contact\":{{\"app_url\":\"{inbox}/customer\"}}}}}}' | tee /dev/stderr)\n\
          ID=$(echo \"$RES\" | sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/p'); BOX=$(echo \"$RES\" | sed -n 's/.*\"compartment_id\":\"\\([^\"]*\\)\".*/\\1/p')\n\
-         # 2. the agent's deposit unlocks the compartment; the agent opens it, puts the parcel in, closes it\n\
+         # 2. the agent's deposit unlocks the compartment; the agent opens it, puts the parcel in, closes it (no code in the answer)\n\
          (sleep 1; locker open $BOX; locker close $BOX) &\n\
-         CODE=$(curl -s -X POST {base}/v1/reservations/$ID/deposit -H \"Authorization: Bearer $AGENT\" | tee /dev/stderr | sed -n 's/.*\"pickup_code\":\"\\([0-9]*\\)\".*/\\1/p')\n\
-         # 3. the customer types the code on the locker's keypad, takes the parcel and closes the door\n\
+         curl -s -X POST {base}/v1/reservations/$ID/deposit -H \"Authorization: Bearer $AGENT\"; echo\n\
+         # 3. the code reaches the customer alone, in a signed webhook to their app: read it from the demo inbox\n\
+         sleep 1; curl -s {inbox}/messages; echo; CODE=$(curl -s {inbox}/messages | sed -n 's/.*\"code\":\"\\([0-9]*\\)\".*/\\1/p')\n\
+         # 4. the customer types the code on the locker's keypad, takes the parcel and closes the door\n\
          locker press $CODE#; sleep 1; locker open $BOX; locker close $BOX\n\
-         # 4. the locker's heartbeat and alerts\n\
+         # 5. the locker's heartbeat and alerts\n\
          curl -s {base}/v1/stations/{first}/health -H \"Authorization: Bearer $OPERATOR\"\n\n\
          Ctrl-C stops it.",
         region = deployment.region_name,
+        inbox = inbox.as_ref().map_or_else(
+            || format!("http://{DEMO_INBOX}"),
+            |i| format!("http://{}", i.addr())
+        ),
         data = gateway.data_dir,
         policy = gateway.data_dir.join("plugins/policy.toml").display(),
         devices = gateway.devices_addr,

@@ -11,6 +11,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod notifications;
+pub use notifications::{
+    EmailConfig, EmailTls, NotificationConfig, PushConfig, RetryPolicy, SmsConfig,
+};
+
 /// The deployment file format this gateway reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// Fewest and most compartments a station may have.
@@ -54,6 +59,8 @@ struct RawDeployConfig {
     edges: Vec<RawEdge>,
     #[serde(default)]
     plugins: Option<RawPlugins>,
+    #[serde(default)]
+    notifications: notifications::RawNotifications,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +119,10 @@ struct RawStation {
     lat: f64,
     lon: f64,
     compartments: u32,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    opening_hours: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +172,21 @@ pub struct DeployConfig {
     pub stations: Vec<StationSeed>,
     /// The edge nodes.
     pub edges: Vec<EdgeNode>,
+    /// What messages to customers say about each station.
+    pub station_info: BTreeMap<StationId, StationInfo>,
+    /// How notifications are delivered.
+    pub notifications: NotificationConfig,
+}
+
+/// What a customer's message says about a station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationInfo {
+    /// Its name.
+    pub name: String,
+    /// Where to find it.
+    pub address: Option<String>,
+    /// When it is open, as people read it (`24/7`, `Mo-Sa 07:00-22:00`).
+    pub opening_hours: Option<String>,
 }
 
 /// Splits a station's compartments roughly 40/35/20/5 % over small, medium, large and oversized,
@@ -222,6 +248,20 @@ impl DeployConfig {
         }
         let hold = humantime::parse_duration(&raw.reservation.hold)
             .map_err(|e| invalid(format!("reservation.hold {:?}: {e}", raw.reservation.hold)))?;
+        let station_info = raw
+            .stations
+            .iter()
+            .filter_map(|s| {
+                let id = StationId::new(s.id.clone()).ok()?;
+                let info = StationInfo {
+                    name: s.name.clone(),
+                    address: s.address.clone(),
+                    opening_hours: s.opening_hours.clone(),
+                };
+                Some((id, info))
+            })
+            .collect();
+        let notifications = raw.notifications.resolve(base)?;
         let stations = raw
             .stations
             .into_iter()
@@ -253,6 +293,8 @@ impl DeployConfig {
             hold,
             stations,
             edges,
+            station_info,
+            notifications,
         })
     }
 }

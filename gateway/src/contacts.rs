@@ -10,8 +10,9 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use lockergrid_model::{MaskedContact, NotifyChannel, SealedContact};
+use lockergrid_model::{MaskedContact, NotifyChannel, SealedContact, SealedSecret};
 use lockergrid_protocol::{from_hex, to_hex};
+use lockergrid_store::Sealer;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -33,7 +34,7 @@ pub struct Contact {
     /// For `sms`, E.164: `+` and 7 to 15 digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
-    /// For `push` and `webhook`: the customer app's HTTPS endpoint (plain HTTP on loopback only).
+    /// For `push`: the customer app's HTTPS endpoint (plain HTTP on loopback only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_url: Option<String>,
 }
@@ -73,7 +74,8 @@ impl Contact {
                 NotifyChannel::Email => (self.email.is_some(), "email", "email"),
                 NotifyChannel::Sms => (self.phone.is_some(), "sms", "phone"),
                 NotifyChannel::Push => (self.app_url.is_some(), "push", "app_url"),
-                NotifyChannel::Webhook => (self.app_url.is_some(), "webhook", "app_url"),
+                // The merchant's own endpoint, from the deployment: no address of the customer.
+                NotifyChannel::Webhook => (true, "webhook", ""),
             };
             if !present {
                 return Err(format!("channel {name} needs recipient.contact.{field}"));
@@ -188,45 +190,42 @@ impl ContactKeys {
         ContactKeys { master }
     }
 
-    fn cipher(&self, key_id: u32) -> Aes256Gcm {
+    /// The data key `key_id` of one kind (`contact`, `message`): each kind and id has its own.
+    fn cipher(&self, kind: &str, key_id: u32) -> Aes256Gcm {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.master)
             .expect("HMAC-SHA256 accepts a key of any length");
-        mac.update(format!("lockergrid contact data key v1/{key_id}").as_bytes());
+        mac.update(format!("lockergrid {kind} data key v1/{key_id}").as_bytes());
         let key: [u8; 32] = mac.finalize().into_bytes().into();
         Aes256Gcm::new_from_slice(&key).expect("a 32-byte key")
     }
 
-    /// Seals `contact` for the record `bound_to` names (the order and the recipient), with the
-    /// active data key and a fresh nonce.
-    pub fn seal(&self, contact: &Contact, bound_to: &str) -> SealedContact {
+    /// `plain` sealed under the active key of `kind` with a fresh nonce: (nonce hex, base64).
+    fn seal_bytes(&self, kind: &str, plain: &[u8], bound_to: &str) -> (String, String) {
         let nonce: [u8; 12] = rand::random();
-        let plain = serde_json::to_vec(contact).expect("a contact serializes");
         let sealed = self
-            .cipher(ACTIVE_KEY_ID)
+            .cipher(kind, ACTIVE_KEY_ID)
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: &plain,
+                    msg: plain,
                     aad: bound_to.as_bytes(),
                 },
             )
             .expect("AES-GCM seals any message this size");
-        SealedContact {
-            key_id: ACTIVE_KEY_ID,
-            nonce: to_hex(&nonce),
-            ciphertext: STANDARD.encode(sealed),
-            masked: contact.masked(),
-        }
+        (to_hex(&nonce), STANDARD.encode(sealed))
     }
 
-    /// Opens a contact sealed for `bound_to`.
-    pub fn open(&self, sealed: &SealedContact, bound_to: &str) -> Result<Contact, ContactError> {
-        let nonce: [u8; 12] = from_hex(&sealed.nonce).ok_or(ContactError::Malformed)?;
+    fn open_bytes(
+        &self,
+        kind: &str,
+        (key_id, nonce, ciphertext): (u32, &str, &str),
+        bound_to: &str,
+    ) -> Result<Vec<u8>, ContactError> {
+        let nonce: [u8; 12] = from_hex(nonce).ok_or(ContactError::Malformed)?;
         let bytes = STANDARD
-            .decode(&sealed.ciphertext)
+            .decode(ciphertext)
             .map_err(|_| ContactError::Malformed)?;
-        let plain = self
-            .cipher(sealed.key_id)
+        self.cipher(kind, key_id)
             .decrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -234,9 +233,64 @@ impl ContactKeys {
                     aad: bound_to.as_bytes(),
                 },
             )
-            .map_err(|_| ContactError::WrongKey(sealed.key_id))?;
+            .map_err(|_| ContactError::WrongKey(key_id))
+    }
+
+    /// Seals `contact` for the record `bound_to` names (the order and the recipient), with the
+    /// active data key and a fresh nonce.
+    pub fn seal(&self, contact: &Contact, bound_to: &str) -> SealedContact {
+        let plain = serde_json::to_vec(contact).expect("a contact serializes");
+        let (nonce, ciphertext) = self.seal_bytes("contact", &plain, bound_to);
+        SealedContact {
+            key_id: ACTIVE_KEY_ID,
+            nonce,
+            ciphertext,
+            masked: contact.masked(),
+        }
+    }
+
+    /// Opens a contact sealed for `bound_to`.
+    pub fn open(&self, sealed: &SealedContact, bound_to: &str) -> Result<Contact, ContactError> {
+        let sealed_parts = (
+            sealed.key_id,
+            sealed.nonce.as_str(),
+            sealed.ciphertext.as_str(),
+        );
+        let plain = self.open_bytes("contact", sealed_parts, bound_to)?;
         serde_json::from_slice(&plain).map_err(|_| ContactError::Malformed)
     }
+
+    /// Opens the code sealed for the message `message_id`.
+    pub fn open_secret(
+        &self,
+        sealed: &SealedSecret,
+        message_id: &str,
+    ) -> Result<String, ContactError> {
+        let parts = (
+            sealed.key_id,
+            sealed.nonce.as_str(),
+            sealed.ciphertext.as_str(),
+        );
+        let plain = self.open_bytes("message", parts, &secret_binding(message_id))?;
+        String::from_utf8(plain).map_err(|_| ContactError::Malformed)
+    }
+}
+
+/// Codes are sealed for the message that carries them, under a data key of their own.
+impl Sealer for ContactKeys {
+    fn seal(&self, message_id: &str, secret: &str) -> SealedSecret {
+        let (nonce, ciphertext) =
+            self.seal_bytes("message", secret.as_bytes(), &secret_binding(message_id));
+        SealedSecret {
+            key_id: ACTIVE_KEY_ID,
+            nonce,
+            ciphertext,
+        }
+    }
+}
+
+fn secret_binding(message_id: &str) -> String {
+    format!("lockergrid message secret v1\n{message_id}")
 }
 
 /// What a sealed contact is bound to: the order and the recipient it was given for.

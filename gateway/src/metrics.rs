@@ -66,6 +66,15 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of one notification attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `email`, `sms`, `push`, `webhook`.
+    pub channel: &'static str,
+    /// `delivered`, `accepted`, `retried`, `failed`, `expired`, `cancelled`.
+    pub outcome: &'static str,
+}
+
 /// Every metric the gateway exposes.
 pub struct Metrics {
     registry: Registry,
@@ -77,6 +86,8 @@ pub struct Metrics {
     pub reservations: Family<OutcomeLabels, Counter>,
     /// Reservations refused because nothing fit (409).
     pub conflicts: Counter,
+    /// Notification attempts by channel and outcome.
+    pub notifications: Family<NotificationLabels, Counter>,
     snapshot_age: Gauge<f64, AtomicU64>,
     lockers_online: Gauge,
     devices: Arc<Devices>,
@@ -93,6 +104,12 @@ impl Metrics {
         });
         let reservations = Family::<OutcomeLabels, Counter>::default();
         let conflicts = Counter::default();
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "lockergrid_notification_attempts",
+            "Notification delivery attempts by channel and outcome",
+            notifications.clone(),
+        );
         let snapshot_age = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "lockergrid_http_requests",
@@ -135,6 +152,7 @@ impl Metrics {
             latency,
             reservations,
             conflicts,
+            notifications,
             snapshot_age,
             lockers_online,
             devices,

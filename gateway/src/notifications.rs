@@ -1,24 +1,119 @@
-//! The notification planner: walks the outbox for entries the store wrote without a plan (a
-//! parcel stored, a pickup window closed), asks the notification router how each recipient hears
-//! about it, and records the plan together with the reminders the router asks for. Delivery over
-//! the channels reads the planned outbox; it is not part of the gateway yet.
+//! Notifications: the planner asks the notification router how each message goes
+//! ([`plan`]), and the sender delivers what is due over the configured channels — e-mail over
+//! SMTP, SMS through a provider's HTTP API, the customer app and integrators through signed
+//! webhooks. Each outbox entry is one message, delivered at least once under a stable
+//! idempotency key; what each attempt came to is recorded in the store, which decides the next
+//! attempt, the fallback to the plan's next step, or a dead letter (see docs/notifications.md).
+
+mod deliver;
+mod email;
+pub mod message;
+mod plan;
+mod sms;
+pub mod webhook;
 
 use crate::api::App;
-use lockergrid_model::OutboxEntry;
-use lockergrid_model::World;
-use lockergrid_model::{NotificationEvent, Recipient};
-use lockergrid_protocol::Timestamp;
-use lockergrid_store::{ChangeError, FollowUp, PlannedNotification};
+use crate::config::{DeployConfig, RetryPolicy, StationInfo};
+use lockergrid_protocol::StationId;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Outbox entries read per pass.
-const PAGE: usize = 256;
+pub use sms::report as sms_report;
 
-/// Plans new outbox entries every `every` until `shutdown`.
-pub async fn plan_loop(app: Arc<App>, every: Duration, shutdown: CancellationToken) {
-    // Every entry before the cursor is planned; after a restart the walk starts over once.
+/// What a channel made of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// It reached the recipient's side.
+    Delivered,
+    /// The provider took it under this id; its report follows.
+    Accepted(String),
+}
+
+/// Why a channel did not take a message. Errors never hold an address or a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Worth another try: a timeout, 408, 429, 5xx, an SMTP 4xx, a connection that failed.
+    Transient {
+        /// What happened.
+        error: String,
+        /// How long the receiver asked to wait (Retry-After).
+        after: Option<Duration>,
+    },
+    /// This channel will not deliver it: a bad address, another 4xx, an SMTP 5xx.
+    Permanent(String),
+}
+
+/// The configured channels and what messages say about stations.
+pub struct Channels {
+    email: Option<email::Email>,
+    sms: Option<sms::Sms>,
+    push: Option<webhook::Secrets>,
+    webhooks: webhook::Webhooks,
+    retry: RetryPolicy,
+    stations: BTreeMap<StationId, StationInfo>,
+    utc_offset_minutes: i32,
+}
+
+impl Channels {
+    /// The channels `deployment` configures; reads their secret files now.
+    pub fn new(deployment: &DeployConfig) -> anyhow::Result<Channels> {
+        let config = &deployment.notifications;
+        Ok(Channels {
+            email: config
+                .email
+                .as_ref()
+                .map(|e| email::Email::new(e, config.timeout))
+                .transpose()?,
+            sms: config
+                .sms
+                .as_ref()
+                .map(|s| sms::Sms::new(s, config.timeout))
+                .transpose()?,
+            push: config
+                .push
+                .as_ref()
+                .map(|p| webhook::Secrets::load_or_create(&p.secret_file))
+                .transpose()?,
+            webhooks: webhook::Webhooks::new(config.timeout)?,
+            retry: config.retry,
+            stations: deployment.station_info.clone(),
+            utc_offset_minutes: deployment.utc_offset_minutes,
+        })
+    }
+
+    /// The URL the SMS provider posted a status callback to, given the query it carried: the
+    /// configured callback URL, which is what the provider signs.
+    pub fn sms_callback_url(&self, query: Option<&str>) -> Option<String> {
+        let base = self.sms.as_ref()?.status_callback()?;
+        Some(match query {
+            Some(q) => format!("{base}?{q}"),
+            None => base.to_owned(),
+        })
+    }
+
+    /// Whether `signature` is the SMS provider's for a status callback to `url` with `fields`;
+    /// `false` when no SMS provider is configured.
+    pub fn verify_sms_callback(
+        &self,
+        url: &str,
+        fields: &[(String, String)],
+        signature: &str,
+    ) -> bool {
+        self.sms
+            .as_ref()
+            .is_some_and(|sms| sms.verify_callback(url, fields, signature))
+    }
+}
+
+/// Plans new outbox entries and delivers due messages every `every` until `shutdown`.
+pub async fn run(
+    app: Arc<App>,
+    channels: Arc<Channels>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     let mut cursor = 1;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -27,91 +122,11 @@ pub async fn plan_loop(app: Arc<App>, every: Duration, shutdown: CancellationTok
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = plan_pending(&app, &mut cursor).await {
+        if let Err(e) = plan::plan_pending(&app, &mut cursor).await {
             tracing::error!(error = %e, "planning notifications failed; retrying");
         }
-    }
-}
-
-async fn plan_pending(app: &App, cursor: &mut u64) -> Result<(), ChangeError> {
-    loop {
-        let page = app.store.outbox(*cursor, PAGE)?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            return Ok(());
-        };
-        for entry in page.into_iter().filter(|e| e.plan.is_none()) {
-            let planned = plan(app, &entry).await?;
-            match app.store.plan_notification(planned).await {
-                Ok(()) | Err(ChangeError::Conflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        *cursor = last + 1;
-    }
-}
-
-fn recipient_at(app: &App, entry: &OutboxEntry, at: Timestamp) -> Recipient {
-    Recipient {
-        id: entry.recipient.id.clone(),
-        channels: entry.recipient.channels.clone(),
-        quiet_hours: entry.recipient.quiet_hours,
-        local_minute: app.local_minute_at(at),
-    }
-}
-
-/// The router's plan for `entry`, and for a stored parcel the reminders before its window
-/// closes: all but the last are reminders, the last says the window is closing.
-async fn plan(app: &App, entry: &OutboxEntry) -> Result<PlannedNotification, ChangeError> {
-    let now = app.store.now();
-    let routed = app
-        .plugins
-        .route(
-            entry.event,
-            &recipient_at(app, entry, entry.due_at),
-            &entry.station_id,
-            now,
-        )
-        .await;
-    let mut follow_ups = Vec::new();
-    if entry.event == NotificationEvent::ParcelStored
-        && let Some(expires) = app
-            .store
-            .parcel(&entry.parcel_id)?
-            .and_then(|p| p.pickup_expires_at)
-    {
-        let hours = app.plugins.reminder_hours(&entry.station_id, now).await;
-        let count = hours.answer.len();
-        for (i, h) in hours.answer.into_iter().enumerate() {
-            let due_at = Timestamp(expires.millis().saturating_sub(u64::from(h) * 3_600_000));
-            if due_at <= now {
-                continue;
-            }
-            let event = if i + 1 == count {
-                NotificationEvent::Expiring
-            } else {
-                NotificationEvent::Reminder
-            };
-            let reminder = app
-                .plugins
-                .route(
-                    event,
-                    &recipient_at(app, entry, due_at),
-                    &entry.station_id,
-                    now,
-                )
-                .await;
-            follow_ups.push(FollowUp {
-                event,
-                due_at,
-                plan: reminder.answer,
-                decided_by: reminder.decider.decided_by(World::NotificationRouter),
-            });
+        if let Err(e) = deliver::deliver_due(&app, &channels).await {
+            tracing::error!(error = %e, "delivering notifications failed; retrying");
         }
     }
-    Ok(PlannedNotification {
-        seq: entry.seq,
-        plan: routed.answer,
-        decided_by: routed.decider.decided_by(World::NotificationRouter),
-        follow_ups,
-    })
 }

@@ -41,6 +41,8 @@ pub struct GatewayOptions {
     pub limits: Limits,
     /// How often expired holds and pickup windows are swept.
     pub sweep_every: Duration,
+    /// How often the notification sender plans new messages and attempts due ones.
+    pub notify_every: Duration,
     /// Overrides the deployment's device listener (e.g. `127.0.0.1:0`).
     pub devices: Option<SocketAddr>,
 }
@@ -53,6 +55,7 @@ impl Default for GatewayOptions {
             data_dir: None,
             limits: Limits::default(),
             sweep_every: Duration::from_secs(1),
+            notify_every: Duration::from_millis(100),
             devices: None,
         }
     }
@@ -95,6 +98,7 @@ pub async fn start(
             code_key: secrets.code_key(),
             commit_observer: None,
             edge: false,
+            sealer: Some(Arc::new(secrets.contact_keys())),
         },
     )
     .with_context(|| format!("cannot open the store in {data_dir:?}"))?;
@@ -135,6 +139,10 @@ pub async fn start(
         plugin_store: plugin_store.clone(),
         node: node.clone(),
         devices: health.clone(),
+        notifications: Arc::new(
+            crate::notifications::Channels::new(deployment)
+                .context("cannot start the notification channels")?,
+        ),
     });
     let shutdown = CancellationToken::new();
     let parts = devices::LockerParts {
@@ -153,9 +161,10 @@ pub async fn start(
     .await?;
     let devices_addr = device_plane.addr();
     let sweeper = tokio::spawn(sweep(store, options.sweep_every, shutdown.clone()));
-    let planner = tokio::spawn(crate::notifications::plan_loop(
+    let planner = tokio::spawn(crate::notifications::run(
         app.clone(),
-        options.sweep_every,
+        app.notifications.clone(),
+        options.notify_every,
         shutdown.clone(),
     ));
     let server = tokio::spawn(api::serve(

@@ -3,6 +3,8 @@
 //! (`<data_dir>/lockers/<station>/`) and its own simulation control socket. They connect to the
 //! gateway's device listener over TLS 1.3 exactly as a real locker would.
 
+pub mod inbox;
+
 use crate::config::DeployConfig;
 use anyhow::Context;
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};

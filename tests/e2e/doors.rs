@@ -73,12 +73,17 @@ async fn a_deposit_counts_when_the_door_closes_and_a_keypad_code_opens_it_once()
     let url = format!("{}/v1/parcels/{parcel_id}", d.base);
     d.get_until(&url, &checkout, |p| p["status"] == "stored")
         .await?;
-    // The code went to nobody (the request stopped waiting), so the checkout side has one issued.
-    let (status, code) = d
+    // The customer lost the first code: the checkout side has a new one sent, the old one
+    // stops working.
+    let first = d.pickup_code(&parcel_id).await?;
+    let (status, reissued) = d
         .send(d.http.post(format!("{url}/code")).bearer_auth(&checkout))
         .await?;
-    assert_eq!(status, 200, "{code}");
-    let code = code["pickup_code"].as_str().expect("code").to_owned();
+    assert_eq!(status, 202, "{reissued}");
+    assert!(reissued.get("pickup_code").is_none(), "{reissued}");
+    let codes = d.codes("parcel_id", &parcel_id, 2).await?;
+    let code = codes.last().expect("the new code").clone();
+    assert_ne!(code, first);
 
     // A wrong code at the keypad opens nothing and is logged.
     assert_eq!(d.locker("st-a", "press 00000000#").await?, "ok");

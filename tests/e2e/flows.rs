@@ -43,7 +43,12 @@ async fn reserve_deposit_pickup_walks_the_whole_flow() -> anyhow::Result<()> {
     let (status, deposit) = d.deposit(&agent, &id).await?;
     assert_eq!(status, 200, "{deposit}");
     assert_eq!(deposit["status"], "stored", "counted once the door closed");
-    let code = deposit["pickup_code"].as_str().expect("code").to_owned();
+    assert!(
+        deposit.get("pickup_code").is_none(),
+        "the courier never learns the code: {deposit}"
+    );
+    let parcel_id = deposit["parcel_id"].as_str().expect("parcel");
+    let code = d.pickup_code(parcel_id).await?;
     assert_eq!(code.len(), 8);
 
     let (status, station) = d

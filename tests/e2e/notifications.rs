@@ -138,7 +138,7 @@ async fn a_stored_parcel_is_planned_with_quiet_hours_and_reminders_and_its_expir
     let operator = d.token("ops", Role::Operator, &[])?;
     let entries = outbox_until(&d, &operator, |e| planned(e, "expired").is_some()).await?;
     let expired = planned(&entries, "expired").expect("planned");
-    assert_eq!(expired["parcel_id"], deposit["parcel_id"]);
+    assert_eq!(expired["about"]["parcel"], deposit["parcel_id"]);
     assert!(!channels(expired).is_empty());
     d.stop().await
 }

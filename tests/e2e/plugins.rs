@@ -498,7 +498,9 @@ async fn broken_site_rules_keep_a_station_shut_until_an_operator_overrides_them(
     assert_eq!(status, 201, "{r}");
     let (status, deposit) = d.deposit(&agent, r["id"].as_str().expect("id")).await?;
     assert_eq!(status, 200, "{deposit}");
-    let code = deposit["pickup_code"].as_str().expect("code").to_owned();
+    let code = d
+        .pickup_code(deposit["parcel_id"].as_str().expect("parcel"))
+        .await?;
 
     let mut push = Push::signed(
         &d.plugin_signer()?,

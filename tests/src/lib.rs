@@ -8,7 +8,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod mail;
+pub mod receiver;
 pub mod relay;
+pub mod sms;
 
 use anyhow::Context;
 use lockergrid_edge::RunningEdge;
@@ -47,6 +50,9 @@ pub struct Deployment {
     lease: Option<LeasePool>,
     lockers: Option<Duration>,
     edges: Vec<(String, Vec<String>, SocketAddr)>,
+    mail: Option<String>,
+    sms: Option<sms::Section>,
+    settings: Vec<(String, String, toml::Value)>,
 }
 
 impl Deployment {
@@ -108,6 +114,26 @@ impl Deployment {
         self
     }
 
+    /// Sets `key` of every binding of plugin `plugin` in the policy the deployment installs.
+    pub fn setting(mut self, plugin: &str, key: &str, value: impl Into<toml::Value>) -> Deployment {
+        self.settings
+            .push((plugin.to_owned(), key.to_owned(), value.into()));
+        self
+    }
+
+    /// Sends e-mail through `server`.
+    pub fn mail(mut self, server: &mail::MailServer) -> Deployment {
+        self.mail = Some(server.config());
+        self
+    }
+
+    /// Sends SMS through `provider`; its status callbacks reach the gateway on a port fixed
+    /// before the start.
+    pub fn sms(mut self, provider: &sms::SmsProvider) -> Deployment {
+        self.sms = Some(provider.section());
+        self
+    }
+
     /// Sets the API's limits.
     pub fn limits(mut self, limits: Limits) -> Deployment {
         self.limits = Some(limits);
@@ -120,11 +146,28 @@ impl Deployment {
     }
 
     /// The deployment file this builder describes, with the plugin policy template `policy`.
-    fn toml(&self, policy: &std::path::Path) -> String {
+    fn toml(&self, policy: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<String> {
+        // SMS status callbacks need the gateway's address before it starts.
+        let listen = match &self.sms {
+            Some(_) => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?,
+            None => SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
         let mut text = format!(
-            "version = 1\n[region]\nid = \"test\"\nname = \"Test\"\n[gateway]\nlisten = \"127.0.0.1:0\"\ndevices = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[reservation]\nhold = \"{}\"\n",
+            "version = 1\n[region]\nid = \"test\"\nname = \"Test\"\n[gateway]\nlisten = \"{listen}\"\ndevices = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[reservation]\nhold = \"{}\"\n",
             self.hold.as_deref().unwrap_or("72h")
         );
+        let _ = write!(
+            text,
+            "[notifications]\nretry_base = \"20ms\"\nretry_max = \"200ms\"\nattempts_per_step = 3\n\
+             [notifications.push]\nsecret_file = {:?}\n",
+            dir.join(APP_SECRET)
+        );
+        if let Some(mail) = &self.mail {
+            text.push_str(mail);
+        }
+        if let Some(sms) = &self.sms {
+            text.push_str(&sms.config(dir, &format!("http://{listen}"))?);
+        }
         if !self.without_plugins {
             let _ = writeln!(
                 text,
@@ -144,24 +187,32 @@ impl Deployment {
                 "[[edge]]\nid = \"{id}\"\nstations = {stations:?}\ndevices = \"{devices}\"\n"
             );
         }
-        text
+        Ok(text)
     }
 
     /// Starts the gateway in a fresh temporary directory.
     pub async fn start(self) -> anyhow::Result<Running> {
         let dir = tempfile::tempdir()?;
-        let policy = match self.lease {
-            Some(pool) => {
-                let mut policy =
-                    PolicyFile::parse(&std::fs::read_to_string(Self::policy_template())?)?;
+        let policy = if self.lease.is_some() || !self.settings.is_empty() {
+            let mut policy = PolicyFile::parse(&std::fs::read_to_string(Self::policy_template())?)?;
+            if let Some(pool) = self.lease {
                 policy.lease = pool;
-                let path = dir.path().join("policy-template.toml");
-                std::fs::write(&path, policy.to_toml())?;
-                path
             }
-            None => Self::policy_template(),
+            for (plugin, key, value) in &self.settings {
+                for binding in policy.plugins.iter_mut().filter(|b| &b.name == plugin) {
+                    binding.settings.insert(key.clone(), value.clone());
+                }
+            }
+            let path = dir.path().join("policy-template.toml");
+            std::fs::write(&path, policy.to_toml())?;
+            path
+        } else {
+            Self::policy_template()
         };
-        let deployment = config::DeployConfig::from_toml(&self.toml(&policy), dir.path())?;
+        let app = receiver::Receiver::start().await?;
+        app.secret_file(dir.path(), APP_SECRET)?;
+        let deployment =
+            config::DeployConfig::from_toml(&self.toml(&policy, dir.path())?, dir.path())?;
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(c) => Arc::new(c.clone()),
             None => Arc::new(SystemClock),
@@ -181,6 +232,7 @@ impl Deployment {
             edges: Vec::new(),
             uplinks: Vec::new(),
             http: reqwest::Client::new(),
+            app,
             _dir: dir,
         };
         let operator = running.token("deployment", Role::Operator, &[])?;
@@ -222,6 +274,9 @@ impl Deployment {
     }
 }
 
+/// The file in the deployment's directory with the customer app's webhook secret.
+const APP_SECRET: &str = "app-webhook-secret";
+
 /// A started deployment.
 pub struct Running {
     /// The gateway.
@@ -238,6 +293,8 @@ pub struct Running {
     pub uplinks: Vec<(String, Relay)>,
     /// A client for it.
     pub http: reqwest::Client,
+    /// The customer app's backend: every customer of [`Running::reserve`] is reached here.
+    pub app: receiver::Receiver,
     _dir: TempDir,
 }
 
@@ -273,7 +330,8 @@ impl Running {
         Ok(self.gateway.token(subject, role, stations)?)
     }
 
-    /// `POST /v1/reservations` at a station with a small parcel; returns status and body.
+    /// `POST /v1/reservations` at a station with a small parcel for a customer the deployment's
+    /// app reaches ([`Running::customer`]); returns status and body.
     pub async fn reserve(
         &self,
         token: &str,
@@ -285,6 +343,7 @@ impl Running {
             "parcel": small_parcel(),
             "tier": "standard",
             "station_id": station,
+            "recipient": self.customer(key),
         });
         self.send(
             self.http
@@ -294,6 +353,44 @@ impl Running {
                 .json(&body),
         )
         .await
+    }
+
+    /// A recipient reached through the deployment's customer app alone, at its own path.
+    pub fn customer(&self, key: &str) -> Value {
+        json!({
+            "id": format!("customer-{key}"),
+            "channels": ["push"],
+            "contact": { "app_url": self.app.url(&format!("customers/{key}")) },
+        })
+    }
+
+    /// The codes the customer app received for parcel or return `id` (`parcel_id` or
+    /// `return_id`), oldest first, once there are at least `n`.
+    pub async fn codes(&self, field: &str, id: &str, n: usize) -> anyhow::Result<Vec<String>> {
+        let ours = |h: &receiver::Hook| {
+            h.status < 300 && h.body["data"][field] == id && h.body["data"]["code"].is_string()
+        };
+        let hooks = self
+            .app
+            .until(|hooks| hooks.iter().filter(|h| ours(h)).count() >= n)
+            .await?;
+        Ok(hooks
+            .iter()
+            .filter(|h| ours(h))
+            .filter_map(|h| h.body["data"]["code"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// The pickup code the customer app received for parcel `id` (the newest of `n`).
+    pub async fn pickup_code(&self, id: &str) -> anyhow::Result<String> {
+        let codes = self.codes("parcel_id", id, 1).await?;
+        codes.last().cloned().context("a pickup code")
+    }
+
+    /// The drop-off code the customer app received for return `id`.
+    pub async fn dropoff_code(&self, id: &str) -> anyhow::Result<String> {
+        let codes = self.codes("return_id", id, 1).await?;
+        codes.last().cloned().context("a drop-off code")
     }
 
     /// Sends a request and returns status and JSON body (`null` when the body is not JSON).

@@ -94,6 +94,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
             code_key: options.code_key,
             commit_observer: None,
             edge: true,
+            sealer: None,
         },
     )?;
     let crl = options.devices.crl.clone();

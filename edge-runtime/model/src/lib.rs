@@ -9,6 +9,7 @@
 //! and must never depend on tokio, redb, wasmtime or anything that does I/O.
 
 mod clock;
+mod delivery;
 mod lifecycle;
 mod plugin;
 mod policy;
@@ -19,6 +20,7 @@ mod sync;
 mod sync_log;
 
 pub use clock::*;
+pub use delivery::*;
 pub use lifecycle::*;
 pub use plugin::*;
 pub use policy::*;

@@ -1,7 +1,7 @@
 //! The records the store keeps, one type per table. They are also the store's answers: the
 //! gateway renders them as JSON.
 
-use crate::{DeliveryPlan, NotificationEvent, NotifyChannel};
+use crate::{About, Delivery, DeliveryPlan, NotificationEvent, NotifyChannel, SealedSecret};
 use lockergrid_protocol::{
     CompartmentId, CompartmentState, GeoPoint, OrderId, ParcelId, ParcelSpec, ParcelStatus,
     ReservationId, ReturnId, Size, StationId, Tier, Timestamp,
@@ -192,6 +192,10 @@ pub struct Parcel {
     /// Who hears about it, and how they agreed to be reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<NotifyRecipient>,
+    /// The outbox message that carries its active pickup code; an older message's code no
+    /// longer works, so it is not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_message: Option<String>,
 }
 
 /// The person a parcel is for, as notifications reach them.
@@ -245,9 +249,9 @@ pub struct OutboxEntry {
     pub seq: u64,
     /// A unique id receivers apply once.
     pub id: String,
-    /// The parcel it is about.
-    pub parcel_id: ParcelId,
-    /// The parcel's station.
+    /// The parcel or return it is about.
+    pub about: About,
+    /// Its station.
     pub station_id: StationId,
     /// What happened.
     pub event: NotificationEvent,
@@ -262,6 +266,16 @@ pub struct OutboxEntry {
     /// The plugin that made the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<DecidedBy>,
+    /// The code it carries, sealed, until it is delivered (then erased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SealedSecret>,
+    /// When what it tells stops being true (the code it carries expires, the pickup window
+    /// closes): a message not delivered by then fails instead of arriving late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// Where its delivery stands.
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 impl Parcel {
@@ -468,6 +482,9 @@ pub struct ReturnRecord {
     /// Who hears about it, with their addresses sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<NotifyRecipient>,
+    /// The outbox message that carries its drop-off code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_message: Option<String>,
 }
 
 /// Where a return stands.

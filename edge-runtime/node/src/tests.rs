@@ -32,6 +32,7 @@ fn store_options(clock: &ManualClock, edge: bool) -> StoreOptions {
         code_key: CodeKey::from_bytes([7; 32]),
         commit_observer: None,
         edge,
+        sealer: None,
     }
 }
 

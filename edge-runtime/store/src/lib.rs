@@ -45,12 +45,13 @@ use lockergrid_model::{
     Actor, CommandRecord, CompartmentRecord, DecidedBy, NotifyRecipient, Parcel, Reservation,
     ReturnRecord, StationRecord, StationStatus,
 };
-use lockergrid_model::{DeliveryPlan, NotificationEvent};
+use lockergrid_model::{DeliveryPlan, NotificationEvent, SealedSecret};
 use lockergrid_protocol::{
     CodeKey, CompartmentId, CompartmentState, Ineligible, Lockout, OrderId, ParcelId, ParcelSpec,
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
 };
 pub use mirror::MirrorCounts;
+pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use redb::ReadableDatabase;
@@ -474,6 +475,17 @@ pub struct StoreOptions {
     /// An edge node's store: what it decides itself (pickups, refused codes) is also written
     /// to its decision outbox for the gateway.
     pub edge: bool,
+    /// Seals the codes notifications carry to their recipient. A store without one (an edge
+    /// node's) writes notifications without codes.
+    pub sealer: Option<Arc<dyn Sealer>>,
+}
+
+/// Encrypts a secret (a pickup or drop-off code) for the one message that carries it; only the
+/// notification sender opens it. Implemented where the keys live (the gateway), so the store
+/// needs no cipher of its own.
+pub trait Sealer: Send + Sync {
+    /// `secret` sealed for the message `message_id`.
+    fn seal(&self, message_id: &str, secret: &str) -> SealedSecret;
 }
 
 /// Histograms of the writer's work, for `/metrics`.
@@ -556,7 +568,11 @@ impl Store {
             snapshot.clone(),
             metrics.clone(),
             options.clock.clone(),
-            (options.code_key.clone(), station_keys.clone()),
+            writer::Keys {
+                code: options.code_key.clone(),
+                stations: station_keys.clone(),
+                sealer: options.sealer,
+            },
             options.edge,
             options.commit_observer,
         )?;

@@ -17,6 +17,7 @@ mod offline_rejection;
 mod override_site_rules;
 mod plan_notification;
 mod raise_counter;
+pub(crate) mod record_delivery;
 mod reissue_code;
 mod reject_code;
 mod relay_command;

@@ -6,10 +6,11 @@
 
 use super::access_log::Draft;
 use super::index::StationIndex;
+use super::outbox::Notice;
 use super::tables::{CODES_V1, COMPARTMENTS_V1, PARCELS_V1, RESERVATIONS_V1, compartment_key};
 use super::writer::{Tx, Writer};
 use super::{ChangeError, CompartmentChange, Pickup, StoreError, conflict};
-use lockergrid_model::NotificationEvent;
+use lockergrid_model::{About, NotificationEvent};
 use lockergrid_model::{
     Actor, CodeRecord, CompartmentRecord, DecidedBy, Parcel, Reservation, ReservationEvent,
     ReservationStatus, StationStatus,
@@ -212,7 +213,18 @@ impl Writer {
         parcel.status = expired;
         parcel.expired_at = Some(tx.now);
         PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
-        self.notify(tx, &parcel, NotificationEvent::Expired, tx.now)?;
+        self.notify(
+            tx,
+            Notice {
+                about: About::Parcel(parcel.id.clone()),
+                station: &parcel.station_id,
+                recipient: parcel.recipient.as_ref(),
+                event: NotificationEvent::Expired,
+                due_at: tx.now,
+                code: None,
+                after: None,
+            },
+        )?;
         self.log(
             tx,
             Draft::new(Actor::system(), "pickup_window_closed", id.as_str(), "ok"),

@@ -157,6 +157,19 @@ pub const IDEMPOTENCY_V1: Typed<&str, IdempotencyRecord> = Typed::new("idempoten
 pub const ACCESS_LOG_V1: Typed<u64, AccessEntry> = Typed::new("access_log_v1");
 /// Notifications not yet delivered, by sequence number.
 pub const OUTBOX_V1: Typed<u64, OutboxEntry> = Typed::new("outbox_v1");
+/// Outbox sequence numbers by message id (deterministic: what it is about, the event, the
+/// recipient and when), so the same message is never written twice.
+pub const OUTBOX_IDS_V1: Typed<&str, u64> = Typed::new("outbox_ids_v1");
+/// Messages waiting for an attempt, by [`due_key`]: when it is due, then the sequence number.
+pub const OUTBOX_DUE_V1: Typed<&str, u64> = Typed::new("outbox_due_v1");
+/// Outbox sequence numbers by the provider's id of the message (an SMS's id), for its status
+/// callbacks.
+pub const OUTBOX_PROVIDER_V1: Typed<&str, u64> = Typed::new("outbox_provider_v1");
+
+/// The key of a message due at `at` in [`OUTBOX_DUE_V1`]: keys sort by time, then by sequence.
+pub fn due_key(at: Timestamp, seq: u64) -> String {
+    format!("{:020}.{seq:020}", at.millis())
+}
 /// Unlock commands by id.
 pub const COMMANDS_V1: Typed<&str, CommandRecord> = Typed::new("commands_v1");
 /// The command outbox: ids of commands not yet acknowledged, with their expiry.

@@ -7,9 +7,9 @@ use super::access_log::Draft;
 use super::index::Index;
 use super::tables::{
     ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
-    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, LOCKOUTS_V1, OUTBOX_V1,
-    PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1,
-    STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
+    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, LOCKOUTS_V1, OUTBOX_DUE_V1,
+    OUTBOX_IDS_V1, OUTBOX_PROVIDER_V1, OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1,
+    RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
@@ -141,6 +141,9 @@ pub(super) struct Tx<'t> {
     pub keys: redb::Table<'t, &'static str, &'static [u8]>,
     pub log: redb::Table<'t, u64, &'static [u8]>,
     pub outbox: redb::Table<'t, u64, &'static [u8]>,
+    pub outbox_ids: redb::Table<'t, &'static str, &'static [u8]>,
+    pub outbox_due: redb::Table<'t, &'static str, &'static [u8]>,
+    pub outbox_provider: redb::Table<'t, &'static str, &'static [u8]>,
     pub commands: redb::Table<'t, &'static str, &'static [u8]>,
     pub pending_commands: redb::Table<'t, &'static str, &'static [u8]>,
     pub inbox: redb::Table<'t, &'static str, &'static [u8]>,
@@ -170,6 +173,9 @@ impl<'t> Tx<'t> {
             keys: txn.open_table(IDEMPOTENCY_V1.def())?,
             log: txn.open_table(ACCESS_LOG_V1.def())?,
             outbox: txn.open_table(OUTBOX_V1.def())?,
+            outbox_ids: txn.open_table(OUTBOX_IDS_V1.def())?,
+            outbox_due: txn.open_table(OUTBOX_DUE_V1.def())?,
+            outbox_provider: txn.open_table(OUTBOX_PROVIDER_V1.def())?,
             commands: txn.open_table(COMMANDS_V1.def())?,
             pending_commands: txn.open_table(PENDING_COMMANDS_V1.def())?,
             inbox: txn.open_table(INBOX_V1.def())?,
@@ -198,6 +204,8 @@ pub(super) struct Writer {
     /// On an edge node: the code keys of the stations it serves, which its codes are hashed
     /// with; elsewhere empty and every station's key derives from `code_key`.
     pub(super) station_keys: Arc<super::station_keys::StationKeys>,
+    /// Seals the codes that notifications carry; without one a notification carries none.
+    pub(super) sealer: Option<Arc<dyn super::Sealer>>,
     /// An edge node's store: the pickups it completes and the codes it refuses are also written
     /// to its decision outbox for the gateway.
     pub(super) edge: bool,
@@ -249,25 +257,33 @@ fn move_station_keys_out(
     Ok(())
 }
 
+/// The keys the writer hashes and seals codes with.
+pub(super) struct Keys {
+    pub code: CodeKey,
+    pub stations: Arc<super::station_keys::StationKeys>,
+    pub sealer: Option<Arc<dyn super::Sealer>>,
+}
+
 /// Creates the tables, loads the index, publishes the first snapshot and starts the thread.
 pub(super) fn start(
     db: Arc<redb::Database>,
     snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
     metrics: StoreMetrics,
     clock: Arc<dyn Clock>,
-    (code_key, station_keys): (CodeKey, Arc<super::station_keys::StationKeys>),
+    keys: Keys,
     edge: bool,
     observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
 ) -> Result<(mpsc::Sender<Box<dyn Job>>, WriterGuard), StoreError> {
     let txn = db.begin_write()?;
     drop(Tx::open(&txn, clock.now())?);
-    move_station_keys_out(&txn, &station_keys)?;
+    move_station_keys_out(&txn, &keys.stations)?;
     txn.commit()?;
     let mut writer = Writer {
         index: Index::load(&db)?,
         db,
-        code_key,
-        station_keys,
+        code_key: keys.code,
+        station_keys: keys.stations,
+        sealer: keys.sealer,
         edge,
         clock,
         snapshot,

@@ -7,7 +7,7 @@ use super::problem::ApiError;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
-use lockergrid_model::{OutboxEntry, SiteRulesOverride, StationStatus};
+use lockergrid_model::{SiteRulesOverride, StationStatus};
 use lockergrid_protocol::StationId;
 use lockergrid_store::StatusChange;
 use serde::Deserialize;
@@ -67,17 +67,11 @@ pub(super) async fn outbox(
     q.check()?;
     let entries = app.store.outbox(q.from, q.limit)?;
     let next = entries.last().map(|e| e.seq + 1);
-    let entries: Vec<Value> = entries.iter().map(outbox_json).collect();
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(super::notifications::message_json)
+        .collect();
     Ok(Json(json!({ "entries": entries, "next": next })))
-}
-
-/// An outbox entry as operators see it: the recipient's addresses masked, never sealed or clear.
-fn outbox_json(entry: &OutboxEntry) -> Value {
-    let mut value = json!(entry);
-    if let Some(contact) = &entry.recipient.contact {
-        value["recipient"]["contact"] = json!(contact.masked);
-    }
-    value
 }
 
 /// An operator's reason for a change, trimmed: 1 to 512 characters.

@@ -127,10 +127,10 @@ fn paths() -> Value {
         })) },
         "/v1/parcels/{id}/code": { "post": secured("checkout", json!({
             "operationId": "reissueCode",
-            "summary": "A new pickup code for a stored parcel, in this response only; the old code stops working",
+            "summary": "A new pickup code for a stored parcel, sent to the customer alone; the old code stops working",
             "parameters": [id_param("Parcel id")],
-            "responses": { "200": ok("The new code", "Deposit"), "404": problem("No such parcel"),
-                           "409": problem("Not stored") }
+            "responses": { "202": ok("The new code is on its way to the customer", "CodeReissued"),
+                           "404": problem("No such parcel"), "409": problem("Not stored") }
         })) },
         "/v1/parcels/{id}/collect": { "post": secured("carrier (its stations)", json!({
             "operationId": "collectParcel",
@@ -156,6 +156,32 @@ fn paths() -> Value {
             ],
             "responses": { "200": ok("Outbox entries", "AccessLog"), "422": problem("Bad page size") }
         })) },
+        "/v1/admin/notifications": { "get": secured("operator", json!({
+            "operationId": "notifications",
+            "summary": "Messages in outbox order with where their delivery stands; status=dead lists the dead letters",
+            "parameters": [
+                { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "sent", "delivered", "dead", "expired", "cancelled"] } },
+                { "name": "from", "in": "query", "schema": { "type": "integer", "minimum": 1 } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+            ],
+            "responses": { "200": ok("Messages", "Messages"), "422": problem("Bad page size"), "400": problem("Unknown status") }
+        })) },
+        "/v1/admin/notifications/{id}/requeue": { "post": secured("operator", json!({
+            "operationId": "requeueNotification",
+            "summary": "A dead letter goes through its plan again, from its first step, now",
+            "parameters": [id_param("Message id")],
+            "responses": { "200": ok("The message, pending again", "Message"), "404": problem("No such message"),
+                           "409": problem("Not a dead letter") }
+        })) },
+        "/v1/callbacks/sms": { "post": {
+            "operationId": "smsStatusCallback",
+            "summary": "The SMS provider's status callback (Twilio's shape), signed with X-Twilio-Signature",
+            "requestBody": { "required": true, "content": { "application/x-www-form-urlencoded": { "schema": {
+                "type": "object", "properties": { "MessageSid": { "type": "string" }, "MessageStatus": { "type": "string" } } } } } },
+            "responses": { "204": { "description": "Applied (a status that moves nothing is accepted too)" },
+                           "400": problem("Not a form"), "403": problem("The signature does not verify"),
+                           "404": problem("No SMS provider is configured"), "422": problem("MessageSid or MessageStatus missing") }
+        } },
         "/v1/admin/edges": { "get": secured("operator", json!({
             "operationId": "edges",
             "summary": "Each edge node: connected, sync version and lag, last sync, what it mirrors",
@@ -246,8 +272,21 @@ fn schemas() -> Value {
         "Deposit": { "type": "object", "properties": {
             "reservation_id": id, "parcel_id": id, "station_id": id, "compartment_id": id,
             "command_id": id,
-            "status": { "type": "string" }, "pickup_code": { "type": "string", "pattern": "^[0-9]{8}$" },
+            "status": { "type": "string" },
             "pickup_expires_at": ts } },
+        "CodeReissued": { "type": "object", "properties": {
+            "parcel_id": id, "station_id": id, "status": { "type": "string" }, "pickup_expires_at": ts,
+            "message_id": { "type": "string", "description": "The message that carries the new code to the customer" } } },
+        "Message": { "type": "object", "properties": {
+            "seq": { "type": "integer" }, "id": id, "station_id": id,
+            "event": { "type": "string" }, "carries_code": { "type": "boolean" },
+            "delivery": { "type": "object", "properties": {
+                "status": { "type": "string", "enum": ["pending", "sent", "delivered", "dead", "expired", "cancelled"] },
+                "step": { "type": "integer" }, "attempts": { "type": "integer" }, "step_attempts": { "type": "integer" },
+                "last_error": { "type": "string" }, "next_at": ts, "delivered_at": ts } } } },
+        "Messages": { "type": "object", "properties": {
+            "messages": { "type": "array", "items": { "$ref": "#/components/schemas/Message" } },
+            "next": { "type": ["integer", "null"] } } },
         "DepositPending": { "type": "object", "properties": {
             "reservation_id": id, "parcel_id": id, "station_id": id, "compartment_id": id,
             "command_id": id, "status": { "const": "awaiting_door" }, "unlock_expires_at": ts } },
@@ -382,9 +421,9 @@ fn return_paths() -> Value {
     json!({
         "/v1/returns": { "post": secured("checkout", json!({
             "operationId": "createReturn",
-            "summary": "Authorise a return at a station that has a free compartment the parcel fits now; the drop-off code is in this response only",
+            "summary": "Authorise a return at a station that has a free compartment the parcel fits now; the drop-off code goes to the customer alone, in the message this writes",
             "requestBody": body("CreateReturn"),
-            "responses": { "201": ok("Authorised", "ReturnAuthorized"),
+            "responses": { "201": ok("Authorised; the drop-off code goes to the customer alone", "Return"),
                            "409": problem("The station is not in service or has no free compartment the parcel fits"),
                            "422": problem("Ineligible parcel, unknown station or malformed body") }
         })) },
@@ -429,8 +468,6 @@ fn return_schemas() -> Value {
             "compartment_id": { "type": ["string", "null"] },
             "dropped_off_at": { "oneOf": [ts, { "type": "null" }] },
             "collected_at": { "oneOf": [ts, { "type": "null" }] } } },
-        "ReturnAuthorized": { "allOf": [ { "$ref": "#/components/schemas/Return" }, { "type": "object", "properties": {
-            "dropoff_code": { "type": "string", "pattern": "^[0-9]{8}$", "description": "Shown once; entered at the station's keypad it opens a free compartment the parcel fits" } } } ] },
         "ReturnCollecting": { "type": "object", "properties": {
             "return_id": id, "station_id": id, "compartment_id": id, "command_id": id,
             "status": { "const": "awaiting_door" }, "unlock_expires_at": ts } },

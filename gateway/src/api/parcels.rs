@@ -6,6 +6,8 @@ use super::problem::ApiError;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use lockergrid_model::Parcel;
 use lockergrid_protocol::ParcelId;
 use serde_json::{Value, json};
@@ -59,13 +61,13 @@ pub(super) async fn collect(
     Ok(Json(parcel_json(&collected)))
 }
 
-/// A new pickup code for a stored parcel (the customer lost theirs, or the agent's deposit request
-/// stopped waiting before the door closed); the old code stops working.
+/// A new pickup code for a stored parcel (the customer lost theirs): the old code stops working
+/// and the new one goes to the customer in a message of its own; 202, as delivery follows.
 pub(super) async fn reissue_code(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiPath(raw): ApiPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let parcel = load(&app, &caller, &raw, &[Role::Checkout]).await?;
     let reissued = app
         .store
@@ -73,12 +75,12 @@ pub(super) async fn reissue_code(
         .await
         .map_err(ApiError::from)?;
     let p = &reissued.parcel;
-    Ok(Json(json!({
+    let body = Json(json!({
         "parcel_id": p.id,
         "station_id": p.station_id,
-        "compartment_id": p.compartment_id,
         "status": p.status,
-        "pickup_code": reissued.code.reveal(),
         "pickup_expires_at": p.pickup_expires_at,
-    })))
+        "message_id": p.code_message,
+    }));
+    Ok((StatusCode::ACCEPTED, body).into_response())
 }

@@ -365,8 +365,9 @@ pub(super) fn preferred_wait(headers: &HeaderMap) -> Result<Duration, ApiError> 
 
 /// The agent's deposit: the site's rules are asked, the locker gets a signed unlock for the
 /// reservation's compartment, and the deposit counts when the locker reports the door closed
-/// again. The request waits for that (see [`preferred_wait`]): 200 with the pickup code, or 202
-/// while the door is still open (the parcel then shows `stored` once it closes).
+/// again. The request waits for that (see [`preferred_wait`]): 200 once the parcel is stored, or
+/// 202 while the door is still open (the parcel then shows `stored` once it closes). The pickup
+/// code goes to the customer alone, in the message the deposit writes; no answer carries it.
 pub(super) async fn deposit(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -411,7 +412,6 @@ pub(super) async fn deposit(
                 "compartment_id": p.compartment_id,
                 "command_id": command.id,
                 "status": p.status,
-                "pickup_code": deposit.code.reveal(),
                 "pickup_expires_at": p.pickup_expires_at,
             }))
             .into_response())

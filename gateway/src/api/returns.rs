@@ -90,8 +90,7 @@ pub(super) async fn create(
             }
             other => ApiError::from(other),
         })?;
-    let mut body = return_json(&authorized.record, app.store.now());
-    body["dropoff_code"] = json!(authorized.code.reveal());
+    let body = return_json(&authorized.record, app.store.now());
     Ok((StatusCode::CREATED, Json(body)))
 }
 

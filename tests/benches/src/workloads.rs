@@ -53,6 +53,7 @@ async fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
             code_key: CodeKey::from_bytes([9; 32]),
             commit_observer: None,
             edge: false,
+            sealer: None,
         },
     )?;
     store.seed(seeds()).await?;

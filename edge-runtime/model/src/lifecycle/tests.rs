@@ -71,3 +71,28 @@ fn a_command_is_settled_once_from_pending() {
     ];
     covers(&S::ALL, &E::ALL, &legal, S::apply);
 }
+
+#[test]
+fn a_delivery_only_moves_forward() {
+    use crate::{DeliveryEvent as E, DeliveryStatus as S};
+    let legal = [
+        (S::Pending, E::Accepted, S::Sent),
+        (S::Sent, E::Accepted, S::Sent),
+        (S::Pending, E::Delivered, S::Delivered),
+        (S::Sent, E::Delivered, S::Delivered),
+        (S::Dead, E::Delivered, S::Delivered),
+        (S::Expired, E::Delivered, S::Delivered),
+        (S::Pending, E::FellBack, S::Pending),
+        (S::Sent, E::FellBack, S::Pending),
+        (S::Pending, E::PlanUsedUp, S::Dead),
+        (S::Sent, E::PlanUsedUp, S::Dead),
+        (S::Pending, E::CodeExpired, S::Expired),
+        (S::Sent, E::CodeExpired, S::Expired),
+        (S::Dead, E::CodeExpired, S::Expired),
+        (S::Pending, E::Cancelled, S::Cancelled),
+        (S::Sent, E::Cancelled, S::Cancelled),
+        (S::Dead, E::Cancelled, S::Cancelled),
+        (S::Dead, E::Requeued, S::Pending),
+    ];
+    covers(&S::ALL, &E::ALL, &legal, S::apply);
+}

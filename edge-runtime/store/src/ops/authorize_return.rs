@@ -1,11 +1,12 @@
 //! A return authorised at a station with a free compartment it fits, and its drop-off code.
 
 use crate::access_log::Draft;
+use crate::outbox::Notice;
 use crate::tables::{RETURN_CODES_V1, RETURNS_V1};
 use crate::writer::{Tx, Writer};
 use crate::{AuthorizedReturn, ReturnRequest};
 use crate::{ChangeError, Store, StoreError, new_id};
-use lockergrid_model::{ReturnRecord, ReturnStatus, StationStatus};
+use lockergrid_model::{About, NotificationEvent, ReturnRecord, ReturnStatus, StationStatus};
 use lockergrid_protocol::ReturnId;
 
 impl Store {
@@ -60,7 +61,7 @@ impl Writer {
             table: "ids",
             detail: e.to_string(),
         })?;
-        let record = ReturnRecord {
+        let mut record = ReturnRecord {
             id: id.clone(),
             merchant: request.actor.merchant(),
             order_id: request.order_id,
@@ -76,7 +77,20 @@ impl Writer {
             dropped_off_at: None,
             collected_at: None,
             recipient: request.recipient,
+            code_message: None,
         };
+        record.code_message = self.notify(
+            tx,
+            Notice {
+                about: About::Return(id.clone()),
+                station: &record.station_id,
+                recipient: record.recipient.as_ref(),
+                event: NotificationEvent::ReturnCode,
+                due_at: tx.now,
+                code: Some((&code, record.expires_at)),
+                after: None,
+            },
+        )?;
         RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
         RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &id.to_string())?;
         self.index

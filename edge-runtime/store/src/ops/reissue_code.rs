@@ -1,15 +1,17 @@
 //! A new pickup code for a stored parcel; the old one stops working.
 
 use crate::access_log::Draft;
+use crate::outbox::Notice;
 use crate::tables::{CODES_V1, PARCELS_V1};
 use crate::writer::{Tx, Writer};
 use crate::{ChangeError, Deposit, Store, StoreError, conflict};
-use lockergrid_model::{Actor, CodeRecord};
+use lockergrid_model::{About, Actor, CodeRecord, NotificationEvent};
 use lockergrid_protocol::{ParcelId, ParcelStatus};
 
 impl Store {
-    /// Replaces a stored parcel's pickup code with a fresh one, returned in plaintext this once;
-    /// the old code stops working.
+    /// Replaces a stored parcel's pickup code with a fresh one, sent to its recipient in a
+    /// message of its own (the older message, if still undelivered, is not sent); the old code
+    /// stops working.
     pub async fn reissue_code(&self, id: ParcelId, actor: Actor) -> Result<Deposit, ChangeError> {
         self.write(move |w, tx| w.reissue_code(tx, &id, actor))
             .await
@@ -40,6 +42,18 @@ impl Writer {
         };
         CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
         parcel.code_hash = Some(hash);
+        parcel.code_message = self.notify(
+            tx,
+            Notice {
+                about: About::Parcel(parcel.id.clone()),
+                station: &parcel.station_id,
+                recipient: parcel.recipient.as_ref(),
+                event: NotificationEvent::ParcelStored,
+                due_at: tx.now,
+                code: Some((&code, expires_at)),
+                after: parcel.code_message.as_deref(),
+            },
+        )?;
         PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
         self.log(tx, Draft::new(actor, "code_reissued", id.as_str(), "ok"))?;
         Ok(Deposit { parcel, code })

@@ -97,6 +97,7 @@ impl Writer {
             cancelled_at: None,
             code_hash: None,
             recipient: request.recipient,
+            code_message: None,
         };
         RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;

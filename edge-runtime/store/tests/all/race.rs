@@ -58,6 +58,7 @@ async fn racing_tasks_never_double_book_and_every_attempt_is_held_or_refused() {
             code_key: CodeKey::from_bytes([1; 32]),
             commit_observer: Some(observer),
             edge: false,
+            sealer: None,
         },
     )
     .expect("reopens");

@@ -83,6 +83,7 @@ pub fn options(clock: &ManualClock) -> StoreOptions {
         code_key: CodeKey::from_bytes([42; 32]),
         commit_observer: None,
         edge: false,
+        sealer: None,
     }
 }
 
