@@ -194,6 +194,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/returns/{id}", get(returns::get_one))
         .route("/v1/returns/{id}/collect", post(returns::collect))
         .route("/v1/stations/{id}/returns", get(returns::at_station))
+        .route("/v1/stations/{id}/parcels", get(parcels::to_collect))
         .route("/v1/admin/access-log", get(admin::access_log))
         .route("/v1/admin/outbox", get(admin::outbox))
         .route("/v1/admin/notifications", get(notifications::list))

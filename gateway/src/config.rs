@@ -13,7 +13,7 @@ use std::time::Duration;
 
 mod notifications;
 pub use notifications::{
-    EmailConfig, EmailTls, NotificationConfig, PushConfig, RetryPolicy, SmsConfig,
+    EmailConfig, EmailTls, NotificationConfig, PushConfig, RetryPolicy, SmsConfig, WebhookConfig,
 };
 
 /// The deployment file format this gateway reads.

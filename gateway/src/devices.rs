@@ -16,7 +16,7 @@ use anyhow::Context;
 pub use edges::EdgeState;
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_device_plane::{DeviceOptions, DevicePlane};
-use lockergrid_model::{Actor, CommandRecord, ReturnRecord, StationStatus};
+use lockergrid_model::{Actor, CommandRecord, Parcel, ReturnRecord, StationStatus};
 use lockergrid_node::Node;
 use lockergrid_protocol::command::CommandKey;
 use lockergrid_protocol::message::TelemetryMessage;
@@ -80,6 +80,8 @@ pub enum DoorEnd {
     Deposited(Deposit),
     /// The door closed: the carrier took the return away.
     Collected(ReturnRecord),
+    /// The door closed: the carrier took the expired parcel back to its sender.
+    ParcelReturned(Parcel),
     /// The locker refused or failed the unlock, or never acknowledged it before it expired.
     NotUnlocked(CommandRecord),
     /// The door closed but the deposit or collection was no longer possible.

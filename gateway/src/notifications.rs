@@ -50,6 +50,7 @@ pub struct Channels {
     email: Option<email::Email>,
     sms: Option<sms::Sms>,
     push: Option<webhook::Secrets>,
+    integrators: BTreeMap<String, (String, webhook::Secrets)>,
     webhooks: webhook::Webhooks,
     retry: RetryPolicy,
     stations: BTreeMap<StationId, StationInfo>,
@@ -60,6 +61,14 @@ impl Channels {
     /// The channels `deployment` configures; reads their secret files now.
     pub fn new(deployment: &DeployConfig) -> anyhow::Result<Channels> {
         let config = &deployment.notifications;
+        let integrators = config
+            .webhooks
+            .iter()
+            .map(|w| {
+                let secrets = webhook::Secrets::load(&w.secret_file)?;
+                Ok((w.merchant.clone(), (w.url.clone(), secrets)))
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Channels {
             email: config
                 .email
@@ -76,6 +85,7 @@ impl Channels {
                 .as_ref()
                 .map(|p| webhook::Secrets::load_or_create(&p.secret_file))
                 .transpose()?,
+            integrators,
             webhooks: webhook::Webhooks::new(config.timeout)?,
             retry: config.retry,
             stations: deployment.station_info.clone(),

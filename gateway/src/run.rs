@@ -99,6 +99,12 @@ pub async fn start(
             commit_observer: None,
             edge: false,
             sealer: Some(Arc::new(secrets.contact_keys())),
+            integrators: deployment
+                .notifications
+                .webhooks
+                .iter()
+                .map(|w| w.merchant.clone())
+                .collect(),
         },
     )
     .with_context(|| format!("cannot open the store in {data_dir:?}"))?;

@@ -53,6 +53,7 @@ pub struct Deployment {
     mail: Option<String>,
     sms: Option<sms::Section>,
     settings: Vec<(String, String, toml::Value)>,
+    integrators: Vec<(String, String, String)>,
 }
 
 impl Deployment {
@@ -121,6 +122,16 @@ impl Deployment {
         self
     }
 
+    /// Tells `merchant`'s integration, `receiver`, about its parcels and returns.
+    pub fn integrator(mut self, merchant: &str, receiver: &receiver::Receiver) -> Deployment {
+        self.integrators.push((
+            merchant.to_owned(),
+            receiver.url(&format!("merchants/{merchant}")),
+            receiver.secret().to_owned(),
+        ));
+        self
+    }
+
     /// Sends e-mail through `server`.
     pub fn mail(mut self, server: &mail::MailServer) -> Deployment {
         self.mail = Some(server.config());
@@ -164,6 +175,14 @@ impl Deployment {
         );
         if let Some(mail) = &self.mail {
             text.push_str(mail);
+        }
+        for (merchant, url, secret) in &self.integrators {
+            let file = dir.join(format!("webhook-{merchant}"));
+            std::fs::write(&file, format!("{secret}\n"))?;
+            let _ = write!(
+                text,
+                "[[notifications.webhook]]\nmerchant = {merchant:?}\nurl = {url:?}\nsecret_file = {file:?}\n"
+            );
         }
         if let Some(sms) = &self.sms {
             text.push_str(&sms.config(dir, &format!("http://{listen}"))?);

@@ -79,6 +79,11 @@ impl Receiver {
         format!("http://{}/{path}", self.addr)
     }
 
+    /// Its signing secret, `whsec_…`.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
     /// Writes its secret to `dir/name`, as a deployment's secret file; the file's path.
     pub fn secret_file(&self, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
         let path = dir.join(name);

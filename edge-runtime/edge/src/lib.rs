@@ -95,6 +95,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
             commit_observer: None,
             edge: true,
             sealer: None,
+            integrators: Default::default(),
         },
     )?;
     let crl = options.devices.crl.clone();

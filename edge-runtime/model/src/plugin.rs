@@ -134,17 +134,26 @@ pub enum NotificationEvent {
     ReturnCode,
     /// The return was dropped off.
     ReturnReceived,
+    /// The customer took the parcel.
+    PickedUp,
+    /// A carrier took the expired parcel back to its sender.
+    ReturnedToSender,
+    /// A carrier took the dropped-off return away.
+    ReturnCollected,
 }
 
 impl NotificationEvent {
     /// Every event.
-    pub const ALL: [NotificationEvent; 6] = [
+    pub const ALL: [NotificationEvent; 9] = [
         NotificationEvent::ParcelStored,
         NotificationEvent::Reminder,
         NotificationEvent::Expiring,
         NotificationEvent::Expired,
         NotificationEvent::ReturnCode,
         NotificationEvent::ReturnReceived,
+        NotificationEvent::PickedUp,
+        NotificationEvent::ReturnedToSender,
+        NotificationEvent::ReturnCollected,
     ];
 }
 

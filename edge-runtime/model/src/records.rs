@@ -438,6 +438,11 @@ pub enum UnlockFor {
         /// The return authorisation.
         return_id: ReturnId,
     },
+    /// A carrier takes this expired parcel back to its sender.
+    ParcelCollection {
+        /// The parcel.
+        parcel_id: ParcelId,
+    },
 }
 
 /// A return authorisation: a parcel a customer may drop off at one station with a code, until a

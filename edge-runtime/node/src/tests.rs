@@ -33,6 +33,7 @@ fn store_options(clock: &ManualClock, edge: bool) -> StoreOptions {
         commit_observer: None,
         edge,
         sealer: None,
+        integrators: Default::default(),
     }
 }
 

@@ -168,6 +168,9 @@ impl From<NotificationEvent> for wit::NotificationEvent {
             NotificationEvent::Expired => wit::NotificationEvent::Expired,
             NotificationEvent::ReturnCode => wit::NotificationEvent::ReturnCode,
             NotificationEvent::ReturnReceived => wit::NotificationEvent::ReturnReceived,
+            NotificationEvent::PickedUp => wit::NotificationEvent::PickedUp,
+            NotificationEvent::ReturnedToSender => wit::NotificationEvent::ReturnedToSender,
+            NotificationEvent::ReturnCollected => wit::NotificationEvent::ReturnCollected,
         }
     }
 }

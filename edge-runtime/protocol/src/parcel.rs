@@ -1,4 +1,5 @@
-//! The parcel lifecycle: reserved → stored → picked_up | expired, or cancelled before a deposit.
+//! The parcel lifecycle: reserved → stored → picked_up | expired → returned_to_sender, or
+//! cancelled before a deposit.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +13,10 @@ pub enum ParcelStatus {
     Stored,
     /// The customer took it.
     PickedUp,
-    /// The pickup window ran out; it goes back to the sender.
+    /// The pickup window ran out; it waits in its compartment for a carrier to take it back.
     Expired,
+    /// A carrier took the expired parcel out; it is on its way back to the sender.
+    ReturnedToSender,
     /// The hold was released or ran out before a deposit; the parcel never reached the locker.
     Cancelled,
 }
@@ -30,6 +33,8 @@ pub enum ParcelEvent {
     WindowClosed,
     /// Its hold was released or expired before the deposit.
     HoldEnded,
+    /// A carrier took the expired parcel out of its compartment.
+    CarrierCollected,
 }
 
 /// A parcel move the lifecycle does not allow.
@@ -52,6 +57,7 @@ impl ParcelStatus {
             (S::Reserved, E::HoldEnded) => Ok(S::Cancelled),
             (S::Stored, E::PickedUp) => Ok(S::PickedUp),
             (S::Stored, E::WindowClosed) => Ok(S::Expired),
+            (S::Expired, E::CarrierCollected) => Ok(S::ReturnedToSender),
             (from, event) => Err(IllegalParcelMove { from, event }),
         }
     }
@@ -69,6 +75,26 @@ mod tests {
             ParcelStatus::Stored.advance(ParcelEvent::PickedUp),
             Ok(ParcelStatus::PickedUp)
         );
+    }
+
+    #[test]
+    fn only_an_expired_parcel_goes_back_to_its_sender() {
+        assert_eq!(
+            ParcelStatus::Expired.advance(ParcelEvent::CarrierCollected),
+            Ok(ParcelStatus::ReturnedToSender)
+        );
+        for from in [
+            ParcelStatus::Reserved,
+            ParcelStatus::Stored,
+            ParcelStatus::PickedUp,
+            ParcelStatus::ReturnedToSender,
+            ParcelStatus::Cancelled,
+        ] {
+            assert!(
+                from.advance(ParcelEvent::CarrierCollected).is_err(),
+                "{from:?}"
+            );
+        }
     }
 
     #[test]

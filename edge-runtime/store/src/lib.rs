@@ -52,6 +52,7 @@ use lockergrid_protocol::{
 };
 pub use mirror::MirrorCounts;
 pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
+pub use outbox::MERCHANT;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use redb::ReadableDatabase;
@@ -384,6 +385,8 @@ pub enum DoorClosed {
     ReturnDroppedOff(ReturnRecord),
     /// A carrier took a return away; the compartment is free.
     ReturnCollected(ReturnRecord),
+    /// A carrier took an expired parcel back to its sender; the compartment is free.
+    ParcelCollected(Parcel),
     /// Nothing to complete (no command, or one already completed); logged.
     Recorded,
     /// The command's deposit or pickup is no longer possible (e.g. the hold ran out); logged.
@@ -478,6 +481,9 @@ pub struct StoreOptions {
     /// Seals the codes notifications carry to their recipient. A store without one (an edge
     /// node's) writes notifications without codes.
     pub sealer: Option<Arc<dyn Sealer>>,
+    /// The merchants (checkout token subjects) with an integration endpoint: their parcels' and
+    /// returns' changes are written to the outbox for them too.
+    pub integrators: std::collections::BTreeSet<String>,
 }
 
 /// Encrypts a secret (a pickup or drop-off code) for the one message that carries it; only the
@@ -572,6 +578,7 @@ impl Store {
                 code: options.code_key.clone(),
                 stations: station_keys.clone(),
                 sealer: options.sealer,
+                integrators: options.integrators,
             },
             options.edge,
             options.commit_observer,

@@ -8,7 +8,8 @@
 use super::tables::{self, OUTBOX_DUE_V1, OUTBOX_IDS_V1, OUTBOX_V1, due_key};
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError};
-use lockergrid_model::{About, Delivery, NotificationEvent, NotifyRecipient, OutboxEntry};
+use lockergrid_model::{About, Delivery, DeliveryPlan, NotificationEvent, NotifyChannel};
+use lockergrid_model::{NotifyRecipient, OutboxEntry, Step};
 use lockergrid_protocol::{PickupCode, StationId, Timestamp, to_hex};
 use redb::{ReadableDatabase, ReadableTable};
 use sha2::{Digest, Sha256};
@@ -64,6 +65,9 @@ impl Store {
         OUTBOX_V1.get(&rx.open_table(OUTBOX_V1.def())?, seq)
     }
 }
+
+/// How a merchant's integration is named as a recipient: `merchant:<subject>`.
+pub const MERCHANT: &str = "merchant:";
 
 /// A notification to write with the change it tells about.
 pub(crate) struct Notice<'a> {
@@ -121,7 +125,9 @@ impl Writer {
         tx: &mut Tx<'_>,
         notice: Notice<'_>,
     ) -> Result<Option<String>, StoreError> {
-        let Some(recipient) = notice.recipient else {
+        // An edge node sends nothing: the gateway tells customers when it applies what the
+        // edge node decided.
+        let Some(recipient) = notice.recipient.filter(|_| !self.edge) else {
             return Ok(None);
         };
         let id = message_id(
@@ -157,6 +163,57 @@ impl Writer {
             },
         )?;
         Ok(Some(id))
+    }
+
+    /// Puts a message for the merchant's integration in the outbox, planned (its endpoint, now),
+    /// if the merchant has an endpoint. It never carries a code.
+    pub(crate) fn tell_merchant(
+        &mut self,
+        tx: &mut Tx<'_>,
+        merchant: Option<&str>,
+        about: About,
+        station: &StationId,
+        event: NotificationEvent,
+    ) -> Result<(), StoreError> {
+        let Some(merchant) = merchant.filter(|m| !self.edge && self.integrators.contains(*m))
+        else {
+            return Ok(());
+        };
+        let recipient = NotifyRecipient {
+            id: format!("{MERCHANT}{merchant}"),
+            channels: vec![NotifyChannel::Webhook],
+            quiet_hours: None,
+            contact: None,
+        };
+        let id = message_id(&about, event, &recipient.id, tx.now, None);
+        let plan = DeliveryPlan {
+            steps: vec![Step {
+                channel: NotifyChannel::Webhook,
+                delay_minutes: 0,
+            }],
+        };
+        self.append_outbox(
+            tx,
+            OutboxEntry {
+                seq: 0,
+                id,
+                about,
+                station_id: station.clone(),
+                event,
+                recipient,
+                created_at: tx.now,
+                due_at: tx.now,
+                plan: Some(plan),
+                decided_by: None,
+                secret: None,
+                expires_at: None,
+                delivery: Delivery {
+                    next_at: Some(tx.now),
+                    ..Delivery::default()
+                },
+            },
+        )?;
+        Ok(())
     }
 
     /// Appends `entry` with the outbox's next sequence number, unless a message with its id is

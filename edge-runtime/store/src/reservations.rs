@@ -168,6 +168,13 @@ impl Writer {
         parcel.picked_up_at = Some(tx.now);
         parcel.code_hash = None;
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+        self.tell_merchant(
+            tx,
+            parcel.merchant.as_deref(),
+            About::Parcel(parcel.id.clone()),
+            &parcel.station_id,
+            NotificationEvent::PickedUp,
+        )?;
         self.complete_reservation(tx, &parcel.reservation_id)?;
         self.log(
             tx,
@@ -224,6 +231,13 @@ impl Writer {
                 code: None,
                 after: None,
             },
+        )?;
+        self.tell_merchant(
+            tx,
+            parcel.merchant.as_deref(),
+            About::Parcel(parcel.id.clone()),
+            &parcel.station_id,
+            NotificationEvent::Expired,
         )?;
         self.log(
             tx,

@@ -4,10 +4,11 @@
 //! unlock and the door closing again make it `available`. Each step is one writer transaction.
 
 use super::access_log::Draft;
+use super::outbox::Notice;
 use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1};
 use super::writer::{Tx, Writer};
 use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
-use lockergrid_model::Decision;
+use lockergrid_model::{About, Decision, NotificationEvent};
 use lockergrid_model::{
     Actor, CommandRecord, CommandStatus, DecidedBy, LeaseRecord, ReturnEvent, ReturnRecord,
     ReturnStatus, UnlockFor,
@@ -311,6 +312,7 @@ impl Writer {
         record.dropped_off_at = Some(tx.now);
         record.code_hash = None;
         RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        self.announce_return(tx, &record, NotificationEvent::ReturnReceived)?;
         let outcome = format!("in {compartment}");
         self.log(
             tx,
@@ -331,6 +333,34 @@ impl Writer {
             },
         )?;
         Ok(record)
+    }
+
+    /// Tells the return's customer and its merchant's integration what happened to it.
+    fn announce_return(
+        &mut self,
+        tx: &mut Tx<'_>,
+        record: &ReturnRecord,
+        event: NotificationEvent,
+    ) -> Result<(), StoreError> {
+        self.notify(
+            tx,
+            Notice {
+                about: About::Return(record.id.clone()),
+                station: &record.station_id,
+                recipient: record.recipient.as_ref(),
+                event,
+                due_at: tx.now,
+                code: None,
+                after: None,
+            },
+        )?;
+        self.tell_merchant(
+            tx,
+            record.merchant.as_deref(),
+            About::Return(record.id.clone()),
+            &record.station_id,
+            event,
+        )
     }
 
     /// The door closed after a carrier's unlock: the return is collected and the compartment
@@ -354,6 +384,7 @@ impl Writer {
         record.status = collected;
         record.collected_at = Some(tx.now);
         RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        self.announce_return(tx, &record, NotificationEvent::ReturnCollected)?;
         self.log(
             tx,
             Draft::new(command.actor.clone(), "return_collected", id.as_str(), "ok")

@@ -206,6 +206,8 @@ pub(super) struct Writer {
     pub(super) station_keys: Arc<super::station_keys::StationKeys>,
     /// Seals the codes that notifications carry; without one a notification carries none.
     pub(super) sealer: Option<Arc<dyn super::Sealer>>,
+    /// The merchants with an integration endpoint: they hear about their parcels and returns.
+    pub(super) integrators: BTreeSet<String>,
     /// An edge node's store: the pickups it completes and the codes it refuses are also written
     /// to its decision outbox for the gateway.
     pub(super) edge: bool,
@@ -257,11 +259,12 @@ fn move_station_keys_out(
     Ok(())
 }
 
-/// The keys the writer hashes and seals codes with.
+/// The keys the writer hashes and seals codes with, and the merchants it tells about changes.
 pub(super) struct Keys {
     pub code: CodeKey,
     pub stations: Arc<super::station_keys::StationKeys>,
     pub sealer: Option<Arc<dyn super::Sealer>>,
+    pub integrators: BTreeSet<String>,
 }
 
 /// Creates the tables, loads the index, publishes the first snapshot and starts the thread.
@@ -284,6 +287,7 @@ pub(super) fn start(
         code_key: keys.code,
         station_keys: keys.stations,
         sealer: keys.sealer,
+        integrators: keys.integrators,
         edge,
         clock,
         snapshot,

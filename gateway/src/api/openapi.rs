@@ -134,10 +134,16 @@ fn paths() -> Value {
         })) },
         "/v1/parcels/{id}/collect": { "post": secured("carrier (its stations)", json!({
             "operationId": "collectParcel",
-            "summary": "A carrier took an expired parcel away; the compartment is free again",
-            "parameters": [id_param("Parcel id")],
-            "responses": { "200": ok("Collected", "Parcel"), "404": problem("No such parcel"),
-                           "409": problem("Not expired, or already collected") }
+            "summary": "Unlock an expired parcel's compartment for the carrier that takes it back to its sender; it is returned_to_sender when the locker reports its door closed",
+            "parameters": [id_param("Parcel id"),
+                { "name": "Prefer", "in": "header", "schema": { "type": "string", "pattern": "^wait=[0-9]+$" },
+                  "description": "wait=N: how many seconds (at most 8) to wait for the door to close" }],
+            "responses": { "200": ok("Returned to sender: the door closed", "Parcel"),
+                           "202": ok("Unlocked; the door has not closed yet", "ParcelCollecting"),
+                           "403": problem("Denied by the site's rules"),
+                           "404": problem("No such parcel"),
+                           "409": problem("Not expired, or already returned to sender"),
+                           "503": problem("The station's locker is not connected, or it refused or failed the unlock, or did not answer in time") }
         })) },
         "/v1/admin/access-log": { "get": secured("operator", json!({
             "operationId": "accessLog",
@@ -246,7 +252,7 @@ fn schemas() -> Value {
         "Parcel": { "type": "object", "properties": {
             "id": id, "reservation_id": id, "order_id": id, "station_id": id, "compartment_id": id,
             "tier": { "$ref": "#/components/schemas/Tier" },
-            "status": { "type": "string", "enum": ["reserved", "stored", "picked_up", "expired", "cancelled"] },
+            "status": { "type": "string", "enum": ["reserved", "stored", "picked_up", "expired", "returned_to_sender", "cancelled"] },
             "reserved_at": ts, "stored_at": ts, "pickup_expires_at": ts, "picked_up_at": ts,
             "expired_at": ts, "collected_at": ts, "cancelled_at": ts } },
         "ParcelSpec": { "type": "object", "additionalProperties": false,
@@ -443,6 +449,12 @@ fn return_paths() -> Value {
                            "409": problem("Not dropped off, or already collected"),
                            "503": problem("The station's locker is not connected, or it refused or failed the unlock, or did not answer in time") }
         })) },
+        "/v1/stations/{id}/parcels": { "get": secured("carrier (its stations), operator", json!({
+            "operationId": "stationParcelsToCollect",
+            "summary": "The expired parcels waiting at a station for a carrier to take them back to their senders, longest waiting first",
+            "parameters": [id_param("Station id")],
+            "responses": { "200": ok("Parcels waiting", "StationParcels"), "404": problem("No such station") }
+        })) },
         "/v1/stations/{id}/returns": { "get": secured("carrier (its stations), operator", json!({
             "operationId": "stationReturns",
             "summary": "The returns waiting at a station for a carrier, oldest first",
@@ -468,6 +480,11 @@ fn return_schemas() -> Value {
             "compartment_id": { "type": ["string", "null"] },
             "dropped_off_at": { "oneOf": [ts, { "type": "null" }] },
             "collected_at": { "oneOf": [ts, { "type": "null" }] } } },
+        "ParcelCollecting": { "type": "object", "properties": {
+            "parcel_id": id, "station_id": id, "compartment_id": id, "command_id": id,
+            "status": { "const": "awaiting_door" }, "unlock_expires_at": ts } },
+        "StationParcels": { "type": "object", "properties": {
+            "station_id": id, "parcels": { "type": "array", "items": { "$ref": "#/components/schemas/Parcel" } } } },
         "ReturnCollecting": { "type": "object", "properties": {
             "return_id": id, "station_id": id, "compartment_id": id, "command_id": id,
             "status": { "const": "awaiting_door" }, "unlock_expires_at": ts } },

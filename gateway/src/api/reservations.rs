@@ -417,9 +417,9 @@ pub(super) async fn deposit(
             .into_response())
         }
         DoorEnd::NotUnlocked(command) => Err(not_unlocked(command)),
-        DoorEnd::Collected(r) => Err(ApiError::conflict(format!(
-            "command {} completed the collection of return {}",
-            command.id, r.id
+        DoorEnd::Collected(_) | DoorEnd::ParcelReturned(_) => Err(ApiError::conflict(format!(
+            "command {} completed a collection",
+            command.id
         ))),
         DoorEnd::Conflict(reason) => Err(ApiError::conflict(reason)),
     }

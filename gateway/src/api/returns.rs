@@ -200,8 +200,8 @@ pub(super) async fn collect(
             Ok(Json(body).into_response())
         }
         DoorEnd::NotUnlocked(command) => Err(not_unlocked(command)),
-        DoorEnd::Deposited(_) => Err(ApiError::conflict(format!(
-            "command {} completed a deposit",
+        DoorEnd::Deposited(_) | DoorEnd::ParcelReturned(_) => Err(ApiError::conflict(format!(
+            "command {} completed something else",
             command.id
         ))),
         DoorEnd::Conflict(reason) => Err(ApiError::conflict(reason)),

@@ -190,7 +190,9 @@ pub(super) async fn code_entry(
             let (parcel, return_id) = match &command.unlock_for {
                 UnlockFor::Pickup { parcel_id, .. } => (Some(parcel_id), None),
                 UnlockFor::ReturnDropOff { return_id, .. } => (None, Some(return_id)),
-                UnlockFor::Deposit { .. } | UnlockFor::ReturnCollection { .. } => (None, None),
+                UnlockFor::Deposit { .. }
+                | UnlockFor::ReturnCollection { .. }
+                | UnlockFor::ParcelCollection { .. } => (None, None),
             };
             Ok(Json(json!({
                 "parcel_id": parcel,

@@ -24,6 +24,8 @@ pub(super) struct RawNotifications {
     sms: Option<RawSms>,
     #[serde(default)]
     push: Option<RawPush>,
+    #[serde(default, rename = "webhook")]
+    webhooks: Vec<RawWebhook>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +57,14 @@ struct RawSms {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPush {
+    secret_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    merchant: String,
+    url: String,
     secret_file: PathBuf,
 }
 
@@ -110,6 +120,18 @@ pub struct PushConfig {
     pub secret_file: PathBuf,
 }
 
+/// A merchant's integration endpoint: it hears about the merchant's parcels and returns (never
+/// with a code).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    /// The merchant (a checkout token's subject).
+    pub merchant: String,
+    /// Where.
+    pub url: String,
+    /// The file holding its signing secrets, one `whsec_…` per line, the newest first.
+    pub secret_file: PathBuf,
+}
+
 /// How failed attempts are retried.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -134,6 +156,8 @@ pub struct NotificationConfig {
     pub sms: Option<SmsConfig>,
     /// The customer app, if configured.
     pub push: Option<PushConfig>,
+    /// Merchants' integration endpoints, one per merchant.
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 fn duration(field: &str, raw: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
@@ -204,6 +228,25 @@ impl RawNotifications {
             }
             None => None,
         };
+        let mut merchants = std::collections::BTreeSet::new();
+        let webhooks = self
+            .webhooks
+            .into_iter()
+            .map(|w| {
+                http_url("webhook.url", &w.url)?;
+                if !merchants.insert(w.merchant.clone()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "notifications.webhook: merchant {:?} is listed twice",
+                        w.merchant
+                    )));
+                }
+                Ok(WebhookConfig {
+                    merchant: w.merchant,
+                    url: w.url,
+                    secret_file: base.join(w.secret_file),
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(NotificationConfig {
             retry,
             timeout,
@@ -212,6 +255,7 @@ impl RawNotifications {
             push: self.push.map(|p| PushConfig {
                 secret_file: base.join(p.secret_file),
             }),
+            webhooks,
         })
     }
 }

@@ -91,3 +91,83 @@ fn the_shipped_deployment_file_is_valid_and_varied() {
     }
     assert!(!d.edges.is_empty());
 }
+
+fn with(section: &str) -> Result<DeployConfig, ConfigError> {
+    DeployConfig::from_toml(&format!("{MINIMAL}{section}"), Path::new("/srv"))
+}
+
+#[test]
+fn notification_channels_resolve_with_their_secret_files_beside_the_deployment() {
+    let d = with(
+        r#"
+[notifications]
+retry_base = "1s"
+attempts_per_step = 3
+[notifications.email]
+host = "smtp.example.com"
+port = 587
+tls = "starttls"
+from = "Lockergrid <lockers@example.com>"
+username = "lockers"
+password_file = "secrets/smtp"
+[notifications.sms]
+base_url = "https://api.twilio.com/"
+account_sid = "AC1"
+auth_token_file = "secrets/sms"
+from = "+3197010000000"
+[[notifications.webhook]]
+merchant = "shop-1"
+url = "https://shop.example.com/events"
+secret_file = "secrets/shop-1"
+"#,
+    )
+    .expect("valid");
+    let n = &d.notifications;
+    assert_eq!(n.retry.base, Duration::from_secs(1));
+    assert_eq!(n.retry.attempts_per_step, 3);
+    let email = n.email.as_ref().expect("email");
+    assert_eq!(
+        email.credentials,
+        Some(("lockers".into(), PathBuf::from("/srv/secrets/smtp")))
+    );
+    assert_eq!(
+        n.sms.as_ref().expect("sms").base_url,
+        "https://api.twilio.com"
+    );
+    assert_eq!(
+        n.webhooks[0].secret_file,
+        PathBuf::from("/srv/secrets/shop-1")
+    );
+}
+
+#[test]
+fn plain_smtp_plain_http_and_half_credentials_are_refused() {
+    let email = |host: &str, tls: &str, extra: &str| {
+        format!(
+            "[notifications.email]\nhost = \"{host}\"\nport = 25\ntls = \"{tls}\"\nfrom = \"a <a@example.com>\"\n{extra}"
+        )
+    };
+    for (section, why) in [
+        (email("smtp.example.com", "none", ""), "loopback only"),
+        (email("localhost", "starttls", "username = \"u\"\n"), "both username"),
+        (email("localhost", "sometimes", ""), "unknown variant"),
+        (
+            "[notifications.email]\nhost = \"h\"\nport = 25\ntls = \"starttls\"\nfrom = \"not a mailbox\"\n".into(),
+            "not a mailbox",
+        ),
+        (
+            "[[notifications.webhook]]\nmerchant = \"m\"\nurl = \"http://shop.example.com/\"\nsecret_file = \"s\"\n".into(),
+            "must be https",
+        ),
+        (
+            "[[notifications.webhook]]\nmerchant = \"m\"\nurl = \"https://a.example.com/\"\nsecret_file = \"s\"\n[[notifications.webhook]]\nmerchant = \"m\"\nurl = \"https://b.example.com/\"\nsecret_file = \"s\"\n".into(),
+            "listed twice",
+        ),
+        ("[notifications]\nattempts_per_step = 0\n".into(), "outside 1..=20"),
+        ("[notifications]\nretry_base = \"soon\"\n".into(), "retry_base"),
+    ] {
+        let err = with(&section).expect_err(&section).to_string();
+        assert!(err.contains(why), "{section}: {err}");
+    }
+    with(&email("127.0.0.1", "none", "")).expect("plain SMTP to a loopback relay");
+}

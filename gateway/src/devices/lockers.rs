@@ -660,6 +660,10 @@ impl LockerTask {
                 self.devices()
                     .finish_door(command, DoorEnd::Collected(record));
             }
+            DoorClosed::ParcelCollected(parcel) => {
+                self.devices()
+                    .finish_door(command, DoorEnd::ParcelReturned(parcel));
+            }
             DoorClosed::PickedUp(_)
             | DoorClosed::ReturnDroppedOff(_)
             | DoorClosed::Recorded

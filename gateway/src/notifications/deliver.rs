@@ -12,7 +12,8 @@ use crate::metrics::NotificationLabels;
 use lockergrid_model::{About, NotificationEvent, NotifyChannel, OutboxEntry, ReturnStatus};
 use lockergrid_model::{DeliveryStatus, message_key};
 use lockergrid_protocol::{OrderId, ParcelStatus, Timestamp};
-use lockergrid_store::{Attempt, AttemptOutcome, ChangeError, StoreError};
+use lockergrid_store::{Attempt, AttemptOutcome, ChangeError, MERCHANT, StoreError};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
@@ -69,6 +70,8 @@ struct Subject {
 
 fn subject(app: &App, entry: &OutboxEntry) -> Result<Option<Subject>, StoreError> {
     let carries_code = entry.secret.is_some();
+    // A merchant hears about every change, even one a later change overtook.
+    let for_merchant = entry.recipient.id.starts_with(MERCHANT);
     Ok(match &entry.about {
         About::Parcel(id) => app.store.parcel(id)?.map(|p| {
             let waiting = p.status == ParcelStatus::Stored;
@@ -89,7 +92,7 @@ fn subject(app: &App, entry: &OutboxEntry) -> Result<Option<Subject>, StoreError
             };
             Subject {
                 order: p.order_id,
-                pointless,
+                pointless: pointless.filter(|_| !for_merchant),
             }
         }),
         About::Return(id) => app.store.return_record(id)?.map(|r| {
@@ -101,7 +104,7 @@ fn subject(app: &App, entry: &OutboxEntry) -> Result<Option<Subject>, StoreError
                 .then_some("the return no longer waits for its drop-off");
             Subject {
                 order: r.order_id,
-                pointless,
+                pointless: pointless.filter(|_| !for_merchant),
             }
         }),
     })
@@ -285,19 +288,41 @@ async fn send(
                 .as_deref()
                 .ok_or_else(|| missing("app endpoint"))?;
             let body = serde_json::to_vec(&message.app_payload(now)).unwrap_or_default();
-            // Receivers check the timestamp against their own clock: it is the wall clock's.
-            let timestamp = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
             channels
                 .webhooks
-                .send(url, secrets, (&key, timestamp), body)
+                .send(url, secrets, (&key, wall_clock()), body)
                 .await
         }
-        NotifyChannel::Webhook => Err(SendError::Permanent(
-            "a customer's message never goes to the merchant's webhook".into(),
-        )),
+        NotifyChannel::Webhook => {
+            let merchant = entry.recipient.id.strip_prefix(MERCHANT).ok_or_else(|| {
+                SendError::Permanent(
+                    "a customer's message never goes to the merchant's webhook".into(),
+                )
+            })?;
+            let (url, secrets) = channels
+                .integrators
+                .get(merchant)
+                .ok_or_else(|| unconfigured("webhook for this merchant"))?;
+            let body = json!({
+                "type": super::message::event_type(entry.event),
+                "timestamp": super::message::rfc3339(now),
+                "data": message.integrator_data(),
+            });
+            let body = serde_json::to_vec(&body).unwrap_or_default();
+            channels
+                .webhooks
+                .send(url, secrets, (&key, wall_clock()), body)
+                .await
+        }
     }
+}
+
+/// Seconds since the epoch on the wall clock: receivers check a webhook's timestamp against
+/// their own clock, whatever clock the store runs on.
+fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn open_contact(app: &App, entry: &OutboxEntry, order: &OrderId) -> Result<Contact, SendError> {

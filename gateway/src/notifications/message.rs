@@ -46,7 +46,10 @@ pub fn event_type(event: NotificationEvent) -> &'static str {
         NotificationEvent::Expiring => "parcel.expiring",
         NotificationEvent::Expired => "parcel.expired",
         NotificationEvent::ReturnCode => "return.authorized",
-        NotificationEvent::ReturnReceived => "return.received",
+        NotificationEvent::ReturnReceived => "return.dropped_off",
+        NotificationEvent::PickedUp => "parcel.picked_up",
+        NotificationEvent::ReturnedToSender => "parcel.returned_to_sender",
+        NotificationEvent::ReturnCollected => "return.collected",
     }
 }
 
@@ -78,7 +81,12 @@ impl Message {
             NotificationEvent::Expiring => format!("Last chance: collect your parcel at {name}"),
             NotificationEvent::Expired => format!("Your parcel at {name} goes back to the sender"),
             NotificationEvent::ReturnCode => format!("Your drop-off code for {name}"),
-            NotificationEvent::ReturnReceived => "We have received your return".into(),
+            NotificationEvent::ReturnReceived => format!("Your return is in the locker at {name}"),
+            NotificationEvent::PickedUp => format!("Your parcel was collected at {name}"),
+            NotificationEvent::ReturnedToSender => {
+                format!("Your parcel from {name} is on its way back to the sender")
+            }
+            NotificationEvent::ReturnCollected => "Your return is on its way".into(),
         }
     }
 
@@ -102,9 +110,12 @@ impl Message {
             );
         }
         if let Some(expires) = self.expires_at
-            && !matches!(
+            && matches!(
                 self.event,
-                NotificationEvent::Expired | NotificationEvent::ReturnReceived
+                NotificationEvent::ParcelStored
+                    | NotificationEvent::Reminder
+                    | NotificationEvent::Expiring
+                    | NotificationEvent::ReturnCode
             )
         {
             lines.push(format!("Valid until {}.", self.local(expires)));

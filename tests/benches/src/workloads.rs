@@ -54,6 +54,7 @@ async fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
             commit_observer: None,
             edge: false,
             sealer: None,
+            integrators: Default::default(),
         },
     )?;
     store.seed(seeds()).await?;

@@ -73,6 +73,13 @@ impl Writer {
                 after: parcel.code_message.as_deref(),
             },
         )?;
+        self.tell_merchant(
+            tx,
+            parcel.merchant.as_deref(),
+            About::Parcel(parcel.id.clone()),
+            &parcel.station_id,
+            NotificationEvent::ParcelStored,
+        )?;
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
         let record = CodeRecord {
             parcel_id: parcel.id.clone(),

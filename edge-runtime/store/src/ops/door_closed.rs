@@ -67,9 +67,13 @@ impl Writer {
                 let decided_by = command.decided_by.clone();
                 let done = match &command.unlock_for {
                     // An edge node holds neither held reservations nor dropped-off returns: a
-                    // deposit (its code, its notifications) or a collection is the gateway's to
-                    // complete; the door closing is a decision.
-                    UnlockFor::Deposit { .. } | UnlockFor::ReturnCollection { .. } if self.edge => {
+                    // deposit (its code, its notifications) or a carrier's collection is the
+                    // gateway's to complete; the door closing is a decision.
+                    UnlockFor::Deposit { .. }
+                    | UnlockFor::ReturnCollection { .. }
+                    | UnlockFor::ParcelCollection { .. }
+                        if self.edge =>
+                    {
                         self.decided(
                             tx,
                             Decision::ForwardedDoorClosed {
@@ -116,6 +120,9 @@ impl Writer {
                     UnlockFor::ReturnCollection { return_id } => self
                         .collected_return(tx, &command, return_id)
                         .map(DoorClosed::ReturnCollected),
+                    UnlockFor::ParcelCollection { parcel_id } => self
+                        .collected_parcel(tx, parcel_id, actor, decided_by)
+                        .map(DoorClosed::ParcelCollected),
                 };
                 match done {
                     Ok(done) => {

@@ -3,8 +3,10 @@
 use crate::support::{agent, checkout, open, request, seed, station_id};
 use lockergrid_model::{Actor, ReservationStatus};
 use lockergrid_protocol::{ParcelStatus, Size, Tier};
-use lockergrid_store::{ChangeError, PickupUnlock};
+use lockergrid_store::{ChangeError, DoorClosed, DoorClosedEvent, PickupUnlock};
 use std::time::Duration;
+
+const VALID: Duration = Duration::from_secs(60);
 
 fn free_small(t: &crate::support::TestStore) -> u32 {
     t.store
@@ -106,12 +108,32 @@ async fn a_closed_pickup_window_voids_the_code_and_a_carrier_frees_the_compartme
         subject: "carrier-1".into(),
         role: "carrier".into(),
     };
-    t.store
-        .collect(deposit.parcel.id.clone(), carrier.clone())
+    let unlock = t
+        .store
+        .unlock_for_parcel_collection(deposit.parcel.id.clone(), carrier.clone(), None, VALID)
         .await
-        .expect("collected");
+        .expect("unlocked for the carrier");
+    assert_eq!(free_small(&t), 0, "nothing moves until the door closes");
+    let closed = t
+        .store
+        .door_closed(DoorClosedEvent {
+            station: station_id("st-a"),
+            event: "st-a-collect".into(),
+            compartment: deposit.parcel.compartment_id.clone(),
+            unlocked_by: Some(unlock.id.clone()),
+            actor: carrier.clone(),
+        })
+        .await
+        .expect("door closed");
+    let DoorClosed::ParcelCollected(parcel) = closed else {
+        panic!("the collection completes: {closed:?}");
+    };
+    assert_eq!(parcel.status, ParcelStatus::ReturnedToSender);
     assert_eq!(free_small(&t), 1);
-    let twice = t.store.collect(deposit.parcel.id, carrier).await;
+    let twice = t
+        .store
+        .unlock_for_parcel_collection(deposit.parcel.id, carrier, None, VALID)
+        .await;
     assert!(matches!(twice, Err(ChangeError::Conflict { .. })));
 }
 

@@ -59,6 +59,7 @@ async fn racing_tasks_never_double_book_and_every_attempt_is_held_or_refused() {
             commit_observer: Some(observer),
             edge: false,
             sealer: None,
+            integrators: Default::default(),
         },
     )
     .expect("reopens");

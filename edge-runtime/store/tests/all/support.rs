@@ -84,6 +84,7 @@ pub fn options(clock: &ManualClock) -> StoreOptions {
         commit_observer: None,
         edge: false,
         sealer: None,
+        integrators: Default::default(),
     }
 }
 
