@@ -160,3 +160,65 @@ async fn a_returns_recipient_is_checked_and_its_addresses_never_stored_in_clear(
     }
     d.stop().await
 }
+
+#[tokio::test]
+async fn a_retried_return_with_its_key_is_the_same_return_with_one_code_sent() -> anyhow::Result<()>
+{
+    let d = Deployment::new().station(STATION, 4).start().await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let url = format!("{}/v1/returns", d.base);
+    let body = |order: &str| {
+        json!({ "order_id": order, "station_id": STATION, "parcel": small_parcel(),
+                "recipient": d.customer("retry") })
+    };
+    let post = |key: &str, body: Value| {
+        d.send(
+            d.http
+                .post(&url)
+                .bearer_auth(&checkout)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+    };
+    let (status, first) = post("ret-1", body("order-9")).await?;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = post("ret-1", body("order-9")).await?;
+    assert_eq!(status, 200, "a replay: {again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, reused) = post("ret-1", body("order-10")).await?;
+    assert_eq!(status, 422, "{reused}");
+    assert_eq!(
+        reused["type"],
+        "urn:lockergrid:problem:idempotency-key-reused"
+    );
+    let (status, other) = post("ret-2", body("order-9")).await?;
+    assert_eq!(status, 201);
+    assert_ne!(other["id"], first["id"], "another key, another return");
+
+    // One message carries the first return's code, and it is delivered once.
+    let id = first["id"].as_str().unwrap_or_default();
+    d.dropoff_code(id).await?;
+    let (_, page) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/admin/notifications", d.base))
+                .bearer_auth(&operator),
+        )
+        .await?;
+    let messages: Vec<&Value> = page["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["about"]["return"] == id)
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let delivered = d
+        .app
+        .hooks()
+        .into_iter()
+        .filter(|h| h.body["data"]["return_id"] == id)
+        .count();
+    assert_eq!(delivered, 1);
+    d.stop().await
+}

@@ -304,8 +304,12 @@ pub struct CodeRecord {
 pub struct IdempotencyRecord {
     /// SHA-256 of the request's canonical form, hex.
     pub fingerprint: String,
-    /// The reservation as it was first answered.
-    pub answer: Reservation,
+    /// For a reservation's key: the reservation as it was first answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Reservation>,
+    /// For a return's key: the return it authorised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_id: Option<ReturnId>,
     /// When the key was first used; keys are forgotten a day later.
     pub created_at: Timestamp,
 }

@@ -183,6 +183,9 @@ pub enum ChangeError {
     /// not checked.
     #[error("station locked after wrong codes for {0:?}")]
     LockedOut(Duration),
+    /// The idempotency key was used before with a different request.
+    #[error("the idempotency key was used with a different request")]
+    IdempotencyMismatch,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

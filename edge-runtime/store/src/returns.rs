@@ -44,6 +44,8 @@ pub struct ReturnRequest {
     pub actor: Actor,
     /// Who hears about it.
     pub recipient: Option<lockergrid_model::NotifyRecipient>,
+    /// A retry with the same key and request answers the same return, with no new code.
+    pub idempotency: Option<crate::IdempotencyKey>,
 }
 
 /// A door closing on a return after its drop-off unlock.
@@ -64,8 +66,8 @@ pub(super) struct DropOff {
 pub struct AuthorizedReturn {
     /// The authorisation.
     pub record: ReturnRecord,
-    /// The drop-off code.
-    pub code: PickupCode,
+    /// The drop-off code, when this request authorised it (not on a replay).
+    pub code: Option<PickupCode>,
 }
 
 pub(crate) fn not_found(id: &ReturnId) -> ChangeError {

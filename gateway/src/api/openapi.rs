@@ -427,11 +427,14 @@ fn return_paths() -> Value {
     json!({
         "/v1/returns": { "post": secured("checkout", json!({
             "operationId": "createReturn",
+            "parameters": [{ "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+                             "description": "A retry with the same key and body answers 200 with the same return; no second code is sent" }],
             "summary": "Authorise a return at a station that has a free compartment the parcel fits now; the drop-off code goes to the customer alone, in the message this writes",
             "requestBody": body("CreateReturn"),
             "responses": { "201": ok("Authorised; the drop-off code goes to the customer alone", "Return"),
+                           "200": ok("The return this Idempotency-Key authorised before", "Return"),
                            "409": problem("The station is not in service or has no free compartment the parcel fits"),
-                           "422": problem("Ineligible parcel, unknown station or malformed body") }
+                           "422": problem("Ineligible parcel, unknown station, malformed body, or an Idempotency-Key used with another body") }
         })) },
         "/v1/returns/{id}": { "get": secured("checkout, operator, carrier (its stations)", json!({
             "operationId": "getReturn",

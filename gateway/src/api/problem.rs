@@ -170,6 +170,16 @@ impl From<lockergrid_store::StoreError> for ApiError {
     }
 }
 
+/// 422: an `Idempotency-Key` came back with a different request.
+pub fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+        "Idempotency key reused",
+        "this Idempotency-Key was used with a different request body",
+    )
+}
+
 /// 503: the station's locker is not connected, so nothing can be unlocked there now.
 pub fn locker_offline(station: &lockergrid_protocol::StationId) -> ApiError {
     ApiError::new(
@@ -206,6 +216,7 @@ impl From<ChangeError> for ApiError {
             }
             ChangeError::CodeRejected => ApiError::invalid("code rejected"),
             ChangeError::LockedOut(wait) => too_many_attempts(wait),
+            ChangeError::IdempotencyMismatch => key_reused(),
             ChangeError::Store(e) => ApiError::from(e),
         }
     }

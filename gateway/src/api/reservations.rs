@@ -136,10 +136,17 @@ pub(super) fn reservation_json(r: &Reservation) -> Value {
     })
 }
 
-fn idempotency_key(headers: &HeaderMap, caller: &Caller) -> Result<String, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .ok_or_else(|| ApiError::bad_request("the Idempotency-Key header is required"))?
+/// The caller's `Idempotency-Key`, if it sent one, scoped to the caller and to `what` it creates
+/// (keys are per token subject, and a reservation's key never answers for a return).
+pub(super) fn idempotency_key(
+    headers: &HeaderMap,
+    caller: &Caller,
+    what: &str,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
         .to_str()
         .ok()
         .filter(|k| {
@@ -148,10 +155,14 @@ fn idempotency_key(headers: &HeaderMap, caller: &Caller) -> Result<String, ApiEr
         .ok_or_else(|| {
             ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
         })?;
-    Ok(format!("{}\n{key}", caller.claims.sub))
+    Ok(Some(match what {
+        "reservation" => format!("{}\n{key}", caller.claims.sub),
+        _ => format!("{what}\n{}\n{key}", caller.claims.sub),
+    }))
 }
 
-fn fingerprint(body: &CreateReservation) -> String {
+/// SHA-256 of a request body's canonical form, hex: what a replayed key must match.
+pub(super) fn fingerprint(body: &impl Serialize) -> String {
     let canonical = serde_json::to_vec(body).unwrap_or_default();
     lockergrid_protocol::to_hex(&Sha256::digest(&canonical))
 }
@@ -163,7 +174,8 @@ pub(super) async fn create(
     ApiJson(body): ApiJson<CreateReservation>,
 ) -> Result<Response, ApiError> {
     caller.permit(&app, &[Role::Checkout], None).await?;
-    let key = idempotency_key(&headers, &caller)?;
+    let key = idempotency_key(&headers, &caller, "reservation")?
+        .ok_or_else(|| ApiError::bad_request("the Idempotency-Key header is required"))?;
     let size = body
         .parcel
         .smallest_size()
@@ -293,12 +305,7 @@ fn reserve_error(app: &App, e: ReserveError, origin: Option<GeoPoint>, size: Siz
         ReserveError::StationInactive(id) => {
             ApiError::conflict(format!("station {id:?} is not in service"))
         }
-        ReserveError::IdempotencyMismatch => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-            "this Idempotency-Key was used with a different request body",
-        ),
+        ReserveError::IdempotencyMismatch => super::problem::key_reused(),
         ReserveError::Store(e) => ApiError::from(e),
     }
 }

@@ -7,8 +7,8 @@ use super::App;
 use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use super::reservations::{
-    RecipientBody, awaiting_door, ineligible_parcel, not_unlocked, preferred_wait,
-    sealed_recipient, send_and_wait, site_rules,
+    RecipientBody, awaiting_door, fingerprint, idempotency_key, ineligible_parcel, not_unlocked,
+    preferred_wait, sealed_recipient, send_and_wait, site_rules,
 };
 use crate::auth::Role;
 use crate::devices::DoorEnd;
@@ -20,8 +20,8 @@ use lockergrid_model::{AccessAttempt, AccessMethod, AccessRole};
 use lockergrid_model::{ReturnRecord, ReturnStatus};
 use lockergrid_node::UNLOCK_VALID;
 use lockergrid_protocol::{OrderId, ParcelSpec, ReturnId, StationId, Timestamp};
-use lockergrid_store::{ChangeError, ReturnRequest};
-use serde::Deserialize;
+use lockergrid_store::{ChangeError, IdempotencyKey, ReturnRequest};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +49,7 @@ fn return_json(r: &ReturnRecord, now: Timestamp) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateReturn {
     order_id: OrderId,
@@ -59,12 +59,19 @@ pub(super) struct CreateReturn {
     recipient: Option<RecipientBody>,
 }
 
+/// Authorises a return; an `Idempotency-Key` sent again with the same body answers the same
+/// return (200) and sends no second code.
 pub(super) async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateReturn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.permit(&app, &[Role::Checkout], None).await?;
+    let idempotency = idempotency_key(&headers, &caller, "return")?.map(|key| IdempotencyKey {
+        key,
+        fingerprint: fingerprint(&body),
+    });
     let size = body.parcel.smallest_size().map_err(ineligible_parcel)?;
     let recipient = body
         .recipient
@@ -79,6 +86,7 @@ pub(super) async fn create(
         valid: RETURN_VALID,
         actor: caller.actor(),
         recipient,
+        idempotency,
     };
     let authorized = app
         .store
@@ -90,8 +98,14 @@ pub(super) async fn create(
             }
             other => ApiError::from(other),
         })?;
-    let body = return_json(&authorized.record, app.store.now());
-    Ok((StatusCode::CREATED, Json(body)))
+    let status = match authorized.code {
+        Some(_) => StatusCode::CREATED,
+        None => StatusCode::OK,
+    };
+    Ok((
+        status,
+        Json(return_json(&authorized.record, app.store.now())),
+    ))
 }
 
 /// Loads a return for a caller; a carrier sees only its stations' returns.

@@ -236,9 +236,13 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
                 role: "checkout".into(),
             },
             recipient: None,
+            idempotency: None,
         };
         let authorized = gateway.app.store.authorize_return(request).await?;
-        returns.push((authorized.record.id, authorized.code.reveal().to_owned()));
+        returns.push((
+            authorized.record.id,
+            authorized.code.expect("a fresh code").reveal().to_owned(),
+        ));
     }
     let edge_data = dir.path().join("edge");
     let mut launch = EdgeLaunch::new(&deployment, "edge-b")?;

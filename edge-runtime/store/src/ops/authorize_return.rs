@@ -2,11 +2,12 @@
 
 use crate::access_log::Draft;
 use crate::outbox::Notice;
-use crate::tables::{RETURN_CODES_V1, RETURNS_V1};
+use crate::tables::{IDEMPOTENCY_V1, RETURN_CODES_V1, RETURNS_V1};
 use crate::writer::{Tx, Writer};
 use crate::{AuthorizedReturn, ReturnRequest};
 use crate::{ChangeError, Store, StoreError, new_id};
-use lockergrid_model::{About, NotificationEvent, ReturnRecord, ReturnStatus, StationStatus};
+use lockergrid_model::{About, IdempotencyRecord, NotificationEvent, ReturnRecord};
+use lockergrid_model::{ReturnStatus, StationStatus};
 use lockergrid_protocol::ReturnId;
 
 impl Store {
@@ -27,6 +28,19 @@ impl Writer {
         tx: &mut Tx<'_>,
         request: ReturnRequest,
     ) -> Result<AuthorizedReturn, ChangeError> {
+        if let Some(key) = &request.idempotency
+            && let Some(seen) = IDEMPOTENCY_V1.get(&tx.keys, key.key.as_str())?
+        {
+            let record = match seen.return_id {
+                Some(id) if seen.fingerprint == key.fingerprint => {
+                    RETURNS_V1.get(&tx.returns, id.as_str())?
+                }
+                _ => None,
+            };
+            return record
+                .map(|record| AuthorizedReturn { record, code: None })
+                .ok_or(ChangeError::IdempotencyMismatch);
+        }
         let station =
             self.index
                 .stations
@@ -96,10 +110,23 @@ impl Writer {
         self.index
             .return_deadlines
             .insert((record.expires_at, id.clone()));
+        if let Some(key) = request.idempotency {
+            let seen = IdempotencyRecord {
+                fingerprint: key.fingerprint,
+                answer: None,
+                return_id: Some(id.clone()),
+                created_at: tx.now,
+            };
+            IDEMPOTENCY_V1.put(&mut tx.keys, key.key.as_str(), &seen)?;
+            self.index.key_deadlines.insert((tx.now, key.key));
+        }
         self.log(
             tx,
             Draft::new(request.actor, "return_authorized", id.as_str(), "ok"),
         )?;
-        Ok(AuthorizedReturn { record, code })
+        Ok(AuthorizedReturn {
+            record,
+            code: Some(code),
+        })
     }
 }

@@ -29,13 +29,12 @@ impl Writer {
         if let Some(key) = &request.idempotency
             && let Some(seen) = IDEMPOTENCY_V1.get(&tx.keys, key.key.as_str())?
         {
-            return if seen.fingerprint == key.fingerprint {
-                Ok(Reserved {
-                    reservation: seen.answer,
+            return match seen.answer {
+                Some(reservation) if seen.fingerprint == key.fingerprint => Ok(Reserved {
+                    reservation,
                     replayed: true,
-                })
-            } else {
-                Err(ReserveError::IdempotencyMismatch)
+                }),
+                _ => Err(ReserveError::IdempotencyMismatch),
             };
         }
         let candidates = match &request.target {
@@ -104,7 +103,8 @@ impl Writer {
         if let Some(key) = request.idempotency {
             let seen = IdempotencyRecord {
                 fingerprint: key.fingerprint,
-                answer: reservation.clone(),
+                answer: Some(reservation.clone()),
+                return_id: None,
                 created_at: tx.now,
             };
             IDEMPOTENCY_V1.put(&mut tx.keys, key.key.as_str(), &seen)?;

@@ -169,12 +169,13 @@ async fn a_drop_off_whose_door_never_closes_gives_its_compartment_back() {
             valid: Duration::from_secs(86_400),
             actor: checkout(),
             recipient: None,
+            idempotency: None,
         })
         .await
         .unwrap();
     let drop_off = |event: &str| PickupUnlock {
         station: station_id("st-a"),
-        code: authorized.code.clone().into(),
+        code: authorized.code.clone().expect("fresh").into(),
         event: Some(event.into()),
         actor: Actor {
             subject: "locker:st-a".into(),
@@ -220,6 +221,7 @@ async fn a_return_not_dropped_off_in_its_window_expires_and_its_code_is_gone() {
         valid: Duration::from_secs(3_600),
         actor: checkout(),
         recipient: None,
+        idempotency: None,
     };
     let idle = t.store.authorize_return(authorize("back-1")).await.unwrap();
     let late = t.store.authorize_return(authorize("back-2")).await.unwrap();
@@ -238,7 +240,7 @@ async fn a_return_not_dropped_off_in_its_window_expires_and_its_code_is_gone() {
     t.clock.advance(Duration::from_secs(3_540));
     let opened = t
         .store
-        .unlock_for_pickup(drop_off(&late.code, "ev-1"))
+        .unlock_for_pickup(drop_off(late.code.as_ref().expect("fresh"), "ev-1"))
         .await
         .unwrap();
     assert!(opened.is_some());
@@ -255,7 +257,7 @@ async fn a_return_not_dropped_off_in_its_window_expires_and_its_code_is_gone() {
     assert!(
         !matches!(
             t.store
-                .unlock_for_pickup(drop_off(&idle.code, "ev-2"))
+                .unlock_for_pickup(drop_off(idle.code.as_ref().expect("fresh"), "ev-2"))
                 .await,
             Ok(Some(_))
         ),

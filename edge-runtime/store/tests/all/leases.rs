@@ -35,6 +35,7 @@ async fn authorize(store: &Store, order: &str) -> ReturnRecord {
         valid: Duration::from_secs(86_400),
         actor: checkout(),
         recipient: None,
+        idempotency: None,
     };
     store.authorize_return(request).await.unwrap().record
 }
