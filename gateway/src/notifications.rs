@@ -117,7 +117,8 @@ impl Channels {
     }
 }
 
-/// Plans new outbox entries and delivers due messages every `every` until `shutdown`.
+/// Plans new outbox entries and delivers due messages every `every`, and at once when the
+/// outbox grows, until `shutdown`.
 pub async fn run(
     app: Arc<App>,
     channels: Arc<Channels>,
@@ -131,6 +132,7 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
+            _ = app.store.outbox_grew() => {}
         }
         if let Err(e) = plan::plan_pending(&app, &mut cursor).await {
             tracing::error!(error = %e, "planning notifications failed; retrying");

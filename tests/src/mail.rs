@@ -140,8 +140,21 @@ impl MailServer {
         Ok(())
     }
 
-    /// Every e-mail accepted so far, in the order the files were written.
-    pub fn mails(&self) -> anyhow::Result<Vec<Mail>> {
+    /// How many e-mails it has accepted, without parsing them.
+    pub fn count(&self) -> anyhow::Result<usize> {
+        Ok(self.files()?.len())
+    }
+
+    /// When the newest e-mail was written, once there are at least `n`.
+    pub fn newest(&self, n: usize) -> anyhow::Result<Option<std::time::SystemTime>> {
+        let files = self.files()?;
+        Ok((files.len() >= n)
+            .then(|| files.last().map(|(at, _)| *at))
+            .flatten())
+    }
+
+    /// The Maildir's files with when each was written, oldest first.
+    fn files(&self) -> anyhow::Result<Vec<(std::time::SystemTime, PathBuf)>> {
         let mut files = Vec::new();
         for sub in ["new", "cur"] {
             let path = self.dir.path().join("maildir").join(sub);
@@ -153,7 +166,12 @@ impl MailServer {
             }
         }
         files.sort();
-        files.into_iter().map(|(_, f)| parse(&f)).collect()
+        Ok(files)
+    }
+
+    /// Every e-mail accepted so far, in the order the files were written.
+    pub fn mails(&self) -> anyhow::Result<Vec<Mail>> {
+        self.files()?.into_iter().map(|(_, f)| parse(&f)).collect()
     }
 
     /// Waits until `done` holds for the mail accepted so far.

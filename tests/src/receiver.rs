@@ -27,6 +27,8 @@ pub struct Hook {
     pub body: Value,
     /// What the receiver answered.
     pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -160,6 +162,7 @@ async fn receive(
             .to_owned(),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         status,
+        at: std::time::Instant::now(),
     });
     StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
 }

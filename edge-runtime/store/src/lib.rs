@@ -541,6 +541,7 @@ struct Inner {
     station_keys: Arc<station_keys::StationKeys>,
     metrics: StoreMetrics,
     edge: bool,
+    outbox_grew: Arc<tokio::sync::Notify>,
     // Declared before the guard so the channel closes before the guard joins the thread.
     jobs: mpsc::Sender<Box<dyn Job>>,
     _writer: WriterGuard,
@@ -572,16 +573,18 @@ impl Store {
         let db = Arc::new(db);
         let metrics = StoreMetrics::new();
         let snapshot = Arc::new(arc_swap::ArcSwap::from_pointee(Snapshot::empty()));
+        let outbox_grew = Arc::new(tokio::sync::Notify::new());
         let (jobs, writer) = writer::start(
             db.clone(),
             snapshot.clone(),
             metrics.clone(),
             options.clock.clone(),
-            writer::Keys {
+            writer::Parts {
                 code: options.code_key.clone(),
                 stations: station_keys.clone(),
                 sealer: options.sealer,
                 integrators: options.integrators,
+                outbox_grew: outbox_grew.clone(),
             },
             options.edge,
             options.commit_observer,
@@ -595,10 +598,17 @@ impl Store {
                 station_keys,
                 metrics,
                 edge: options.edge,
+                outbox_grew,
                 jobs,
                 _writer: writer,
             }),
         })
+    }
+
+    /// Resolves once a commit has appended to the notification outbox since the last call
+    /// returned (at once if one has).
+    pub async fn outbox_grew(&self) {
+        self.inner.outbox_grew.notified().await;
     }
 
     /// The latest availability snapshot; never waits for the writer.

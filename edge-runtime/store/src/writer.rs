@@ -208,6 +208,8 @@ pub(super) struct Writer {
     pub(super) sealer: Option<Arc<dyn super::Sealer>>,
     /// The merchants with an integration endpoint: they hear about their parcels and returns.
     pub(super) integrators: BTreeSet<String>,
+    /// Woken after a commit that appended to the outbox, so the sender need not wait for its tick.
+    outbox_grew: Arc<tokio::sync::Notify>,
     /// An edge node's store: the pickups it completes and the codes it refuses are also written
     /// to its decision outbox for the gateway.
     pub(super) edge: bool,
@@ -259,12 +261,14 @@ fn move_station_keys_out(
     Ok(())
 }
 
-/// The keys the writer hashes and seals codes with, and the merchants it tells about changes.
-pub(super) struct Keys {
+/// What the writer hashes and seals codes with, the merchants it tells about changes, and whom
+/// it wakes when the outbox grows.
+pub(super) struct Parts {
     pub code: CodeKey,
     pub stations: Arc<super::station_keys::StationKeys>,
     pub sealer: Option<Arc<dyn super::Sealer>>,
     pub integrators: BTreeSet<String>,
+    pub outbox_grew: Arc<tokio::sync::Notify>,
 }
 
 /// Creates the tables, loads the index, publishes the first snapshot and starts the thread.
@@ -273,7 +277,7 @@ pub(super) fn start(
     snapshot: Arc<arc_swap::ArcSwap<Snapshot>>,
     metrics: StoreMetrics,
     clock: Arc<dyn Clock>,
-    keys: Keys,
+    keys: Parts,
     edge: bool,
     observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
 ) -> Result<(mpsc::Sender<Box<dyn Job>>, WriterGuard), StoreError> {
@@ -288,6 +292,7 @@ pub(super) fn start(
         station_keys: keys.stations,
         sealer: keys.sealer,
         integrators: keys.integrators,
+        outbox_grew: keys.outbox_grew,
         edge,
         clock,
         snapshot,
@@ -326,10 +331,14 @@ impl Writer {
         self.metrics.batch_size.observe(batch.len() as f64);
         let now = self.clock.now();
         let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+        let outbox_before = self.index.outbox_seq;
         let outcome = self.try_batch(batch, now, &mut pending);
         match outcome {
             Ok((changes, dirty)) => {
                 self.commit_seq += 1;
+                if self.index.outbox_seq != outbox_before {
+                    self.outbox_grew.notify_one();
+                }
                 for station in dirty {
                     self.refresh_view(&station);
                 }

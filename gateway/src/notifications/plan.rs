@@ -21,11 +21,18 @@ pub(super) async fn plan_pending(app: &App, cursor: &mut u64) -> Result<(), Chan
         let Some(last) = page.last().map(|e| e.seq) else {
             return Ok(());
         };
+        // The router is asked for each entry in turn; the plans are written together, so the
+        // writer commits them in a few group commits instead of one per entry.
+        let mut writes = tokio::task::JoinSet::new();
         for entry in page.into_iter().filter(|e| e.plan.is_none()) {
-            let planned = plan(app, &entry).await?;
-            match app.store.plan_notification(planned).await {
-                Ok(()) | Err(ChangeError::Conflict { .. }) => {}
-                Err(e) => return Err(e),
+            let (store, planned) = (app.store.clone(), plan(app, &entry).await?);
+            writes.spawn(async move { store.plan_notification(planned).await });
+        }
+        while let Some(write) = writes.join_next().await {
+            match write {
+                Ok(Ok(()) | Err(ChangeError::Conflict { .. })) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => tracing::error!(error = %e, "a plan write panicked"),
             }
         }
         *cursor = last + 1;

@@ -15,11 +15,15 @@
 //! 8. telemetry ingest over TLS 1.3 through the node's front and embedded broker against Debian's
 //!    mosquitto with the same certificates and load, reported as a ratio.
 //!
+//! 11. notifications delivered per second to a real SMTP server and to a webhook receiver;
+//! 12. door closing → e-mail accepted by the SMTP server.
+//!
 //! Prints Markdown tables. `tests/benches/run.sh` starts the PostgreSQL peer and runs it.
 
 mod devices;
 mod edge;
 mod latency;
+mod notifications;
 mod plugins;
 mod postgres;
 mod workloads;
@@ -66,11 +70,23 @@ struct Options {
     /// Only the edge-node benchmarks (9 and 10).
     #[arg(long)]
     edge_only: bool,
+    /// Messages per notification throughput run.
+    #[arg(long, default_value_t = 2_000)]
+    notifications: usize,
+    /// Deposits timed from the door closing to the e-mail accepted.
+    #[arg(long, default_value_t = 200)]
+    door_emails: usize,
+    /// Only the notification benchmarks (11 and 12).
+    #[arg(long)]
+    notifications_only: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = Options::parse();
+    if o.notifications_only {
+        return notification_tables(&o).await;
+    }
     if o.edge_only {
         return edge_tables(&o).await;
     }
@@ -82,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
     }
     device_tables(&o).await?;
     edge_tables(&o).await?;
+    notification_tables(&o).await?;
     if o.devices_only {
         return Ok(());
     }
@@ -121,6 +138,16 @@ async fn device_tables(o: &Options) -> anyhow::Result<()> {
         Some(r) => println!("\ntelemetry ingest, Lockergrid vs mosquitto: {r:.2}x\n"),
         None => println!("\nmosquitto peer skipped (/usr/sbin/mosquitto not installed)\n"),
     }
+    Ok(())
+}
+
+/// Benchmarks 11 and 12.
+async fn notification_tables(o: &Options) -> anyhow::Result<()> {
+    use notifications::Receiver;
+    let smtp = notifications::throughput(o.notifications, 16, Receiver::Smtp).await?;
+    let webhook = notifications::throughput(o.notifications, 16, Receiver::Webhook).await?;
+    let door = notifications::door_to_email(o.door_emails).await?;
+    println!("{}", latency::table(&[smtp, webhook, door]));
     Ok(())
 }
 
