@@ -138,7 +138,8 @@ fn read_qr(png_bytes: &[u8]) -> anyhow::Result<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deposit_sends_one_email_whose_qr_code_opens_the_door() -> anyhow::Result<()> {
+async fn each_deposit_sends_one_email_whose_code_opens_the_door_as_a_qr_or_typed()
+-> anyhow::Result<()> {
     let mail = MailServer::start().await?;
     let d = Deployment::new()
         .station("st-a", 8)
@@ -202,6 +203,33 @@ async fn a_deposit_sends_one_email_whose_qr_code_opens_the_door() -> anyhow::Res
     })
     .await?;
     assert_eq!(mail.mails()?.len(), 1, "still one e-mail");
+
+    // The next parcel's code, typed at the keypad from the e-mail's text, opens its door too.
+    let parcel = deliver_parcel(&d, "m2", json!(["email"]), json!({ "email": EMAIL })).await?;
+    let mails = mail.until(|m| m.len() == 2).await?;
+    let code = code_in(&mails[1]).expect("a code in the text");
+    let compartment = d
+        .get_until(&format!("{}/v1/parcels/{parcel}", d.base), &checkout, |p| {
+            p["status"] == "stored"
+        })
+        .await?["compartment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(d.locker("st-a", &format!("press {code}#")).await?, "ok");
+    d.open_and_close("st-a", &compartment).await?;
+    d.get_until(&format!("{}/v1/parcels/{parcel}", d.base), &checkout, |p| {
+        p["status"] == "picked_up"
+    })
+    .await?;
+    let metrics = d.metrics().await?;
+    assert!(
+        metrics.contains(
+            r#"lockergrid_notification_attempts_total{channel="email",outcome="delivered"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(EMAIL) && !metrics.contains(&code));
     d.stop().await
 }
 

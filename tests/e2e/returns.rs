@@ -101,6 +101,31 @@ async fn a_return_is_dropped_off_with_its_code_and_collected_by_a_carrier_of_its
     let (_, body) = d.send(d.http.get(&waiting).bearer_auth(&carrier)).await?;
     assert_eq!(body["returns"], json!([]));
 
+    // The customer heard each step: the code, the drop-off, the collection.
+    let heard = d
+        .app
+        .until(|hooks| {
+            hooks
+                .iter()
+                .filter(|h| h.body["data"]["return_id"] == id.as_str())
+                .count()
+                >= 3
+        })
+        .await?;
+    let kinds: Vec<&str> = heard
+        .iter()
+        .filter(|h| h.body["data"]["return_id"] == id.as_str())
+        .filter_map(|h| h.body["type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "return.authorized",
+            "return.dropped_off",
+            "return.collected"
+        ]
+    );
+
     // The access log tells the whole story once, the code's second use refused.
     let log = d.access_log(&operator).await?;
     let about = |action: &str| {

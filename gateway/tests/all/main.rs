@@ -4,6 +4,7 @@ mod cli;
 mod door_loss;
 mod durability;
 mod edge_kill;
+mod log_leaks;
 mod notify_kill;
 mod pki_cli;
 mod plugin_cli;

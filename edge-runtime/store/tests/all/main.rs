@@ -6,6 +6,7 @@ mod expiry;
 mod flows;
 mod leases;
 mod lockouts;
+mod notifications;
 mod race;
 mod revocations;
 mod support;
