@@ -75,12 +75,36 @@ async fn a_deposit_counts_when_the_door_closes_and_a_keypad_code_opens_it_once()
         .await?;
     // The customer lost the first code: the checkout side has a new one sent, the old one
     // stops working.
+    // A retry of the resend under its Idempotency-Key issues nothing more.
     let first = d.pickup_code(&parcel_id).await?;
-    let (status, reissued) = d
-        .send(d.http.post(format!("{url}/code")).bearer_auth(&checkout))
-        .await?;
+    let resend = || {
+        d.send(
+            d.http
+                .post(format!("{url}/code"))
+                .bearer_auth(&checkout)
+                .header("idempotency-key", "lost-it"),
+        )
+    };
+    let (status, reissued) = resend().await?;
     assert_eq!(status, 202, "{reissued}");
     assert!(reissued.get("pickup_code").is_none(), "{reissued}");
+    let (status, again) = resend().await?;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["message_id"], reissued["message_id"]);
+    let (_, page) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/admin/notifications", d.base))
+                .bearer_auth(&operator),
+        )
+        .await?;
+    let carrying = page["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["about"]["parcel"] == parcel_id.as_str() && m["event"] == "parcel_stored")
+        .count();
+    assert_eq!(carrying, 2, "the first code and one resent: {page}");
     let codes = d.codes("parcel_id", &parcel_id, 2).await?;
     let code = codes.last().expect("the new code").clone();
     assert_ne!(code, first);

@@ -310,6 +310,9 @@ pub struct IdempotencyRecord {
     /// For a return's key: the return it authorised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_id: Option<ReturnId>,
+    /// For a resent code's key: the message that carries the code it issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// When the key was first used; keys are forgotten a day later.
     pub created_at: Timestamp,
 }

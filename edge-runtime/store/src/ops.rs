@@ -18,7 +18,7 @@ mod override_site_rules;
 mod plan_notification;
 mod raise_counter;
 pub(crate) mod record_delivery;
-mod reissue_code;
+pub(crate) mod reissue_code;
 mod reject_code;
 mod relay_command;
 mod release;

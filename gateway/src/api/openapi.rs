@@ -128,7 +128,9 @@ fn paths() -> Value {
         "/v1/parcels/{id}/code": { "post": secured("checkout", json!({
             "operationId": "reissueCode",
             "summary": "A new pickup code for a stored parcel, sent to the customer alone; the old code stops working",
-            "parameters": [id_param("Parcel id")],
+            "parameters": [id_param("Parcel id"),
+                { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+                  "description": "A retry with the same key issues no further code and answers the same message" }],
             "responses": { "202": ok("The new code is on its way to the customer", "CodeReissued"),
                            "404": problem("No such parcel"), "409": problem("Not stored") }
         })) },

@@ -4,7 +4,10 @@
 use super::App;
 use super::extract::{ApiPath, Caller, path_id};
 use super::problem::ApiError;
-use super::reservations::{awaiting_door, not_unlocked, preferred_wait, send_and_wait, site_rules};
+use super::reservations::{
+    awaiting_door, fingerprint, idempotency_key, not_unlocked, preferred_wait, send_and_wait,
+    site_rules,
+};
 use crate::auth::Role;
 use crate::devices::DoorEnd;
 use axum::Json;
@@ -14,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use lockergrid_model::{AccessAttempt, AccessMethod, AccessRole, Parcel};
 use lockergrid_node::UNLOCK_VALID;
 use lockergrid_protocol::{ParcelId, ParcelStatus, StationId};
+use lockergrid_store::IdempotencyKey;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -139,16 +143,22 @@ pub(super) async fn collect(
 }
 
 /// A new pickup code for a stored parcel (the customer lost theirs): the old code stops working
-/// and the new one goes to the customer in a message of its own; 202, as delivery follows.
+/// and the new one goes to the customer in a message of its own; 202, as delivery follows. A
+/// retry under the same `Idempotency-Key` issues nothing more and answers the same message.
 pub(super) async fn reissue_code(
     State(app): State<Arc<App>>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(raw): ApiPath,
 ) -> Result<Response, ApiError> {
     let parcel = load(&app, &caller, &raw, &[Role::Checkout]).await?;
+    let idempotency = idempotency_key(&headers, &caller, "code")?.map(|key| IdempotencyKey {
+        key,
+        fingerprint: fingerprint(&parcel.id),
+    });
     let reissued = app
         .store
-        .reissue_code(parcel.id, caller.actor())
+        .reissue_code(parcel.id, caller.actor(), idempotency)
         .await
         .map_err(ApiError::from)?;
     let p = &reissued.parcel;
@@ -157,7 +167,7 @@ pub(super) async fn reissue_code(
         "station_id": p.station_id,
         "status": p.status,
         "pickup_expires_at": p.pickup_expires_at,
-        "message_id": p.code_message,
+        "message_id": reissued.message_id,
     }));
     Ok((StatusCode::ACCEPTED, body).into_response())
 }

@@ -115,6 +115,7 @@ impl Writer {
                 fingerprint: key.fingerprint,
                 answer: None,
                 return_id: Some(id.clone()),
+                message_id: None,
                 created_at: tx.now,
             };
             IDEMPOTENCY_V1.put(&mut tx.keys, key.key.as_str(), &seen)?;

@@ -2,18 +2,35 @@
 
 use crate::access_log::Draft;
 use crate::outbox::Notice;
-use crate::tables::{CODES_V1, PARCELS_V1};
+use crate::tables::{CODES_V1, IDEMPOTENCY_V1, PARCELS_V1};
 use crate::writer::{Tx, Writer};
-use crate::{ChangeError, Deposit, Store, StoreError, conflict};
-use lockergrid_model::{About, Actor, CodeRecord, NotificationEvent};
-use lockergrid_protocol::{ParcelId, ParcelStatus};
+use crate::{ChangeError, IdempotencyKey, Store, StoreError, conflict};
+use lockergrid_model::{About, Actor, CodeRecord, IdempotencyRecord, NotificationEvent, Parcel};
+use lockergrid_protocol::{ParcelId, ParcelStatus, PickupCode};
+
+/// A code resent: the parcel, and the message that carries its new code to the customer.
+#[derive(Debug, Clone)]
+pub struct Reissued {
+    /// The parcel, with its new code's hash.
+    pub parcel: Parcel,
+    /// The message that carries the new code.
+    pub message_id: Option<String>,
+    /// The new code, when this request issued it (not on a replay of its idempotency key).
+    pub code: Option<PickupCode>,
+}
 
 impl Store {
     /// Replaces a stored parcel's pickup code with a fresh one, sent to its recipient in a
     /// message of its own (the older message, if still undelivered, is not sent); the old code
-    /// stops working.
-    pub async fn reissue_code(&self, id: ParcelId, actor: Actor) -> Result<Deposit, ChangeError> {
-        self.write(move |w, tx| w.reissue_code(tx, &id, actor))
+    /// stops working. A retry under the same idempotency key issues nothing and answers the
+    /// message the first request wrote.
+    pub async fn reissue_code(
+        &self,
+        id: ParcelId,
+        actor: Actor,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Reissued, ChangeError> {
+        self.write(move |w, tx| w.reissue_code(tx, &id, actor, idempotency))
             .await
     }
 }
@@ -25,8 +42,21 @@ impl Writer {
         tx: &mut Tx<'_>,
         id: &ParcelId,
         actor: Actor,
-    ) -> Result<Deposit, ChangeError> {
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Reissued, ChangeError> {
         let mut parcel = self.requested_parcel(tx, id)?;
+        if let Some(key) = &idempotency
+            && let Some(seen) = IDEMPOTENCY_V1.get(&tx.keys, key.key.as_str())?
+        {
+            return match seen.message_id {
+                Some(message_id) if seen.fingerprint == key.fingerprint => Ok(Reissued {
+                    parcel,
+                    message_id: Some(message_id),
+                    code: None,
+                }),
+                _ => Err(ChangeError::IdempotencyMismatch),
+            };
+        }
         let (Some(expires_at), ParcelStatus::Stored) = (parcel.pickup_expires_at, parcel.status)
         else {
             return Err(conflict("parcel", id.as_str(), parcel.status));
@@ -55,7 +85,22 @@ impl Writer {
             },
         )?;
         PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
+        if let Some(key) = idempotency {
+            let seen = IdempotencyRecord {
+                fingerprint: key.fingerprint,
+                answer: None,
+                return_id: None,
+                message_id: parcel.code_message.clone(),
+                created_at: tx.now,
+            };
+            IDEMPOTENCY_V1.put(&mut tx.keys, key.key.as_str(), &seen)?;
+            self.index.key_deadlines.insert((tx.now, key.key));
+        }
         self.log(tx, Draft::new(actor, "code_reissued", id.as_str(), "ok"))?;
-        Ok(Deposit { parcel, code })
+        Ok(Reissued {
+            message_id: parcel.code_message.clone(),
+            parcel,
+            code: Some(code),
+        })
     }
 }

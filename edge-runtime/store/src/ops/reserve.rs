@@ -105,6 +105,7 @@ impl Writer {
                 fingerprint: key.fingerprint,
                 answer: Some(reservation.clone()),
                 return_id: None,
+                message_id: None,
                 created_at: tx.now,
             };
             IDEMPOTENCY_V1.put(&mut tx.keys, key.key.as_str(), &seen)?;

@@ -239,9 +239,10 @@ async fn a_door_closing_too_late_is_recorded_as_a_conflict_and_a_reissued_code_r
     let deposit = t.store.deposit(r.id, agent(), None).await.unwrap();
     let fresh = t
         .store
-        .reissue_code(deposit.parcel.id.clone(), agent())
+        .reissue_code(deposit.parcel.id.clone(), agent(), None)
         .await
         .unwrap();
+    let fresh_code = fresh.code.clone().expect("a new code");
     let station = station_id("st-a");
     assert!(
         t.store
@@ -251,7 +252,7 @@ async fn a_door_closing_too_late_is_recorded_as_a_conflict_and_a_reissued_code_r
     );
     assert!(
         t.store
-            .parcel_for_code(&station, &fresh.code.clone().into())
+            .parcel_for_code(&station, &fresh_code.clone().into())
             .unwrap()
             .is_some()
     );
@@ -259,7 +260,7 @@ async fn a_door_closing_too_late_is_recorded_as_a_conflict_and_a_reissued_code_r
     // parcel's current code.
     let pickup = t
         .store
-        .unlock_for_pickup(keypad(fresh.code.clone(), "e-2"))
+        .unlock_for_pickup(keypad(fresh_code.clone(), "e-2"))
         .await
         .unwrap()
         .unwrap();
@@ -275,11 +276,11 @@ async fn a_door_closing_too_late_is_recorded_as_a_conflict_and_a_reissued_code_r
     assert!(matches!(done, DoorClosed::PickedUp(_)), "{done:?}");
     assert!(
         t.store
-            .parcel_for_code(&station, &fresh.code.clone().into())
+            .parcel_for_code(&station, &fresh_code.clone().into())
             .unwrap()
             .is_none()
     );
-    let again = t.store.reissue_code(deposit.parcel.id, agent()).await;
+    let again = t.store.reissue_code(deposit.parcel.id, agent(), None).await;
     assert!(
         matches!(again, Err(ChangeError::Conflict { .. })),
         "{again:?}"

@@ -107,7 +107,11 @@ async fn an_edge_store_mirrors_exactly_the_served_stations_batch_by_batch() {
 
     // The code is reissued: the old hash is removed from the mirror and the new one added.
     let parcel = deposit.parcel.id.clone();
-    gateway.store.reissue_code(parcel, agent()).await.unwrap();
+    gateway
+        .store
+        .reissue_code(parcel, agent(), None)
+        .await
+        .unwrap();
     let delta = log
         .advance(gateway.store.mirror_items(&served()).unwrap())
         .cloned()
@@ -162,7 +166,7 @@ async fn a_full_resync_replaces_what_the_mirror_held() {
     // compartment reserved: the edge node gets the whole set again and keeps nothing stale.
     gateway
         .store
-        .reissue_code(deposit.parcel.id, agent())
+        .reissue_code(deposit.parcel.id, agent(), None)
         .await
         .unwrap();
     gateway.store.reserve(request("st-b", "o-2")).await.unwrap();
