@@ -8,10 +8,16 @@ use crate::config::{EmailConfig, EmailTls};
 use anyhow::Context;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters, TlsVersion};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
+
+/// SMTP connections kept open to the relay. Each message holds one for its whole exchange (about
+/// 60 ms to a local relay, docs/benchmarks.md), so lettre's default of 10 capped delivery near
+/// 170 e-mails/s; the sender attempts up to 64 messages at once.
+const CONNECTIONS: u32 = 32;
 
 /// The configured mail relay.
 pub struct Email {
@@ -37,7 +43,8 @@ impl Email {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
             .port(config.port)
             .tls(tls)
-            .timeout(Some(timeout));
+            .timeout(Some(timeout))
+            .pool_config(PoolConfig::new().max_size(CONNECTIONS));
         if let Some((user, file)) = &config.credentials {
             let password = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read the SMTP password file {file:?}"))?;
