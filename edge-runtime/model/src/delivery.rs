@@ -189,11 +189,5 @@ impl Default for Delivery {
 /// The idempotency key of a message over one channel: the same for every attempt, so a
 /// receiver recognises a retry after a crash (the e-mail's Message-ID, the webhook id).
 pub fn message_key(entry_id: &str, channel: NotifyChannel) -> String {
-    let channel = match channel {
-        NotifyChannel::Push => "push",
-        NotifyChannel::Sms => "sms",
-        NotifyChannel::Email => "email",
-        NotifyChannel::Webhook => "webhook",
-    };
-    format!("{entry_id}.{channel}")
+    format!("{entry_id}.{}", channel.as_str())
 }

@@ -171,6 +171,18 @@ pub enum NotifyChannel {
     Webhook,
 }
 
+impl NotifyChannel {
+    /// Its name in the API, metrics, logs and message keys.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotifyChannel::Push => "push",
+            NotifyChannel::Sms => "sms",
+            NotifyChannel::Email => "email",
+            NotifyChannel::Webhook => "webhook",
+        }
+    }
+}
+
 /// A recipient and what they agreed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {

@@ -9,7 +9,7 @@ use super::tables::{self, OUTBOX_DUE_V1, OUTBOX_IDS_V1, OUTBOX_V1, due_key};
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError};
 use lockergrid_model::{About, Delivery, DeliveryPlan, NotificationEvent, NotifyChannel};
-use lockergrid_model::{NotifyRecipient, OutboxEntry, Step};
+use lockergrid_model::{NotifyRecipient, OutboxEntry, Parcel, Step};
 use lockergrid_protocol::{PickupCode, StationId, Timestamp, to_hex};
 use redb::{ReadableDatabase, ReadableTable};
 use sha2::{Digest, Sha256};
@@ -163,6 +163,45 @@ impl Writer {
             },
         )?;
         Ok(Some(id))
+    }
+
+    /// Writes the message that carries `parcel`'s new pickup `code` (valid until `expires`) to
+    /// its recipient, after the one that carried its previous code; the new message's id.
+    pub(crate) fn send_pickup_code(
+        &mut self,
+        tx: &mut Tx<'_>,
+        parcel: &Parcel,
+        code: &PickupCode,
+        expires: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        self.notify(
+            tx,
+            Notice {
+                about: About::Parcel(parcel.id.clone()),
+                station: &parcel.station_id,
+                recipient: parcel.recipient.as_ref(),
+                event: NotificationEvent::ParcelStored,
+                due_at: tx.now,
+                code: Some((code, expires)),
+                after: parcel.code_message.as_deref(),
+            },
+        )
+    }
+
+    /// Tells `parcel`'s merchant, if it has an endpoint, that `event` happened to it.
+    pub(crate) fn tell_parcel_merchant(
+        &mut self,
+        tx: &mut Tx<'_>,
+        parcel: &Parcel,
+        event: NotificationEvent,
+    ) -> Result<(), StoreError> {
+        self.tell_merchant(
+            tx,
+            parcel.merchant.as_deref(),
+            About::Parcel(parcel.id.clone()),
+            &parcel.station_id,
+            event,
+        )
     }
 
     /// Puts a message for the merchant's integration in the outbox, planned (its endpoint, now),

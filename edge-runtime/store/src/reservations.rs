@@ -168,13 +168,7 @@ impl Writer {
         parcel.picked_up_at = Some(tx.now);
         parcel.code_hash = None;
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
-        self.tell_merchant(
-            tx,
-            parcel.merchant.as_deref(),
-            About::Parcel(parcel.id.clone()),
-            &parcel.station_id,
-            NotificationEvent::PickedUp,
-        )?;
+        self.tell_parcel_merchant(tx, &parcel, NotificationEvent::PickedUp)?;
         self.complete_reservation(tx, &parcel.reservation_id)?;
         self.log(
             tx,
@@ -232,13 +226,7 @@ impl Writer {
                 after: None,
             },
         )?;
-        self.tell_merchant(
-            tx,
-            parcel.merchant.as_deref(),
-            About::Parcel(parcel.id.clone()),
-            &parcel.station_id,
-            NotificationEvent::Expired,
-        )?;
+        self.tell_parcel_merchant(tx, &parcel, NotificationEvent::Expired)?;
         self.log(
             tx,
             Draft::new(Actor::system(), "pickup_window_closed", id.as_str(), "ok"),

@@ -52,15 +52,6 @@ pub(super) async fn deliver_due(
     }
 }
 
-fn channel_label(channel: NotifyChannel) -> &'static str {
-    match channel {
-        NotifyChannel::Push => "push",
-        NotifyChannel::Sms => "sms",
-        NotifyChannel::Email => "email",
-        NotifyChannel::Webhook => "webhook",
-    }
-}
-
 /// What the message is about, as far as sending it needs: the order its contact is sealed for,
 /// and why it is no longer worth sending, if it is not.
 struct Subject {
@@ -146,7 +137,7 @@ async fn attempt(app: &App, channels: &Channels, entry: OutboxEntry) -> Result<(
     app.metrics
         .notifications
         .get_or_create(&NotificationLabels {
-            channel: channel_label(channel),
+            channel: channel.as_str(),
             outcome: outcome_label(&outcome),
         })
         .inc();

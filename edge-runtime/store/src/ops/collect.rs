@@ -7,7 +7,7 @@ use crate::tables::PARCELS_V1;
 use crate::writer::{Tx, Writer};
 use crate::{ChangeError, Store, StoreError, conflict};
 use lockergrid_model::UnlockFor;
-use lockergrid_model::{About, Actor, CommandRecord, DecidedBy, NotificationEvent, Parcel};
+use lockergrid_model::{Actor, CommandRecord, DecidedBy, NotificationEvent, Parcel};
 use lockergrid_protocol::{CompartmentEvent, ParcelEvent, ParcelId, ParcelStatus, StationId};
 use redb::ReadableDatabase;
 use std::time::Duration;
@@ -98,13 +98,7 @@ impl Writer {
         parcel.collected_at = Some(tx.now);
         PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
         self.complete_reservation(tx, &parcel.reservation_id)?;
-        self.tell_merchant(
-            tx,
-            parcel.merchant.as_deref(),
-            About::Parcel(id.clone()),
-            &parcel.station_id,
-            NotificationEvent::ReturnedToSender,
-        )?;
+        self.tell_parcel_merchant(tx, &parcel, NotificationEvent::ReturnedToSender)?;
         self.log(
             tx,
             Draft::new(actor, "returned_to_sender", id.as_str(), "ok").decided_by(decided_by),

@@ -2,14 +2,13 @@
 //! (the door-closed event of a deposit unlock, or, for tests, no door at all).
 
 use crate::access_log::Draft;
-use crate::outbox::Notice;
 use crate::reservations::advance;
 use crate::reservations::moved;
 use crate::tables::{CODES_V1, PARCELS_V1, RESERVATIONS_V1};
 use crate::writer::{Tx, Writer};
 use crate::{ChangeError, Deposit, Store, conflict};
 use lockergrid_model::{
-    About, Actor, CodeRecord, DecidedBy, NotificationEvent, ReservationEvent, ReservationStatus,
+    Actor, CodeRecord, DecidedBy, NotificationEvent, ReservationEvent, ReservationStatus,
 };
 use lockergrid_protocol::{CompartmentEvent, ParcelEvent, ReservationId};
 
@@ -61,25 +60,8 @@ impl Writer {
         parcel.stored_at = Some(tx.now);
         parcel.pickup_expires_at = Some(expires_at);
         parcel.code_hash = Some(hash.clone());
-        parcel.code_message = self.notify(
-            tx,
-            Notice {
-                about: About::Parcel(parcel.id.clone()),
-                station: &parcel.station_id,
-                recipient: parcel.recipient.as_ref(),
-                event: NotificationEvent::ParcelStored,
-                due_at: tx.now,
-                code: Some((&code, expires_at)),
-                after: parcel.code_message.as_deref(),
-            },
-        )?;
-        self.tell_merchant(
-            tx,
-            parcel.merchant.as_deref(),
-            About::Parcel(parcel.id.clone()),
-            &parcel.station_id,
-            NotificationEvent::ParcelStored,
-        )?;
+        parcel.code_message = self.send_pickup_code(tx, &parcel, &code, expires_at)?;
+        self.tell_parcel_merchant(tx, &parcel, NotificationEvent::ParcelStored)?;
         PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
         let record = CodeRecord {
             parcel_id: parcel.id.clone(),

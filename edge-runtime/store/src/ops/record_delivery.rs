@@ -112,15 +112,6 @@ fn step_due(entry: &OutboxEntry, step: u32, now: Timestamp) -> Option<Timestamp>
     ))
 }
 
-fn channel_name(channel: NotifyChannel) -> &'static str {
-    match channel {
-        NotifyChannel::Push => "push",
-        NotifyChannel::Sms => "sms",
-        NotifyChannel::Email => "email",
-        NotifyChannel::Webhook => "webhook",
-    }
-}
-
 impl Writer {
     fn message(&self, tx: &Tx<'_>, id: &str) -> Result<OutboxEntry, ChangeError> {
         let not_found = || ChangeError::NotFound {
@@ -171,7 +162,7 @@ impl Writer {
             return Ok(entry);
         }
         let was_due = entry.delivery.next_at;
-        let channel = channel_name(attempt.channel);
+        let channel = attempt.channel.as_str();
         let counted = !matches!(
             attempt.outcome,
             AttemptOutcome::Expired | AttemptOutcome::Cancelled { .. }

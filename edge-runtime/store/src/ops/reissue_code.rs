@@ -1,11 +1,10 @@
 //! A new pickup code for a stored parcel; the old one stops working.
 
 use crate::access_log::Draft;
-use crate::outbox::Notice;
 use crate::tables::{CODES_V1, IDEMPOTENCY_V1, PARCELS_V1};
 use crate::writer::{Tx, Writer};
 use crate::{ChangeError, IdempotencyKey, Store, StoreError, conflict};
-use lockergrid_model::{About, Actor, CodeRecord, IdempotencyRecord, NotificationEvent, Parcel};
+use lockergrid_model::{Actor, CodeRecord, IdempotencyRecord, Parcel};
 use lockergrid_protocol::{ParcelId, ParcelStatus, PickupCode};
 
 /// A code resent: the parcel, and the message that carries its new code to the customer.
@@ -72,18 +71,7 @@ impl Writer {
         };
         CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
         parcel.code_hash = Some(hash);
-        parcel.code_message = self.notify(
-            tx,
-            Notice {
-                about: About::Parcel(parcel.id.clone()),
-                station: &parcel.station_id,
-                recipient: parcel.recipient.as_ref(),
-                event: NotificationEvent::ParcelStored,
-                due_at: tx.now,
-                code: Some((&code, expires_at)),
-                after: parcel.code_message.as_deref(),
-            },
-        )?;
+        parcel.code_message = self.send_pickup_code(tx, &parcel, &code, expires_at)?;
         PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
         if let Some(key) = idempotency {
             let seen = IdempotencyRecord {
