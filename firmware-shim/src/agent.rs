@@ -230,6 +230,7 @@ pub async fn run<H: Hardware + 'static>(
         heartbeat_seq: 0,
         status,
     };
+    agent.self_test()?;
     agent.run(events).await
 }
 
@@ -321,6 +322,20 @@ impl<H: Hardware> Agent<H> {
             self.heartbeat();
         }
         self.send_due();
+        Ok(())
+    }
+
+    /// The power-on self-test: every latch and door sensor asked to answer, the result queued
+    /// as an event (a provisioned locker goes active when it passes).
+    fn self_test(&mut self) -> Result<(), AgentError> {
+        let failures = self.hardware.lock().expect("hardware lock").self_test();
+        if !failures.is_empty() {
+            tracing::warn!(?failures, "self-test failed");
+        }
+        self.queue
+            .push(self.now(), DeviceEvent::SelfTest { failures })?;
+        self.status
+            .send_modify(|s| s.queued_events = self.queue.len());
         Ok(())
     }
 

@@ -56,4 +56,7 @@ pub trait Hardware: Send {
     fn battery_percent(&self) -> u8;
     /// What happened since the last call, oldest first.
     fn drain(&mut self) -> Vec<Sensed>;
+    /// Asks every latch and door sensor to answer without moving anything (a coil continuity
+    /// check, a sensor read): what did not, for people. Empty when all answered.
+    fn self_test(&mut self) -> Vec<String>;
 }

@@ -198,4 +198,11 @@ impl Hardware for SimLocker {
     fn drain(&mut self) -> Vec<Sensed> {
         std::mem::take(&mut self.sensed)
     }
+
+    fn self_test(&mut self) -> Vec<String> {
+        self.jammed
+            .iter()
+            .map(|id| format!("latch of {:?} did not answer", id.as_str()))
+            .collect()
+    }
 }

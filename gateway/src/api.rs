@@ -3,6 +3,7 @@
 
 mod admin;
 mod connections;
+mod devices;
 pub mod extract;
 mod notifications;
 pub mod openapi;
@@ -93,6 +94,8 @@ pub struct App {
     pub node: Arc<Node>,
     /// What the lockers report.
     pub devices: Arc<Devices>,
+    /// The device registry and the CA that certifies its devices.
+    pub fleet: Arc<crate::fleet::Fleet>,
     /// The channels notifications leave through.
     pub notifications: Arc<crate::notifications::Channels>,
     /// One push at a time, so the policy file is rewritten in order.
@@ -119,6 +122,8 @@ pub struct AppParts {
     pub node: Arc<Node>,
     /// What the lockers report.
     pub devices: Arc<Devices>,
+    /// The device registry.
+    pub fleet: Arc<crate::fleet::Fleet>,
     /// The channels notifications leave through.
     pub notifications: Arc<crate::notifications::Channels>,
 }
@@ -141,6 +146,7 @@ impl App {
             plugin_store: parts.plugin_store,
             node: parts.node,
             devices: parts.devices,
+            fleet: parts.fleet,
             notifications: parts.notifications,
             push_lock: tokio::sync::Mutex::new(()),
         })
@@ -204,6 +210,13 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         )
         .route("/v1/callbacks/sms", post(notifications::sms_callback))
         .route("/v1/admin/edges", get(admin::edges))
+        .route(
+            "/v1/admin/devices",
+            get(devices::list).post(devices::provision),
+        )
+        .route("/v1/admin/devices/{id}", get(devices::get_one))
+        .route("/v1/admin/devices/{id}/suspend", post(devices::suspend))
+        .route("/v1/admin/devices/{id}/resume", post(devices::resume))
         .route("/v1/admin/stations/{id}/status", put(admin::station_status))
         .route(
             "/v1/admin/stations/{id}/site-rules-override",

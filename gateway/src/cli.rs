@@ -1,5 +1,6 @@
 //! The `lockergrid` command line: `up`, `gateway`, `edge`, `token issue`, `pki …` and `plugin …`.
 
+mod device;
 mod pki;
 mod plugin;
 
@@ -84,6 +85,11 @@ enum CliCommand {
     Plugin {
         #[command(subcommand)]
         command: plugin::PluginCommand,
+    },
+    /// The device registry of a running gateway: provision, list, suspend, resume.
+    Device {
+        #[command(subcommand)]
+        command: device::DeviceCommand,
     },
 }
 
@@ -196,6 +202,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         CliCommand::Token { command } => issue(command)?,
         CliCommand::Pki { command } => pki::run(command)?,
         CliCommand::Plugin { command } => plugin::run(command).await?,
+        CliCommand::Device { command } => device::run(command).await?,
     }
     Ok(())
 }

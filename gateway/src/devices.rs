@@ -9,6 +9,7 @@
 mod edges;
 mod lockers;
 mod metrics;
+mod registry;
 
 use crate::config::{DeployConfig, EdgeNode};
 use crate::plugins::PluginStore;

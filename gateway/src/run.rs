@@ -1,5 +1,6 @@
 //! A running gateway: the store opened in the data directory and seeded from the deployment, the
-//! expiry sweep, the device plane (CA, TLS front, embedded broker), and the HTTP API on its
+//! expiry sweep, the device plane (CA, TLS front, embedded broker) admitting what the device
+//! registry holds, and the HTTP API on its
 //! listener. Everything it starts stops when it is stopped
 //! or dropped.
 
@@ -8,10 +9,11 @@ use crate::auth::keyring::Keyring;
 use crate::auth::revocations::Revocations;
 use crate::config::DeployConfig;
 use crate::devices::{self, Devices};
+use crate::fleet::Fleet;
 use crate::plugins::PluginStore;
 use crate::secrets::Secrets;
 use anyhow::Context;
-use lockergrid_device_plane::DevicePlane;
+use lockergrid_device_plane::{Admit, DevicePlane, Identity, Kind};
 use lockergrid_model::{Clock, SystemClock};
 use lockergrid_model::{PluginSigner, Trust};
 use lockergrid_node::{Authority, Node, NodeOptions};
@@ -77,6 +79,7 @@ pub struct RunningGateway {
     server: Option<JoinHandle<std::io::Result<()>>>,
     sweeper: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
+    admission: Option<JoinHandle<()>>,
 }
 
 /// Opens the store, seeds it from the deployment, starts the sweep and the API.
@@ -127,6 +130,21 @@ pub async fn start(
         &data_dir,
         options.devices.unwrap_or(deployment.devices),
     )?;
+    let fleet = Arc::new(Fleet::new(store.clone(), data_dir.join("pki")));
+    let adopted = fleet.adopt_legacy(&deployment.stations).await?;
+    if adopted > 0 {
+        tracing::info!(
+            devices = adopted,
+            "lockers that served before the device registry taken in as active"
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let admission = tokio::spawn(lockergrid_node::follow_registry(
+        store.clone(),
+        device_options.admission.clone(),
+        admitted_edges(deployment)?,
+        shutdown.clone(),
+    ));
     let (health, outbox) = Devices::new();
     let (plugins, plugin_store) = (plugins.0, Arc::new(plugins.1));
     let node = Arc::new(Node::new(NodeOptions {
@@ -145,12 +163,12 @@ pub async fn start(
         plugin_store: plugin_store.clone(),
         node: node.clone(),
         devices: health.clone(),
+        fleet,
         notifications: Arc::new(
             crate::notifications::Channels::new(deployment)
                 .context("cannot start the notification channels")?,
         ),
     });
-    let shutdown = CancellationToken::new();
     let parts = devices::LockerParts {
         node,
         devices: health.clone(),
@@ -191,7 +209,18 @@ pub async fn start(
         server: Some(server),
         sweeper: Some(sweeper),
         planner: Some(planner),
+        admission: Some(admission),
     })
+}
+
+/// The deployment's edge nodes: the gateway's device front admits each with any certificate the
+/// CA issued it (the gateway issues them itself at enrolment).
+fn admitted_edges(deployment: &DeployConfig) -> anyhow::Result<Vec<(Identity, Admit)>> {
+    deployment
+        .edges
+        .iter()
+        .map(|edge| Ok((Identity::new(Kind::Edge, &edge.id)?, Admit::AnyCertificate)))
+        .collect()
 }
 
 /// The plugin host with the policy in force loaded; on first start, the policy is installed from
@@ -286,6 +315,7 @@ impl RunningGateway {
     pub fn simulation(&self, heartbeat: Duration) -> anyhow::Result<crate::simulated::Simulation> {
         let store = self.app.store.clone();
         Ok(crate::simulated::Simulation {
+            fleet: self.app.fleet.clone(),
             node: self.devices_addr,
             command_key: Secrets::load_or_create(&self.data_dir)?
                 .command_key()
@@ -313,6 +343,9 @@ impl RunningGateway {
             planner.await?;
         }
         if let Some(task) = self.device_task.take() {
+            task.await?;
+        }
+        if let Some(task) = self.admission.take() {
             task.await?;
         }
         drop(self.device_plane.take());

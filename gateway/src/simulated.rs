@@ -6,13 +6,15 @@
 pub mod inbox;
 
 use crate::config::DeployConfig;
+use crate::fleet::Fleet;
 use anyhow::Context;
-use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
+use lockergrid_device_plane::{DeviceKey, write_credentials};
 use lockergrid_edge::RunningEdge;
 use lockergrid_firmware_shim::agent::{self, AgentOptions, Clock, Status};
 use lockergrid_firmware_shim::control;
 use lockergrid_firmware_shim::sim::SimLocker;
 use lockergrid_firmware_shim::tls::client_config;
+use lockergrid_model::Actor;
 use lockergrid_protocol::command::CommandPublicKey;
 use lockergrid_protocol::size::Size;
 use lockergrid_protocol::{CompartmentId, LockerId, StationId};
@@ -38,6 +40,8 @@ pub struct SimulatedLocker {
 /// How the simulated lockers run.
 #[derive(Clone)]
 pub struct Simulation {
+    /// The registry that provisions each locker on its first start.
+    pub fleet: Arc<Fleet>,
     /// The node's device listener.
     pub node: SocketAddr,
     /// The key commands are signed with.
@@ -93,6 +97,45 @@ pub async fn start_deployment(
     Ok(lockers)
 }
 
+/// The model simulated lockers report.
+pub const SIMULATED_MODEL: &str = "lockergrid-sim-1";
+
+/// Where a simulated locker keeps its state and certificates under the data directory.
+fn locker_dir(data_dir: &Path, station: &StationId) -> std::path::PathBuf {
+    data_dir.join("lockers").join(station.as_str())
+}
+
+/// Provisions `station`'s simulated locker as a technician would, unless it has a certificate
+/// already: a key of its own and a certificate over it from the registry, both written to its
+/// directory under `data_dir`.
+pub async fn provision(fleet: &Fleet, station: &StationId, data_dir: &Path) -> anyhow::Result<()> {
+    let certs = locker_dir(data_dir, station).join("certs");
+    if certs.join(format!("{station}.pem")).exists() {
+        return Ok(());
+    }
+    let key = DeviceKey::generate()?;
+    let actor = Actor {
+        subject: "simulation".into(),
+        role: "operator".into(),
+    };
+    let provisioned = fleet
+        .provision(
+            station.clone(),
+            SIMULATED_MODEL.into(),
+            &key.public_key_pem,
+            actor,
+        )
+        .await?;
+    write_credentials(
+        &certs,
+        station.as_str(),
+        &provisioned.cert_pem,
+        &key.key_pem,
+        &provisioned.ca_pem,
+    )?;
+    Ok(())
+}
+
 /// Starts a simulated locker for each station, with its certificate and state under `data_dir`.
 pub async fn start(
     stations: &[StationSeed],
@@ -100,22 +143,20 @@ pub async fn start(
     simulation: Simulation,
 ) -> anyhow::Result<Vec<SimulatedLocker>> {
     let Simulation {
+        fleet,
         node,
         command_key,
         heartbeat,
         clock,
     } = simulation;
-    let mut ca = CertificateAuthority::open(&data_dir.join("pki")).context("device CA")?;
     let mut started = Vec::with_capacity(stations.len());
     for seed in stations {
         let id = seed.record.id.as_str();
-        let dir = data_dir.join("lockers").join(id);
+        let dir = locker_dir(data_dir, &seed.record.id);
         let certs = dir.join("certs");
-        if !certs.join(format!("{id}.pem")).exists() {
-            ca.issue(&Identity::new(Kind::Locker, id)?, &[], 825)
-                .and_then(|bundle| bundle.write_to(&certs, id, ca.ca_pem()))
-                .with_context(|| format!("certificate for locker {id}"))?;
-        }
+        provision(&fleet, &seed.record.id, data_dir)
+            .await
+            .with_context(|| format!("provisioning locker {id}"))?;
         let tls = client_config(
             &certs.join("ca.pem"),
             &certs.join(format!("{id}.pem")),

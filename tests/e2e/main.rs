@@ -7,6 +7,7 @@ mod doors;
 mod edge_plugins;
 mod edges;
 mod expiry;
+mod fleet;
 mod flows;
 mod leaks;
 mod limits;

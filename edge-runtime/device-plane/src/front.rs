@@ -3,7 +3,7 @@
 
 use super::broker::FRONT_USER;
 use super::tls::{ChainTrust, Revocations, peer_identity};
-use super::{Audit, DeviceError, DeviceOptions, may_publish, may_subscribe};
+use super::{Admission, Audit, DeviceError, DeviceOptions, may_publish, may_subscribe};
 use crate::{Identity, Kind};
 use arc_swap::ArcSwap;
 use bytes::BytesMut;
@@ -28,14 +28,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Session {
+    identity: Identity,
+    peer: SocketAddr,
     serial: Vec<u8>,
     cut: CancellationToken,
+    /// Why the front cut it, when it did.
+    dismissed: Arc<Mutex<Option<String>>>,
 }
 
 pub(super) struct Front {
     trust: ChainTrust,
     config: ArcSwap<ServerConfig>,
     revoked: ArcSwap<std::collections::HashSet<Vec<u8>>>,
+    admission: Arc<Admission>,
     sessions: Mutex<HashMap<u64, Session>>,
     next_session: AtomicU64,
     upstream: SocketAddr,
@@ -84,6 +89,8 @@ enum End {
     Violation(String),
     /// The certificate was revoked.
     Revoked,
+    /// The node no longer admits the device.
+    Dismissed(String),
     /// The node is stopping.
     Stopping,
 }
@@ -92,6 +99,7 @@ impl Front {
     pub(super) fn new(
         trust: ChainTrust,
         initial: (Arc<ServerConfig>, Revocations),
+        admission: Arc<Admission>,
         upstream: SocketAddr,
         secret: Arc<str>,
         limits: PacketLimits,
@@ -102,6 +110,7 @@ impl Front {
             trust,
             config: ArcSwap::new(config),
             revoked: ArcSwap::from_pointee(revocations.serials),
+            admission,
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(0),
             upstream,
@@ -123,7 +132,11 @@ impl Front {
             return;
         }
         match &audit {
-            Audit::Refused { .. } | Audit::Violation { .. } | Audit::Revoked { .. } => {
+            Audit::Refused { .. }
+            | Audit::Violation { .. }
+            | Audit::Revoked { .. }
+            | Audit::Dismissed { .. }
+            | Audit::Takeover { .. } => {
                 tracing::warn!(?audit, "device plane")
             }
             Audit::Connected { .. } | Audit::Disconnected { .. } => {
@@ -246,6 +259,23 @@ impl Front {
         Ok(())
     }
 
+    /// Cuts the live sessions each new admission list no longer admits.
+    pub(super) async fn watch_admission(self: Arc<Front>, stop: CancellationToken) {
+        let mut changed = self.admission.watch();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                seen = changed.changed() => if seen.is_err() { return },
+            }
+            for session in self.sessions.lock().expect("sessions lock").values() {
+                if let Err(reason) = self.admission.check(&session.identity, &session.serial) {
+                    *session.dismissed.lock().expect("dismissed lock") = Some(reason);
+                    session.cut.cancel();
+                }
+            }
+        }
+    }
+
     async fn serve(self: Arc<Front>, tcp: TcpStream, peer: SocketAddr, stop: CancellationToken) {
         let refused = |identity, reason: String| Audit::Refused {
             peer,
@@ -271,6 +301,9 @@ impl Front {
         };
         if self.revoked.load().contains(&serial) {
             return self.report(refused(Some(identity), "certificate revoked".into()));
+        }
+        if let Err(reason) = self.admission.check(&identity, &serial) {
+            return self.report(refused(Some(identity), reason));
         }
         let (mut reader, mut writer) = tokio::io::split(tls);
         let mut buf = BytesMut::with_capacity(4096);
@@ -366,16 +399,40 @@ impl Front {
 
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let cut = stop.child_token();
-        self.sessions.lock().expect("sessions lock").insert(
-            id,
-            Session {
-                serial: serial.clone(),
-                cut: cut.clone(),
-            },
-        );
-        // A revocation that landed between the check above and the registration.
+        let dismissed = Arc::new(Mutex::new(None));
+        let previous = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            let previous = sessions
+                .values()
+                .find(|s| s.identity == identity)
+                .map(|s| s.peer);
+            sessions.insert(
+                id,
+                Session {
+                    identity: identity.clone(),
+                    peer,
+                    serial: serial.clone(),
+                    cut: cut.clone(),
+                    dismissed: dismissed.clone(),
+                },
+            );
+            previous
+        };
+        // A revocation or an admission change that landed between the checks above and the
+        // registration.
         if self.revoked.load().contains(&serial) {
             cut.cancel();
+        }
+        if let Err(reason) = self.admission.check(&identity, &serial) {
+            *dismissed.lock().expect("dismissed lock") = Some(reason);
+            cut.cancel();
+        }
+        if let Some(previous) = previous {
+            self.report(Audit::Takeover {
+                identity: identity.clone(),
+                peer,
+                previous,
+            });
         }
         self.report(Audit::Connected {
             identity: identity.clone(),
@@ -431,7 +488,14 @@ impl Front {
         let end = tokio::select! {
             end = up => end,
             () = down => End::Closed,
-            () = cut.cancelled() => if stop.is_cancelled() { End::Stopping } else { End::Revoked },
+            () = cut.cancelled() => {
+                let dismissed = dismissed.lock().expect("dismissed lock").take();
+                match dismissed {
+                    _ if stop.is_cancelled() => End::Stopping,
+                    Some(reason) => End::Dismissed(reason),
+                    None => End::Revoked,
+                }
+            }
         };
         self.sessions.lock().expect("sessions lock").remove(&id);
         match end {
@@ -442,6 +506,10 @@ impl Front {
             End::Revoked => self.report(Audit::Revoked {
                 identity: identity.clone(),
                 serial: to_hex(&serial),
+            }),
+            End::Dismissed(reason) => self.report(Audit::Dismissed {
+                identity: identity.clone(),
+                reason,
             }),
             End::Closed | End::Stopping => {}
         }

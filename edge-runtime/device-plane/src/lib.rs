@@ -9,7 +9,10 @@
 //! else, so nothing on the host can bypass the front. On the way, every PUBLISH and SUBSCRIBE is
 //! checked against the device's own topics; an attempt outside them disconnects the device and is
 //! reported. A new revocation list rejects new handshakes at once and cuts live sessions of
-//! revoked certificates; the front rereads the list every [`DeviceOptions::crl_poll`].
+//! revoked certificates; the front rereads the list every [`DeviceOptions::crl_poll`]. Beyond
+//! the CA, the node's [`Admission`] list (its device registry) says who may connect at all: a
+//! locker only with the certificate it was provisioned with, and only while provisioned or
+//! active; a change cuts the sessions it no longer admits.
 //!
 //! The node's own traffic uses rumqttd's local link: no socket, no TLS.
 //!
@@ -18,6 +21,7 @@
 //! deployment's device PKI, [`CertificateAuthority`]). It must never depend on the store, the
 //! plugin host or what a node decides: it carries messages and says who sent them.
 
+mod admission;
 mod broker;
 mod front;
 mod pki;
@@ -32,6 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use admission::{Admission, Admit};
 pub use pki::*;
 pub use rumqttd::Notification;
 pub use rumqttd::local::{LinkRx, LinkTx};
@@ -57,6 +62,8 @@ pub struct DeviceOptions {
     /// The largest an edge node may send: a locker's message of up to `max_packet`, wrapped
     /// for the uplink, must always fit.
     pub max_edge_packet: usize,
+    /// Which identities, with which certificates, may connect: the node's device registry.
+    pub admission: Arc<Admission>,
 }
 
 /// The largest MQTT packet an edge node's uplink sends and a gateway takes from one: four times
@@ -66,7 +73,8 @@ pub const MAX_EDGE_PACKET: usize = 256 * 1024;
 
 impl DeviceOptions {
     /// Options with the PKI files of a node: `ca.pem` and `crl.pem` from the CA directory, and
-    /// the node's certificate and key.
+    /// the node's certificate and key. It admits nobody until the node fills
+    /// [`DeviceOptions::admission`] from its registry.
     pub fn new(listen: SocketAddr, pki_dir: PathBuf, cert: PathBuf, key: PathBuf) -> Self {
         DeviceOptions {
             listen,
@@ -77,6 +85,7 @@ impl DeviceOptions {
             crl_poll: Duration::from_secs(1),
             max_packet: 64 * 1024,
             max_edge_packet: MAX_EDGE_PACKET,
+            admission: Admission::new([]),
         }
     }
 }
@@ -141,6 +150,25 @@ pub enum Audit {
         /// The revoked serial, lowercase hex.
         serial: String,
     },
+    /// A live session was cut because the node no longer admits the device (suspended,
+    /// decommissioned, provisioned again with another certificate).
+    Dismissed {
+        /// Who.
+        identity: Identity,
+        /// Why, from the admission list.
+        reason: String,
+    },
+    /// A device connected while a session with its identity was live: the broker hands the
+    /// session to the newcomer. A reconnect does this once; two devices with one certificate
+    /// do it over and over, which the node raises an alert for.
+    Takeover {
+        /// Who.
+        identity: Identity,
+        /// The newcomer's address.
+        peer: SocketAddr,
+        /// The address of the session it took over.
+        previous: SocketAddr,
+    },
     /// A session ended.
     Disconnected {
         /// Who.
@@ -195,6 +223,7 @@ impl DevicePlane {
         let front = front::Front::new(
             trust,
             (config, revocations),
+            options.admission.clone(),
             upstream,
             secret,
             front::PacketLimits {
@@ -204,6 +233,7 @@ impl DevicePlane {
             audit_tx,
         );
         tokio::spawn(front.clone().accept(listener, stop.clone()));
+        tokio::spawn(front.clone().watch_admission(stop.clone()));
         tokio::spawn(front.watch_crl(options, stop.clone()));
         Ok((DevicePlane { addr, stop }, NodeLink { tx, rx, audit }))
     }

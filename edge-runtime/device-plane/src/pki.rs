@@ -182,6 +182,23 @@ struct IssuedIndex {
     issued: Vec<Issued>,
 }
 
+/// A certificate issued over a key the device holds.
+#[derive(Clone, Debug)]
+pub struct IssuedCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Its SHA-256 (DER), lowercase hex.
+    pub fingerprint: String,
+    /// What the index recorded.
+    pub issued: Issued,
+}
+
+/// The SHA-256 of a certificate's DER encoding, lowercase hex: how the registry names it.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    to_hex(&sha2::Sha256::digest(der))
+}
+
 /// A certificate with its key, as handed to a device.
 pub struct Bundle {
     /// The certificate, PEM.
@@ -195,15 +212,47 @@ pub struct Bundle {
 impl Bundle {
     /// Writes `{name}.pem`, `{name}.key.pem` (0600) and the CA's `ca.pem` into `dir`, creating it.
     pub fn write_to(&self, dir: &Path, name: &str, ca_pem: &str) -> Result<(), PkiError> {
-        let out = open_dir(dir, true)?;
-        let write = |file: &str, bytes: &str, mode| {
-            write_atomic(&out, file, bytes.as_bytes(), mode)
-                .map_err(io(format!("write {}", dir.join(file).display())))
-        };
-        write(&format!("{name}.pem"), &self.cert_pem, Mode::Public)?;
-        write(&format!("{name}.key.pem"), &self.key_pem, Mode::Private)?;
-        write(CA_CERT, ca_pem, Mode::Public)
+        write_credentials(dir, name, &self.cert_pem, &self.key_pem, ca_pem)
     }
+}
+
+/// A key a device generated for itself: the private half stays with it, the public half goes to
+/// the CA in a provisioning request.
+pub struct DeviceKey {
+    /// The private key, PKCS#8 PEM.
+    pub key_pem: String,
+    /// The public key, PEM `PUBLIC KEY`.
+    pub public_key_pem: String,
+}
+
+impl DeviceKey {
+    /// A fresh P-256 key.
+    pub fn generate() -> Result<DeviceKey, PkiError> {
+        let key = KeyPair::generate()?;
+        Ok(DeviceKey {
+            key_pem: key.serialize_pem(),
+            public_key_pem: key.public_key_pem(),
+        })
+    }
+}
+
+/// Writes a device's `{name}.pem`, `{name}.key.pem` (0600) and the CA's `ca.pem` into `dir`,
+/// creating it (0700).
+pub fn write_credentials(
+    dir: &Path,
+    name: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    ca_pem: &str,
+) -> Result<(), PkiError> {
+    let out = open_dir(dir, true)?;
+    let write = |file: &str, bytes: &str, mode| {
+        write_atomic(&out, file, bytes.as_bytes(), mode)
+            .map_err(io(format!("write {}", dir.join(file).display())))
+    };
+    write(&format!("{name}.pem"), cert_pem, Mode::Public)?;
+    write(&format!("{name}.key.pem"), key_pem, Mode::Private)?;
+    write(CA_CERT, ca_pem, Mode::Public)
 }
 
 fn open_dir(path: &Path, create: bool) -> Result<Dir, PkiError> {
@@ -334,12 +383,45 @@ impl CertificateAuthority {
         hosts: &[String],
         days: u32,
     ) -> Result<Bundle, PkiError> {
+        let key = KeyPair::generate()?;
+        let cert = self.sign(identity, hosts, days, &key)?;
+        Ok(Bundle {
+            cert_pem: cert.cert_pem,
+            key_pem: key.serialize_pem(),
+            issued: cert.issued,
+        })
+    }
+
+    /// Issues a client certificate for `identity` over a public key the device generated and
+    /// keeps (`public_key_pem`, a PEM `PUBLIC KEY`): its private key never leaves it.
+    pub fn issue_for_key(
+        &mut self,
+        identity: &Identity,
+        public_key_pem: &str,
+        days: u32,
+    ) -> Result<IssuedCert, PkiError> {
+        if identity.kind == Kind::Node {
+            return Err(PkiError::Invalid(
+                "a node certificate is issued with `lockergrid pki issue`".into(),
+            ));
+        }
+        let key = rcgen::SubjectPublicKeyInfo::from_pem(public_key_pem)
+            .map_err(|e| PkiError::Invalid(format!("public key: {e}")))?;
+        self.sign(identity, &[], days, &key)
+    }
+
+    fn sign(
+        &mut self,
+        identity: &Identity,
+        hosts: &[String],
+        days: u32,
+        key: &impl rcgen::PublicKeyData,
+    ) -> Result<IssuedCert, PkiError> {
         if days == 0 || days > 3650 {
             return Err(PkiError::Invalid(format!(
                 "validity of {days} days (1 to 3650)"
             )));
         }
-        let key = KeyPair::generate()?;
         let now = OffsetDateTime::now_utc();
         let serial = random_serial();
         let mut params = CertificateParams::default();
@@ -388,7 +470,7 @@ impl CertificateAuthority {
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
             }
         }
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let cert = params.signed_by(key, &self.issuer)?;
         let issued = Issued {
             serial: to_hex(serial.as_ref()),
             kind: identity.kind,
@@ -399,9 +481,9 @@ impl CertificateAuthority {
         };
         self.index.issued.push(issued.clone());
         self.write_index()?;
-        Ok(Bundle {
+        Ok(IssuedCert {
             cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            fingerprint: fingerprint(cert.der()),
             issued,
         })
     }

@@ -82,6 +82,7 @@ pub struct RunningEdge {
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
     loader: Option<JoinHandle<()>>,
+    admission: Option<JoinHandle<()>>,
     _plane: DevicePlane,
 }
 
@@ -99,9 +100,17 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         },
     )?;
     let crl = options.devices.crl.clone();
+    let shutdown = CancellationToken::new();
+    // Its lockers are admitted by the registry entries the gateway mirrors to it, kept in its
+    // store: after a restart while cut off it still admits exactly those.
+    let admission = tokio::spawn(lockergrid_node::follow_registry(
+        store.clone(),
+        options.devices.admission.clone(),
+        Vec::new(),
+        shutdown.clone(),
+    ));
     let (plane, lockers) = DevicePlane::start(options.devices).await?;
     let (connected_tx, connected) = watch::channel(false);
-    let shutdown = CancellationToken::new();
     let (client, uplink) = uplink::connect(&options.uplink);
     let command_key = options.command_key.public();
     let host = PluginHost::new(
@@ -141,6 +150,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         shutdown,
         task: Some(task),
         loader: Some(loader),
+        admission: Some(admission),
         _plane: plane,
     })
 }
@@ -169,7 +179,8 @@ impl RunningEdge {
     /// Stops the edge node and waits for its task.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        for task in [self.task.take(), self.loader.take()].into_iter().flatten() {
+        let tasks = [self.task.take(), self.loader.take(), self.admission.take()];
+        for task in tasks.into_iter().flatten() {
             let _ = task.await;
         }
     }

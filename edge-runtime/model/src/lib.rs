@@ -1,6 +1,6 @@
 //! The records every Lockergrid node shares, with no I/O: what the store keeps (stations,
 //! compartments, reservations, parcels, codes, returns, commands, leases, the access log's
-//! entries) with the lifecycles of reservations, returns and commands, the availability snapshot
+//! entries, the device registry) with the lifecycles of reservations, returns, commands and devices, the availability snapshot
 //! discovery reads, the plugin model and the policy file
 //! format with its signatures, the sync messages between the gateway and its edge nodes and the
 //! gateway's log of them, the clock the store's expiry runs on, and the built-in station ranking.
@@ -10,6 +10,7 @@
 
 mod clock;
 mod delivery;
+mod device;
 mod lifecycle;
 mod plugin;
 mod policy;
@@ -21,6 +22,7 @@ mod sync_log;
 
 pub use clock::*;
 pub use delivery::*;
+pub use device::*;
 pub use lifecycle::*;
 pub use plugin::*;
 pub use policy::*;

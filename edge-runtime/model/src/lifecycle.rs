@@ -1,10 +1,10 @@
 //! The lifecycles of the records that have a status besides compartments and parcels (whose
-//! machines are in the protocol crate): reservations, returns and unlock commands. Each moves
+//! machines are in the protocol crate): reservations, returns, unlock commands and devices. Each moves
 //! only through its `apply`, which knows the legal moves and refuses the rest with a typed error;
 //! the store never assigns a status itself (DESIGN.md §2).
 
 use crate::{CommandStatus, ReservationStatus, ReturnStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A move a lifecycle does not allow: the status it was in and the event that does not apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -173,6 +173,86 @@ impl CommandStatus {
             (from, event) => Err(IllegalStatusMove { from, event }),
         }
     }
+}
+
+/// Where a locker controller is in its lifecycle (DESIGN.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    /// It has a certificate and a registry entry, and may connect to run its acceptance test.
+    Provisioned,
+    /// It passed its acceptance test and serves its station.
+    Active,
+    /// An operator suspended it: it may not connect until resumed.
+    Suspended,
+    /// Taken out of the fleet for good: its certificate is revoked.
+    Decommissioned,
+}
+
+impl DeviceStatus {
+    /// Every status, for tables that cover them all.
+    pub const ALL: [DeviceStatus; 4] = [
+        DeviceStatus::Provisioned,
+        DeviceStatus::Active,
+        DeviceStatus::Suspended,
+        DeviceStatus::Decommissioned,
+    ];
+
+    /// The status as the API and the access log name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Provisioned => "provisioned",
+            DeviceStatus::Active => "active",
+            DeviceStatus::Suspended => "suspended",
+            DeviceStatus::Decommissioned => "decommissioned",
+        }
+    }
+
+    /// The status after `event`, or the typed refusal. A decommissioned device never comes
+    /// back: a replacement is provisioned under the station anew.
+    pub fn apply(
+        self,
+        event: DeviceChange,
+    ) -> Result<DeviceStatus, IllegalStatusMove<DeviceStatus, DeviceChange>> {
+        use DeviceChange as E;
+        use DeviceStatus as S;
+        match (self, event) {
+            (S::Provisioned, E::Accepted) => Ok(S::Active),
+            (S::Active, E::Suspended) => Ok(S::Suspended),
+            (S::Suspended, E::Resumed) => Ok(S::Active),
+            (S::Provisioned | S::Active | S::Suspended, E::Reprovisioned) => Ok(S::Provisioned),
+            (S::Provisioned | S::Active | S::Suspended, E::Decommissioned) => Ok(S::Decommissioned),
+            (from, event) => Err(IllegalStatusMove { from, event }),
+        }
+    }
+}
+
+/// Something that happens to a device in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChange {
+    /// Its acceptance test passed: every latch and door sensor answered.
+    Accepted,
+    /// An operator suspended it.
+    Suspended,
+    /// An operator resumed it.
+    Resumed,
+    /// It was provisioned again with a new certificate (a replaced controller, a renewal): it
+    /// runs its acceptance test again.
+    Reprovisioned,
+    /// It was decommissioned.
+    Decommissioned,
+}
+
+impl DeviceChange {
+    /// Every event, for tables that cover them all.
+    pub const ALL: [DeviceChange; 5] = [
+        DeviceChange::Accepted,
+        DeviceChange::Suspended,
+        DeviceChange::Resumed,
+        DeviceChange::Reprovisioned,
+        DeviceChange::Decommissioned,
+    ];
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! full resync) when the node has fallen further behind than the kept deltas reach, or holds a
 //! version of another epoch (the gateway restarted and numbers from 1 again).
 
-use crate::{Binding, Scope, World};
+use crate::{Binding, DeviceRecord, Scope, World};
 use crate::{
     CodeRecord, CommandRecord, CompartmentRecord, DecidedBy, LeaseRecord, Parcel, Reservation,
     ReturnRecord, StationRecord,
@@ -84,6 +84,9 @@ pub enum SyncItem {
         /// Its count.
         lockout: Lockout,
     },
+    /// The registry entry of a locker at one of its stations: the edge node's device front
+    /// admits only a provisioned or active device, with the certificate it was provisioned with.
+    Device(DeviceRecord),
     /// A record that no longer exists (a code spent, revoked or expired), by its key.
     Removed {
         /// The record's [`SyncItem::key`].
@@ -94,10 +97,12 @@ pub enum SyncItem {
 impl SyncItem {
     /// The key the record is known by across versions: `station/{id}`, `compartment/{id}`,
     /// `code/{hash}`, `parcel/{id}`, `reservation/{id}`, `station-key/{id}`,
-    /// `lease/{station}`, `return/{id}`, `lockout/{station}`, `plugin/{world}@{scope}` or `crl`.
+    /// `lease/{station}`, `return/{id}`, `lockout/{station}`, `plugin/{world}@{scope}`,
+    /// `device/{id}` or `crl`.
     pub fn key(&self) -> String {
         match self {
             SyncItem::Crl { .. } => "crl".into(),
+            SyncItem::Device(d) => format!("device/{}", d.id),
             SyncItem::Plugin(p) => format!("plugin/{}", p.slot()),
             SyncItem::Lease(l) => format!("lease/{}", l.station),
             SyncItem::Lockout { station, .. } => format!("lockout/{station}"),

@@ -23,27 +23,33 @@ struct Sent {
     as_of: u64,
 }
 
-/// The lockers connected to a node, each with the cache it was last sent (`None`: nothing yet
-/// on this connection).
+/// The lockers connected to a node, each with its live sessions (a reconnect may open the new
+/// one before the old one is closed) and the cache it was last sent (`None`: nothing yet on its
+/// newest session).
 #[derive(Debug, Default)]
-pub struct CodeCaches(BTreeMap<LockerId, Option<Sent>>);
+pub struct CodeCaches(BTreeMap<LockerId, (u32, Option<Sent>)>);
 
 impl CodeCaches {
     /// Follows the device front: a locker that connects gets its whole cache again, one that
     /// leaves is forgotten.
     pub fn heard(&mut self, audit: &Audit) {
-        let (identity, connected) = match audit {
-            Audit::Connected { identity, .. } if identity.kind == Kind::Locker => (identity, true),
-            Audit::Disconnected { identity } | Audit::Revoked { identity, .. } => (identity, false),
-            Audit::Connected { .. } | Audit::Refused { .. } | Audit::Violation { .. } => return,
+        let Some((identity, connected)) = crate::session_change(audit) else {
+            return;
         };
+        if identity.kind != Kind::Locker {
+            return;
+        }
         let Ok(locker) = LockerId::new(identity.id.as_str()) else {
             return;
         };
         if connected {
-            self.0.insert(locker, None);
-        } else {
-            self.0.remove(&locker);
+            let entry = self.0.entry(locker).or_default();
+            *entry = (entry.0 + 1, None);
+        } else if let Some(entry) = self.0.get_mut(&locker) {
+            entry.0 = entry.0.saturating_sub(1);
+            if entry.0 == 0 {
+                self.0.remove(&locker);
+            }
         }
     }
 
@@ -59,7 +65,7 @@ impl CodeCaches {
     ) -> Vec<(LockerId, SignedCommand)> {
         let mut due = Vec::new();
         let as_of = store.snapshot().commit_seq;
-        for (locker, sent) in &mut self.0 {
+        for (locker, (_, sent)) in &mut self.0 {
             if sent.as_ref().is_some_and(|s| s.as_of == as_of) {
                 continue;
             }

@@ -1,5 +1,5 @@
 //! A locker's events, applied once through the node's inbox: a code typed on its keypad, a door
-//! opening and closing, a pickup or a refusal it decided alone, its tamper switch. What the node then does
+//! opening and closing, a pickup or a refusal it decided alone, its tamper switch, its self-test. What the node then does
 //! outside the store (alerts, answering a courier who waits for the door) is the caller's, from
 //! the [`Effect`] it is handed.
 
@@ -8,8 +8,8 @@ use lockergrid_model::{Actor, CommandRecord, StationStatus};
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::message::{DeviceEvent, EventMessage};
 use lockergrid_store::{
-    Applied, ChangeError, DoorClosed, DoorClosedEvent, OfflinePickup, OfflineRejection,
-    SettledEvent, StatusChange,
+    Applied, ChangeError, DoorClosed, DoorClosedEvent, OfflinePickup, OfflineRejection, SelfTest,
+    SelfTested, SettledEvent, StatusChange,
 };
 
 /// What became of a locker's event at this node.
@@ -50,6 +50,8 @@ pub enum Effect {
         /// Tripped or reset.
         tripped: bool,
     },
+    /// The locker's self-test was recorded.
+    SelfTest(SelfTested),
 }
 
 impl Node {
@@ -167,6 +169,15 @@ impl Node {
                     .settle_event(settled("tamper", station.as_str(), outcome))
                     .await?;
                 Ok(Effect::Tamper { tripped: *tripped })
+            }
+            DeviceEvent::SelfTest { failures } => {
+                let test = SelfTest {
+                    station: station.clone(),
+                    event: event.id.clone(),
+                    failures: failures.clone(),
+                    actor,
+                };
+                Ok(Effect::SelfTest(self.store.device_self_test(test).await?))
             }
         }
     }

@@ -6,13 +6,14 @@
 //! the unlock), a locker's events applied once through the inbox ([`Node::on_event`]), and the
 //! signed commands and acknowledgements that travel to and from a locker ([`sign_unlock`],
 //! [`command_event`], [`ack_for`]), and the code caches it keeps on its lockers for when no node
-//! answers them ([`CodeCaches`]). A node decides by its [`Authority`]: the gateway always, an edge
+//! answers them ([`CodeCaches`]), and who its device front admits ([`follow_registry`]). A node decides by its [`Authority`]: the gateway always, an edge
 //! node while its uplink is down and for the doors of the unlocks it issued itself.
 //!
 //! It depends on the store, the plugin host and the device plane's identities, and must never
 //! depend on the HTTP layer, the gateway or the edge node's task: both of those use it.
 
 mod actors;
+mod admission;
 mod audit;
 mod authority;
 mod caches;
@@ -22,6 +23,7 @@ mod events;
 mod site_rules;
 
 pub use actors::*;
+pub use admission::*;
 pub use audit::*;
 pub use authority::*;
 pub use caches::*;

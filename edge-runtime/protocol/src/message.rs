@@ -85,6 +85,14 @@ pub enum DeviceEvent {
         /// Tripped when true.
         tripped: bool,
     },
+    /// The locker's self-test after it connected (every boot): each latch and door sensor was
+    /// asked to answer. A provisioned locker whose test passes goes active; a failure raises an
+    /// alert.
+    SelfTest {
+        /// What did not answer, e.g. `latch of "ams-zuid:S001" did not answer`; empty when it
+        /// passed.
+        failures: Vec<String>,
+    },
 }
 
 /// A heartbeat with the locker's readings, on `lockers/{id}/telemetry`. Only the newest matters;

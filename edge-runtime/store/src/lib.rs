@@ -23,6 +23,7 @@ mod compact;
 #[cfg(feature = "testing")]
 pub mod crash;
 mod decisions;
+mod devices;
 mod edge_outbox;
 mod inbox;
 mod index;
@@ -38,6 +39,7 @@ mod tables;
 mod writer;
 
 pub use decisions::{Applied, OfflinePickup};
+pub use devices::{DeviceOrder, Provision, SelfTest, SelfTested};
 pub use leases::LeaseWant;
 use lockergrid_model::Clock;
 use lockergrid_model::Snapshot;
@@ -543,6 +545,7 @@ struct Inner {
     metrics: StoreMetrics,
     edge: bool,
     outbox_grew: Arc<tokio::sync::Notify>,
+    devices_changed: Arc<tokio::sync::watch::Sender<u64>>,
     // Declared before the guard so the channel closes before the guard joins the thread.
     jobs: mpsc::Sender<Box<dyn Job>>,
     _writer: WriterGuard,
@@ -575,6 +578,7 @@ impl Store {
         let metrics = StoreMetrics::new();
         let snapshot = Arc::new(arc_swap::ArcSwap::from_pointee(Snapshot::empty()));
         let outbox_grew = Arc::new(tokio::sync::Notify::new());
+        let devices_changed = Arc::new(tokio::sync::watch::Sender::new(0));
         let (jobs, writer) = writer::start(
             db.clone(),
             snapshot.clone(),
@@ -586,6 +590,7 @@ impl Store {
                 sealer: options.sealer,
                 integrators: options.integrators,
                 outbox_grew: outbox_grew.clone(),
+                devices_changed: devices_changed.clone(),
             },
             options.edge,
             options.commit_observer,
@@ -600,6 +605,7 @@ impl Store {
                 metrics,
                 edge: options.edge,
                 outbox_grew,
+                devices_changed,
                 jobs,
                 _writer: writer,
             }),
@@ -610,6 +616,11 @@ impl Store {
     /// returned (at once if one has).
     pub async fn outbox_grew(&self) {
         self.inner.outbox_grew.notified().await;
+    }
+
+    /// A receiver that sees a new value after every commit that changed the device registry.
+    pub fn devices_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.devices_changed.subscribe()
     }
 
     /// The latest availability snapshot; never waits for the writer.

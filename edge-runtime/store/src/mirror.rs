@@ -4,7 +4,7 @@
 
 use super::index::StationIndex;
 use super::tables::{
-    CODES_V1, COMPARTMENTS_V1, EDGE_PLUGINS_V1, LEASES_V1, LOCKOUTS_V1, PARCELS_V1,
+    CODES_V1, COMPARTMENTS_V1, DEVICES_V1, EDGE_PLUGINS_V1, LEASES_V1, LOCKOUTS_V1, PARCELS_V1,
     RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1,
 };
 use super::writer::{Tx, Writer};
@@ -97,6 +97,15 @@ impl Store {
                 });
             }
         }
+        // The registry entries its device front admits by; when the gateway last heard from a
+        // device is not the edge node's business and would only churn the sync.
+        let devices = rx.open_table(DEVICES_V1.def())?;
+        for station in stations {
+            if let Some(mut device) = DEVICES_V1.get(&devices, station.as_str())? {
+                device.last_seen = None;
+                items.push(SyncItem::Device(device));
+            }
+        }
         // A store that holds station keys (an edge node's) lists those; a gateway's derives them.
         for station in stations {
             let key = self.inner.station_keys.hex(station).unwrap_or_else(|| {
@@ -151,6 +160,8 @@ impl Writer {
         tx.returns.retain(|_, _| false)?;
         tx.return_codes.retain(|_, _| false)?;
         tx.lockouts.retain(|_, _| false)?;
+        tx.devices.retain(|_, _| false)?;
+        tx.devices_changed = true;
         tx.dirty.extend(self.index.stations.keys().cloned());
         self.index.stations.clear();
         Ok(())
@@ -246,6 +257,10 @@ impl Writer {
             }
             Some(("lockout", station)) => {
                 tx.lockouts.remove(station)?;
+            }
+            Some(("device", id)) => {
+                tx.devices.remove(id)?;
+                tx.devices_changed = true;
             }
             Some(("return", id)) => {
                 if let Some(hash) = RETURNS_V1.get(&tx.returns, id)?.and_then(|r| r.code_hash) {

@@ -6,9 +6,9 @@ use super::StoreError;
 use super::codec::{Codec, Json};
 pub use super::compact::CompartmentCodec;
 use lockergrid_model::{
-    AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, IdempotencyRecord, InboxRecord,
-    LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord, Revocation,
-    StationRecord,
+    AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, DeviceRecord, IdempotencyRecord,
+    InboxRecord, LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord,
+    Revocation, StationRecord,
 };
 use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
@@ -184,6 +184,9 @@ pub const LOCKOUTS_V1: Typed<&str, Lockout> = Typed::new("lockouts_v1");
 pub const REVOCATIONS_V1: Typed<&str, Revocation> = Typed::new("revocations_v1");
 /// Per-locker state (the command counter) by station id.
 pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
+/// The device registry, by locker id (DESIGN.md §9); an edge node mirrors the entries of its
+/// stations, which its device front admits.
+pub const DEVICES_V1: Typed<&str, DeviceRecord> = Typed::new("devices_v1");
 
 /// An edge node's sync position (key [`SYNC_POSITION`]): the version of the records it mirrors.
 pub const SYNC_V1: Typed<&str, SyncPosition> = Typed::new("sync_v1");

@@ -6,10 +6,11 @@
 use super::access_log::Draft;
 use super::index::Index;
 use super::tables::{
-    ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1,
-    EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, LOCKOUTS_V1, OUTBOX_DUE_V1,
-    OUTBOX_IDS_V1, OUTBOX_PROVIDER_V1, OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1,
-    RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
+    ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, DEVICES_V1, EDGE_INBOX_V1,
+    EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LEASES_V1, LOCKERS_V1, LOCKOUTS_V1,
+    OUTBOX_DUE_V1, OUTBOX_IDS_V1, OUTBOX_PROVIDER_V1, OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1,
+    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1, STATION_KEYS_V1, STATIONS_V1,
+    SYNC_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
@@ -157,6 +158,9 @@ pub(super) struct Tx<'t> {
     pub leases: redb::Table<'t, &'static str, &'static [u8]>,
     pub return_codes: redb::Table<'t, &'static str, &'static [u8]>,
     pub revocations: redb::Table<'t, &'static str, &'static [u8]>,
+    pub devices: redb::Table<'t, &'static str, &'static [u8]>,
+    /// Set by an operation that changed the device registry.
+    pub devices_changed: bool,
     pub now: Timestamp,
     pub changes: Vec<CompartmentChange>,
     pub dirty: BTreeSet<StationId>,
@@ -189,6 +193,8 @@ impl<'t> Tx<'t> {
             leases: txn.open_table(LEASES_V1.def())?,
             return_codes: txn.open_table(RETURN_CODES_V1.def())?,
             revocations: txn.open_table(REVOCATIONS_V1.def())?,
+            devices: txn.open_table(DEVICES_V1.def())?,
+            devices_changed: false,
             now,
             changes: Vec::new(),
             dirty: BTreeSet::new(),
@@ -210,6 +216,8 @@ pub(super) struct Writer {
     pub(super) integrators: BTreeSet<String>,
     /// Woken after a commit that appended to the outbox, so the sender need not wait for its tick.
     outbox_grew: Arc<tokio::sync::Notify>,
+    /// Bumped after a commit that changed the device registry, so the device front re-reads it.
+    devices_changed: Arc<tokio::sync::watch::Sender<u64>>,
     /// An edge node's store: the pickups it completes and the codes it refuses are also written
     /// to its decision outbox for the gateway.
     pub(super) edge: bool,
@@ -269,6 +277,7 @@ pub(super) struct Parts {
     pub sealer: Option<Arc<dyn super::Sealer>>,
     pub integrators: BTreeSet<String>,
     pub outbox_grew: Arc<tokio::sync::Notify>,
+    pub devices_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Creates the tables, loads the index, publishes the first snapshot and starts the thread.
@@ -293,6 +302,7 @@ pub(super) fn start(
         sealer: keys.sealer,
         integrators: keys.integrators,
         outbox_grew: keys.outbox_grew,
+        devices_changed: keys.devices_changed,
         edge,
         clock,
         snapshot,
@@ -334,10 +344,13 @@ impl Writer {
         let outbox_before = self.index.outbox_seq;
         let outcome = self.try_batch(batch, now, &mut pending);
         match outcome {
-            Ok((changes, dirty)) => {
+            Ok((changes, dirty, devices_changed)) => {
                 self.commit_seq += 1;
                 if self.index.outbox_seq != outbox_before {
                     self.outbox_grew.notify_one();
+                }
+                if devices_changed {
+                    self.devices_changed.send_modify(|v| *v += 1);
                 }
                 for station in dirty {
                     self.refresh_view(&station);
@@ -375,9 +388,9 @@ impl Writer {
         batch: &mut Vec<Box<dyn Job>>,
         now: Timestamp,
         pending: &mut Vec<Pending>,
-    ) -> Result<(Vec<CompartmentChange>, BTreeSet<StationId>), StoreError> {
+    ) -> Result<(Vec<CompartmentChange>, BTreeSet<StationId>, bool), StoreError> {
         let txn = self.db.begin_write()?;
-        let (changes, dirty) = {
+        let (changes, dirty, devices_changed) = {
             let mut tx = Tx::open(&txn, now)?;
             let mut jobs = std::mem::take(batch).into_iter();
             while let Some(job) = jobs.next() {
@@ -386,10 +399,10 @@ impl Writer {
                     return Err(e);
                 }
             }
-            (tx.changes, tx.dirty)
+            (tx.changes, tx.dirty, tx.devices_changed)
         };
         txn.commit()?;
-        Ok((changes, dirty))
+        Ok((changes, dirty, devices_changed))
     }
 
     /// The keyed hash of an entered code at `station`, hex.

@@ -75,7 +75,7 @@ pub(super) async fn outbox(
 }
 
 /// An operator's reason for a change, trimmed: 1 to 512 characters.
-fn reason(text: &str) -> Result<&str, ApiError> {
+pub(super) fn reason(text: &str) -> Result<&str, ApiError> {
     let reason = text.trim();
     if reason.is_empty() || reason.len() > 512 {
         return Err(ApiError::invalid("reason must be 1 to 512 characters"));

@@ -330,6 +330,71 @@ fn schemas() -> Value {
     merged(schemas, return_schemas())
 }
 
+fn device_paths() -> Value {
+    json!({
+        "/v1/admin/devices": {
+            "get": secured("operator", json!({
+                "operationId": "listDevices",
+                "summary": "The device registry: every locker controller, its certificate, model, firmware and status",
+                "responses": { "200": ok("Devices", "Devices") }
+            })),
+            "post": secured("operator", json!({
+                "operationId": "provisionDevice",
+                "summary": "Provision a station's controller: a certificate over the public key it generated, a registry entry as provisioned",
+                "requestBody": body("DeviceProvision"),
+                "responses": { "201": ok("Provisioned", "DeviceProvisioned"),
+                               "422": problem("No such station, a public key that is not one, a bad model name") }
+            }))
+        },
+        "/v1/admin/devices/{id}": { "get": secured("operator", json!({
+            "operationId": "getDevice",
+            "parameters": [id_param("Device id (its station's)")],
+            "responses": { "200": ok("The device", "Device"), "404": problem("No such device") }
+        })) },
+        "/v1/admin/devices/{id}/suspend": { "post": secured("operator", json!({
+            "operationId": "suspendDevice",
+            "summary": "Cut the device's session and refuse it until resumed",
+            "parameters": [id_param("Device id (its station's)")],
+            "requestBody": body("Reason"),
+            "responses": { "200": ok("Suspended", "Device"), "404": problem("No such device"),
+                           "409": problem("Not active") }
+        })) },
+        "/v1/admin/devices/{id}/resume": { "post": secured("operator", json!({
+            "operationId": "resumeDevice",
+            "parameters": [id_param("Device id (its station's)")],
+            "requestBody": body("Reason"),
+            "responses": { "200": ok("Active again", "Device"), "404": problem("No such device"),
+                           "409": problem("Not suspended") }
+        })) }
+    })
+}
+
+fn device_schemas() -> Value {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    json!({
+        "Device": { "type": "object", "required": ["id", "station", "serial", "model", "status", "provisioned_at", "online"], "properties": {
+            "id": { "type": "string" }, "station": { "type": "string" },
+            "serial": { "type": "string", "pattern": "^[0-9a-f]+$" },
+            "fingerprint": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the certificate; absent for a device taken in from an older CA index" },
+            "model": { "type": "string" },
+            "firmware": { "type": "string", "description": "As the device reported after its latest boot" },
+            "status": { "type": "string", "enum": ["provisioned", "active", "suspended", "decommissioned"] },
+            "provisioned_at": ts, "activated_at": ts, "decommissioned_at": ts, "last_seen": ts,
+            "self_test_failures": { "type": "array", "items": { "type": "string" } },
+            "online": { "type": "boolean" } } },
+        "Reason": { "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
+            "reason": { "type": "string", "minLength": 1, "maxLength": 512 } } },
+        "Devices": { "type": "object", "properties": { "devices": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } } } },
+        "DeviceProvision": { "type": "object", "additionalProperties": false, "required": ["station", "model", "public_key_pem"], "properties": {
+            "station": { "type": "string" },
+            "model": { "type": "string", "minLength": 1, "maxLength": 64 },
+            "public_key_pem": { "type": "string", "maxLength": 4096, "description": "The device's public key, PEM PUBLIC KEY; its private key stays with it" } } },
+        "DeviceProvisioned": { "type": "object", "properties": {
+            "device": { "$ref": "#/components/schemas/Device" },
+            "certificate_pem": { "type": "string" }, "ca_pem": { "type": "string" } } }
+    })
+}
+
 /// `a` with the members of `b` added.
 fn merged(mut a: Value, b: Value) -> Value {
     if let (Some(all), Value::Object(more)) = (a.as_object_mut(), b) {
@@ -593,9 +658,9 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Checkout, deposit and pickup for a parcel-locker network. Errors are RFC 9457 problem documents whose `type` is `urn:lockergrid:problem:<kind>`."
         },
-        "paths": merged(merged(paths(), return_paths()), token_paths()),
+        "paths": merged(merged(merged(paths(), return_paths()), token_paths()), device_paths()),
         "components": {
-            "schemas": merged(schemas(), token_schemas()),
+            "schemas": merged(merged(schemas(), token_schemas()), device_schemas()),
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
         }
     })

@@ -94,6 +94,8 @@ struct Edge {
     acked: Option<SyncPosition>,
     /// Where the node stands once it has applied everything sent to it in this session.
     sent: Option<SyncPosition>,
+    /// Its live sessions: a reconnect may open the new one before the old one is closed.
+    sessions: u32,
     connected: bool,
     last_sent: Option<Instant>,
     /// The lease epochs it reported holding, by station.
@@ -123,6 +125,7 @@ impl EdgeSync {
                     log: SyncLog::new(epoch.clone(), KEPT_DELTAS),
                     acked: None,
                     sent: None,
+                    sessions: 0,
                     connected: false,
                     last_sent: None,
                     acked_leases: BTreeMap::new(),
@@ -357,12 +360,18 @@ impl EdgeSync {
     }
 
     /// The front saw an edge node's session begin or end.
-    pub(super) fn session(&mut self, id: &str, connected: bool, view: &super::Devices) {
+    pub(super) fn session(&mut self, id: &str, began: bool, view: &super::Devices) {
         if let Some(edge) = self.edges.get_mut(id) {
-            edge.connected = connected;
-            // A new session starts with the node's report; nothing sent before it counts.
-            edge.last_sent = None;
-            edge.sent = None;
+            if began {
+                edge.sessions += 1;
+                // A new session starts with the node's report; nothing sent before it counts.
+                edge.last_sent = None;
+                edge.sent = None;
+            } else {
+                edge.sessions = edge.sessions.saturating_sub(1);
+            }
+            edge.connected = edge.sessions > 0;
+            let connected = edge.connected;
             view.update_edge(id, |s| s.connected = connected);
         }
     }

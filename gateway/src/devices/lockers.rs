@@ -7,6 +7,7 @@
 
 use super::edges::EdgeSync;
 use super::metrics::{CommandLabels, EventLabels};
+use super::registry::RegistryWatch;
 use super::{Devices, DoorEnd, LockerParts, back_online, mark_offline};
 use crate::config::EdgeNode;
 use crate::plugins::PluginStore;
@@ -25,7 +26,7 @@ use lockergrid_protocol::message::{
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
-use lockergrid_store::{Applied, DoorClosed, Store};
+use lockergrid_store::{Applied, DoorClosed, SelfTested, Store};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub(super) struct LockerTask {
     edges: EdgeSync,
     /// The code caches of the lockers wired to the gateway.
     caches: CodeCaches,
+    registry: RegistryWatch,
 }
 
 impl LockerTask {
@@ -76,6 +78,7 @@ impl LockerTask {
             outstanding: HashMap::new(),
             edges,
             caches: CodeCaches::default(),
+            registry: RegistryWatch::default(),
         }
     }
 
@@ -111,6 +114,9 @@ impl LockerTask {
                     Some(audit) => {
                         self.edge_session(&audit);
                         self.caches.heard(&audit);
+                        if let Audit::Takeover { identity, .. } = &audit {
+                            self.registry.takeover(identity, &self.devices, self.node.store());
+                        }
                         record_audit(self.store(), &audit).await;
                     }
                     None => break,
@@ -329,10 +335,8 @@ impl LockerTask {
 
     /// An edge node's session began or ended at the front.
     fn edge_session(&mut self, audit: &Audit) {
-        let (identity, connected) = match audit {
-            Audit::Connected { identity, .. } => (identity, true),
-            Audit::Disconnected { identity } | Audit::Revoked { identity, .. } => (identity, false),
-            Audit::Refused { .. } | Audit::Violation { .. } => return,
+        let Some((identity, connected)) = lockergrid_node::session_change(audit) else {
+            return;
         };
         if identity.kind == Kind::Edge {
             self.edges.session(&identity.id, connected, &self.devices);
@@ -509,6 +513,9 @@ impl LockerTask {
                             .counter_seen(&station, telemetry.last_counter)
                             .await;
                     }
+                    self.registry
+                        .heartbeat(store, &station, &telemetry.firmware)
+                        .await;
                     self.devices().update(&station, |h| {
                         h.last_seen = Some(now);
                         h.telemetry = Some(telemetry);
@@ -579,6 +586,7 @@ impl LockerTask {
             DeviceEvent::Tamper { .. } => "tamper",
             DeviceEvent::OfflinePickup { .. } => "offline_pickup",
             DeviceEvent::CodeRejectedOffline { .. } => "code_rejected_offline",
+            DeviceEvent::SelfTest { .. } => "self_test",
         };
         let id = event.id.clone();
         let result = match self.node.on_event(station, event).await {
@@ -637,6 +645,22 @@ impl LockerTask {
                 "tamper-reset",
                 format!("tamper switch reset (event {event})"),
             ),
+            Effect::SelfTest(SelfTested::Recorded { device, activated }) => {
+                if activated {
+                    tracing::info!(%station, serial = %device.serial, "device passed its acceptance test; active");
+                } else if !device.self_test_failures.is_empty() {
+                    let detail =
+                        format!("self-test failed: {}", device.self_test_failures.join("; "));
+                    self.devices().alert(station, now, "self-test", detail);
+                }
+            }
+            Effect::SelfTest(SelfTested::Unregistered) => self.devices().alert(
+                station,
+                now,
+                "unregistered",
+                format!("a locker not in the registry reported a self-test (event {event})"),
+            ),
+            Effect::SelfTest(SelfTested::Duplicate) => {}
         }
     }
 

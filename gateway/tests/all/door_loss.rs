@@ -5,8 +5,7 @@
 //! recorded, and the gateway is killed before its acknowledgement can reach the locker. After the
 //! restart the locker sends the event again; the deposit is recorded exactly once.
 
-use crate::process::{issue_token, start_gateway_with, write_deployment};
-use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
+use crate::process::{issue_token, provision_locker, start_gateway_with, write_deployment};
 use lockergrid_firmware_shim::agent::{self, AgentOptions, Status};
 use lockergrid_firmware_shim::sim::SimLocker;
 use lockergrid_firmware_shim::tls::client_config;
@@ -97,17 +96,16 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// Starts the locker of station `st-0`: a certificate from the deployment's CA, the agent over TLS
-/// to `node`, a simulated locker.
-fn start_locker(
+/// Starts the locker of station `st-0`: provisioned through the gateway at `base` as a
+/// technician would, the agent over TLS to `node`, a simulated locker.
+async fn start_locker(
+    (base, operator): (&str, &str),
     data: &Path,
     node: SocketAddr,
     dir: &Path,
 ) -> anyhow::Result<(Arc<Mutex<SimLocker>>, watch::Receiver<Status>)> {
-    let mut ca = CertificateAuthority::open(&data.join("pki"))?;
     let certs = dir.join("certs");
-    ca.issue(&Identity::new(Kind::Locker, "st-0")?, &[], 30)?
-        .write_to(&certs, "st-0", ca.ca_pem())?;
+    provision_locker(base, operator, "st-0", &certs).await?;
     let split = split_compartments(COMPARTMENTS);
     let mut compartments = Vec::new();
     for size in Size::ALL {
@@ -231,7 +229,9 @@ async fn a_gateway_killed_before_acknowledging_a_closed_door_records_the_deposit
     let operator = issue_token(&config, "operator", &[]).await?;
     let mut gateway = start_gateway_with(&config, &args).await?;
     let relay = Relay::start(devices).await?;
-    let (sim, status) = start_locker(&dir.path().join("data"), relay.addr, dir.path())?;
+    let gateway_at = (gateway.base.as_str(), operator.as_str());
+    let (sim, status) =
+        start_locker(gateway_at, &dir.path().join("data"), relay.addr, dir.path()).await?;
     let http = reqwest::Client::new();
 
     for round in 0..KILLS {
@@ -359,7 +359,8 @@ async fn a_gateway_restored_from_an_older_backup_takes_up_the_lockers_counter() 
     let store = data.join("gateway.redb");
     let backup = dir.path().join("gateway.redb.backup");
     let mut gateway = start_gateway_with(&config, &args).await?;
-    let (sim, status) = start_locker(&data, devices, dir.path())?;
+    let gateway_at = (gateway.base.as_str(), operator.as_str());
+    let (sim, status) = start_locker(gateway_at, &data, devices, dir.path()).await?;
     let http = reqwest::Client::new();
     let online = async |base: &str| {
         let health = format!("{base}/v1/stations/st-0/health");

@@ -12,8 +12,8 @@ use lockergrid_gateway::config::DeployConfig;
 use lockergrid_gateway::edge::EdgeLaunch;
 use lockergrid_gateway::run::{self, GatewayOptions, RunningGateway};
 use lockergrid_gateway::simulated::{self, SimulatedLocker, Simulation};
-use lockergrid_model::{Actor, ReturnStatus};
-use lockergrid_protocol::{OrderId, ParcelSpec, ParcelStatus, Size, StationId, Tier};
+use lockergrid_model::{Actor, DeviceStatus, ReturnStatus};
+use lockergrid_protocol::{LockerId, OrderId, ParcelSpec, ParcelStatus, Size, StationId, Tier};
 use lockergrid_store::{ReserveRequest, ReturnRequest, Target};
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -249,8 +249,12 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     launch.data_dir = edge_data.clone();
     launch.enrol(&gateway.data_dir)?;
     let key = launch.command_key()?;
+    // The locker is provisioned before the partition, so the edge node knows to admit it.
+    let seed = deployment.stations[0].clone();
+    simulated::provision(&gateway.app.fleet, &seed.record.id, &gateway.data_dir).await?;
 
-    // Online first: the edge node mirrors the parcels, their codes, the returns and its lease.
+    // Online first: the edge node mirrors the parcels, their codes, the returns and its lease,
+    // and the locker's registry entry.
     let mut edge = start_edge(&config, &edge_data, gateway.devices_addr).await?;
     edge_until(&gateway, Duration::from_secs(30), |e| {
         let lease = &e["leases"][0];
@@ -266,11 +270,11 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     edge.kill().await?;
     let edge = start_edge(&config, &edge_data, nowhere).await?;
     let store = gateway.app.store.clone();
-    let seed = deployment.stations[0].clone();
     let lockers = simulated::start(
-        &[seed],
+        std::slice::from_ref(&seed),
         &gateway.data_dir,
         Simulation {
+            fleet: gateway.app.fleet.clone(),
             node: edge_devices,
             command_key: key,
             heartbeat: Duration::from_millis(500),
@@ -301,8 +305,10 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     for (n, (_, code)) in returns.iter().enumerate() {
         dropped.push(through_door(locker, &mut cut_off, code, None, n % 3).await?);
     }
+    // Everything is decided but its self-test: whether it goes active is the registry's, which
+    // only the gateway writes, so the locker keeps that event until the link returns.
     let status = status_until(locker, |s| {
-        s["connected"] == true && s["queued_events"] == 0
+        s["connected"] == true && s["queued_events"] == 1
     })
     .await?;
     // A kill just after a code was typed can leave the locker without its node when it reads
@@ -330,6 +336,12 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
         e["decisions_applied"] == decisions && e["outbox"] == 0 && e["codes"] == 0
     })
     .await?;
+    status_until(locker, |s| s["queued_events"] == 0).await?;
+    let device = gateway
+        .app
+        .store
+        .device(&LockerId::new(seed.record.id.as_str())?)?;
+    assert_eq!(device.map(|d| d.status), Some(DeviceStatus::Active));
     let log = gateway.app.store.access_log(1, 10_000)?;
     for (parcel, _, _) in &parcels {
         let id = lockergrid_protocol::ParcelId::new(parcel.as_str())?;

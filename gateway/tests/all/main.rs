@@ -1,6 +1,7 @@
 //! Tests of the `lockergrid` binary as a process: the command line and crash durability.
 
 mod cli;
+mod device_cli;
 mod door_loss;
 mod durability;
 mod edge_kill;

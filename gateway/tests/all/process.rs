@@ -88,3 +88,28 @@ pub async fn issue_token(config: &Path, role: &str, extra: &[&str]) -> anyhow::R
     anyhow::ensure!(out.status.success(), "token issue failed: {out:?}");
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
+
+/// Runs `lockergrid device provision` against the gateway at `base` for `station`, writing the
+/// locker's certificate, key and CA certificate into `out`.
+pub async fn provision_locker(
+    base: &str,
+    operator: &str,
+    station: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let done = Command::new(binary())
+        .args([
+            "device",
+            "provision",
+            "--gateway",
+            base,
+            "--token",
+            operator,
+        ])
+        .args(["--station", station, "--model", "test-locker", "--out"])
+        .arg(out)
+        .output()
+        .await?;
+    anyhow::ensure!(done.status.success(), "device provision failed: {done:?}");
+    Ok(())
+}

@@ -10,7 +10,7 @@
 //!    TLS version (received by a subscriber over TLS), in the same run.
 
 use crate::latency::Report;
-use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
+use lockergrid_device_plane::{Admit, CertificateAuthority, Identity, Kind};
 use lockergrid_device_plane::{DeviceOptions, DevicePlane, Notification};
 use lockergrid_firmware_shim::tls::client_config;
 use lockergrid_gateway::simulated::SimulatedLocker;
@@ -81,6 +81,8 @@ pub async fn timed_pickups(
 struct Pki {
     dir: PathBuf,
     lockers: Vec<String>,
+    /// What a node's registry would admit: each locker with its certificate.
+    admitted: Vec<(Identity, Admit)>,
 }
 
 impl Pki {
@@ -96,16 +98,20 @@ impl Pki {
         ca.issue(&Identity::new(Kind::Edge, "bench-consumer")?, &[], 30)?
             .write_to(&dir.join("consumer"), "consumer", ca.ca_pem())?;
         let mut ids = Vec::with_capacity(lockers);
+        let mut admitted = Vec::with_capacity(lockers);
         for i in 0..lockers {
             let id = format!("bench-{i:03}");
-            ca.issue(&Identity::new(Kind::Locker, &id)?, &[], 30)?
-                .write_to(&dir.join("lockers").join(&id), &id, ca.ca_pem())?;
+            let identity = Identity::new(Kind::Locker, &id)?;
+            let bundle = ca.issue(&identity, &[], 30)?;
+            bundle.write_to(&dir.join("lockers").join(&id), &id, ca.ca_pem())?;
+            admitted.push((identity, Admit::Serial(bundle.issued.serial)));
             ids.push(id);
         }
         ca.publish_crl()?;
         Ok(Pki {
             dir: dir.to_owned(),
             lockers: ids,
+            admitted,
         })
     }
 
@@ -223,6 +229,7 @@ pub async fn telemetry_embedded(lockers: usize, per_locker: usize) -> anyhow::Re
         node.join("node.pem"),
         node.join("node.key.pem"),
     );
+    options.admission.replace(pki.admitted.clone());
     let (plane, mut link) = DevicePlane::start(options).await?;
     link.tx.subscribe("lockers/+/telemetry")?;
     let received = Arc::new(AtomicUsize::new(0));

@@ -2,6 +2,7 @@
 //! a temporary directory, the embedded broker, the front, and rumqttc clients with the shim's TLS
 //! configuration.
 
+use lockergrid_device_plane::{Admission, Admit};
 use lockergrid_device_plane::{Audit, DeviceOptions, DevicePlane, NodeLink, Notification};
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_firmware_shim::tls::client_config;
@@ -11,6 +12,7 @@ use rumqttc::{
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -19,6 +21,9 @@ struct Plane {
     ca: CertificateAuthority,
     plane: DevicePlane,
     link: NodeLink,
+    /// Who the front admits, as a node's registry would say.
+    admission: Arc<Admission>,
+    admitted: Vec<(Identity, Admit)>,
 }
 
 fn pki_dir(dir: &TempDir) -> PathBuf {
@@ -46,25 +51,55 @@ async fn plane() -> Plane {
         dir.path().join("node/node.key.pem"),
     );
     options.crl_poll = Duration::from_millis(200);
+    let admission = options.admission.clone();
     let (plane, link) = DevicePlane::start(options).await.unwrap();
     Plane {
         dir,
         ca,
         plane,
         link,
+        admission,
+        admitted: Vec::new(),
     }
 }
 
 impl Plane {
-    /// Issues a certificate for `kind`/`id` and writes it under `<tmp>/devices/{id}`.
+    /// Issues a certificate for `kind`/`id`, writes it under `<tmp>/devices/{id}` and admits
+    /// it: a locker with exactly this certificate, an edge node with any.
     fn device(&mut self, kind: Kind, id: &str) -> PathBuf {
-        let out = self.dir.path().join("devices").join(id);
-        self.ca
-            .issue(&Identity::new(kind, id).unwrap(), &[], 30)
-            .unwrap()
-            .write_to(&out, id, self.ca.ca_pem())
-            .unwrap();
+        let (out, serial) = self.unadmitted(kind, id, id);
+        let admit = match kind {
+            Kind::Locker => Admit::Serial(serial),
+            _ => Admit::AnyCertificate,
+        };
+        self.admit(Identity::new(kind, id).unwrap(), admit);
         out
+    }
+
+    /// Issues a certificate for `kind`/`id` under `<tmp>/devices/{dir}` without admitting it;
+    /// the directory and the serial.
+    fn unadmitted(&mut self, kind: Kind, id: &str, dir: &str) -> (PathBuf, String) {
+        let out = self.dir.path().join("devices").join(dir);
+        let bundle = self
+            .ca
+            .issue(&Identity::new(kind, id).unwrap(), &[], 30)
+            .unwrap();
+        bundle.write_to(&out, id, self.ca.ca_pem()).unwrap();
+        (out, bundle.issued.serial)
+    }
+
+    /// Admits `identity` with `admit` from now on, replacing what it had.
+    fn admit(&mut self, identity: Identity, admit: Admit) {
+        self.admitted.retain(|(i, _)| *i != identity);
+        self.admitted.push((identity, admit));
+        self.admission.replace(self.admitted.clone());
+    }
+
+    /// Admits `id` no more.
+    fn dismiss(&mut self, kind: Kind, id: &str) {
+        let identity = Identity::new(kind, id).unwrap();
+        self.admitted.retain(|(i, _)| *i != identity);
+        self.admission.replace(self.admitted.clone());
     }
 
     /// The next audit record that is not a plain connect or disconnect.
@@ -288,6 +323,104 @@ async fn devices_without_a_valid_certificate_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_the_registry_admits_connects_and_a_dismissed_session_is_cut_at_once() {
+    let mut plane = plane().await;
+    let addr = plane.plane.addr();
+
+    // A valid certificate of the deployment's CA for a locker no registry entry names.
+    let (stray, _) = plane.unadmitted(Kind::Locker, "nowhere", "nowhere");
+    let (_c, mut events) = client(addr, "nowhere", &stray, "nowhere");
+    assert!(
+        connected(&mut events).await.is_err(),
+        "unregistered refused"
+    );
+    match plane.notable().await {
+        Audit::Refused {
+            identity: Some(identity),
+            reason,
+            ..
+        } => {
+            assert_eq!(identity.id, "nowhere");
+            assert!(
+                reason.contains("not a provisioned or active device"),
+                "{reason}"
+            );
+        }
+        other => panic!("unregistered: {other:?}"),
+    }
+
+    // A second certificate for a registered locker: the CA signed it, the registry did not.
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    let (copy, _) = plane.unadmitted(Kind::Locker, "ams-zuid", "ams-zuid-copy");
+    let (_c, mut events) = client(addr, "ams-zuid", &copy, "ams-zuid");
+    assert!(
+        connected(&mut events).await.is_err(),
+        "other certificate refused"
+    );
+    match plane.notable().await {
+        Audit::Refused { reason, .. } => {
+            assert!(reason.contains("is not the one"), "{reason}");
+        }
+        other => panic!("other certificate: {other:?}"),
+    }
+
+    // The provisioned one connects; dismissed from the registry, its session is cut at once.
+    let (device, mut events) = client(addr, "ams-zuid", &files, "ams-zuid");
+    connected(&mut events)
+        .await
+        .expect("the provisioned certificate connects");
+    device
+        .subscribe("lockers/ams-zuid/commands", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let dismissed_at = Instant::now();
+    plane.dismiss(Kind::Locker, "ams-zuid");
+    let took = until_dropped(&mut events).await;
+    assert!(
+        dismissed_at.elapsed() <= Duration::from_secs(5),
+        "session lived {took:?} after it was dismissed"
+    );
+    match plane.notable().await {
+        Audit::Dismissed { identity, reason } => {
+            assert_eq!(identity.id, "ams-zuid");
+            assert!(
+                reason.contains("not a provisioned or active device"),
+                "{reason}"
+            );
+        }
+        other => panic!("dismissed: {other:?}"),
+    }
+    let (_c, mut events) = client(addr, "ams-zuid", &files, "ams-zuid");
+    assert!(
+        connected(&mut events).await.is_err(),
+        "refused once dismissed"
+    );
+    assert!(matches!(plane.notable().await, Audit::Refused { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_connection_with_one_identity_is_reported_as_a_takeover() {
+    let mut plane = plane().await;
+    let addr = plane.plane.addr();
+    let files = plane.device(Kind::Locker, "ams-zuid");
+    let (_first, mut first) = client(addr, "ams-zuid", &files, "ams-zuid");
+    connected(&mut first).await.expect("the first connects");
+    let (_second, mut second) = client(addr, "ams-zuid", &files, "ams-zuid");
+    connected(&mut second).await.expect("the second connects");
+    match plane.notable().await {
+        Audit::Takeover {
+            identity,
+            peer,
+            previous,
+        } => {
+            assert_eq!(identity.id, "ams-zuid");
+            assert_ne!(peer, previous);
+        }
+        other => panic!("takeover: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_or_subscribing_outside_its_topics_disconnects_a_device() {
     let mut plane = plane().await;
     let files = plane.device(Kind::Locker, "ams-zuid");
@@ -406,6 +539,23 @@ async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged(
     assert_eq!(telemetry.locker, locker);
     assert!(telemetry.mains && !telemetry.tamper);
     status.wait_for(|s| s.connected).await.unwrap();
+    // Its power-on self-test comes first among its events; acknowledged, it is not sent again.
+    let test: EventMessage =
+        serde_json::from_slice(&next_of(&mut plane.link, "lockers/ams-zuid/events").await).unwrap();
+    assert_eq!(test.event, DeviceEvent::SelfTest { failures: vec![] });
+    let ack = Downlink {
+        v: MESSAGE_VERSION,
+        command: None,
+        acked_events: vec![test.id],
+    };
+    plane
+        .link
+        .tx
+        .publish(
+            "lockers/ams-zuid/commands",
+            serde_json::to_vec(&ack).unwrap(),
+        )
+        .unwrap();
 
     // A signed unlock is executed once; the same command again is refused.
     let now = Timestamp(

@@ -96,3 +96,21 @@ fn a_delivery_only_moves_forward() {
     ];
     covers(&S::ALL, &E::ALL, &legal, S::apply);
 }
+
+#[test]
+fn a_device_goes_active_once_accepted_and_never_back_from_decommissioned() {
+    use DeviceChange as E;
+    use DeviceStatus as S;
+    let legal = [
+        (S::Provisioned, E::Accepted, S::Active),
+        (S::Active, E::Suspended, S::Suspended),
+        (S::Suspended, E::Resumed, S::Active),
+        (S::Provisioned, E::Reprovisioned, S::Provisioned),
+        (S::Active, E::Reprovisioned, S::Provisioned),
+        (S::Suspended, E::Reprovisioned, S::Provisioned),
+        (S::Provisioned, E::Decommissioned, S::Decommissioned),
+        (S::Active, E::Decommissioned, S::Decommissioned),
+        (S::Suspended, E::Decommissioned, S::Decommissioned),
+    ];
+    covers(&S::ALL, &E::ALL, &legal, S::apply);
+}

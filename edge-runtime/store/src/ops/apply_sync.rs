@@ -2,7 +2,8 @@
 
 use crate::station_keys::parse_key;
 use crate::tables::{
-    EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1, RESERVATIONS_V1, SYNC_POSITION, SYNC_V1,
+    DEVICES_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1, RESERVATIONS_V1,
+    SYNC_POSITION, SYNC_V1,
 };
 use crate::writer::{Tx, Writer};
 use crate::{Store, StoreError};
@@ -82,6 +83,10 @@ impl Writer {
                 }
                 SyncItem::Plugin(plugin) => {
                     EDGE_PLUGINS_V1.put(&mut tx.edge_plugins, plugin.slot().as_str(), plugin)?;
+                }
+                SyncItem::Device(device) => {
+                    DEVICES_V1.put(&mut tx.devices, device.id.as_str(), device)?;
+                    tx.devices_changed = true;
                 }
                 // A file, not a record: the edge node writes it before the batch is applied.
                 SyncItem::Crl { .. } => {}

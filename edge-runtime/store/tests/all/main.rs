@@ -1,6 +1,7 @@
 //! Integration tests of the store against a real redb file.
 
 mod crash;
+mod devices;
 mod doors;
 mod expiry;
 mod flows;

@@ -1,0 +1,165 @@
+//! `lockergrid device …`: the device registry of a running gateway, as a technician or an
+//! operator uses it. `provision` generates the locker's key where it runs (the private key never
+//! leaves that machine), has the gateway certify it and writes `<station>.pem`,
+//! `<station>.key.pem` (0600) and `ca.pem` for the locker's shim.
+
+use crate::config::ConfigError;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use lockergrid_device_plane::{DeviceKey, write_credentials};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// The gateway a command talks to.
+#[derive(Debug, Args)]
+pub struct Gateway {
+    /// The gateway, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    gateway: String,
+    /// An operator token.
+    #[arg(long)]
+    token: String,
+}
+
+/// What `lockergrid device` can do.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Provision a station's locker controller: a fresh key here, a certificate from the
+    /// gateway's CA, a registry entry; the locker goes active once its self-test passes.
+    Provision {
+        #[command(flatten)]
+        at: Gateway,
+        /// The station the controller runs.
+        #[arg(long)]
+        station: String,
+        /// Its hardware model (firmware images name the model they are for).
+        #[arg(long)]
+        model: String,
+        /// The directory to write the certificate, key and CA certificate into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the registry.
+    List {
+        #[command(flatten)]
+        at: Gateway,
+    },
+    /// Suspend a device: its session is cut and it may not connect until resumed.
+    Suspend(Order),
+    /// Resume a suspended device.
+    Resume(Order),
+}
+
+/// An operator's order about one device.
+#[derive(Debug, Args)]
+pub struct Order {
+    #[command(flatten)]
+    at: Gateway,
+    /// The device (its station's id).
+    #[arg(long)]
+    id: String,
+    /// Why, for the access log.
+    #[arg(long)]
+    reason: String,
+}
+
+/// Runs one `device` command.
+pub async fn run(command: DeviceCommand) -> anyhow::Result<()> {
+    match command {
+        DeviceCommand::Provision {
+            at,
+            station,
+            model,
+            out,
+        } => {
+            let key = DeviceKey::generate()?;
+            let body =
+                json!({ "station": station, "model": model, "public_key_pem": key.public_key_pem });
+            let answer = call(&at, reqwest::Method::POST, "", Some(body)).await?;
+            let text = |field: &str| {
+                answer[field]
+                    .as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("the gateway's answer has no {field}"))
+            };
+            write_credentials(
+                &out,
+                &station,
+                &text("certificate_pem")?,
+                &key.key_pem,
+                &text("ca_pem")?,
+            )?;
+            let device = &answer["device"];
+            println!(
+                "provisioned {station} ({}) serial {} into {}; it goes active once its self-test passes",
+                device["model"].as_str().unwrap_or("?"),
+                device["serial"].as_str().unwrap_or("?"),
+                out.display()
+            );
+        }
+        DeviceCommand::List { at } => {
+            let answer = call(&at, reqwest::Method::GET, "", None).await?;
+            println!(
+                "{:<24} {:<15} {:<20} {:<12} {:<7} serial",
+                "id", "status", "model", "firmware", "online"
+            );
+            for d in answer["devices"].as_array().into_iter().flatten() {
+                let field = |name: &str| d[name].as_str().unwrap_or("-").to_owned();
+                println!(
+                    "{:<24} {:<15} {:<20} {:<12} {:<7} {}",
+                    field("id"),
+                    field("status"),
+                    field("model"),
+                    field("firmware"),
+                    d["online"].as_bool().unwrap_or(false),
+                    field("serial")
+                );
+            }
+        }
+        DeviceCommand::Suspend(o) => order(&o, "suspend").await?,
+        DeviceCommand::Resume(o) => order(&o, "resume").await?,
+    }
+    Ok(())
+}
+
+async fn order(order: &Order, verb: &str) -> anyhow::Result<()> {
+    let path = format!("/{}/{verb}", order.id);
+    let body = json!({ "reason": order.reason });
+    let answer = call(&order.at, reqwest::Method::POST, &path, Some(body)).await?;
+    println!("{}: {}", order.id, answer["status"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
+/// Calls `/v1/admin/devices{path}`; a refusal is the gateway's problem detail, exit 64 when the
+/// request was wrong (4xx).
+async fn call(
+    at: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let url = format!(
+        "{}/v1/admin/devices{path}",
+        at.gateway.trim_end_matches('/')
+    );
+    let mut request = reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(&at.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or_default();
+    if status.is_success() {
+        return Ok(answer);
+    }
+    let detail = answer["detail"].as_str().unwrap_or("no detail").to_owned();
+    if status.is_client_error() {
+        return Err(ConfigError::Invalid(format!("{url}: {detail} ({status})")).into());
+    }
+    anyhow::bail!("{url}: {detail} ({status})")
+}

@@ -1,0 +1,205 @@
+//! The device registry over the real device plane: simulated lockers are provisioned (a key of
+//! their own, a certificate from the registry) and go active when their self-test passes; a
+//! certificate of the deployment's CA that the registry does not hold is refused; an operator
+//! suspends a device (its session is cut at once, it cannot come back) and resumes it.
+
+use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
+use lockergrid_gateway::auth::Role;
+use lockergrid_gateway::simulated;
+use lockergrid_protocol::StationId;
+use lockergrid_tests::{Deployment, Running};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Waits until the access log has an entry `matches` accepts.
+async fn logged(
+    d: &Running,
+    operator: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> anyhow::Result<()> {
+    let url = format!("{}/v1/admin/access-log?from=1&limit=1000", d.base);
+    d.get_until(&url, operator, |log| {
+        log["entries"]
+            .as_array()
+            .is_some_and(|entries| entries.iter().any(&matches))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_registered_devices_connect_and_operators_suspend_and_resume_them()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 4)
+        .station("st-b", 4)
+        .lockers(Duration::from_millis(200))
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let devices = format!("{}/v1/admin/devices", d.base);
+
+    // Both lockers were provisioned with keys of their own and went active on their self-test;
+    // the registry has the firmware each booted.
+    let listed = d
+        .get_until(&devices, &operator, |body| {
+            body["devices"].as_array().is_some_and(|all| {
+                all.len() == 2
+                    && all.iter().all(|d| {
+                        d["status"] == "active" && d["firmware"].is_string() && d["online"] == true
+                    })
+            })
+        })
+        .await?;
+    for device in listed["devices"].as_array().into_iter().flatten() {
+        assert_eq!(device["model"], simulated::SIMULATED_MODEL, "{device}");
+        assert_eq!(device["fingerprint"].as_str().map(str::len), Some(64));
+        assert!(
+            device["serial"].is_string() && !device["activated_at"].is_null(),
+            "{device}"
+        );
+    }
+    logged(&d, &operator, |e| {
+        e["action"] == "device_accepted" && e["target"] == "st-b"
+    })
+    .await?;
+
+    // A certificate the deployment's CA signed for a locker the registry does not hold.
+    let mut ca = CertificateAuthority::open(&d.gateway.data_dir.join("pki"))?;
+    let certs = d.gateway.data_dir.join("lockers/st-zz/certs");
+    ca.issue(&Identity::new(Kind::Locker, "st-zz")?, &[], 30)?
+        .write_to(&certs, "st-zz", ca.ca_pem())?;
+    let mut stray = d.deployment.stations[0].clone();
+    stray.record.id = StationId::new("st-zz")?;
+    let _stray = simulated::start(
+        &[stray],
+        &d.gateway.data_dir,
+        d.gateway.simulation(Duration::from_millis(200))?,
+    )
+    .await?;
+    logged(&d, &operator, |e| {
+        e["action"] == "device_refused"
+            && e["outcome"]
+                .as_str()
+                .is_some_and(|o| o.contains("locker st-zz is not a provisioned or active device"))
+    })
+    .await?;
+
+    // Suspended, st-b's session is cut at once and its reconnections are refused.
+    let suspend = format!("{devices}/st-b/suspend");
+    let (status, body) = d
+        .send(
+            d.http
+                .post(&suspend)
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "controller stolen" })),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("suspended")),
+        "{body}"
+    );
+    d.locker_until("st-b", |s| s["connected"] == false).await?;
+    logged(&d, &operator, |e| {
+        e["action"] == "device_dismissed" && e["target"] == "st-b"
+    })
+    .await?;
+    logged(&d, &operator, |e| {
+        e["action"] == "device_suspend" && e["outcome"] == "controller stolen"
+    })
+    .await?;
+    // Suspending it again is a move its status does not allow.
+    let (status, problem) = d
+        .send(
+            d.http
+                .post(&suspend)
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "again" })),
+        )
+        .await?;
+    assert_eq!(status, 409, "{problem}");
+
+    // Resumed, it connects again by itself.
+    let (status, body) = d
+        .send(
+            d.http
+                .post(format!("{devices}/st-b/resume"))
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "found it" })),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("active")),
+        "{body}"
+    );
+    d.locker_until("st-b", |s| s["connected"] == true).await?;
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_provisioning_request_is_refused_with_a_problem_and_changes_nothing()
+-> anyhow::Result<()> {
+    let d = Deployment::new().station("st-a", 4).start().await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let agent = d.token("courier", Role::Agent, &["st-a"])?;
+    let devices = format!("{}/v1/admin/devices", d.base);
+    let key = lockergrid_device_plane::DeviceKey::generate()?;
+    let cases = [
+        (
+            json!({ "station": "st-a", "model": "m-1", "public_key_pem": "not a key" }),
+            422,
+        ),
+        (
+            json!({ "station": "nowhere", "model": "m-1", "public_key_pem": key.public_key_pem }),
+            422,
+        ),
+        (
+            json!({ "station": "st-a", "model": "two words", "public_key_pem": key.public_key_pem }),
+            422,
+        ),
+        (json!({ "station": "st-a", "model": "m-1" }), 422),
+    ];
+    for (body, want) in cases {
+        let (status, problem) = d
+            .send(d.http.post(&devices).bearer_auth(&operator).json(&body))
+            .await?;
+        assert_eq!(status, want, "{body}: {problem}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:lockergrid:problem:"))
+        );
+    }
+    let body = json!({ "station": "st-a", "model": "m-1", "public_key_pem": key.public_key_pem });
+    let (status, _) = d
+        .send(d.http.post(&devices).bearer_auth(&agent).json(&body))
+        .await?;
+    assert_eq!(status, 403, "an agent provisions nothing");
+    let (_, listed) = d.send(d.http.get(&devices).bearer_auth(&operator)).await?;
+    assert_eq!(listed["devices"], json!([]), "nothing was provisioned");
+    let (status, problem) = d
+        .send(
+            d.http
+                .post(format!("{devices}/st-a/resume"))
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "x" })),
+        )
+        .await?;
+    assert_eq!(status, 404, "{problem}");
+
+    // A good request: 201 with the certificate for the key the device keeps.
+    let (status, made) = d
+        .send(d.http.post(&devices).bearer_auth(&operator).json(&body))
+        .await?;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["device"]["status"], "provisioned");
+    assert!(
+        made["certificate_pem"]
+            .as_str()
+            .is_some_and(|p| p.contains("BEGIN CERTIFICATE"))
+    );
+    assert!(!made.to_string().contains("PRIVATE KEY"));
+    d.stop().await
+}
