@@ -217,6 +217,10 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/admin/devices/{id}", get(devices::get_one))
         .route("/v1/admin/devices/{id}/suspend", post(devices::suspend))
         .route("/v1/admin/devices/{id}/resume", post(devices::resume))
+        .route(
+            "/v1/admin/devices/{id}/decommission",
+            post(devices::decommission),
+        )
         .route("/v1/admin/stations/{id}/status", put(admin::station_status))
         .route(
             "/v1/admin/stations/{id}/site-rules-override",

@@ -6,13 +6,19 @@
 //! deployment's CA, whose revocation list cuts a decommissioned device everywhere.
 
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind, PkiError};
-use lockergrid_model::{Actor, DeviceChange, DeviceRecord};
+use lockergrid_model::{Actor, DeviceChange, DeviceRecord, DeviceStatus, Parcel, RankQuery};
+use lockergrid_model::{Reservation, StationStatus, World, rank_stations};
+use lockergrid_plugin_host::{PluginHost, RankRequest};
 use lockergrid_protocol::{LockerId, StationId};
-use lockergrid_store::{ChangeError, DeviceOrder, Provision, StationSeed, Store, StoreError};
+use lockergrid_store::{ChangeError, DeviceOrder, Provision, Relocated, Relocation, StationSeed};
+use lockergrid_store::{StatusChange, Store, StoreError};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How long a device certificate is valid.
 pub const DEVICE_CERT_DAYS: u32 = 825;
+/// How far from a decommissioned station its held reservations may move, metres.
+pub const RELOCATE_RADIUS_M: f64 = 10_000.0;
 
 /// Why a fleet operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -45,21 +51,37 @@ pub struct Provisioned {
     pub ca_pem: String,
 }
 
-/// The registry and the CA that certifies its devices.
+/// What a decommission did: where each held reservation went, and what is left to collect.
+#[derive(Debug, Clone)]
+pub struct Decommissioned {
+    /// The device as it is now.
+    pub device: DeviceRecord,
+    /// The reservations that moved, as they are now (at their new stations).
+    pub moved: Vec<Reservation>,
+    /// The reservations released because no station near had room.
+    pub released: Vec<Reservation>,
+    /// The parcels still in the station's compartments, for a carrier or technician to take.
+    pub parcels: Vec<Parcel>,
+}
+
+/// The registry, the CA that certifies its devices, and the reservation policy that places a
+/// decommissioned station's reservations elsewhere.
 pub struct Fleet {
     store: Store,
     pki: PathBuf,
+    plugins: Arc<PluginHost>,
     /// One CA change at a time within this process (`lockergrid pki` from a shell takes its
     /// own turn through the files).
     ca: tokio::sync::Mutex<()>,
 }
 
 impl Fleet {
-    /// The registry in `store`, with the CA in `pki`.
-    pub fn new(store: Store, pki: PathBuf) -> Fleet {
+    /// The registry in `store`, with the CA in `pki`; `plugins` ranks where reservations go.
+    pub fn new(store: Store, pki: PathBuf, plugins: Arc<PluginHost>) -> Fleet {
         Fleet {
             store,
             pki,
+            plugins,
             ca: tokio::sync::Mutex::new(()),
         }
     }
@@ -131,6 +153,145 @@ impl Fleet {
             reason,
         };
         Ok(self.store.change_device(order).await?)
+    }
+
+    /// Decommissions a device for good: out of the registry's admission at once (its live
+    /// session is cut), its certificate revoked, its station out of discovery, each reservation
+    /// held there moved to the best station near it that has room (the reservation policy
+    /// ranks them) or released where none has, each customer told; the parcels still inside
+    /// are listed for collection. Every step is in the access log.
+    pub async fn decommission(
+        &self,
+        id: LockerId,
+        actor: Actor,
+        reason: String,
+    ) -> Result<Decommissioned, FleetError> {
+        let order = DeviceOrder {
+            id,
+            change: DeviceChange::Decommissioned,
+            actor: actor.clone(),
+            reason: reason.clone(),
+        };
+        let device = self.store.change_device(order).await?;
+        self.wind_down(device, &actor, &reason).await
+    }
+
+    /// Finishes what a decommission interrupted by a stop left undone: every decommissioned
+    /// device's certificate revoked, station inactive, reservations moved. How many it saw to.
+    pub async fn finish_decommissions(&self) -> Result<usize, FleetError> {
+        let mut finished = 0;
+        for device in self.store.devices()? {
+            if device.status != DeviceStatus::Decommissioned {
+                continue;
+            }
+            let active = self
+                .store
+                .snapshot()
+                .station(&device.station)
+                .is_some_and(|s| s.record.status != StationStatus::Inactive);
+            if active || !self.store.held_at(&device.station)?.is_empty() {
+                let reason = "finishing an interrupted decommission".to_owned();
+                self.wind_down(device, &registry_actor(), &reason).await?;
+                finished += 1;
+            }
+        }
+        Ok(finished)
+    }
+
+    /// The steps of a decommission after the registry's, each safe to repeat.
+    async fn wind_down(
+        &self,
+        device: DeviceRecord,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<Decommissioned, FleetError> {
+        {
+            let _turn = self.ca.lock().await;
+            revoke(&mut CertificateAuthority::open(&self.pki)?, &device.serial);
+        }
+        let out = StatusChange {
+            station: device.station.clone(),
+            from: vec![
+                StationStatus::Active,
+                StationStatus::Offline,
+                StationStatus::OutOfService,
+            ],
+            to: StationStatus::Inactive,
+            actor: actor.clone(),
+            reason: format!("device decommissioned: {reason}"),
+        };
+        self.store.set_station_status(out).await?;
+        let (mut moved, mut released) = (Vec::new(), Vec::new());
+        for reservation in self.store.held_at(&device.station)? {
+            match self.relocate(reservation, actor, reason).await? {
+                Relocated::Moved { reservation, .. } => moved.push(reservation),
+                Relocated::Released(reservation) => released.push(reservation),
+            }
+        }
+        let parcels = self.store.parcels_in(&device.station)?;
+        Ok(Decommissioned {
+            device,
+            moved,
+            released,
+            parcels,
+        })
+    }
+
+    /// Asks the reservation policy where a held reservation of a station leaving service goes:
+    /// the stations near it with room, ranked, then the store moves it to the first that still
+    /// has room, or releases it.
+    async fn relocate(
+        &self,
+        reservation: Reservation,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<Relocated, FleetError> {
+        let snapshot = self.store.snapshot();
+        let parcel = self.store.parcel(&reservation.parcel_id)?;
+        let spec = parcel.map(|p| p.spec);
+        let size = spec
+            .and_then(|s| s.smallest_size().ok())
+            .unwrap_or(reservation.size);
+        let origin = snapshot
+            .station(&reservation.station_id)
+            .map(|s| s.record.location);
+        let (candidates, decided_by) = match (origin, spec) {
+            (Some(at), Some(parcel)) => {
+                let query = RankQuery {
+                    at,
+                    radius_m: RELOCATE_RADIUS_M,
+                    size,
+                };
+                let request = RankRequest {
+                    parcel,
+                    size,
+                    tier: reservation.tier,
+                };
+                let ranked = rank_stations(&snapshot, &query);
+                let placement = self
+                    .plugins
+                    .place(request, Some(ranked), None, self.store.now())
+                    .await;
+                let ids = placement
+                    .candidates
+                    .iter()
+                    .map(|c| c.station.record.id.clone())
+                    .collect();
+                (
+                    ids,
+                    Some(placement.decider.decided_by(World::ReservationPolicy)),
+                )
+            }
+            _ => (Vec::new(), None),
+        };
+        let relocation = Relocation {
+            reservation: reservation.id,
+            candidates,
+            reason: format!("station decommissioned: {reason}"),
+            actor: actor.clone(),
+            decided_by,
+        };
+        Ok(self.store.relocate_reservation(relocation).await?)
     }
 
     /// Takes into the registry, as active, every station's controller that served before the

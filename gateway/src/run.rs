@@ -130,7 +130,11 @@ pub async fn start(
         &data_dir,
         options.devices.unwrap_or(deployment.devices),
     )?;
-    let fleet = Arc::new(Fleet::new(store.clone(), data_dir.join("pki")));
+    let fleet = Arc::new(Fleet::new(
+        store.clone(),
+        data_dir.join("pki"),
+        plugins.0.clone(),
+    ));
     let adopted = fleet.adopt_legacy(&deployment.stations).await?;
     if adopted > 0 {
         tracing::info!(

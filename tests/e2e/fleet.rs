@@ -203,3 +203,167 @@ async fn a_bad_provisioning_request_is_refused_with_a_problem_and_changes_nothin
     assert!(!made.to_string().contains("PRIVATE KEY"));
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decommissioned_station_loses_its_locker_and_its_reservations_move_with_customers_told()
+-> anyhow::Result<()> {
+    const HELD: usize = 20;
+    // st-b, a kilometre away, has room for half of st-a's reservations.
+    let d = Deployment::new()
+        .station("st-a", 30)
+        .station("st-b", 10)
+        .lockers(Duration::from_millis(200))
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    for n in 0..HELD {
+        let (status, body) = d.reserve(&checkout, &format!("held-{n}"), "st-a").await?;
+        assert_eq!(status, 201, "{body}");
+    }
+    let stored = d.stock(&["st-a"], 1).await?;
+
+    let started = std::time::Instant::now();
+    let (status, done) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/devices/st-a/decommission", d.base))
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "site closes" })),
+        )
+        .await?;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["device"]["status"], "decommissioned");
+    let moved = done["moved"].as_array().expect("moved");
+    let released = done["released"].as_array().expect("released");
+    assert_eq!((moved.len(), released.len()), (10, 10), "{done}");
+    assert!(moved.iter().all(|m| m["station_id"] == "st-b"), "{done}");
+    assert_eq!(
+        done["parcels_to_collect"][0]["parcel_id"],
+        stored[0].0.as_str(),
+        "{done}"
+    );
+
+    // Its live session is gone within 5 s, and its certificate is refused when it comes back.
+    d.locker_until("st-a", |s| s["connected"] == false).await?;
+    let took = started.elapsed();
+    assert!(took <= Duration::from_secs(5), "session lived {took:?}");
+    logged(&d, &operator, |e| {
+        e["action"] == "device_refused"
+            && e["outcome"]
+                .as_str()
+                .is_some_and(|o| o.to_lowercase().contains("revoked"))
+    })
+    .await?;
+
+    // Out of discovery; each customer heard where the parcel goes, or that nothing had room.
+    let (_, station) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/stations/st-a", d.base))
+                .bearer_auth(&checkout),
+        )
+        .await?;
+    assert_eq!(station["status"], "inactive", "{station}");
+    let told = |kind: &'static str| {
+        move |h: &lockergrid_tests::receiver::Hook| h.status < 300 && h.body["type"] == kind
+    };
+    let hooks = d
+        .app
+        .until(|hooks| {
+            hooks
+                .iter()
+                .filter(|h| told("reservation.moved")(h))
+                .count()
+                == 10
+                && hooks
+                    .iter()
+                    .filter(|h| told("reservation.cancelled")(h))
+                    .count()
+                    == 10
+        })
+        .await?;
+    for hook in hooks.iter().filter(|h| told("reservation.moved")(h)) {
+        assert_eq!(
+            hook.body["data"]["station"]["name"], "st-b",
+            "{}",
+            hook.body
+        );
+    }
+    for reservation in moved {
+        let id = reservation["reservation_id"].as_str().expect("id");
+        let (_, r) = d
+            .send(
+                d.http
+                    .get(format!("{}/v1/reservations/{id}", d.base))
+                    .bearer_auth(&checkout),
+            )
+            .await?;
+        assert_eq!(
+            (r["status"].as_str(), r["station_id"].as_str()),
+            (Some("held"), Some("st-b"))
+        );
+    }
+    let log = format!("{}/v1/admin/access-log?from=1&limit=1000", d.base);
+    let (_, log) = d.send(d.http.get(log).bearer_auth(&operator)).await?;
+    let count = |action: &str| {
+        log["entries"]
+            .as_array()
+            .map_or(0, |e| e.iter().filter(|e| e["action"] == action).count())
+    };
+    assert_eq!(count("reservation_moved"), 10);
+    assert_eq!(count("reservation_cancelled"), 10);
+    assert_eq!(count("device_decommission"), 1);
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decommission_cut_short_after_the_registry_is_finished_at_the_next_start()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 4)
+        .station("st-b", 4)
+        .lockers(Duration::from_millis(200))
+        .start()
+        .await?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let (status, held) = d.reserve(&checkout, "held", "st-a").await?;
+    assert_eq!(status, 201, "{held}");
+    // The registry's step alone, as if the gateway stopped right after it.
+    let ops = lockergrid_model::Actor {
+        subject: "ops".into(),
+        role: "operator".into(),
+    };
+    let order = lockergrid_store::DeviceOrder {
+        id: lockergrid_protocol::LockerId::new("st-a")?,
+        change: lockergrid_model::DeviceChange::Decommissioned,
+        actor: ops,
+        reason: "site closes".into(),
+    };
+    d.gateway.app.store.change_device(order).await?;
+    d.locker_until("st-a", |s| s["connected"] == false).await?;
+
+    assert_eq!(d.gateway.app.fleet.finish_decommissions().await?, 1);
+    let id = held["id"].as_str().expect("id");
+    let (_, r) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/reservations/{id}", d.base))
+                .bearer_auth(&checkout),
+        )
+        .await?;
+    assert_eq!(r["station_id"], "st-b", "{r}");
+    let snapshot = d.gateway.app.store.snapshot();
+    let station = snapshot.station(&StationId::new("st-a")?).expect("st-a");
+    assert_eq!(station.record.status.as_str(), "inactive");
+    let ca = CertificateAuthority::open(&d.gateway.data_dir.join("pki"))?;
+    assert!(
+        ca.issued()
+            .iter()
+            .filter(|i| i.id == "st-a")
+            .all(|i| i.revoked_at.is_some())
+    );
+    // Nothing is left to finish.
+    assert_eq!(d.gateway.app.fleet.finish_decommissions().await?, 0);
+    d.stop().await
+}

@@ -140,11 +140,17 @@ pub enum NotificationEvent {
     ReturnedToSender,
     /// A carrier took the dropped-off return away.
     ReturnCollected,
+    /// The station of a held reservation left service; the parcel goes to another one (the
+    /// message names it).
+    ReservationMoved,
+    /// The station of a held reservation left service and no station near it had room: the
+    /// reservation is released.
+    ReservationCancelled,
 }
 
 impl NotificationEvent {
     /// Every event.
-    pub const ALL: [NotificationEvent; 9] = [
+    pub const ALL: [NotificationEvent; 11] = [
         NotificationEvent::ParcelStored,
         NotificationEvent::Reminder,
         NotificationEvent::Expiring,
@@ -154,6 +160,8 @@ impl NotificationEvent {
         NotificationEvent::PickedUp,
         NotificationEvent::ReturnedToSender,
         NotificationEvent::ReturnCollected,
+        NotificationEvent::ReservationMoved,
+        NotificationEvent::ReservationCancelled,
     ];
 }
 

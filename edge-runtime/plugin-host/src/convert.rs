@@ -171,6 +171,8 @@ impl From<NotificationEvent> for wit::NotificationEvent {
             NotificationEvent::PickedUp => wit::NotificationEvent::PickedUp,
             NotificationEvent::ReturnedToSender => wit::NotificationEvent::ReturnedToSender,
             NotificationEvent::ReturnCollected => wit::NotificationEvent::ReturnCollected,
+            NotificationEvent::ReservationMoved => wit::NotificationEvent::ReservationMoved,
+            NotificationEvent::ReservationCancelled => wit::NotificationEvent::ReservationCancelled,
         }
     }
 }

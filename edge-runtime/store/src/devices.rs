@@ -1,11 +1,12 @@
 //! The device registry (DESIGN.md §9): one record per locker controller, what the writer
 //! operations `provision_device`, `change_device`, `device_self_test` and `device_seen` change,
-//! and the reads a node's device front admits connections by.
+//! the reads a node's device front admits connections by, and what a decommission leaves at a
+//! station.
 
-use crate::tables::DEVICES_V1;
+use crate::tables::{DEVICES_V1, PARCELS_V1, RESERVATIONS_V1};
 use crate::{Store, StoreError};
-use lockergrid_model::{Actor, DeviceChange, DeviceRecord};
-use lockergrid_protocol::{LockerId, StationId};
+use lockergrid_model::{Actor, DeviceChange, DeviceRecord, Parcel, Reservation, ReservationStatus};
+use lockergrid_protocol::{LockerId, ParcelStatus, StationId};
 use redb::ReadableDatabase;
 
 /// A device to provision: the certificate the CA just issued for it, and its model.
@@ -80,6 +81,36 @@ impl Store {
         let rx = self.inner.db.begin_read()?;
         let table = rx.open_table(DEVICES_V1.def())?;
         DEVICES_V1.get(&table, id.as_str())
+    }
+
+    /// The reservations held at `station`, oldest first: what a decommission moves.
+    pub fn held_at(&self, station: &StationId) -> Result<Vec<Reservation>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(RESERVATIONS_V1.def())?;
+        let mut held: Vec<Reservation> = RESERVATIONS_V1
+            .all(&table)?
+            .into_iter()
+            .filter(|r| &r.station_id == station && r.status == ReservationStatus::Held)
+            .collect();
+        held.sort_by_key(|r| r.created_at);
+        Ok(held)
+    }
+
+    /// The parcels in `station`'s compartments (stored, or expired and waiting for a carrier),
+    /// oldest first: what a decommission leaves to be collected.
+    pub fn parcels_in(&self, station: &StationId) -> Result<Vec<Parcel>, StoreError> {
+        let rx = self.inner.db.begin_read()?;
+        let table = rx.open_table(PARCELS_V1.def())?;
+        let mut inside: Vec<Parcel> = PARCELS_V1
+            .all(&table)?
+            .into_iter()
+            .filter(|p| {
+                &p.station_id == station
+                    && matches!(p.status, ParcelStatus::Stored | ParcelStatus::Expired)
+            })
+            .collect();
+        inside.sort_by_key(|p| p.stored_at);
+        Ok(inside)
     }
 }
 

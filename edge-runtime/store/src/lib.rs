@@ -55,6 +55,7 @@ use lockergrid_protocol::{
 pub use mirror::MirrorCounts;
 pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
 pub use ops::reissue_code::Reissued;
+pub use ops::relocate_reservation::{Relocated, Relocation};
 pub use outbox::MERCHANT;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;

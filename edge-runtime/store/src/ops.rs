@@ -26,6 +26,7 @@ pub(crate) mod reissue_code;
 mod reject_code;
 mod relay_command;
 mod release;
+pub(crate) mod relocate_reservation;
 mod reserve;
 mod revoke_tokens;
 mod seed;

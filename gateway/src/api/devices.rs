@@ -1,5 +1,6 @@
 //! The device registry for operators: list and read devices, provision a locker controller over
-//! the public key it generated (its private key never travels), suspend and resume it.
+//! the public key it generated (its private key never travels), suspend, resume and
+//! decommission it.
 
 use super::App;
 use super::admin::reason;
@@ -141,4 +142,35 @@ pub(super) async fn resume(
     ApiJson(body): ApiJson<OrderBody>,
 ) -> Result<Json<Value>, ApiError> {
     order(&app, &caller, &raw, DeviceChange::Resumed, &body).await
+}
+
+/// Decommissions a device for good: 200 with where each held reservation went and the parcels
+/// left in its compartments to collect.
+pub(super) async fn decommission(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+    ApiJson(body): ApiJson<OrderBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let id: LockerId = path_id(&raw, "device")?;
+    let reason = reason(&body.reason)?.to_owned();
+    let done = app.fleet.decommission(id, caller.actor(), reason).await?;
+    let moved: Vec<Value> = done
+        .moved
+        .iter()
+        .map(|r| json!({ "reservation_id": r.id, "station_id": r.station_id, "compartment_id": r.compartment_id }))
+        .collect();
+    let released: Vec<Value> = done.released.iter().map(|r| json!(r.id)).collect();
+    let parcels: Vec<Value> = done
+        .parcels
+        .iter()
+        .map(|p| json!({ "parcel_id": p.id, "compartment_id": p.compartment_id, "status": p.status }))
+        .collect();
+    Ok(Json(json!({
+        "device": device_json(&app, &done.device),
+        "moved": moved,
+        "released": released,
+        "parcels_to_collect": parcels,
+    })))
 }

@@ -359,6 +359,14 @@ fn device_paths() -> Value {
             "responses": { "200": ok("Suspended", "Device"), "404": problem("No such device"),
                            "409": problem("Not active") }
         })) },
+        "/v1/admin/devices/{id}/decommission": { "post": secured("operator", json!({
+            "operationId": "decommissionDevice",
+            "summary": "Take a device out of the fleet for good: certificate revoked, session cut, station out of discovery, held reservations moved (customers told), parcels listed for collection",
+            "parameters": [id_param("Device id (its station's)")],
+            "requestBody": body("Reason"),
+            "responses": { "200": ok("Decommissioned", "DeviceDecommissioned"), "404": problem("No such device"),
+                           "409": problem("Decommissioned already") }
+        })) },
         "/v1/admin/devices/{id}/resume": { "post": secured("operator", json!({
             "operationId": "resumeDevice",
             "parameters": [id_param("Device id (its station's)")],
@@ -382,6 +390,13 @@ fn device_schemas() -> Value {
             "provisioned_at": ts, "activated_at": ts, "decommissioned_at": ts, "last_seen": ts,
             "self_test_failures": { "type": "array", "items": { "type": "string" } },
             "online": { "type": "boolean" } } },
+        "DeviceDecommissioned": { "type": "object", "properties": {
+            "device": { "$ref": "#/components/schemas/Device" },
+            "moved": { "type": "array", "items": { "type": "object", "properties": {
+                "reservation_id": { "type": "string" }, "station_id": { "type": "string" }, "compartment_id": { "type": "string" } } } },
+            "released": { "type": "array", "items": { "type": "string" } },
+            "parcels_to_collect": { "type": "array", "items": { "type": "object", "properties": {
+                "parcel_id": { "type": "string" }, "compartment_id": { "type": "string" }, "status": { "type": "string" } } } } } },
         "Reason": { "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
             "reason": { "type": "string", "minLength": 1, "maxLength": 512 } } },
         "Devices": { "type": "object", "properties": { "devices": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } } } },

@@ -48,6 +48,9 @@ pub enum DeviceCommand {
     Suspend(Order),
     /// Resume a suspended device.
     Resume(Order),
+    /// Decommission a device for good: certificate revoked, station out of discovery, held
+    /// reservations moved (customers told); prints the parcels left to collect.
+    Decommission(Order),
 }
 
 /// An operator's order about one device.
@@ -116,18 +119,45 @@ pub async fn run(command: DeviceCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        DeviceCommand::Suspend(o) => order(&o, "suspend").await?,
-        DeviceCommand::Resume(o) => order(&o, "resume").await?,
+        DeviceCommand::Suspend(o) => {
+            order(&o, "suspend").await?;
+        }
+        DeviceCommand::Resume(o) => {
+            order(&o, "resume").await?;
+        }
+        DeviceCommand::Decommission(o) => {
+            let answer = order(&o, "decommission").await?;
+            let count = |field: &str| answer[field].as_array().map_or(0, Vec::len);
+            println!(
+                "{} reservations moved, {} released (nothing near had room)",
+                count("moved"),
+                count("released")
+            );
+            for parcel in answer["parcels_to_collect"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "collect {} from {} ({})",
+                    parcel["parcel_id"].as_str().unwrap_or("?"),
+                    parcel["compartment_id"].as_str().unwrap_or("?"),
+                    parcel["status"].as_str().unwrap_or("?")
+                );
+            }
+        }
     }
     Ok(())
 }
 
-async fn order(order: &Order, verb: &str) -> anyhow::Result<()> {
+/// Sends `verb` about one device and prints its status after; the gateway's answer.
+async fn order(order: &Order, verb: &str) -> anyhow::Result<Value> {
     let path = format!("/{}/{verb}", order.id);
     let body = json!({ "reason": order.reason });
     let answer = call(&order.at, reqwest::Method::POST, &path, Some(body)).await?;
-    println!("{}: {}", order.id, answer["status"].as_str().unwrap_or("?"));
-    Ok(())
+    let device = answer.get("device").unwrap_or(&answer);
+    println!("{}: {}", order.id, device["status"].as_str().unwrap_or("?"));
+    Ok(answer)
 }
 
 /// Calls `/v1/admin/devices{path}`; a refusal is the gateway's problem detail, exit 64 when the

@@ -50,6 +50,8 @@ pub fn event_type(event: NotificationEvent) -> &'static str {
         NotificationEvent::PickedUp => "parcel.picked_up",
         NotificationEvent::ReturnedToSender => "parcel.returned_to_sender",
         NotificationEvent::ReturnCollected => "return.collected",
+        NotificationEvent::ReservationMoved => "reservation.moved",
+        NotificationEvent::ReservationCancelled => "reservation.cancelled",
     }
 }
 
@@ -87,6 +89,12 @@ impl Message {
                 format!("Your parcel from {name} is on its way back to the sender")
             }
             NotificationEvent::ReturnCollected => "Your return is on its way".into(),
+            NotificationEvent::ReservationMoved => {
+                format!("Your parcel will be delivered to {name} instead")
+            }
+            NotificationEvent::ReservationCancelled => format!(
+                "The locker at {name} has closed and none nearby has room: the shop will arrange your delivery"
+            ),
         }
     }
 
