@@ -2,6 +2,7 @@
 //! listener until the shutdown future resolves.
 
 mod admin;
+mod compartments;
 mod connections;
 mod devices;
 pub mod extract;
@@ -215,6 +216,14 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
             get(devices::list).post(devices::provision),
         )
         .route("/v1/admin/devices/{id}", get(devices::get_one))
+        .route(
+            "/v1/admin/compartments/{id}/out-of-service",
+            post(compartments::out_of_service),
+        )
+        .route(
+            "/v1/admin/compartments/{id}/in-service",
+            post(compartments::in_service),
+        )
         .route("/v1/admin/devices/{id}/suspend", post(devices::suspend))
         .route("/v1/admin/devices/{id}/resume", post(devices::resume))
         .route(

@@ -1,8 +1,10 @@
 //! The `lockergrid` command line: `up`, `gateway`, `edge`, `token issue`, `pki …` and `plugin …`.
 
+mod compartment;
 mod device;
 mod pki;
 mod plugin;
+mod remote;
 
 use crate::auth::Role;
 use crate::auth::keyring::Keyring;
@@ -86,10 +88,16 @@ enum CliCommand {
         #[command(subcommand)]
         command: plugin::PluginCommand,
     },
-    /// The device registry of a running gateway: provision, list, suspend, resume.
+    /// The device registry of a running gateway: provision, list, suspend, resume,
+    /// decommission.
     Device {
         #[command(subcommand)]
         command: device::DeviceCommand,
+    },
+    /// Compartments of a running gateway's stations out of service and back.
+    Compartment {
+        #[command(subcommand)]
+        command: compartment::CompartmentCommand,
     },
 }
 
@@ -203,6 +211,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         CliCommand::Pki { command } => pki::run(command)?,
         CliCommand::Plugin { command } => plugin::run(command).await?,
         CliCommand::Device { command } => device::run(command).await?,
+        CliCommand::Compartment { command } => compartment::run(command).await?,
     }
     Ok(())
 }

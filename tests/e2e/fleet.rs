@@ -6,7 +6,7 @@
 use lockergrid_device_plane::{CertificateAuthority, Identity, Kind};
 use lockergrid_gateway::auth::Role;
 use lockergrid_gateway::simulated;
-use lockergrid_protocol::StationId;
+use lockergrid_protocol::{CompartmentId, StationId};
 use lockergrid_tests::{Deployment, Running};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -365,5 +365,111 @@ async fn a_decommission_cut_short_after_the_registry_is_finished_at_the_next_sta
     );
     // Nothing is left to finish.
     assert_eq!(d.gateway.app.fleet.finish_decommissions().await?, 0);
+    d.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jammed_latch_takes_its_compartment_to_maintenance_and_operators_move_a_parcel_out()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .lockers(Duration::from_millis(200))
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("courier", Role::Agent, &["st-a"])?;
+    let (_, held) = d.reserve(&checkout, "jammed", "st-a").await?;
+    let id = held["id"].as_str().expect("id");
+    let jammed = held["compartment_id"]
+        .as_str()
+        .expect("compartment")
+        .to_owned();
+    assert_eq!(d.locker("st-a", &format!("jam {jammed}")).await?, "ok");
+    for attempt in 0..3 {
+        let (status, problem) = d.deposit(&agent, id).await?;
+        assert_eq!(status, 503, "attempt {attempt}: {problem}");
+    }
+    let health = format!("{}/v1/stations/st-a/health", d.base);
+    d.get_until(&health, &operator, |h| {
+        h["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == "latch-failing"))
+    })
+    .await?;
+    // Held, it waits; released, it goes to maintenance at once and nothing reserves it again.
+    let compartment = CompartmentId::new(jammed.as_str())?;
+    let state = |d: &Running| -> anyhow::Result<String> {
+        let c = d
+            .gateway
+            .app
+            .store
+            .compartment(&compartment)?
+            .expect("compartment");
+        Ok(c.state.as_str().to_owned())
+    };
+    assert_eq!(state(&d)?, "reserved");
+    let (status, _) = d
+        .send(
+            d.http
+                .delete(format!("{}/v1/reservations/{id}", d.base))
+                .bearer_auth(&checkout),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(state(&d)?, "maintenance");
+
+    // An occupied compartment goes out of service only with a destination its parcel follows.
+    let stored = d.stock(&["st-a"], 1).await?;
+    let (parcel, _, inside) = &stored[0];
+    let out = format!("{}/v1/admin/compartments/{inside}/out-of-service", d.base);
+    let (status, problem) = d
+        .send(
+            d.http
+                .post(&out)
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "hinge" })),
+        )
+        .await?;
+    assert_eq!(status, 422, "{problem}");
+    let to = format!(
+        "st-a:S00{}",
+        if inside.as_str().ends_with('2') { 3 } else { 2 }
+    );
+    let (status, moved) = d
+        .send(
+            d.http
+                .post(&out)
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "hinge", "destination": to })),
+        )
+        .await?;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["compartment"]["state"], "maintenance");
+    assert_eq!(moved["moved_to"], to.as_str());
+    let (_, p) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/parcels/{parcel}", d.base))
+                .bearer_auth(&operator),
+        )
+        .await?;
+    assert_eq!(p["compartment_id"], to.as_str(), "{p}");
+    // Back in service, it is free again.
+    let (status, back) = d
+        .send(
+            d.http
+                .post(format!(
+                    "{}/v1/admin/compartments/{inside}/in-service",
+                    d.base
+                ))
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "fixed" })),
+        )
+        .await?;
+    assert_eq!(
+        (status, back["compartment"]["state"].as_str()),
+        (200, Some("available"))
+    );
     d.stop().await
 }

@@ -601,6 +601,18 @@ pub struct InboxRecord {
     pub applied_at: Timestamp,
 }
 
+/// A compartment whose latch failed to release: how many unlocks in a row failed, and whether
+/// it goes to maintenance as soon as it is empty (at once if it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatchFaults {
+    /// Unlocks in a row the locker reported failed; an executed one clears the record.
+    pub consecutive: u32,
+    /// It reached the limit: out of service once its parcel or return is out.
+    pub maintenance_due: bool,
+    /// The locker's reason for the latest failure.
+    pub last_reason: Option<String>,
+}
+
 /// What the node keeps per locker.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockerRecord {

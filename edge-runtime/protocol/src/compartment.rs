@@ -70,6 +70,13 @@ pub enum CompartmentEvent {
     TakeOutOfService,
     /// Put back in service.
     BackInService,
+    /// An operator took it out of service and moved the parcel or return inside to another
+    /// compartment (DESIGN.md §2: an occupied compartment goes to maintenance only so).
+    ContentsMovedOut,
+    /// The parcel of an occupied compartment taken out of service was moved in here.
+    ParcelMovedIn,
+    /// The return of a compartment taken out of service was moved in here.
+    ReturnMovedIn,
 }
 
 /// A move the state machine does not allow, e.g. `available -> occupied` (a deposit needs a
@@ -101,6 +108,9 @@ pub fn apply(
         (S::ReturnPending, E::CarrierCollected) => Ok(S::Available),
         (S::Available | S::Reserved | S::Maintenance, E::TakeOutOfService) => Ok(S::Maintenance),
         (S::Maintenance, E::BackInService) => Ok(S::Available),
+        (S::Occupied | S::ReturnPending, E::ContentsMovedOut) => Ok(S::Maintenance),
+        (S::Available, E::ParcelMovedIn) => Ok(S::Occupied),
+        (S::Available, E::ReturnMovedIn) => Ok(S::ReturnPending),
         (from, event) => Err(IllegalMove { from, event }),
     }
 }

@@ -56,6 +56,7 @@ pub use mirror::MirrorCounts;
 pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
 pub use ops::reissue_code::Reissued;
 pub use ops::relocate_reservation::{Relocated, Relocation};
+pub use ops::service_compartment::{LATCH_FAILURES, OutOfService, ServiceOrder};
 pub use outbox::MERCHANT;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -190,6 +191,9 @@ pub enum ChangeError {
     /// The idempotency key was used before with a different request.
     #[error("the idempotency key was used with a different request")]
     IdempotencyMismatch,
+    /// The request cannot be carried out as asked (a destination that cannot take the parcel).
+    #[error("{0}")]
+    Invalid(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

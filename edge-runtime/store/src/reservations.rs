@@ -17,8 +17,8 @@ use lockergrid_model::{
 };
 use lockergrid_protocol::compartment::apply;
 use lockergrid_protocol::{
-    CompartmentEvent, CompartmentId, ParcelEvent, ParcelId, ParcelStatus, PickupCode,
-    ReservationId, Size, StationId,
+    CompartmentEvent, CompartmentId, CompartmentState, ParcelEvent, ParcelId, ParcelStatus,
+    PickupCode, ReservationId, Size, StationId,
 };
 use std::time::Duration;
 
@@ -281,6 +281,13 @@ impl Writer {
             to: c.state,
             reservation: c.reservation.clone(),
         });
+        // A compartment whose latch is due for maintenance goes there the moment it is empty.
+        if c.state == CompartmentState::Available
+            && event != CompartmentEvent::BackInService
+            && let Some(maintained) = self.maintain_if_empty(tx, id)?
+        {
+            return Ok(maintained);
+        }
         Ok(c)
     }
 }

@@ -7,8 +7,8 @@ use super::codec::{Codec, Json};
 pub use super::compact::CompartmentCodec;
 use lockergrid_model::{
     AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, DeviceRecord, IdempotencyRecord,
-    InboxRecord, LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation, ReturnRecord,
-    Revocation, StationRecord,
+    InboxRecord, LatchFaults, LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation,
+    ReturnRecord, Revocation, StationRecord,
 };
 use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
@@ -187,6 +187,8 @@ pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
 /// The device registry, by locker id (DESIGN.md §9); an edge node mirrors the entries of its
 /// stations, which its device front admits.
 pub const DEVICES_V1: Typed<&str, DeviceRecord> = Typed::new("devices_v1");
+/// Compartments whose latch failed to release, by [`compartment_key`].
+pub const LATCH_FAULTS_V1: Typed<&str, LatchFaults> = Typed::new("latch_faults_v1");
 
 /// An edge node's sync position (key [`SYNC_POSITION`]): the version of the records it mirrors.
 pub const SYNC_V1: Typed<&str, SyncPosition> = Typed::new("sync_v1");

@@ -359,6 +359,22 @@ fn device_paths() -> Value {
             "responses": { "200": ok("Suspended", "Device"), "404": problem("No such device"),
                            "409": problem("Not active") }
         })) },
+        "/v1/admin/compartments/{id}/out-of-service": { "post": secured("operator", json!({
+            "operationId": "compartmentOutOfService",
+            "summary": "Take a compartment out of service; its hold moves to another compartment of the station, a parcel or return inside to the named destination",
+            "parameters": [id_param("Compartment id, e.g. ams-zuid:S001")],
+            "requestBody": body("OutOfService"),
+            "responses": { "200": ok("Out of service", "CompartmentService"), "404": problem("No such compartment"),
+                           "409": problem("In maintenance already, or held with no other compartment free"),
+                           "422": problem("Contents inside and no destination, or a destination that cannot take them") }
+        })) },
+        "/v1/admin/compartments/{id}/in-service": { "post": secured("operator", json!({
+            "operationId": "compartmentInService",
+            "parameters": [id_param("Compartment id")],
+            "requestBody": body("Reason"),
+            "responses": { "200": ok("In service", "CompartmentService"), "404": problem("No such compartment"),
+                           "409": problem("Not in maintenance") }
+        })) },
         "/v1/admin/devices/{id}/decommission": { "post": secured("operator", json!({
             "operationId": "decommissionDevice",
             "summary": "Take a device out of the fleet for good: certificate revoked, session cut, station out of discovery, held reservations moved (customers told), parcels listed for collection",
@@ -397,6 +413,13 @@ fn device_schemas() -> Value {
             "released": { "type": "array", "items": { "type": "string" } },
             "parcels_to_collect": { "type": "array", "items": { "type": "object", "properties": {
                 "parcel_id": { "type": "string" }, "compartment_id": { "type": "string" }, "status": { "type": "string" } } } } } },
+        "OutOfService": { "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
+            "reason": { "type": "string", "minLength": 1, "maxLength": 512 },
+            "destination": { "type": "string", "description": "An available compartment of the same station the contents fit" } } },
+        "CompartmentService": { "type": "object", "properties": {
+            "compartment": { "type": "object", "properties": {
+                "id": { "type": "string" }, "station": { "type": "string" }, "state": { "type": "string" } } },
+            "moved_to": { "type": ["string", "null"] } } },
         "Reason": { "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
             "reason": { "type": "string", "minLength": 1, "maxLength": 512 } } },
         "Devices": { "type": "object", "properties": { "devices": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } } } },

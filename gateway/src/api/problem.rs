@@ -217,6 +217,7 @@ impl From<ChangeError> for ApiError {
             ChangeError::CodeRejected => ApiError::invalid("code rejected"),
             ChangeError::LockedOut(wait) => too_many_attempts(wait),
             ChangeError::IdempotencyMismatch => key_reused(),
+            ChangeError::Invalid(why) => ApiError::invalid(why),
             ChangeError::Store(e) => ApiError::from(e),
         }
     }

@@ -3,23 +3,14 @@
 //! leaves that machine), has the gateway certify it and writes `<station>.pem`,
 //! `<station>.key.pem` (0600) and `ca.pem` for the locker's shim.
 
-use crate::config::ConfigError;
+use super::remote::{Gateway, call};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use lockergrid_device_plane::{DeviceKey, write_credentials};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// The gateway a command talks to.
-#[derive(Debug, Args)]
-pub struct Gateway {
-    /// The gateway, e.g. `http://127.0.0.1:8080`.
-    #[arg(long)]
-    gateway: String,
-    /// An operator token.
-    #[arg(long)]
-    token: String,
-}
+const DEVICES: &str = "/v1/admin/devices";
 
 /// What `lockergrid device` can do.
 #[derive(Debug, Subcommand)]
@@ -78,7 +69,7 @@ pub async fn run(command: DeviceCommand) -> anyhow::Result<()> {
             let key = DeviceKey::generate()?;
             let body =
                 json!({ "station": station, "model": model, "public_key_pem": key.public_key_pem });
-            let answer = call(&at, reqwest::Method::POST, "", Some(body)).await?;
+            let answer = call(&at, reqwest::Method::POST, DEVICES, Some(body)).await?;
             let text = |field: &str| {
                 answer[field]
                     .as_str()
@@ -101,7 +92,7 @@ pub async fn run(command: DeviceCommand) -> anyhow::Result<()> {
             );
         }
         DeviceCommand::List { at } => {
-            let answer = call(&at, reqwest::Method::GET, "", None).await?;
+            let answer = call(&at, reqwest::Method::GET, DEVICES, None).await?;
             println!(
                 "{:<24} {:<15} {:<20} {:<12} {:<7} serial",
                 "id", "status", "model", "firmware", "online"
@@ -152,44 +143,10 @@ pub async fn run(command: DeviceCommand) -> anyhow::Result<()> {
 
 /// Sends `verb` about one device and prints its status after; the gateway's answer.
 async fn order(order: &Order, verb: &str) -> anyhow::Result<Value> {
-    let path = format!("/{}/{verb}", order.id);
+    let path = format!("{DEVICES}/{}/{verb}", order.id);
     let body = json!({ "reason": order.reason });
     let answer = call(&order.at, reqwest::Method::POST, &path, Some(body)).await?;
     let device = answer.get("device").unwrap_or(&answer);
     println!("{}: {}", order.id, device["status"].as_str().unwrap_or("?"));
     Ok(answer)
-}
-
-/// Calls `/v1/admin/devices{path}`; a refusal is the gateway's problem detail, exit 64 when the
-/// request was wrong (4xx).
-async fn call(
-    at: &Gateway,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let url = format!(
-        "{}/v1/admin/devices{path}",
-        at.gateway.trim_end_matches('/')
-    );
-    let mut request = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(&at.token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap_or_default();
-    if status.is_success() {
-        return Ok(answer);
-    }
-    let detail = answer["detail"].as_str().unwrap_or("no detail").to_owned();
-    if status.is_client_error() {
-        return Err(ConfigError::Invalid(format!("{url}: {detail} ({status})")).into());
-    }
-    anyhow::bail!("{url}: {detail} ({status})")
 }

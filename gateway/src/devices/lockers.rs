@@ -26,7 +26,7 @@ use lockergrid_protocol::message::{
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
-use lockergrid_store::{Applied, DoorClosed, SelfTested, Store};
+use lockergrid_store::{Applied, DoorClosed, LATCH_FAILURES, SelfTested, Store};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -274,6 +274,9 @@ impl LockerTask {
                         .commands
                         .get_or_create(&CommandLabels { outcome })
                         .inc();
+                    if command.status == CommandStatus::Failed {
+                        self.latch_failed(command);
+                    }
                 }
                 if let Some(command) = settled
                     && command.status != CommandStatus::Executed
@@ -287,6 +290,27 @@ impl LockerTask {
                 }
             }
             Err(e) => tracing::error!(command = %id, error = %e, "command outcome not recorded"),
+        }
+    }
+
+    /// Raises an alert when a failed unlock is the one that makes its compartment's latch due
+    /// for maintenance (the store takes the compartment out of service once it is empty).
+    fn latch_failed(&self, command: &CommandRecord) {
+        match self.store().latch_faults(&command.compartment_id) {
+            Ok(Some(faults)) if faults.consecutive == LATCH_FAILURES => {
+                let detail = format!(
+                    "the latch of {} failed {LATCH_FAILURES} unlocks in a row ({}); it goes to maintenance once empty",
+                    command.compartment_id,
+                    faults.last_reason.as_deref().unwrap_or("no reason given")
+                );
+                let now = self.store().now();
+                self.devices()
+                    .alert(&command.station_id, now, "latch-failing", detail);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(compartment = %command.compartment_id, error = %e, "latch faults unreadable")
+            }
         }
     }
 

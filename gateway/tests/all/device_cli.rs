@@ -1,6 +1,6 @@
 //! `lockergrid device`: a technician provisions a locker against a running gateway (the key is
 //! made where the command runs and only its public half travels), operators list, suspend and
-//! resume devices, bad requests exit 64 with the gateway's reason, and a locker certified before
+//! resume devices and take compartments out of service and back, bad requests exit 64 with the gateway's reason, and a locker certified before
 //! the registry existed is taken in as active when the gateway starts.
 
 use crate::process::{binary, issue_token, start_gateway, write_deployment};
@@ -136,5 +136,22 @@ async fn a_technician_provisions_and_operators_suspend_and_resume_devices() -> a
     assert_eq!(code, Some(64), "{stderr}");
     assert!(stderr.contains("no station \"nowhere\""), "{stderr}");
     assert!(!nowhere.exists(), "nothing written for a refused request");
+
+    // A compartment out of service and back; one that is not in maintenance cannot come back.
+    let which = ["--id", "st-0:S001", "--reason", "hinge"];
+    let mut out = vec!["compartment", "out-of-service"];
+    out.extend_from_slice(&at);
+    out.extend_from_slice(&which);
+    let (code, stdout, stderr) = lockergrid(&out).await?;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "st-0:S001: maintenance");
+    let mut back = vec!["compartment", "in-service"];
+    back.extend_from_slice(&at);
+    back.extend_from_slice(&which);
+    let (code, stdout, stderr) = lockergrid(&back).await?;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "st-0:S001: available");
+    let (code, _, stderr) = lockergrid(&back).await?;
+    assert_eq!(code, Some(64), "{stderr}");
     Ok(())
 }

@@ -2,7 +2,7 @@ use super::*;
 use CompartmentEvent as E;
 use CompartmentState as S;
 
-const EVENTS: [CompartmentEvent; 9] = [
+const EVENTS: [CompartmentEvent; 12] = [
     E::Reserve,
     E::Cancel,
     E::HoldExpired,
@@ -12,10 +12,14 @@ const EVENTS: [CompartmentEvent; 9] = [
     E::ReturnDropOffConfirmed,
     E::TakeOutOfService,
     E::BackInService,
+    E::ContentsMovedOut,
+    E::ParcelMovedIn,
+    E::ReturnMovedIn,
 ];
 
-/// The table of DESIGN.md §2, written out independently of `apply`.
-const LEGAL: [(CompartmentState, CompartmentEvent, CompartmentState); 13] = [
+/// The table of DESIGN.md §2, written out independently of `apply`, with the operator's move of
+/// a parcel out of a compartment it takes out of service.
+const LEGAL: [(CompartmentState, CompartmentEvent, CompartmentState); 17] = [
     (S::Available, E::Reserve, S::Reserved),
     (S::Reserved, E::Cancel, S::Available),
     (S::Reserved, E::HoldExpired, S::Available),
@@ -29,6 +33,10 @@ const LEGAL: [(CompartmentState, CompartmentEvent, CompartmentState); 13] = [
     (S::Reserved, E::TakeOutOfService, S::Maintenance),
     (S::Maintenance, E::TakeOutOfService, S::Maintenance),
     (S::Maintenance, E::BackInService, S::Available),
+    (S::Occupied, E::ContentsMovedOut, S::Maintenance),
+    (S::ReturnPending, E::ContentsMovedOut, S::Maintenance),
+    (S::Available, E::ParcelMovedIn, S::Occupied),
+    (S::Available, E::ReturnMovedIn, S::ReturnPending),
 ];
 
 #[test]

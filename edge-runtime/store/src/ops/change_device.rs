@@ -2,10 +2,9 @@
 
 use crate::access_log::Draft;
 use crate::devices::DeviceOrder;
-use crate::ops::provision_device::conflict;
 use crate::tables::DEVICES_V1;
 use crate::writer::{Tx, Writer};
-use crate::{ChangeError, Store};
+use crate::{ChangeError, Store, conflict};
 use lockergrid_model::{DeviceChange, DeviceRecord};
 
 impl Store {
@@ -30,7 +29,7 @@ impl Writer {
         device.status = device
             .status
             .apply(order.change)
-            .map_err(|e| conflict(&order.id, e.from))?;
+            .map_err(|e| conflict("device", order.id.as_str(), e.from))?;
         if order.change == DeviceChange::Decommissioned {
             device.decommissioned_at = Some(tx.now);
         }

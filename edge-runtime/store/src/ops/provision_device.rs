@@ -6,7 +6,7 @@ use crate::access_log::Draft;
 use crate::devices::Provision;
 use crate::tables::DEVICES_V1;
 use crate::writer::{Tx, Writer};
-use crate::{ChangeError, Store};
+use crate::{ChangeError, Store, conflict};
 use lockergrid_model::{DeviceChange, DeviceRecord, DeviceStatus};
 use lockergrid_protocol::LockerId;
 
@@ -42,7 +42,7 @@ impl Writer {
             Some(old) if old.status != DeviceStatus::Decommissioned => old
                 .status
                 .apply(DeviceChange::Reprovisioned)
-                .map_err(|e| conflict(&id, e.from))?,
+                .map_err(|e| conflict("device", id.as_str(), e.from))?,
             _ if provision.already_active => DeviceStatus::Active,
             _ => DeviceStatus::Provisioned,
         };
@@ -73,14 +73,5 @@ impl Writer {
             Draft::new(provision.actor, "device_provision", id.as_str(), &outcome),
         )?;
         Ok(device)
-    }
-}
-
-/// The refusal of a lifecycle move a device's status does not allow.
-pub(crate) fn conflict(id: &LockerId, status: DeviceStatus) -> ChangeError {
-    ChangeError::Conflict {
-        kind: "device",
-        id: id.to_string(),
-        status: status.as_str().into(),
     }
 }

@@ -48,6 +48,11 @@ impl Writer {
         let status = command.status;
         command.detail = detail;
         COMMANDS_V1.put(&mut tx.commands, id, &command)?;
+        match event {
+            CommandEvent::Executed => self.count_latch(tx, &command, false)?,
+            CommandEvent::Failed => self.count_latch(tx, &command, true)?,
+            CommandEvent::Refused | CommandEvent::Expired => {}
+        }
         self.drop_off_abandoned(tx, &command)?;
         let outcome = match &command.detail {
             Some(detail) => format!("{}: {detail}", status.as_str()),

@@ -7,6 +7,7 @@ mod expiry;
 mod flows;
 mod leases;
 mod lockouts;
+mod maintenance;
 mod notifications;
 mod race;
 mod revocations;

@@ -1,0 +1,183 @@
+//! Compartments out of service and back: an empty one at once, a held one handing its hold to
+//! another compartment, one with a parcel only with a named destination its records follow,
+//! and a latch that fails three unlocks in a row taking its compartment to maintenance as soon
+//! as it is empty.
+
+use crate::support::{agent, open, request, seed};
+use lockergrid_model::{Actor, CommandEvent};
+use lockergrid_protocol::{CompartmentId, CompartmentState};
+use lockergrid_store::{ChangeError, LATCH_FAILURES, ServiceOrder};
+use std::time::Duration;
+
+fn ops() -> Actor {
+    Actor {
+        subject: "ops".into(),
+        role: "operator".into(),
+    }
+}
+
+fn order(compartment: &CompartmentId, destination: Option<&CompartmentId>) -> ServiceOrder {
+    ServiceOrder {
+        compartment: compartment.clone(),
+        destination: destination.cloned(),
+        actor: ops(),
+        reason: "door hinge broken".into(),
+    }
+}
+
+fn state(t: &crate::support::TestStore, id: &CompartmentId) -> CompartmentState {
+    t.store.compartment(id).unwrap().unwrap().state
+}
+
+#[tokio::test]
+async fn an_operator_takes_compartments_out_of_service_and_their_contents_follow() {
+    let t = open(vec![seed("st-a", [3, 0, 0, 0]), seed("st-b", [1, 0, 0, 0])]).await;
+    let held = t
+        .store
+        .reserve(request("st-a", "o-1"))
+        .await
+        .unwrap()
+        .reservation;
+    let stored = t
+        .store
+        .reserve(request("st-a", "o-2"))
+        .await
+        .unwrap()
+        .reservation;
+    let deposit = t
+        .store
+        .deposit(stored.id.clone(), agent(), None)
+        .await
+        .unwrap();
+    let free = CompartmentId::numbered("st-a", lockergrid_protocol::Size::Small, 3).unwrap();
+    let elsewhere = CompartmentId::numbered("st-b", lockergrid_protocol::Size::Small, 1).unwrap();
+
+    // Held: the hold moves to the station's free compartment.
+    let out = t
+        .store
+        .take_out_of_service(order(&held.compartment_id, None))
+        .await
+        .unwrap();
+    assert_eq!(out.compartment.state, CompartmentState::Maintenance);
+    assert_eq!(out.moved_to.as_ref(), Some(&free));
+    let moved = t.store.reservation(&held.id).unwrap().unwrap();
+    assert_eq!(moved.compartment_id, free);
+    assert_eq!(state(&t, &free), CompartmentState::Reserved);
+
+    // Occupied: only with a destination, at its station, free; the parcel follows.
+    let occupied = &deposit.parcel.compartment_id;
+    let missing = t.store.take_out_of_service(order(occupied, None)).await;
+    assert!(
+        matches!(missing, Err(ChangeError::Invalid(_))),
+        "{missing:?}"
+    );
+    let away = t
+        .store
+        .take_out_of_service(order(occupied, Some(&elsewhere)))
+        .await;
+    assert!(matches!(away, Err(ChangeError::Invalid(_))), "{away:?}");
+    let busy = t
+        .store
+        .take_out_of_service(order(occupied, Some(&free)))
+        .await;
+    assert!(matches!(busy, Err(ChangeError::Invalid(_))), "{busy:?}");
+    t.store
+        .back_in_service(held.compartment_id.clone(), ops(), "fixed".into())
+        .await
+        .unwrap();
+    let out = t
+        .store
+        .take_out_of_service(order(occupied, Some(&held.compartment_id)))
+        .await
+        .unwrap();
+    assert_eq!(out.moved_to.as_ref(), Some(&held.compartment_id));
+    let parcel = t.store.parcel(&deposit.parcel.id).unwrap().unwrap();
+    assert_eq!(parcel.compartment_id, held.compartment_id);
+    assert_eq!(state(&t, &held.compartment_id), CompartmentState::Occupied);
+    assert_eq!(state(&t, occupied), CompartmentState::Maintenance);
+    let code = t
+        .store
+        .parcel_for_code(
+            &crate::support::station_id("st-a"),
+            &deposit.code.clone().into(),
+        )
+        .unwrap()
+        .expect("the code still finds the parcel");
+    assert_eq!(code.compartment_id, held.compartment_id);
+
+    // Twice is a conflict; back in service it is free again.
+    let again = t.store.take_out_of_service(order(occupied, None)).await;
+    assert!(
+        matches!(again, Err(ChangeError::Conflict { .. })),
+        "{again:?}"
+    );
+    let back = t
+        .store
+        .back_in_service(occupied.clone(), ops(), "fixed".into())
+        .await
+        .unwrap();
+    assert_eq!(back.state, CompartmentState::Available);
+    let log = t.store.access_log(1, 100).unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "compartment_out_of_service")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_latch_that_fails_three_times_in_a_row_takes_its_compartment_out_once_empty() {
+    let t = open(vec![seed("st-a", [2, 0, 0, 0])]).await;
+    let locker = Actor {
+        subject: "locker:st-a".into(),
+        role: "device".into(),
+    };
+    let held = t
+        .store
+        .reserve(request("st-a", "o-1"))
+        .await
+        .unwrap()
+        .reservation;
+    let jammed = held.compartment_id.clone();
+    let unlock_and = |event: CommandEvent| {
+        let (t, id, locker) = (&t, held.id.clone(), locker.clone());
+        async move {
+            let unlock = t
+                .store
+                .unlock_for_deposit(id, agent(), None, Duration::from_secs(60))
+                .await
+                .unwrap();
+            let reason = (event == CommandEvent::Failed).then(|| "latch jammed".to_string());
+            t.store
+                .settle_command(unlock.id, event, reason, locker)
+                .await
+                .unwrap();
+        }
+    };
+    // An executed unlock between failures starts the count again.
+    unlock_and(CommandEvent::Failed).await;
+    unlock_and(CommandEvent::Executed).await;
+    assert_eq!(t.store.latch_faults(&jammed).unwrap(), None);
+    for _ in 0..LATCH_FAILURES {
+        unlock_and(CommandEvent::Failed).await;
+    }
+    let faults = t.store.latch_faults(&jammed).unwrap().expect("counted");
+    assert!(faults.maintenance_due && faults.consecutive == LATCH_FAILURES);
+    // Held, it stays until the hold ends; then it goes to maintenance at once.
+    assert_eq!(state(&t, &jammed), CompartmentState::Reserved);
+    t.store.release(held.id.clone(), agent()).await.unwrap();
+    assert_eq!(state(&t, &jammed), CompartmentState::Maintenance);
+    let next = t
+        .store
+        .reserve(request("st-a", "o-2"))
+        .await
+        .unwrap()
+        .reservation;
+    assert_ne!(next.compartment_id, jammed, "nothing reserves it");
+    let log = t.store.access_log(1, 100).unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "latch_failing" && e.target == jammed.as_str())
+    );
+}
