@@ -115,6 +115,11 @@ struct CodeCache {
     codes: Vec<CachedCode>,
     #[serde(default)]
     lockout: Lockout,
+    /// Opens nothing from the cache: the tamper switch tripped here, or the node said the
+    /// station is locked down. Only a node's word lifts it, kept across restarts so a power cut
+    /// does not.
+    #[serde(default)]
+    locked_down: bool,
 }
 
 struct Agent<H> {
@@ -302,6 +307,10 @@ impl<H: Hardware> Agent<H> {
                 Sensed::Tamper(tripped) => {
                     self.tamper = tripped;
                     heartbeat = true;
+                    if tripped {
+                        self.codes.locked_down = true;
+                        self.save_codes()?;
+                    }
                     DeviceEvent::Tamper { tripped }
                 }
                 Sensed::Temperature(compartment, celsius) => {
@@ -470,6 +479,10 @@ impl<H: Hardware> Agent<H> {
                 },
             });
         }
+        if self.codes.locked_down {
+            tracing::info!("code refused offline: the station is locked down");
+            return Ok(self.refused(true));
+        }
         let now = self.now();
         if self.codes.lockout.admit(now).is_err() {
             tracing::info!("code refused offline: the station waits after wrong codes");
@@ -568,18 +581,23 @@ impl<H: Hardware> Agent<H> {
                 key,
                 codes,
                 lockout,
+                locked_down,
             } => {
                 // With nothing of its own still queued, the node has heard every attempt the
                 // locker counted and its count is the station's; otherwise the locker keeps
                 // whichever count is higher until its queue has drained.
+                // A tamper alarm still queued is one the node has not heard: its lock-down holds.
                 let mut merged = *lockout;
+                let mut locked = *locked_down;
                 if !self.queue.is_empty() {
                     merged.merge(&self.codes.lockout);
+                    locked |= self.codes.locked_down;
                 }
                 self.codes = CodeCache {
                     key: Some(key.clone()),
                     codes: codes.clone(),
                     lockout: merged,
+                    locked_down: locked,
                 };
                 self.save_codes()?;
                 self.status.send_modify(|s| s.cached_codes = codes.len());

@@ -217,6 +217,14 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         )
         .route("/v1/admin/devices/{id}", get(devices::get_one))
         .route(
+            "/v1/admin/stations/{id}/lockdown-override",
+            put(admin::override_lockdown).delete(admin::end_lockdown_override),
+        )
+        .route(
+            "/v1/admin/stations/{id}/clear-lockdown",
+            post(admin::clear_lockdown),
+        )
+        .route(
             "/v1/admin/compartments/{id}/out-of-service",
             post(compartments::out_of_service),
         )

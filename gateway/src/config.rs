@@ -318,6 +318,7 @@ fn resolve_station(raw: RawStation) -> Result<StationSeed, ConfigError> {
             location,
             status: StationStatus::Active,
             site_rules_override: None,
+            lockdown: None,
         },
         compartments: split_compartments(raw.compartments),
     })

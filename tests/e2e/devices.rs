@@ -294,3 +294,28 @@ async fn a_locker_cut_off_refuses_after_its_budget_and_opens_once_the_wait_passe
     .await?;
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locker_cut_off_whose_tamper_switch_trips_opens_nothing_from_its_cache()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .lockers(Duration::from_millis(500))
+        .start()
+        .await?;
+    let stored = deposit_parcels(&d, "st-a", 1).await?;
+    d.locker_until("st-a", |s| s["cached_codes"] == 1).await?;
+    let mut ca = CertificateAuthority::open(&d.gateway.data_dir.join("pki"))?;
+    ca.revoke(&Identity::new(Kind::Locker, "st-a")?)?;
+    d.locker_until("st-a", |s| s["connected"] == false).await?;
+
+    // Alone, the tamper switch trips: the locker locks itself down, and a power cut would not
+    // lift it (it is kept with the cache). The right code is refused unchecked.
+    assert_eq!(d.locker("st-a", "tamper on").await?, "ok");
+    let (_, code, _) = &stored[0];
+    assert_eq!(d.locker("st-a", &format!("press {code}#")).await?, "ok");
+    let status = d.locker_until("st-a", |s| s["refused_codes"] == 1).await?;
+    assert_eq!(status["unlatched"], serde_json::json!([]), "{status}");
+    assert_eq!(status["cached_codes"], 1, "the code is not spent: {status}");
+    d.stop().await
+}

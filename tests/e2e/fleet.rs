@@ -473,3 +473,102 @@ async fn a_jammed_latch_takes_its_compartment_to_maintenance_and_operators_move_
     );
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_station_opens_no_door_until_cleared_and_a_technicians_override_is_audited()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .lockers(Duration::from_millis(200))
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let checkout = d.token("shop", Role::Checkout, &[])?;
+    let agent = d.token("courier", Role::Agent, &["st-a"])?;
+    let (_, held) = d.reserve(&checkout, "before-tamper", "st-a").await?;
+    let held = held["id"].as_str().expect("id").to_owned();
+    let stored = d.stock(&["st-a"], 2).await?;
+    d.locker_until("st-a", |s| s["cached_codes"] == 2).await?;
+
+    // The tamper switch trips: the site rules lock the station down.
+    assert_eq!(d.locker("st-a", "tamper on").await?, "ok");
+    logged(&d, &operator, |e| e["action"] == "station_locked_down").await?;
+    // No code opens a door, nor a deposit.
+    let (_, code, _) = &stored[0];
+    let press = format!("press {}#", code.reveal());
+    assert_eq!(d.locker("st-a", &press).await?, "ok");
+    logged(&d, &operator, |e| {
+        e["action"] == "pickup"
+            && e["outcome"]
+                .as_str()
+                .is_some_and(|o| o.contains("locked down"))
+    })
+    .await?;
+    let (status, problem) = d.deposit(&agent, &held).await?;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|t| t.contains("locked down")),
+        "{problem}"
+    );
+    // The locker itself refuses from its cache too: it holds the lock-down across the alarm.
+    let status = d
+        .locker_until("st-a", |s| s["unlatched"] == json!([]))
+        .await?;
+    assert_eq!(status["cached_codes"], 2, "nothing spent: {status}");
+
+    // A technician's override opens doors, each naming it.
+    let override_url = format!("{}/v1/admin/stations/st-a/lockdown-override", d.base);
+    let (status, body) = d
+        .send(
+            d.http
+                .put(&override_url)
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "technician replaces the switch", "minutes": 30 })),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let (_, code, compartment) = &stored[1];
+    let press = format!("press {}#", code.reveal());
+    assert_eq!(d.locker("st-a", &press).await?, "ok");
+    d.locker_until("st-a", |s| {
+        s["unlatched"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|c| c == compartment.as_str()))
+    })
+    .await?;
+    logged(&d, &operator, |e| {
+        e["action"] == "unlock"
+            && e["decided_by"]["fallback"]
+                .as_str()
+                .is_some_and(|f| f.contains("override of ops"))
+    })
+    .await?;
+    logged(&d, &operator, |e| e["action"] == "lockdown_override").await?;
+    let (status, _) = d
+        .send(d.http.delete(&override_url).bearer_auth(&operator))
+        .await?;
+    assert_eq!(status, 200);
+    let (status, _) = d.deposit(&agent, &held).await?;
+    assert_eq!(status, 403, "shut again once the override is taken back");
+
+    // Cleared after inspection: back in service, doors open again.
+    assert_eq!(d.locker("st-a", "tamper off").await?, "ok");
+    let (status, body) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/stations/st-a/clear-lockdown", d.base))
+                .bearer_auth(&operator)
+                .json(&json!({ "reason": "inspected; switch replaced" })),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("active")),
+        "{body}"
+    );
+    let (status, deposited) = d.deposit(&agent, &held).await?;
+    assert_eq!(status, 200, "{deposited}");
+    d.stop().await
+}

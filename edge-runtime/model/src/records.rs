@@ -65,6 +65,26 @@ pub struct StationRecord {
     /// An operator's leave to open while the station's site rules cannot answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_rules_override: Option<SiteRulesOverride>,
+    /// Locked down after an alert whose site rules said so (a tamper alarm): no door opens
+    /// until an operator clears it, but under a technician's override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockdown: Option<Lockdown>,
+}
+
+/// A station's lock-down: since when, why, who decided, and a technician's bounded leave to
+/// open doors while it lasts (every door opened under it names it in the access log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lockdown {
+    /// When it began.
+    pub since: Timestamp,
+    /// The alert that caused it.
+    pub reason: String,
+    /// The site rules that decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
+    /// A technician on site may open doors until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technician: Option<SiteRulesOverride>,
 }
 
 /// An operator's leave for a station to open while its site rules cannot answer (their plugin
@@ -81,6 +101,15 @@ pub struct SiteRulesOverride {
 }
 
 impl StationRecord {
+    /// The technician's override of the station's lock-down in force at `now`, if any.
+    pub fn lockdown_override_at(&self, now: Timestamp) -> Option<&SiteRulesOverride> {
+        self.lockdown
+            .as_ref()?
+            .technician
+            .as_ref()
+            .filter(|o| o.until > now)
+    }
+
     /// The override in force at `now`, if any.
     pub fn site_rules_override_at(&self, now: Timestamp) -> Option<&SiteRulesOverride> {
         self.site_rules_override.as_ref().filter(|o| o.until > now)

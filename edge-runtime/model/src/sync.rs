@@ -451,6 +451,7 @@ mod tests {
             },
             status: StationStatus::Active,
             site_rules_override: None,
+            lockdown: None,
         });
         let removed = SyncItem::Removed {
             key: "code/ab".into(),

@@ -1,6 +1,6 @@
 //! The lockers' own code caches, the third offline level (DESIGN.md §7): a node sends each
-//! locker connected to it its station's code key, active codes and wrong-code count whenever they
-//! differ from what it sent last, so the locker can check codes itself when no node answers. The gateway does it
+//! locker connected to it its station's code key, active codes, wrong-code count and lock-down
+//! whenever they differ from what it sent last, so the locker can check codes itself when no node answers. The gateway does it
 //! for the lockers wired to it, an edge node for its own.
 
 use crate::CodeCache;
@@ -20,6 +20,7 @@ pub const CACHE_CHECK: Duration = Duration::from_millis(500);
 struct Sent {
     codes: Vec<CachedCode>,
     lockout: Lockout,
+    locked_down: bool,
     as_of: u64,
 }
 
@@ -85,10 +86,10 @@ impl CodeCaches {
                     continue;
                 }
             };
-            if let Some(sent) = sent
-                .as_mut()
-                .filter(|s| s.codes == codes && s.lockout == lockout)
-            {
+            let locked_down = locked_down(store, &station);
+            if let Some(sent) = sent.as_mut().filter(|s| {
+                s.codes == codes && s.lockout == lockout && s.locked_down == locked_down
+            }) {
                 sent.as_of = as_of;
                 continue;
             }
@@ -110,17 +111,27 @@ impl CodeCaches {
                 key: code_key,
                 codes: codes.clone(),
                 lockout,
+                locked_down,
                 counter,
             };
             due.push((locker.clone(), cache.sign(key, store.now())));
             *sent = Some(Sent {
                 codes,
                 lockout,
+                locked_down,
                 as_of,
             });
         }
         due
     }
+}
+
+/// Whether `station` is locked down with no technician's override in force: its locker opens
+/// nothing from its cache either.
+fn locked_down(store: &Store, station: &StationId) -> bool {
+    store.snapshot().station(station).is_some_and(|view| {
+        view.record.lockdown.is_some() && view.record.lockdown_override_at(store.now()).is_none()
+    })
 }
 
 /// The first compartment of `station` (compartments are numbered from 1 per size), to name in a

@@ -40,6 +40,8 @@ pub struct CodeCache {
     pub codes: Vec<CachedCode>,
     /// The station's wrong-code count.
     pub lockout: Lockout,
+    /// The station is locked down: the locker opens nothing from its cache.
+    pub locked_down: bool,
     /// The locker's next counter.
     pub counter: u64,
 }
@@ -58,6 +60,7 @@ impl CodeCache {
                 key: self.key,
                 codes: self.codes,
                 lockout: self.lockout,
+                locked_down: self.locked_down,
             },
             id: format!("{CACHE_COMMAND}{}", self.counter),
             counter: self.counter,

@@ -4,12 +4,12 @@
 //! the [`Effect`] it is handed.
 
 use crate::{Authority, CodeEntry, CodeRefused, Entered, Node, locker_actor};
-use lockergrid_model::{Actor, CommandRecord, StationStatus};
+use lockergrid_model::{Actor, CommandRecord, Reading, StationStatus, Telemetry, World};
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::message::{DeviceEvent, EventMessage};
 use lockergrid_store::{
-    Applied, ChangeError, DoorClosed, DoorClosedEvent, OfflinePickup, OfflineRejection, SelfTest,
-    SelfTested, SettledEvent, StatusChange,
+    Applied, ChangeError, DoorClosed, DoorClosedEvent, LockdownChange, OfflinePickup,
+    OfflineRejection, SelfTest, SelfTested, SettledEvent, StatusChange,
 };
 
 /// What became of a locker's event at this node.
@@ -163,6 +163,8 @@ impl Node {
                 if *tripped {
                     self.out_of_service(station, &event.id, actor.clone())
                         .await?;
+                    self.lock_down_if_told(station, event.at, actor.clone())
+                        .await?;
                 }
                 let outcome = if *tripped { "tripped" } else { "reset" };
                 self.store
@@ -207,6 +209,36 @@ impl Node {
                 Ok(Effect::None)
             }
         }
+    }
+
+    /// Puts a tripped tamper switch to the station's site rules and locks the station down if
+    /// they say so (built in, and when they fail: they do), before the alarm is recorded as
+    /// applied.
+    async fn lock_down_if_told(
+        &self,
+        station: &StationId,
+        at: lockergrid_protocol::Timestamp,
+        actor: Actor,
+    ) -> Result<(), ChangeError> {
+        let reading = Reading {
+            station: station.clone(),
+            compartment: None,
+            climate_controlled: false,
+            at,
+            value: Telemetry::Tamper(true),
+        };
+        let assessed = self.plugins.assess(&reading).await;
+        let decided_by = assessed.decider.decided_by(World::SiteRules);
+        if let Some(alert) = assessed.answer.into_iter().find(|a| a.lock_down) {
+            let change = LockdownChange::Begin {
+                reason: format!("{}: {}", alert.code, alert.message),
+                decided_by: Some(decided_by),
+            };
+            self.store
+                .change_lockdown(station.clone(), change, actor)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Takes a station out of service after a tamper alarm, before the alarm is recorded as

@@ -1,10 +1,14 @@
 //! The site's rules on an access attempt, at any node. Rules bound for a station fail closed:
 //! when they cannot answer (their plugin fails or is out of service) nothing opens, unless an
 //! operator has given the station a bounded override (`StationRecord::site_rules_override`);
-//! every door opened under one names it, its operator and reason in the access log.
+//! every door opened under one names it, its operator and reason in the access log. A station
+//! its site rules locked down (a tamper alarm) opens nothing at all — code, deposit or
+//! collection — until an operator clears it, but under a technician's bounded override, which
+//! every door it opens names in the same way.
 
 use crate::Node;
 use lockergrid_model::{AccessAttempt, AccessDecision, DecidedBy, World};
+use lockergrid_plugin_host::Decider;
 
 /// Why the site's rules keep a door shut.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +23,39 @@ impl Node {
     /// Asks the site's rules about `attempt`; `Ok` with who allowed it (an override in force
     /// recorded as the reason the rules were passed over), or the denial.
     pub async fn check_access(&self, attempt: &AccessAttempt) -> Result<DecidedBy, Denied> {
+        let station = self
+            .store
+            .snapshot()
+            .station(&attempt.station)
+            .map(|v| v.record.clone());
+        let lockdown = station.as_ref().and_then(|s| s.lockdown.as_ref());
+        let technician = station
+            .as_ref()
+            .and_then(|s| s.lockdown_override_at(attempt.at).cloned());
+        if let Some(lockdown) = lockdown
+            && technician.is_none()
+        {
+            let decided_by = lockdown
+                .decided_by
+                .clone()
+                .unwrap_or_else(|| Decider::BuiltIn(None).decided_by(World::SiteRules));
+            return Err(Denied {
+                reason: format!(
+                    "the station is locked down since {}: {}; no door opens until an operator clears it",
+                    lockdown.since, lockdown.reason
+                ),
+                decided_by,
+            });
+        }
         let checked = self.plugins.check_access(attempt).await;
         let mut decided_by = checked.decider.decided_by(World::SiteRules);
+        if let Some(o) = &technician {
+            tracing::warn!(station = %attempt.station, technician = %o.by, "a door of a locked-down station opens under a technician's override");
+            decided_by.fallback = Some(format!(
+                "the station is locked down; opened under the override of {} until {}: {}",
+                o.by, o.until, o.reason
+            ));
+        }
         let reason = match checked.answer {
             AccessDecision::Allow => return Ok(decided_by),
             AccessDecision::Deny(reason) => reason,

@@ -78,6 +78,7 @@ async fn fixture(kind: NodeKind) -> Fixture {
                 },
                 status: StationStatus::Active,
                 site_rules_override: None,
+                lockdown: None,
             },
             compartments: [3, 0, 0, 0],
         }])

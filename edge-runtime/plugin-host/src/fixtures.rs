@@ -52,6 +52,7 @@ fn candidates() -> Vec<Candidate> {
                         },
                         status: StationStatus::Active,
                         site_rules_override: None,
+                        lockdown: None,
                     },
                     sizes,
                     states: [[0; 5]; 4],

@@ -40,6 +40,10 @@ pub enum Action {
         /// (it never lowers its own).
         #[serde(default)]
         lockout: Lockout,
+        /// The station is locked down (a tamper alarm): cut off, the locker opens nothing
+        /// from its cache either.
+        #[serde(default)]
+        locked_down: bool,
     },
 }
 
@@ -66,6 +70,7 @@ impl Action {
                 key,
                 codes,
                 lockout,
+                locked_down,
             } => {
                 out.push(3);
                 field(out, key.as_bytes());
@@ -78,6 +83,11 @@ impl Action {
                 out.extend_from_slice(&lockout.failures.to_be_bytes());
                 let last = lockout.last_failure_at.map_or(0, Timestamp::millis);
                 out.extend_from_slice(&last.to_be_bytes());
+                // Signed only when set, so a cache update for a station that is not locked
+                // down reads the same to a locker whose firmware predates the field.
+                if *locked_down {
+                    out.push(1);
+                }
             }
         }
     }

@@ -53,6 +53,7 @@ use lockergrid_protocol::{
     PickupCode, ReservationId, Size, StationId, Tier, Timestamp,
 };
 pub use mirror::MirrorCounts;
+pub use ops::lockdown::LockdownChange;
 pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
 pub use ops::reissue_code::Reissued;
 pub use ops::relocate_reservation::{Relocated, Relocation};

@@ -14,6 +14,7 @@ mod device_self_test;
 mod door_closed;
 mod drained;
 mod expire_due;
+pub(crate) mod lockdown;
 mod maintain_leases;
 mod offline_pickup;
 mod offline_rejection;

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use lockergrid_model::{SiteRulesOverride, StationStatus};
 use lockergrid_protocol::StationId;
-use lockergrid_store::StatusChange;
+use lockergrid_store::{LockdownChange, StatusChange};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -199,6 +199,86 @@ pub(super) async fn end_site_rules_override(
         return Err(ApiError::not_found(format!("no station {raw:?}")));
     }
     Ok(Json(json!({ "station": id, "site_rules_override": null })))
+}
+
+/// Lets a technician on site open the doors of a locked-down station for `minutes`: every door
+/// opened names the override, its operator and reason in the access log.
+pub(super) async fn override_lockdown(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+    ApiJson(body): ApiJson<Override>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let id: StationId = path_id(&raw, "station")?;
+    let reason = reason(&body.reason)?;
+    if !(1..=MAX_OVERRIDE_MINUTES).contains(&body.minutes) {
+        return Err(ApiError::invalid(format!(
+            "minutes must be between 1 and {MAX_OVERRIDE_MINUTES}"
+        )));
+    }
+    let leave = SiteRulesOverride {
+        by: caller.claims.sub.clone(),
+        reason: reason.to_owned(),
+        until: app
+            .store
+            .now()
+            .plus(Duration::from_secs(u64::from(body.minutes) * 60)),
+    };
+    let change = LockdownChange::Technician(Some(leave));
+    let station = app
+        .store
+        .change_lockdown(id, change, caller.actor())
+        .await?;
+    Ok(Json(
+        json!({ "station": station.id, "lockdown": station.lockdown }),
+    ))
+}
+
+/// Takes a technician's override of a lock-down back: the doors stay shut again.
+pub(super) async fn end_lockdown_override(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let id: StationId = path_id(&raw, "station")?;
+    let change = LockdownChange::Technician(None);
+    let station = app
+        .store
+        .change_lockdown(id, change, caller.actor())
+        .await?;
+    Ok(Json(
+        json!({ "station": station.id, "lockdown": station.lockdown }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClearLockdown {
+    reason: String,
+}
+
+/// Clears a station's lock-down once it was inspected: its doors open again and it is back in
+/// service.
+pub(super) async fn clear_lockdown(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+    ApiJson(body): ApiJson<ClearLockdown>,
+) -> Result<Json<Value>, ApiError> {
+    caller.permit(&app, &[Role::Operator], None).await?;
+    let id: StationId = path_id(&raw, "station")?;
+    let change = LockdownChange::Clear {
+        reason: reason(&body.reason)?.to_owned(),
+    };
+    let station = app
+        .store
+        .change_lockdown(id, change, caller.actor())
+        .await?;
+    Ok(Json(
+        json!({ "station": station.id, "status": station.status, "lockdown": null }),
+    ))
 }
 
 /// Each edge node of the deployment: connected, how far its mirror of its stations has synced,

@@ -359,6 +359,30 @@ fn device_paths() -> Value {
             "responses": { "200": ok("Suspended", "Device"), "404": problem("No such device"),
                            "409": problem("Not active") }
         })) },
+        "/v1/admin/stations/{id}/lockdown-override": {
+            "put": secured("operator", json!({
+                "operationId": "overrideLockdown",
+                "summary": "Let a technician on site open the doors of a locked-down station for a bounded time; every door names it in the access log",
+                "parameters": [id_param("Station id")],
+                "requestBody": body("SiteRulesOverrideRequest"),
+                "responses": { "200": ok("The lock-down now", "LockdownState"), "404": problem("No such station"),
+                               "409": problem("Not locked down"), "422": problem("Bad reason or minutes") }
+            })),
+            "delete": secured("operator", json!({
+                "operationId": "endLockdownOverride",
+                "parameters": [id_param("Station id")],
+                "responses": { "200": ok("The lock-down now", "LockdownState"), "404": problem("No such station"),
+                               "409": problem("Not locked down") }
+            }))
+        },
+        "/v1/admin/stations/{id}/clear-lockdown": { "post": secured("operator", json!({
+            "operationId": "clearLockdown",
+            "summary": "End a station's lock-down after inspection: its doors open again and it is back in service",
+            "parameters": [id_param("Station id")],
+            "requestBody": body("Reason"),
+            "responses": { "200": ok("Cleared", "LockdownState"), "404": problem("No such station"),
+                           "409": problem("Not locked down") }
+        })) },
         "/v1/admin/compartments/{id}/out-of-service": { "post": secured("operator", json!({
             "operationId": "compartmentOutOfService",
             "summary": "Take a compartment out of service; its hold moves to another compartment of the station, a parcel or return inside to the named destination",
@@ -420,6 +444,12 @@ fn device_schemas() -> Value {
             "compartment": { "type": "object", "properties": {
                 "id": { "type": "string" }, "station": { "type": "string" }, "state": { "type": "string" } } },
             "moved_to": { "type": ["string", "null"] } } },
+        "LockdownState": { "type": "object", "properties": {
+            "station": { "type": "string" }, "status": { "type": "string" },
+            "lockdown": { "type": ["object", "null"], "properties": {
+                "since": ts, "reason": { "type": "string" },
+                "technician": { "type": ["object", "null"], "properties": {
+                    "by": { "type": "string" }, "reason": { "type": "string" }, "until": ts } } } } } },
         "Reason": { "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
             "reason": { "type": "string", "minLength": 1, "maxLength": 512 } } },
         "Devices": { "type": "object", "properties": { "devices": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } } } },

@@ -45,6 +45,7 @@ fn candidates(n: usize) -> Vec<Candidate> {
                         },
                         status: StationStatus::Active,
                         site_rules_override: None,
+                        lockdown: None,
                     },
                     sizes,
                     states: [[0; 5]; 4],

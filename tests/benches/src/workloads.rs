@@ -39,6 +39,7 @@ fn seeds() -> Vec<StationSeed> {
                 location: location(i),
                 status: StationStatus::Active,
                 site_rules_override: None,
+                lockdown: None,
             },
             compartments: [COMPARTMENTS, 0, 0, 0],
         })

@@ -16,6 +16,7 @@ fn view(id: &str, lat: f64, lon: f64, free: u32, total: u32) -> Arc<StationView>
             location: GeoPoint { lat, lon },
             status: StationStatus::Active,
             site_rules_override: None,
+            lockdown: None,
         },
         sizes,
         states: [[0; 5]; 4],
