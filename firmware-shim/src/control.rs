@@ -105,6 +105,12 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
                 .map(|()| None)
         }),
         "jam" => compartment(first).map(|c| sim.jam(&c)).map(|()| None),
+        "battery" => first
+            .and_then(|p| p.parse::<u8>().ok())
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| "battery charge in percent, 0 to 100?".to_string())
+            .map(|p| sim.set_battery(p))
+            .map(|()| None),
         "status" => {
             let s = status.borrow().clone();
             let open: Vec<String> = sim

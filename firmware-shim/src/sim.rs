@@ -156,6 +156,11 @@ impl SimLocker {
         }
     }
 
+    /// The battery's charge is now `percent` (clamped to 100): the next heartbeat reports it.
+    pub fn set_battery(&mut self, percent: u8) {
+        self.battery_percent = percent.min(100);
+    }
+
     /// Compartments whose latch is released while the door is still shut: a person may open them.
     pub fn unlatched(&self) -> Vec<CompartmentId> {
         self.compartments

@@ -2,6 +2,7 @@
 //! listener until the shutdown future resolves.
 
 mod admin;
+mod alerts;
 mod compartments;
 mod connections;
 mod devices;
@@ -216,6 +217,12 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
             get(devices::list).post(devices::provision),
         )
         .route("/v1/admin/devices/{id}", get(devices::get_one))
+        .route("/v1/admin/alerts", get(alerts::list))
+        .route(
+            "/v1/admin/alerts/{id}/acknowledge",
+            post(alerts::acknowledge),
+        )
+        .route("/v1/admin/alerts/{id}/resolve", post(alerts::resolve))
         .route(
             "/v1/admin/stations/{id}/lockdown-override",
             put(admin::override_lockdown).delete(admin::end_lockdown_override),

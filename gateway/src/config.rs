@@ -3,7 +3,7 @@
 
 use lockergrid_device_plane::{Identity, Kind};
 use lockergrid_model::{StationKind, StationRecord, StationStatus};
-use lockergrid_protocol::{GeoPoint, StationId};
+use lockergrid_protocol::{CompartmentId, GeoPoint, Size, StationId};
 use lockergrid_store::StationSeed;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -123,6 +123,10 @@ struct RawStation {
     address: Option<String>,
     #[serde(default)]
     opening_hours: Option<String>,
+    /// Climate-controlled compartments by their number within the station (`S001`, `M002`),
+    /// or `["all"]`.
+    #[serde(default)]
+    climate_controlled: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +314,8 @@ fn resolve_station(raw: RawStation) -> Result<StationSeed, ConfigError> {
             raw.compartments
         )));
     }
+    let compartments = split_compartments(raw.compartments);
+    let climate_controlled = climate(&id, &raw.climate_controlled, compartments)?;
     Ok(StationSeed {
         record: StationRecord {
             id,
@@ -319,9 +325,39 @@ fn resolve_station(raw: RawStation) -> Result<StationSeed, ConfigError> {
             status: StationStatus::Active,
             site_rules_override: None,
             lockdown: None,
+            climate_controlled,
         },
-        compartments: split_compartments(raw.compartments),
+        compartments,
     })
+}
+
+/// The compartments `names` (`S001`, `M002`, or `all`) are at station `id`, each checked to
+/// exist.
+fn climate(
+    id: &StationId,
+    names: &[String],
+    counts: [u32; 4],
+) -> Result<BTreeSet<CompartmentId>, ConfigError> {
+    let every = || {
+        Size::ALL.into_iter().flat_map(move |size| {
+            (1..=counts[size.index()])
+                .filter_map(move |n| CompartmentId::numbered(id.as_str(), size, n).ok())
+        })
+    };
+    if names == ["all"] {
+        return Ok(every().collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            let wanted = format!("{id}:{name}");
+            every().find(|c| c.as_str() == wanted).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "station {id}: climate_controlled names {name:?}, which it does not have"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn resolve_edge(raw: RawEdge, known: &BTreeSet<StationId>) -> Result<EdgeNode, ConfigError> {

@@ -6,6 +6,7 @@
 //! locker acknowledges them; the door-closed event that names one completes its deposit or
 //! pickup, applied once.
 
+mod assess;
 mod edges;
 mod lockers;
 mod metrics;
@@ -291,8 +292,16 @@ pub async fn start(
     let crl = options.crl.clone();
     let (plane, link) = DevicePlane::start(options).await.context("device plane")?;
     tracing::info!(addr = %plane.addr(), "device listener (MQTT over TLS 1.3)");
-    let task = LockerTask::new(link, parts, key, edges, crl);
-    Ok((plane, tokio::spawn(task.serve(commands, shutdown))))
+    let (assessor, assessing) =
+        assess::Assessor::start(parts.node.clone(), parts.devices.clone(), shutdown.clone());
+    let task = LockerTask::new(link, parts, key, edges, crl, assessor);
+    let serving = tokio::spawn(async move {
+        task.serve(commands, shutdown).await;
+        if let Err(e) = assessing.await {
+            tracing::error!(error = %e, "telemetry assessment task failed");
+        }
+    });
+    Ok((plane, serving))
 }
 
 /// A station's status as the availability snapshot has it: read without a store round trip, so

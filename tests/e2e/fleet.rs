@@ -572,3 +572,119 @@ async fn a_tampered_station_opens_no_door_until_cleared_and_a_technicians_overri
     assert_eq!(status, 200, "{deposited}");
     d.stop().await
 }
+
+/// Waits until the alerts list holds one that `matches`; that alert.
+async fn alert_until(
+    d: &Running,
+    operator: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let url = format!("{}/v1/admin/alerts?limit=1000", d.base);
+    let body = d
+        .get_until(&url, operator, |b| {
+            b["alerts"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(&matches))
+        })
+        .await?;
+    let alerts = body["alerts"].as_array().cloned().unwrap_or_default();
+    Ok(alerts.into_iter().find(|a| matches(a)).expect("found"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_raises_alerts_that_are_acknowledged_and_resolve_when_the_reading_recovers()
+-> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .climate("st-a", &["S001"])
+        .lockers(Duration::from_millis(100))
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let of = |code: &'static str| move |a: &Value| a["code"] == code;
+
+    // Low battery, mains lost, a climate-controlled compartment too warm; a compartment
+    // without climate control as warm raises nothing.
+    assert_eq!(d.locker("st-a", "battery 12").await?, "ok");
+    assert_eq!(d.locker("st-a", "mains off").await?, "ok");
+    assert_eq!(d.locker("st-a", "temp st-a:S001 14").await?, "ok");
+    assert_eq!(d.locker("st-a", "temp st-a:S002 14").await?, "ok");
+    let battery = alert_until(&d, &operator, of("battery-low")).await?;
+    assert_eq!(
+        (battery["status"].as_str(), battery["severity"].as_str()),
+        (Some("open"), Some("warning"))
+    );
+    alert_until(&d, &operator, of("mains-lost")).await?;
+    let warm = alert_until(&d, &operator, of("temperature-out-of-range")).await?;
+    assert_eq!(warm["source"], "temperature:st-a:S001", "{warm}");
+    assert_eq!(warm["decided_by"]["plugin"], "site-rules-standard");
+    let (_, all) = d
+        .send(
+            d.http
+                .get(format!("{}/v1/admin/alerts", d.base))
+                .bearer_auth(&operator),
+        )
+        .await?;
+    let temperature = all["alerts"].as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|a| a["code"] == "temperature-out-of-range")
+            .count()
+    });
+    assert_eq!(temperature, 1, "S002 is not climate-controlled: {all}");
+
+    // Acknowledged, then resolved by itself when the reading recovers.
+    let id = battery["id"].as_str().expect("id");
+    let (status, acked) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/alerts/{id}/acknowledge", d.base))
+                .bearer_auth(&operator),
+        )
+        .await?;
+    assert_eq!(
+        (status, acked["status"].as_str()),
+        (200, Some("acknowledged")),
+        "{acked}"
+    );
+    assert_eq!(d.locker("st-a", "battery 90").await?, "ok");
+    alert_until(&d, &operator, |a| {
+        a["id"] == id && a["status"] == "resolved"
+    })
+    .await?;
+    // Twice acknowledged is a conflict; an operator resolves one by hand.
+    let (status, _) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/alerts/{id}/acknowledge", d.base))
+                .bearer_auth(&operator),
+        )
+        .await?;
+    assert_eq!(status, 409);
+    let mains = alert_until(&d, &operator, of("mains-lost")).await?;
+    let mains_id = mains["id"].as_str().expect("id");
+    let (status, resolved) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/alerts/{mains_id}/resolve", d.base))
+                .bearer_auth(&operator),
+        )
+        .await?;
+    assert_eq!(
+        (status, resolved["status"].as_str()),
+        (200, Some("resolved"))
+    );
+
+    // The metrics count them.
+    let metrics = d
+        .http
+        .get(format!("{}/metrics", d.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("lockergrid_alert_changes_total{status=\"raised\",severity=\"warning\"}"),
+        "{metrics}"
+    );
+    d.stop().await
+}

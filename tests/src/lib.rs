@@ -43,6 +43,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 #[derive(Default)]
 pub struct Deployment {
     stations: Vec<(String, u32, f64)>,
+    /// Climate-controlled compartments by station, as deploy.toml names them (`S001`).
+    climate: Vec<(String, Vec<String>)>,
     clock: Option<ManualClock>,
     hold: Option<String>,
     limits: Option<Limits>,
@@ -67,6 +69,13 @@ impl Deployment {
     pub fn station(mut self, id: &str, compartments: u32) -> Deployment {
         let lon = 4.89 + 0.0147 * self.stations.len() as f64;
         self.stations.push((id.to_owned(), compartments, lon));
+        self
+    }
+
+    /// Makes compartments of `station` climate-controlled (`["S001"]`, or `["all"]`).
+    pub fn climate(mut self, station: &str, compartments: &[&str]) -> Deployment {
+        let names = compartments.iter().map(|c| (*c).to_owned()).collect();
+        self.climate.push((station.to_owned(), names));
         self
     }
 
@@ -199,6 +208,9 @@ impl Deployment {
                 text,
                 "[[station]]\nid = \"{id}\"\nname = \"{id}\"\nkind = \"urban\"\nlat = 52.37\nlon = {lon}\ncompartments = {n}\n"
             );
+            if let Some((_, climate)) = self.climate.iter().find(|(s, _)| s == id) {
+                let _ = writeln!(text, "climate_controlled = {climate:?}");
+            }
         }
         for (id, stations, devices) in &self.edges {
             let _ = write!(

@@ -8,6 +8,7 @@
 //! It depends on the protocol crate and serde (with ed25519 and SHA-256 for plugin signatures)
 //! and must never depend on tokio, redb, wasmtime or anything that does I/O.
 
+mod alert;
 mod clock;
 mod delivery;
 mod device;
@@ -20,6 +21,7 @@ mod snapshot;
 mod sync;
 mod sync_log;
 
+pub use alert::*;
 pub use clock::*;
 pub use delivery::*;
 pub use device::*;

@@ -255,5 +255,64 @@ impl DeviceChange {
     ];
 }
 
+/// Where an alert is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Raised; nobody has looked yet.
+    Open,
+    /// An operator has seen it.
+    Acknowledged,
+    /// Over: its reading came back clean, or an operator resolved it.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// Every status, for tables that cover them all.
+    pub const ALL: [AlertStatus; 3] = [
+        AlertStatus::Open,
+        AlertStatus::Acknowledged,
+        AlertStatus::Resolved,
+    ];
+
+    /// The status as the API and the metrics name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    /// The status after `event`, or the typed refusal.
+    pub fn apply(
+        self,
+        event: AlertEvent,
+    ) -> Result<AlertStatus, IllegalStatusMove<AlertStatus, AlertEvent>> {
+        use AlertEvent as E;
+        use AlertStatus as S;
+        match (self, event) {
+            (S::Open, E::Acknowledged) => Ok(S::Acknowledged),
+            (S::Open | S::Acknowledged, E::Resolved) => Ok(S::Resolved),
+            (from, event) => Err(IllegalStatusMove { from, event }),
+        }
+    }
+}
+
+/// Something that happens to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// An operator acknowledged it.
+    Acknowledged,
+    /// It is over.
+    Resolved,
+}
+
+impl AlertEvent {
+    /// Every event, for tables that cover them all.
+    pub const ALL: [AlertEvent; 2] = [AlertEvent::Acknowledged, AlertEvent::Resolved];
+}
+
 #[cfg(test)]
 mod tests;

@@ -69,6 +69,10 @@ pub struct StationRecord {
     /// until an operator clears it, but under a technician's override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lockdown: Option<Lockdown>,
+    /// Its climate-controlled compartments, as the deployment names them: the site rules hold
+    /// their temperatures to the limits for goods that need it.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub climate_controlled: BTreeSet<CompartmentId>,
 }
 
 /// A station's lock-down: since when, why, who decided, and a technician's bounded leave to

@@ -452,6 +452,7 @@ mod tests {
             status: StationStatus::Active,
             site_rules_override: None,
             lockdown: None,
+            climate_controlled: Default::default(),
         });
         let removed = SyncItem::Removed {
             key: "code/ab".into(),

@@ -172,12 +172,12 @@ impl Node {
         let at = self.store.now();
         let attempt = AccessAttempt {
             station: entry.station.clone(),
+            climate_controlled: self.climate_controlled(&entry.station, &compartment),
             compartment,
             role: AccessRole::Customer,
             method: AccessMethod::PickupCode,
             at,
             local_minute: self.local_minute_at(at),
-            climate_controlled: false,
         };
         match self.check_access(&attempt).await {
             Ok(decided_by) => Ok(decided_by),

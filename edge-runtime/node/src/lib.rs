@@ -21,6 +21,7 @@ mod code_entry;
 mod commands;
 mod events;
 mod site_rules;
+mod telemetry;
 
 pub use actors::*;
 pub use admission::*;

@@ -20,6 +20,18 @@ pub struct Denied {
 }
 
 impl Node {
+    /// Whether the deployment made `compartment` of `station` climate-controlled.
+    pub fn climate_controlled(
+        &self,
+        station: &lockergrid_protocol::StationId,
+        compartment: &lockergrid_protocol::CompartmentId,
+    ) -> bool {
+        self.store
+            .snapshot()
+            .station(station)
+            .is_some_and(|view| view.record.climate_controlled.contains(compartment))
+    }
+
     /// Asks the site's rules about `attempt`; `Ok` with who allowed it (an override in force
     /// recorded as the reason the rules were passed over), or the denial.
     pub async fn check_access(&self, attempt: &AccessAttempt) -> Result<DecidedBy, Denied> {

@@ -79,6 +79,7 @@ async fn fixture(kind: NodeKind) -> Fixture {
                 status: StationStatus::Active,
                 site_rules_override: None,
                 lockdown: None,
+                climate_controlled: Default::default(),
             },
             compartments: [3, 0, 0, 0],
         }])

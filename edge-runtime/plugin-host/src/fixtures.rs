@@ -53,6 +53,7 @@ fn candidates() -> Vec<Candidate> {
                         status: StationStatus::Active,
                         site_rules_override: None,
                         lockdown: None,
+                        climate_controlled: Default::default(),
                     },
                     sizes,
                     states: [[0; 5]; 4],

@@ -17,6 +17,7 @@
 //! outbox), `inbox`, `outbox` (notifications), `edge_outbox`.
 
 mod access_log;
+mod alerts;
 mod codec;
 mod commands;
 mod compact;
@@ -38,6 +39,7 @@ mod station_keys;
 mod tables;
 mod writer;
 
+pub use alerts::AlertDraft;
 pub use decisions::{Applied, OfflinePickup};
 pub use devices::{DeviceOrder, Provision, SelfTest, SelfTested};
 pub use leases::LeaseWant;
@@ -54,6 +56,7 @@ use lockergrid_protocol::{
 };
 pub use mirror::MirrorCounts;
 pub use ops::lockdown::LockdownChange;
+pub use ops::record_alerts::AlertChanges;
 pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
 pub use ops::reissue_code::Reissued;
 pub use ops::relocate_reservation::{Relocated, Relocation};

@@ -22,6 +22,7 @@ mod override_site_rules;
 mod plan_notification;
 mod provision_device;
 mod raise_counter;
+pub(crate) mod record_alerts;
 pub(crate) mod record_delivery;
 pub(crate) mod reissue_code;
 mod reject_code;

@@ -6,9 +6,9 @@ use super::StoreError;
 use super::codec::{Codec, Json};
 pub use super::compact::CompartmentCodec;
 use lockergrid_model::{
-    AccessEntry, CodeRecord, CommandRecord, CompartmentRecord, DeviceRecord, IdempotencyRecord,
-    InboxRecord, LatchFaults, LeaseRecord, LockerRecord, OutboxEntry, Parcel, Reservation,
-    ReturnRecord, Revocation, StationRecord,
+    AccessEntry, AlertRecord, CodeRecord, CommandRecord, CompartmentRecord, DeviceRecord,
+    IdempotencyRecord, InboxRecord, LatchFaults, LeaseRecord, LockerRecord, OutboxEntry, Parcel,
+    Reservation, ReturnRecord, Revocation, StationRecord,
 };
 use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
 use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
@@ -114,6 +114,44 @@ impl<V, C: Codec<V>> Typed<u64, V, C> {
 }
 
 impl<V, C: Codec<V>> Typed<&'static str, V, C> {
+    /// Every key that starts with `prefix`, with its decoded value, in key order.
+    pub fn with_prefix(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        prefix: &str,
+    ) -> Result<Vec<(String, V)>, StoreError> {
+        let mut found = Vec::new();
+        for item in table.range(prefix..)? {
+            let (k, v) = item?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            found.push((k.value().to_owned(), self.decode(v.value())?));
+        }
+        Ok(found)
+    }
+
+    /// Up to `limit` values `keep` accepts, from the greatest key down.
+    pub fn newest(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        limit: usize,
+        mut keep: impl FnMut(&V) -> bool,
+    ) -> Result<Vec<V>, StoreError> {
+        let mut found = Vec::new();
+        for item in table.iter()?.rev() {
+            if found.len() == limit {
+                break;
+            }
+            let (_, v) = item?;
+            let value = self.decode(v.value())?;
+            if keep(&value) {
+                found.push(value);
+            }
+        }
+        Ok(found)
+    }
+
     /// Every key with its decoded value, in key order.
     pub fn entries(
         &self,
@@ -189,6 +227,11 @@ pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
 pub const DEVICES_V1: Typed<&str, DeviceRecord> = Typed::new("devices_v1");
 /// Compartments whose latch failed to release, by [`compartment_key`].
 pub const LATCH_FAULTS_V1: Typed<&str, LatchFaults> = Typed::new("latch_faults_v1");
+/// Every alert, by id (ids sort by when they were raised).
+pub const ALERTS_V1: Typed<&str, AlertRecord> = Typed::new("alerts_v1");
+/// The alerts not yet resolved, by [`AlertRecord::open_key`]: the id of the one open record of
+/// a station, source and code.
+pub const OPEN_ALERTS_V1: Typed<&str, String> = Typed::new("open_alerts_v1");
 
 /// An edge node's sync position (key [`SYNC_POSITION`]): the version of the records it mirrors.
 pub const SYNC_V1: Typed<&str, SyncPosition> = Typed::new("sync_v1");

@@ -6,11 +6,11 @@
 use super::access_log::Draft;
 use super::index::Index;
 use super::tables::{
-    ACCESS_LOG_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, DEVICES_V1, EDGE_INBOX_V1,
+    ACCESS_LOG_V1, ALERTS_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, DEVICES_V1, EDGE_INBOX_V1,
     EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LATCH_FAULTS_V1, LEASES_V1,
-    LOCKERS_V1, LOCKOUTS_V1, OUTBOX_DUE_V1, OUTBOX_IDS_V1, OUTBOX_PROVIDER_V1, OUTBOX_V1,
-    PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1,
-    STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
+    LOCKERS_V1, LOCKOUTS_V1, OPEN_ALERTS_V1, OUTBOX_DUE_V1, OUTBOX_IDS_V1, OUTBOX_PROVIDER_V1,
+    OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1,
+    REVOCATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
@@ -160,6 +160,8 @@ pub(super) struct Tx<'t> {
     pub revocations: redb::Table<'t, &'static str, &'static [u8]>,
     pub devices: redb::Table<'t, &'static str, &'static [u8]>,
     pub latch_faults: redb::Table<'t, &'static str, &'static [u8]>,
+    pub alerts: redb::Table<'t, &'static str, &'static [u8]>,
+    pub open_alerts: redb::Table<'t, &'static str, &'static [u8]>,
     /// Set by an operation that changed the device registry.
     pub devices_changed: bool,
     pub now: Timestamp,
@@ -196,6 +198,8 @@ impl<'t> Tx<'t> {
             revocations: txn.open_table(REVOCATIONS_V1.def())?,
             devices: txn.open_table(DEVICES_V1.def())?,
             latch_faults: txn.open_table(LATCH_FAULTS_V1.def())?,
+            alerts: txn.open_table(ALERTS_V1.def())?,
+            open_alerts: txn.open_table(OPEN_ALERTS_V1.def())?,
             devices_changed: false,
             now,
             changes: Vec::new(),

@@ -359,6 +359,25 @@ fn device_paths() -> Value {
             "responses": { "200": ok("Suspended", "Device"), "404": problem("No such device"),
                            "409": problem("Not active") }
         })) },
+        "/v1/admin/alerts": { "get": secured("operator", json!({
+            "operationId": "listAlerts",
+            "summary": "Alerts the site rules raised from lockers' telemetry, newest first",
+            "parameters": [
+                { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["open", "acknowledged", "resolved"] } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+            ],
+            "responses": { "200": ok("Alerts", "Alerts"), "422": problem("Bad status or limit") }
+        })) },
+        "/v1/admin/alerts/{id}/acknowledge": { "post": secured("operator", json!({
+            "operationId": "acknowledgeAlert",
+            "parameters": [id_param("Alert id")],
+            "responses": { "200": ok("Acknowledged", "Alert"), "404": problem("No such alert"), "409": problem("Not open") }
+        })) },
+        "/v1/admin/alerts/{id}/resolve": { "post": secured("operator", json!({
+            "operationId": "resolveAlert",
+            "parameters": [id_param("Alert id")],
+            "responses": { "200": ok("Resolved", "Alert"), "404": problem("No such alert"), "409": problem("Resolved already") }
+        })) },
         "/v1/admin/stations/{id}/lockdown-override": {
             "put": secured("operator", json!({
                 "operationId": "overrideLockdown",
@@ -444,6 +463,15 @@ fn device_schemas() -> Value {
             "compartment": { "type": "object", "properties": {
                 "id": { "type": "string" }, "station": { "type": "string" }, "state": { "type": "string" } } },
             "moved_to": { "type": ["string", "null"] } } },
+        "Alert": { "type": "object", "required": ["id", "station", "source", "code", "severity", "message", "status", "opened_at"], "properties": {
+            "id": { "type": "string" }, "station": { "type": "string" },
+            "source": { "type": "string", "description": "battery, mains, tamper or temperature:<compartment>" },
+            "code": { "type": "string" }, "severity": { "type": "string", "enum": ["info", "warning", "critical"] },
+            "message": { "type": "string" },
+            "status": { "type": "string", "enum": ["open", "acknowledged", "resolved"] },
+            "opened_at": ts, "resolved_at": ts,
+            "acknowledged": { "type": "array", "prefixItems": [{ "type": "string" }, ts] } } },
+        "Alerts": { "type": "object", "properties": { "alerts": { "type": "array", "items": { "$ref": "#/components/schemas/Alert" } } } },
         "LockdownState": { "type": "object", "properties": {
             "station": { "type": "string" }, "status": { "type": "string" },
             "lockdown": { "type": ["object", "null"], "properties": {

@@ -110,7 +110,9 @@ pub(super) async fn collect(
         method: AccessMethod::Credential,
         at: app.store.now(),
         local_minute: app.local_minute(),
-        climate_controlled: false,
+        climate_controlled: app
+            .node
+            .climate_controlled(&parcel.station_id, &parcel.compartment_id),
     };
     let decided_by = site_rules(&app, &caller, &attempt, "collect", parcel.id.as_str()).await?;
     let command = app

@@ -393,7 +393,9 @@ pub(super) async fn deposit(
         method: AccessMethod::Credential,
         at: app.store.now(),
         local_minute: app.local_minute(),
-        climate_controlled: false,
+        climate_controlled: app
+            .node
+            .climate_controlled(&r.station_id, &r.compartment_id),
     };
     let decided_by = site_rules(&app, &caller, &attempt, "deposit", r.id.as_str()).await?;
     let command = app

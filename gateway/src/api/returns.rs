@@ -178,12 +178,14 @@ pub(super) async fn collect(
     }
     let attempt = AccessAttempt {
         station: record.station_id.clone(),
+        climate_controlled: app
+            .node
+            .climate_controlled(&record.station_id, &compartment),
         compartment,
         role: AccessRole::Carrier,
         method: AccessMethod::Credential,
         at: app.store.now(),
         local_minute: app.local_minute(),
-        climate_controlled: false,
     };
     let decided_by = site_rules(
         &app,

@@ -171,3 +171,26 @@ fn plain_smtp_plain_http_and_half_credentials_are_refused() {
     }
     with(&email("127.0.0.1", "none", "")).expect("plain SMTP to a loopback relay");
 }
+
+#[test]
+fn climate_controlled_compartments_are_named_by_number_and_checked() {
+    let with = |names: &str| {
+        let text = MINIMAL.replace(
+            "compartments = 40",
+            &format!("compartments = 40\nclimate_controlled = {names}"),
+        );
+        DeployConfig::from_toml(&text, Path::new("."))
+    };
+    let d = with(r#"["S001", "M002"]"#).expect("valid");
+    let climate: Vec<&str> = d.stations[0]
+        .record
+        .climate_controlled
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(climate, vec!["st-a:M002", "st-a:S001"]);
+    let all = with(r#"["all"]"#).expect("valid");
+    assert_eq!(all.stations[0].record.climate_controlled.len(), 40);
+    let err = with(r#"["S099"]"#).expect_err("st-a has 16 small compartments");
+    assert!(err.to_string().contains("S099"), "{err}");
+}

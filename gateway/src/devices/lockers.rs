@@ -5,6 +5,7 @@
 //! alerts, answering the couriers who wait for a door, the code caches of the lockers wired to
 //! it, and its edge nodes' sync and leases.
 
+use super::assess::Assessor;
 use super::edges::EdgeSync;
 use super::metrics::{CommandLabels, EventLabels};
 use super::registry::RegistryWatch;
@@ -57,6 +58,8 @@ pub(super) struct LockerTask {
     /// The code caches of the lockers wired to the gateway.
     caches: CodeCaches,
     registry: RegistryWatch,
+    /// Puts heartbeats to the site rules off this task.
+    assessor: Assessor,
 }
 
 impl LockerTask {
@@ -66,6 +69,7 @@ impl LockerTask {
         key: CommandKey,
         edges: &[EdgeNode],
         crl: PathBuf,
+        assessor: Assessor,
     ) -> LockerTask {
         let edges = EdgeSync::new(edges, crl);
         parts.devices.register_edges(edges.states());
@@ -79,6 +83,7 @@ impl LockerTask {
             edges,
             caches: CodeCaches::default(),
             registry: RegistryWatch::default(),
+            assessor,
         }
     }
 
@@ -540,6 +545,8 @@ impl LockerTask {
                     self.registry
                         .heartbeat(store, &station, &telemetry.firmware)
                         .await;
+                    self.assessor
+                        .heard(&station, &telemetry, self.devices.metrics());
                     self.devices().update(&station, |h| {
                         h.last_seen = Some(now);
                         h.telemetry = Some(telemetry);

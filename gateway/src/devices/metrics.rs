@@ -23,9 +23,25 @@ pub struct EventLabels {
     pub result: &'static str,
 }
 
+/// Labels of alert counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// `open` or `acknowledged` (for the gauge), `raised` or `resolved` (for the counter).
+    pub status: &'static str,
+    /// `info`, `warning`, `critical`.
+    pub severity: &'static str,
+}
+
 /// What the device task counts.
 #[derive(Debug, Default)]
 pub struct DeviceMetrics {
+    /// Alerts not yet resolved, by status and severity, as of the latest change.
+    pub alerts: Family<AlertLabels, Gauge>,
+    /// Alerts raised and resolved from lockers' telemetry, by severity.
+    pub alert_changes: Family<AlertLabels, Counter>,
+    /// Heartbeats not put to the site rules because the assessment was behind (the next one
+    /// of the station is).
+    pub assess_skipped: Counter,
     /// Unlock commands by what became of them.
     pub commands: Family<CommandLabels, Counter>,
     /// Commands sent and not yet acknowledged.
@@ -51,6 +67,21 @@ impl DeviceMetrics {
             "lockergrid_device_events",
             "Locker events by kind, applied or duplicate",
             self.events.clone(),
+        );
+        registry.register(
+            "lockergrid_alerts",
+            "Alerts not yet resolved, by status and severity",
+            self.alerts.clone(),
+        );
+        registry.register(
+            "lockergrid_alert_changes",
+            "Alerts raised and resolved from lockers' telemetry, by severity",
+            self.alert_changes.clone(),
+        );
+        registry.register(
+            "lockergrid_telemetry_assess_skipped",
+            "Heartbeats not put to the site rules because the assessment was behind",
+            self.assess_skipped.clone(),
         );
     }
 }

@@ -46,6 +46,7 @@ fn candidates(n: usize) -> Vec<Candidate> {
                         status: StationStatus::Active,
                         site_rules_override: None,
                         lockdown: None,
+                        climate_controlled: Default::default(),
                     },
                     sizes,
                     states: [[0; 5]; 4],

@@ -40,6 +40,7 @@ fn seeds() -> Vec<StationSeed> {
                 status: StationStatus::Active,
                 site_rules_override: None,
                 lockdown: None,
+                climate_controlled: Default::default(),
             },
             compartments: [COMPARTMENTS, 0, 0, 0],
         })

@@ -114,3 +114,15 @@ fn a_device_goes_active_once_accepted_and_never_back_from_decommissioned() {
     ];
     covers(&S::ALL, &E::ALL, &legal, S::apply);
 }
+
+#[test]
+fn an_alert_is_acknowledged_only_while_open_and_resolved_once() {
+    use AlertEvent as E;
+    use AlertStatus as S;
+    let legal = [
+        (S::Open, E::Acknowledged, S::Acknowledged),
+        (S::Open, E::Resolved, S::Resolved),
+        (S::Acknowledged, E::Resolved, S::Resolved),
+    ];
+    covers(&S::ALL, &E::ALL, &legal, S::apply);
+}

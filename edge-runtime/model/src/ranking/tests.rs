@@ -17,6 +17,7 @@ fn view(id: &str, lat: f64, lon: f64, free: u32, total: u32) -> Arc<StationView>
             status: StationStatus::Active,
             site_rules_override: None,
             lockdown: None,
+            climate_controlled: Default::default(),
         },
         sizes,
         states: [[0; 5]; 4],

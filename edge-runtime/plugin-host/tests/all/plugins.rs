@@ -106,6 +106,7 @@ fn candidate(name: &str, distance_m: f64, free: u32, total: u32) -> Candidate {
                 status: StationStatus::Active,
                 site_rules_override: None,
                 lockdown: None,
+                climate_controlled: Default::default(),
             },
             sizes,
             states: [[0; 5]; 4],

@@ -30,6 +30,7 @@ impl Writer {
                     record.name = seed.record.name;
                     record.kind = seed.record.kind;
                     record.location = seed.record.location;
+                    record.climate_controlled = seed.record.climate_controlled;
                     record
                 }
                 None => {

@@ -29,6 +29,7 @@ pub fn seed(id: &str, counts: [u32; 4]) -> StationSeed {
             status: StationStatus::Active,
             site_rules_override: None,
             lockdown: None,
+            climate_controlled: Default::default(),
         },
         compartments: counts,
     }

@@ -1,0 +1,94 @@
+//! A locker's heartbeat put to its station's site rules (DESIGN.md §9): each reading it carries
+//! (battery, mains, tamper, every compartment thermometer, with whether the deployment made that
+//! compartment climate-controlled) is assessed, alerts the rules raise are opened as records,
+//! and open alerts whose reading the rules now find clean are resolved. Nothing is written when
+//! nothing changed, so a steady heartbeat costs reads only.
+
+use crate::{Node, locker_actor};
+use lockergrid_model::{Reading, Telemetry, World};
+use lockergrid_protocol::StationId;
+use lockergrid_protocol::message::TelemetryMessage;
+use lockergrid_store::{AlertChanges, AlertDraft, StoreError};
+
+impl Node {
+    /// Assesses every reading of `telemetry` from `station`'s locker and records what changed.
+    pub async fn assess_telemetry(
+        &self,
+        station: &StationId,
+        telemetry: &TelemetryMessage,
+    ) -> Result<AlertChanges, StoreError> {
+        let mut raise: Vec<AlertDraft> = Vec::new();
+        let mut sources = Vec::new();
+        for (source, reading) in self.readings(station, telemetry) {
+            let assessed = self.plugins.assess(&reading).await;
+            let decided_by = assessed.decider.decided_by(World::SiteRules);
+            raise.extend(assessed.answer.into_iter().map(|alert| AlertDraft {
+                station: station.clone(),
+                source: source.clone(),
+                code: alert.code,
+                severity: alert.severity,
+                message: alert.message,
+                decided_by: Some(decided_by.clone()),
+            }));
+            sources.push(source);
+        }
+        let open = self.store.open_alerts_at(station)?;
+        let resolve: Vec<String> = open
+            .iter()
+            .filter(|a| sources.contains(&a.source))
+            .filter(|a| {
+                !raise
+                    .iter()
+                    .any(|d| d.source == a.source && d.code == a.code)
+            })
+            .map(|a| a.id.clone())
+            .collect();
+        raise.retain(|d| {
+            !open
+                .iter()
+                .any(|a| a.source == d.source && a.code == d.code)
+        });
+        if raise.is_empty() && resolve.is_empty() {
+            return Ok(AlertChanges::default());
+        }
+        let actor = locker_actor(station.as_str());
+        self.store.record_alerts(raise, resolve, actor).await
+    }
+
+    /// The readings a heartbeat carries, each with the source its alerts are filed under.
+    fn readings(&self, station: &StationId, t: &TelemetryMessage) -> Vec<(String, Reading)> {
+        let reading = |compartment, climate_controlled, value| Reading {
+            station: station.clone(),
+            compartment,
+            climate_controlled,
+            at: t.at,
+            value,
+        };
+        let mut readings = vec![
+            (
+                "battery".to_owned(),
+                reading(None, false, Telemetry::BatteryPercent(t.battery_percent)),
+            ),
+            (
+                "mains".to_owned(),
+                reading(None, false, Telemetry::MainsPower(t.mains)),
+            ),
+            (
+                "tamper".to_owned(),
+                reading(None, false, Telemetry::Tamper(t.tamper)),
+            ),
+        ];
+        for (compartment, celsius) in &t.temperatures {
+            let climate = self.climate_controlled(station, compartment);
+            readings.push((
+                format!("temperature:{compartment}"),
+                reading(
+                    Some(compartment.clone()),
+                    climate,
+                    Telemetry::TemperatureC(*celsius),
+                ),
+            ));
+        }
+        readings
+    }
+}

@@ -1,0 +1,122 @@
+//! The gateway's telemetry assessment: every heartbeat its lockers send (their own or relayed
+//! by an edge node) goes to the station's site rules off the device task, which must never wait
+//! for a plugin. The queue between them is bounded; a heartbeat that does not fit is counted
+//! and skipped, as only the newest matters and the next one of the station is assessed.
+
+use super::DeviceMetrics;
+use super::metrics::AlertLabels;
+use lockergrid_model::{AlertStatus, Severity};
+use lockergrid_node::Node;
+use lockergrid_protocol::StationId;
+use lockergrid_protocol::message::TelemetryMessage;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Heartbeats waiting for their assessment.
+const QUEUE: usize = 1_024;
+
+/// The device task's end of the queue.
+pub(super) struct Assessor(mpsc::Sender<(StationId, TelemetryMessage)>);
+
+impl Assessor {
+    /// Starts the assessment task for `node`'s lockers; it stops with `shutdown`.
+    pub(super) fn start(
+        node: Arc<Node>,
+        metrics: Arc<super::Devices>,
+        shutdown: CancellationToken,
+    ) -> (Assessor, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(node, metrics, rx, shutdown));
+        (Assessor(tx), task)
+    }
+
+    /// Queues a heartbeat of `station` for assessment.
+    pub(super) fn heard(
+        &self,
+        station: &StationId,
+        telemetry: &TelemetryMessage,
+        m: &DeviceMetrics,
+    ) {
+        if self
+            .0
+            .try_send((station.clone(), telemetry.clone()))
+            .is_err()
+        {
+            m.assess_skipped.inc();
+        }
+    }
+}
+
+async fn run(
+    node: Arc<Node>,
+    devices: Arc<super::Devices>,
+    mut rx: mpsc::Receiver<(StationId, TelemetryMessage)>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (station, telemetry) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            next = rx.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+        };
+        match node.assess_telemetry(&station, &telemetry).await {
+            Ok(changes) if changes.raised.is_empty() && changes.resolved.is_empty() => {}
+            Ok(changes) => {
+                let metrics = devices.metrics();
+                for (alerts, status) in
+                    [(&changes.raised, "raised"), (&changes.resolved, "resolved")]
+                {
+                    for alert in alerts {
+                        tracing::warn!(%station, code = %alert.code, status, message = %alert.message, "alert");
+                        let labels = AlertLabels {
+                            status,
+                            severity: severity(alert.severity),
+                        };
+                        metrics.alert_changes.get_or_create(&labels).inc();
+                    }
+                }
+                devices.recount_alerts(node.store());
+            }
+            Err(e) => tracing::error!(%station, error = %e, "telemetry not assessed"),
+        }
+    }
+}
+
+impl super::Devices {
+    /// Sets the open-alert gauges from `store`: after a change, and at a scrape's request.
+    pub fn recount_alerts(&self, store: &lockergrid_store::Store) {
+        count_open(store, self.metrics());
+    }
+}
+
+fn count_open(store: &lockergrid_store::Store, metrics: &DeviceMetrics) {
+    match store.alert_counts() {
+        Ok(counts) => {
+            metrics.alerts.clear();
+            for (status, level, n) in counts {
+                let status = match status {
+                    AlertStatus::Open => "open",
+                    AlertStatus::Acknowledged => "acknowledged",
+                    AlertStatus::Resolved => continue,
+                };
+                let labels = AlertLabels {
+                    status,
+                    severity: severity(level),
+                };
+                metrics.alerts.get_or_create(&labels).set(n as i64);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "alerts not counted"),
+    }
+}
+
+fn severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
+}
