@@ -189,6 +189,7 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route("/v1/stations/{id}", get(stations::get_one))
         .route("/v1/stations/{id}/code-entry", post(stations::code_entry))
         .route("/v1/stations/{id}/health", get(stations::health))
+        .route("/v1/stations/{id}/telemetry", get(stations::telemetry))
         .route("/v1/reservations", post(reservations::create))
         .route(
             "/v1/reservations/{id}",

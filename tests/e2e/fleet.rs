@@ -688,3 +688,44 @@ async fn telemetry_raises_alerts_that_are_acknowledged_and_resolve_when_the_read
     );
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stations_telemetry_is_kept_and_read_back_as_samples_or_rollups() -> anyhow::Result<()> {
+    let d = Deployment::new()
+        .station("st-a", 10)
+        .station("st-b", 10)
+        .lockers(Duration::from_millis(100))
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let agent_b = d.token("courier", Role::Agent, &["st-b"])?;
+    assert_eq!(d.locker("st-a", "battery 33").await?, "ok");
+    let url = format!("{}/v1/stations/st-a/telemetry", d.base);
+    let raw = d
+        .get_until(&url, &operator, |b| {
+            b["points"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|s| s["battery_percent"] == 33))
+        })
+        .await?;
+    assert_eq!(raw["step"], "raw", "{raw}");
+    let minutes = d
+        .get_until(&format!("{url}?step=1m"), &operator, |b| {
+            b["points"][0]["samples"].as_u64() > Some(1)
+        })
+        .await?;
+    let rollup = &minutes["points"][0];
+    assert!(
+        rollup["battery_percent"]["min"].as_f64() <= Some(33.0),
+        "{rollup}"
+    );
+    for bad in ["step=5m", "from=yesterday", "from=2030-01-01T00:00:00Z"] {
+        let (status, problem) = d
+            .send(d.http.get(format!("{url}?{bad}")).bearer_auth(&operator))
+            .await?;
+        assert_eq!(status, 422, "{bad}: {problem}");
+    }
+    let (status, _) = d.send(d.http.get(&url).bearer_auth(&agent_b)).await?;
+    assert_eq!(status, 403, "an agent of another station reads nothing");
+    d.stop().await
+}

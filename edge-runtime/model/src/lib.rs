@@ -20,6 +20,7 @@ mod records;
 mod snapshot;
 mod sync;
 mod sync_log;
+mod telemetry;
 
 pub use alert::*;
 pub use clock::*;
@@ -33,3 +34,4 @@ pub use records::*;
 pub use snapshot::*;
 pub use sync::*;
 pub use sync_log::*;
+pub use telemetry::*;

@@ -58,6 +58,7 @@ pub use mirror::MirrorCounts;
 pub use ops::lockdown::LockdownChange;
 pub use ops::record_alerts::AlertChanges;
 pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
+pub use ops::record_telemetry::{Expired, Series, Step};
 pub use ops::reissue_code::Reissued;
 pub use ops::relocate_reservation::{Relocated, Relocation};
 pub use ops::service_compartment::{LATCH_FAILURES, OutOfService, ServiceOrder};

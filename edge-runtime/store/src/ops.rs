@@ -24,6 +24,7 @@ mod provision_device;
 mod raise_counter;
 pub(crate) mod record_alerts;
 pub(crate) mod record_delivery;
+pub(crate) mod record_telemetry;
 pub(crate) mod reissue_code;
 mod reject_code;
 mod relay_command;

@@ -10,7 +10,7 @@ use lockergrid_model::{
     IdempotencyRecord, InboxRecord, LatchFaults, LeaseRecord, LockerRecord, OutboxEntry, Parcel,
     Reservation, ReturnRecord, Revocation, StationRecord,
 };
-use lockergrid_model::{EdgeDecision, PluginRecord, SyncPosition};
+use lockergrid_model::{EdgeDecision, PluginRecord, Rollup, Sample, SyncPosition};
 use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use std::borrow::Borrow;
@@ -131,6 +131,24 @@ impl<V, C: Codec<V>> Typed<&'static str, V, C> {
         Ok(found)
     }
 
+    /// Up to `limit` values with keys from `low` up to (not including) `high`, in key order.
+    pub fn between(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        low: &str,
+        high: &str,
+        limit: usize,
+    ) -> Result<Vec<V>, StoreError> {
+        table
+            .range(low..high)?
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item?;
+                self.decode(v.value())
+            })
+            .collect()
+    }
+
     /// Up to `limit` values `keep` accepts, from the greatest key down.
     pub fn newest(
         &self,
@@ -227,6 +245,19 @@ pub const LOCKERS_V1: Typed<&str, LockerRecord> = Typed::new("lockers_v1");
 pub const DEVICES_V1: Typed<&str, DeviceRecord> = Typed::new("devices_v1");
 /// Compartments whose latch failed to release, by [`compartment_key`].
 pub const LATCH_FAULTS_V1: Typed<&str, LatchFaults> = Typed::new("latch_faults_v1");
+/// Raw telemetry samples, by [`series_key`]; kept a day.
+pub const TELEMETRY_RAW_V1: Typed<&str, Sample> = Typed::new("telemetry_raw_v1");
+/// One-minute rollups, by [`series_key`] of the minute's start; kept 30 days.
+pub const TELEMETRY_MINUTE_V1: Typed<&str, Rollup> = Typed::new("telemetry_minute_v1");
+/// Hourly rollups, by [`series_key`] of the hour's start; kept a year.
+pub const TELEMETRY_HOUR_V1: Typed<&str, Rollup> = Typed::new("telemetry_hour_v1");
+
+/// The key of a station's time-series entry at `at`: the station, then the time zero-padded,
+/// so a station's entries sort by time.
+pub fn series_key(station: &StationId, at: Timestamp) -> String {
+    format!("{station}/{:020}", at.millis())
+}
+
 /// Every alert, by id (ids sort by when they were raised).
 pub const ALERTS_V1: Typed<&str, AlertRecord> = Typed::new("alerts_v1");
 /// The alerts not yet resolved, by [`AlertRecord::open_key`]: the id of the one open record of

@@ -10,7 +10,8 @@ use super::tables::{
     EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LATCH_FAULTS_V1, LEASES_V1,
     LOCKERS_V1, LOCKOUTS_V1, OPEN_ALERTS_V1, OUTBOX_DUE_V1, OUTBOX_IDS_V1, OUTBOX_PROVIDER_V1,
     OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1,
-    REVOCATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
+    REVOCATIONS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1, TELEMETRY_HOUR_V1, TELEMETRY_MINUTE_V1,
+    TELEMETRY_RAW_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
@@ -162,6 +163,9 @@ pub(super) struct Tx<'t> {
     pub latch_faults: redb::Table<'t, &'static str, &'static [u8]>,
     pub alerts: redb::Table<'t, &'static str, &'static [u8]>,
     pub open_alerts: redb::Table<'t, &'static str, &'static [u8]>,
+    pub telemetry_raw: redb::Table<'t, &'static str, &'static [u8]>,
+    pub telemetry_minute: redb::Table<'t, &'static str, &'static [u8]>,
+    pub telemetry_hour: redb::Table<'t, &'static str, &'static [u8]>,
     /// Set by an operation that changed the device registry.
     pub devices_changed: bool,
     pub now: Timestamp,
@@ -200,6 +204,9 @@ impl<'t> Tx<'t> {
             latch_faults: txn.open_table(LATCH_FAULTS_V1.def())?,
             alerts: txn.open_table(ALERTS_V1.def())?,
             open_alerts: txn.open_table(OPEN_ALERTS_V1.def())?,
+            telemetry_raw: txn.open_table(TELEMETRY_RAW_V1.def())?,
+            telemetry_minute: txn.open_table(TELEMETRY_MINUTE_V1.def())?,
+            telemetry_hour: txn.open_table(TELEMETRY_HOUR_V1.def())?,
             devices_changed: false,
             now,
             changes: Vec::new(),

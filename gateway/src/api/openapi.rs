@@ -359,6 +359,18 @@ fn device_paths() -> Value {
             "responses": { "200": ok("Suspended", "Device"), "404": problem("No such device"),
                            "409": problem("Not active") }
         })) },
+        "/v1/stations/{id}/telemetry": { "get": secured("operator, agent, carrier", json!({
+            "operationId": "stationTelemetry",
+            "summary": "A station's telemetry as a time series: raw samples (a day), one-minute (30 days) or hourly (a year) rollups",
+            "parameters": [
+                id_param("Station id"),
+                { "name": "from", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                { "name": "to", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                { "name": "step", "in": "query", "schema": { "type": "string", "enum": ["raw", "1m", "1h"] } }
+            ],
+            "responses": { "200": ok("The series", "TelemetrySeries"), "404": problem("No such station"),
+                           "422": problem("Bad time, span or step") }
+        })) },
         "/v1/admin/alerts": { "get": secured("operator", json!({
             "operationId": "listAlerts",
             "summary": "Alerts the site rules raised from lockers' telemetry, newest first",
@@ -471,6 +483,10 @@ fn device_schemas() -> Value {
             "status": { "type": "string", "enum": ["open", "acknowledged", "resolved"] },
             "opened_at": ts, "resolved_at": ts,
             "acknowledged": { "type": "array", "prefixItems": [{ "type": "string" }, ts] } } },
+        "TelemetrySeries": { "type": "object", "properties": {
+            "station": { "type": "string" }, "from": ts, "to": ts,
+            "step": { "type": "string", "enum": ["raw", "1m", "1h"] },
+            "points": { "type": "array", "items": { "type": "object", "description": "A raw sample (at, battery_percent, mains, tamper, doors_open, queued_events, temperatures) or a rollup (start, samples, and min/max/sum/n of each reading)" } } } },
         "Alerts": { "type": "object", "properties": { "alerts": { "type": "array", "items": { "$ref": "#/components/schemas/Alert" } } } },
         "LockdownState": { "type": "object", "properties": {
             "station": { "type": "string" }, "status": { "type": "string" },

@@ -13,7 +13,10 @@ use lockergrid_model::World;
 use lockergrid_model::{Candidate, RankQuery, rank_stations};
 use lockergrid_node::{CodeEntry, CodeRefused};
 use lockergrid_plugin_host::RankRequest;
-use lockergrid_protocol::{CompartmentState, GeoPoint, ParcelSpec, Size, StationId, Tier};
+use lockergrid_protocol::{
+    CompartmentState, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp,
+};
+use lockergrid_store::{Series, Step};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -158,6 +161,82 @@ pub(super) async fn health(
         "last_seen": health.last_seen,
         "telemetry": health.telemetry,
         "alerts": health.alerts,
+    })))
+}
+
+/// Most points one telemetry answer holds.
+const MAX_POINTS: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TelemetryQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    step: Option<String>,
+}
+
+/// A station's telemetry between `from` and `to` (RFC 3339; the last hour by default) at
+/// `step`: `raw` (kept a day), `1m` (30 days) or `1h` (a year); by default the finest the span
+/// allows in a readable number of points.
+pub(super) async fn telemetry(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(raw): ApiPath,
+    ApiQuery(q): ApiQuery<TelemetryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id: StationId = path_id(&raw, "station")?;
+    caller.permit(&app, HEALTH_READERS, Some(&id)).await?;
+    if app.store.snapshot().station(&id).is_none() {
+        return Err(ApiError::not_found(format!("no station {raw:?}")));
+    }
+    let time = |text: &Option<String>, name: &str, default: Timestamp| match text {
+        Some(t) => t
+            .parse::<Timestamp>()
+            .map_err(|_| ApiError::invalid(format!("{name} must be an RFC 3339 time, not {t:?}"))),
+        None => Ok(default),
+    };
+    let now = app.store.now();
+    let to = time(&q.to, "to", now)?;
+    let from = time(
+        &q.from,
+        "from",
+        Timestamp(to.millis().saturating_sub(3_600_000)),
+    )?;
+    if from >= to {
+        return Err(ApiError::invalid("from must be before to"));
+    }
+    let span = to.millis() - from.millis();
+    let step = match q.step.as_deref() {
+        Some("raw") => Step::Raw,
+        Some("1m") => Step::Minute,
+        Some("1h") => Step::Hour,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "step must be raw, 1m or 1h, not {other:?}"
+            )));
+        }
+        None if span <= 2 * 3_600_000 => Step::Raw,
+        None if span <= 7 * 86_400_000 => Step::Minute,
+        None => Step::Hour,
+    };
+    let step_name = match step {
+        Step::Raw => "raw",
+        Step::Minute => "1m",
+        Step::Hour => "1h",
+    };
+    let points = match app.store.telemetry(&id, (from, to), step, MAX_POINTS)? {
+        Series::Raw(samples) => json!(samples),
+        Series::Rollups(rollups) => json!(rollups),
+    };
+    Ok(Json(json!({
+        "station": id,
+        "from": from,
+        "to": to,
+        "step": step_name,
+        "points": points,
     })))
 }
 

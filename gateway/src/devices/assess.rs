@@ -1,11 +1,12 @@
-//! The gateway's telemetry assessment: every heartbeat its lockers send (their own or relayed
-//! by an edge node) goes to the station's site rules off the device task, which must never wait
-//! for a plugin. The queue between them is bounded; a heartbeat that does not fit is counted
+//! The gateway's telemetry: every heartbeat its lockers send (their own or relayed by an edge
+//! node) goes to the station's site rules off the device task, which must never wait for a
+//! plugin, and into the time series, written once a second for all stations and swept for
+//! retention once a minute. The queue between them is bounded; a heartbeat that does not fit is counted
 //! and skipped, as only the newest matters and the next one of the station is assessed.
 
 use super::DeviceMetrics;
 use super::metrics::AlertLabels;
-use lockergrid_model::{AlertStatus, Severity};
+use lockergrid_model::{AlertStatus, Sample, Severity};
 use lockergrid_node::Node;
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::message::TelemetryMessage;
@@ -15,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Heartbeats waiting for their assessment.
 const QUEUE: usize = 1_024;
+/// How often the samples gathered are written: one store operation for all of them.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Flushes between two retention sweeps (a minute).
+const RETAIN_EVERY: u32 = 60;
 
 /// The device task's end of the queue.
 pub(super) struct Assessor(mpsc::Sender<(StationId, TelemetryMessage)>);
@@ -54,14 +59,27 @@ async fn run(
     mut rx: mpsc::Receiver<(StationId, TelemetryMessage)>,
     shutdown: CancellationToken,
 ) {
+    let mut kept = Vec::new();
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flushes: u32 = 0;
     loop {
         let (station, telemetry) = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
+            _ = flush.tick() => {
+                keep(&node, &mut kept).await;
+                flushes = flushes.wrapping_add(1);
+                if flushes.is_multiple_of(RETAIN_EVERY) {
+                    retain(&node).await;
+                }
+                continue;
+            }
             next = rx.recv() => match next {
                 Some(next) => next,
-                None => return,
+                None => break,
             },
         };
+        kept.push((station.clone(), sample(&telemetry)));
         match node.assess_telemetry(&station, &telemetry).await {
             Ok(changes) if changes.raised.is_empty() && changes.resolved.is_empty() => {}
             Ok(changes) => {
@@ -82,6 +100,46 @@ async fn run(
             }
             Err(e) => tracing::error!(%station, error = %e, "telemetry not assessed"),
         }
+    }
+    keep(&node, &mut kept).await;
+}
+
+/// Writes the samples gathered since the last flush, in one store operation.
+async fn keep(node: &Node, kept: &mut Vec<(StationId, Sample)>) {
+    if kept.is_empty() {
+        return;
+    }
+    if let Err(e) = node.store().record_telemetry(std::mem::take(kept)).await {
+        tracing::error!(error = %e, "telemetry samples not kept");
+    }
+}
+
+/// Removes what each resolution of the time series keeps no longer.
+async fn retain(node: &Node) {
+    match node.store().expire_telemetry().await {
+        Ok(gone) if gone != Default::default() => {
+            tracing::info!(
+                raw = gone.raw,
+                minutes = gone.minutes,
+                hours = gone.hours,
+                "telemetry past its retention removed"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "telemetry retention failed"),
+    }
+}
+
+/// The readings of a heartbeat as the time series keeps them.
+fn sample(t: &TelemetryMessage) -> Sample {
+    Sample {
+        at: t.at,
+        battery_percent: t.battery_percent,
+        mains: t.mains,
+        tamper: t.tamper,
+        doors_open: t.doors_open.len() as u32,
+        queued_events: t.queued_events,
+        temperatures: t.temperatures.clone(),
     }
 }
 

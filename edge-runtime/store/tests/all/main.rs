@@ -13,3 +13,4 @@ mod race;
 mod revocations;
 mod support;
 mod sync;
+mod telemetry;
