@@ -1,7 +1,7 @@
 //! The gateway's telemetry: every heartbeat its lockers send (their own or relayed by an edge
 //! node) goes to the station's site rules off the device task, which must never wait for a
-//! plugin, and into the time series, written once a second for all stations and swept for
-//! retention once a minute. The queue between them is bounded; a heartbeat that does not fit is counted
+//! plugin, and into the time series, written once a second for all stations, swept for
+//! retention once a minute and read by the maintenance detectors once an hour. The queue between them is bounded; a heartbeat that does not fit is counted
 //! and skipped, as only the newest matters and the next one of the station is assessed.
 
 use super::DeviceMetrics;
@@ -20,6 +20,8 @@ const QUEUE: usize = 1_024;
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Flushes between two retention sweeps (a minute).
 const RETAIN_EVERY: u32 = 60;
+/// Flushes between two runs of the maintenance detectors (an hour: they read hourly rollups).
+const SCAN_EVERY: u32 = 3_600;
 
 /// The device task's end of the queue.
 pub(super) struct Assessor(mpsc::Sender<(StationId, TelemetryMessage)>);
@@ -72,6 +74,9 @@ async fn run(
                 if flushes.is_multiple_of(RETAIN_EVERY) {
                     retain(&node).await;
                 }
+                if flushes.is_multiple_of(SCAN_EVERY) {
+                    scan(&node, &devices).await;
+                }
                 continue;
             }
             next = rx.recv() => match next {
@@ -111,6 +116,30 @@ async fn keep(node: &Node, kept: &mut Vec<(StationId, Sample)>) {
     }
     if let Err(e) = node.store().record_telemetry(std::mem::take(kept)).await {
         tracing::error!(error = %e, "telemetry samples not kept");
+    }
+}
+
+/// Runs the maintenance detectors over every station's series.
+async fn scan(node: &Node, devices: &super::Devices) {
+    let stations: Vec<StationId> = node
+        .store()
+        .snapshot()
+        .stations
+        .iter()
+        .map(|s| s.record.id.clone())
+        .collect();
+    for station in stations {
+        match node.maintenance_due(&station).await {
+            Ok(changes) => {
+                for alert in &changes.raised {
+                    tracing::warn!(%station, code = %alert.code, message = %alert.message, "maintenance due");
+                }
+                if !changes.raised.is_empty() || !changes.resolved.is_empty() {
+                    devices.recount_alerts(node.store());
+                }
+            }
+            Err(e) => tracing::error!(%station, error = %e, "maintenance detectors failed"),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod flows;
 mod leases;
 mod lockouts;
 mod maintenance;
+mod maintenance_month;
 mod notifications;
 mod race;
 mod revocations;
