@@ -794,3 +794,31 @@ async fn a_deposit_whose_door_closes_during_a_cut_is_stored_once_the_gateway_hea
     assert_eq!(deposits, 1);
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_an_edge_node_puts_its_lockers_heartbeats_to_the_site_rules_itself()
+-> anyhow::Result<()> {
+    let d = edge_b(10).await?;
+    d.edge_until("edge-b", |e| e["lag"] == 0).await?;
+    d.cut_uplink("edge-b").await?;
+    assert_eq!(d.locker("st-b", "battery 9").await?, "ok");
+    let station = StationId::new("st-b")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let open = d.edges[0].store().open_alerts_at(&station)?;
+        if let Some(alert) = open.iter().find(|a| a.code == "battery-low") {
+            assert_eq!(alert.severity, lockergrid_model::Severity::Warning);
+            assert_eq!(
+                alert.decided_by.as_ref().map(|b| b.plugin.as_str()),
+                Some("site-rules-standard")
+            );
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no alert at the edge: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.stop().await
+}

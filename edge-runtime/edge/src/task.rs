@@ -19,7 +19,7 @@ use lockergrid_model::{
 use lockergrid_node::{CACHE_CHECK, CodeCaches, Node};
 use lockergrid_node::{ack_for, command_event, locker_actor, record_audit, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
-use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION};
+use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION, TelemetryMessage};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
 use lockergrid_store::Store;
@@ -312,8 +312,34 @@ impl EdgeTask {
         }
         if channel == RelayedChannel::Telemetry {
             self.counter_seen(&locker, &message).await;
+            if !*self.connected.borrow() {
+                self.assess(&locker, &message);
+            }
         }
         self.up(locker, channel, message);
+    }
+
+    /// While the uplink is down the gateway hears no heartbeat: the edge node puts it to the
+    /// station's site rules itself, off its task, and keeps the alerts in its own store (the
+    /// gateway assesses the heartbeats again once they reach it).
+    fn assess(&self, locker: &LockerId, message: &serde_json::Value) {
+        let (Ok(station), Ok(telemetry)) = (
+            StationId::new(locker.as_str()),
+            serde_json::from_value::<TelemetryMessage>(message.clone()),
+        ) else {
+            return;
+        };
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            match node.assess_telemetry(&station, &telemetry).await {
+                Ok(changes) => {
+                    for alert in &changes.raised {
+                        tracing::warn!(%station, code = %alert.code, message = %alert.message, "alert while cut off");
+                    }
+                }
+                Err(e) => tracing::error!(%station, error = %e, "telemetry not assessed"),
+            }
+        });
     }
 
     /// Takes in the counter a locker's heartbeat reports: this edge node signs its commands.
