@@ -2,9 +2,11 @@
 
 mod compartment;
 mod device;
+mod firmware;
 mod pki;
 mod plugin;
 mod remote;
+mod secret_key;
 
 use crate::auth::Role;
 use crate::auth::keyring::Keyring;
@@ -93,6 +95,11 @@ enum CliCommand {
     Device {
         #[command(subcommand)]
         command: device::DeviceCommand,
+    },
+    /// Firmware images: a signing key of their own, signed manifests, verification.
+    Firmware {
+        #[command(subcommand)]
+        command: firmware::FirmwareCommand,
     },
     /// Compartments of a running gateway's stations out of service and back.
     Compartment {
@@ -212,6 +219,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         CliCommand::Plugin { command } => plugin::run(command).await?,
         CliCommand::Device { command } => device::run(command).await?,
         CliCommand::Compartment { command } => compartment::run(command).await?,
+        CliCommand::Firmware { command } => firmware::run(command)?,
     }
     Ok(())
 }

@@ -3,12 +3,13 @@
 //! This crate owns the vocabulary of the product: identifiers, compartment sizes and which parcel
 //! fits where, parcel eligibility, the compartment state machine (the only way a compartment's
 //! state may change), pickup windows by tier, pickup codes and their keyed hashes, the parcel
-//! lifecycle, and the signed commands a node sends a locker, and the MQTT topics they travel on. It does no I/O and must not depend
+//! lifecycle, the signed commands a node sends a locker, signed firmware manifests, and the MQTT topics they travel on. It does no I/O and must not depend
 //! on tokio, redb or wasmtime.
 
 pub mod code;
 pub mod command;
 pub mod compartment;
+pub mod firmware;
 pub mod geo;
 pub mod ids;
 pub mod lockout;

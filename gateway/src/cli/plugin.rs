@@ -8,8 +8,6 @@ use anyhow::Context;
 use base64::Engine as _;
 use clap::Subcommand;
 use lockergrid_model::{Binding, PluginSigner, PolicyFile, Scope, World, sha256_hex};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// What `lockergrid plugin` can do.
@@ -90,14 +88,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
 
 fn keygen(out: &Path) -> anyhow::Result<()> {
     let signer = PluginSigner::from_secret(rand::random());
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .with_context(|| format!("cannot create {out:?} (it is never overwritten)"))?;
-    writeln!(file, "{}", signer.secret_hex())?;
-    file.sync_all()?;
+    super::secret_key::create(out, &signer.secret_hex())?;
     println!(
         "secret key written to {out:?}\n\n# add to the policy's trusted keys:\n[[trusted_key]]\nname = \"{}\"\npublic_key = \"{}\"",
         out.file_stem()

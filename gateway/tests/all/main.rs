@@ -5,6 +5,7 @@ mod device_cli;
 mod door_loss;
 mod durability;
 mod edge_kill;
+mod firmware_cli;
 mod log_leaks;
 mod notify_kill;
 mod pki_cli;

@@ -1,0 +1,133 @@
+//! `lockergrid firmware …`: the firmware release side. A firmware key of its own (neither the
+//! plugin key nor the command key) signs an image's manifest — version, hardware model,
+//! SHA-256, size, the oldest version it may replace and its anti-rollback counter — and anyone
+//! holding the public key verifies an image against it, with the reason code a locker would
+//! report for a refusal.
+
+use crate::config::ConfigError;
+use anyhow::Context;
+use clap::Subcommand;
+use lockergrid_protocol::firmware::{
+    FirmwareKey, FirmwareManifest, FirmwarePublicKey, FirmwareVersion, SignedManifest,
+};
+use std::path::{Path, PathBuf};
+
+/// What `lockergrid firmware` can do.
+#[derive(Debug, Subcommand)]
+pub enum FirmwareCommand {
+    /// Create a firmware signing key; prints the public key nodes and lockers trust.
+    Keygen {
+        /// Where to write the secret key (created with mode 0600, never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign an image: writes its manifest with the signature.
+    Sign {
+        /// The secret key file from `keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The image.
+        #[arg(long)]
+        image: PathBuf,
+        /// Its version, major.minor.patch.
+        #[arg(long)]
+        version: FirmwareVersion,
+        /// The hardware model it runs on.
+        #[arg(long)]
+        model: String,
+        /// The oldest version it may replace.
+        #[arg(long, default_value = "0.0.0")]
+        min_version: FirmwareVersion,
+        /// Its anti-rollback counter: raise it when an older image must never run again.
+        #[arg(long, default_value_t = 0)]
+        counter: u32,
+        /// Where to write the signed manifest (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an image against its signed manifest and the keys given.
+    Verify {
+        /// The signed manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The image.
+        #[arg(long)]
+        image: PathBuf,
+        /// A trusted firmware public key, hex; repeat for several.
+        #[arg(long = "trust", required = true)]
+        trusted: Vec<String>,
+    },
+}
+
+/// Runs one `firmware` command.
+pub fn run(command: FirmwareCommand) -> anyhow::Result<()> {
+    match command {
+        FirmwareCommand::Keygen { out } => {
+            let secret: [u8; 32] = rand::random();
+            super::secret_key::create(&out, &lockergrid_protocol::to_hex(&secret))?;
+            let public = FirmwareKey::from_secret(secret).public().to_hex();
+            println!("secret key written to {out:?}\npublic key: {public}");
+        }
+        FirmwareCommand::Sign {
+            key,
+            image,
+            version,
+            model,
+            min_version,
+            counter,
+            out,
+        } => {
+            let key = read_key(&key)?;
+            let bytes = read(&image)?;
+            let manifest = FirmwareManifest::of(&bytes, version, model, min_version, counter);
+            let signed = manifest.sign(&key);
+            let json = serde_json::to_string_pretty(&signed)?;
+            std::fs::write(&out, json + "\n").with_context(|| format!("cannot write {out:?}"))?;
+            println!(
+                "signed {version} for {} ({} bytes, sha256 {}) into {out:?}",
+                signed.manifest.model, signed.manifest.size, signed.manifest.sha256
+            );
+        }
+        FirmwareCommand::Verify {
+            manifest,
+            image,
+            trusted,
+        } => {
+            let trusted = trusted
+                .iter()
+                .map(|k| {
+                    FirmwarePublicKey::from_hex(k)
+                        .ok_or_else(|| usage(format!("{k:?} is not an Ed25519 public key in hex")))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let text = String::from_utf8(read(&manifest)?)
+                .with_context(|| format!("{manifest:?} is not text"))?;
+            let signed: SignedManifest = serde_json::from_str(&text)
+                .map_err(|e| usage(format!("{manifest:?} is not a signed manifest: {e}")))?;
+            let bytes = read(&image)?;
+            let checked = signed
+                .verify(&trusted)
+                .and_then(|m| m.matches(&bytes).map(|()| m));
+            match checked {
+                Ok(m) => println!("ok: {} for {} signed by {}", m.version, m.model, signed.key),
+                Err(refusal) => anyhow::bail!("refused: {}: {refusal}", refusal.code()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn usage(message: String) -> anyhow::Error {
+    ConfigError::Invalid(message).into()
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| usage(format!("cannot read {path:?}: {e}")))
+}
+
+fn read_key(path: &Path) -> anyhow::Result<FirmwareKey> {
+    let text = String::from_utf8(read(path)?).unwrap_or_default();
+    let secret = lockergrid_protocol::from_hex::<32>(text.trim())
+        .ok_or_else(|| usage(format!("{path:?} holds no firmware secret key")))?;
+    Ok(FirmwareKey::from_secret(secret))
+}
