@@ -7,6 +7,7 @@ mod compartments;
 mod connections;
 mod devices;
 pub mod extract;
+mod firmware;
 mod notifications;
 pub mod openapi;
 mod parcels;
@@ -46,6 +47,8 @@ use tower_http::trace::TraceLayer;
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Largest plugin push accepted: a component of up to 8 MiB, base64-encoded, with its binding.
 pub const PLUGIN_BODY_LIMIT: usize = 12 * 1024 * 1024;
+/// The largest firmware image an upload may carry.
+pub const FIRMWARE_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// Limits the API enforces on every route.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +101,8 @@ pub struct App {
     pub devices: Arc<Devices>,
     /// The device registry and the CA that certifies its devices.
     pub fleet: Arc<crate::fleet::Fleet>,
+    /// The firmware images it holds for its lockers.
+    pub firmware: Arc<crate::firmware::FirmwareStore>,
     /// The channels notifications leave through.
     pub notifications: Arc<crate::notifications::Channels>,
     /// One push at a time, so the policy file is rewritten in order.
@@ -126,6 +131,8 @@ pub struct AppParts {
     pub devices: Arc<Devices>,
     /// The device registry.
     pub fleet: Arc<crate::fleet::Fleet>,
+    /// The firmware images.
+    pub firmware: Arc<crate::firmware::FirmwareStore>,
     /// The channels notifications leave through.
     pub notifications: Arc<crate::notifications::Channels>,
 }
@@ -149,6 +156,7 @@ impl App {
             node: parts.node,
             devices: parts.devices,
             fleet: parts.fleet,
+            firmware: parts.firmware,
             notifications: parts.notifications,
             push_lock: tokio::sync::Mutex::new(()),
         })
@@ -265,6 +273,12 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
         .route(
             "/v1/admin/revocations",
             get(tokens::revocations).post(tokens::revoke),
+        )
+        .route(
+            "/v1/admin/firmware",
+            get(firmware::list)
+                .post(firmware::upload)
+                .layer(DefaultBodyLimit::max(FIRMWARE_BODY_LIMIT)),
         )
         .route("/v1/admin/plugins/restore", post(plugins::restore))
         .route("/v1/admin/plugins/trusted-keys", post(plugins::trust_key))

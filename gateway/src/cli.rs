@@ -219,7 +219,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         CliCommand::Plugin { command } => plugin::run(command).await?,
         CliCommand::Device { command } => device::run(command).await?,
         CliCommand::Compartment { command } => compartment::run(command).await?,
-        CliCommand::Firmware { command } => firmware::run(command)?,
+        CliCommand::Firmware { command } => firmware::run(command).await?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use lockergrid_device_plane::{Identity, Kind};
 use lockergrid_model::{StationKind, StationRecord, StationStatus};
+use lockergrid_protocol::firmware::FirmwarePublicKey;
 use lockergrid_protocol::{CompartmentId, GeoPoint, Size, StationId};
 use lockergrid_store::StationSeed;
 use serde::Deserialize;
@@ -61,6 +62,16 @@ struct RawDeployConfig {
     plugins: Option<RawPlugins>,
     #[serde(default)]
     notifications: notifications::RawNotifications,
+    #[serde(default)]
+    firmware: RawFirmware,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFirmware {
+    /// Public keys (hex) whose firmware manifests the gateway takes.
+    #[serde(default)]
+    trusted_keys: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +191,8 @@ pub struct DeployConfig {
     pub station_info: BTreeMap<StationId, StationInfo>,
     /// How notifications are delivered.
     pub notifications: NotificationConfig,
+    /// The keys whose firmware manifests the gateway takes (`[firmware] trusted_keys`).
+    pub firmware_keys: Vec<FirmwarePublicKey>,
 }
 
 /// What a customer's message says about a station.
@@ -299,6 +312,18 @@ impl DeployConfig {
             edges,
             station_info,
             notifications,
+            firmware_keys: raw
+                .firmware
+                .trusted_keys
+                .iter()
+                .map(|k| {
+                    FirmwarePublicKey::from_hex(k).ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "[firmware] trusted_keys: {k:?} is not an Ed25519 public key in hex"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }

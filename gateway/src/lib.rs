@@ -13,6 +13,7 @@ pub mod config;
 pub mod contacts;
 pub mod devices;
 pub mod edge;
+pub mod firmware;
 pub mod fleet;
 pub mod metrics;
 pub mod notifications;

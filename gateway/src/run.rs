@@ -168,6 +168,10 @@ pub async fn start(
         node: node.clone(),
         devices: health.clone(),
         fleet,
+        firmware: Arc::new(
+            crate::firmware::FirmwareStore::open(&data_dir, deployment.firmware_keys.clone())
+                .context("cannot open the firmware store")?,
+        ),
         notifications: Arc::new(
             crate::notifications::Channels::new(deployment)
                 .context("cannot start the notification channels")?,

@@ -371,6 +371,22 @@ fn device_paths() -> Value {
             "responses": { "200": ok("The series", "TelemetrySeries"), "404": problem("No such station"),
                            "422": problem("Bad time, span or step") }
         })) },
+        "/v1/admin/firmware": {
+            "get": secured("operator", json!({
+                "operationId": "listFirmware",
+                "summary": "The firmware images the gateway holds, each with its signed manifest",
+                "responses": { "200": ok("Images", "FirmwareImages") }
+            })),
+            "post": secured("operator", json!({
+                "operationId": "uploadFirmware",
+                "summary": "Store a firmware image (the body) with its signed manifest (the lockergrid-manifest header, base64 of its JSON), once a trusted firmware key signed it and the bytes are the ones it names",
+                "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": { "201": ok("Stored", "SignedManifest"), "200": ok("Held already", "SignedManifest"),
+                               "409": problem("Another image has that model and version"),
+                               "413": problem("Larger than 32 MiB"),
+                               "422": problem("No trusted firmware key, no or a bad manifest header, or refused with its reason code") }
+            }))
+        },
         "/v1/admin/alerts": { "get": secured("operator", json!({
             "operationId": "listAlerts",
             "summary": "Alerts the site rules raised from lockers' telemetry, newest first",
@@ -487,6 +503,13 @@ fn device_schemas() -> Value {
             "station": { "type": "string" }, "from": ts, "to": ts,
             "step": { "type": "string", "enum": ["raw", "1m", "1h"] },
             "points": { "type": "array", "items": { "type": "object", "description": "A raw sample (at, battery_percent, mains, tamper, doors_open, queued_events, temperatures) or a rollup (start, samples, and min/max/sum/n of each reading)" } } } },
+        "SignedManifest": { "type": "object", "properties": {
+            "manifest": { "type": "object", "properties": {
+                "version": { "type": "string" }, "model": { "type": "string" },
+                "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "size": { "type": "integer" },
+                "min_version": { "type": "string" }, "counter": { "type": "integer" } } },
+            "key": { "type": "string" }, "signature": { "type": "string" } } },
+        "FirmwareImages": { "type": "object", "properties": { "images": { "type": "array", "items": { "$ref": "#/components/schemas/SignedManifest" } } } },
         "Alerts": { "type": "object", "properties": { "alerts": { "type": "array", "items": { "$ref": "#/components/schemas/Alert" } } } },
         "LockdownState": { "type": "object", "properties": {
             "station": { "type": "string" }, "status": { "type": "string" },

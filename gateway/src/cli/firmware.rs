@@ -4,8 +4,10 @@
 //! holding the public key verifies an image against it, with the reason code a locker would
 //! report for a refusal.
 
+use super::remote::{Gateway, call};
 use crate::config::ConfigError;
 use anyhow::Context;
+use base64::Engine as _;
 use clap::Subcommand;
 use lockergrid_protocol::firmware::{
     FirmwareKey, FirmwareManifest, FirmwarePublicKey, FirmwareVersion, SignedManifest,
@@ -15,6 +17,22 @@ use std::path::{Path, PathBuf};
 /// What `lockergrid firmware` can do.
 #[derive(Debug, Subcommand)]
 pub enum FirmwareCommand {
+    /// Upload an image with its signed manifest to a running gateway.
+    Upload {
+        #[command(flatten)]
+        at: Gateway,
+        /// The image.
+        #[arg(long)]
+        image: PathBuf,
+        /// Its signed manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+    },
+    /// List the images a running gateway holds.
+    List {
+        #[command(flatten)]
+        at: Gateway,
+    },
     /// Create a firmware signing key; prints the public key nodes and lockers trust.
     Keygen {
         /// Where to write the secret key (created with mode 0600, never overwritten).
@@ -60,8 +78,40 @@ pub enum FirmwareCommand {
 }
 
 /// Runs one `firmware` command.
-pub fn run(command: FirmwareCommand) -> anyhow::Result<()> {
+pub async fn run(command: FirmwareCommand) -> anyhow::Result<()> {
     match command {
+        FirmwareCommand::Upload {
+            at,
+            image,
+            manifest,
+        } => {
+            let header = base64::engine::general_purpose::STANDARD.encode(read(&manifest)?);
+            let bytes = read(&image)?;
+            let answer = send(&at, bytes, header).await?;
+            println!(
+                "{} {} stored at the gateway",
+                answer["manifest"]["model"].as_str().unwrap_or("?"),
+                answer["manifest"]["version"].as_str().unwrap_or("?")
+            );
+        }
+        FirmwareCommand::List { at } => {
+            let answer = call(&at, reqwest::Method::GET, "/v1/admin/firmware", None).await?;
+            println!(
+                "{:<24} {:<10} {:>10} {:>8} sha256",
+                "model", "version", "bytes", "counter"
+            );
+            for image in answer["images"].as_array().into_iter().flatten() {
+                let m = &image["manifest"];
+                println!(
+                    "{:<24} {:<10} {:>10} {:>8} {}",
+                    m["model"].as_str().unwrap_or("?"),
+                    m["version"].as_str().unwrap_or("?"),
+                    m["size"],
+                    m["counter"],
+                    m["sha256"].as_str().unwrap_or("?")
+                );
+            }
+        }
         FirmwareCommand::Keygen { out } => {
             let secret: [u8; 32] = rand::random();
             super::secret_key::create(&out, &lockergrid_protocol::to_hex(&secret))?;
@@ -115,6 +165,21 @@ pub fn run(command: FirmwareCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Posts an image with its manifest header; the gateway's answer, or its refusal (exit 64 for
+/// a 4xx).
+async fn send(at: &Gateway, image: Vec<u8>, header: String) -> anyhow::Result<serde_json::Value> {
+    let url = at.url("/v1/admin/firmware");
+    let response = at
+        .request(reqwest::Method::POST, &url)
+        .header("lockergrid-manifest", header)
+        .header("content-type", "application/octet-stream")
+        .body(image)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    super::remote::answer(&url, response).await
 }
 
 fn usage(message: String) -> anyhow::Error {

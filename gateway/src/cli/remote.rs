@@ -17,6 +17,20 @@ pub struct Gateway {
     token: String,
 }
 
+impl Gateway {
+    /// The URL of `path` there.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.trim_end_matches('/'))
+    }
+
+    /// A request to `url` with the operator token.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, url)
+            .bearer_auth(&self.token)
+    }
+}
+
 /// Calls `path` on the gateway; a refusal is the gateway's problem detail, exit 64 when the
 /// request was wrong (4xx).
 pub async fn call(
@@ -25,10 +39,8 @@ pub async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let url = format!("{}{path}", at.gateway.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(&at.token);
+    let url = at.url(path);
+    let mut request = at.request(method, &url);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -36,6 +48,11 @@ pub async fn call(
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
+    answer(&url, response).await
+}
+
+/// The JSON of a success, or the gateway's problem detail as the error (exit 64 for a 4xx).
+pub async fn answer(url: &str, response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let answer: Value = response.json().await.unwrap_or_default();
     if status.is_success() {

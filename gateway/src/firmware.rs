@@ -1,0 +1,114 @@
+//! The firmware images a gateway holds for its lockers: each stored under
+//! `<data_dir>/firmware/` through a cap-std handle, as `<model>-<version>.img` beside its signed
+//! manifest `<model>-<version>.json`, only once a key of `[firmware] trusted_keys` signed the
+//! manifest and the bytes are the ones it names.
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use lockergrid_files::{Mode, write_atomic};
+use lockergrid_protocol::firmware::{FirmwarePublicKey, FirmwareRefusal, SignedManifest};
+use std::path::Path;
+
+/// Why an image was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum FirmwareError {
+    /// The gateway trusts no firmware key.
+    #[error("no firmware key is trusted here: list one under [firmware] trusted_keys")]
+    NoTrustedKey,
+    /// The manifest or the image is refused, with its reason code.
+    #[error("{code}: {refusal}", code = .refusal.code())]
+    Refused {
+        /// Why.
+        refusal: FirmwareRefusal,
+    },
+    /// A model name that cannot name a file.
+    #[error("model {0:?} must be 1-64 characters of a-z, 0-9, '-', '_', '.'")]
+    BadModel(String),
+    /// Another image has that model and version.
+    #[error("another image is stored as {0}")]
+    Conflict(String),
+    /// The directory could not be read or written.
+    #[error("firmware store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The gateway's firmware images.
+pub struct FirmwareStore {
+    dir: Dir,
+    trusted: Vec<FirmwarePublicKey>,
+}
+
+impl FirmwareStore {
+    /// Opens (creating it, 0700) `<data_dir>/firmware`, taking manifests of `trusted` keys.
+    pub fn open(
+        data_dir: &Path,
+        trusted: Vec<FirmwarePublicKey>,
+    ) -> std::io::Result<FirmwareStore> {
+        let path = data_dir.join("firmware");
+        lockergrid_files::private_dir(&path)?;
+        Ok(FirmwareStore {
+            dir: Dir::open_ambient_dir(&path, ambient_authority())?,
+            trusted,
+        })
+    }
+
+    /// Verifies `signed` and `image` and stores both; `false` when that very image was stored
+    /// already.
+    pub fn add(&self, signed: &SignedManifest, image: &[u8]) -> Result<bool, FirmwareError> {
+        if self.trusted.is_empty() {
+            return Err(FirmwareError::NoTrustedKey);
+        }
+        let manifest = signed
+            .verify(&self.trusted)
+            .map_err(|refusal| FirmwareError::Refused { refusal })?;
+        manifest
+            .matches(image)
+            .map_err(|refusal| FirmwareError::Refused { refusal })?;
+        let name = file_stem(&manifest.model, &manifest.version.to_string())?;
+        let json = format!("{name}.json");
+        if let Ok(bytes) = self.dir.read(&json) {
+            let held: Option<SignedManifest> = serde_json::from_slice(&bytes).ok();
+            return match held {
+                Some(held) if held.manifest == *manifest => Ok(false),
+                _ => Err(FirmwareError::Conflict(name)),
+            };
+        }
+        // The image first: a manifest on disk always has its image beside it.
+        write_atomic(&self.dir, &format!("{name}.img"), image, Mode::Private)?;
+        let text = serde_json::to_vec_pretty(signed).map_err(std::io::Error::other)?;
+        write_atomic(&self.dir, &json, &text, Mode::Private)?;
+        Ok(true)
+    }
+
+    /// Every stored image's signed manifest, by model and version.
+    pub fn list(&self) -> Result<Vec<SignedManifest>, FirmwareError> {
+        let mut found = Vec::new();
+        for entry in self.dir.entries()? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str().filter(|n| n.ends_with(".json")) else {
+                continue;
+            };
+            if let Ok(signed) = serde_json::from_slice::<SignedManifest>(&self.dir.read(name)?) {
+                found.push(signed);
+            }
+        }
+        found.sort_by(|a, b| {
+            (&a.manifest.model, a.manifest.version).cmp(&(&b.manifest.model, b.manifest.version))
+        });
+        Ok(found)
+    }
+}
+
+/// `<model>-<version>`, with the model checked to be safe in a file name.
+fn file_stem(model: &str, version: &str) -> Result<String, FirmwareError> {
+    let ok = !model.is_empty()
+        && model.len() <= 64
+        && model.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
+        && !model.starts_with('.');
+    if !ok {
+        return Err(FirmwareError::BadModel(model.to_owned()));
+    }
+    Ok(format!("{model}-{version}"))
+}
