@@ -148,6 +148,26 @@ pub(super) struct Override {
     minutes: u32,
 }
 
+impl Override {
+    /// The operator's bounded leave this asks for, from now.
+    fn leave(&self, app: &App, caller: &Caller) -> Result<SiteRulesOverride, ApiError> {
+        let reason = reason(&self.reason)?;
+        if !(1..=MAX_OVERRIDE_MINUTES).contains(&self.minutes) {
+            return Err(ApiError::invalid(format!(
+                "minutes must be between 1 and {MAX_OVERRIDE_MINUTES}"
+            )));
+        }
+        Ok(SiteRulesOverride {
+            by: caller.claims.sub.clone(),
+            reason: reason.to_owned(),
+            until: app
+                .store
+                .now()
+                .plus(Duration::from_secs(u64::from(self.minutes) * 60)),
+        })
+    }
+}
+
 /// Lets a station open for `minutes` while its site rules cannot answer (their plugin fails or
 /// is out of service), where they would otherwise keep it shut; in the access log, and named in
 /// the entry of every door it opens.
@@ -159,20 +179,7 @@ pub(super) async fn override_site_rules(
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
     let id: StationId = path_id(&raw, "station")?;
-    let reason = reason(&body.reason)?;
-    if !(1..=MAX_OVERRIDE_MINUTES).contains(&body.minutes) {
-        return Err(ApiError::invalid(format!(
-            "minutes must be between 1 and {MAX_OVERRIDE_MINUTES}"
-        )));
-    }
-    let leave = SiteRulesOverride {
-        by: caller.claims.sub.clone(),
-        reason: reason.to_owned(),
-        until: app
-            .store
-            .now()
-            .plus(Duration::from_secs(u64::from(body.minutes) * 60)),
-    };
+    let leave = body.leave(&app, &caller)?;
     let known = app
         .store
         .override_site_rules(id.clone(), Some(leave.clone()), caller.actor())
@@ -211,20 +218,7 @@ pub(super) async fn override_lockdown(
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
     let id: StationId = path_id(&raw, "station")?;
-    let reason = reason(&body.reason)?;
-    if !(1..=MAX_OVERRIDE_MINUTES).contains(&body.minutes) {
-        return Err(ApiError::invalid(format!(
-            "minutes must be between 1 and {MAX_OVERRIDE_MINUTES}"
-        )));
-    }
-    let leave = SiteRulesOverride {
-        by: caller.claims.sub.clone(),
-        reason: reason.to_owned(),
-        until: app
-            .store
-            .now()
-            .plus(Duration::from_secs(u64::from(body.minutes) * 60)),
-    };
+    let leave = body.leave(&app, &caller)?;
     let change = LockdownChange::Technician(Some(leave));
     let station = app
         .store
