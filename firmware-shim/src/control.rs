@@ -105,6 +105,29 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
                 .map(|()| None)
         }),
         "jam" => compartment(first).map(|c| sim.jam(&c)).map(|()| None),
+        "wear" => second
+            .and_then(|p| p.parse::<f64>().ok())
+            .filter(|p| p.is_finite())
+            .ok_or_else(|| {
+                "wear battery <points a day>, or wear <compartment> <°C a day>?".to_string()
+            })
+            .and_then(|per_day| match first {
+                Some("battery") => {
+                    sim.wear_battery(per_day);
+                    Ok(None)
+                }
+                other => compartment(other).and_then(|c| {
+                    sim.drift_temperature(&c, per_day)
+                        .map_err(|e| e.to_string())
+                        .map(|()| None)
+                }),
+            }),
+        "age" => first
+            .and_then(|d| d.parse::<f64>().ok())
+            .filter(|d| d.is_finite() && *d >= 0.0 && *d <= 3_650.0)
+            .ok_or_else(|| "age by how many days (0 to 3650)?".to_string())
+            .map(|days| sim.age(days))
+            .map(|()| None),
         "battery" => first
             .and_then(|p| p.parse::<u8>().ok())
             .filter(|p| *p <= 100)
@@ -187,5 +210,40 @@ mod tests {
                 Sensed::Tamper(true),
             ]
         );
+    }
+
+    #[test]
+    fn worn_hardware_ages_a_battery_and_a_cooled_compartment_and_nonsense_is_refused() {
+        let cool = CompartmentId::new("ams-zuid:S001").unwrap();
+        let sim = Mutex::new(SimLocker::new([cool.clone()]));
+        let (_tx, status) = watch::channel(Status::default());
+        let run = |line: &str| apply(line, &sim, &status);
+        assert_eq!(run("temp ams-zuid:S001 5"), "ok");
+        assert_eq!(run("wear battery 1.5"), "ok");
+        assert_eq!(run("wear ams-zuid:S001 0.25"), "ok");
+        assert_eq!(run("age 10"), "ok");
+        let mut worn = sim.lock().unwrap();
+        assert_eq!(worn.battery_percent(), 85, "15 points of capacity gone");
+        worn.set_battery(100);
+        assert_eq!(
+            worn.battery_percent(),
+            85,
+            "a full charge reaches what is left"
+        );
+        assert_eq!(
+            worn.drain().last(),
+            Some(&Sensed::Temperature(cool, 7.5)),
+            "2.5 °C warmer after ten days"
+        );
+        drop(worn);
+        for bad in [
+            "wear",
+            "wear battery fast",
+            "wear nope:X001 1",
+            "age -1",
+            "age forever",
+        ] {
+            assert!(run(bad).starts_with("error "), "{bad:?}: {}", run(bad));
+        }
     }
 }

@@ -27,6 +27,19 @@ pub struct SimLocker {
     battery_percent: u8,
     jammed: Option<CompartmentId>,
     sensed: Vec<Sensed>,
+    wear: Wear,
+}
+
+/// How the simulated hardware wears out as it ages ([`SimLocker::age`]): a battery that holds
+/// less charge each day, a compartment whose cooling loses its grip.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Wear {
+    /// Points of battery capacity lost a day.
+    pub battery_per_day: f64,
+    /// °C a day each drifting compartment's temperature moves.
+    pub drift_per_day: BTreeMap<CompartmentId, f64>,
+    /// Capacity lost so far, in points.
+    lost: f64,
 }
 
 /// Why a simulated person could not do something.
@@ -69,6 +82,39 @@ impl SimLocker {
             battery_percent: 100,
             jammed: None,
             sensed: Vec::new(),
+            wear: Wear::default(),
+        }
+    }
+
+    /// From now on the battery loses `per_day` points of capacity a day of [`SimLocker::age`].
+    pub fn wear_battery(&mut self, per_day: f64) {
+        self.wear.battery_per_day = per_day.max(0.0);
+    }
+
+    /// From now on `id`'s temperature moves `per_day` °C a day of [`SimLocker::age`].
+    pub fn drift_temperature(&mut self, id: &CompartmentId, per_day: f64) -> Result<(), SimError> {
+        self.get(id)?;
+        self.wear.drift_per_day.insert(id.clone(), per_day);
+        Ok(())
+    }
+
+    /// Ages the hardware by `days`: the battery's capacity (what a full charge reaches) falls
+    /// and drifting compartments move, as the wear set says; the thermometers report it.
+    pub fn age(&mut self, days: f64) {
+        self.wear.lost = (self.wear.lost + self.wear.battery_per_day * days).min(100.0);
+        let capacity = (100.0 - self.wear.lost).round() as u8;
+        self.battery_percent = self.battery_percent.min(capacity);
+        let drifts: Vec<(CompartmentId, f64)> = self
+            .wear
+            .drift_per_day
+            .iter()
+            .map(|(c, d)| (c.clone(), *d))
+            .collect();
+        for (id, per_day) in drifts {
+            if let Some(c) = self.compartments.get_mut(&id) {
+                c.temperature_c += (per_day * days) as f32;
+                self.sensed.push(Sensed::Temperature(id, c.temperature_c));
+            }
         }
     }
 
@@ -156,9 +202,11 @@ impl SimLocker {
         }
     }
 
-    /// The battery's charge is now `percent` (clamped to 100): the next heartbeat reports it.
+    /// The battery's charge is now `percent` (up to what its worn capacity holds): the next
+    /// heartbeat reports it.
     pub fn set_battery(&mut self, percent: u8) {
-        self.battery_percent = percent.min(100);
+        let capacity = (100.0 - self.wear.lost).round() as u8;
+        self.battery_percent = percent.min(capacity);
     }
 
     /// Compartments whose latch is released while the door is still shut: a person may open them.
