@@ -290,15 +290,46 @@ async fn demo_inbox(deployment: &DeployConfig) -> anyhow::Result<Option<DemoInbo
     Ok(Some(inbox))
 }
 
+/// Waits (ten seconds at most) until `edge` mirrors the registry entries of its `stations`, so
+/// its lockers are admitted at their first connection; after that they would be on a retry.
+async fn mirrored(edge: &RunningEdge, stations: usize) {
+    let store = edge.store();
+    let mut changed = store.devices_changed();
+    let all = async {
+        while store.devices().map_or(0, |d| d.len()) < stations {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), all)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "an edge node has not synced its lockers' registry entries yet; they connect once it has"
+        );
+    }
+}
+
 async fn up(deployment: &DeployConfig) -> anyhow::Result<()> {
     let gateway = run::start(deployment, GatewayOptions::default()).await?;
     let inbox = demo_inbox(deployment).await?;
+    // Every locker is in the registry before the edge nodes start, so their first sync brings
+    // the entries they admit their lockers by.
+    for seed in &deployment.stations {
+        crate::simulated::provision(&gateway.app.fleet, &seed.record.id, &gateway.data_dir)
+            .await
+            .with_context(|| format!("provisioning the simulated locker of {}", seed.record.id))?;
+    }
     let mut edges = Vec::new();
     for node in &deployment.edges {
         let mut launch = EdgeLaunch::new(deployment, &node.id)?;
         launch.gateway = gateway.devices_addr;
         launch.enrol(&gateway.data_dir)?;
-        edges.push((node.id.as_str(), launch.start().await?));
+        let edge = launch.start().await?;
+        mirrored(&edge, node.stations.len()).await;
+        edges.push((node.id.as_str(), edge));
     }
     let running: Vec<(&str, &RunningEdge)> = edges.iter().map(|(id, e)| (*id, e)).collect();
     let lockers = crate::simulated::start_deployment(
