@@ -105,6 +105,17 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The severity as the API, the metrics and the access log name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// Something an operator should know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {

@@ -247,10 +247,11 @@ pub(super) async fn end_lockdown_override(
     ))
 }
 
+/// A body that carries only an operator's reason.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ClearLockdown {
-    reason: String,
+pub(super) struct ReasonBody {
+    pub(super) reason: String,
 }
 
 /// Clears a station's lock-down once it was inspected: its doors open again and it is back in
@@ -259,7 +260,7 @@ pub(super) async fn clear_lockdown(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiPath(raw): ApiPath,
-    ApiJson(body): ApiJson<ClearLockdown>,
+    ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
     let id: StationId = path_id(&raw, "station")?;

@@ -2,7 +2,7 @@
 //! return inside names the compartment of the same station a technician moves it into.
 
 use super::App;
-use super::admin::reason;
+use super::admin::{ReasonBody, reason};
 use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use crate::auth::Role;
@@ -44,18 +44,12 @@ pub(super) async fn out_of_service(
     })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct InServiceBody {
-    reason: String,
-}
-
 /// Puts a compartment in maintenance back in service.
 pub(super) async fn in_service(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiPath(raw): ApiPath,
-    ApiJson(body): ApiJson<InServiceBody>,
+    ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
     let id: CompartmentId = path_id(&raw, "compartment")?;

@@ -3,7 +3,7 @@
 //! decommission it.
 
 use super::App;
-use super::admin::reason;
+use super::admin::{ReasonBody, reason};
 use super::extract::{ApiJson, ApiPath, Caller, path_id};
 use super::problem::ApiError;
 use crate::auth::Role;
@@ -104,18 +104,12 @@ pub(super) async fn provision(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct OrderBody {
-    reason: String,
-}
-
 async fn order(
     app: &App,
     caller: &Caller,
     raw: &str,
     change: DeviceChange,
-    body: &OrderBody,
+    body: &ReasonBody,
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(app, &[Role::Operator], None).await?;
     let id: LockerId = path_id(raw, "device")?;
@@ -129,7 +123,7 @@ pub(super) async fn suspend(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiPath(raw): ApiPath,
-    ApiJson(body): ApiJson<OrderBody>,
+    ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     order(&app, &caller, &raw, DeviceChange::Suspended, &body).await
 }
@@ -139,7 +133,7 @@ pub(super) async fn resume(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiPath(raw): ApiPath,
-    ApiJson(body): ApiJson<OrderBody>,
+    ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     order(&app, &caller, &raw, DeviceChange::Resumed, &body).await
 }
@@ -150,7 +144,7 @@ pub(super) async fn decommission(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiPath(raw): ApiPath,
-    ApiJson(body): ApiJson<OrderBody>,
+    ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.permit(&app, &[Role::Operator], None).await?;
     let id: LockerId = path_id(&raw, "device")?;

@@ -6,7 +6,7 @@
 
 use super::DeviceMetrics;
 use super::metrics::AlertLabels;
-use lockergrid_model::{AlertStatus, Sample, Severity};
+use lockergrid_model::{AlertStatus, Sample};
 use lockergrid_node::Node;
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::message::TelemetryMessage;
@@ -96,7 +96,7 @@ async fn run(
                         tracing::warn!(%station, code = %alert.code, status, message = %alert.message, "alert");
                         let labels = AlertLabels {
                             status,
-                            severity: severity(alert.severity),
+                            severity: alert.severity.as_str(),
                         };
                         metrics.alert_changes.get_or_create(&labels).inc();
                     }
@@ -191,19 +191,11 @@ fn count_open(store: &lockergrid_store::Store, metrics: &DeviceMetrics) {
                 };
                 let labels = AlertLabels {
                     status,
-                    severity: severity(level),
+                    severity: level.as_str(),
                 };
                 metrics.alerts.get_or_create(&labels).set(n as i64);
             }
         }
         Err(e) => tracing::error!(error = %e, "alerts not counted"),
-    }
-}
-
-fn severity(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
     }
 }

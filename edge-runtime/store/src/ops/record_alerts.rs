@@ -84,7 +84,12 @@ impl Writer {
             };
             ALERTS_V1.put(&mut tx.alerts, alert.id.as_str(), &alert)?;
             OPEN_ALERTS_V1.put(&mut tx.open_alerts, key.as_str(), &alert.id)?;
-            let outcome = format!("{} {}: {}", severity(&alert), alert.code, alert.message);
+            let outcome = format!(
+                "{} {}: {}",
+                alert.severity.as_str(),
+                alert.code,
+                alert.message
+            );
             let entry = Draft::new(
                 actor.clone(),
                 "alert_raised",
@@ -152,13 +157,5 @@ impl Writer {
         let key = AlertRecord::open_key(&alert.station, &alert.source, &alert.code);
         tx.open_alerts.remove(key.as_str())?;
         Ok(Some(alert))
-    }
-}
-
-fn severity(alert: &AlertRecord) -> &'static str {
-    match alert.severity {
-        lockergrid_model::Severity::Info => "info",
-        lockergrid_model::Severity::Warning => "warning",
-        lockergrid_model::Severity::Critical => "critical",
     }
 }
