@@ -9,6 +9,7 @@ pub mod control;
 pub mod hardware;
 pub mod queue;
 pub mod sim;
+pub mod slots;
 pub mod state;
 pub mod tls;
 pub mod verify;

@@ -37,6 +37,8 @@ impl Authority {
             | DeviceEvent::CodeRejectedOffline { .. } => true,
             // Whether a device goes active is the registry's, which only the gateway writes.
             DeviceEvent::SelfTest { .. } => false,
+            // Rollouts are the gateway's: it counts each locker's outcome.
+            DeviceEvent::Firmware { .. } => false,
             // A door no command released (after a pickup the locker decided alone) changes
             // nothing but the record. One naming a command the edge node does not know, and a
             // tamper alarm (which takes the station out of service), wait for the gateway: the

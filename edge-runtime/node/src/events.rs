@@ -1,12 +1,13 @@
 //! A locker's events, applied once through the node's inbox: a code typed on its keypad, a door
-//! opening and closing, a pickup or a refusal it decided alone, its tamper switch, its self-test. What the node then does
+//! opening and closing, a pickup or a refusal it decided alone, its tamper switch, its self-test, its firmware updates. What the node then does
 //! outside the store (alerts, answering a courier who waits for the door) is the caller's, from
 //! the [`Effect`] it is handed.
 
 use crate::{Authority, CodeEntry, CodeRefused, Entered, Node, locker_actor};
 use lockergrid_model::{Actor, CommandRecord, Reading, StationStatus, Telemetry, World};
 use lockergrid_protocol::StationId;
-use lockergrid_protocol::message::{DeviceEvent, EventMessage};
+use lockergrid_protocol::firmware::FirmwareVersion;
+use lockergrid_protocol::message::{DeviceEvent, EventMessage, FirmwareOutcome};
 use lockergrid_store::{
     Applied, ChangeError, DoorClosed, DoorClosedEvent, LockdownChange, OfflinePickup,
     OfflineRejection, SelfTest, SelfTested, SettledEvent, StatusChange,
@@ -52,6 +53,17 @@ pub enum Effect {
     },
     /// The locker's self-test was recorded.
     SelfTest(SelfTested),
+    /// The locker reported a step of a firmware update (recorded in the access log).
+    Firmware {
+        /// The image's version.
+        version: FirmwareVersion,
+        /// The image's SHA-256.
+        sha256: String,
+        /// What became of it.
+        outcome: FirmwareOutcome,
+        /// The locker's reason code, for a refusal or a roll-back.
+        reason: Option<String>,
+    },
 }
 
 impl Node {
@@ -180,6 +192,28 @@ impl Node {
                     actor,
                 };
                 Ok(Effect::SelfTest(self.store.device_self_test(test).await?))
+            }
+            DeviceEvent::Firmware {
+                version,
+                sha256,
+                outcome,
+                reason,
+                detail: _,
+            } => {
+                let said = match reason {
+                    Some(reason) => format!("{}: {reason}", outcome.as_str()),
+                    None => outcome.as_str().to_owned(),
+                };
+                let target = format!("firmware {version}");
+                self.store
+                    .settle_event(settled("firmware", &target, &said))
+                    .await?;
+                Ok(Effect::Firmware {
+                    version: *version,
+                    sha256: sha256.clone(),
+                    outcome: *outcome,
+                    reason: reason.clone(),
+                })
             }
         }
     }

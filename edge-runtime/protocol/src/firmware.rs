@@ -60,6 +60,11 @@ impl<'de> Deserialize<'de> for FirmwareVersion {
     }
 }
 
+/// The SHA-256 of `bytes`, lowercase hex, as manifests name it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    to_hex(&Sha256::digest(bytes))
+}
+
 /// What an image is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirmwareManifest {
@@ -161,7 +166,7 @@ impl FirmwareManifest {
         FirmwareManifest {
             version,
             model,
-            sha256: to_hex(&Sha256::digest(image)),
+            sha256: sha256_hex(image),
             size: image.len() as u64,
             min_version,
             counter,
@@ -203,7 +208,7 @@ impl FirmwareManifest {
                 want: self.size,
             });
         }
-        let digest = to_hex(&Sha256::digest(image));
+        let digest = sha256_hex(image);
         if digest != self.sha256 {
             return Err(FirmwareRefusal::DigestMismatch(digest));
         }

@@ -3,6 +3,7 @@
 //! [`MESSAGE_VERSION`]; a receiver refuses a version it does not know.
 
 use crate::command::SignedCommand;
+use crate::firmware::FirmwareVersion;
 use crate::ids::{CompartmentId, LockerId};
 use crate::lockout::Lockout;
 use crate::time::Timestamp;
@@ -93,6 +94,52 @@ pub enum DeviceEvent {
         /// passed.
         failures: Vec<String>,
     },
+    /// What became of a firmware image offered to the locker (docs/protocol.md "Firmware"):
+    /// refused with a reason code, installed in the inactive slot and booting on trial,
+    /// confirmed after its health check, or rolled back by the locker itself with a reason code.
+    /// The version a locker runs is the one its heartbeat names after boot, never this report.
+    Firmware {
+        /// The image's version.
+        version: FirmwareVersion,
+        /// The image's SHA-256, hex.
+        sha256: String,
+        /// What became of it.
+        outcome: FirmwareOutcome,
+        /// The reason code of a refusal or a roll-back (see [`crate::firmware::FirmwareRefusal::code`]
+        /// and docs/protocol.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// For people: what exactly went wrong.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+}
+
+/// The steps of a firmware update a locker reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirmwareOutcome {
+    /// Not installed; nothing was written to the inactive slot.
+    Refused,
+    /// Verified and written to the inactive slot; the locker reboots into it on trial.
+    Installed,
+    /// It passed its health check and is the locker's firmware now.
+    Confirmed,
+    /// It failed (boot attempts used up, health check failed, image corrupt): the locker went
+    /// back to the slot it ran before.
+    RolledBack,
+}
+
+impl FirmwareOutcome {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirmwareOutcome::Refused => "refused",
+            FirmwareOutcome::Installed => "installed",
+            FirmwareOutcome::Confirmed => "confirmed",
+            FirmwareOutcome::RolledBack => "rolled_back",
+        }
+    }
 }
 
 /// A heartbeat with the locker's readings, on `lockers/{id}/telemetry`. Only the newest matters;

@@ -23,7 +23,8 @@ use lockergrid_node::{CodeCaches, Effect, Handled, Node, record_audit};
 use lockergrid_node::{command_event, locker_actor, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{
-    AckMessage, DeviceEvent, Downlink, EventMessage, MESSAGE_VERSION, TelemetryMessage,
+    AckMessage, DeviceEvent, Downlink, EventMessage, FirmwareOutcome, MESSAGE_VERSION,
+    TelemetryMessage,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
@@ -618,6 +619,7 @@ impl LockerTask {
             DeviceEvent::OfflinePickup { .. } => "offline_pickup",
             DeviceEvent::CodeRejectedOffline { .. } => "code_rejected_offline",
             DeviceEvent::SelfTest { .. } => "self_test",
+            DeviceEvent::Firmware { .. } => "firmware",
         };
         let id = event.id.clone();
         let result = match self.node.on_event(station, event).await {
@@ -692,6 +694,25 @@ impl LockerTask {
                 format!("a locker not in the registry reported a self-test (event {event})"),
             ),
             Effect::SelfTest(SelfTested::Duplicate) => {}
+            Effect::Firmware {
+                version,
+                outcome,
+                reason,
+                ..
+            } => match outcome {
+                FirmwareOutcome::Refused | FirmwareOutcome::RolledBack => {
+                    let reason = reason.as_deref().unwrap_or("unknown");
+                    self.devices().alert(
+                        station,
+                        now,
+                        "firmware-failed",
+                        format!("firmware {version} {}: {reason}", outcome.as_str()),
+                    );
+                }
+                FirmwareOutcome::Installed | FirmwareOutcome::Confirmed => {
+                    tracing::info!(%station, %version, outcome = outcome.as_str(), "firmware update");
+                }
+            },
         }
     }
 
