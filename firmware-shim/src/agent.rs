@@ -4,11 +4,14 @@
 
 use crate::hardware::{Door, Hardware, Sensed};
 use crate::queue::{EventQueue, QueueError};
+use crate::slots::{SlotError, Slots};
 use crate::state::write_atomic;
+use crate::update::{AbortOnDrop, Update};
 use crate::verify::{CommandGate, GateError};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use lockergrid_protocol::command::{Action, CachedCode, CommandPublicKey, SignedCommand};
+use lockergrid_protocol::firmware::{FirmwarePublicKey, FirmwareVersion};
 use lockergrid_protocol::message::{
     AckMessage, DeviceEvent, Downlink, MESSAGE_VERSION, Outcome, TelemetryMessage,
 };
@@ -54,6 +57,39 @@ pub struct AgentOptions {
     /// The locker's clock, which command windows are checked against ([`system_clock`] on a
     /// real controller; a simulation may follow its deployment's clock).
     pub clock: Clock,
+    /// What it needs to take firmware updates.
+    pub firmware: FirmwareOptions,
+}
+
+/// How a locker takes firmware updates.
+#[derive(Clone, Debug)]
+pub struct FirmwareOptions {
+    /// Its hardware model: an image for another is refused.
+    pub model: String,
+    /// The firmware keys whose manifests it installs (none: it installs nothing).
+    pub trusted: Vec<FirmwarePublicKey>,
+    /// How long a new image has, from its boot, to pass its health check.
+    pub health_window: Duration,
+}
+
+/// The simulated locker's hardware model.
+pub const SIM_MODEL: &str = "lockergrid-sim-1";
+
+impl Default for FirmwareOptions {
+    fn default() -> FirmwareOptions {
+        FirmwareOptions {
+            model: SIM_MODEL.into(),
+            trusted: Vec::new(),
+            health_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The version of the factory image: this build.
+pub fn factory_version() -> FirmwareVersion {
+    env!("CARGO_PKG_VERSION")
+        .parse()
+        .unwrap_or(FirmwareVersion(0, 0, 0))
 }
 
 /// A source of the current time.
@@ -81,6 +117,9 @@ pub enum AgentError {
     /// The state directory cannot be used.
     #[error("state directory: {0}")]
     State(std::io::Error),
+    /// The firmware slots cannot be used.
+    #[error(transparent)]
+    Slots(#[from] SlotError),
 }
 
 /// What the locker is doing, for its heartbeat and for a person watching the simulation.
@@ -104,6 +143,12 @@ pub struct Status {
     pub refused_codes: u64,
     /// Out of service by the node's command.
     pub out_of_service: bool,
+    /// The firmware version it booted.
+    pub firmware: String,
+    /// The image it booted is on trial (not yet confirmed by its health check).
+    pub on_trial: bool,
+    /// Boots since start (the first included).
+    pub boots: u64,
 }
 
 /// A locker's cache of its station's active codes and the key they are hashed with, as the last
@@ -122,21 +167,23 @@ struct CodeCache {
     locked_down: bool,
 }
 
-struct Agent<H> {
-    options: AgentOptions,
-    hardware: Arc<Mutex<H>>,
+pub(crate) struct Agent<H> {
+    pub(crate) options: AgentOptions,
+    pub(crate) hardware: Arc<Mutex<H>>,
     gate: CommandGate,
-    queue: EventQueue,
+    pub(crate) queue: EventQueue,
     state: Dir,
     codes: CodeCache,
-    client: AsyncClient,
+    pub(crate) client: AsyncClient,
     /// The unlock command that released each compartment whose door has not closed yet.
-    unlocked: HashMap<CompartmentId, String>,
+    pub(crate) unlocked: HashMap<CompartmentId, String>,
     tamper: bool,
     mains: bool,
     temperatures: BTreeMap<CompartmentId, f32>,
     heartbeat_seq: u64,
-    status: watch::Sender<Status>,
+    pub(crate) status: watch::Sender<Status>,
+    /// The firmware slots, the image it booted, and the update under way.
+    pub(crate) update: Update,
 }
 
 /// What the connection task reports.
@@ -182,7 +229,8 @@ async fn drive(mut events: EventLoop, to_agent: tokio::sync::mpsc::Sender<Link>)
 }
 
 /// Runs the locker until the process ends; returns only when its state directory fails.
-/// `status` reports what it is doing.
+/// `status` reports what it is doing. Each boot runs the slot the boot record names; a new
+/// image that passes its health check is confirmed, one that does not goes back by itself.
 pub async fn run<H: Hardware + 'static>(
     options: AgentOptions,
     hardware: Arc<Mutex<H>>,
@@ -192,6 +240,43 @@ pub async fn run<H: Hardware + 'static>(
     lockergrid_files::private_dir(&options.state_dir).map_err(AgentError::State)?;
     let state = Dir::open_ambient_dir(&options.state_dir, ambient_authority())
         .map_err(AgentError::State)?;
+    let mut slots = Slots::open(
+        &state,
+        &options.firmware.model,
+        factory_version(),
+        options.firmware.trusted.clone(),
+    )?;
+    loop {
+        let booted = slots.boot()?;
+        tracing::info!(slot = ?booted.slot, version = %booted.image.version, on_trial = booted.on_trial, "booted");
+        status.send_modify(|s| {
+            s.firmware = booted.image.version.to_string();
+            s.on_trial = booted.on_trial;
+            s.boots += 1;
+            s.connected = false;
+        });
+        let image = slots.image_bytes(booted.slot);
+        let runs = hardware
+            .lock()
+            .expect("hardware lock")
+            .booted(image.as_deref());
+        let update = Update::new(slots, booted, runs);
+        slots = boot(&options, &hardware, &status, &state, update).await?;
+    }
+}
+
+/// One boot of the locker, until it reboots into another slot.
+async fn boot<H: Hardware + 'static>(
+    options: &AgentOptions,
+    hardware: &Arc<Mutex<H>>,
+    status: &watch::Sender<Status>,
+    state: &Dir,
+    update: Update,
+) -> Result<Slots, AgentError> {
+    let options = options.clone();
+    let hardware = hardware.clone();
+    let status = status.clone();
+    let state = state.try_clone().map_err(AgentError::State)?;
     let codes = match state.read(CODES_FILE) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "code cache unreadable; starting empty until the next sync");
@@ -234,25 +319,35 @@ pub async fn run<H: Hardware + 'static>(
         temperatures: BTreeMap::new(),
         heartbeat_seq: 0,
         status,
+        update,
     };
+    agent.report_updates()?;
+    if agent.update.crashed() {
+        // The image it booted cannot run: the controller resets, spending an attempt.
+        return Ok(agent.update.into_slots());
+    }
     agent.self_test()?;
-    agent.run(events).await
+    agent.resume_update()?;
+    agent.run(events).await?;
+    let _ = agent.client.try_disconnect();
+    Ok(agent.update.into_slots())
 }
 
 impl<H: Hardware> Agent<H> {
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         (self.options.clock)()
     }
 
-    fn topic(&self, channel: Channel) -> String {
+    pub(crate) fn topic(&self, channel: Channel) -> String {
         Topic::locker(self.options.locker.as_str(), channel).to_string()
     }
 
+    /// Serves the node until this boot ends (a reboot into another slot).
     async fn run(&mut self, events: EventLoop) -> Result<(), AgentError> {
         // The event loop gets a task of its own: its poll must not be cancelled by the other
         // branches below, or a TLS handshake in progress would be dropped every tick.
         let (incoming, mut connection) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(drive(events, incoming));
+        let driver = AbortOnDrop(tokio::spawn(drive(events, incoming)));
         let mut hardware_tick = tokio::time::interval(HARDWARE_POLL);
         hardware_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut heartbeat = tokio::time::interval(self.options.heartbeat);
@@ -272,8 +367,10 @@ impl<H: Hardware> Agent<H> {
                             s.connected = true;
                             s.sessions += 1;
                         });
-                        self.heartbeat();
+                        let sent = self.heartbeat();
                         self.send_due();
+                        self.health_check(sent)?;
+                        self.request_firmware(true);
                     }
                     Some(Link::Packet(Packet::Publish(publish))) => {
                         self.downlink(&publish.payload)?;
@@ -282,11 +379,24 @@ impl<H: Hardware> Agent<H> {
                     Some(Link::Lost) => self.status.send_modify(|s| s.connected = false),
                     None => return Ok(()),
                 },
-                _ = hardware_tick.tick() => self.sense()?,
-                _ = heartbeat.tick() => self.heartbeat(),
-                _ = resend.tick() => self.send_due(),
+                _ = hardware_tick.tick() => {
+                    self.sense()?;
+                    if self.update_step()? {
+                        break;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let sent = self.heartbeat();
+                    self.health_check(sent)?;
+                }
+                _ = resend.tick() => {
+                    self.send_due();
+                    self.request_firmware(false);
+                }
             }
         }
+        drop(driver);
+        Ok(())
     }
 
     /// Turns what the hardware noticed into events (queued durably) and readings.
@@ -341,6 +451,7 @@ impl<H: Hardware> Agent<H> {
         if !failures.is_empty() {
             tracing::warn!(?failures, "self-test failed");
         }
+        self.update.self_tested(failures.is_empty());
         self.queue
             .push(self.now(), DeviceEvent::SelfTest { failures })?;
         self.status
@@ -349,7 +460,7 @@ impl<H: Hardware> Agent<H> {
     }
 
     /// Sends the events that are due; a full request channel leaves them for the next round.
-    fn send_due(&mut self) {
+    pub(crate) fn send_due(&mut self) {
         if !self.status.borrow().connected {
             return;
         }
@@ -365,7 +476,8 @@ impl<H: Hardware> Agent<H> {
         }
     }
 
-    fn heartbeat(&mut self) {
+    /// Sends a heartbeat; whether it went out.
+    fn heartbeat(&mut self) -> bool {
         self.heartbeat_seq += 1;
         let (doors_open, battery_percent) = {
             let hardware = self.hardware.lock().expect("hardware lock");
@@ -381,7 +493,7 @@ impl<H: Hardware> Agent<H> {
             locker: self.options.locker.clone(),
             seq: self.heartbeat_seq,
             at: self.now(),
-            firmware: env!("CARGO_PKG_VERSION").into(),
+            firmware: self.update.version().to_string(),
             mains: self.mains,
             battery_percent,
             tamper: self.tamper,
@@ -395,15 +507,15 @@ impl<H: Hardware> Agent<H> {
             queued_events: u32::try_from(self.queue.len()).unwrap_or(u32::MAX),
             last_counter: self.gate.last_counter(),
         };
-        if let Ok(json) = serde_json::to_vec(&message) {
-            // Telemetry is not queued: a heartbeat that cannot go out is replaced by the next.
-            let _ = self.client.try_publish(
-                self.topic(Channel::Telemetry),
-                QoS::AtMostOnce,
-                false,
-                json,
-            );
-        }
+        let Ok(json) = serde_json::to_vec(&message) else {
+            return false;
+        };
+        // Telemetry is not queued: a heartbeat that cannot go out is replaced by the next.
+        self.status.borrow().connected
+            && self
+                .client
+                .try_publish(self.topic(Channel::Telemetry), QoS::AtMostOnce, false, json)
+                .is_ok()
     }
 
     /// Handles what the node sent on the commands topic. Only a broken state directory is an
@@ -427,6 +539,9 @@ impl<H: Hardware> Agent<H> {
             self.queue.ack(&downlink.acked_events)?;
             self.status
                 .send_modify(|s| s.queued_events = self.queue.len());
+        }
+        if let Some(firmware) = downlink.firmware {
+            self.firmware_downlink(firmware)?;
         }
         if let Some(command) = downlink.command {
             let outcome = self.execute(&command)?;

@@ -152,6 +152,9 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
                     "refused_codes": s.refused_codes,
                     "refused": s.refused,
                     "out_of_service": s.out_of_service,
+                    "firmware": s.firmware,
+                    "on_trial": s.on_trial,
+                    "boots": s.boots,
                     "doors_open": open,
                     "unlatched": sim.unlatched(),
                 })

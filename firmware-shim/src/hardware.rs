@@ -59,4 +59,8 @@ pub trait Hardware: Send {
     /// Asks every latch and door sensor to answer without moving anything (a coil continuity
     /// check, a sensor read): what did not, for people. Empty when all answered.
     fn self_test(&mut self) -> Vec<String>;
+    /// The controller booted this firmware image (none: the factory image). A real controller
+    /// is running it by now; the simulation takes on the behaviour the image declares. An
+    /// error says the image did not start (the controller resets).
+    fn booted(&mut self, image: Option<&[u8]>) -> Result<(), String>;
 }

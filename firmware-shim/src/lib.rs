@@ -12,4 +12,5 @@ pub mod sim;
 pub mod slots;
 pub mod state;
 pub mod tls;
+pub mod update;
 pub mod verify;

@@ -5,11 +5,12 @@
 
 use anyhow::Context;
 use clap::Parser;
-use lockergrid_firmware_shim::agent::{self, AgentOptions, Status};
+use lockergrid_firmware_shim::agent::{self, AgentOptions, FirmwareOptions, Status};
 use lockergrid_firmware_shim::control;
 use lockergrid_firmware_shim::sim::SimLocker;
 use lockergrid_firmware_shim::tls::client_config;
 use lockergrid_protocol::command::CommandPublicKey;
+use lockergrid_protocol::firmware::FirmwarePublicKey;
 use lockergrid_protocol::size::Size;
 use lockergrid_protocol::{CompartmentId, LockerId};
 use std::net::SocketAddr;
@@ -49,6 +50,20 @@ struct Args {
     /// The simulation control socket (loopback only).
     #[arg(long, default_value = "127.0.0.1:0")]
     control: SocketAddr,
+    /// This controller's hardware model: firmware for another is refused.
+    #[arg(long, default_value = agent::SIM_MODEL)]
+    model: String,
+    /// A firmware key whose signed images it installs, hex (repeat or separate with commas;
+    /// none: it installs no update).
+    #[arg(
+        long = "firmware-key",
+        env = "LOCKERGRID_FIRMWARE_KEYS",
+        value_delimiter = ','
+    )]
+    firmware_keys: Vec<String>,
+    /// How long a new firmware image has from its boot to pass its health check.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    health_window: Duration,
 }
 
 #[tokio::main]
@@ -74,6 +89,16 @@ async fn run(args: Args) -> Result<(), (u8, anyhow::Error)> {
     let command_key = CommandPublicKey::from_hex(&args.command_key)
         .context("--command-key is not an Ed25519 public key in hex")
         .map_err(usage)?;
+    let mut trusted = Vec::new();
+    for key in &args.firmware_keys {
+        trusted.push(
+            FirmwarePublicKey::from_hex(key.trim())
+                .with_context(|| {
+                    format!("--firmware-key {key:?} is not an Ed25519 public key in hex")
+                })
+                .map_err(usage)?,
+        );
+    }
     let (host, port) = args
         .node
         .rsplit_once(':')
@@ -125,6 +150,11 @@ async fn run(args: Args) -> Result<(), (u8, anyhow::Error)> {
         state_dir: args.state_dir,
         heartbeat: args.heartbeat,
         clock: agent::system_clock(),
+        firmware: FirmwareOptions {
+            model: args.model,
+            trusted,
+            health_window: args.health_window,
+        },
     };
     agent::run(options, sim, status_tx)
         .await

@@ -28,6 +28,37 @@ pub struct SimLocker {
     jammed: Option<CompartmentId>,
     sensed: Vec<Sensed>,
     wear: Wear,
+    /// What the firmware it booted breaks.
+    fault: Option<Fault>,
+}
+
+/// What a simulated firmware image breaks, declared by a line `lockergrid-sim-fault: <fault>`
+/// in the image, so a test can release a bad version and watch it fail on the locker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `self-test`: its latch driver does not answer the self-test.
+    SelfTest,
+    /// `crash`: it does not start at all (the controller resets at every boot).
+    Crash,
+}
+
+impl Fault {
+    /// The line that declares it.
+    pub fn line(self) -> &'static str {
+        match self {
+            Fault::SelfTest => "lockergrid-sim-fault: self-test",
+            Fault::Crash => "lockergrid-sim-fault: crash",
+        }
+    }
+
+    fn of(image: &[u8]) -> Option<Fault> {
+        let text = String::from_utf8_lossy(image);
+        text.lines().find_map(|line| match line.trim() {
+            "lockergrid-sim-fault: self-test" => Some(Fault::SelfTest),
+            "lockergrid-sim-fault: crash" => Some(Fault::Crash),
+            _ => None,
+        })
+    }
 }
 
 /// How the simulated hardware wears out as it ages ([`SimLocker::age`]): a battery that holds
@@ -83,6 +114,7 @@ impl SimLocker {
             jammed: None,
             sensed: Vec::new(),
             wear: Wear::default(),
+            fault: None,
         }
     }
 
@@ -253,9 +285,20 @@ impl Hardware for SimLocker {
     }
 
     fn self_test(&mut self) -> Vec<String> {
+        if self.fault == Some(Fault::SelfTest) {
+            return vec!["the latch driver did not answer".into()];
+        }
         self.jammed
             .iter()
             .map(|id| format!("latch of {:?} did not answer", id.as_str()))
             .collect()
+    }
+
+    fn booted(&mut self, image: Option<&[u8]>) -> Result<(), String> {
+        self.fault = image.and_then(Fault::of);
+        match self.fault {
+            Some(Fault::Crash) => Err("the image declares a crash at boot".into()),
+            _ => Ok(()),
+        }
     }
 }

@@ -439,10 +439,16 @@ impl Slots {
         running: FirmwareVersion,
     ) -> Result<Offered, SlotError> {
         let manifest = signed.verify(&self.trusted)?;
-        let running_image = self.record.image(self.record.confirmed);
-        if running_image
-            .and_then(|i| i.digest.as_ref())
-            .is_some_and(|(sha, _)| *sha == manifest.sha256)
+        // The confirmed image, or the one on trial, is this one.
+        let in_use = [
+            Some(self.record.confirmed),
+            self.record.trial.map(|t| t.slot),
+        ];
+        if in_use
+            .into_iter()
+            .flatten()
+            .filter_map(|slot| self.record.image(slot)?.digest.as_ref())
+            .any(|(sha, _)| *sha == manifest.sha256)
         {
             return Ok(Offered::Running);
         }
@@ -477,8 +483,8 @@ impl Slots {
     }
 
     /// The image being received, if any.
-    pub fn staged(&self) -> Option<&FirmwareManifest> {
-        self.staged.as_ref().map(|s| &s.manifest)
+    pub fn staged(&self) -> Option<&SignedManifest> {
+        self.staged.as_ref()
     }
 
     /// Bytes of the staged image at `offset`, appended and synced when they continue what is

@@ -8,6 +8,7 @@
 
 mod assess;
 mod edges;
+mod firmware;
 mod lockers;
 mod metrics;
 mod registry;
@@ -21,7 +22,7 @@ use lockergrid_device_plane::{DeviceOptions, DevicePlane};
 use lockergrid_model::{Actor, CommandRecord, Parcel, ReturnRecord, StationStatus};
 use lockergrid_node::Node;
 use lockergrid_protocol::command::CommandKey;
-use lockergrid_protocol::message::TelemetryMessage;
+use lockergrid_protocol::message::{FirmwareDownlink, TelemetryMessage};
 use lockergrid_protocol::{StationId, Timestamp};
 use lockergrid_store::Store;
 use lockergrid_store::{Deposit, StatusChange};
@@ -97,26 +98,37 @@ pub struct Devices {
     metrics: DeviceMetrics,
     health: Mutex<HashMap<StationId, Health>>,
     commands: mpsc::UnboundedSender<CommandRecord>,
+    firmware: mpsc::UnboundedSender<(StationId, FirmwareDownlink)>,
     doors: Mutex<HashMap<String, oneshot::Sender<DoorEnd>>>,
     edges: Mutex<BTreeMap<String, EdgeState>>,
 }
 
-/// Commands the API issued, on their way to the node's command loop.
+/// Commands the API issued and firmware offers of rollouts, on their way to the node's
+/// command loop.
 #[derive(Debug)]
-pub struct Outbox(mpsc::UnboundedReceiver<CommandRecord>);
+pub struct Outbox {
+    commands: mpsc::UnboundedReceiver<CommandRecord>,
+    firmware: mpsc::UnboundedReceiver<(StationId, FirmwareDownlink)>,
+}
 
 impl Devices {
     /// The shared state and the receiving end of its command outbox.
     pub fn new() -> (Arc<Devices>, Outbox) {
-        let (commands, outbox) = mpsc::unbounded_channel();
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (firmware, firmware_rx) = mpsc::unbounded_channel();
         let devices = Devices {
             metrics: DeviceMetrics::default(),
             health: Mutex::default(),
             commands,
+            firmware,
             doors: Mutex::default(),
             edges: Mutex::default(),
         };
-        (Arc::new(devices), Outbox(outbox))
+        let outbox = Outbox {
+            commands: command_rx,
+            firmware: firmware_rx,
+        };
+        (Arc::new(devices), outbox)
     }
 
     /// What the device task counts.
@@ -160,6 +172,16 @@ impl Devices {
     pub fn send(&self, command: CommandRecord) {
         if self.commands.send(command).is_err() {
             tracing::warn!("the device plane has stopped; the command waits for the next start");
+        }
+    }
+
+    /// Sends `station`'s locker a firmware offer or cancellation (directly or through its edge
+    /// node); a locker that is not connected hears nothing, and its rollout offers again.
+    pub fn send_firmware(&self, station: StationId, firmware: FirmwareDownlink) {
+        if self.firmware.send((station, firmware)).is_err() {
+            tracing::warn!(
+                "the device plane has stopped; the firmware offer waits for the next start"
+            );
         }
     }
 
@@ -277,6 +299,8 @@ pub struct LockerParts {
     pub devices: Arc<Devices>,
     /// The plugin directory.
     pub plugin_store: Arc<PluginStore>,
+    /// The firmware images lockers and edge nodes fetch.
+    pub firmware: Arc<crate::firmware::FirmwareStore>,
 }
 
 /// Starts the device plane and the task that serves the node's side of it: commands from the

@@ -7,7 +7,10 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use lockergrid_files::{Mode, write_atomic};
 use lockergrid_protocol::firmware::{FirmwarePublicKey, FirmwareRefusal, SignedManifest};
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Why an image was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,8 @@ pub enum FirmwareError {
 pub struct FirmwareStore {
     dir: Dir,
     trusted: Vec<FirmwarePublicKey>,
+    /// File stem of each image by SHA-256, as last listed.
+    by_digest: Mutex<HashMap<String, String>>,
 }
 
 impl FirmwareStore {
@@ -49,7 +54,13 @@ impl FirmwareStore {
         Ok(FirmwareStore {
             dir: Dir::open_ambient_dir(&path, ambient_authority())?,
             trusted,
+            by_digest: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The firmware keys it takes manifests of (lockers trust the same).
+    pub fn trusted(&self) -> &[FirmwarePublicKey] {
+        &self.trusted
     }
 
     /// Verifies `signed` and `image` and stores both; `false` when that very image was stored
@@ -96,6 +107,63 @@ impl FirmwareStore {
             (&a.manifest.model, a.manifest.version).cmp(&(&b.manifest.model, b.manifest.version))
         });
         Ok(found)
+    }
+}
+
+impl FirmwareStore {
+    /// The stored image with this SHA-256: its file stem, from the index or a fresh listing.
+    fn stem(&self, sha256: &str) -> Result<Option<String>, FirmwareError> {
+        let mut index = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(stem) = index.get(sha256) {
+            return Ok(Some(stem.clone()));
+        }
+        for signed in self.list()? {
+            let m = &signed.manifest;
+            index.insert(
+                m.sha256.clone(),
+                file_stem(&m.model, &m.version.to_string())?,
+            );
+        }
+        Ok(index.get(sha256).cloned())
+    }
+
+    /// The signed manifest of the stored image with this SHA-256.
+    pub fn manifest(&self, sha256: &str) -> Result<Option<SignedManifest>, FirmwareError> {
+        let Some(stem) = self.stem(sha256)? else {
+            return Ok(None);
+        };
+        let bytes = self.dir.read(format!("{stem}.json"))?;
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
+    /// The stored image of `model` at `version`.
+    pub fn find(
+        &self,
+        model: &str,
+        version: lockergrid_protocol::firmware::FirmwareVersion,
+    ) -> Result<Option<SignedManifest>, FirmwareError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .find(|s| s.manifest.model == model && s.manifest.version == version))
+    }
+
+    /// Up to `len` bytes of the image with this SHA-256 from `offset`; none when no such image
+    /// is stored, empty at or past its end.
+    pub fn read(
+        &self,
+        sha256: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<Option<Vec<u8>>, FirmwareError> {
+        let Some(stem) = self.stem(sha256)? else {
+            return Ok(None);
+        };
+        let mut file = self.dir.open(format!("{stem}.img"))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(u64::from(len)).read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
     }
 }
 

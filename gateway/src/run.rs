@@ -157,6 +157,10 @@ pub async fn start(
         utc_offset_minutes: deployment.utc_offset_minutes,
         authority: Authority::Gateway,
     }));
+    let firmware = Arc::new(
+        crate::firmware::FirmwareStore::open(&data_dir, deployment.firmware_keys.clone())
+            .context("cannot open the firmware store")?,
+    );
     let app = App::new(AppParts {
         store: store.clone(),
         tokens: Keyring::open(&data_dir)?,
@@ -168,10 +172,7 @@ pub async fn start(
         node: node.clone(),
         devices: health.clone(),
         fleet,
-        firmware: Arc::new(
-            crate::firmware::FirmwareStore::open(&data_dir, deployment.firmware_keys.clone())
-                .context("cannot open the firmware store")?,
-        ),
+        firmware: firmware.clone(),
         notifications: Arc::new(
             crate::notifications::Channels::new(deployment)
                 .context("cannot start the notification channels")?,
@@ -181,6 +182,7 @@ pub async fn start(
         node,
         devices: health.clone(),
         plugin_store,
+        firmware,
     };
     let (device_plane, device_task) = devices::start(
         device_options,
@@ -330,6 +332,10 @@ impl RunningGateway {
                 .public(),
             heartbeat,
             clock: Arc::new(move || store.now()),
+            firmware: lockergrid_firmware_shim::agent::FirmwareOptions {
+                trusted: self.app.firmware.trusted().to_vec(),
+                ..Default::default()
+            },
         })
     }
 

@@ -10,7 +10,7 @@ use crate::fleet::Fleet;
 use anyhow::Context;
 use lockergrid_device_plane::{DeviceKey, write_credentials};
 use lockergrid_edge::RunningEdge;
-use lockergrid_firmware_shim::agent::{self, AgentOptions, Clock, Status};
+use lockergrid_firmware_shim::agent::{self, AgentOptions, Clock, FirmwareOptions, Status};
 use lockergrid_firmware_shim::control;
 use lockergrid_firmware_shim::sim::SimLocker;
 use lockergrid_firmware_shim::tls::client_config;
@@ -50,6 +50,8 @@ pub struct Simulation {
     pub heartbeat: Duration,
     /// Their clock: the deployment's, as lockers keep theirs in step with the node's.
     pub clock: Clock,
+    /// How they take firmware updates (the deployment's trusted firmware keys).
+    pub firmware: FirmwareOptions,
 }
 
 impl Simulation {
@@ -98,7 +100,7 @@ pub async fn start_deployment(
 }
 
 /// The model simulated lockers report.
-pub const SIMULATED_MODEL: &str = "lockergrid-sim-1";
+pub const SIMULATED_MODEL: &str = lockergrid_firmware_shim::agent::SIM_MODEL;
 
 /// Where a simulated locker keeps its state and certificates under the data directory.
 fn locker_dir(data_dir: &Path, station: &StationId) -> std::path::PathBuf {
@@ -148,6 +150,7 @@ pub async fn start(
         command_key,
         heartbeat,
         clock,
+        firmware,
     } = simulation;
     let mut started = Vec::with_capacity(stations.len());
     for seed in stations {
@@ -185,6 +188,7 @@ pub async fn start(
             state_dir: dir.join("state"),
             heartbeat,
             clock: clock.clone(),
+            firmware: firmware.clone(),
         };
         let station = seed.record.id.clone();
         let name = station.clone();

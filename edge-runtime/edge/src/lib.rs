@@ -11,6 +11,7 @@
 //! HTTP machinery.
 
 mod drain;
+mod firmware;
 mod offline;
 mod plugins;
 mod task;
@@ -140,6 +141,7 @@ pub async fn start(options: EdgeOptions) -> Result<RunningEdge, EdgeError> {
         caches: CodeCaches::default(),
         plugins,
         node,
+        firmware: firmware::FirmwareCache::open(&options.data_dir),
     };
     let task = tokio::spawn(task.run(uplink, options.uplink.heartbeat, shutdown.clone()));
     Ok(RunningEdge {

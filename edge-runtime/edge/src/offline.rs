@@ -46,7 +46,7 @@ impl EdgeTask {
             }
             Handled::Applied(_) => None,
         };
-        self.tell_locker(locker, unlock, vec![id]);
+        self.tell_locker(locker, unlock, vec![id], None);
         true
     }
 

@@ -5,6 +5,7 @@
 //! [`LockerDownlink`](lockergrid_model::LockerDownlink)).
 
 use super::drain::Drain;
+use super::firmware::FirmwareCache;
 use super::plugins::EdgePlugins;
 use crate::uplink::{Link, MAX_UPLINK};
 use cap_std::ambient_authority;
@@ -19,7 +20,9 @@ use lockergrid_model::{
 use lockergrid_node::{CACHE_CHECK, CodeCaches, Node};
 use lockergrid_node::{ack_for, command_event, locker_actor, record_audit, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
-use lockergrid_protocol::message::{AckMessage, Downlink, MESSAGE_VERSION, TelemetryMessage};
+use lockergrid_protocol::message::{
+    AckMessage, Downlink, FirmwareDownlink, MESSAGE_VERSION, TelemetryMessage,
+};
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
 use lockergrid_store::Store;
@@ -53,6 +56,8 @@ pub(super) struct EdgeTask {
     /// What it decides itself: code entries and doors while its uplink is down, and the doors
     /// of its own unlocks.
     pub node: Arc<Node>,
+    /// The firmware images its lockers fetch.
+    pub firmware: FirmwareCache,
 }
 
 impl EdgeTask {
@@ -62,7 +67,12 @@ impl EdgeTask {
         heartbeat: Duration,
         shutdown: CancellationToken,
     ) {
-        for channel in [Channel::Events, Channel::Telemetry, Channel::Acks] {
+        for channel in [
+            Channel::Events,
+            Channel::Telemetry,
+            Channel::Acks,
+            Channel::Firmware,
+        ] {
             if let Err(e) = self
                 .lockers
                 .tx
@@ -161,7 +171,7 @@ impl EdgeTask {
             .due(&store, &self.key, |locker| serves(&store, locker))
             .await;
         for (locker, command) in due {
-            self.tell_locker(&locker, Some(command), Vec::new());
+            self.tell_locker(&locker, Some(command), Vec::new(), None);
         }
     }
 
@@ -225,6 +235,9 @@ impl EdgeTask {
         for locker in downlink.lockers {
             self.pass_down(locker).await;
         }
+        if let Some(bytes) = downlink.firmware {
+            self.firmware_bytes(bytes);
+        }
         if synced {
             self.report();
         }
@@ -249,6 +262,7 @@ impl EdgeTask {
             v: MESSAGE_VERSION,
             command: None,
             acked_events: downlink.acked_events,
+            firmware: downlink.firmware,
         };
         if let Some(command) = downlink.command {
             match self.store.relay_command(command).await {
@@ -261,10 +275,15 @@ impl EdgeTask {
                 }
             }
         }
-        if down.command.is_none() && down.acked_events.is_empty() {
+        if down.command.is_none() && down.acked_events.is_empty() && down.firmware.is_none() {
             return;
         }
-        self.tell_locker(&downlink.locker, down.command, down.acked_events);
+        self.tell_locker(
+            &downlink.locker,
+            down.command,
+            down.acked_events,
+            down.firmware,
+        );
     }
 
     /// Tells the gateway again what the locker answered to a command it sends once more.
@@ -283,6 +302,16 @@ impl EdgeTask {
         let Some(topic) = Topic::parse(topic) else {
             return;
         };
+        if topic.channel == Channel::Firmware {
+            match LockerId::new(topic.id) {
+                Ok(locker) if self.serves(&locker) => self.firmware_request(locker, payload),
+                _ => tracing::warn!(
+                    locker = topic.id,
+                    "a firmware request of a locker this edge node does not serve; ignored"
+                ),
+            }
+            return;
+        }
         let (Ok(locker), Some(channel)) =
             (LockerId::new(topic.id), RelayedChannel::of(topic.channel))
         else {
@@ -355,17 +384,19 @@ impl EdgeTask {
         self.node.counter_seen(&station, last).await;
     }
 
-    /// Sends a locker a command and acknowledgements on the local link.
+    /// Sends a locker a command, acknowledgements and firmware on the local link.
     pub(super) fn tell_locker(
         &mut self,
         locker: &LockerId,
         command: Option<SignedCommand>,
         acked_events: Vec<String>,
+        firmware: Option<FirmwareDownlink>,
     ) {
         let down = Downlink {
             v: MESSAGE_VERSION,
             command,
             acked_events,
+            firmware,
         };
         let topic = Topic::locker(locker.as_str(), Channel::Commands).to_string();
         match serde_json::to_vec(&down) {

@@ -15,6 +15,7 @@ use crate::{
     CodeRecord, CommandRecord, CompartmentRecord, DecidedBy, LeaseRecord, Parcel, Reservation,
     ReturnRecord, StationRecord,
 };
+use lockergrid_protocol::message::FirmwareDownlink;
 use lockergrid_protocol::topic::Channel;
 use lockergrid_protocol::{
     CompartmentId, LockerId, Lockout, ParcelId, ReturnId, StationId, Timestamp,
@@ -179,6 +180,22 @@ pub struct EdgeDownlink {
     /// What the gateway has for the edge node's lockers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lockers: Vec<LockerDownlink>,
+    /// Bytes of a firmware image for the edge node's cache, answering its
+    /// [`UplinkBody::FirmwareRequest`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<FirmwareBytes>,
+}
+
+/// Bytes of a firmware image the gateway sends an edge node for its cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwareBytes {
+    /// The image's SHA-256.
+    pub sha256: String,
+    /// Where they start.
+    pub offset: u64,
+    /// The bytes, base64; empty at or past the image's end, and none when the gateway holds no
+    /// such image.
+    pub data: Option<String>,
 }
 
 /// The gateway's unlock command and event acknowledgements for one locker behind an edge node.
@@ -195,6 +212,10 @@ pub struct LockerDownlink {
     /// Events of the locker the gateway has applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acked_events: Vec<String>,
+    /// A firmware offer or its cancellation, passed on as it is (the edge node keeps the
+    /// offered manifest to fill its image cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<FirmwareDownlink>,
 }
 
 /// Which of a locker's channels a relayed message came on.
@@ -225,7 +246,8 @@ impl RelayedChannel {
             Channel::Events => Some(RelayedChannel::Events),
             Channel::Telemetry => Some(RelayedChannel::Telemetry),
             Channel::Acks => Some(RelayedChannel::Acks),
-            Channel::Commands => None,
+            // An edge node answers its lockers' firmware requests itself, from its cache.
+            Channel::Commands | Channel::Firmware => None,
         }
     }
 }
@@ -259,6 +281,15 @@ pub enum UplinkBody {
     Decisions {
         /// From its outbox.
         decisions: Vec<EdgeDecision>,
+    },
+    /// Bytes of a firmware image its lockers need that its cache does not hold yet.
+    FirmwareRequest {
+        /// The image's SHA-256.
+        sha256: String,
+        /// The first byte wanted (where its cached copy ends).
+        offset: u64,
+        /// How many at most.
+        len: u32,
     },
 }
 
@@ -467,6 +498,7 @@ mod tests {
                 items: vec![station, removed],
             }],
             lockers: vec![],
+            firmware: None,
             decisions_applied: Some(3),
         };
         let json = serde_json::to_string(&downlink).unwrap();

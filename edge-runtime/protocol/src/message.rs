@@ -3,7 +3,7 @@
 //! [`MESSAGE_VERSION`]; a receiver refuses a version it does not know.
 
 use crate::command::SignedCommand;
-use crate::firmware::FirmwareVersion;
+use crate::firmware::{FirmwareVersion, SignedManifest};
 use crate::ids::{CompartmentId, LockerId};
 use crate::lockout::Lockout;
 use crate::time::Timestamp;
@@ -218,7 +218,54 @@ pub struct Downlink {
     /// Events the node has applied; the locker drops them from its retry queue.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acked_events: Vec<String>,
+    /// A firmware offer, bytes of the image offered, or its cancellation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<FirmwareDownlink>,
 }
+
+/// What a node sends a locker about firmware (docs/protocol.md "Firmware").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FirmwareDownlink {
+    /// Fetch this image and install it once idle. The manifest's own signature is what the
+    /// locker trusts, not the node.
+    Offer {
+        /// The image's signed manifest.
+        manifest: SignedManifest,
+    },
+    /// Bytes of the image, answering a [`FirmwareRequest`].
+    Chunk {
+        /// The image's SHA-256.
+        sha256: String,
+        /// Where they start.
+        offset: u64,
+        /// The bytes, base64 (standard alphabet, padded).
+        data: String,
+    },
+    /// Stop receiving the image (a rollout was aborted); an image already installed is left
+    /// to finish its trial.
+    Cancel {
+        /// The image's SHA-256.
+        sha256: String,
+    },
+}
+
+/// A locker asking its node for bytes of the image it was offered, on
+/// `lockers/{id}/firmware`: from where its staged copy ends, so a broken download resumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwareRequest {
+    /// [`MESSAGE_VERSION`].
+    pub v: u16,
+    /// The image's SHA-256.
+    pub sha256: String,
+    /// The first byte wanted.
+    pub offset: u64,
+    /// How many bytes at most (the node may send fewer).
+    pub len: u32,
+}
+
+/// The most bytes a node sends in one chunk.
+pub const FIRMWARE_CHUNK: u32 = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -267,6 +314,7 @@ mod tests {
             v: MESSAGE_VERSION,
             command: Some(command),
             acked_events: vec![],
+            firmware: None,
         };
         let json = serde_json::to_string(&down).unwrap();
         assert_eq!(

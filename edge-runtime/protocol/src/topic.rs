@@ -33,15 +33,18 @@ pub enum Channel {
     Commands,
     /// Device → node: acknowledgements of commands, by command id.
     Acks,
+    /// Device → node: requests for bytes of a firmware image it was offered.
+    Firmware,
 }
 
 impl Channel {
     /// Every channel.
-    pub const ALL: [Channel; 4] = [
+    pub const ALL: [Channel; 5] = [
         Channel::Events,
         Channel::Telemetry,
         Channel::Commands,
         Channel::Acks,
+        Channel::Firmware,
     ];
 
     /// The last topic level.
@@ -51,6 +54,7 @@ impl Channel {
             Channel::Telemetry => "telemetry",
             Channel::Commands => "commands",
             Channel::Acks => "acks",
+            Channel::Firmware => "firmware",
         }
     }
 
@@ -97,6 +101,7 @@ impl<'a> Topic<'a> {
             "telemetry" => Channel::Telemetry,
             "commands" => Channel::Commands,
             "acks" => Channel::Acks,
+            "firmware" => Channel::Firmware,
             _ => return None,
         };
         levels

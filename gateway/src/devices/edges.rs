@@ -385,6 +385,7 @@ fn send(link: &mut LinkTx, id: &str, edge: &mut Edge, sync: Vec<SyncBatch>, view
         decisions_applied: None,
         sync,
         lockers: Vec::new(),
+        firmware: None,
     };
     let json = match serde_json::to_vec(&downlink) {
         Ok(json) => json,

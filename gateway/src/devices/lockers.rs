@@ -11,6 +11,7 @@ use super::metrics::{CommandLabels, EventLabels};
 use super::registry::RegistryWatch;
 use super::{Devices, DoorEnd, LockerParts, back_online, mark_offline};
 use crate::config::EdgeNode;
+use crate::firmware::FirmwareStore;
 use crate::plugins::PluginStore;
 use lockergrid_device_plane::Kind;
 use lockergrid_device_plane::{Audit, NodeLink, Notification};
@@ -23,8 +24,8 @@ use lockergrid_node::{CodeCaches, Effect, Handled, Node, record_audit};
 use lockergrid_node::{command_event, locker_actor, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{
-    AckMessage, DeviceEvent, Downlink, EventMessage, FirmwareOutcome, MESSAGE_VERSION,
-    TelemetryMessage,
+    AckMessage, DeviceEvent, Downlink, EventMessage, FirmwareDownlink, FirmwareOutcome,
+    MESSAGE_VERSION, TelemetryMessage,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
@@ -49,10 +50,11 @@ struct Outstanding {
 
 /// The gateway's device task.
 pub(super) struct LockerTask {
-    link: NodeLink,
+    pub(super) link: NodeLink,
     node: Arc<Node>,
     devices: Arc<Devices>,
     plugin_store: Arc<PluginStore>,
+    pub(super) firmware: Arc<FirmwareStore>,
     key: CommandKey,
     outstanding: HashMap<String, Outstanding>,
     edges: EdgeSync,
@@ -79,6 +81,7 @@ impl LockerTask {
             node: parts.node,
             devices: parts.devices,
             plugin_store: parts.plugin_store,
+            firmware: parts.firmware,
             key,
             outstanding: HashMap::new(),
             edges,
@@ -92,15 +95,20 @@ impl LockerTask {
         self.node.store()
     }
 
-    fn devices(&self) -> &Devices {
+    pub(super) fn devices(&self) -> &Devices {
         &self.devices
     }
 
     pub(super) async fn serve(mut self, mut commands: super::Outbox, shutdown: CancellationToken) {
-        let topics = [Channel::Events, Channel::Telemetry, Channel::Acks]
-            .map(|channel| Topic::every(Root::Locker, channel))
-            .into_iter()
-            .chain([Channel::Telemetry, Channel::Events].map(|c| Topic::every(Root::Edge, c)));
+        let topics = [
+            Channel::Events,
+            Channel::Telemetry,
+            Channel::Acks,
+            Channel::Firmware,
+        ]
+        .map(|channel| Topic::every(Root::Locker, channel))
+        .into_iter()
+        .chain([Channel::Telemetry, Channel::Events].map(|c| Topic::every(Root::Edge, c)));
         for topic in topics {
             if let Err(e) = self.link.tx.subscribe(topic) {
                 tracing::error!(error = %e, "device plane: cannot subscribe; lockers will not be heard");
@@ -127,11 +135,14 @@ impl LockerTask {
                     }
                     None => break,
                 },
-                command = commands.0.recv() => {
+                command = commands.commands.recv() => {
                     if let Some(command) = command {
                         self.track(command);
                         self.flush();
                     }
+                }
+                Some((station, firmware)) = commands.firmware.recv() => {
+                    self.send_firmware(&station, firmware);
                 }
                 notification = self.link.rx.next() => match notification {
                     Ok(Some(Notification::Forward(forward))) => {
@@ -169,7 +180,7 @@ impl LockerTask {
     /// Queues `command` for sending now: signed, to the locker's own topic, or as a request to
     /// the edge node that serves its station, which signs it for the locker itself.
     fn track(&mut self, command: CommandRecord) {
-        match self.route(&command.station_id, Some(&command), Vec::new()) {
+        match self.route(&command.station_id, Some(&command), Vec::new(), None) {
             Ok((topic, payload)) => {
                 self.outstanding.insert(
                     command.id.clone(),
@@ -188,11 +199,12 @@ impl LockerTask {
 
     /// The topic and bytes that take a command and event acknowledgements to `station`'s
     /// locker: signed, on its own commands topic, or on its edge node's.
-    fn route(
+    pub(super) fn route(
         &self,
         station: &StationId,
         command: Option<&CommandRecord>,
         acked_events: Vec<String>,
+        firmware: Option<FirmwareDownlink>,
     ) -> anyhow::Result<(String, Vec<u8>)> {
         let locker = LockerId::new(station.as_str())?;
         if let Some(edge) = self.edges.edge_of(station) {
@@ -209,12 +221,14 @@ impl LockerTask {
                     locker,
                     command: command.cloned(),
                     acked_events,
+                    firmware,
                 }],
+                firmware: None,
             };
             return Ok((topic.to_string(), serde_json::to_vec(&message)?));
         }
         let command = command.map(|c| sign_unlock(&self.key, &locker, c));
-        Ok(direct(&locker, command, acked_events)?)
+        Ok(direct(&locker, command, acked_events, firmware)?)
     }
 
     fn count_pending(&self) {
@@ -337,7 +351,7 @@ impl LockerTask {
         };
         let due = self.caches.due(self.node.store(), &self.key, wired).await;
         for (locker, command) in due {
-            match direct(&locker, Some(command), Vec::new()) {
+            match direct(&locker, Some(command), Vec::new(), None) {
                 Ok((topic, payload)) => {
                     if let Err(e) = self.link.tx.publish(topic, payload) {
                         tracing::warn!(%locker, error = %e, "code cache not sent");
@@ -437,6 +451,11 @@ impl LockerTask {
                 message,
             } => (locker, channel, message),
             UplinkBody::Decisions { decisions } => return self.decisions(edge, decisions).await,
+            UplinkBody::FirmwareRequest {
+                sha256,
+                offset,
+                len,
+            } => return self.edge_firmware_request(edge, &sha256, offset, len),
         };
         let Ok(station) = StationId::new(locker.as_str()) else {
             return;
@@ -513,6 +532,7 @@ impl LockerTask {
             decisions_applied: Some(applied),
             sync: Vec::new(),
             lockers: Vec::new(),
+            firmware: None,
         };
         let topic = Topic {
             root: Root::Edge,
@@ -592,12 +612,13 @@ impl LockerTask {
                 }
                 Err(e) => tracing::warn!(%station, error = %e, "unreadable ack"),
             },
+            Channel::Firmware => self.firmware_request(&station, payload),
             Channel::Commands => {}
         }
     }
 
     fn acknowledge(&mut self, station: &StationId, event: String) {
-        match self.route(station, None, vec![event]) {
+        match self.route(station, None, vec![event], None) {
             Ok((topic, payload)) => {
                 if let Err(e) = self.link.tx.publish(topic, payload) {
                     tracing::warn!(%station, error = %e, "event acknowledgement not sent");
@@ -750,15 +771,17 @@ impl LockerTask {
 
 /// The topic and bytes that take a command and event acknowledgements to a locker wired to the
 /// gateway.
-fn direct(
+pub(super) fn direct(
     locker: &LockerId,
     command: Option<SignedCommand>,
     acked_events: Vec<String>,
+    firmware: Option<FirmwareDownlink>,
 ) -> serde_json::Result<(String, Vec<u8>)> {
     let downlink = Downlink {
         v: MESSAGE_VERSION,
         command,
         acked_events,
+        firmware,
     };
     let topic = Topic::locker(locker.as_str(), Channel::Commands);
     Ok((topic.to_string(), serde_json::to_vec(&downlink)?))

@@ -48,6 +48,8 @@ pub struct DeviceMetrics {
     pub commands_pending: Gauge,
     /// Locker events by kind and whether they were new.
     pub events: Family<EventLabels, Counter>,
+    /// Bytes of firmware images sent to lockers and edge nodes.
+    pub firmware_bytes_sent: Counter,
 }
 
 impl DeviceMetrics {
@@ -57,6 +59,11 @@ impl DeviceMetrics {
             "lockergrid_device_commands",
             "Unlock commands by outcome at the locker",
             self.commands.clone(),
+        );
+        registry.register(
+            "lockergrid_firmware_bytes_sent",
+            "Bytes of firmware images sent to lockers and edge nodes",
+            self.firmware_bytes_sent.clone(),
         );
         registry.register(
             "lockergrid_device_commands_pending",

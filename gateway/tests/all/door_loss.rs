@@ -128,6 +128,7 @@ async fn start_locker(
         state_dir: dir.join("state"),
         heartbeat: Duration::from_secs(1),
         clock: agent::system_clock(),
+        firmware: Default::default(),
     };
     let hardware = sim.clone();
     tokio::spawn(async move {

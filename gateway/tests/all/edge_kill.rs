@@ -279,6 +279,7 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
             command_key: key,
             heartbeat: Duration::from_millis(500),
             clock: Arc::new(move || store.now()),
+            firmware: Default::default(),
         },
     )
     .await?;

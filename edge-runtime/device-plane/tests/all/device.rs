@@ -529,6 +529,7 @@ async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged(
         state_dir: plane.dir.path().join("shim-state"),
         heartbeat: Duration::from_millis(200),
         clock: agent::system_clock(),
+        firmware: Default::default(),
     };
     tokio::spawn(agent::run(options, sim.clone(), status_tx));
 
@@ -547,6 +548,7 @@ async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged(
         v: MESSAGE_VERSION,
         command: None,
         acked_events: vec![test.id],
+        firmware: None,
     };
     plane
         .link
@@ -580,6 +582,7 @@ async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged(
             v: MESSAGE_VERSION,
             command: Some(command),
             acked_events: Vec::new(),
+            firmware: None,
         })
         .unwrap()
     };
@@ -645,6 +648,7 @@ async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged(
                 v: MESSAGE_VERSION,
                 command: None,
                 acked_events: vec![opened.id, closed.id],
+                firmware: None,
             })
             .unwrap(),
         )
