@@ -61,6 +61,7 @@ pub use ops::record_delivery::{Attempt, AttemptOutcome, DeliveryReport};
 pub use ops::record_telemetry::{Expired, Series, Step};
 pub use ops::reissue_code::Reissued;
 pub use ops::relocate_reservation::{Relocated, Relocation};
+pub use ops::rollouts::{RolloutOrder, RolloutReport};
 pub use ops::service_compartment::{LATCH_FAILURES, OutOfService, ServiceOrder};
 pub use outbox::MERCHANT;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};

@@ -32,6 +32,7 @@ mod release;
 pub(crate) mod relocate_reservation;
 mod reserve;
 mod revoke_tokens;
+pub(crate) mod rollouts;
 mod seed;
 pub(crate) mod service_compartment;
 mod set_station_status;

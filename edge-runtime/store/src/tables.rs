@@ -10,7 +10,9 @@ use lockergrid_model::{
     IdempotencyRecord, InboxRecord, LatchFaults, LeaseRecord, LockerRecord, OutboxEntry, Parcel,
     Reservation, ReturnRecord, Revocation, StationRecord,
 };
-use lockergrid_model::{EdgeDecision, PluginRecord, Rollup, Sample, SyncPosition};
+use lockergrid_model::{
+    EdgeDecision, PluginRecord, RolloutRecord, RolloutTarget, Rollup, Sample, SyncPosition,
+};
 use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
 use std::borrow::Borrow;
@@ -263,6 +265,11 @@ pub const ALERTS_V1: Typed<&str, AlertRecord> = Typed::new("alerts_v1");
 /// The alerts not yet resolved, by [`AlertRecord::open_key`]: the id of the one open record of
 /// a station, source and code.
 pub const OPEN_ALERTS_V1: Typed<&str, String> = Typed::new("open_alerts_v1");
+
+/// Firmware rollouts, by id (ids sort by when they were created).
+pub const ROLLOUTS_V1: Typed<&str, RolloutRecord> = Typed::new("rollouts_v1");
+/// The lockers of each rollout, by [`RolloutTarget::key`].
+pub const ROLLOUT_TARGETS_V1: Typed<&str, RolloutTarget> = Typed::new("rollout_targets_v1");
 
 /// An edge node's sync position (key [`SYNC_POSITION`]): the version of the records it mirrors.
 pub const SYNC_V1: Typed<&str, SyncPosition> = Typed::new("sync_v1");

@@ -12,6 +12,7 @@ mod maintenance_month;
 mod notifications;
 mod race;
 mod revocations;
+mod rollouts;
 mod support;
 mod sync;
 mod telemetry;
