@@ -771,6 +771,46 @@ impl PluginHost {
         decided(answer, &loaded, || built_in_alerts(reading))
     }
 
+    /// Asks `station`'s site rules whether its locker may install a firmware update at `at`
+    /// (`local_minute`: minutes since local midnight there). With no rules bound: now. Rules
+    /// that fail defer it an hour: no update while a site's rules cannot say.
+    pub async fn may_update(
+        self: &Arc<Self>,
+        station: &StationId,
+        at: Timestamp,
+        local_minute: u16,
+    ) -> Decided<UpdateWhen> {
+        let Some((slot, loaded)) = self.resolve(World::SiteRules, Some(station)) else {
+            return built_in_answer(UpdateWhen::Now, None);
+        };
+        let check = wit::UpdateCheck {
+            station_id: station.to_string(),
+            at_ms: at.millis(),
+            local_minute,
+        };
+        let answer = self
+            .call(
+                &slot,
+                &loaded,
+                at,
+                move |store, pre| {
+                    let pre = pre.rules();
+                    let instance: SiteRules = pre.instantiate(&mut *store)?;
+                    instance.call_may_update(&mut *store, &check)
+                },
+                |decision| {
+                    Ok(match decision {
+                        bindings::site_rules::UpdateDecision::Now => UpdateWhen::Now,
+                        bindings::site_rules::UpdateDecision::Defer(minutes) => {
+                            UpdateWhen::Defer(minutes.clamp(1, 7 * 24 * 60))
+                        }
+                    })
+                },
+            )
+            .await;
+        decided(answer, &loaded, || UpdateWhen::Defer(60))
+    }
+
     /// Asks the notification router how `recipient` hears about `event` at `station`. Built in:
     /// the recipient's channels in their order, each a fallback ten minutes after the one
     /// before.
@@ -857,6 +897,15 @@ fn wit_request(request: RankRequest) -> wit::ReservationRequest {
         tier: request.tier.into(),
         expected_delivery_hours: None,
     }
+}
+
+/// When a station's locker may install a firmware update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateWhen {
+    /// Now.
+    Now,
+    /// Not before this many minutes from now.
+    Defer(u32),
 }
 
 fn built_in_answer<T>(answer: T, reason: Option<String>) -> Decided<T> {

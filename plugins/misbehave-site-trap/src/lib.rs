@@ -2,8 +2,10 @@
 //! every other call, as rules broken by a bad release would: the host must then keep the door
 //! shut, not open it.
 
-use lockergrid_plugin_sdk::site_rules::lockergrid::plugin::types::{AccessAttempt, Alert, Reading};
-use lockergrid_plugin_sdk::site_rules::{Decision, Guest};
+use lockergrid_plugin_sdk::site_rules::lockergrid::plugin::types::{
+    AccessAttempt, Alert, Reading, UpdateCheck,
+};
+use lockergrid_plugin_sdk::site_rules::{Decision, Guest, UpdateDecision};
 
 struct Broken;
 
@@ -17,6 +19,10 @@ impl Guest for Broken {
 
     fn assess(_reading: Reading) -> Vec<Alert> {
         Vec::new()
+    }
+
+    fn may_update(_check: UpdateCheck) -> UpdateDecision {
+        panic!("these site rules always fail")
     }
 }
 

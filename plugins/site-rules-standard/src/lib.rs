@@ -1,14 +1,16 @@
 //! `site-rules-standard`: opening hours per site (customers, agents and carriers only while the
 //! site is open; operators always), temperature limits for climate-controlled compartments,
-//! and a station lock-down after a tamper alert. Settings: `opens` and `closes` as "HH:MM"
-//! local time (default open all day), `min_temperature_c` and `max_temperature_c` (defaults 2
-//! and 8), `low_battery_percent` (default 20).
+//! a station lock-down after a tamper alert, and firmware updates in the site's quiet hours.
+//! Settings: `opens` and `closes` as "HH:MM" local time (default open all day),
+//! `min_temperature_c` and `max_temperature_c` (defaults 2 and 8), `low_battery_percent`
+//! (default 20), `update_hours` as "HH:MM-HH:MM" local time (default "01:00-05:00";
+//! "00:00-24:00" for any time).
 
 use lockergrid_plugin_sdk::site_rules::lockergrid::plugin::host;
 use lockergrid_plugin_sdk::site_rules::lockergrid::plugin::types::{
-    AccessAttempt, AccessRole, Alert, Reading, Severity, Telemetry,
+    AccessAttempt, AccessRole, Alert, Reading, Severity, Telemetry, UpdateCheck,
 };
-use lockergrid_plugin_sdk::site_rules::{Decision, Guest};
+use lockergrid_plugin_sdk::site_rules::{Decision, Guest, UpdateDecision};
 
 struct Standard;
 
@@ -17,10 +19,7 @@ const DAY: u16 = 24 * 60;
 
 /// A local time setting "HH:MM" as minutes since midnight.
 fn minute_of_day(key: &str) -> Option<u16> {
-    let text = host::setting(key)?;
-    let (h, m) = text.trim().split_once(':')?;
-    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    (h <= 24 && m < 60 && h * 60 + m <= DAY).then_some(h * 60 + m)
+    parse_minute(&host::setting(key)?)
 }
 
 fn setting_f32(key: &str, default: f32) -> f32 {
@@ -47,6 +46,23 @@ fn open_at(minute: u16) -> Result<(), String> {
             opens % 60
         ))
     }
+}
+
+/// A local time "HH:MM" as minutes since midnight.
+fn parse_minute(text: &str) -> Option<u16> {
+    let (h, m) = text.trim().split_once(':')?;
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= DAY).then_some(h * 60 + m)
+}
+
+/// The quiet hours updates install in, from `update_hours` ("HH:MM-HH:MM").
+fn update_hours() -> (u16, u16) {
+    host::setting("update_hours")
+        .and_then(|text| {
+            let (from, to) = text.split_once('-')?;
+            Some((parse_minute(from)?, parse_minute(to)?))
+        })
+        .unwrap_or((60, 5 * 60))
 }
 
 fn alert(severity: Severity, code: &str, message: String, lock_down: bool) -> Alert {
@@ -131,6 +147,21 @@ impl Guest for Standard {
                 false,
             )],
             _ => Vec::new(),
+        }
+    }
+
+    fn may_update(check: UpdateCheck) -> UpdateDecision {
+        let (from, to) = update_hours();
+        let minute = check.local_minute % DAY;
+        let inside = if from <= to {
+            (from..to).contains(&minute)
+        } else {
+            minute >= from || minute < to
+        };
+        if inside {
+            UpdateDecision::Now
+        } else {
+            UpdateDecision::Defer(u32::from((from + DAY - minute) % DAY))
         }
     }
 }
