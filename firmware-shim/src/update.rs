@@ -347,9 +347,10 @@ impl<H: Hardware> Agent<H> {
         }
     }
 
-    /// No door stands open and no unlock waits for its door: nobody is using the locker.
+    /// No door stands open, no unlock waits for its door, and the node has heard every event
+    /// (a code just typed waits for its unlock): nobody is using the locker.
     fn idle(&self) -> bool {
-        if !self.unlocked.is_empty() {
+        if !self.unlocked.is_empty() || !self.queue.is_empty() {
             return false;
         }
         let hardware = self.hardware.lock().expect("hardware lock");

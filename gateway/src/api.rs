@@ -15,6 +15,7 @@ mod plugins;
 pub mod problem;
 mod reservations;
 mod returns;
+mod rollouts;
 mod stations;
 mod system;
 mod tokens;
@@ -103,6 +104,8 @@ pub struct App {
     pub fleet: Arc<crate::fleet::Fleet>,
     /// The firmware images it holds for its lockers.
     pub firmware: Arc<crate::firmware::FirmwareStore>,
+    /// Its firmware rollouts.
+    pub rollouts: Arc<crate::rollouts::Rollouts>,
     /// The channels notifications leave through.
     pub notifications: Arc<crate::notifications::Channels>,
     /// One push at a time, so the policy file is rewritten in order.
@@ -133,6 +136,8 @@ pub struct AppParts {
     pub fleet: Arc<crate::fleet::Fleet>,
     /// The firmware images.
     pub firmware: Arc<crate::firmware::FirmwareStore>,
+    /// The firmware rollouts.
+    pub rollouts: Arc<crate::rollouts::Rollouts>,
     /// The channels notifications leave through.
     pub notifications: Arc<crate::notifications::Channels>,
 }
@@ -157,6 +162,7 @@ impl App {
             devices: parts.devices,
             fleet: parts.fleet,
             firmware: parts.firmware,
+            rollouts: parts.rollouts,
             notifications: parts.notifications,
             push_lock: tokio::sync::Mutex::new(()),
         })
@@ -280,6 +286,14 @@ pub fn router(app: Arc<App>, limits: Limits) -> Router {
                 .post(firmware::upload)
                 .layer(DefaultBodyLimit::max(FIRMWARE_BODY_LIMIT)),
         )
+        .route(
+            "/v1/admin/rollouts",
+            get(rollouts::list).post(rollouts::create),
+        )
+        .route("/v1/admin/rollouts/{id}", get(rollouts::get_one))
+        .route("/v1/admin/rollouts/{id}/pause", post(rollouts::pause))
+        .route("/v1/admin/rollouts/{id}/resume", post(rollouts::resume))
+        .route("/v1/admin/rollouts/{id}/abort", post(rollouts::abort))
         .route("/v1/admin/plugins/restore", post(plugins::restore))
         .route("/v1/admin/plugins/trusted-keys", post(plugins::trust_key))
         .route("/healthz", get(system::healthz))

@@ -6,6 +6,7 @@ mod firmware;
 mod pki;
 mod plugin;
 mod remote;
+mod rollout;
 mod secret_key;
 
 use crate::auth::Role;

@@ -27,7 +27,7 @@ use lockergrid_protocol::{StationId, Timestamp};
 use lockergrid_store::Store;
 use lockergrid_store::{Deposit, StatusChange};
 use lockers::LockerTask;
-pub use metrics::DeviceMetrics;
+pub use metrics::{DeviceMetrics, RolloutIdLabel, RolloutLabels};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;

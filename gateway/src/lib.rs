@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod metrics;
 pub mod notifications;
 pub mod plugins;
+pub mod rollouts;
 pub mod run;
 pub mod secrets;
 pub mod simulated;

@@ -78,6 +78,7 @@ pub struct RunningGateway {
     device_task: Option<JoinHandle<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     sweeper: Option<JoinHandle<()>>,
+    rollouts: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
     admission: Option<JoinHandle<()>>,
 }
@@ -161,6 +162,13 @@ pub async fn start(
         crate::firmware::FirmwareStore::open(&data_dir, deployment.firmware_keys.clone())
             .context("cannot open the firmware store")?,
     );
+    let rollouts = Arc::new(crate::rollouts::Rollouts::new(
+        store.clone(),
+        health.clone(),
+        firmware.clone(),
+        plugins.clone(),
+        deployment.utc_offset_minutes,
+    ));
     let app = App::new(AppParts {
         store: store.clone(),
         tokens: Keyring::open(&data_dir)?,
@@ -173,6 +181,7 @@ pub async fn start(
         devices: health.clone(),
         fleet,
         firmware: firmware.clone(),
+        rollouts: rollouts.clone(),
         notifications: Arc::new(
             crate::notifications::Channels::new(deployment)
                 .context("cannot start the notification channels")?,
@@ -195,6 +204,7 @@ pub async fn start(
     .await?;
     let devices_addr = device_plane.addr();
     let sweeper = tokio::spawn(sweep(store, options.sweep_every, shutdown.clone()));
+    let rollouts = tokio::spawn(rollouts.run(shutdown.clone()));
     let planner = tokio::spawn(crate::notifications::run(
         app.clone(),
         app.notifications.clone(),
@@ -218,6 +228,7 @@ pub async fn start(
         device_task: Some(device_task),
         server: Some(server),
         sweeper: Some(sweeper),
+        rollouts: Some(rollouts),
         planner: Some(planner),
         admission: Some(admission),
     })
@@ -352,6 +363,9 @@ impl RunningGateway {
         }
         if let Some(sweeper) = self.sweeper.take() {
             sweeper.await?;
+        }
+        if let Some(rollouts) = self.rollouts.take() {
+            rollouts.await?;
         }
         if let Some(planner) = self.planner.take() {
             planner.await?;

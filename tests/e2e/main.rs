@@ -17,4 +17,5 @@ mod plugins;
 mod race;
 mod returns;
 mod roles;
+mod rollouts;
 mod security;

@@ -56,6 +56,7 @@ pub struct Deployment {
     sms: Option<sms::Section>,
     settings: Vec<(String, String, toml::Value)>,
     integrators: Vec<(String, String, String)>,
+    firmware_keys: Vec<String>,
 }
 
 impl Deployment {
@@ -185,6 +186,9 @@ impl Deployment {
         if let Some(mail) = &self.mail {
             text.push_str(mail);
         }
+        if !self.firmware_keys.is_empty() {
+            let _ = writeln!(text, "[firmware]\ntrusted_keys = {:?}", self.firmware_keys);
+        }
         for (merchant, url, secret) in &self.integrators {
             let file = dir.join(format!("webhook-{merchant}"));
             std::fs::write(&file, format!("{secret}\n"))?;
@@ -219,6 +223,12 @@ impl Deployment {
             );
         }
         Ok(text)
+    }
+
+    /// Trusts firmware manifests signed by this public key (hex), at the gateway and its lockers.
+    pub fn firmware_key(mut self, public_hex: &str) -> Deployment {
+        self.firmware_keys.push(public_hex.to_owned());
+        self
     }
 
     /// Starts the gateway in a fresh temporary directory.

@@ -39,7 +39,7 @@ pub struct Wave {
     /// percent (0: any failure).
     pub error_percent: u8,
     /// How many lockers of the wave must be done (confirmed or failed) before the error
-    /// threshold can fire.
+    /// threshold can fire (all of them in a smaller wave).
     pub min_done: u32,
     /// What crossing it does.
     pub on_error: OnError,
@@ -429,7 +429,7 @@ fn judge(rollout: &mut RolloutRecord, targets: &[RolloutTarget], now: Timestamp,
     };
     let done = count.confirmed + count.failed;
     if count.failed > 0
-        && done >= wave.min_done.max(1)
+        && done >= wave.min_done.min(count.lockers).max(1)
         && u64::from(count.failed) * 100 > u64::from(wave.error_percent) * u64::from(done)
     {
         let reason = format!(

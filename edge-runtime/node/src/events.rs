@@ -4,14 +4,17 @@
 //! the [`Effect`] it is handed.
 
 use crate::{Authority, CodeEntry, CodeRefused, Entered, Node, locker_actor};
-use lockergrid_model::{Actor, CommandRecord, Reading, StationStatus, Telemetry, World};
+use lockergrid_model::{Actor, CommandRecord, Reading, Severity, StationStatus, Telemetry, World};
 use lockergrid_protocol::StationId;
 use lockergrid_protocol::firmware::FirmwareVersion;
 use lockergrid_protocol::message::{DeviceEvent, EventMessage, FirmwareOutcome};
 use lockergrid_store::{
-    Applied, ChangeError, DoorClosed, DoorClosedEvent, LockdownChange, OfflinePickup,
-    OfflineRejection, SelfTest, SelfTested, SettledEvent, StatusChange,
+    AlertDraft, Applied, ChangeError, DoorClosed, DoorClosedEvent, LockdownChange, OfflinePickup,
+    OfflineRejection, RolloutReport, SelfTest, SelfTested, SettledEvent, StatusChange,
 };
+
+/// The source of the alerts a locker's firmware reports raise.
+const FIRMWARE_SOURCE: &str = "firmware";
 
 /// What became of a locker's event at this node.
 #[derive(Debug)]
@@ -67,6 +70,46 @@ pub enum Effect {
 }
 
 impl Node {
+    /// A locker that refused or rolled back an image raises a `firmware-failed` alert; one that
+    /// confirms an image resolves it.
+    async fn firmware_alert(
+        &self,
+        station: &StationId,
+        version: FirmwareVersion,
+        outcome: FirmwareOutcome,
+        reason: Option<&str>,
+        actor: Actor,
+    ) -> Result<(), ChangeError> {
+        let open: Vec<String> = self
+            .store
+            .open_alerts_at(station)?
+            .into_iter()
+            .filter(|a| a.source == FIRMWARE_SOURCE)
+            .map(|a| a.id)
+            .collect();
+        let (raise, resolve) = match outcome {
+            FirmwareOutcome::Refused | FirmwareOutcome::RolledBack if open.is_empty() => {
+                let draft = AlertDraft {
+                    station: station.clone(),
+                    source: FIRMWARE_SOURCE.into(),
+                    code: "firmware-failed".into(),
+                    severity: Severity::Warning,
+                    message: format!(
+                        "firmware {version} {}: {}",
+                        outcome.as_str(),
+                        reason.unwrap_or("no reason given")
+                    ),
+                    decided_by: None,
+                };
+                (vec![draft], Vec::new())
+            }
+            FirmwareOutcome::Confirmed if !open.is_empty() => (Vec::new(), open),
+            _ => return Ok(()),
+        };
+        self.store.record_alerts(raise, resolve, actor).await?;
+        Ok(())
+    }
+
     /// Applies `event` of `station`'s locker once, if this node decides it now.
     pub async fn on_event(&self, station: &StationId, event: EventMessage) -> Handled {
         match self.store.event_applied(station, &event.id) {
@@ -208,6 +251,22 @@ impl Node {
                 self.store
                     .settle_event(settled("firmware", &target, &said))
                     .await?;
+                // The rollouts of that image hear what became of it at this locker.
+                let report = RolloutReport {
+                    station: station.clone(),
+                    sha256: sha256.clone(),
+                    outcome: *outcome,
+                    reason: reason.clone(),
+                };
+                self.store.rollout_report(report, actor.clone()).await?;
+                self.firmware_alert(
+                    station,
+                    *version,
+                    *outcome,
+                    reason.as_deref(),
+                    actor.clone(),
+                )
+                .await?;
                 Ok(Effect::Firmware {
                     version: *version,
                     sha256: sha256.clone(),

@@ -387,6 +387,46 @@ fn device_paths() -> Value {
                                "422": problem("No trusted firmware key, no or a bad manifest header, or refused with its reason code") }
             }))
         },
+        "/v1/admin/rollouts": {
+            "get": secured("operator", json!({
+                "operationId": "listRollouts",
+                "summary": "Every firmware rollout with its waves' counts",
+                "responses": { "200": ok("Rollouts", "Rollouts") }
+            })),
+            "post": secured("operator", json!({
+                "operationId": "startRollout",
+                "summary": "Roll a held image out to the registry's active lockers of its model (the region, or the stations named) in waves",
+                "requestBody": body("RolloutRequest"),
+                "responses": { "201": ok("Started", "Rollout"),
+                               "422": problem("Bad waves, no such image, or no locker in the selection") }
+            }))
+        },
+        "/v1/admin/rollouts/{id}": { "get": secured("operator", json!({
+            "operationId": "getRollout",
+            "summary": "A rollout with every locker's state",
+            "parameters": [id_param("Rollout id")],
+            "responses": { "200": ok("The rollout", "Rollout"), "404": problem("No such rollout") }
+        })) },
+        "/v1/admin/rollouts/{id}/pause": { "post": secured("operator", json!({
+            "operationId": "pauseRollout",
+            "summary": "Stop offering; lockers fetching or on trial finish",
+            "parameters": [id_param("Rollout id")],
+            "requestBody": body("Reason"),
+            "responses": { "200": ok("Paused", "Rollout"), "404": problem("No such rollout"), "409": problem("Not running") }
+        })) },
+        "/v1/admin/rollouts/{id}/resume": { "post": secured("operator", json!({
+            "operationId": "resumeRollout",
+            "summary": "Offer again where the rollout stopped",
+            "parameters": [id_param("Rollout id")],
+            "responses": { "200": ok("Running", "Rollout"), "404": problem("No such rollout"), "409": problem("Not paused") }
+        })) },
+        "/v1/admin/rollouts/{id}/abort": { "post": secured("operator", json!({
+            "operationId": "abortRollout",
+            "summary": "End the rollout: lockers not yet installed are cancelled, those on trial finish by themselves",
+            "parameters": [id_param("Rollout id")],
+            "requestBody": body("Reason"),
+            "responses": { "200": ok("Aborted", "Rollout"), "404": problem("No such rollout"), "409": problem("Completed or aborted already") }
+        })) },
         "/v1/admin/alerts": { "get": secured("operator", json!({
             "operationId": "listAlerts",
             "summary": "Alerts the site rules raised from lockers' telemetry, newest first",
@@ -510,6 +550,26 @@ fn device_schemas() -> Value {
                 "min_version": { "type": "string" }, "counter": { "type": "integer" } } },
             "key": { "type": "string" }, "signature": { "type": "string" } } },
         "FirmwareImages": { "type": "object", "properties": { "images": { "type": "array", "items": { "$ref": "#/components/schemas/SignedManifest" } } } },
+        "RolloutRequest": { "type": "object", "additionalProperties": false, "required": ["model", "version"], "properties": {
+            "model": { "type": "string" }, "version": { "type": "string" },
+            "stations": { "type": "array", "items": { "type": "string" } },
+            "waves": { "type": "array", "items": { "type": "object", "required": ["percent"], "properties": {
+                "percent": { "type": "integer", "minimum": 1, "maximum": 100 },
+                "soak_s": { "type": "integer", "default": 600 },
+                "advance_percent": { "type": "integer", "default": 100 },
+                "error_percent": { "type": "integer", "default": 0 },
+                "min_done": { "type": "integer", "default": 1 },
+                "on_error": { "type": "string", "enum": ["pause", "abort"], "default": "pause" } } } },
+            "timeout_s": { "type": "integer", "default": 1800 },
+            "max_parallel": { "type": "integer", "default": 20 } } },
+        "Rollout": { "type": "object", "properties": {
+            "id": { "type": "string" },
+            "status": { "type": "string", "enum": ["running", "paused", "aborted", "completed"] },
+            "reason": { "type": ["string", "null"] },
+            "image": { "type": "object" }, "wave": { "type": "integer" }, "soak_since": { "type": ["integer", "null"] },
+            "waves": { "type": "array", "items": { "type": "object" } }, "totals": { "type": "object" },
+            "lockers": { "type": "array", "items": { "type": "object" } } } },
+        "Rollouts": { "type": "object", "properties": { "rollouts": { "type": "array", "items": { "$ref": "#/components/schemas/Rollout" } } } },
         "Alerts": { "type": "object", "properties": { "alerts": { "type": "array", "items": { "$ref": "#/components/schemas/Alert" } } } },
         "LockdownState": { "type": "object", "properties": {
             "station": { "type": "string" }, "status": { "type": "string" },

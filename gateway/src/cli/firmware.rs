@@ -33,6 +33,11 @@ pub enum FirmwareCommand {
         #[command(flatten)]
         at: Gateway,
     },
+    /// Roll an image out to lockers in waves, and watch, pause, resume or abort it.
+    Rollout {
+        #[command(subcommand)]
+        command: super::rollout::RolloutCommand,
+    },
     /// Create a firmware signing key; prints the public key nodes and lockers trust.
     Keygen {
         /// Where to write the secret key (created with mode 0600, never overwritten).
@@ -94,6 +99,7 @@ pub async fn run(command: FirmwareCommand) -> anyhow::Result<()> {
                 answer["manifest"]["version"].as_str().unwrap_or("?")
             );
         }
+        FirmwareCommand::Rollout { command } => super::rollout::run(command).await?,
         FirmwareCommand::List { at } => {
             let answer = call(&at, reqwest::Method::GET, "/v1/admin/firmware", None).await?;
             println!(

@@ -24,8 +24,8 @@ use lockergrid_node::{CodeCaches, Effect, Handled, Node, record_audit};
 use lockergrid_node::{command_event, locker_actor, sign_unlock};
 use lockergrid_protocol::command::{CommandKey, SignedCommand};
 use lockergrid_protocol::message::{
-    AckMessage, DeviceEvent, Downlink, EventMessage, FirmwareDownlink, FirmwareOutcome,
-    MESSAGE_VERSION, TelemetryMessage,
+    AckMessage, DeviceEvent, Downlink, EventMessage, FirmwareDownlink, MESSAGE_VERSION,
+    TelemetryMessage,
 };
 use lockergrid_protocol::topic::{Channel, Root, Topic};
 use lockergrid_protocol::{LockerId, StationId};
@@ -715,25 +715,15 @@ impl LockerTask {
                 format!("a locker not in the registry reported a self-test (event {event})"),
             ),
             Effect::SelfTest(SelfTested::Duplicate) => {}
+            // Recorded, with its alert, by the node; the rollouts read it from the store.
             Effect::Firmware {
                 version,
                 outcome,
                 reason,
                 ..
-            } => match outcome {
-                FirmwareOutcome::Refused | FirmwareOutcome::RolledBack => {
-                    let reason = reason.as_deref().unwrap_or("unknown");
-                    self.devices().alert(
-                        station,
-                        now,
-                        "firmware-failed",
-                        format!("firmware {version} {}: {reason}", outcome.as_str()),
-                    );
-                }
-                FirmwareOutcome::Installed | FirmwareOutcome::Confirmed => {
-                    tracing::info!(%station, %version, outcome = outcome.as_str(), "firmware update");
-                }
-            },
+            } => {
+                tracing::info!(%station, %version, outcome = outcome.as_str(), ?reason, "firmware update");
+            }
         }
     }
 

@@ -23,6 +23,22 @@ pub struct EventLabels {
     pub result: &'static str,
 }
 
+/// Labels of a rollout's lockers by state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RolloutLabels {
+    /// The rollout's id.
+    pub rollout: String,
+    /// `pending`, `offered`, `installed`, `confirmed`, `failed`, `cancelled`.
+    pub state: &'static str,
+}
+
+/// The label of one rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RolloutIdLabel {
+    /// The rollout's id.
+    pub rollout: String,
+}
+
 /// Labels of alert counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct AlertLabels {
@@ -50,6 +66,10 @@ pub struct DeviceMetrics {
     pub events: Family<EventLabels, Counter>,
     /// Bytes of firmware images sent to lockers and edge nodes.
     pub firmware_bytes_sent: Counter,
+    /// Each rollout's lockers by state.
+    pub rollout_lockers: Family<RolloutLabels, Gauge>,
+    /// Each rollout's current wave, from 1.
+    pub rollout_wave: Family<RolloutIdLabel, Gauge>,
 }
 
 impl DeviceMetrics {
@@ -59,6 +79,16 @@ impl DeviceMetrics {
             "lockergrid_device_commands",
             "Unlock commands by outcome at the locker",
             self.commands.clone(),
+        );
+        registry.register(
+            "lockergrid_rollout_lockers",
+            "Lockers of each firmware rollout by state",
+            self.rollout_lockers.clone(),
+        );
+        registry.register(
+            "lockergrid_rollout_wave",
+            "The wave each firmware rollout is at, from 1",
+            self.rollout_wave.clone(),
         );
         registry.register(
             "lockergrid_firmware_bytes_sent",

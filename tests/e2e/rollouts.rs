@@ -1,0 +1,290 @@
+//! Firmware rollouts over simulated lockers on the real device plane: a signed image uploaded
+//! to the gateway, rolled out in waves; each locker fetches it in chunks, installs it into its
+//! inactive slot only while idle, boots it on trial and confirms it after its health check. A
+//! pickup load runs throughout and none fails. A release whose latch driver breaks fails its
+//! health check on the canary, which goes back by itself, and the rollout aborts before any
+//! other locker installs it.
+
+use base64::Engine as _;
+use lockergrid_gateway::auth::Role;
+use lockergrid_protocol::firmware::{FirmwareKey, FirmwareManifest, FirmwareVersion};
+use lockergrid_tests::{Deployment, Running};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const MODEL: &str = "lockergrid-sim-1";
+
+/// An image of `len` bytes for the simulated locker; `fault` is a line the simulation acts on.
+fn image(version: &str, fault: Option<&str>, len: usize) -> Vec<u8> {
+    let mut bytes = format!("lockergrid-shim {version} for {MODEL}\n").into_bytes();
+    if let Some(fault) = fault {
+        bytes.extend_from_slice(format!("{fault}\n").as_bytes());
+    }
+    let mut x: u32 = 0x9e37_79b9;
+    while bytes.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.push((x >> 24) as u8);
+    }
+    bytes
+}
+
+/// Signs `bytes` as `version` and uploads them.
+async fn upload(
+    d: &Running,
+    operator: &str,
+    key: &FirmwareKey,
+    version: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<()> {
+    let version: FirmwareVersion = version.parse().map_err(anyhow::Error::msg)?;
+    let manifest =
+        FirmwareManifest::of(&bytes, version, MODEL.into(), FirmwareVersion(0, 1, 0), 1).sign(key);
+    let header = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&manifest)?);
+    let (status, body) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/firmware", d.base))
+                .bearer_auth(operator)
+                .header("lockergrid-manifest", header)
+                .body(bytes),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "upload: {status} {body}");
+    Ok(())
+}
+
+/// Reads rollout `id` until `done` holds (up to three minutes: fifty lockers take a while).
+async fn rollout_until(
+    d: &Running,
+    operator: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let url = format!("{}/v1/admin/rollouts/{id}", d.base);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, body) = d.send(d.http.get(&url).bearer_auth(operator)).await?;
+        if done(&body) {
+            return Ok(body);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "gave up on rollout {id}: {}",
+            body["totals"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn stations(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("st-{i:02}")).collect()
+}
+
+async fn deployment(n: usize, key: &FirmwareKey) -> anyhow::Result<Running> {
+    let mut d = Deployment::new()
+        .firmware_key(&key.public().to_hex())
+        // Any hour is a quiet hour here; the rules' own hours are tested in the plugin's test.
+        .setting("site-rules-standard", "update_hours", "00:00-24:00")
+        .lockers(Duration::from_millis(200));
+    for id in stations(n) {
+        d = d.station(&id, 4);
+    }
+    let d = d.start().await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    d.get_until(&format!("{}/v1/admin/devices", d.base), &operator, |b| {
+        b["devices"]
+            .as_array()
+            .is_some_and(|all| all.len() == n && all.iter().all(|d| d["status"] == "active"))
+    })
+    .await?;
+    Ok(d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_lockers_update_in_three_waves_while_every_pickup_goes_through() -> anyhow::Result<()>
+{
+    let key = FirmwareKey::from_secret(rand::random());
+    let d = deployment(50, &key).await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let all = stations(50);
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
+    let stocked = d.stock(&names, 60).await?;
+    upload(
+        &d,
+        &operator,
+        &key,
+        "0.2.0",
+        image("0.2.0", None, 300 * 1024),
+    )
+    .await?;
+
+    let (status, started) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/rollouts", d.base))
+                .bearer_auth(&operator)
+                .json(&json!({
+                    "model": MODEL,
+                    "version": "0.2.0",
+                    "waves": [
+                        { "percent": 10, "soak_s": 1, "on_error": "abort" },
+                        { "percent": 50, "soak_s": 1 },
+                        { "percent": 100, "soak_s": 0 },
+                    ],
+                    "timeout_s": 150,
+                    "max_parallel": 10,
+                })),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "rollout: {status} {started}");
+    let id = started["id"].as_str().unwrap_or_default().to_owned();
+    let sizes: Vec<u64> = started["waves"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| w["counts"]["lockers"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(sizes, [5, 20, 25]);
+
+    // Customers pick their parcels up while the rollout runs; every pickup must go through.
+    let mut failures = Vec::new();
+    let mut picked = 0;
+    for (parcel, code, compartment) in &stocked {
+        let station = compartment.as_str().split(':').next().unwrap_or_default();
+        let pickup = async {
+            let pressed = d
+                .locker(station, &format!("press {}#", code.reveal()))
+                .await?;
+            anyhow::ensure!(pressed == "ok", "press: {pressed}");
+            d.open_and_close(station, compartment.as_str()).await?;
+            d.get_until(&format!("{}/v1/parcels/{parcel}", d.base), &operator, |p| {
+                p["status"] == "picked_up"
+            })
+            .await?;
+            Ok(())
+        };
+        match pickup.await {
+            Ok(()) => picked += 1,
+            Err(e) => failures.push(format!("{parcel} at {station}: {e}")),
+        }
+    }
+    let done = rollout_until(&d, &operator, &id, |r| r["status"] == "completed").await?;
+    assert!(failures.is_empty(), "pickups failed: {failures:?}");
+    assert_eq!(picked, 60);
+    assert_eq!(done["totals"]["confirmed"], 50, "{}", done["totals"]);
+    assert_eq!(done["totals"]["failed"], 0);
+
+    // Every locker runs what it booted, and the registry has it from the heartbeats.
+    for station in &all {
+        let status = d
+            .locker_until(station, |s| s["firmware"] == "0.2.0")
+            .await?;
+        assert_eq!(status["on_trial"], false, "{station}: {status}");
+    }
+    d.get_until(&format!("{}/v1/admin/devices", d.base), &operator, |b| {
+        b["devices"]
+            .as_array()
+            .is_some_and(|all| all.iter().all(|d| d["firmware"] == "0.2.0"))
+    })
+    .await?;
+    let log = d.access_log(&operator).await?;
+    let waves = log
+        .iter()
+        .filter(|e| e["action"] == "rollout_wave_started" && e["target"] == id.as_str())
+        .count();
+    assert_eq!(waves, 2, "two waves after the first");
+    let metrics = d.metrics().await?;
+    let confirmed =
+        format!("lockergrid_rollout_lockers{{rollout=\"{id}\",state=\"confirmed\"}} 50");
+    assert!(
+        metrics.contains(&confirmed),
+        "no {confirmed} in the metrics"
+    );
+    assert!(metrics.contains("lockergrid_firmware_bytes_sent_total"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_that_fails_its_health_check_goes_back_and_no_other_locker_installs()
+-> anyhow::Result<()> {
+    let key = FirmwareKey::from_secret(rand::random());
+    let d = deployment(10, &key).await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    let broken = image("0.3.0", Some("lockergrid-sim-fault: self-test"), 100 * 1024);
+    upload(&d, &operator, &key, "0.3.0", broken).await?;
+    let (status, started) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/rollouts", d.base))
+                .bearer_auth(&operator)
+                .json(&json!({
+                    "model": MODEL,
+                    "version": "0.3.0",
+                    "waves": [
+                        { "percent": 10, "soak_s": 1, "on_error": "abort" },
+                        { "percent": 100, "soak_s": 1 },
+                    ],
+                })),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "rollout: {status} {started}");
+    let id = started["id"].as_str().unwrap_or_default().to_owned();
+    let aborted = rollout_until(&d, &operator, &id, |r| {
+        r["status"] == "aborted" && r["totals"]["cancelled"] == 9
+    })
+    .await?;
+    assert!(
+        aborted["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("wave 1")),
+        "{aborted}"
+    );
+    let lockers = aborted["lockers"].as_array().cloned().unwrap_or_default();
+    let canary: Vec<&Value> = lockers.iter().filter(|t| t["state"] == "failed").collect();
+    assert_eq!(canary.len(), 1, "{lockers:?}");
+    assert_eq!(canary[0]["reason"], "health-check-failed");
+    let canary = canary[0]["station"].as_str().unwrap_or_default().to_owned();
+
+    // The canary went back to the image it ran, by itself: a second boot, not on trial.
+    let status = d
+        .locker_until(&canary, |s| {
+            s["firmware"] == "0.1.0" && s["on_trial"] == false && s["boots"] == 3
+        })
+        .await?;
+    assert_eq!(status["connected"], true, "{status}");
+    // No other locker ever booted it: each still on its first boot of the factory image.
+    for station in stations(10).iter().filter(|s| **s != canary) {
+        let status = d.locker(station, "status").await?;
+        let status: Value = serde_json::from_str(status.trim_start_matches("ok "))?;
+        assert_eq!(
+            (status["firmware"].as_str(), status["boots"].as_u64()),
+            (Some("0.1.0"), Some(1)),
+            "{station}: {status}"
+        );
+    }
+    let log = d.access_log(&operator).await?;
+    let firmware_events: Vec<&Value> = log.iter().filter(|e| e["action"] == "firmware").collect();
+    assert!(
+        firmware_events.iter().all(|e| e["actor"]["subject"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(&canary))),
+        "a locker outside the canary reported an install: {firmware_events:?}"
+    );
+    assert!(
+        firmware_events
+            .iter()
+            .any(|e| e["outcome"] == "rolled_back: health-check-failed"),
+        "{firmware_events:?}"
+    );
+    let alerts = d
+        .get_until(&format!("{}/v1/admin/alerts", d.base), &operator, |a| {
+            a["alerts"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|a| a["code"] == "firmware-failed"))
+        })
+        .await?;
+    assert!(alerts["alerts"][0]["station"].is_string());
+    Ok(())
+}
