@@ -11,4 +11,5 @@ mod notify_kill;
 mod pki_cli;
 mod plugin_cli;
 mod process;
+mod rollout_kill;
 mod tokens;
