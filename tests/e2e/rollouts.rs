@@ -288,3 +288,64 @@ async fn a_canary_that_fails_its_health_check_goes_back_and_no_other_locker_inst
     assert!(alerts["alerts"][0]["station"].is_string());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockers_behind_an_edge_node_fetch_the_image_from_its_cache_once() -> anyhow::Result<()> {
+    let key = FirmwareKey::from_secret(rand::random());
+    let mut d = Deployment::new()
+        .firmware_key(&key.public().to_hex())
+        .setting("site-rules-standard", "update_hours", "00:00-24:00")
+        .lockers(Duration::from_millis(200));
+    for id in stations(4) {
+        d = d.station(&id, 4);
+    }
+    let d = d
+        .edge("edge-a", &["st-01", "st-02", "st-03"])
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    d.get_until(&format!("{}/v1/admin/devices", d.base), &operator, |b| {
+        b["devices"]
+            .as_array()
+            .is_some_and(|all| all.len() == 4 && all.iter().all(|d| d["status"] == "active"))
+    })
+    .await?;
+    let size = 256 * 1024;
+    upload(&d, &operator, &key, "0.2.0", image("0.2.0", None, size)).await?;
+    let (status, started) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/rollouts", d.base))
+                .bearer_auth(&operator)
+                .json(&json!({
+                    "model": MODEL,
+                    "version": "0.2.0",
+                    "waves": [{ "percent": 100, "soak_s": 0 }],
+                    "max_parallel": 4,
+                })),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "rollout: {status} {started}");
+    let id = started["id"].as_str().unwrap_or_default().to_owned();
+    let done = rollout_until(&d, &operator, &id, |r| r["status"] == "completed").await?;
+    assert_eq!(done["totals"]["confirmed"], 4, "{}", done["totals"]);
+    for station in stations(4) {
+        d.locker_until(&station, |s| {
+            s["firmware"] == "0.2.0" && s["on_trial"] == false
+        })
+        .await?;
+    }
+    // The gateway sent the image to its own locker and once to the edge node, which served its
+    // three lockers from its cache: about twice the image, never once per locker.
+    let metrics = d.metrics().await?;
+    let sent: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lockergrid_firmware_bytes_sent_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        sent >= 2 * size as u64 && sent < 3 * size as u64,
+        "{sent} bytes sent for a {size}-byte image to one locker and one edge node"
+    );
+    Ok(())
+}
