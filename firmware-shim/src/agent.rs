@@ -23,7 +23,7 @@ use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -177,6 +177,8 @@ pub(crate) struct Agent<H> {
     pub(crate) client: AsyncClient,
     /// The unlock command that released each compartment whose door has not closed yet.
     pub(crate) unlocked: HashMap<CompartmentId, String>,
+    /// Compartments the locker released for a code it checked itself, door not closed yet.
+    released_offline: HashSet<CompartmentId>,
     tamper: bool,
     mains: bool,
     temperatures: BTreeMap<CompartmentId, f32>,
@@ -314,6 +316,7 @@ async fn boot<H: Hardware + 'static>(
         codes,
         client,
         unlocked: HashMap::new(),
+        released_offline: HashSet::new(),
         tamper: false,
         mains: true,
         temperatures: BTreeMap::new(),
@@ -408,11 +411,18 @@ impl<H: Hardware> Agent<H> {
         let mut heartbeat = false;
         for s in sensed {
             let event = match s {
-                Sensed::DoorOpened(compartment) => DeviceEvent::DoorOpened { compartment },
-                Sensed::DoorClosed(compartment) => DeviceEvent::DoorClosed {
-                    unlocked_by: self.unlocked.remove(&compartment),
+                Sensed::DoorOpened(compartment) => DeviceEvent::DoorOpened {
+                    unreleased: !self.unlocked.contains_key(&compartment)
+                        && !self.released_offline.contains(&compartment),
                     compartment,
                 },
+                Sensed::DoorClosed(compartment) => {
+                    self.released_offline.remove(&compartment);
+                    DeviceEvent::DoorClosed {
+                        unlocked_by: self.unlocked.remove(&compartment),
+                        compartment,
+                    }
+                }
                 Sensed::CodeEntered(code) | Sensed::QrRead(code) => self.keypad(&code)?,
                 Sensed::Tamper(tripped) => {
                     self.tamper = tripped;
@@ -633,6 +643,7 @@ impl<H: Hardware> Agent<H> {
             return Ok(self.refused(false));
         }
         tracing::info!(compartment = %cached.compartment, "code checked offline; released");
+        self.released_offline.insert(cached.compartment.clone());
         Ok(DeviceEvent::OfflinePickup {
             compartment: cached.compartment,
             code_hash: hash,

@@ -12,6 +12,9 @@
 //! | `tamper on\|off`, `mains on\|off` | switches |
 //! | `temp <compartment> <celsius>` | a thermometer reading |
 //! | `jam <compartment>` | the latch stops releasing |
+//! | `wear battery <points a day>`, `wear <compartment> <°C a day>`, `wear latency <ms a day>` | hardware that wears out as it ages |
+//! | `flap <compartment> <movements a day>`, `weaken <compartment> <failure chance a day>` | a flapping door sensor, a weakening latch, as it ages |
+//! | `age <days>` | ages the hardware |
 //! | `status` | the agent's status, the open doors and the shut doors whose latch is released, JSON |
 
 use crate::agent::Status;
@@ -109,11 +112,15 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
             .and_then(|p| p.parse::<f64>().ok())
             .filter(|p| p.is_finite())
             .ok_or_else(|| {
-                "wear battery <points a day>, or wear <compartment> <°C a day>?".to_string()
+                "wear battery <points a day>, wear latency <ms a day>, or wear <compartment> <°C a day>?".to_string()
             })
             .and_then(|per_day| match first {
                 Some("battery") => {
                     sim.wear_battery(per_day);
+                    Ok(None)
+                }
+                Some("latency") => {
+                    sim.slow_down(per_day);
                     Ok(None)
                 }
                 other => compartment(other).and_then(|c| {
@@ -122,6 +129,18 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
                         .map(|()| None)
                 }),
             }),
+        "flap" | "weaken" => compartment(first).and_then(|c| {
+            let per_day: f64 = second
+                .and_then(|p| p.parse().ok())
+                .filter(|p: &f64| p.is_finite() && *p >= 0.0)
+                .ok_or("how much a day?")?;
+            let worn = if verb == "flap" {
+                sim.flap(&c, per_day)
+            } else {
+                sim.weaken(&c, per_day)
+            };
+            worn.map_err(|e| e.to_string()).map(|()| None)
+        }),
         "age" => first
             .and_then(|d| d.parse::<f64>().ok())
             .filter(|d| d.is_finite() && *d >= 0.0 && *d <= 3_650.0)
@@ -173,7 +192,7 @@ pub fn apply(line: &str, sim: &Mutex<SimLocker>, status: &watch::Receiver<Status
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::Sensed;
+    use crate::hardware::{HardwareError, Sensed};
 
     #[test]
     fn the_control_acts_like_a_person_at_the_locker_and_refuses_nonsense() {
@@ -235,12 +254,31 @@ mod tests {
         );
         assert_eq!(
             worn.drain().last(),
-            Some(&Sensed::Temperature(cool, 7.5)),
+            Some(&Sensed::Temperature(cool.clone(), 7.5)),
             "2.5 °C warmer after ten days"
+        );
+        drop(worn);
+        assert_eq!(run("flap ams-zuid:S001 2.5"), "ok");
+        assert_eq!(run("weaken ams-zuid:S001 1"), "ok");
+        assert_eq!(run("wear latency 0"), "ok");
+        assert_eq!(run("age 2"), "ok");
+        let mut worn = sim.lock().unwrap();
+        let flaps = worn
+            .drain()
+            .iter()
+            .filter(|s| matches!(s, Sensed::DoorOpened(_)))
+            .count();
+        assert_eq!(flaps, 5, "2.5 movements a day for two days");
+        assert_eq!(
+            worn.unlock(&cool),
+            Err(HardwareError::LatchFailed("ams-zuid:S001".into())),
+            "a latch failing every unlock after two days at 1 a day"
         );
         drop(worn);
         for bad in [
             "wear",
+            "flap ams-zuid:S001 -1",
+            "weaken nope:X001 0.1",
             "wear battery fast",
             "wear nope:X001 1",
             "age -1",

@@ -62,7 +62,8 @@ impl Fault {
 }
 
 /// How the simulated hardware wears out as it ages ([`SimLocker::age`]): a battery that holds
-/// less charge each day, a compartment whose cooling loses its grip.
+/// less charge each day, a compartment whose cooling loses its grip, a door sensor that starts
+/// to flap, a latch that fails more often, unlocks that get slower.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Wear {
     /// Points of battery capacity lost a day.
@@ -71,6 +72,20 @@ pub struct Wear {
     pub drift_per_day: BTreeMap<CompartmentId, f64>,
     /// Capacity lost so far, in points.
     lost: f64,
+    /// Door movements a day each flapping sensor reports with nobody there.
+    pub flaps_per_day: BTreeMap<CompartmentId, f64>,
+    /// The fraction of a movement carried to the next day of ageing.
+    flap_carry: BTreeMap<CompartmentId, f64>,
+    /// How much each weakening latch's chance of failing an unlock grows a day.
+    pub weaken_per_day: BTreeMap<CompartmentId, f64>,
+    /// Each weakening latch's chance of failing an unlock now.
+    fail_chance: BTreeMap<CompartmentId, f64>,
+    /// Milliseconds a day every unlock gets slower (a tired motor, a slow link).
+    pub latency_per_day: f64,
+    /// How much slower unlocks are now, milliseconds.
+    latency_ms: f64,
+    /// xorshift state for the latch's failures: the same wear fails the same unlocks.
+    rng: u64,
 }
 
 /// Why a simulated person could not do something.
@@ -130,9 +145,48 @@ impl SimLocker {
         Ok(())
     }
 
-    /// Ages the hardware by `days`: the battery's capacity (what a full charge reaches) falls
-    /// and drifting compartments move, as the wear set says; the thermometers report it.
+    /// From now on `id`'s door sensor reports `per_day` movements a day of [`SimLocker::age`]
+    /// with nobody there (the door itself stays shut).
+    pub fn flap(&mut self, id: &CompartmentId, per_day: f64) -> Result<(), SimError> {
+        self.get(id)?;
+        self.wear.flaps_per_day.insert(id.clone(), per_day.max(0.0));
+        Ok(())
+    }
+
+    /// From now on `id`'s latch's chance of failing an unlock grows by `per_day` a day of
+    /// [`SimLocker::age`].
+    pub fn weaken(&mut self, id: &CompartmentId, per_day: f64) -> Result<(), SimError> {
+        self.get(id)?;
+        self.wear
+            .weaken_per_day
+            .insert(id.clone(), per_day.max(0.0));
+        Ok(())
+    }
+
+    /// From now on every unlock gets `per_day` milliseconds slower a day of [`SimLocker::age`].
+    pub fn slow_down(&mut self, per_day: f64) {
+        self.wear.latency_per_day = per_day.max(0.0);
+    }
+
+    /// Ages the hardware by `days`: the battery's capacity (what a full charge reaches) falls,
+    /// drifting compartments move, flapping sensors report movements, weakening latches and
+    /// slowing unlocks get worse, as the wear set says; the sensors report it.
     pub fn age(&mut self, days: f64) {
+        for (id, per_day) in self.wear.weaken_per_day.clone() {
+            let chance = self.wear.fail_chance.entry(id).or_default();
+            *chance = (*chance + per_day * days).min(1.0);
+        }
+        self.wear.latency_ms += self.wear.latency_per_day * days;
+        for (id, per_day) in self.wear.flaps_per_day.clone() {
+            let carry = self.wear.flap_carry.entry(id.clone()).or_default();
+            *carry += per_day * days;
+            let whole = carry.floor();
+            *carry -= whole;
+            for _ in 0..whole as u64 {
+                self.sensed.push(Sensed::DoorOpened(id.clone()));
+                self.sensed.push(Sensed::DoorClosed(id.clone()));
+            }
+        }
         self.wear.lost = (self.wear.lost + self.wear.battery_per_day * days).min(100.0);
         let capacity = (100.0 - self.wear.lost).round() as u8;
         self.battery_percent = self.battery_percent.min(capacity);
@@ -264,6 +318,25 @@ impl Hardware for SimLocker {
     fn unlock(&mut self, id: &CompartmentId) -> Result<(), HardwareError> {
         if self.jammed.as_ref() == Some(id) {
             return Err(HardwareError::LatchFailed(id.to_string()));
+        }
+        if self.wear.latency_ms >= 1.0 {
+            // The motor takes this long; the controller waits for it, as a real one does.
+            std::thread::sleep(std::time::Duration::from_millis(
+                self.wear.latency_ms as u64,
+            ));
+        }
+        if let Some(chance) = self.wear.fail_chance.get(id).copied().filter(|c| *c > 0.0) {
+            self.wear.rng = if self.wear.rng == 0 {
+                0x9e37_79b9_7f4a_7c15
+            } else {
+                self.wear.rng
+            };
+            self.wear.rng ^= self.wear.rng << 13;
+            self.wear.rng ^= self.wear.rng >> 7;
+            self.wear.rng ^= self.wear.rng << 17;
+            if ((self.wear.rng >> 11) as f64 / (1u64 << 53) as f64) < chance {
+                return Err(HardwareError::LatchFailed(id.to_string()));
+            }
         }
         self.get(id)?.latched = false;
         Ok(())

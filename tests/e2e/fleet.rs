@@ -729,3 +729,65 @@ async fn a_stations_telemetry_is_kept_and_read_back_as_samples_or_rollups() -> a
     assert_eq!(status, 403, "an agent of another station reads nothing");
     d.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_door_sensor_that_starts_to_flap_is_flagged_for_maintenance() -> anyhow::Result<()> {
+    let clock =
+        lockergrid_model::ManualClock::new(lockergrid_protocol::Timestamp(1_796_083_200_000));
+    let d = Deployment::new()
+        .station("st-a", 4)
+        .station("st-b", 4)
+        .clock(clock.clone())
+        .lockers(Duration::from_millis(200))
+        .start()
+        .await?;
+    assert_eq!(d.locker("st-a", "flap st-a:S001 4").await?, "ok");
+    let node = &d.gateway.app.node;
+    for day in 0..3 {
+        // A day passes: the sensor reports four movements with nobody there, st-b's none.
+        let operator = d.token("ops", Role::Operator, &[])?;
+        assert_eq!(d.locker("st-a", "age 1").await?, "ok");
+        logged(&d, &operator, |e| {
+            e["action"] == "door_opened"
+                && e["outcome"] == "opened with no latch released"
+                && e["target"] == "st-a:S001"
+        })
+        .await?;
+        let station = StationId::new("st-a")?;
+        let today = lockergrid_model::DeviceDay::index(d.gateway.app.store.now());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let days = d.gateway.app.store.device_days(&station, today)?;
+            if days
+                .first()
+                .is_some_and(|d| d.day == today && d.stray_doors == 4)
+            {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "day {day}: {days:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if day < 2 {
+            let changes = node.maintenance_due(&station).await?;
+            assert!(
+                changes.raised.is_empty(),
+                "day {day}: too soon: {changes:?}"
+            );
+            clock.advance(Duration::from_secs(86_400));
+        }
+    }
+    let changes = node.maintenance_due(&StationId::new("st-a")?).await?;
+    assert_eq!(changes.raised.len(), 1, "{changes:?}");
+    assert_eq!(changes.raised[0].code, "door-sensor-flapping");
+    assert!(
+        changes.raised[0].message.contains("12 door movements"),
+        "{:?}",
+        changes.raised[0]
+    );
+    let healthy = node.maintenance_due(&StationId::new("st-b")?).await?;
+    assert!(healthy.raised.is_empty(), "{healthy:?}");
+    Ok(())
+}

@@ -8,11 +8,20 @@
 //! - **A temperature that drifts**: a compartment's daily mean moves steadily one way (a cooling
 //!   unit losing its grip, a failing thermometer).
 //!
+//! And over a station's [`DeviceDay`] counts, which the store keeps from commands and events:
+//!
+//! - **A door sensor that flaps**: doors reported opening with no latch released before them,
+//!   several a day, day after day.
+//! - **Latch retries rising**: the share of unlocks the latch failed grows.
+//! - **Round-trip latency creeping up**: the mean time from an unlock issued to the locker's
+//!   answer grows steadily.
+//!
 //! A trend is the least-squares slope over the last [`WINDOW_DAYS`] days, and it must also have
 //! moved the value by a material amount over them, so day-to-day noise is not a trend.
 
 use crate::Rollup;
 use lockergrid_protocol::CompartmentId;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Days a trend is fitted over.
@@ -31,9 +40,11 @@ const DRIFT_MOVE: f64 = 2.0;
 /// A trend a detector found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
-    /// A stable code: `battery-capacity-falling`, `temperature-drifting`.
+    /// A stable code: `battery-capacity-falling`, `temperature-drifting`,
+    /// `door-sensor-flapping`, `latch-failures-rising`, `latency-creeping`.
     pub code: &'static str,
-    /// What it concerns: `battery`, or `temperature:<compartment>`.
+    /// What it concerns: `battery`, `temperature:<compartment>`, `doors`, `latches`,
+    /// `latency`.
     pub source: String,
     /// The evidence, for people.
     pub evidence: String,
@@ -82,6 +93,118 @@ pub fn findings(hours: &[Rollup]) -> Vec<Finding> {
                 source: format!("temperature:{compartment}"),
                 evidence: format!(
                     "the daily mean temperature moved {moved:+.1} °C over {} days ({slope:+.2} a day)",
+                    means.len()
+                ),
+            });
+        }
+    }
+    found
+}
+
+/// One day of a station's locker activity, as the store counts it: the unlocks its latch did
+/// and did not carry out, their round-trip times, and door movements no unlock explains.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDay {
+    /// Days since the Unix epoch.
+    pub day: i64,
+    /// Unlocks the latch carried out.
+    pub unlocks: u32,
+    /// Unlocks the latch failed.
+    pub latch_failures: u32,
+    /// Sum of the round trips (command issued → the locker's answer), milliseconds.
+    pub rtt_ms_sum: u64,
+    /// Round trips summed.
+    pub rtt_n: u32,
+    /// Doors that closed with no unlock having released them (a sensor that flaps, or a door
+    /// forced).
+    pub stray_doors: u32,
+}
+
+impl DeviceDay {
+    /// The day `at` falls on.
+    pub fn index(at: lockergrid_protocol::Timestamp) -> i64 {
+        (at.millis() / 86_400_000) as i64
+    }
+}
+
+/// Days in a row with stray door movements that make a flapping sensor.
+const FLAP_DAYS: usize = 3;
+/// Stray door movements a day that count.
+const FLAPS_A_DAY: u32 = 3;
+/// A latch failure share rising this much a day or more…
+const LATCH_SLOPE: f64 = 0.01;
+/// …that reached this share over the last days is wearing out.
+const LATCH_SHARE: f64 = 0.1;
+/// A mean round trip growing this many milliseconds a day or more…
+const LATENCY_SLOPE: f64 = 10.0;
+/// …and by this many over the window, and by half of where it started, is creeping.
+const LATENCY_MOVE: f64 = 100.0;
+
+/// What the detectors find in `days`, a station's device days oldest first (days without
+/// activity may be missing).
+pub fn device_findings(days: &[DeviceDay]) -> Vec<Finding> {
+    let recent: Vec<&DeviceDay> = days.iter().rev().take(WINDOW_DAYS).rev().collect();
+    let mut found = Vec::new();
+    let last_day = recent.last().map_or(0, |d| d.day);
+    let flapping: Vec<&&DeviceDay> = recent
+        .iter()
+        .filter(|d| d.day > last_day - FLAP_DAYS as i64 && d.stray_doors >= FLAPS_A_DAY)
+        .collect();
+    if flapping.len() == FLAP_DAYS {
+        let n: u32 = flapping.iter().map(|d| d.stray_doors).sum();
+        found.push(Finding {
+            code: "door-sensor-flapping",
+            source: "doors".into(),
+            evidence: format!(
+                "{n} door movements no unlock explains over the last {FLAP_DAYS} days"
+            ),
+        });
+    }
+    let shares: Vec<(f64, f64)> = recent
+        .iter()
+        .filter(|d| d.unlocks + d.latch_failures > 0)
+        .map(|d| {
+            let tries = f64::from(d.unlocks + d.latch_failures);
+            (d.day as f64, f64::from(d.latch_failures) / tries)
+        })
+        .collect();
+    if let Some((slope, _)) = trend(&shares)
+        && slope >= LATCH_SLOPE
+    {
+        let tail: Vec<&&DeviceDay> = recent.iter().rev().take(FLAP_DAYS).collect();
+        let (failed, tries) = tail.iter().fold((0u32, 0u32), |(f, t), d| {
+            (f + d.latch_failures, t + d.unlocks + d.latch_failures)
+        });
+        let share = f64::from(failed) / f64::from(tries.max(1));
+        if share >= LATCH_SHARE {
+            found.push(Finding {
+                code: "latch-failures-rising",
+                source: "latches".into(),
+                evidence: format!(
+                    "{failed} of {tries} unlocks failed over the last {} days, rising {:.1} points a day",
+                    tail.len(),
+                    slope * 100.0
+                ),
+            });
+        }
+    }
+    let means: Vec<(f64, f64)> = recent
+        .iter()
+        .filter(|d| d.rtt_n > 0)
+        .map(|d| (d.day as f64, d.rtt_ms_sum as f64 / f64::from(d.rtt_n)))
+        .collect();
+    if let Some((slope, moved)) = trend(&means)
+        && slope >= LATENCY_SLOPE
+        && moved >= LATENCY_MOVE
+    {
+        let start = means.first().map_or(0.0, |(_, m)| *m);
+        let end = means.last().map_or(0.0, |(_, m)| *m);
+        if moved >= start / 2.0 {
+            found.push(Finding {
+                code: "latency-creeping",
+                source: "latency".into(),
+                evidence: format!(
+                    "the mean unlock round trip went from {start:.0} ms to {end:.0} ms over {} days ({slope:+.0} ms a day)",
                     means.len()
                 ),
             });

@@ -9,8 +9,9 @@ use lockergrid_protocol::StationId;
 use lockergrid_protocol::firmware::FirmwareVersion;
 use lockergrid_protocol::message::{DeviceEvent, EventMessage, FirmwareOutcome};
 use lockergrid_store::{
-    AlertDraft, Applied, ChangeError, DoorClosed, DoorClosedEvent, LockdownChange, OfflinePickup,
-    OfflineRejection, RolloutReport, SelfTest, SelfTested, SettledEvent, StatusChange,
+    AlertDraft, Applied, ChangeError, DOOR_OPENED_UNRELEASED, DoorClosed, DoorClosedEvent,
+    LockdownChange, OfflinePickup, OfflineRejection, RolloutReport, SelfTest, SelfTested,
+    SettledEvent, StatusChange,
 };
 
 /// The source of the alerts a locker's firmware reports raise.
@@ -177,8 +178,17 @@ impl Node {
                     closed,
                 })
             }
-            DeviceEvent::DoorOpened { compartment } => {
-                let opened = settled("door_opened", compartment.as_str(), "opened");
+            DeviceEvent::DoorOpened {
+                compartment,
+                unreleased,
+            } => {
+                // An unreleased door counts towards the station's day (a flapping sensor).
+                let outcome = if *unreleased {
+                    DOOR_OPENED_UNRELEASED
+                } else {
+                    "opened"
+                };
+                let opened = settled("door_opened", compartment.as_str(), outcome);
                 self.store.settle_event(opened).await?;
                 Ok(Effect::None)
             }

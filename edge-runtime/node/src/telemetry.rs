@@ -6,7 +6,9 @@
 //! the stored hourly series the same way.
 
 use crate::{Node, locker_actor};
-use lockergrid_model::{Reading, Severity, Telemetry, WINDOW_DAYS, World, findings};
+use lockergrid_model::{
+    DeviceDay, Reading, Severity, Telemetry, WINDOW_DAYS, World, device_findings, findings,
+};
 use lockergrid_protocol::message::TelemetryMessage;
 use lockergrid_protocol::{StationId, Timestamp};
 use lockergrid_store::{AlertChanges, AlertDraft, Series, Step, StoreError};
@@ -60,7 +62,7 @@ impl Node {
     }
 
     /// Runs the maintenance detectors over `station`'s last [`WINDOW_DAYS`] days of hourly
-    /// telemetry: a trend found opens a `maintenance-due`-kind alert with its evidence (filed
+    /// telemetry and device days: a trend found opens a `maintenance-due`-kind alert with its evidence (filed
     /// under `maintenance:<source>`), one no longer found resolves it.
     pub async fn maintenance_due(&self, station: &StationId) -> Result<AlertChanges, StoreError> {
         let now = self.store.now();
@@ -74,8 +76,12 @@ impl Node {
         else {
             return Ok(AlertChanges::default());
         };
+        let days = self
+            .store
+            .device_days(station, DeviceDay::index(now) - WINDOW_DAYS as i64)?;
         let raise: Vec<AlertDraft> = findings(&hours)
             .into_iter()
+            .chain(device_findings(&days))
             .map(|f| AlertDraft {
                 station: station.clone(),
                 source: format!("maintenance:{}", f.source),

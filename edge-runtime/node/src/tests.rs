@@ -405,7 +405,12 @@ async fn a_door_closed_that_no_command_released_is_recorded(kind: NodeKind) {
 async fn a_door_opening_is_logged_once(kind: NodeKind) {
     let mut f = fixture(kind).await;
     let compartment = f.compartment.clone();
-    let (_, handled) = f.event(DeviceEvent::DoorOpened { compartment }).await;
+    let (_, handled) = f
+        .event(DeviceEvent::DoorOpened {
+            compartment,
+            unreleased: false,
+        })
+        .await;
     assert!(
         matches!(handled, Handled::Applied(Effect::None)),
         "{kind:?}"
@@ -487,7 +492,12 @@ async fn a_connected_edge_node_leaves_code_entries_and_door_events_to_the_gatewa
     let code = f.code.clone();
     assert!(matches!(f.typed(&code).await, Handled::NotOurs));
     let compartment = f.compartment.clone();
-    let (_, handled) = f.event(DeviceEvent::DoorOpened { compartment }).await;
+    let (_, handled) = f
+        .event(DeviceEvent::DoorOpened {
+            compartment,
+            unreleased: false,
+        })
+        .await;
     assert!(matches!(handled, Handled::NotOurs), "{handled:?}");
     a_door_closed_after_an_unknown_command(NodeKind::EdgeConnected).await;
     a_tamper_alarm(NodeKind::EdgeConnected).await;

@@ -39,6 +39,10 @@ pub enum DeviceEvent {
     DoorOpened {
         /// Which.
         compartment: CompartmentId,
+        /// No latch release came before it (neither a command nor a code the locker checked
+        /// itself): a door sensor that flaps, or a door forced. Absent means false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unreleased: bool,
     },
     /// A door closed and its latch engaged. `unlocked_by` names the command that released it,
     /// which is how the node knows a deposit or a pickup is complete.

@@ -24,6 +24,7 @@ mod compact;
 #[cfg(feature = "testing")]
 pub mod crash;
 mod decisions;
+mod device_days;
 mod devices;
 mod edge_outbox;
 mod inbox;
@@ -41,6 +42,7 @@ mod writer;
 
 pub use alerts::AlertDraft;
 pub use decisions::{Applied, OfflinePickup};
+pub use device_days::DOOR_OPENED_UNRELEASED;
 pub use devices::{DeviceOrder, Provision, SelfTest, SelfTested};
 pub use leases::LeaseWant;
 use lockergrid_model::Clock;

@@ -11,7 +11,8 @@ use lockergrid_model::{
     Reservation, ReturnRecord, Revocation, StationRecord,
 };
 use lockergrid_model::{
-    EdgeDecision, PluginRecord, RolloutRecord, RolloutTarget, Rollup, Sample, SyncPosition,
+    DeviceDay, EdgeDecision, PluginRecord, RolloutRecord, RolloutTarget, Rollup, Sample,
+    SyncPosition,
 };
 use lockergrid_protocol::{CompartmentId, Lockout, StationId, Timestamp};
 use redb::{Key, ReadableTable, TableDefinition};
@@ -265,6 +266,15 @@ pub const ALERTS_V1: Typed<&str, AlertRecord> = Typed::new("alerts_v1");
 /// The alerts not yet resolved, by [`AlertRecord::open_key`]: the id of the one open record of
 /// a station, source and code.
 pub const OPEN_ALERTS_V1: Typed<&str, String> = Typed::new("open_alerts_v1");
+
+/// Each station's locker activity by day, by [`device_day_key`].
+pub const DEVICE_DAYS_V1: Typed<&str, DeviceDay> = Typed::new("device_days_v1");
+
+/// The key of `station`'s device day `day` (days since the Unix epoch): the station, then the
+/// day zero-padded, so a station's days sort in order.
+pub fn device_day_key(station: &StationId, day: i64) -> String {
+    format!("{station}/{day:08}")
+}
 
 /// Firmware rollouts, by id (ids sort by when they were created).
 pub const ROLLOUTS_V1: Typed<&str, RolloutRecord> = Typed::new("rollouts_v1");

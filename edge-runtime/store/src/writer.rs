@@ -6,12 +6,12 @@
 use super::access_log::Draft;
 use super::index::Index;
 use super::tables::{
-    ACCESS_LOG_V1, ALERTS_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, DEVICES_V1, EDGE_INBOX_V1,
-    EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LATCH_FAULTS_V1, LEASES_V1,
-    LOCKERS_V1, LOCKOUTS_V1, OPEN_ALERTS_V1, OUTBOX_DUE_V1, OUTBOX_IDS_V1, OUTBOX_PROVIDER_V1,
-    OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1,
-    REVOCATIONS_V1, ROLLOUT_TARGETS_V1, ROLLOUTS_V1, STATION_KEYS_V1, STATIONS_V1, SYNC_V1,
-    TELEMETRY_HOUR_V1, TELEMETRY_MINUTE_V1, TELEMETRY_RAW_V1,
+    ACCESS_LOG_V1, ALERTS_V1, CODES_V1, COMMANDS_V1, COMPARTMENTS_V1, DEVICE_DAYS_V1, DEVICES_V1,
+    EDGE_INBOX_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, IDEMPOTENCY_V1, INBOX_V1, LATCH_FAULTS_V1,
+    LEASES_V1, LOCKERS_V1, LOCKOUTS_V1, OPEN_ALERTS_V1, OUTBOX_DUE_V1, OUTBOX_IDS_V1,
+    OUTBOX_PROVIDER_V1, OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1,
+    RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1, ROLLOUT_TARGETS_V1, ROLLOUTS_V1, STATION_KEYS_V1,
+    STATIONS_V1, SYNC_V1, TELEMETRY_HOUR_V1, TELEMETRY_MINUTE_V1, TELEMETRY_RAW_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
@@ -167,6 +167,7 @@ pub(super) struct Tx<'t> {
     pub telemetry_minute: redb::Table<'t, &'static str, &'static [u8]>,
     pub telemetry_hour: redb::Table<'t, &'static str, &'static [u8]>,
     pub rollouts: redb::Table<'t, &'static str, &'static [u8]>,
+    pub device_days: redb::Table<'t, &'static str, &'static [u8]>,
     pub rollout_targets: redb::Table<'t, &'static str, &'static [u8]>,
     /// Set by an operation that changed the device registry.
     pub devices_changed: bool,
@@ -210,6 +211,7 @@ impl<'t> Tx<'t> {
             telemetry_minute: txn.open_table(TELEMETRY_MINUTE_V1.def())?,
             telemetry_hour: txn.open_table(TELEMETRY_HOUR_V1.def())?,
             rollouts: txn.open_table(ROLLOUTS_V1.def())?,
+            device_days: txn.open_table(DEVICE_DAYS_V1.def())?,
             rollout_targets: txn.open_table(ROLLOUT_TARGETS_V1.def())?,
             devices_changed: false,
             now,

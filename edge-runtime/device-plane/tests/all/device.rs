@@ -617,7 +617,8 @@ async fn the_shim_executes_signed_unlocks_and_resends_events_until_acknowledged(
     assert_eq!(
         opened.event,
         DeviceEvent::DoorOpened {
-            compartment: door.clone()
+            compartment: door.clone(),
+            unreleased: false,
         }
     );
     let closed: EventMessage =

@@ -48,9 +48,20 @@ impl Writer {
         let status = command.status;
         command.detail = detail;
         COMMANDS_V1.put(&mut tx.commands, id, &command)?;
+        let round_trip = tx.now.millis().saturating_sub(command.issued_at.millis());
         match event {
-            CommandEvent::Executed => self.count_latch(tx, &command, false)?,
-            CommandEvent::Failed => self.count_latch(tx, &command, true)?,
+            CommandEvent::Executed => {
+                self.count_latch(tx, &command, false)?;
+                self.count_day(tx, &command.station_id, |d| {
+                    d.unlocks += 1;
+                    d.rtt_ms_sum += round_trip;
+                    d.rtt_n += 1;
+                })?;
+            }
+            CommandEvent::Failed => {
+                self.count_latch(tx, &command, true)?;
+                self.count_day(tx, &command.station_id, |d| d.latch_failures += 1)?;
+            }
             CommandEvent::Refused | CommandEvent::Expired => {}
         }
         self.drop_off_abandoned(tx, &command)?;

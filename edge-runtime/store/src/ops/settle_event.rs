@@ -1,5 +1,6 @@
 //! A locker event that only goes to the access log, applied once.
 
+use crate::DOOR_OPENED_UNRELEASED;
 use crate::access_log::Draft;
 use crate::tables::inbox_key;
 use crate::writer::{Tx, Writer};
@@ -25,6 +26,9 @@ impl Writer {
             return Ok(false);
         }
         self.mark_applied(tx, &key)?;
+        if settled.action == "door_opened" && settled.outcome == DOOR_OPENED_UNRELEASED {
+            self.count_day(tx, &settled.station, |d| d.stray_doors += 1)?;
+        }
         self.decided(
             tx,
             Decision::Recorded {

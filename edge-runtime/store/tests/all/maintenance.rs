@@ -3,10 +3,12 @@
 //! and a latch that fails three unlocks in a row taking its compartment to maintenance as soon
 //! as it is empty.
 
-use crate::support::{agent, open, request, seed};
+use crate::support::{agent, open, request, seed, station_id};
 use lockergrid_model::{Actor, CommandEvent};
 use lockergrid_protocol::{CompartmentId, CompartmentState};
-use lockergrid_store::{ChangeError, LATCH_FAILURES, ServiceOrder};
+use lockergrid_store::{
+    ChangeError, DOOR_OPENED_UNRELEASED, LATCH_FAILURES, ServiceOrder, SettledEvent,
+};
 use std::time::Duration;
 
 fn ops() -> Actor {
@@ -164,6 +166,13 @@ async fn a_latch_that_fails_three_times_in_a_row_takes_its_compartment_out_once_
     }
     let faults = t.store.latch_faults(&jammed).unwrap().expect("counted");
     assert!(faults.maintenance_due && faults.consecutive == LATCH_FAILURES);
+    // The station's day counts every outcome for the detectors.
+    let days = t.store.device_days(&station_id("st-a"), 0).unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(
+        (days[0].unlocks, days[0].latch_failures, days[0].rtt_n),
+        (1, 1 + LATCH_FAILURES, 1)
+    );
     // Held, it stays until the hold ends; then it goes to maintenance at once.
     assert_eq!(state(&t, &jammed), CompartmentState::Reserved);
     t.store.release(held.id.clone(), agent()).await.unwrap();
@@ -179,5 +188,36 @@ async fn a_latch_that_fails_three_times_in_a_row_takes_its_compartment_out_once_
     assert!(
         log.iter()
             .any(|e| e.action == "latch_failing" && e.target == jammed.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_door_that_opens_with_no_latch_released_counts_towards_its_day_once() {
+    let t = open(vec![seed("st-a", [1, 0, 0, 0])]).await;
+    let opened = |event: &str, outcome: &str| SettledEvent {
+        station: station_id("st-a"),
+        event: event.into(),
+        actor: Actor {
+            subject: "locker:st-a".into(),
+            role: "device".into(),
+        },
+        action: "door_opened".into(),
+        target: "st-a:S001".into(),
+        outcome: outcome.into(),
+        decided_by: None,
+    };
+    for (event, outcome) in [
+        ("st-a-1", DOOR_OPENED_UNRELEASED),
+        ("st-a-1", DOOR_OPENED_UNRELEASED),
+        ("st-a-2", "opened"),
+        ("st-a-3", DOOR_OPENED_UNRELEASED),
+    ] {
+        t.store.settle_event(opened(event, outcome)).await.unwrap();
+    }
+    let days = t.store.device_days(&station_id("st-a"), 0).unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(
+        days[0].stray_doors, 2,
+        "the repeated event counts once, a released door not at all"
     );
 }
