@@ -20,6 +20,6 @@ as_pg "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
     -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
 trap 'as_pg "$bin/pg_ctl" -D "$data" -m fast stop >/dev/null; rm -rf "$data"' EXIT
 
-cargo build --release --locked -p lockergrid-benches
+cargo build --release --locked -p lockergrid-benches -p lockergrid-gateway --bin lockergrid-bench --bin lockergrid
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $("$bin/postgres" --version), $(/usr/sbin/mosquitto -h | head -n 1)"
 target/release/lockergrid-bench --postgres "host=127.0.0.1 port=$port user=postgres" "$@"

@@ -137,12 +137,12 @@ fn client(id: &str, addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> (AsyncC
     (client, events)
 }
 
-fn heartbeat(locker: &str, seq: u64) -> anyhow::Result<Vec<u8>> {
+fn heartbeat(locker: &str, seq: u64, from: Timestamp) -> anyhow::Result<Vec<u8>> {
     let message = TelemetryMessage {
         v: MESSAGE_VERSION,
         locker: LockerId::new(locker)?,
         seq,
-        at: Timestamp(1_796_083_200_000 + seq),
+        at: Timestamp(from.millis() + seq),
         firmware: "0.1.0".into(),
         mains: true,
         battery_percent: 97,
@@ -159,10 +159,31 @@ fn heartbeat(locker: &str, seq: u64) -> anyhow::Result<Vec<u8>> {
 /// Every locker connects over TLS, then all publish `per_locker` heartbeats at QoS 1 as fast as
 /// their connection allows; returns once each has its acknowledgements.
 async fn publish_all(pki: &Pki, addr: SocketAddr, per_locker: usize) -> anyhow::Result<()> {
+    let lockers = pki
+        .lockers
+        .iter()
+        .map(|id| {
+            Ok((
+                id.clone(),
+                pki.client(id, &pki.dir.join("lockers").join(id))?,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    publish_heartbeats(&lockers, addr, per_locker, Timestamp(1_796_083_200_000)).await
+}
+
+/// `lockers` (id and TLS configuration each) connect to `addr`, then all publish `per_locker`
+/// heartbeats at QoS 1, taken from `from` a millisecond apart, as fast as their connection
+/// allows; returns once each has its acknowledgements.
+pub async fn publish_heartbeats(
+    lockers: &[(String, Arc<rustls::ClientConfig>)],
+    addr: SocketAddr,
+    per_locker: usize,
+    from: Timestamp,
+) -> anyhow::Result<()> {
     let mut ready = Vec::new();
-    for id in &pki.lockers {
-        let tls = pki.client(id, &pki.dir.join("lockers").join(id))?;
-        let (client, mut events) = client(id, addr, tls);
+    for (id, tls) in lockers {
+        let (client, mut events) = client(id, addr, tls.clone());
         loop {
             match events.poll().await? {
                 Event::Incoming(Packet::ConnAck(_)) => break,
@@ -177,7 +198,7 @@ async fn publish_all(pki: &Pki, addr: SocketAddr, per_locker: usize) -> anyhow::
             let topic = format!("lockers/{id}/telemetry");
             let sender = tokio::spawn(async move {
                 for seq in 0..per_locker {
-                    let payload = heartbeat(&id, seq as u64)?;
+                    let payload = heartbeat(&id, seq as u64, from)?;
                     client
                         .publish(&topic, QoS::AtLeastOnce, false, payload)
                         .await?;

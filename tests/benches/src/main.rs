@@ -18,6 +18,10 @@
 //! 11. notifications delivered per second to a real SMTP server and to a webhook receiver;
 //! 12. door closing → e-mail accepted by the SMTP server.
 //!
+//! 13. a firmware rollout to hundreds of simulated lockers (time, bytes, gateway CPU);
+//! 14. telemetry ingest into a full gateway with the site rules and the time series on,
+//!     against mosquitto with the same load in the same run.
+//!
 //! Prints Markdown tables. `tests/benches/run.sh` starts the PostgreSQL peer and runs it.
 
 mod devices;
@@ -26,6 +30,7 @@ mod latency;
 mod notifications;
 mod plugins;
 mod postgres;
+mod rollout;
 mod workloads;
 
 use clap::Parser;
@@ -79,6 +84,15 @@ struct Options {
     /// Only the notification benchmarks (11 and 12).
     #[arg(long)]
     notifications_only: bool,
+    /// Lockers the rollout benchmark updates.
+    #[arg(long, default_value_t = 500)]
+    rollout_lockers: usize,
+    /// Size of its image, KiB.
+    #[arg(long, default_value_t = 1024)]
+    rollout_image_kib: usize,
+    /// Only the fleet benchmarks (13 and 14).
+    #[arg(long)]
+    fleet_only: bool,
 }
 
 #[tokio::main]
@@ -86,6 +100,9 @@ async fn main() -> anyhow::Result<()> {
     let o = Options::parse();
     if o.notifications_only {
         return notification_tables(&o).await;
+    }
+    if o.fleet_only {
+        return fleet_tables(&o).await;
     }
     if o.edge_only {
         return edge_tables(&o).await;
@@ -99,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
     device_tables(&o).await?;
     edge_tables(&o).await?;
     notification_tables(&o).await?;
+    fleet_tables(&o).await?;
     if o.devices_only {
         return Ok(());
     }
@@ -136,6 +154,25 @@ async fn device_tables(o: &Options) -> anyhow::Result<()> {
     println!("{}", latency::table(&rows));
     match ratio {
         Some(r) => println!("\ntelemetry ingest, Lockergrid vs mosquitto: {r:.2}x\n"),
+        None => println!("\nmosquitto peer skipped (/usr/sbin/mosquitto not installed)\n"),
+    }
+    Ok(())
+}
+
+/// Benchmarks 13 and 14.
+async fn fleet_tables(o: &Options) -> anyhow::Result<()> {
+    let run = rollout::rollout(o.rollout_lockers, o.rollout_image_kib * 1024).await?;
+    println!("{}\n", rollout::rollout_table(&run));
+    let ours = rollout::telemetry_gateway(o.telemetry_lockers, o.heartbeats).await?;
+    let peer = devices::telemetry_mosquitto(o.telemetry_lockers, o.heartbeats).await?;
+    let ratio = peer.as_ref().map(|p| ours.per_second / p.per_second);
+    let mut rows = vec![ours];
+    rows.extend(peer);
+    println!("{}", latency::table(&rows));
+    match ratio {
+        Some(r) => {
+            println!("\ntelemetry stored with assess, Lockergrid vs mosquitto delivered: {r:.2}x\n")
+        }
         None => println!("\nmosquitto peer skipped (/usr/sbin/mosquitto not installed)\n"),
     }
     Ok(())
