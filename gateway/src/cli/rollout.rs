@@ -7,6 +7,7 @@ use clap::Subcommand;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use lockergrid_protocol::firmware::FirmwareVersion;
 use serde_json::{Value, json};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 /// What `lockergrid firmware rollout` can do.
@@ -208,40 +209,26 @@ pub async fn run(command: RolloutCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress bar per wave: confirmed of its lockers, with what is in flight and failed.
-async fn status(at: &Gateway, id: &str, watch: bool) -> anyhow::Result<()> {
-    let path = format!("/v1/admin/rollouts/{id}");
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("wave {prefix:>2} [{bar:30}] {pos}/{len} {msg}")
-        .map_err(|e| anyhow::anyhow!("progress template: {e}"))?
-        .progress_chars("=> ");
-    let header = bars.add(ProgressBar::new_spinner());
-    let mut waves: Vec<ProgressBar> = Vec::new();
-    loop {
-        let answer: Value = call(at, reqwest::Method::GET, &path, None).await?;
-        let status = answer["status"].as_str().unwrap_or("?").to_owned();
-        header.set_message(format!(
-            "{id}: {} {} {status} at wave {}{}",
-            answer["image"]["model"].as_str().unwrap_or("?"),
-            answer["image"]["version"].as_str().unwrap_or("?"),
-            answer["wave"],
-            answer["reason"]
-                .as_str()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ));
-        header.tick();
-        for (i, wave) in answer["waves"].as_array().into_iter().flatten().enumerate() {
-            if waves.len() <= i {
-                let bar = bars.add(ProgressBar::new(0).with_style(style.clone()));
-                bar.set_prefix((i + 1).to_string());
-                waves.push(bar);
-            }
+/// What the header and each wave say, from the rollout's JSON.
+fn describe(id: &str, answer: &Value) -> (String, Vec<(u64, u64, String)>) {
+    let header = format!(
+        "{id}: {} {} {} at wave {}{}",
+        answer["image"]["model"].as_str().unwrap_or("?"),
+        answer["image"]["version"].as_str().unwrap_or("?"),
+        answer["status"].as_str().unwrap_or("?"),
+        answer["wave"],
+        answer["reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    let waves = answer["waves"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|wave| {
             let c = &wave["counts"];
-            let bar = &waves[i];
-            bar.set_length(c["lockers"].as_u64().unwrap_or(0));
-            bar.set_position(c["confirmed"].as_u64().unwrap_or(0));
-            bar.set_message(format!(
+            let message = format!(
                 "confirmed, {} updating, {} failed, {} pending{}",
                 c["in_flight"],
                 c["failed"],
@@ -250,7 +237,58 @@ async fn status(at: &Gateway, id: &str, watch: bool) -> anyhow::Result<()> {
                     Some(n) if n > 0 => format!(", {n} cancelled"),
                     _ => String::new(),
                 }
-            ));
+            );
+            (
+                c["confirmed"].as_u64().unwrap_or(0),
+                c["lockers"].as_u64().unwrap_or(0),
+                message,
+            )
+        })
+        .collect();
+    (header, waves)
+}
+
+/// A progress bar per wave — confirmed of its lockers, with what is in flight and failed — on
+/// a terminal; elsewhere (a pipe, a log) the same as lines, again whenever they change.
+async fn status(at: &Gateway, id: &str, watch: bool) -> anyhow::Result<()> {
+    let path = format!("/v1/admin/rollouts/{id}");
+    let terminal = std::io::stderr().is_terminal();
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("wave {prefix:>2} [{bar:30}] {pos}/{len} {msg}")
+        .map_err(|e| anyhow::anyhow!("progress template: {e}"))?
+        .progress_chars("=> ");
+    let header = bars.add(ProgressBar::new_spinner());
+    let mut waves: Vec<ProgressBar> = Vec::new();
+    let mut printed = String::new();
+    loop {
+        let answer: Value = call(at, reqwest::Method::GET, &path, None).await?;
+        let status = answer["status"].as_str().unwrap_or("?").to_owned();
+        let (title, counts) = describe(id, &answer);
+        if terminal {
+            header.set_message(title);
+            header.tick();
+            for (i, (confirmed, lockers, message)) in counts.into_iter().enumerate() {
+                if waves.len() <= i {
+                    let bar = bars.add(ProgressBar::new(0).with_style(style.clone()));
+                    bar.set_prefix((i + 1).to_string());
+                    waves.push(bar);
+                }
+                waves[i].set_length(lockers);
+                waves[i].set_position(confirmed);
+                waves[i].set_message(message);
+            }
+        } else {
+            let mut text = title;
+            for (i, (confirmed, lockers, message)) in counts.into_iter().enumerate() {
+                text.push_str(&format!(
+                    "\nwave {}: {confirmed}/{lockers} {message}",
+                    i + 1
+                ));
+            }
+            if text != printed {
+                println!("{text}");
+                printed = text;
+            }
         }
         let ended = matches!(status.as_str(), "completed" | "aborted");
         if !watch || ended {

@@ -14,7 +14,7 @@ use lockergrid_gateway::secrets::Secrets;
 use lockergrid_protocol::firmware::{FirmwareKey, FirmwareManifest, FirmwareVersion};
 use lockergrid_protocol::size::Size;
 use lockergrid_protocol::{CompartmentId, LockerId};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -42,6 +42,14 @@ async fn until<T>(
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "gave up: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Runs `lockergrid` with `args`.
+async fn cli(args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Ok(tokio::process::Command::new(crate::process::binary())
+        .args(args)
+        .output()
+        .await?)
 }
 
 /// Reads `url`; a gateway that is down or restarting answers nothing, which is `None`.
@@ -172,22 +180,37 @@ async fn a_gateway_killed_twice_mid_rollout_carries_on_from_where_it_was() -> an
         .send()
         .await?;
     anyhow::ensure!(uploaded.status() == 201, "upload: {}", uploaded.status());
-    let started: Value = http
-        .post(format!("{base}/v1/admin/rollouts"))
-        .bearer_auth(&operator)
-        .json(&json!({
-            "model": MODEL,
-            "version": "0.2.0",
-            "waves": [{ "percent": 34, "soak_s": 1 }, { "percent": 100, "soak_s": 0 }],
-            "timeout_s": 120,
-            "max_parallel": 2,
-        }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = started["id"].as_str().unwrap_or_default().to_owned();
-    anyhow::ensure!(!id.is_empty(), "rollout: {started}");
+    // Started with the CLI, as an operator would.
+    let started = cli(&[
+        "firmware",
+        "rollout",
+        "start",
+        "--gateway",
+        &base,
+        "--token",
+        &operator,
+        "--model",
+        MODEL,
+        "--version",
+        "0.2.0",
+        "--waves",
+        "34,100",
+        "--soak",
+        "1s",
+        "--timeout",
+        "120s",
+        "--parallel",
+        "2",
+    ])
+    .await?;
+    anyhow::ensure!(started.status.success(), "rollout start: {started:?}");
+    let said = String::from_utf8(started.stdout)?;
+    let id = said
+        .strip_prefix("rollout ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(said.contains("6 lockers in 2 waves"), "{said}");
 
     // Two kill points: a locker of the first wave fetching, then one of the second.
     for wave in [1, 2] {
@@ -235,6 +258,43 @@ async fn a_gateway_killed_twice_mid_rollout_carries_on_from_where_it_was() -> an
         .filter(|e| e["action"] == "rollout_wave_started" && e["target"] == id.as_str())
         .count();
     assert_eq!(waves, 1, "the second wave started once");
+    let status = cli(&[
+        "firmware",
+        "rollout",
+        "status",
+        "--gateway",
+        &base,
+        "--token",
+        &operator,
+        &id,
+        "--watch",
+    ])
+    .await?;
+    assert!(status.status.success(), "{status:?}");
+    let shown = String::from_utf8(status.stdout)?;
+    assert!(
+        shown.contains("completed")
+            && shown.contains("wave 1: 3/3")
+            && shown.contains("wave 2: 3/3"),
+        "{shown}"
+    );
+    // Pausing a completed rollout is refused, with one line and exit 64.
+    let pause = cli(&[
+        "firmware",
+        "rollout",
+        "pause",
+        "--gateway",
+        &base,
+        "--token",
+        &operator,
+        &id,
+        "--reason",
+        "too late",
+    ])
+    .await?;
+    let refused = String::from_utf8(pause.stderr)?;
+    assert_eq!(pause.status.code(), Some(64), "{refused}");
+    assert!(refused.contains("completed"), "{refused}");
     gateway.child.kill().await?;
     Ok(())
 }
