@@ -67,6 +67,8 @@ pub struct RolloutRequest {
     pub timeout_s: u64,
     /// Lockers updating at once.
     pub max_parallel: u32,
+    /// Lockers starting in any minute (none: no such limit).
+    pub per_minute: Option<u32>,
 }
 
 /// The waves a rollout gets unless its request names them: a 1 % canary that aborts on any
@@ -133,9 +135,9 @@ impl Rollouts {
         actor: Actor,
     ) -> Result<RolloutRecord, RolloutError> {
         check_waves(&request.waves).map_err(RolloutError::Invalid)?;
-        if request.max_parallel == 0 || request.timeout_s == 0 {
+        if request.max_parallel == 0 || request.timeout_s == 0 || request.per_minute == Some(0) {
             return Err(RolloutError::Invalid(
-                "max_parallel and timeout_s must be at least 1".into(),
+                "max_parallel, max_per_minute and timeout_s must be at least 1".into(),
             ));
         }
         let manifest: SignedManifest = self
@@ -179,6 +181,7 @@ impl Rollouts {
             waves: request.waves.clone(),
             timeout_s: request.timeout_s,
             max_parallel: request.max_parallel,
+            per_minute: request.per_minute,
             status: RolloutStatus::Running,
             wave: 0,
             soak_since: None,
@@ -196,6 +199,7 @@ impl Rollouts {
                 state: TargetState::Pending,
                 since: now,
                 offered_at: None,
+                first_offered_at: None,
                 reason: None,
             })
             .collect();

@@ -1,7 +1,8 @@
 //! Firmware rollouts (docs/fleet.md "Rollouts"): one signed image over a selection of lockers
 //! in waves, each with a soak time, an advance threshold (the confirmed share), an error
 //! threshold that pauses or aborts (the failed share, once enough lockers are done), a
-//! per-locker timeout that counts as a failure, and a cap on lockers updating at once. The
+//! per-locker timeout that counts as a failure, a cap on lockers updating at once and one on
+//! lockers starting in any minute. The
 //! lockers of a wave are fixed when the rollout is created.
 //!
 //! [`plan`] is what a rollout does next, from its record, its targets and which lockers can take
@@ -91,6 +92,9 @@ pub struct RolloutRecord {
     pub timeout_s: u64,
     /// At most this many lockers fetch or install at once.
     pub max_parallel: u32,
+    /// At most this many lockers get their first offer in any minute (none: no such limit).
+    #[serde(default)]
+    pub per_minute: Option<u32>,
     /// Where it stands.
     pub status: RolloutStatus,
     /// The wave being offered (index into `waves`).
@@ -177,6 +181,9 @@ pub struct RolloutTarget {
     pub since: Timestamp,
     /// When the offer last went out.
     pub offered_at: Option<Timestamp>,
+    /// When the first offer went out.
+    #[serde(default)]
+    pub first_offered_at: Option<Timestamp>,
     /// The locker's reason code of a failure (`timeout` for one that did not answer in time).
     pub reason: Option<String>,
 }
@@ -362,18 +369,27 @@ pub fn plan(
         // Offers: to the pending lockers of the waves started so far, within the cap, and
         // again to those that have not answered for a while.
         let mut flying = targets.iter().filter(|t| t.state.in_flight()).count() as u64;
+        let mut this_minute = targets
+            .iter()
+            .filter(|t| t.first_offered_at.is_some_and(|at| elapsed(at) < 60_000))
+            .count() as u64;
+        let per_minute = rollout.per_minute.map_or(u64::MAX, u64::from);
         for (i, t) in targets.iter_mut().enumerate() {
             if t.wave > rollout.wave {
                 continue;
             }
             let again = t.state == TargetState::Offered
                 && t.offered_at.is_none_or(|at| elapsed(at) >= OFFER_AGAIN_MS);
-            let first = t.state == TargetState::Pending && flying < u64::from(rollout.max_parallel);
+            let first = t.state == TargetState::Pending
+                && flying < u64::from(rollout.max_parallel)
+                && this_minute < per_minute;
             if (again || first) && ready(&t.station) {
                 if first {
                     flying += 1;
+                    this_minute += 1;
                     t.state = TargetState::Offered;
                     t.since = now;
+                    t.first_offered_at = Some(now);
                 }
                 t.offered_at = Some(now);
                 changed[i] = true;

@@ -561,7 +561,8 @@ fn device_schemas() -> Value {
                 "min_done": { "type": "integer", "default": 1 },
                 "on_error": { "type": "string", "enum": ["pause", "abort"], "default": "pause" } } } },
             "timeout_s": { "type": "integer", "default": 1800 },
-            "max_parallel": { "type": "integer", "default": 20 } } },
+            "max_parallel": { "type": "integer", "default": 20 },
+            "max_per_minute": { "type": "integer", "minimum": 1 } } },
         "Rollout": { "type": "object", "properties": {
             "id": { "type": "string" },
             "status": { "type": "string", "enum": ["running", "paused", "aborted", "completed"] },

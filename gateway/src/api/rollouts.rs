@@ -74,6 +74,8 @@ pub(super) struct CreateBody {
     timeout_s: Option<u64>,
     #[serde(default)]
     max_parallel: Option<u32>,
+    #[serde(default)]
+    max_per_minute: Option<u32>,
 }
 
 /// A rollout as operators see it: its record, and each wave with its counts.
@@ -110,6 +112,7 @@ fn view(rollout: &RolloutRecord, targets: &[RolloutTarget]) -> Value {
         "totals": totals,
         "timeout_s": rollout.timeout_s,
         "max_parallel": rollout.max_parallel,
+        "max_per_minute": rollout.per_minute,
         "created_at": rollout.created_at,
         "created_by": rollout.created_by,
         "updated_at": rollout.updated_at,
@@ -153,6 +156,7 @@ pub(super) async fn create(
         waves,
         timeout_s: body.timeout_s.unwrap_or(1800),
         max_parallel: body.max_parallel.unwrap_or(20),
+        per_minute: body.max_per_minute,
     };
     let rollout = app.rollouts.create(request, caller.actor()).await?;
     let targets = app.store.rollout_targets(&rollout.id)?;

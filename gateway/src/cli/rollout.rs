@@ -51,6 +51,9 @@ pub enum RolloutCommand {
         /// Lockers updating at once.
         #[arg(long, default_value_t = 20)]
         parallel: u32,
+        /// Lockers starting in any minute (default: no such limit).
+        #[arg(long)]
+        per_minute: Option<u32>,
     },
     /// Show rollouts, or one with a progress bar per wave.
     Status {
@@ -107,6 +110,7 @@ pub async fn run(command: RolloutCommand) -> anyhow::Result<()> {
             canary_on_error,
             timeout,
             parallel,
+            per_minute,
         } => {
             let mut body = json!({
                 "model": model,
@@ -116,6 +120,9 @@ pub async fn run(command: RolloutCommand) -> anyhow::Result<()> {
             });
             if !stations.is_empty() {
                 body["stations"] = json!(stations);
+            }
+            if let Some(n) = per_minute {
+                body["max_per_minute"] = json!(n);
             }
             let shares = if waves.is_empty() {
                 vec![1, 10, 50, 100]

@@ -35,6 +35,7 @@ fn rollout(waves: Vec<Wave>, max_parallel: u32) -> RolloutRecord {
         waves,
         timeout_s: 600,
         max_parallel,
+        per_minute: None,
         status: RolloutStatus::Running,
         wave: 0,
         soak_since: None,
@@ -55,6 +56,7 @@ fn targets(record: &RolloutRecord, stations: &[StationId]) -> Vec<RolloutTarget>
             state: TargetState::Pending,
             since: Timestamp(0),
             offered_at: None,
+            first_offered_at: None,
             reason: None,
         })
         .collect()
@@ -243,4 +245,26 @@ fn reports_move_a_locker_forward_only() {
         reported(Cancelled, FirmwareOutcome::Installed),
         Some(Installed)
     );
+}
+
+#[test]
+fn no_more_lockers_start_in_a_minute_than_the_rollout_allows() {
+    let all = stations(20);
+    let mut record = rollout(vec![wave(100, OnError::Pause)], 20);
+    record.per_minute = Some(4);
+    let mut targets = targets(&record, &all);
+    let mut offered = Vec::new();
+    for second in 0..150u64 {
+        let now = Timestamp(second * 1_000);
+        let p = plan(&record, &targets, now, &|_| true);
+        apply(&mut record, &mut targets, &p);
+        for station in p.offer {
+            let t = targets.iter().find(|t| t.station == station).unwrap();
+            if t.first_offered_at == Some(now) {
+                offered.push(second);
+            }
+        }
+    }
+    // Four at once, then none until the minute is over, then four more.
+    assert_eq!(offered, [0, 0, 0, 0, 60, 60, 60, 60, 120, 120, 120, 120]);
 }

@@ -42,6 +42,7 @@ fn rollout(id: &str, image: &[u8]) -> RolloutRecord {
         }],
         timeout_s: 600,
         max_parallel: 10,
+        per_minute: None,
         status: RolloutStatus::Running,
         wave: 0,
         soak_since: None,
@@ -63,6 +64,7 @@ fn targets(record: &RolloutRecord, stations: &[&str]) -> Vec<RolloutTarget> {
             state: TargetState::Pending,
             since: Timestamp(0),
             offered_at: None,
+            first_offered_at: None,
             reason: None,
         })
         .collect()
