@@ -30,7 +30,7 @@ fn image(version: &str, fault: Option<&str>, len: usize) -> Vec<u8> {
     bytes
 }
 
-/// Signs `bytes` as `version` and uploads them.
+/// Signs `bytes` as `version` with anti-rollback counter 1 and uploads them.
 async fn upload(
     d: &Running,
     operator: &str,
@@ -38,9 +38,27 @@ async fn upload(
     version: &str,
     bytes: Vec<u8>,
 ) -> anyhow::Result<()> {
+    upload_counted(d, operator, key, version, 1, bytes).await
+}
+
+/// Signs `bytes` as `version` with anti-rollback counter `counter` and uploads them.
+async fn upload_counted(
+    d: &Running,
+    operator: &str,
+    key: &FirmwareKey,
+    version: &str,
+    counter: u32,
+    bytes: Vec<u8>,
+) -> anyhow::Result<()> {
     let version: FirmwareVersion = version.parse().map_err(anyhow::Error::msg)?;
-    let manifest =
-        FirmwareManifest::of(&bytes, version, MODEL.into(), FirmwareVersion(0, 1, 0), 1).sign(key);
+    let manifest = FirmwareManifest::of(
+        &bytes,
+        version,
+        MODEL.into(),
+        FirmwareVersion(0, 1, 0),
+        counter,
+    )
+    .sign(key);
     let header = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&manifest)?);
     let (status, body) = d
         .send(
@@ -346,6 +364,82 @@ async fn lockers_behind_an_edge_node_fetch_the_image_from_its_cache_once() -> an
     assert!(
         sent >= 2 * size as u64 && sent < 3 * size as u64,
         "{sent} bytes sent for a {size}-byte image to one locker and one edge node"
+    );
+    Ok(())
+}
+
+/// Starts a rollout of `version` in `waves` and waits until `done` holds for it.
+async fn roll(
+    d: &Running,
+    operator: &str,
+    version: &str,
+    waves: Value,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let (status, started) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/rollouts", d.base))
+                .bearer_auth(operator)
+                .json(&json!({ "model": MODEL, "version": version, "waves": waves })),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "rollout: {status} {started}");
+    let id = started["id"].as_str().unwrap_or_default().to_owned();
+    rollout_until(d, operator, &id, done).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locker_refuses_an_image_below_its_anti_rollback_counter_whatever_its_version()
+-> anyhow::Result<()> {
+    let key = FirmwareKey::from_secret(rand::random());
+    let d = deployment(2, &key).await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    upload_counted(
+        &d,
+        &operator,
+        &key,
+        "0.2.0",
+        3,
+        image("0.2.0", None, 64 * 1024),
+    )
+    .await?;
+    let one_wave = json!([{ "percent": 100, "soak_s": 0 }]);
+    roll(&d, &operator, "0.2.0", one_wave, |r| {
+        r["status"] == "completed"
+    })
+    .await?;
+    // A newer version signed with the same key but an older counter: the vulnerable build
+    // re-released under a new number.
+    upload_counted(
+        &d,
+        &operator,
+        &key,
+        "0.3.0",
+        2,
+        image("0.3.0", None, 64 * 1024),
+    )
+    .await?;
+    let waves = json!([
+        { "percent": 50, "soak_s": 0, "on_error": "abort" },
+        { "percent": 100, "soak_s": 0 },
+    ]);
+    let aborted = roll(&d, &operator, "0.3.0", waves, |r| r["status"] == "aborted").await?;
+    let lockers = aborted["lockers"].as_array().cloned().unwrap_or_default();
+    let refused: Vec<&Value> = lockers.iter().filter(|t| t["state"] == "failed").collect();
+    assert_eq!(refused.len(), 1, "{lockers:?}");
+    assert_eq!(refused[0]["reason"], "downgrade", "{lockers:?}");
+    for station in stations(2) {
+        let status = d
+            .locker_until(&station, |s| s["firmware"] == "0.2.0")
+            .await?;
+        assert_eq!(status["boots"], 2, "{station} never booted 0.3.0: {status}");
+    }
+    let log = d.access_log(&operator).await?;
+    assert!(
+        log.iter()
+            .any(|e| e["action"] == "firmware" && e["outcome"] == "refused: downgrade"),
+        "the locker's refusal is in the access log"
     );
     Ok(())
 }
