@@ -14,7 +14,7 @@ use lockergrid_model::{SizeCount, StationView};
 use lockergrid_model::{StationKind, StationRecord, StationStatus};
 use lockergrid_plugin_artifacts as artifacts;
 use lockergrid_plugin_host::{
-    Decider, HostOptions, PluginError, PluginHost, PluginInfo, RankRequest,
+    Decider, HostOptions, PluginError, PluginHost, PluginInfo, RankRequest, UpdateWhen,
 };
 use lockergrid_protocol::{CompartmentId, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use std::collections::BTreeMap;
@@ -913,4 +913,68 @@ async fn a_call_its_caller_gives_up_on_counts_as_a_failure() {
     let report = s.host.report();
     assert_eq!(report[0].stats.calls, 1);
     assert_eq!(report[0].stats.failures, 1, "{:?}", report[0].stats);
+}
+
+#[tokio::test]
+async fn the_standard_site_rules_defer_firmware_updates_to_their_quiet_hours() {
+    let s = Signed::new();
+    let station = id("AMS-001");
+    let when = |minute: u16| {
+        let (host, station) = (s.host.clone(), station.clone());
+        async move { host.may_update(&station, Timestamp(0), minute).await }
+    };
+    assert_eq!(
+        when(600).await.answer,
+        UpdateWhen::Now,
+        "no rules bound: now"
+    );
+    s.install(
+        World::SiteRules,
+        Scope::Station(station.clone()),
+        "site-rules-standard",
+        artifacts::SITE_RULES_STANDARD,
+    )
+    .await
+    .expect("loads");
+    // Default quiet hours 01:00-05:00.
+    assert_eq!(when(2 * 60).await.answer, UpdateWhen::Now);
+    assert_eq!(
+        when(10 * 60).await.answer,
+        UpdateWhen::Defer(15 * 60),
+        "at 10:00, not before 01:00"
+    );
+    let mut b = binding(
+        World::SiteRules,
+        Scope::Station(station.clone()),
+        "site-rules-standard",
+        artifacts::SITE_RULES_STANDARD,
+    );
+    b.settings
+        .insert("update_hours".into(), "22:30-02:00".into());
+    s.install_binding(b, artifacts::SITE_RULES_STANDARD)
+        .await
+        .expect("loads");
+    assert_eq!(
+        when(23 * 60).await.answer,
+        UpdateWhen::Now,
+        "across midnight"
+    );
+    assert_eq!(when(60).await.answer, UpdateWhen::Now);
+    assert_eq!(when(22 * 60).await.answer, UpdateWhen::Defer(30));
+}
+
+#[tokio::test]
+async fn site_rules_that_fail_defer_a_firmware_update() {
+    let s = Signed::new();
+    s.install(
+        World::SiteRules,
+        Scope::Station(id("AMS-001")),
+        "broken-rules",
+        artifacts::MISBEHAVE_SITE_TRAP,
+    )
+    .await
+    .expect("loads: it answers the fixtures");
+    let decided = s.host.may_update(&id("AMS-001"), Timestamp(0), 120).await;
+    assert_eq!(decided.answer, UpdateWhen::Defer(60), "{decided:?}");
+    assert!(matches!(decided.decider, Decider::BuiltIn(Some(_))));
 }
