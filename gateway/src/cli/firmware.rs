@@ -12,6 +12,7 @@ use clap::Subcommand;
 use lockergrid_protocol::firmware::{
     FirmwareKey, FirmwareManifest, FirmwarePublicKey, FirmwareVersion, SignedManifest,
 };
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// What `lockergrid firmware` can do.
@@ -173,18 +174,42 @@ pub async fn run(command: FirmwareCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Posts an image with its manifest header; the gateway's answer, or its refusal (exit 64 for
-/// a 4xx).
+/// Bytes of an upload per progress step.
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// Posts an image with its manifest header, with a progress bar on a terminal; the gateway's
+/// answer, or its refusal (exit 64 for a 4xx).
 async fn send(at: &Gateway, image: Vec<u8>, header: String) -> anyhow::Result<serde_json::Value> {
     let url = at.url("/v1/admin/firmware");
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(image.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "upload [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .map_err(|e| anyhow::anyhow!("progress template: {e}"))?
+        .progress_chars("=> "),
+    );
+    let len = image.len();
+    let chunks: Vec<Vec<u8>> = image.chunks(UPLOAD_CHUNK).map(<[u8]>::to_vec).collect();
+    let counted = bar.clone();
+    let body = futures_util::stream::iter(chunks.into_iter().map(move |chunk| {
+        counted.inc(chunk.len() as u64);
+        Ok::<_, std::io::Error>(chunk)
+    }));
     let response = at
         .request(reqwest::Method::POST, &url)
         .header("lockergrid-manifest", header)
         .header("content-type", "application/octet-stream")
-        .body(image)
+        .header("content-length", len)
+        .body(reqwest::Body::wrap_stream(body))
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
+    bar.finish_and_clear();
     super::remote::answer(&url, response).await
 }
 
