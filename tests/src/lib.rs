@@ -506,6 +506,43 @@ impl Running {
         Ok(stocked)
     }
 
+    /// Stores one more small parcel at `station` the way [`Running::stock`] does, under order
+    /// `key`: its id, pickup code and compartment.
+    pub async fn restock(
+        &self,
+        station: &str,
+        key: &str,
+    ) -> anyhow::Result<(ParcelId, PickupCode, CompartmentId)> {
+        let store = &self.gateway.app.store;
+        let agent = Actor {
+            subject: "stock".into(),
+            role: "agent".into(),
+        };
+        let request = ReserveRequest {
+            order_id: OrderId::new(format!("restock-{key}"))?,
+            parcel: ParcelSpec {
+                length_mm: 200,
+                width_mm: 150,
+                height_mm: 100,
+                weight_g: 800,
+            },
+            tier: Tier::Standard,
+            target: Target::Station(StationId::new(station)?),
+            hold: Duration::from_secs(3_600),
+            idempotency: None,
+            actor: agent.clone(),
+            decided_by: None,
+            recipient: None,
+        };
+        let held = store.reserve(request).await?.reservation;
+        let deposit = store.deposit(held.id, agent, None).await?;
+        Ok((
+            deposit.parcel.id,
+            deposit.code,
+            deposit.parcel.compartment_id,
+        ))
+    }
+
     /// Starts edge node `id` of the deployment in this process (its certificates issued on first
     /// start, its data and its lockers' listener address kept across starts), reporting every
     /// 100 ms on the gateway's clock.

@@ -186,33 +186,21 @@ pub async fn run(command: RolloutCommand) -> anyhow::Result<()> {
             watch,
         } => status(&at, &id, watch).await?,
         RolloutCommand::Pause { at, id, reason } => {
-            let path = format!("/v1/admin/rollouts/{id}/pause");
-            let answer = call(
-                &at,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "reason": reason })),
-            )
-            .await?;
-            println!("rollout {id} {}", answer["status"].as_str().unwrap_or("?"));
+            order(&at, &id, "pause", Some(json!({ "reason": reason }))).await?;
         }
-        RolloutCommand::Resume { at, id } => {
-            let path = format!("/v1/admin/rollouts/{id}/resume");
-            let answer = call(&at, reqwest::Method::POST, &path, None).await?;
-            println!("rollout {id} {}", answer["status"].as_str().unwrap_or("?"));
-        }
+        RolloutCommand::Resume { at, id } => order(&at, &id, "resume", None).await?,
         RolloutCommand::Abort { at, id, reason } => {
-            let path = format!("/v1/admin/rollouts/{id}/abort");
-            let answer = call(
-                &at,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "reason": reason })),
-            )
-            .await?;
-            println!("rollout {id} {}", answer["status"].as_str().unwrap_or("?"));
+            order(&at, &id, "abort", Some(json!({ "reason": reason }))).await?;
         }
     }
+    Ok(())
+}
+
+/// Pauses, resumes or aborts rollout `id` (`verb`) and says where it stands.
+async fn order(at: &Gateway, id: &str, verb: &str, body: Option<Value>) -> anyhow::Result<()> {
+    let path = format!("/v1/admin/rollouts/{id}/{verb}");
+    let answer = call(at, reqwest::Method::POST, &path, body).await?;
+    println!("rollout {id} {}", answer["status"].as_str().unwrap_or("?"));
     Ok(())
 }
 
