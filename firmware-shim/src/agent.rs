@@ -504,6 +504,7 @@ impl<H: Hardware> Agent<H> {
             seq: self.heartbeat_seq,
             at: self.now(),
             firmware: self.update.version().to_string(),
+            on_trial: self.update.on_trial(),
             mains: self.mains,
             battery_percent,
             tamper: self.tamper,

@@ -106,6 +106,11 @@ impl Update {
         self.booted.image.version
     }
 
+    /// Whether the image this boot runs is on trial.
+    pub(crate) fn on_trial(&self) -> bool {
+        self.booted.on_trial
+    }
+
     /// The power-on self-test's result.
     pub(crate) fn self_tested(&mut self, passed: bool) {
         self.self_test_passed = passed;

@@ -292,9 +292,9 @@ impl Rollouts {
         Ok(())
     }
 
-    /// A locker not yet confirmed whose heartbeat names the image's version runs it already
-    /// (an offer whose answer was lost, or one it had installed before): confirmed. `true`
-    /// when one was.
+    /// A locker not yet confirmed whose heartbeat names the image's version, confirmed (not on
+    /// trial), runs it already (an offer whose answer was lost, or one it had installed
+    /// before): confirmed. `true` when one was.
     async fn confirm_by_heartbeat(
         &self,
         rollout: &RolloutRecord,
@@ -310,7 +310,7 @@ impl Rollouts {
                 .devices
                 .health(&t.station)
                 .telemetry
-                .is_some_and(|h| h.firmware == version);
+                .is_some_and(|h| h.firmware == version && !h.on_trial);
             if runs {
                 let report = RolloutReport {
                     station: t.station.clone(),

@@ -158,8 +158,12 @@ pub struct TelemetryMessage {
     pub seq: u64,
     /// When it was taken, by the locker's clock.
     pub at: Timestamp,
-    /// The shim's version.
+    /// The firmware version it booted.
     pub firmware: String,
+    /// That firmware is on trial: it has not passed its health check yet (docs/protocol.md
+    /// "Firmware updates"). Absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_trial: bool,
     /// Mains power present.
     pub mains: bool,
     /// Battery charge, percent.

@@ -144,6 +144,7 @@ fn heartbeat(locker: &str, seq: u64, from: Timestamp) -> anyhow::Result<Vec<u8>>
         seq,
         at: Timestamp(from.millis() + seq),
         firmware: "0.1.0".into(),
+        on_trial: false,
         mains: true,
         battery_percent: 97,
         tamper: false,
