@@ -63,4 +63,9 @@ pub trait Hardware: Send {
     /// is running it by now; the simulation takes on the behaviour the image declares. An
     /// error says the image did not start (the controller resets).
     fn booted(&mut self, image: Option<&[u8]>) -> Result<(), String>;
+    /// How long the image it booted takes to start before the shim runs (none on a real
+    /// controller, where the shim starts once the image has; the simulation's images may say).
+    fn start_time(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }

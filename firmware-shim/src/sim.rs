@@ -30,10 +30,13 @@ pub struct SimLocker {
     wear: Wear,
     /// What the firmware it booted breaks.
     fault: Option<Fault>,
+    /// How long the firmware it booted takes to start.
+    start_time: std::time::Duration,
 }
 
 /// What a simulated firmware image breaks, declared by a line `lockergrid-sim-fault: <fault>`
-/// in the image, so a test can release a bad version and watch it fail on the locker.
+/// in the image, so a test can release a bad version and watch it fail on the locker. (A line
+/// `lockergrid-sim-start-ms: <ms>` makes an image take that long to start.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// `self-test`: its latch driver does not answer the self-test.
@@ -130,6 +133,7 @@ impl SimLocker {
             sensed: Vec::new(),
             wear: Wear::default(),
             fault: None,
+            start_time: std::time::Duration::ZERO,
         }
     }
 
@@ -357,6 +361,10 @@ impl Hardware for SimLocker {
         std::mem::take(&mut self.sensed)
     }
 
+    fn start_time(&self) -> std::time::Duration {
+        self.start_time
+    }
+
     fn self_test(&mut self) -> Vec<String> {
         if self.fault == Some(Fault::SelfTest) {
             return vec!["the latch driver did not answer".into()];
@@ -369,6 +377,17 @@ impl Hardware for SimLocker {
 
     fn booted(&mut self, image: Option<&[u8]>) -> Result<(), String> {
         self.fault = image.and_then(Fault::of);
+        // `lockergrid-sim-start-ms: <ms>`: the image takes that long to start.
+        self.start_time = image
+            .map(String::from_utf8_lossy)
+            .and_then(|text| {
+                text.lines().find_map(|line| {
+                    line.trim()
+                        .strip_prefix("lockergrid-sim-start-ms:")
+                        .and_then(|ms| ms.trim().parse().ok())
+                })
+            })
+            .map_or(std::time::Duration::ZERO, std::time::Duration::from_millis);
         match self.fault {
             Some(Fault::Crash) => Err("the image declares a crash at boot".into()),
             _ => Ok(()),

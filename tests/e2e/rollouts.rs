@@ -440,3 +440,155 @@ async fn a_locker_refuses_an_image_below_its_anti_rollback_counter_whatever_its_
     );
     Ok(())
 }
+
+/// Bytes of `station`'s staged image, if it is receiving one.
+fn staged(d: &Running, station: &str) -> u64 {
+    let path = d
+        .gateway
+        .data_dir
+        .join("lockers")
+        .join(station)
+        .join("state/firmware/staged.img");
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// The image bytes the gateway has sent so far.
+async fn bytes_sent(d: &Running) -> anyhow::Result<u64> {
+    Ok(d.metrics()
+        .await?
+        .lines()
+        .find_map(|l| l.strip_prefix("lockergrid_firmware_bytes_sent_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+/// Cuts `station`'s locker's power and starts it again on its own disk.
+async fn power_cycle(d: &mut Running, station: &str) -> anyhow::Result<()> {
+    let at = d
+        .lockers
+        .iter()
+        .position(|l| l.station.as_str() == station)
+        .ok_or_else(|| anyhow::anyhow!("no locker at {station}"))?;
+    d.lockers[at].power.abort();
+    let seed = d
+        .deployment
+        .stations
+        .iter()
+        .find(|s| s.record.id.as_str() == station)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no station {station}"))?;
+    let simulation = d
+        .gateway
+        .simulation(Duration::from_millis(200))?
+        .behind(&d.edges[0]);
+    let mut started =
+        lockergrid_gateway::simulated::start(&[seed], &d.gateway.data_dir, simulation).await?;
+    d.lockers[at] = started.remove(0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locker_whose_power_is_cut_mid_download_and_on_trial_resumes_and_ends_updated()
+-> anyhow::Result<()> {
+    let key = FirmwareKey::from_secret(rand::random());
+    let mut d = Deployment::new()
+        .firmware_key(&key.public().to_hex())
+        .setting("site-rules-standard", "update_hours", "00:00-24:00")
+        .lockers(Duration::from_millis(200))
+        .station("st-00", 4)
+        .station("st-01", 4)
+        .edge("edge-a", &["st-01"])
+        .start()
+        .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
+    d.get_until(&format!("{}/v1/admin/devices", d.base), &operator, |b| {
+        b["devices"]
+            .as_array()
+            .is_some_and(|all| all.len() == 2 && all.iter().all(|d| d["status"] == "active"))
+    })
+    .await?;
+    let size = 8 * 1024 * 1024;
+    // The new image takes three seconds to start: time to cut the power on its first boot.
+    let bytes = image("0.2.0", Some("lockergrid-sim-start-ms: 3000"), size);
+    let sha256 = lockergrid_protocol::firmware::sha256_hex(&bytes);
+    upload(&d, &operator, &key, "0.2.0", bytes).await?;
+    let (status, started) = d
+        .send(
+            d.http
+                .post(format!("{}/v1/admin/rollouts", d.base))
+                .bearer_auth(&operator)
+                .json(&json!({
+                    "model": MODEL,
+                    "version": "0.2.0",
+                    "stations": ["st-01"],
+                    "waves": [{ "percent": 100, "soak_s": 0 }],
+                })),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "rollout: {status} {started}");
+    let id = started["id"].as_str().unwrap_or_default().to_owned();
+
+    // The edge node fetches the image a mebibyte at a time, as its locker asks: cut its uplink
+    // once the locker has its first chunk, and the download stalls where the edge's cache ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while staged(&d, "st-01") == 0 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no download began");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    d.cut_uplink("edge-a").await?;
+    let part = d
+        .gateway
+        .data_dir
+        .join("edges/edge-a/firmware-cache")
+        .join(format!("{sha256}.part"));
+    let cached = std::fs::metadata(&part)?.len();
+    anyhow::ensure!(
+        cached < size as u64,
+        "the edge node had it all before the cut"
+    );
+    while staged(&d, "st-01") < cached {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the locker never reached {cached}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Power cut mid-download: it comes back on the factory image with the staged bytes kept.
+    power_cycle(&mut d, "st-01").await?;
+    let back = d.locker_until("st-01", |s| s["connected"] == true).await?;
+    assert_eq!(
+        (back["firmware"].as_str(), back["on_trial"].as_bool()),
+        (Some("0.1.0"), Some(false))
+    );
+    assert_eq!(
+        staged(&d, "st-01"),
+        cached,
+        "it resumes where it stopped, not from 0"
+    );
+    d.uplink("edge-a")?.restore();
+
+    // Power cut on its first boot of the new image, before or during the health check.
+    d.locker_until("st-01", |s| {
+        s["firmware"] == "0.2.0" && s["on_trial"] == true
+    })
+    .await
+    .or_else(|_| anyhow::bail!("never booted the new image on trial"))?;
+    power_cycle(&mut d, "st-01").await?;
+    let done = rollout_until(&d, &operator, &id, |r| r["status"] == "completed").await?;
+    assert_eq!(done["totals"]["confirmed"], 1, "{}", done["totals"]);
+    let status = d
+        .locker_until("st-01", |s| {
+            s["firmware"] == "0.2.0" && s["on_trial"] == false
+        })
+        .await?;
+    assert_eq!(
+        status["boots"], 1,
+        "after the last cut it booted the new image once: {status}"
+    );
+    assert_eq!(
+        bytes_sent(&d).await?,
+        size as u64,
+        "the edge node fetched every byte once"
+    );
+    Ok(())
+}
