@@ -33,8 +33,8 @@ use tokio::sync::watch;
 const CODES_FILE: &str = "codes.json";
 /// The largest message the locker accepts from its node (a full code cache).
 const MAX_DOWNLINK: usize = 4 * 1024 * 1024;
-/// How often the hardware is asked what happened (the simulation; a real controller would
-/// interrupt).
+/// How often the hardware is asked what happened, besides its own signal
+/// ([`Hardware::changed`]), and how often an update's next step is looked at.
 const HARDWARE_POLL: Duration = Duration::from_millis(10);
 
 /// How a locker connects and what it knows.
@@ -230,6 +230,14 @@ async fn drive(mut events: EventLoop, to_agent: tokio::sync::mpsc::Sender<Link>)
     }
 }
 
+/// Resolves when the hardware signals something to drain; never without such a signal.
+async fn interrupt(sensors: Option<&tokio::sync::Notify>) {
+    match sensors {
+        Some(sensors) => sensors.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the locker until the process ends; returns only when its state directory fails.
 /// `status` reports what it is doing. Each boot runs the slot the boot record names; a new
 /// image that passes its health check is confirmed, one that does not goes back by itself.
@@ -353,6 +361,7 @@ impl<H: Hardware> Agent<H> {
         let driver = AbortOnDrop(tokio::spawn(drive(events, incoming)));
         let mut hardware_tick = tokio::time::interval(HARDWARE_POLL);
         hardware_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let sensors = self.hardware.lock().expect("hardware lock").changed();
         let mut heartbeat = tokio::time::interval(self.options.heartbeat);
         let mut resend = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -382,6 +391,7 @@ impl<H: Hardware> Agent<H> {
                     Some(Link::Lost) => self.status.send_modify(|s| s.connected = false),
                     None => return Ok(()),
                 },
+                () = interrupt(sensors.as_deref()) => self.sense()?,
                 _ = hardware_tick.tick() => {
                     self.sense()?;
                     if self.update_step()? {

@@ -56,6 +56,11 @@ pub trait Hardware: Send {
     fn battery_percent(&self) -> u8;
     /// What happened since the last call, oldest first.
     fn drain(&mut self) -> Vec<Sensed>;
+    /// Signalled when there is something to drain (a sensor's interrupt), so the shim need not
+    /// wait for its next poll; none: the shim polls only.
+    fn changed(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
     /// Asks every latch and door sensor to answer without moving anything (a coil continuity
     /// check, a sensor read): what did not, for people. Empty when all answered.
     fn self_test(&mut self) -> Vec<String>;

@@ -6,6 +6,8 @@
 use crate::hardware::{Door, Hardware, HardwareError, Sensed};
 use lockergrid_protocol::CompartmentId;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Longest code the keypad buffers before it starts over.
 const KEYPAD_BUFFER: usize = 16;
@@ -26,12 +28,31 @@ pub struct SimLocker {
     mains: bool,
     battery_percent: u8,
     jammed: Option<CompartmentId>,
-    sensed: Vec<Sensed>,
+    sensed: Sensors,
     wear: Wear,
     /// What the firmware it booted breaks.
     fault: Option<Fault>,
     /// How long the firmware it booted takes to start.
     start_time: std::time::Duration,
+}
+
+/// What the sensors noticed and not yet drained, with the signal the controller waits on: a
+/// real controller's sensors interrupt it, they are not polled.
+#[derive(Debug, Default)]
+struct Sensors {
+    events: Vec<Sensed>,
+    changed: Arc<Notify>,
+}
+
+impl Sensors {
+    fn push(&mut self, sensed: Sensed) {
+        self.events.push(sensed);
+        self.changed.notify_one();
+    }
+
+    fn take(&mut self) -> Vec<Sensed> {
+        std::mem::take(&mut self.events)
+    }
 }
 
 /// What a simulated firmware image breaks, declared by a line `lockergrid-sim-fault: <fault>`
@@ -130,7 +151,7 @@ impl SimLocker {
             mains: true,
             battery_percent: 100,
             jammed: None,
-            sensed: Vec::new(),
+            sensed: Sensors::default(),
             wear: Wear::default(),
             fault: None,
             start_time: std::time::Duration::ZERO,
@@ -357,8 +378,12 @@ impl Hardware for SimLocker {
         self.battery_percent
     }
 
+    fn changed(&self) -> Option<Arc<Notify>> {
+        Some(self.sensed.changed.clone())
+    }
+
     fn drain(&mut self) -> Vec<Sensed> {
-        std::mem::take(&mut self.sensed)
+        self.sensed.take()
     }
 
     fn start_time(&self) -> std::time::Duration {
