@@ -61,7 +61,6 @@ pub fn station(c: &Candidate, size: Size) -> wit::Station {
         size.and_larger().map(|s| f(&c.station.count(s))).sum()
     };
     wit::Station {
-        id: c.station.record.id.to_string(),
         kind: c.station.record.kind.into(),
         distance_m: c.distance_m,
         free: fitting(|n| n.free),

@@ -3,8 +3,8 @@
 //! that a production plugin meets every day.
 
 use super::{
-    Loaded, PluginError, PluginHost, Pre, RankRequest, check_alerts, check_decision, check_hold,
-    check_plan, check_reminders, convert, reorder, wit_request,
+    Loaded, PluginError, PluginHost, Pre, RankRequest, bounded, check_alerts, check_decision,
+    check_hold, check_plan, check_reminders, convert, reorder, wit, wit_request,
 };
 use lockergrid_model::Candidate;
 use lockergrid_model::{
@@ -160,9 +160,10 @@ fn recipients() -> Vec<Recipient> {
 
 /// Runs every fixture of the plugin's world through it; the first invalid answer or failed call
 /// refuses it.
-pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginError> {
+pub(super) async fn exercise(host: &PluginHost, loaded: &Arc<Loaded>) -> Result<(), PluginError> {
     let named =
         |what: String| move |e: PluginError| PluginError::InvalidAnswer(format!("{what}: {e}"));
+    let limits = &loaded.limits;
     match &loaded.pre {
         Pre::Policy(_) => {
             for (n, request) in requests().into_iter().enumerate() {
@@ -171,40 +172,43 @@ pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginE
                     .iter()
                     .map(|c| convert::station(c, request.size))
                     .collect();
-                let (ids, hold) = host
-                    .call_sync(loaded, NOW, |store, pre| {
-                        let pre = pre.policy();
-                        let instance = pre.instantiate(&mut *store)?;
-                        let ranking =
-                            instance.call_rank(&mut *store, wit_request(request), &stations)?;
-                        let hold = instance.call_hold_minutes(&mut *store, wit_request(request))?;
-                        Ok((ranking.stations, hold))
-                    })
+                let run = host.start(loaded, NOW, |mut store, loaded| async move {
+                    let instance = loaded.pre.policy().instantiate_async(&mut store).await?;
+                    let ranking = instance
+                        .call_rank(&mut store, wit_request(request), &stations)
+                        .await?;
+                    let hold = instance
+                        .call_hold_minutes(&mut store, wit_request(request))
+                        .await?;
+                    Ok((ranking.stations, hold))
+                });
+                let (order, hold) = bounded(limits, run)
+                    .await
                     .map_err(named(format!("request {n}")))?;
-                reorder(offered, &ids).map_err(named(format!("request {n}")))?;
+                reorder(offered, &order).map_err(named(format!("request {n}")))?;
                 check_hold(hold).map_err(named(format!("request {n}")))?;
             }
         }
         Pre::Rules(_) => {
             for (n, attempt) in attempts().iter().enumerate() {
                 let wit_attempt = attempt.into();
-                let decision = host
-                    .call_sync(loaded, NOW, |store, pre| {
-                        let pre = pre.rules();
-                        pre.instantiate(&mut *store)?
-                            .call_check_access(&mut *store, &wit_attempt)
-                    })
+                let run = host.start(loaded, NOW, |mut store, loaded| async move {
+                    let instance = loaded.pre.rules().instantiate_async(&mut store).await?;
+                    instance.call_check_access(&mut store, &wit_attempt).await
+                });
+                let decision = bounded(limits, run)
+                    .await
                     .map_err(named(format!("access attempt {n}")))?;
                 check_decision(decision.into()).map_err(named(format!("access attempt {n}")))?;
             }
             for (n, reading) in readings().iter().enumerate() {
                 let wit_reading = reading.into();
-                let alerts = host
-                    .call_sync(loaded, NOW, |store, pre| {
-                        let pre = pre.rules();
-                        pre.instantiate(&mut *store)?
-                            .call_assess(&mut *store, &wit_reading)
-                    })
+                let run = host.start(loaded, NOW, |mut store, loaded| async move {
+                    let instance = loaded.pre.rules().instantiate_async(&mut store).await?;
+                    instance.call_assess(&mut store, &wit_reading).await
+                });
+                let alerts = bounded(limits, run)
+                    .await
                     .map_err(named(format!("reading {n}")))?;
                 check_alerts(alerts.into_iter().map(Into::into).collect())
                     .map_err(named(format!("reading {n}")))?;
@@ -212,28 +216,28 @@ pub(super) fn exercise(host: &PluginHost, loaded: &Loaded) -> Result<(), PluginE
         }
         Pre::Router(_) => {
             for recipient in recipients() {
-                let wit_recipient = (&recipient).into();
+                let wit_recipient: wit::Recipient = (&recipient).into();
                 for event in NotificationEvent::ALL {
-                    let plan = host
-                        .call_sync(loaded, NOW, |store, pre| {
-                            let pre = pre.router();
-                            pre.instantiate(&mut *store)?.call_route(
-                                &mut *store,
-                                event.into(),
-                                &wit_recipient,
-                            )
-                        })
+                    let wit_recipient = &wit_recipient;
+                    let run = host.start(loaded, NOW, |mut store, loaded| async move {
+                        let instance = loaded.pre.router().instantiate_async(&mut store).await?;
+                        instance
+                            .call_route(&mut store, event.into(), wit_recipient)
+                            .await
+                    });
+                    let plan = bounded(limits, run)
+                        .await
                         .map_err(named(format!("{event:?} for {}", recipient.id)))?;
                     check_plan(plan.into(), &recipient.channels)
                         .map_err(named(format!("{event:?} for {}", recipient.id)))?;
                 }
             }
-            let hours = host
-                .call_sync(loaded, NOW, |store, pre| {
-                    let pre = pre.router();
-                    pre.instantiate(&mut *store)?
-                        .call_reminder_hours(&mut *store)
-                })
+            let run = host.start(loaded, NOW, |mut store, loaded| async move {
+                let instance = loaded.pre.router().instantiate_async(&mut store).await?;
+                instance.call_reminder_hours(&mut store).await
+            });
+            let hours = bounded(limits, run)
+                .await
                 .map_err(named("reminder hours".into()))?;
             check_reminders(hours).map_err(named("reminder hours".into()))?;
         }

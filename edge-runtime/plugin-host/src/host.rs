@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::cli::WasiCli;
-use wasmtime_wasi::p2::bindings::{cli, sync::io};
+use wasmtime_wasi::p2::bindings::{cli, io};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Longest log line a plugin may write; the rest is cut.

@@ -3,12 +3,13 @@
 //!
 //! Each component is checked against its policy binding (SHA-256 and an Ed25519 signature by a
 //! trusted key), compiled once, pre-instantiated, and exercised against a fixture set before it
-//! replaces the one in its slot. Each call gets a fresh store with a memory cap and an epoch
-//! deadline, on a blocking thread under a wall-clock timeout. A trap, a timeout, exhaustion or an
-//! invalid answer never fails the caller: the built-in behaviour answers, the failure is counted,
-//! and after repeated failures in a row the plugin is taken out of service until an operator
-//! restores it. A swap replaces an `Arc`, so calls in flight finish on the version they started
-//! with.
+//! replaces the one in its slot. Each call gets a fresh instance in a fresh store with a memory
+//! cap and an epoch deadline, on the caller's task under a wall-clock timeout: it yields to the
+//! runtime at every epoch tick, so a plugin that loops holds no runtime thread past one tick. A
+//! trap, a timeout, exhaustion or an invalid answer never fails the caller: the built-in
+//! behaviour answers, the failure is counted, and after repeated failures in a row the plugin is
+//! taken out of service until an operator restores it. A swap replaces an `Arc`, so calls in
+//! flight finish on the version they started with.
 //!
 //! It owns everything wasmtime: the only `bindgen!` (`bindings`), the engine and its limits
 //! (`engine`), the host interface a plugin may import (`host`), the WIT conversions (`convert`),
@@ -37,13 +38,13 @@ use lockergrid_model::{
 };
 use lockergrid_model::{Binding, PolicyError, Scope, Trust, World};
 use lockergrid_protocol::{ParcelSpec, Size, StationId, Tier, Timestamp};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, UpdateDeadline};
 
 pub use stats::{LatencyBuckets, SlotStats};
 
@@ -301,6 +302,8 @@ impl Pre {
 
 struct Loaded {
     info: Arc<PluginInfo>,
+    /// The plugin's name, as its log lines are attributed.
+    name: Arc<str>,
     settings: Arc<BTreeMap<String, String>>,
     limits: CallLimits,
     pre: Pre,
@@ -378,16 +381,28 @@ impl PluginHost {
         bytes: Arc<[u8]>,
     ) -> Result<Arc<PluginInfo>, PluginError> {
         let host = self.clone();
-        tokio::task::spawn_blocking(move || host.install_blocking(&binding, &bytes))
+        let (binding, loaded) = tokio::task::spawn_blocking(move || {
+            host.compile(&binding, &bytes).map(|l| (binding, l))
+        })
+        .await
+        .map_err(|e| PluginError::Call(e.to_string()))??;
+        fixtures::exercise(self, &loaded)
             .await
-            .map_err(|e| PluginError::Call(e.to_string()))?
+            .map_err(|e| PluginError::Refused {
+                name: binding.name.clone(),
+                reason: format!("failed its fixtures: {e}"),
+            })?;
+        let slot = self.slot(binding.world, &binding.scope);
+        slot.current.store(Some(loaded.clone()));
+        *slot.quarantined.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        slot.stats.consecutive.store(0, Ordering::Relaxed);
+        let info = loaded.info.clone();
+        tracing::info!(world = %info.world, scope = %info.scope, plugin = %info.name, version = %info.version, digest = %info.digest, "plugin in service");
+        Ok(info)
     }
 
-    fn install_blocking(
-        &self,
-        binding: &Binding,
-        bytes: &[u8],
-    ) -> Result<Arc<PluginInfo>, PluginError> {
+    /// Checks `bytes` against `binding` and compiles them, ready to be exercised.
+    fn compile(&self, binding: &Binding, bytes: &[u8]) -> Result<Arc<Loaded>, PluginError> {
         let name = binding.name.clone();
         binding.limits.check().map_err(|e| PluginError::Refused {
             name: name.clone(),
@@ -418,6 +433,7 @@ impl PluginHost {
             reason: format!("not a {} component: {e:#}", binding.world),
         })?;
         let loaded = Arc::new(Loaded {
+            name: Arc::from(name.as_str()),
             info: Arc::new(PluginInfo {
                 world: binding.world,
                 scope: binding.scope.clone(),
@@ -430,17 +446,7 @@ impl PluginHost {
             limits: CallLimits::of(binding),
             pre,
         });
-        fixtures::exercise(self, &loaded).map_err(|e| PluginError::Refused {
-            name: name.clone(),
-            reason: format!("failed its fixtures: {e}"),
-        })?;
-        let slot = self.slot(binding.world, &binding.scope);
-        slot.current.store(Some(loaded.clone()));
-        *slot.quarantined.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        slot.stats.consecutive.store(0, Ordering::Relaxed);
-        let info = loaded.info.clone();
-        tracing::info!(world = %info.world, scope = %info.scope, plugin = %info.name, version = %info.version, digest = %info.digest, "plugin in service");
-        Ok(info)
+        Ok(loaded)
     }
 
     /// Puts a plugin taken out of service back, as it was.
@@ -555,41 +561,54 @@ impl PluginHost {
         scopes
     }
 
-    /// Runs `f` on a fresh instance of `loaded` under its limits, on this thread.
-    fn call_sync<T>(
+    /// A fresh store for one call of `loaded` at `now`, under its limits: the memory cap, and a
+    /// deadline that yields to the runtime at each epoch tick and traps once the plugin's ticks
+    /// are spent. `run` gets the store and the plugin and answers the call's future.
+    fn start<F: Future>(
         &self,
-        loaded: &Loaded,
+        loaded: &Arc<Loaded>,
         now: Timestamp,
-        f: impl FnOnce(&mut Store<CallState>, &Pre) -> wasmtime::Result<T>,
-    ) -> Result<T, PluginError> {
+        run: impl FnOnce(Store<CallState>, Arc<Loaded>) -> F,
+    ) -> F {
         let limits = StoreLimitsBuilder::new()
             .memory_size(loaded.limits.memory_bytes)
             .instances(4)
             .trap_on_grow_failure(true)
             .build();
-        let name: Arc<str> = Arc::from(loaded.info.name.as_str());
-        let state = CallState::new(name, loaded.settings.clone(), limits, now.millis());
+        let state = CallState::new(
+            loaded.name.clone(),
+            loaded.settings.clone(),
+            limits,
+            now.millis(),
+        );
         let mut store = Store::new(&self.engine, state);
         if self.options.enforced() {
             store.limiter(|s| &mut s.limits);
-            store.set_epoch_deadline(loaded.limits.deadline_ticks);
+            let mut ticks_left = loaded.limits.deadline_ticks;
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                ticks_left = ticks_left.saturating_sub(1);
+                Ok(if ticks_left == 0 {
+                    UpdateDeadline::Interrupt
+                } else {
+                    // Tokio's yield lets the runtime poll its I/O driver before this task runs
+                    // again, so the thread's other tasks hear their sockets between slices.
+                    UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+                })
+            });
         }
-        f(&mut store, &loaded.pre).map_err(describe)
+        run(store, loaded.clone())
     }
 
-    /// Runs `f` on a blocking thread under the plugin's wall-clock timeout, checks the answer
-    /// with `check`, and counts the outcome in the slot.
+    /// Awaits `run` under the plugin's wall-clock timeout, checks the answer with `check`, and
+    /// counts the outcome in the slot.
     async fn call<T, U>(
-        self: &Arc<Self>,
+        &self,
         slot: &Slot,
         loaded: &Arc<Loaded>,
-        now: Timestamp,
-        f: impl FnOnce(&mut Store<CallState>, &Pre) -> wasmtime::Result<T> + Send + 'static,
+        run: impl Future<Output = wasmtime::Result<T>>,
         check: impl FnOnce(T) -> Result<U, PluginError>,
-    ) -> Result<U, PluginError>
-    where
-        T: Send + 'static,
-    {
+    ) -> Result<U, PluginError> {
         let span = tracing::debug_span!("plugin call", world = %loaded.info.world, plugin = %loaded.info.name, version = %loaded.info.version);
         let started = Instant::now();
         let mut unsettled = Unsettled {
@@ -599,17 +618,10 @@ impl PluginHost {
             started,
             settled: false,
         };
-        let (host, call_loaded) = (self.clone(), loaded.clone());
-        let call = tokio::task::spawn_blocking(move || host.call_sync(&call_loaded, now, f));
-        let answer = match tokio::time::timeout(loaded.limits.timeout, call)
+        let answer = bounded(&loaded.limits, run)
             .instrument(span)
             .await
-        {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(join)) => Err(PluginError::Call(join.to_string())),
-            Err(_) => Err(PluginError::Timeout),
-        }
-        .and_then(check);
+            .and_then(check);
         unsettled.settled = true;
         slot.stats.record(started.elapsed(), answer.is_ok());
         if let Err(e) = &answer {
@@ -658,35 +670,30 @@ impl PluginHost {
                 .collect()
         });
         let offered = candidates.clone();
+        let run = self.start(&loaded, now, |mut store, loaded| async move {
+            let instance = loaded.pre.policy().instantiate_async(&mut store).await?;
+            let wit_request = wit_request(request);
+            let ranking = match &stations {
+                Some(stations) => Some(
+                    instance
+                        .call_rank(&mut store, wit_request, stations)
+                        .await?
+                        .stations,
+                ),
+                None => None,
+            };
+            let hold = instance.call_hold_minutes(&mut store, wit_request).await?;
+            Ok((ranking, hold))
+        });
         let answer = self
-            .call(
-                &slot,
-                &loaded,
-                now,
-                move |store, pre| {
-                    let pre = pre.policy();
-                    let instance = pre.instantiate(&mut *store)?;
-                    let wit_request = wit_request(request);
-                    let ranking = match &stations {
-                        Some(stations) => Some(
-                            instance
-                                .call_rank(&mut *store, wit_request, stations)?
-                                .stations,
-                        ),
-                        None => None,
-                    };
-                    let hold = instance.call_hold_minutes(&mut *store, wit_request)?;
-                    Ok((ranking, hold))
-                },
-                move |(ranking, hold)| {
-                    let hold = check_hold(hold)?;
-                    let ranked = match (offered, ranking) {
-                        (Some(offered), Some(ids)) => Some(reorder(offered, &ids)?),
-                        _ => None,
-                    };
-                    Ok((ranked, hold))
-                },
-            )
+            .call(&slot, &loaded, run, move |(ranking, hold)| {
+                let hold = check_hold(hold)?;
+                let ranked = match (offered, ranking) {
+                    (Some(offered), Some(order)) => Some(reorder(offered, &order)?),
+                    _ => None,
+                };
+                Ok((ranked, hold))
+            })
             .await;
         match answer {
             Ok((ranked, hold)) => Placement {
@@ -720,18 +727,12 @@ impl PluginHost {
             return built_in_answer(AccessDecision::Unavailable(why.clone()), Some(why));
         };
         let wit_attempt = wit::AccessAttempt::from(attempt);
+        let run = self.start(&loaded, attempt.at, |mut store, loaded| async move {
+            let instance: SiteRules = loaded.pre.rules().instantiate_async(&mut store).await?;
+            instance.call_check_access(&mut store, &wit_attempt).await
+        });
         let answer = self
-            .call(
-                &slot,
-                &loaded,
-                attempt.at,
-                move |store, pre| {
-                    let pre = pre.rules();
-                    let instance: SiteRules = pre.instantiate(&mut *store)?;
-                    instance.call_check_access(&mut *store, &wit_attempt)
-                },
-                |d| check_decision(d.into()),
-            )
+            .call(&slot, &loaded, run, |d| check_decision(d.into()))
             .await;
         match answer {
             Ok(answer) => Decided {
@@ -755,18 +756,14 @@ impl PluginHost {
             return built_in_answer(built_in_alerts(reading), None);
         };
         let wit_reading = wit::Reading::from(reading);
+        let run = self.start(&loaded, reading.at, |mut store, loaded| async move {
+            let instance: SiteRules = loaded.pre.rules().instantiate_async(&mut store).await?;
+            instance.call_assess(&mut store, &wit_reading).await
+        });
         let answer = self
-            .call(
-                &slot,
-                &loaded,
-                reading.at,
-                move |store, pre| {
-                    let pre = pre.rules();
-                    let instance: SiteRules = pre.instantiate(&mut *store)?;
-                    instance.call_assess(&mut *store, &wit_reading)
-                },
-                |alerts| check_alerts(alerts.into_iter().map(Alert::from).collect()),
-            )
+            .call(&slot, &loaded, run, |alerts| {
+                check_alerts(alerts.into_iter().map(Alert::from).collect())
+            })
             .await;
         decided(answer, &loaded, || built_in_alerts(reading))
     }
@@ -788,25 +785,19 @@ impl PluginHost {
             at_ms: at.millis(),
             local_minute,
         };
+        let run = self.start(&loaded, at, |mut store, loaded| async move {
+            let instance: SiteRules = loaded.pre.rules().instantiate_async(&mut store).await?;
+            instance.call_may_update(&mut store, &check).await
+        });
         let answer = self
-            .call(
-                &slot,
-                &loaded,
-                at,
-                move |store, pre| {
-                    let pre = pre.rules();
-                    let instance: SiteRules = pre.instantiate(&mut *store)?;
-                    instance.call_may_update(&mut *store, &check)
-                },
-                |decision| {
-                    Ok(match decision {
-                        bindings::site_rules::UpdateDecision::Now => UpdateWhen::Now,
-                        bindings::site_rules::UpdateDecision::Defer(minutes) => {
-                            UpdateWhen::Defer(minutes.clamp(1, 7 * 24 * 60))
-                        }
-                    })
-                },
-            )
+            .call(&slot, &loaded, run, |decision| {
+                Ok(match decision {
+                    bindings::site_rules::UpdateDecision::Now => UpdateWhen::Now,
+                    bindings::site_rules::UpdateDecision::Defer(minutes) => {
+                        UpdateWhen::Defer(minutes.clamp(1, 7 * 24 * 60))
+                    }
+                })
+            })
             .await;
         decided(answer, &loaded, || UpdateWhen::Defer(60))
     }
@@ -826,18 +817,17 @@ impl PluginHost {
         };
         let wit_recipient = wit::Recipient::from(recipient);
         let allowed = recipient.channels.clone();
+        let run = self.start(&loaded, now, |mut store, loaded| async move {
+            let instance: NotificationRouter =
+                loaded.pre.router().instantiate_async(&mut store).await?;
+            instance
+                .call_route(&mut store, event.into(), &wit_recipient)
+                .await
+        });
         let answer = self
-            .call(
-                &slot,
-                &loaded,
-                now,
-                move |store, pre| {
-                    let pre = pre.router();
-                    let instance: NotificationRouter = pre.instantiate(&mut *store)?;
-                    instance.call_route(&mut *store, event.into(), &wit_recipient)
-                },
-                move |plan| check_plan(plan.into(), &allowed),
-            )
+            .call(&slot, &loaded, run, move |plan| {
+                check_plan(plan.into(), &allowed)
+            })
             .await;
         decided(answer, &loaded, || built_in_plan(recipient))
     }
@@ -852,19 +842,12 @@ impl PluginHost {
         let Some((slot, loaded)) = self.resolve(World::NotificationRouter, Some(station)) else {
             return built_in_answer(vec![24], None);
         };
-        let answer = self
-            .call(
-                &slot,
-                &loaded,
-                now,
-                |store, pre| {
-                    let pre = pre.router();
-                    let instance: NotificationRouter = pre.instantiate(&mut *store)?;
-                    instance.call_reminder_hours(&mut *store)
-                },
-                check_reminders,
-            )
-            .await;
+        let run = self.start(&loaded, now, |mut store, loaded| async move {
+            let instance: NotificationRouter =
+                loaded.pre.router().instantiate_async(&mut store).await?;
+            instance.call_reminder_hours(&mut store).await
+        });
+        let answer = self.call(&slot, &loaded, run, check_reminders).await;
         decided(answer, &loaded, || vec![24])
     }
 }
@@ -950,6 +933,18 @@ fn built_in_plan(recipient: &Recipient) -> DeliveryPlan {
                 delay_minutes: i * 10,
             })
             .collect(),
+    }
+}
+
+/// Awaits a plugin call, cut off at the plugin's wall-clock timeout (its store, and the
+/// instance in it, are dropped with it).
+async fn bounded<T>(
+    limits: &CallLimits,
+    run: impl Future<Output = wasmtime::Result<T>>,
+) -> Result<T, PluginError> {
+    match tokio::time::timeout(limits.timeout, run).await {
+        Ok(answer) => answer.map_err(describe),
+        Err(_) => Err(PluginError::Timeout),
     }
 }
 
@@ -1045,36 +1040,32 @@ fn check_plan(
     Ok(plan)
 }
 
-/// The candidates in the order the plugin named them; every name must be a candidate, once, and
-/// the ranking may leave some out but not all.
-fn reorder(candidates: Vec<Candidate>, ids: &[String]) -> Result<Vec<Candidate>, PluginError> {
-    if ids.is_empty() && !candidates.is_empty() {
+/// The candidates in the order the plugin ranked them (by their places in the list offered);
+/// each place must be one offered, at most once, and the ranking may leave some out but not all.
+fn reorder(candidates: Vec<Candidate>, order: &[u32]) -> Result<Vec<Candidate>, PluginError> {
+    if order.is_empty() && !candidates.is_empty() {
         return Err(PluginError::InvalidAnswer("empty ranking".into()));
     }
-    if ids.len() > candidates.len() {
+    let offered = candidates.len();
+    if order.len() > offered {
         return Err(PluginError::InvalidAnswer(format!(
-            "{} stations ranked, {} offered",
-            ids.len(),
-            candidates.len()
+            "{} stations ranked, {offered} offered",
+            order.len()
         )));
     }
-    let mut seen = HashSet::new();
-    let mut by_id: BTreeMap<&str, &Candidate> = candidates
-        .iter()
-        .map(|c| (c.station.record.id.as_str(), c))
-        .collect();
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if !seen.insert(id.as_str()) {
-            return Err(PluginError::InvalidAnswer(format!(
-                "station {:?} ranked twice",
-                truncate(id)
-            )));
-        }
-        let c = by_id.remove(id.as_str()).ok_or_else(|| {
-            PluginError::InvalidAnswer(format!("unknown station {:?}", truncate(id)))
-        })?;
-        out.push(c.clone());
+    let mut places: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(order.len());
+    for &place in order {
+        let slot = usize::try_from(place)
+            .ok()
+            .and_then(|i| places.get_mut(i))
+            .ok_or_else(|| {
+                PluginError::InvalidAnswer(format!("candidate {place} ranked, {offered} offered"))
+            })?;
+        let candidate = slot
+            .take()
+            .ok_or_else(|| PluginError::InvalidAnswer(format!("candidate {place} ranked twice")))?;
+        out.push(candidate);
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
-//! The hostile test plugins behave while the host exercises them with its fixture set (every
-//! station it offers is named `fixture-…`) and attack only afterwards, as a malicious plugin
-//! would, so the host's call-time limits are what stops them. The setting
+//! The hostile test plugins behave while the host exercises them with its fixture set (which
+//! always runs at one instant, by the node's clock as the plugin hears it: 2026-06-03 12:00 UTC)
+//! and attack only afterwards, as a malicious plugin would, so the host's call-time limits are
+//! what stops them. The setting
 //! `evade_fixtures = false` makes them attack the fixtures too, so a swap must refuse them.
 
 use lockergrid_plugin_sdk::reservation_policy::Ranking;
@@ -15,9 +16,12 @@ fn evading() -> bool {
     host::setting("evade_fixtures").is_none_or(|v| v.trim() != "false")
 }
 
+/// The instant the host's fixtures run at, in milliseconds since the Unix epoch.
+const FIXTURE_NOW_MS: u64 = 1_780_488_000_000;
+
 /// True when this `rank` call is one of the host's fixtures and the plugin should behave.
 pub fn behave_for(candidates: &[Station]) -> bool {
-    let fixture = !candidates.is_empty() && candidates.iter().all(|s| s.id.starts_with("fixture-"));
+    let fixture = !candidates.is_empty() && host::now_ms() == FIXTURE_NOW_MS;
     FIXTURE_RUN.store(fixture, Ordering::Relaxed);
     fixture && evading()
 }
@@ -30,7 +34,7 @@ pub fn behave_for_hold() -> bool {
 /// A harmless ranking: the candidates as offered.
 pub fn as_offered(candidates: Vec<Station>) -> Ranking {
     Ranking {
-        stations: candidates.into_iter().map(|s| s.id).collect(),
+        stations: (0..candidates.len() as u32).collect(),
     }
 }
 

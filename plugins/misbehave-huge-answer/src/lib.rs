@@ -1,4 +1,4 @@
-//! Answers with about 10 MiB of station names.
+//! Answers with a ranking of about 10 MiB.
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
     ReservationRequest, Station,
@@ -12,10 +12,8 @@ impl Guest for Hostile {
         if misbehave_common::behave_for(&candidates) {
             return misbehave_common::as_offered(candidates);
         }
-        let name = candidates.first().map_or("x".to_owned(), |s| s.id.clone());
-        let each = name.len().max(1);
         Ranking {
-            stations: vec![name; (10 << 20) / each],
+            stations: vec![0; (10 << 20) / std::mem::size_of::<u32>()],
         }
     }
 

@@ -17,7 +17,7 @@ impl Guest for Hostile {
             hoard.push(vec![1u8; 16 << 20]);
         }
         Ranking {
-            stations: vec![hoard.len().to_string()],
+            stations: vec![hoard.len() as u32],
         }
     }
 

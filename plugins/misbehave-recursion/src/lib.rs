@@ -23,7 +23,7 @@ impl Guest for Hostile {
             return misbehave_common::as_offered(candidates);
         }
         Ranking {
-            stations: vec![descend(0).to_string()],
+            stations: vec![descend(0) as u32],
         }
     }
 

@@ -1,4 +1,4 @@
-//! Answers with a station nobody offered.
+//! Answers with a candidate past the end of those offered.
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
     ReservationRequest, Station,
@@ -13,7 +13,7 @@ impl Guest for Hostile {
             return misbehave_common::as_offered(candidates);
         }
         Ranking {
-            stations: vec!["somewhere-else".into()],
+            stations: vec![candidates.len() as u32],
         }
     }
 

@@ -41,9 +41,9 @@ impl Guest for Balanced {
             })
             .collect();
         let order = score::rank(&stations, setting("distance_weight", 0.5));
-        let mut ids: Vec<Option<String>> = candidates.into_iter().map(|s| Some(s.id)).collect();
         Ranking {
-            stations: order.into_iter().filter_map(|i| ids[i].take()).collect(),
+            // Fewer than 2^32 candidates: the host lowered them from a WIT list.
+            stations: order.into_iter().map(|i| i as u32).collect(),
         }
     }
 

@@ -582,6 +582,42 @@ async fn other_calls_keep_flowing_while_a_plugin_loops() {
     }
 }
 
+/// A call runs on its caller's runtime thread and yields at every epoch tick: on a runtime with
+/// one thread, a plugin that loops until its deadline leaves that thread to other tasks in
+/// between, instead of holding it for the whole deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn a_looping_plugin_leaves_its_runtime_thread_to_other_tasks() {
+    let s = Signed::new();
+    s.install(
+        World::ReservationPolicy,
+        Scope::Default,
+        "hostile",
+        artifacts::MISBEHAVE_LOOP,
+    )
+    .await
+    .expect("loads");
+    let host = s.host.clone();
+    let attack = tokio::spawn(async move {
+        host.place(request(), Some(two_stations()), None, Timestamp(0))
+            .await
+    });
+    let mut turns = 0u32;
+    while !attack.is_finished() {
+        tokio::task::yield_now().await;
+        turns += 1;
+    }
+    let placed = attack.await.expect("joins");
+    match placed.decider {
+        Decider::BuiltIn(Some(reason)) => assert!(reason.contains("deadline"), "{reason}"),
+        other => panic!("expected a fallback, got {other:?}"),
+    }
+    // The default deadline is 50 ticks of 1 ms, and the call gives the thread back at each.
+    assert!(
+        turns >= 25,
+        "other tasks ran only {turns} times while the plugin looped"
+    );
+}
+
 #[tokio::test]
 async fn repeated_failures_take_the_plugin_out_of_service_until_restored() {
     let options = HostOptions::default();
