@@ -540,8 +540,8 @@ async fn a_plugin_that_misbehaves_on_the_fixtures_is_never_swapped_in() {
     );
 }
 
-#[tokio::test]
-async fn other_calls_keep_flowing_while_a_plugin_loops() {
+/// A host whose default reservation policy loops until its deadline.
+async fn looping() -> Signed {
     let s = Signed::new();
     s.install(
         World::ReservationPolicy,
@@ -551,6 +551,12 @@ async fn other_calls_keep_flowing_while_a_plugin_loops() {
     )
     .await
     .expect("loads");
+    s
+}
+
+#[tokio::test]
+async fn other_calls_keep_flowing_while_a_plugin_loops() {
+    let s = looping().await;
     s.install(
         World::SiteRules,
         Scope::Default,
@@ -587,15 +593,7 @@ async fn other_calls_keep_flowing_while_a_plugin_loops() {
 /// between, instead of holding it for the whole deadline.
 #[tokio::test(flavor = "current_thread")]
 async fn a_looping_plugin_leaves_its_runtime_thread_to_other_tasks() {
-    let s = Signed::new();
-    s.install(
-        World::ReservationPolicy,
-        Scope::Default,
-        "hostile",
-        artifacts::MISBEHAVE_LOOP,
-    )
-    .await
-    .expect("loads");
+    let s = looping().await;
     let host = s.host.clone();
     let attack = tokio::spawn(async move {
         host.place(request(), Some(two_stations()), None, Timestamp(0))
@@ -929,15 +927,7 @@ async fn limits_beyond_their_maxima_are_refused_in_a_policy_and_at_install() {
 
 #[tokio::test]
 async fn a_call_its_caller_gives_up_on_counts_as_a_failure() {
-    let s = Signed::new();
-    s.install(
-        World::ReservationPolicy,
-        Scope::Default,
-        "hostile",
-        artifacts::MISBEHAVE_LOOP,
-    )
-    .await
-    .expect("loads");
+    let s = looping().await;
     // The caller's own timeout is shorter than the plugin's: the call is dropped mid-way.
     let given_up = tokio::time::timeout(
         std::time::Duration::from_millis(5),
