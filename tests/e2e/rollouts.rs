@@ -100,7 +100,8 @@ fn stations(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("st-{i:02}")).collect()
 }
 
-async fn deployment(n: usize, key: &FirmwareKey) -> anyhow::Result<Running> {
+/// `n` stations of four compartments with simulated lockers that trust `key`, not started.
+fn fleet(n: usize, key: &FirmwareKey) -> Deployment {
     let mut d = Deployment::new()
         .firmware_key(&key.public().to_hex())
         // Any hour is a quiet hour here; the rules' own hours are tested in the plugin's test.
@@ -109,6 +110,11 @@ async fn deployment(n: usize, key: &FirmwareKey) -> anyhow::Result<Running> {
     for id in stations(n) {
         d = d.station(&id, 4);
     }
+    d
+}
+
+/// Starts `d` and waits until its `n` lockers are registered and active.
+async fn all_active(d: Deployment, n: usize) -> anyhow::Result<Running> {
     let d = d.start().await?;
     let operator = d.token("ops", Role::Operator, &[])?;
     d.get_until(&format!("{}/v1/admin/devices", d.base), &operator, |b| {
@@ -118,6 +124,10 @@ async fn deployment(n: usize, key: &FirmwareKey) -> anyhow::Result<Running> {
     })
     .await?;
     Ok(d)
+}
+
+async fn deployment(n: usize, key: &FirmwareKey) -> anyhow::Result<Running> {
+    all_active(fleet(n, key), n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,24 +328,12 @@ async fn a_canary_that_fails_its_health_check_goes_back_and_no_other_locker_inst
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockers_behind_an_edge_node_fetch_the_image_from_its_cache_once() -> anyhow::Result<()> {
     let key = FirmwareKey::from_secret(rand::random());
-    let mut d = Deployment::new()
-        .firmware_key(&key.public().to_hex())
-        .setting("site-rules-standard", "update_hours", "00:00-24:00")
-        .lockers(Duration::from_millis(200));
-    for id in stations(4) {
-        d = d.station(&id, 4);
-    }
-    let d = d
-        .edge("edge-a", &["st-01", "st-02", "st-03"])
-        .start()
-        .await?;
-    let operator = d.token("ops", Role::Operator, &[])?;
-    d.get_until(&format!("{}/v1/admin/devices", d.base), &operator, |b| {
-        b["devices"]
-            .as_array()
-            .is_some_and(|all| all.len() == 4 && all.iter().all(|d| d["status"] == "active"))
-    })
+    let d = all_active(
+        fleet(4, &key).edge("edge-a", &["st-01", "st-02", "st-03"]),
+        4,
+    )
     .await?;
+    let operator = d.token("ops", Role::Operator, &[])?;
     let size = 256 * 1024;
     upload(&d, &operator, &key, "0.2.0", image("0.2.0", None, size)).await?;
     let one_wave = json!([{ "percent": 100, "soak_s": 0 }]);
@@ -491,22 +489,8 @@ async fn power_cycle(d: &mut Running, station: &str) -> anyhow::Result<()> {
 async fn a_locker_whose_power_is_cut_mid_download_and_on_trial_resumes_and_ends_updated()
 -> anyhow::Result<()> {
     let key = FirmwareKey::from_secret(rand::random());
-    let mut d = Deployment::new()
-        .firmware_key(&key.public().to_hex())
-        .setting("site-rules-standard", "update_hours", "00:00-24:00")
-        .lockers(Duration::from_millis(200))
-        .station("st-00", 4)
-        .station("st-01", 4)
-        .edge("edge-a", &["st-01"])
-        .start()
-        .await?;
+    let mut d = all_active(fleet(2, &key).edge("edge-a", &["st-01"]), 2).await?;
     let operator = d.token("ops", Role::Operator, &[])?;
-    d.get_until(&format!("{}/v1/admin/devices", d.base), &operator, |b| {
-        b["devices"]
-            .as_array()
-            .is_some_and(|all| all.len() == 2 && all.iter().all(|d| d["status"] == "active"))
-    })
-    .await?;
     let size = 8 * 1024 * 1024;
     // The new image takes three seconds to start: time to cut the power on its first boot.
     let bytes = image("0.2.0", Some("lockergrid-sim-start-ms: 3000"), size);
