@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; a call's deadline is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -31,10 +31,12 @@ pub fn engine(deadlines: bool) -> wasmtime::Result<Engine> {
         .max_memory_size(MAX_MEMORY_BYTES)
         // Each call's instance starts from a clean slot. Resetting one with `madvise` costs a
         // page fault per page the next call touches and a TLB shootdown that interrupts the
-        // other cores; up to this much of a memory or table is wiped with `memset` instead
-        // (only the pages a call dirtied, where the kernel's page map tells them).
+        // other cores; up to this much of a memory or table is wiped with `memset` instead,
+        // and only the pages a call dirtied where the kernel's page map can tell them
+        // (`PAGEMAP_SCAN`, Linux 6.7 and later; elsewhere the whole of it).
         .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT);
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
