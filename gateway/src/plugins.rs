@@ -15,6 +15,7 @@ use lockergrid_model::{Binding, PluginSigner, PolicyError, PolicyFile, Signature
 use lockergrid_plugin_host::{PluginError, PluginHost, PluginInfo};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The policy in force, inside the plugin directory.
 pub const POLICY_FILE: &str = "policy.toml";
@@ -55,9 +56,12 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PluginStoreErro
     move |source| PluginStoreError::Io { what, source }
 }
 
-/// The plugin directory of one gateway.
+/// The plugin directory of one gateway. The policy changes only through this handle, so
+/// readers that follow it (the edge nodes' sync) ask [`PluginStore::generation`] instead of
+/// reading the file again.
 pub struct PluginStore {
     dir: Dir,
+    generation: AtomicU64,
 }
 
 impl PluginStore {
@@ -67,7 +71,16 @@ impl PluginStore {
         lockergrid_files::private_dir(&path).map_err(io(format!("create {path:?}")))?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())
             .map_err(io(format!("open {path:?}")))?;
-        Ok(PluginStore { dir })
+        Ok(PluginStore {
+            dir,
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// How many times this handle has written the policy: a reader that saw the same number
+    /// has read the policy in force.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The policy in force, if plugins were installed.
@@ -216,7 +229,9 @@ impl PluginStore {
              # `lockergrid plugin push`; the gateway rewrites this file on every push.\n{}",
             policy.to_toml()
         );
-        self.write_atomic(POLICY_FILE, text.as_bytes())
+        self.write_atomic(POLICY_FILE, text.as_bytes())?;
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), PluginStoreError> {
@@ -281,6 +296,24 @@ mod tests {
             limits: BindingLimits::default(),
             signature: None,
         }
+    }
+
+    #[test]
+    fn the_generation_counts_policy_writes_and_not_reads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = PluginStore::open(dir.path()).expect("opened");
+        assert_eq!(store.generation(), 0);
+        assert!(store.policy().expect("read").is_none());
+        let key = TrustedKey {
+            name: "acme".into(),
+            public_key: PluginSigner::from_secret([7; 32]).public_hex(),
+        };
+        store.trust_key(key.clone()).expect("trusted");
+        assert_eq!(store.generation(), 1);
+        store.policy().expect("read").expect("a policy");
+        assert_eq!(store.generation(), 1, "a read is no change");
+        store.trust_key(key).expect("trusted again");
+        assert_eq!(store.generation(), 2);
     }
 
     #[test]

@@ -111,6 +111,8 @@ pub(super) struct EdgeSync {
     crl: (PathBuf, String),
     /// The plugin policy in force when last read, and its site rules as sync records.
     plugins: (PolicyFile, Vec<PluginRecord>),
+    /// The plugin directory's [`PluginStore::generation`] when the policy was last read.
+    seen_policy: Option<u64>,
 }
 
 impl EdgeSync {
@@ -138,6 +140,7 @@ impl EdgeSync {
             seen_commit: None,
             crl: (crl, String::new()),
             plugins: Default::default(),
+            seen_policy: None,
         }
     }
 
@@ -179,12 +182,14 @@ impl EdgeSync {
                 self.crl.1.clone()
             }
         };
-        if self.seen_commit != Some(commit) || crl != self.crl.1 {
-            // A plugin push or a newly trusted key is recorded in the access log after the
-            // policy file changes, so a new commit is when the policy may have changed.
-            if self.seen_commit != Some(commit) {
-                self.read_plugins(plugins);
-            }
+        // The policy changes only through the plugin directory's handle, which counts its
+        // writes: the file is read again only after one.
+        let generation = plugins.generation();
+        let policy_changed = self.seen_policy != Some(generation);
+        if policy_changed && self.read_plugins(plugins) {
+            self.seen_policy = Some(generation);
+        }
+        if self.seen_commit != Some(commit) || crl != self.crl.1 || policy_changed {
             self.seen_commit = Some(commit);
             self.crl.1 = crl;
             for (id, edge) in &mut self.edges {
@@ -272,17 +277,17 @@ impl EdgeSync {
     }
 
     /// Reads the plugin policy in force; when it changed, the site rules it binds (the plugins
-    /// edge nodes run) with their components and signatures.
-    fn read_plugins(&mut self, store: &PluginStore) {
+    /// edge nodes run) with their components and signatures. Whether the policy could be read.
+    fn read_plugins(&mut self, store: &PluginStore) -> bool {
         let policy = match store.policy() {
             Ok(policy) => policy.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "plugin policy not readable; edge nodes keep their plugins");
-                return;
+                return false;
             }
         };
         if policy == self.plugins.0 {
-            return;
+            return true;
         }
         let records = policy
             .plugins
@@ -300,6 +305,7 @@ impl EdgeSync {
             })
             .collect();
         self.plugins = (policy, records);
+        true
     }
 
     /// An edge node's report: where it stands, which is also its acknowledgement.
