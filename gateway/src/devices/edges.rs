@@ -98,6 +98,9 @@ struct Edge {
     sessions: u32,
     connected: bool,
     last_sent: Option<Instant>,
+    /// Whether it reported since the last batch was sent: a node still applying what it got
+    /// (a full resync with its plugins takes a while on a busy machine) is not sent it again.
+    heard_since_sent: bool,
     /// The lease epochs it reported holding, by station.
     acked_leases: BTreeMap<StationId, u64>,
 }
@@ -130,6 +133,7 @@ impl EdgeSync {
                     sessions: 0,
                     connected: false,
                     last_sent: None,
+                    heard_since_sent: false,
                     acked_leases: BTreeMap::new(),
                 };
                 (node.id.clone(), edge)
@@ -250,7 +254,7 @@ impl EdgeSync {
         let now = Instant::now();
         for (id, edge) in &mut self.edges {
             let due = edge.last_sent.is_none_or(|at| now - at >= RESEND_AFTER);
-            if edge.connected && due {
+            if edge.connected && edge.heard_since_sent && due {
                 let batches = edge.log.catch_up(edge.acked.as_ref());
                 if !batches.is_empty() {
                     send(link, id, edge, batches, view);
@@ -348,6 +352,7 @@ impl EdgeSync {
             }
         });
         edge.acked = status.position;
+        edge.heard_since_sent = true;
         edge.acked_leases = status
             .leases
             .iter()
@@ -373,6 +378,7 @@ impl EdgeSync {
                 // A new session starts with the node's report; nothing sent before it counts.
                 edge.last_sent = None;
                 edge.sent = None;
+                edge.heard_since_sent = false;
             } else {
                 edge.sessions = edge.sessions.saturating_sub(1);
             }
@@ -409,6 +415,7 @@ fn send(link: &mut LinkTx, id: &str, edge: &mut Edge, sync: Vec<SyncBatch>, view
     match link.publish(topic, json) {
         Ok(_) => {
             edge.last_sent = Some(Instant::now());
+            edge.heard_since_sent = false;
             edge.sent = downlink.sync.last().map(SyncBatch::position);
             view.update_edge(id, |s| {
                 s.deltas_sent += deltas;
