@@ -3,7 +3,7 @@
 
 use crate::StationStatus;
 use crate::{Snapshot, StationView};
-use lockergrid_protocol::{GeoPoint, Size};
+use lockergrid_protocol::{GeoPoint, Size, UnitVector};
 use std::sync::Arc;
 
 /// Weight of normalised distance (0 at the point, 1 at the radius) in the score.
@@ -70,18 +70,23 @@ impl BoundingBox {
 /// first.
 pub fn rank_stations(snapshot: &Snapshot, query: &RankQuery) -> Vec<Candidate> {
     let bounds = BoundingBox::around(query.at, query.radius_m);
+    let here = query.at.unit();
+    let within = UnitVector::chord2_of(query.radius_m);
     let mut out: Vec<Candidate> = snapshot
         .stations
         .iter()
         .filter(|s| bounds.may_contain(s.record.location))
         .filter(|s| s.record.status == StationStatus::Active && s.free_fitting(query.size) > 0)
         .filter_map(|s| {
-            let distance_m = query.at.distance_m(s.record.location);
-            (distance_m <= query.radius_m).then(|| Candidate {
-                score: DISTANCE_WEIGHT * distance_m / query.radius_m.max(1.0)
-                    + UTILISATION_WEIGHT * s.utilisation(query.size),
-                station: s.clone(),
-                distance_m,
+            let chord2 = here.chord2(s.unit);
+            (chord2 <= within).then(|| {
+                let distance_m = UnitVector::metres_of(chord2);
+                Candidate {
+                    score: DISTANCE_WEIGHT * distance_m / query.radius_m.max(1.0)
+                        + UTILISATION_WEIGHT * s.utilisation(query.size),
+                    station: s.clone(),
+                    distance_m,
+                }
             })
         })
         .collect();
@@ -97,12 +102,13 @@ pub fn nearest_with_room(
     size: Size,
     n: usize,
 ) -> Vec<Candidate> {
+    let here = at.unit();
     let mut out: Vec<Candidate> = snapshot
         .stations
         .iter()
         .filter(|s| s.record.status == StationStatus::Active && s.free_fitting(size) > 0)
         .map(|s| {
-            let distance_m = at.distance_m(s.record.location);
+            let distance_m = UnitVector::metres_of(here.chord2(s.unit));
             Candidate {
                 station: s.clone(),
                 distance_m,

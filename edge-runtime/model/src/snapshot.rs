@@ -2,7 +2,7 @@
 //! compartments per size, replaced wholesale after each commit and read without locks.
 
 use crate::StationRecord;
-use lockergrid_protocol::{CompartmentState, Size, StationId, Timestamp};
+use lockergrid_protocol::{CompartmentState, Size, StationId, Timestamp, UnitVector};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,9 +25,21 @@ pub struct StationView {
     /// Compartments per size and state, indexed by [`Size::index`] and the order of
     /// [`CompartmentState::ALL`].
     pub states: [[u32; 5]; 4],
+    /// The station's location on the unit sphere, for the ranking's radius test and distance.
+    pub unit: UnitVector,
 }
 
 impl StationView {
+    /// A view of `record` with these counts.
+    pub fn new(record: StationRecord, sizes: [SizeCount; 4], states: [[u32; 5]; 4]) -> StationView {
+        StationView {
+            unit: record.location.unit(),
+            record,
+            sizes,
+            states,
+        }
+    }
+
     /// Free and total of one size.
     pub fn count(&self, size: Size) -> SizeCount {
         self.sizes[size.index()]

@@ -41,8 +41,8 @@ fn candidates() -> Vec<Candidate> {
                 total: total / 2,
             };
             Candidate {
-                station: Arc::new(StationView {
-                    record: StationRecord {
+                station: Arc::new(StationView::new(
+                    StationRecord {
                         id: id(&format!("fixture-{i:02}")),
                         name: format!("Fixture {i}"),
                         kind: kinds[i as usize % kinds.len()],
@@ -56,8 +56,8 @@ fn candidates() -> Vec<Candidate> {
                         climate_controlled: Default::default(),
                     },
                     sizes,
-                    states: [[0; 5]; 4],
-                }),
+                    [[0; 5]; 4],
+                )),
                 distance_m: 150.0 + f64::from(i) * 310.0,
                 score: 0.0,
             }

@@ -46,7 +46,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
         })
 }
 pub use compartment::{CompartmentEvent, CompartmentState, IllegalMove};
-pub use geo::GeoPoint;
+pub use geo::{GeoPoint, UnitVector};
 pub use ids::{CompartmentId, LockerId, OrderId, ParcelId, ReservationId, ReturnId, StationId};
 pub use lockout::Lockout;
 pub use parcel::{IllegalParcelMove, ParcelEvent, ParcelStatus};

@@ -69,11 +69,7 @@ impl StationIndex {
                 total: self.total(size),
             };
         }
-        StationView {
-            record: self.record.clone(),
-            sizes,
-            states: self.states,
-        }
+        StationView::new(self.record.clone(), sizes, self.states)
     }
 }
 

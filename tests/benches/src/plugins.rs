@@ -34,8 +34,8 @@ fn candidates(n: usize) -> Vec<Candidate> {
             let mut sizes = [SizeCount::default(); 4];
             sizes[0] = SizeCount { free, total };
             Candidate {
-                station: Arc::new(StationView {
-                    record: StationRecord {
+                station: Arc::new(StationView::new(
+                    StationRecord {
                         id: StationId::new(format!("bench-{i:04}")).expect("valid"),
                         name: format!("Bench {i}"),
                         kind: kinds[i % kinds.len()],
@@ -49,8 +49,8 @@ fn candidates(n: usize) -> Vec<Candidate> {
                         climate_controlled: Default::default(),
                     },
                     sizes,
-                    states: [[0; 5]; 4],
-                }),
+                    [[0; 5]; 4],
+                )),
                 distance_m: 100.0 + (i as f64 * 97.0) % 5_000.0,
                 score: 0.0,
             }

@@ -8,8 +8,8 @@ use std::time::Instant;
 fn view(id: &str, lat: f64, lon: f64, free: u32, total: u32) -> Arc<StationView> {
     let mut sizes = [SizeCount::default(); 4];
     sizes[0] = SizeCount { free, total };
-    Arc::new(StationView {
-        record: StationRecord {
+    Arc::new(StationView::new(
+        StationRecord {
             id: StationId::new(id).expect("valid"),
             name: id.into(),
             kind: StationKind::Urban,
@@ -20,8 +20,8 @@ fn view(id: &str, lat: f64, lon: f64, free: u32, total: u32) -> Arc<StationView>
             climate_controlled: Default::default(),
         },
         sizes,
-        states: [[0; 5]; 4],
-    })
+        [[0; 5]; 4],
+    ))
 }
 
 fn snapshot(stations: Vec<Arc<StationView>>) -> Snapshot {

@@ -94,8 +94,8 @@ fn candidate(name: &str, distance_m: f64, free: u32, total: u32) -> Candidate {
     let mut sizes = [SizeCount::default(); 4];
     sizes[0] = SizeCount { free, total };
     Candidate {
-        station: Arc::new(StationView {
-            record: StationRecord {
+        station: Arc::new(StationView::new(
+            StationRecord {
                 id: id(name),
                 name: name.into(),
                 kind: StationKind::Urban,
@@ -109,8 +109,8 @@ fn candidate(name: &str, distance_m: f64, free: u32, total: u32) -> Candidate {
                 climate_controlled: Default::default(),
             },
             sizes,
-            states: [[0; 5]; 4],
-        }),
+            [[0; 5]; 4],
+        )),
         distance_m,
         score: 0.0,
     }
