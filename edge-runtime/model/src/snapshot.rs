@@ -2,7 +2,9 @@
 //! compartments per size, replaced wholesale after each commit and read without locks.
 
 use crate::StationRecord;
-use lockergrid_protocol::{CompartmentState, Size, StationId, Timestamp, UnitVector};
+use lockergrid_protocol::{
+    CompartmentId, CompartmentState, Size, StationId, Timestamp, UnitVector,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,17 +29,27 @@ pub struct StationView {
     pub states: [[u32; 5]; 4],
     /// The station's location on the unit sphere, for the ranking's radius test and distance.
     pub unit: UnitVector,
+    /// The free compartment of each size a hold would take first, indexed by [`Size::index`].
+    pub first_free: [Option<CompartmentId>; 4],
 }
 
 impl StationView {
-    /// A view of `record` with these counts.
+    /// A view of `record` with these counts, naming no free compartment.
     pub fn new(record: StationRecord, sizes: [SizeCount; 4], states: [[u32; 5]; 4]) -> StationView {
         StationView {
             unit: record.location.unit(),
             record,
             sizes,
             states,
+            first_free: Default::default(),
         }
+    }
+
+    /// The free compartment of `size` or larger a hold would take first: the smallest size,
+    /// then the lowest id.
+    pub fn first_free_fitting(&self, size: Size) -> Option<&CompartmentId> {
+        size.and_larger()
+            .find_map(|s| self.first_free[s.index()].as_ref())
     }
 
     /// Free and total of one size.

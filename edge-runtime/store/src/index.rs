@@ -69,7 +69,9 @@ impl StationIndex {
                 total: self.total(size),
             };
         }
-        StationView::new(self.record.clone(), sizes, self.states)
+        let mut view = StationView::new(self.record.clone(), sizes, self.states);
+        view.first_free = std::array::from_fn(|i| self.free[i].first().cloned());
+        view
     }
 }
 

@@ -139,16 +139,11 @@ impl Store {
             };
             return Ok(Some((record, compartment)));
         }
-        let compartment = tables::COMPARTMENTS_V1
-            .all(&compartments)?
-            .into_iter()
-            .filter(|c| {
-                &c.station == station
-                    && c.state == CompartmentState::Available
-                    && c.size >= record.size
-            })
-            .min_by(|a, b| (a.size, &a.id).cmp(&(b.size, &b.id)))
-            .map(|c| c.id);
+        // The one a hold takes first, as the writer's index named it at the last commit.
+        let compartment = self
+            .snapshot()
+            .station(station)
+            .and_then(|view| view.first_free_fitting(record.size).cloned());
         Ok(Some((record, compartment)))
     }
 }
