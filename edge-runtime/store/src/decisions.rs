@@ -91,10 +91,15 @@ impl Store {
         let key = self.inner.station_keys.hex(station).unwrap_or_else(|| {
             lockergrid_protocol::to_hex(&self.inner.code_key.station(station).to_bytes())
         });
+        let index = rx.open_table(super::tables::STATION_RECORDS_V1.def())?;
         let codes = rx.open_table(CODES_V1.def())?;
         let parcels = rx.open_table(PARCELS_V1.def())?;
         let mut cached = Vec::new();
-        for (hash, code) in CODES_V1.entries(&codes)? {
+        for hash in super::station_index::names(&index, station, super::station_index::Kind::Code)?
+        {
+            let Some(code) = CODES_V1.get(&codes, hash.as_str())? else {
+                continue;
+            };
             if &code.station_id != station {
                 continue;
             }

@@ -36,6 +36,7 @@ mod ops;
 mod outbox;
 mod reservations;
 mod returns;
+mod station_index;
 mod station_keys;
 mod tables;
 mod writer;

@@ -3,9 +3,11 @@
 //! batches of them to its own tables, in the same transaction as its new sync position.
 
 use super::index::StationIndex;
+use super::station_index::{Kind, names};
 use super::tables::{
     CODES_V1, COMPARTMENTS_V1, DEVICES_V1, EDGE_PLUGINS_V1, LEASES_V1, LOCKOUTS_V1, PARCELS_V1,
-    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATIONS_V1, SYNC_POSITION, SYNC_V1,
+    RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_RECORDS_V1, STATIONS_V1, SYNC_POSITION,
+    SYNC_V1,
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
@@ -38,56 +40,66 @@ impl Store {
                 items.push(SyncItem::Station(station));
             }
         }
-        let table = rx.open_table(COMPARTMENTS_V1.def())?;
-        items.extend(
-            COMPARTMENTS_V1
-                .all(&table)?
-                .into_iter()
-                .filter(|c| stations.contains(&c.station))
-                .map(SyncItem::Compartment),
-        );
-        let table = rx.open_table(CODES_V1.def())?;
-        items.extend(
-            CODES_V1
-                .entries(&table)?
-                .into_iter()
-                .filter(|(_, code)| stations.contains(&code.station_id))
-                .map(|(hash, code)| SyncItem::Code { hash, code }),
-        );
-        // Stored parcels with their reservations: what a pickup at the edge node changes.
+        // Each station's compartments, codes, stored parcels (with their reservations: what a
+        // pickup at the edge node changes), the edge node's leases there, and the returns that
+        // may still be dropped off there: read through the station index, so the cost is what
+        // these stations hold, not what the region does.
+        let index = rx.open_table(STATION_RECORDS_V1.def())?;
+        let compartments = rx.open_table(COMPARTMENTS_V1.def())?;
+        let codes = rx.open_table(CODES_V1.def())?;
         let parcels = rx.open_table(PARCELS_V1.def())?;
         let reservations = rx.open_table(RESERVATIONS_V1.def())?;
-        for parcel in PARCELS_V1.all(&parcels)? {
-            if parcel.status != ParcelStatus::Stored || !stations.contains(&parcel.station_id) {
-                continue;
-            }
-            if let Some(r) = RESERVATIONS_V1.get(&reservations, parcel.reservation_id.as_str())? {
-                items.push(SyncItem::Reservation(r));
-            }
-            items.push(SyncItem::Parcel(parcel));
-        }
-        // The edge node's leases there, and the returns that may still be dropped off there.
         let leases = rx.open_table(LEASES_V1.def())?;
+        let returns = rx.open_table(RETURNS_V1.def())?;
         for station in stations {
+            for id in names(&index, station, Kind::Compartment)? {
+                let Ok(id) = CompartmentId::new(id) else {
+                    continue;
+                };
+                let key = tables::compartment_key(&id);
+                if let Some(c) = COMPARTMENTS_V1.get(&compartments, key.as_str())?
+                    && &c.station == station
+                {
+                    items.push(SyncItem::Compartment(c));
+                }
+            }
+            for hash in names(&index, station, Kind::Code)? {
+                if let Some(code) = CODES_V1.get(&codes, hash.as_str())?
+                    && &code.station_id == station
+                {
+                    items.push(SyncItem::Code { hash, code });
+                }
+            }
+            for id in names(&index, station, Kind::Parcel)? {
+                let Some(parcel) = PARCELS_V1.get(&parcels, id.as_str())? else {
+                    continue;
+                };
+                if parcel.status != ParcelStatus::Stored || &parcel.station_id != station {
+                    continue;
+                }
+                if let Some(r) =
+                    RESERVATIONS_V1.get(&reservations, parcel.reservation_id.as_str())?
+                {
+                    items.push(SyncItem::Reservation(r));
+                }
+                items.push(SyncItem::Parcel(parcel));
+            }
             if let Some(mut lease) = LEASES_V1.get(&leases, station.as_str())? {
                 lease.used.clear();
                 items.push(SyncItem::Lease(lease));
             }
+            for id in names(&index, station, Kind::Return)? {
+                if let Some(r) = RETURNS_V1.get(&returns, id.as_str())?
+                    && &r.station_id == station
+                    && matches!(
+                        r.status,
+                        ReturnStatus::Authorized | ReturnStatus::DroppingOff
+                    )
+                {
+                    items.push(SyncItem::Return(r));
+                }
+            }
         }
-        let returns = rx.open_table(RETURNS_V1.def())?;
-        items.extend(
-            RETURNS_V1
-                .all(&returns)?
-                .into_iter()
-                .filter(|r| {
-                    stations.contains(&r.station_id)
-                        && matches!(
-                            r.status,
-                            ReturnStatus::Authorized | ReturnStatus::DroppingOff
-                        )
-                })
-                .map(SyncItem::Return),
-        );
         let lockouts = rx.open_table(LOCKOUTS_V1.def())?;
         for station in stations {
             if let Some(lockout) = LOCKOUTS_V1.get(&lockouts, station.as_str())? {
@@ -161,6 +173,7 @@ impl Writer {
         tx.return_codes.retain(|_, _| false)?;
         tx.lockouts.retain(|_, _| false)?;
         tx.devices.retain(|_, _| false)?;
+        tx.clear_station_records()?;
         tx.devices_changed = true;
         tx.dirty.extend(self.index.stations.keys().cloned());
         self.index.stations.clear();
@@ -200,8 +213,9 @@ impl Writer {
                         c.id, c.station
                     ),
                 })?;
-        if let Some(before) = &before {
-            station.untrack(before);
+        match &before {
+            Some(before) => station.untrack(before),
+            None => tx.index_compartment(c)?,
         }
         station.track(c, None);
         COMPARTMENTS_V1.put(&mut tx.compartments, key.as_str(), c)?;
@@ -225,7 +239,7 @@ impl Writer {
         if let Some(hash) = &r.code_hash {
             RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &r.id.to_string())?;
         }
-        RETURNS_V1.put(&mut tx.returns, r.id.as_str(), r)
+        tx.put_return(r)
     }
 
     pub(crate) fn mirror_code(
@@ -234,18 +248,16 @@ impl Writer {
         hash: &str,
         code: &CodeRecord,
     ) -> Result<(), StoreError> {
-        CODES_V1.put(&mut tx.codes, hash, code)
+        tx.put_code(hash, code)
     }
 
     /// Removes the record named by a [`SyncItem::key`].
     pub(crate) fn unmirror(&mut self, tx: &mut Tx<'_>, key: &str) -> Result<(), StoreError> {
         match key.split_once('/') {
             Some(("code", hash)) => {
-                tx.codes.remove(hash)?;
+                tx.remove_code(hash)?;
             }
-            Some(("parcel", id)) => {
-                tx.parcels.remove(id)?;
-            }
+            Some(("parcel", id)) => tx.remove_parcel(id)?,
             Some(("reservation", id)) => {
                 tx.reservations.remove(id)?;
             }
@@ -266,7 +278,7 @@ impl Writer {
                 if let Some(hash) = RETURNS_V1.get(&tx.returns, id)?.and_then(|r| r.code_hash) {
                     tx.return_codes.remove(hash.as_str())?;
                 }
-                tx.returns.remove(id)?;
+                tx.remove_return(id)?;
             }
             // Keys live outside the store; the sync applies their removal in one change.
             Some(("station-key", _)) => {}
@@ -280,6 +292,7 @@ impl Writer {
                         station.untrack(&before);
                     }
                     tx.compartments.remove(key.as_str())?;
+                    tx.unindex_compartment(&before)?;
                     tx.dirty.insert(before.station);
                 }
             }

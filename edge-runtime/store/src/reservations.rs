@@ -95,7 +95,7 @@ impl Writer {
         let mut parcel = self.parcel(tx, &reservation.parcel_id)?;
         parcel.status = advance(&parcel, ParcelEvent::HoldEnded)?;
         parcel.cancelled_at = Some(tx.now);
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         let action = match event {
             CompartmentEvent::HoldExpired => "hold_expired",
             _ => "release",
@@ -155,9 +155,9 @@ impl Writer {
             CompartmentEvent::PickupConfirmed,
             None,
         )?;
-        tx.codes.remove(hash).map_err(StoreError::from)?;
+        tx.remove_code(hash)?;
         if let Some(current) = parcel.code_hash.as_deref().filter(|c| *c != hash) {
-            tx.codes.remove(current).map_err(StoreError::from)?;
+            tx.remove_code(current)?;
         }
         if let Some(deadline) = parcel.pickup_expires_at {
             self.index
@@ -167,7 +167,7 @@ impl Writer {
         parcel.status = picked;
         parcel.picked_up_at = Some(tx.now);
         parcel.code_hash = None;
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         self.tell_parcel_merchant(tx, &parcel, NotificationEvent::PickedUp)?;
         self.complete_reservation(tx, &parcel.reservation_id)?;
         self.log(
@@ -209,11 +209,11 @@ impl Writer {
             return Ok(());
         };
         if let Some(hash) = parcel.code_hash.take() {
-            tx.codes.remove(hash.as_str())?;
+            tx.remove_code(hash.as_str())?;
         }
         parcel.status = expired;
         parcel.expired_at = Some(tx.now);
-        PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         self.notify(
             tx,
             Notice {

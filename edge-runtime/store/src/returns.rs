@@ -5,7 +5,7 @@
 
 use super::access_log::Draft;
 use super::outbox::Notice;
-use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1};
+use super::tables::{LEASES_V1, RETURN_CODES_V1, RETURNS_V1, STATION_RECORDS_V1};
 use super::writer::{Tx, Writer};
 use super::{ChangeError, PickupUnlock, Store, StoreError, tables};
 use lockergrid_model::{About, Decision, NotificationEvent};
@@ -100,14 +100,9 @@ impl Store {
     /// The returns waiting at `station` for a carrier, oldest first.
     pub fn station_returns(&self, station: &StationId) -> Result<Vec<ReturnRecord>, StoreError> {
         let rx = self.inner.db.begin_read()?;
-        let table = rx.open_table(RETURNS_V1.def())?;
-        let mut waiting: Vec<ReturnRecord> = RETURNS_V1
-            .all(&table)?
-            .into_iter()
-            .filter(|r| &r.station_id == station && r.status == ReturnStatus::DroppedOff)
-            .collect();
-        waiting.sort_by_key(|r| r.dropped_off_at);
-        Ok(waiting)
+        let index = rx.open_table(STATION_RECORDS_V1.def())?;
+        let returns = rx.open_table(RETURNS_V1.def())?;
+        super::station_index::waiting_returns(&index, &returns, station)
     }
 
     /// The return whose unexpired drop-off code `code` is at `station`, and the compartment it
@@ -252,7 +247,7 @@ impl Writer {
         record.status = opened;
         record.compartment_id = Some(compartment.clone());
         record.opened_at = Some(tx.now);
-        RETURNS_V1.put(&mut tx.returns, record.id.as_str(), &record)?;
+        tx.put_return(&record)?;
         self.index
             .drop_off_deadlines
             .insert((door_deadline(tx.now), record.id.clone()));
@@ -308,7 +303,7 @@ impl Writer {
         record.compartment_id = Some(compartment.clone());
         record.dropped_off_at = Some(tx.now);
         record.code_hash = None;
-        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        tx.put_return(&record)?;
         self.announce_return(tx, &record, NotificationEvent::ReturnReceived)?;
         let outcome = format!("in {compartment}");
         self.log(
@@ -380,7 +375,7 @@ impl Writer {
         )?;
         record.status = collected;
         record.collected_at = Some(tx.now);
-        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        tx.put_return(&record)?;
         self.announce_return(tx, &record, NotificationEvent::ReturnCollected)?;
         self.log(
             tx,
@@ -411,7 +406,7 @@ impl Writer {
         self.give_back_drop_off(tx, &record, &compartment)?;
         record.status = abandoned;
         record.compartment_id = None;
-        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        tx.put_return(&record)?;
         let outcome = format!(
             "the door of {compartment} never reported closing; the code opens a compartment again"
         );
@@ -449,7 +444,7 @@ impl Writer {
             tx.return_codes.remove(hash.as_str())?;
         }
         record.status = expired;
-        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        tx.put_return(&record)?;
         tx.dirty.insert(record.station_id.clone());
         self.log(
             tx,
@@ -522,7 +517,7 @@ impl Writer {
         self.give_back_drop_off(tx, &record, &command.compartment_id)?;
         record.status = abandoned;
         record.compartment_id = None;
-        RETURNS_V1.put(&mut tx.returns, return_id.as_str(), &record)?;
+        tx.put_return(&record)?;
         let outcome = format!(
             "unlock {} {}; the code opens a compartment again",
             command.id,

@@ -302,6 +302,11 @@ pub const EDGE_INBOX_V1: Typed<&str, u64> = Typed::new("edge_inbox_v1");
 pub const LEASES_V1: Typed<&str, LeaseRecord> = Typed::new("leases_v1");
 /// Return authorisations by id.
 pub const RETURNS_V1: Typed<&str, ReturnRecord> = Typed::new("returns_v1");
+/// Each station's records by kind (`{station}\n{kind}\n{name}`, `station_index.rs`): its
+/// compartments, active codes, stored parcels, returns that may still be dropped off and
+/// returns waiting for a carrier. Values are empty.
+pub const STATION_RECORDS_V1: Typed<&str, ()> = Typed::new("station_records_v1");
+
 /// Unspent drop-off codes: keyed hash → return id.
 pub const RETURN_CODES_V1: Typed<&str, String> = Typed::new("return_codes_v1");
 /// On an edge node: the plugins the gateway sent, by slot (`{world}@{scope}`), verified only

@@ -11,7 +11,8 @@ use super::tables::{
     LEASES_V1, LOCKERS_V1, LOCKOUTS_V1, OPEN_ALERTS_V1, OUTBOX_DUE_V1, OUTBOX_IDS_V1,
     OUTBOX_PROVIDER_V1, OUTBOX_V1, PARCELS_V1, PENDING_COMMANDS_V1, RESERVATIONS_V1,
     RETURN_CODES_V1, RETURNS_V1, REVOCATIONS_V1, ROLLOUT_TARGETS_V1, ROLLOUTS_V1, STATION_KEYS_V1,
-    STATIONS_V1, SYNC_V1, TELEMETRY_HOUR_V1, TELEMETRY_MINUTE_V1, TELEMETRY_RAW_V1,
+    STATION_RECORDS_V1, STATIONS_V1, SYNC_V1, TELEMETRY_HOUR_V1, TELEMETRY_MINUTE_V1,
+    TELEMETRY_RAW_V1,
 };
 use super::{ChangeError, CommitReport, CompartmentChange, ReserveError, StoreError, StoreMetrics};
 use lockergrid_model::Clock;
@@ -156,6 +157,7 @@ pub(super) struct Tx<'t> {
     pub edge_inbox: redb::Table<'t, &'static str, &'static [u8]>,
     pub edge_plugins: redb::Table<'t, &'static str, &'static [u8]>,
     pub returns: redb::Table<'t, &'static str, &'static [u8]>,
+    pub station_records: redb::Table<'t, &'static str, &'static [u8]>,
     pub leases: redb::Table<'t, &'static str, &'static [u8]>,
     pub return_codes: redb::Table<'t, &'static str, &'static [u8]>,
     pub revocations: redb::Table<'t, &'static str, &'static [u8]>,
@@ -200,6 +202,7 @@ impl<'t> Tx<'t> {
             edge_inbox: txn.open_table(EDGE_INBOX_V1.def())?,
             edge_plugins: txn.open_table(EDGE_PLUGINS_V1.def())?,
             returns: txn.open_table(RETURNS_V1.def())?,
+            station_records: txn.open_table(STATION_RECORDS_V1.def())?,
             leases: txn.open_table(LEASES_V1.def())?,
             return_codes: txn.open_table(RETURN_CODES_V1.def())?,
             revocations: txn.open_table(REVOCATIONS_V1.def())?,
@@ -310,7 +313,12 @@ pub(super) fn start(
     observer: Option<mpsc::UnboundedSender<Arc<CommitReport>>>,
 ) -> Result<(mpsc::Sender<Box<dyn Job>>, WriterGuard), StoreError> {
     let txn = db.begin_write()?;
-    drop(Tx::open(&txn, clock.now())?);
+    let unindexed = super::station_index::missing(&txn)?;
+    let mut tx = Tx::open(&txn, clock.now())?;
+    if unindexed {
+        super::station_index::build(&mut tx)?;
+    }
+    drop(tx);
     move_station_keys_out(&txn, &keys.stations)?;
     txn.commit()?;
     let mut writer = Writer {

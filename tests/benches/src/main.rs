@@ -122,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut rows: Vec<Report> = Vec::new();
     rows.push(workloads::availability(o.queries, 2).await?);
+    rows.push(workloads::edge_mirror(200, 5_000).await?);
     let store = workloads::store_reservations(o.reservations, o.clients).await?;
     rows.push(store.clone());
     rows.push(workloads::store_reservations(o.reservations, o.wide_clients).await?);

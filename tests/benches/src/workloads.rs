@@ -175,3 +175,45 @@ pub async fn http_reservations(total: usize, clients: usize) -> anyhow::Result<R
     })
     .await
 }
+
+/// What an edge node's sync reads after each commit: the records of the two stations it serves,
+/// in a region of [`STATIONS`] stations with `stored` parcels stored across all of them.
+pub async fn edge_mirror(reads: usize, stored: usize) -> anyhow::Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path()).await?;
+    let agent = Actor {
+        subject: "bench-agent".into(),
+        role: "agent".into(),
+    };
+    let mut deposits = tokio::task::JoinSet::new();
+    for n in 0..stored {
+        let (store, agent) = (store.clone(), agent.clone());
+        deposits.spawn(async move {
+            let held = store.reserve(request(n)).await?;
+            store.deposit(held.reservation.id, agent, None).await?;
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = deposits.join_next().await {
+        done??;
+    }
+    let served: std::collections::BTreeSet<StationId> = (0..2)
+        .map(|i| StationId::new(station_name(i)).expect("valid id"))
+        .collect();
+    let mut latencies = Vec::with_capacity(reads);
+    let mut items = 0;
+    let started = Instant::now();
+    for _ in 0..reads {
+        let t = Instant::now();
+        items = store.mirror_items(&served)?.len();
+        latencies.push(t.elapsed());
+    }
+    let elapsed = started.elapsed();
+    Ok(Report::new(
+        format!(
+            "edge mirror read after a commit, 2 of {STATIONS} stations ({COMPARTMENTS} compartments each, {stored} parcels stored in the region, {items} records)"
+        ),
+        latencies,
+        elapsed,
+    ))
+}

@@ -2,8 +2,7 @@
 
 use crate::station_keys::parse_key;
 use crate::tables::{
-    DEVICES_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, PARCELS_V1, RESERVATIONS_V1,
-    SYNC_POSITION, SYNC_V1,
+    DEVICES_V1, EDGE_OUTBOX_V1, EDGE_PLUGINS_V1, LEASES_V1, RESERVATIONS_V1, SYNC_POSITION, SYNC_V1,
 };
 use crate::writer::{Tx, Writer};
 use crate::{Store, StoreError};
@@ -59,7 +58,7 @@ impl Writer {
                     }
                     self.unmirror(tx, key)?;
                 }
-                SyncItem::Parcel(p) => PARCELS_V1.put(&mut tx.parcels, p.id.as_str(), p)?,
+                SyncItem::Parcel(p) => tx.put_parcel(p)?,
                 SyncItem::Reservation(r) => {
                     RESERVATIONS_V1.put(&mut tx.reservations, r.id.as_str(), r)?;
                 }

@@ -105,7 +105,7 @@ impl Writer {
                 after: None,
             },
         )?;
-        RETURNS_V1.put(&mut tx.returns, id.as_str(), &record)?;
+        tx.put_return(&record)?;
         RETURN_CODES_V1.put(&mut tx.return_codes, hash.as_str(), &id.to_string())?;
         self.index
             .return_deadlines

@@ -16,14 +16,9 @@ impl Store {
     /// The expired parcels at `station` waiting for a carrier, the longest waiting first.
     pub fn parcels_to_collect(&self, station: &StationId) -> Result<Vec<Parcel>, StoreError> {
         let rx = self.inner.db.begin_read()?;
-        let table = rx.open_table(PARCELS_V1.def())?;
-        let mut waiting: Vec<Parcel> = PARCELS_V1
-            .all(&table)?
-            .into_iter()
-            .filter(|p| &p.station_id == station && p.status == ParcelStatus::Expired)
-            .collect();
-        waiting.sort_by_key(|p| p.expired_at);
-        Ok(waiting)
+        let index = rx.open_table(crate::tables::STATION_RECORDS_V1.def())?;
+        let parcels = rx.open_table(PARCELS_V1.def())?;
+        crate::station_index::uncollected_parcels(&index, &parcels, station)
     }
 
     /// Issues a carrier's unlock for an expired parcel; it goes back to its sender when the door
@@ -96,7 +91,7 @@ impl Writer {
         )?;
         parcel.status = returned;
         parcel.collected_at = Some(tx.now);
-        PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         self.complete_reservation(tx, &parcel.reservation_id)?;
         self.tell_parcel_merchant(tx, &parcel, NotificationEvent::ReturnedToSender)?;
         self.log(

@@ -4,7 +4,7 @@
 use crate::access_log::Draft;
 use crate::reservations::advance;
 use crate::reservations::moved;
-use crate::tables::{CODES_V1, PARCELS_V1, RESERVATIONS_V1};
+use crate::tables::RESERVATIONS_V1;
 use crate::writer::{Tx, Writer};
 use crate::{ChangeError, Deposit, Store, conflict};
 use lockergrid_model::{
@@ -62,13 +62,13 @@ impl Writer {
         parcel.code_hash = Some(hash.clone());
         parcel.code_message = self.send_pickup_code(tx, &parcel, &code, expires_at)?;
         self.tell_parcel_merchant(tx, &parcel, NotificationEvent::ParcelStored)?;
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         let record = CodeRecord {
             parcel_id: parcel.id.clone(),
             station_id: reservation.station_id.clone(),
             expires_at,
         };
-        CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
+        tx.put_code(hash.as_str(), &record)?;
         self.index
             .hold_deadlines
             .remove(&(reservation.hold_until, id.clone()));

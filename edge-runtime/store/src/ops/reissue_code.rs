@@ -1,9 +1,9 @@
 //! A new pickup code for a stored parcel; the old one stops working.
 
 use crate::access_log::Draft;
-use crate::tables::{CODES_V1, IDEMPOTENCY_V1, PARCELS_V1};
+use crate::tables::IDEMPOTENCY_V1;
 use crate::writer::{Tx, Writer};
-use crate::{ChangeError, IdempotencyKey, Store, StoreError, conflict};
+use crate::{ChangeError, IdempotencyKey, Store, conflict};
 use lockergrid_model::{Actor, CodeRecord, IdempotencyRecord, Parcel};
 use lockergrid_protocol::{ParcelId, ParcelStatus, PickupCode};
 
@@ -62,17 +62,17 @@ impl Writer {
         };
         let (code, hash) = self.draw_code(tx, &parcel.station_id)?;
         if let Some(old) = &parcel.code_hash {
-            tx.codes.remove(old.as_str()).map_err(StoreError::from)?;
+            tx.remove_code(old.as_str())?;
         }
         let record = CodeRecord {
             parcel_id: parcel.id.clone(),
             station_id: parcel.station_id.clone(),
             expires_at,
         };
-        CODES_V1.put(&mut tx.codes, hash.as_str(), &record)?;
+        tx.put_code(hash.as_str(), &record)?;
         parcel.code_hash = Some(hash);
         parcel.code_message = self.send_pickup_code(tx, &parcel, &code, expires_at)?;
-        PARCELS_V1.put(&mut tx.parcels, id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         if let Some(key) = idempotency {
             let seen = IdempotencyRecord {
                 fingerprint: key.fingerprint,

@@ -5,7 +5,7 @@
 
 use crate::access_log::Draft;
 use crate::outbox::Notice;
-use crate::tables::{PARCELS_V1, RESERVATIONS_V1};
+use crate::tables::RESERVATIONS_V1;
 use crate::writer::{Tx, Writer};
 use crate::{ChangeError, Store};
 use lockergrid_model::{About, Actor, DecidedBy, NotificationEvent, Reservation};
@@ -104,7 +104,7 @@ impl Writer {
         RESERVATIONS_V1.put(&mut tx.reservations, reservation.id.as_str(), &reservation)?;
         parcel.station_id = station.clone();
         parcel.compartment_id = compartment;
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         let outcome = format!("{from} -> {station}: {}", relocation.reason);
         let entry = Draft::new(
             relocation.actor,

@@ -4,7 +4,7 @@
 use crate::access_log::Draft;
 use crate::reservations::corrupt_id;
 use crate::reservations::into_store;
-use crate::tables::{IDEMPOTENCY_V1, PARCELS_V1, RESERVATIONS_V1};
+use crate::tables::{IDEMPOTENCY_V1, RESERVATIONS_V1};
 use crate::writer::{Tx, Writer};
 use crate::{ReserveError, ReserveRequest, Reserved, Store, Target, new_id};
 use lockergrid_model::{IdempotencyRecord, Parcel, Reservation, ReservationStatus, StationStatus};
@@ -99,7 +99,7 @@ impl Writer {
             code_message: None,
         };
         RESERVATIONS_V1.put(&mut tx.reservations, id.as_str(), &reservation)?;
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         if let Some(key) = request.idempotency {
             let seen = IdempotencyRecord {
                 fingerprint: key.fingerprint,

@@ -63,6 +63,7 @@ impl Writer {
                     };
                     let key = compartment_key(&compartment.id);
                     COMPARTMENTS_V1.put(&mut tx.compartments, key.as_str(), &compartment)?;
+                    tx.index_compartment(&compartment)?;
                     station.track(&compartment, None);
                     report.compartments_added += 1;
                 }

@@ -7,10 +7,10 @@
 
 use crate::access_log::Draft;
 use crate::tables::compartment_key;
-use crate::tables::{COMPARTMENTS_V1, LATCH_FAULTS_V1, PARCELS_V1, RESERVATIONS_V1, RETURNS_V1};
+use crate::tables::{COMPARTMENTS_V1, LATCH_FAULTS_V1, RESERVATIONS_V1};
 use crate::writer::{Tx, Writer};
 use crate::{ChangeError, Store, StoreError, conflict};
-use lockergrid_model::{Actor, CommandRecord, CompartmentRecord, LatchFaults, ReturnStatus};
+use lockergrid_model::{Actor, CommandRecord, CompartmentRecord, LatchFaults};
 use lockergrid_protocol::{CompartmentEvent, CompartmentId, CompartmentState, Size};
 
 /// Unlocks in a row whose latch failed before its compartment goes to maintenance.
@@ -185,7 +185,7 @@ impl Writer {
         reservation.size = got;
         RESERVATIONS_V1.put(&mut tx.reservations, reservation.id.as_str(), &reservation)?;
         parcel.compartment_id = to.clone();
-        PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+        tx.put_parcel(&parcel)?;
         Ok(to)
     }
 
@@ -228,23 +228,21 @@ impl Writer {
             reservation.compartment_id = to.clone();
             RESERVATIONS_V1.put(&mut tx.reservations, reservation.id.as_str(), &reservation)?;
             parcel.compartment_id = to.clone();
-            PARCELS_V1.put(&mut tx.parcels, parcel.id.as_str(), &parcel)?;
+            tx.put_parcel(&parcel)?;
             return Ok(());
         }
-        let mut record = RETURNS_V1
-            .all(&tx.returns)?
-            .into_iter()
-            .find(|r| {
-                r.status == ReturnStatus::DroppedOff && r.compartment_id.as_ref() == Some(&c.id)
-            })
-            .ok_or_else(|| crate::StoreError::Corrupt {
-                table: "returns_v1",
-                detail: format!("no dropped-off return is in {}", c.id),
-            })?;
+        let mut record =
+            crate::station_index::waiting_returns(&tx.station_records, &tx.returns, &c.station)?
+                .into_iter()
+                .find(|r| r.compartment_id.as_ref() == Some(&c.id))
+                .ok_or_else(|| crate::StoreError::Corrupt {
+                    table: "returns_v1",
+                    detail: format!("no dropped-off return is in {}", c.id),
+                })?;
         fits(record.size, target.size, to)?;
         self.move_compartment(tx, to, CompartmentEvent::ReturnMovedIn, None)?;
         record.compartment_id = Some(to.clone());
-        RETURNS_V1.put(&mut tx.returns, record.id.as_str(), &record)?;
+        tx.put_return(&record)?;
         Ok(())
     }
 

@@ -221,3 +221,142 @@ async fn a_door_that_opens_with_no_latch_released_counts_towards_its_day_once() 
         "the repeated event counts once, a released door not at all"
     );
 }
+
+/// A return is dropped off at `st-a` with its code: the door opens and closes again.
+async fn drop_off(t: &crate::support::TestStore, order: &str) -> lockergrid_model::ReturnRecord {
+    use lockergrid_store::{DoorClosed, DoorClosedEvent, PickupUnlock, ReturnRequest};
+    let authorized = t
+        .store
+        .authorize_return(ReturnRequest {
+            order_id: lockergrid_protocol::OrderId::new(order).unwrap(),
+            station: station_id("st-a"),
+            spec: crate::support::small_parcel(),
+            size: lockergrid_protocol::Size::Small,
+            valid: Duration::from_secs(86_400),
+            actor: crate::support::checkout(),
+            recipient: None,
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    let code = authorized.code.expect("fresh");
+    let locker = Actor {
+        subject: "locker:st-a".into(),
+        role: "device".into(),
+    };
+    let (_, would_open) = t
+        .store
+        .return_for_code(&station_id("st-a"), &code.clone().into())
+        .unwrap()
+        .expect("a drop-off code");
+    let command = t
+        .store
+        .unlock_for_pickup(PickupUnlock {
+            station: station_id("st-a"),
+            code: code.into(),
+            event: None,
+            actor: locker.clone(),
+            decided_by: None,
+            valid: Duration::from_secs(60),
+        })
+        .await
+        .unwrap()
+        .expect("the code opens a compartment");
+    assert_eq!(would_open.as_ref(), Some(&command.compartment_id));
+    let closed = DoorClosedEvent {
+        station: station_id("st-a"),
+        event: format!("closed-{}", command.id),
+        compartment: command.compartment_id.clone(),
+        unlocked_by: Some(command.id.clone()),
+        actor: locker,
+    };
+    match t.store.door_closed(closed).await.unwrap() {
+        DoorClosed::ReturnDroppedOff(record) => record,
+        other => panic!("the door closing did not drop the return off: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn returns_waiting_at_a_station_follow_their_compartment_and_a_restart() {
+    use lockergrid_protocol::Size;
+    let t = open(vec![seed("st-a", [3, 0, 0, 0]), seed("st-b", [1, 0, 0, 0])]).await;
+    let first = drop_off(&t, "back-1").await;
+    t.clock.advance(Duration::from_secs(60));
+    let second = drop_off(&t, "back-2").await;
+    let small = |n| CompartmentId::numbered("st-a", Size::Small, n).unwrap();
+    assert_eq!(first.compartment_id, Some(small(1)), "the first free one");
+    assert_eq!(second.compartment_id, Some(small(2)));
+    let waiting = |store: &lockergrid_store::Store| -> Vec<(String, Option<CompartmentId>)> {
+        store
+            .station_returns(&station_id("st-a"))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id.to_string(), r.compartment_id))
+            .collect()
+    };
+    assert_eq!(
+        waiting(&t.store),
+        [
+            (first.id.to_string(), Some(small(1))),
+            (second.id.to_string(), Some(small(2)))
+        ],
+        "oldest first"
+    );
+    assert!(
+        t.store
+            .station_returns(&station_id("st-b"))
+            .unwrap()
+            .is_empty()
+    );
+
+    // Its compartment out of service, the first return moves and is still listed, in it.
+    let out = t
+        .store
+        .take_out_of_service(order(&small(1), Some(&small(3))))
+        .await
+        .unwrap();
+    assert_eq!(out.compartment.state, CompartmentState::Maintenance);
+    let moved = [
+        (first.id.to_string(), Some(small(3))),
+        (second.id.to_string(), Some(small(2))),
+    ];
+    assert_eq!(waiting(&t.store), moved);
+
+    // The list is rebuilt from the returns when the store opens again.
+    let dir = t.dir;
+    drop(t.store);
+    let store = lockergrid_store::Store::open(
+        &dir.path().join("node.redb"),
+        crate::support::options(&t.clock),
+    )
+    .expect("reopens");
+    assert_eq!(waiting(&store), moved);
+
+    // Collected, a return leaves the list.
+    let carrier = Actor {
+        subject: "carrier-1".into(),
+        role: "carrier".into(),
+    };
+    let command = store
+        .unlock_for_collection(
+            second.id.clone(),
+            carrier.clone(),
+            None,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let closed = lockergrid_store::DoorClosedEvent {
+        station: station_id("st-a"),
+        event: "closed-collection".into(),
+        compartment: command.compartment_id.clone(),
+        unlocked_by: Some(command.id.clone()),
+        actor: carrier,
+    };
+    let done = store.door_closed(closed).await.unwrap();
+    assert!(
+        matches!(done, lockergrid_store::DoorClosed::ReturnCollected(_)),
+        "{done:?}"
+    );
+    assert_eq!(waiting(&store), moved[..1]);
+}

@@ -404,3 +404,51 @@ async fn keys_an_older_edge_store_kept_move_to_the_key_file_when_it_opens() {
     let table = rx.open_table(def).unwrap();
     assert_eq!(redb::ReadableTableMetadata::len(&table).unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_store_from_before_the_station_index_builds_it_when_it_opens() {
+    use redb::ReadableDatabase;
+    let gateway = open(vec![seed("st-a", [2, 0, 0, 0]), seed("st-b", [3, 0, 0, 0])]).await;
+    let r = gateway
+        .store
+        .reserve(request("st-b", "o-1"))
+        .await
+        .unwrap()
+        .reservation;
+    gateway.store.deposit(r.id, agent(), None).await.unwrap();
+    gateway.store.reserve(request("st-a", "o-2")).await.unwrap();
+    let before = mirrored(&gateway.store);
+    let count = |items: &[SyncItem], kind: &str| {
+        items
+            .iter()
+            .filter(|i| i.key().starts_with(&format!("{kind}/")))
+            .count()
+    };
+    assert_eq!(
+        [
+            count(&before, "compartment"),
+            count(&before, "code"),
+            count(&before, "parcel")
+        ],
+        [3, 1, 1],
+        "{before:?}"
+    );
+    let path = gateway.dir.path().join("node.redb");
+    drop(gateway.store);
+
+    // Written by a version without the index: the table is not there.
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        let index: redb::TableDefinition<&str, &[u8]> =
+            redb::TableDefinition::new("station_records_v1");
+        assert!(tx.delete_table(index).unwrap(), "the index was there");
+        tx.commit().unwrap();
+        let rx = db.begin_read().unwrap();
+        assert!(rx.open_table(index).is_err(), "and is gone");
+    }
+    let reopened = Store::open(&path, options(&gateway.clock)).expect("reopens");
+    assert_eq!(mirrored(&reopened), before);
+    let (_, cached) = reopened.locker_codes(&station_id("st-b")).unwrap();
+    assert_eq!(cached.len(), 1);
+}
