@@ -202,8 +202,8 @@ pub async fn http_ranked(
     };
     let name =
         format!("reservation near a point over HTTP, {ranking} ranking ({clients} connections)");
-    let workers = vec![(running, token); clients];
-    drive(
+    let workers = vec![(running.clone(), token); clients];
+    let report = drive(
         name,
         workers,
         total,
@@ -230,5 +230,7 @@ pub async fn http_ranked(
             Ok((running, token))
         },
     )
-    .await
+    .await?;
+    crate::workloads::stop(running).await?;
+    Ok(report)
 }

@@ -166,14 +166,25 @@ pub async fn http_reservations(total: usize, clients: usize) -> anyhow::Result<R
     let running = Arc::new(deployment.start().await?);
     let token: Arc<str> = running.token("bench", Role::Checkout, &[])?.into();
     let name = format!("durable reservation over HTTP, loopback ({clients} connections)");
-    let workers = vec![(running, token); clients];
-    drive(name, workers, total, |(running, token), n| async move {
+    let workers = vec![(running.clone(), token); clients];
+    let report = drive(name, workers, total, |(running, token), n| async move {
         let station = station_name(n.wrapping_mul(7_919) % STATIONS);
         let (status, body) = running.reserve(&token, &format!("k-{n}"), &station).await?;
         anyhow::ensure!(status == 201, "reservation {n} answered {status}: {body}");
         Ok((running, token))
     })
-    .await
+    .await?;
+    stop(running).await?;
+    Ok(report)
+}
+
+/// Stops a deployment the workers of a run shared once they are done with it, so its gateway's
+/// timers and tasks do not run on under the benchmarks that follow.
+pub async fn stop(running: Arc<lockergrid_tests::Running>) -> anyhow::Result<()> {
+    Arc::into_inner(running)
+        .ok_or_else(|| anyhow::anyhow!("a worker still holds the deployment"))?
+        .stop()
+        .await
 }
 
 /// What an edge node's sync reads after each commit: the records of the two stations it serves,
