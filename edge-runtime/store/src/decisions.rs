@@ -3,6 +3,7 @@
 //! edge node's decisions once and in sequence order.
 
 use super::access_log::Draft;
+use super::station_index::{Kind, named, records};
 use super::tables::{CODES_V1, COMMANDS_V1, EDGE_INBOX_V1, EDGE_OUTBOX_V1, LEASES_V1, PARCELS_V1};
 use super::writer::{Tx, Writer};
 use super::{ChangeError, DoorClosed, DoorClosedEvent, SettledEvent, Store, StoreError};
@@ -95,14 +96,9 @@ impl Store {
         let codes = rx.open_table(CODES_V1.def())?;
         let parcels = rx.open_table(PARCELS_V1.def())?;
         let mut cached = Vec::new();
-        for hash in super::station_index::names(&index, station, super::station_index::Kind::Code)?
-        {
-            let Some(code) = CODES_V1.get(&codes, hash.as_str())? else {
-                continue;
-            };
-            if &code.station_id != station {
-                continue;
-            }
+        let here = (station, Kind::Code);
+        let keep = |code: &lockergrid_model::CodeRecord| &code.station_id == station;
+        for (hash, code) in records(&index, &codes, &CODES_V1, here, named, keep)? {
             if let Some(parcel) = PARCELS_V1.get(&parcels, code.parcel_id.as_str())? {
                 cached.push(CachedCode {
                     compartment: parcel.compartment_id,

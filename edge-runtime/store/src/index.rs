@@ -164,10 +164,7 @@ impl Index {
         }
         let returns = rx.open_table(RETURNS_V1.def())?;
         for r in RETURNS_V1.all(&returns)? {
-            if matches!(
-                r.status,
-                ReturnStatus::Authorized | ReturnStatus::DroppingOff
-            ) {
+            if super::station_index::may_drop_off(&r) {
                 self.return_deadlines.insert((r.expires_at, r.id.clone()));
             }
             if r.status == ReturnStatus::DroppingOff {

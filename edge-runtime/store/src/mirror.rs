@@ -3,7 +3,8 @@
 //! batches of them to its own tables, in the same transaction as its new sync position.
 
 use super::index::StationIndex;
-use super::station_index::{Kind, names};
+use super::station_index::{Kind, may_drop_off, named, records};
+use super::tables::compartment_key;
 use super::tables::{
     CODES_V1, COMPARTMENTS_V1, DEVICES_V1, EDGE_PLUGINS_V1, LEASES_V1, LOCKOUTS_V1, PARCELS_V1,
     RESERVATIONS_V1, RETURN_CODES_V1, RETURNS_V1, STATION_RECORDS_V1, STATIONS_V1, SYNC_POSITION,
@@ -11,7 +12,7 @@ use super::tables::{
 };
 use super::writer::{Tx, Writer};
 use super::{Store, StoreError, tables};
-use lockergrid_model::{CodeRecord, CompartmentRecord, ReturnRecord, ReturnStatus, StationRecord};
+use lockergrid_model::{CodeRecord, CompartmentRecord, Parcel, ReturnRecord, StationRecord};
 use lockergrid_model::{PluginRecord, SyncItem, SyncPosition};
 use lockergrid_protocol::{CompartmentId, ParcelStatus, StationId};
 use redb::{ReadableDatabase, ReadableTableMetadata};
@@ -52,31 +53,32 @@ impl Store {
         let leases = rx.open_table(LEASES_V1.def())?;
         let returns = rx.open_table(RETURNS_V1.def())?;
         for station in stations {
-            for id in names(&index, station, Kind::Compartment)? {
-                let Ok(id) = CompartmentId::new(id) else {
-                    continue;
-                };
-                let key = tables::compartment_key(&id);
-                if let Some(c) = COMPARTMENTS_V1.get(&compartments, key.as_str())?
-                    && &c.station == station
-                {
-                    items.push(SyncItem::Compartment(c));
-                }
+            let here = (station, Kind::Compartment);
+            let key_of = |id: &str| CompartmentId::new(id).ok().map(|id| compartment_key(&id));
+            let keep = |c: &CompartmentRecord| &c.station == station;
+            for (_, c) in records(&index, &compartments, &COMPARTMENTS_V1, here, key_of, keep)? {
+                items.push(SyncItem::Compartment(c));
             }
-            for hash in names(&index, station, Kind::Code)? {
-                if let Some(code) = CODES_V1.get(&codes, hash.as_str())?
-                    && &code.station_id == station
-                {
-                    items.push(SyncItem::Code { hash, code });
-                }
+            let keep = |code: &CodeRecord| &code.station_id == station;
+            for (hash, code) in records(
+                &index,
+                &codes,
+                &CODES_V1,
+                (station, Kind::Code),
+                named,
+                keep,
+            )? {
+                items.push(SyncItem::Code { hash, code });
             }
-            for id in names(&index, station, Kind::Parcel)? {
-                let Some(parcel) = PARCELS_V1.get(&parcels, id.as_str())? else {
-                    continue;
-                };
-                if parcel.status != ParcelStatus::Stored || &parcel.station_id != station {
-                    continue;
-                }
+            let keep = |p: &Parcel| &p.station_id == station && p.status == ParcelStatus::Stored;
+            for (_, parcel) in records(
+                &index,
+                &parcels,
+                &PARCELS_V1,
+                (station, Kind::Parcel),
+                named,
+                keep,
+            )? {
                 if let Some(r) =
                     RESERVATIONS_V1.get(&reservations, parcel.reservation_id.as_str())?
                 {
@@ -88,16 +90,16 @@ impl Store {
                 lease.used.clear();
                 items.push(SyncItem::Lease(lease));
             }
-            for id in names(&index, station, Kind::Return)? {
-                if let Some(r) = RETURNS_V1.get(&returns, id.as_str())?
-                    && &r.station_id == station
-                    && matches!(
-                        r.status,
-                        ReturnStatus::Authorized | ReturnStatus::DroppingOff
-                    )
-                {
-                    items.push(SyncItem::Return(r));
-                }
+            let keep = |r: &ReturnRecord| &r.station_id == station && may_drop_off(r);
+            for (_, r) in records(
+                &index,
+                &returns,
+                &RETURNS_V1,
+                (station, Kind::Return),
+                named,
+                keep,
+            )? {
+                items.push(SyncItem::Return(r));
             }
         }
         let lockouts = rx.open_table(LOCKOUTS_V1.def())?;

@@ -1,11 +1,13 @@
 //! Each station's records by kind, in [`STATION_RECORDS_V1`]: what one station holds is read
 //! with a range over its prefix instead of a scan of every table: for an edge node's mirror, a
 //! locker's code cache, a station's returns and expired parcels waiting for a carrier, and a
-//! compartment move. The writer keeps the entries with the
-//! records, through the `Tx` methods here; an entry only names a record and every reader checks
-//! the record itself, so an entry left behind is skipped, never believed.
+//! compartment move. The writer keeps the entries with the records, through the `Tx` methods
+//! here; an entry only names a record and every reader checks the record itself
+//! ([`records`]), so an entry left behind is skipped, never believed.
 
 use super::StoreError;
+use super::codec::Codec;
+use super::tables::Typed;
 use super::tables::{CODES_V1, COMPARTMENTS_V1, PARCELS_V1, RETURNS_V1, STATION_RECORDS_V1};
 use super::writer::Tx;
 use lockergrid_model::{CodeRecord, CompartmentRecord, Parcel, ReturnRecord, ReturnStatus};
@@ -59,7 +61,7 @@ fn uncollected_name(p: &Parcel) -> String {
 }
 
 /// The record id or code hash of each of `station`'s entries of `kind`, in key order.
-pub(crate) fn names(
+fn names(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     station: &StationId,
     kind: Kind,
@@ -72,22 +74,52 @@ pub(crate) fn names(
         .collect())
 }
 
+/// `station`'s records of `kind` that `keep` accepts, with their names, in key order: each
+/// name is looked up in `table` under `key_of(name)` (`None` skips it), and a record that no
+/// longer exists or that `keep` refuses (it moved on, or to another station) is skipped.
+pub(crate) fn records<V, C: Codec<V>>(
+    index: &impl ReadableTable<&'static str, &'static [u8]>,
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    typed: &Typed<&'static str, V, C>,
+    (station, kind): (&StationId, Kind),
+    key_of: impl Fn(&str) -> Option<String>,
+    keep: impl Fn(&V) -> bool,
+) -> Result<Vec<(String, V)>, StoreError> {
+    let mut found = Vec::new();
+    for name in names(index, station, kind)? {
+        let Some(key) = key_of(&name) else {
+            continue;
+        };
+        if let Some(record) = typed.get(table, key.as_str())?
+            && keep(&record)
+        {
+            found.push((name, record));
+        }
+    }
+    Ok(found)
+}
+
+/// The record's key is its name.
+pub(crate) fn named(name: &str) -> Option<String> {
+    Some(name.to_owned())
+}
+
 /// The returns waiting at `station` for a carrier, oldest first.
 pub(crate) fn waiting_returns(
     index: &impl ReadableTable<&'static str, &'static [u8]>,
     returns: &impl ReadableTable<&'static str, &'static [u8]>,
     station: &StationId,
 ) -> Result<Vec<ReturnRecord>, StoreError> {
-    let mut waiting = Vec::new();
-    for id in names(index, station, Kind::Waiting)? {
-        if let Some(r) = RETURNS_V1.get(returns, id.as_str())?
-            && &r.station_id == station
-            && r.status == ReturnStatus::DroppedOff
-        {
-            waiting.push(r);
-        }
-    }
-    Ok(waiting)
+    let keep = |r: &ReturnRecord| &r.station_id == station && r.status == ReturnStatus::DroppedOff;
+    let found = records(
+        index,
+        returns,
+        &RETURNS_V1,
+        (station, Kind::Waiting),
+        named,
+        keep,
+    )?;
+    Ok(found.into_iter().map(|(_, r)| r).collect())
 }
 
 /// The expired parcels at `station` waiting for a carrier, the longest waiting first.
@@ -96,19 +128,20 @@ pub(crate) fn uncollected_parcels(
     parcels: &impl ReadableTable<&'static str, &'static [u8]>,
     station: &StationId,
 ) -> Result<Vec<Parcel>, StoreError> {
-    let mut waiting = Vec::new();
-    for id in names(index, station, Kind::Uncollected)? {
-        if let Some(p) = PARCELS_V1.get(parcels, id.as_str())?
-            && &p.station_id == station
-            && p.status == ParcelStatus::Expired
-        {
-            waiting.push(p);
-        }
-    }
-    Ok(waiting)
+    let keep = |p: &Parcel| &p.station_id == station && p.status == ParcelStatus::Expired;
+    let found = records(
+        index,
+        parcels,
+        &PARCELS_V1,
+        (station, Kind::Uncollected),
+        named,
+        keep,
+    )?;
+    Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 
-fn may_drop_off(r: &ReturnRecord) -> bool {
+/// Whether a return may still be dropped off: an edge node mirrors it and its deadline runs.
+pub(crate) fn may_drop_off(r: &ReturnRecord) -> bool {
     matches!(
         r.status,
         ReturnStatus::Authorized | ReturnStatus::DroppingOff
@@ -148,9 +181,8 @@ impl Tx<'_> {
 
     /// Removes a code, if it is there.
     pub(crate) fn remove_code(&mut self, hash: &str) -> Result<(), StoreError> {
-        if let Some(old) = CODES_V1.get(&self.codes, hash)? {
+        if let Some(old) = CODES_V1.remove(&mut self.codes, hash)? {
             self.leave(&old.station_id, Kind::Code, hash)?;
-            self.codes.remove(hash)?;
         }
         Ok(())
     }

@@ -67,6 +67,18 @@ impl<K: Key + 'static, V, C: Codec<V>> Typed<K, V, C> {
         Ok(())
     }
 
+    /// Removes one value, decoding what was there.
+    pub fn remove<'k>(
+        &self,
+        table: &mut redb::Table<'_, K, &'static [u8]>,
+        key: impl Borrow<K::SelfType<'k>>,
+    ) -> Result<Option<V>, StoreError> {
+        match table.remove(key)? {
+            Some(guard) => self.decode(guard.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Decodes every value, in key order.
     pub fn all(&self, table: &impl ReadableTable<K, &'static [u8]>) -> Result<Vec<V>, StoreError> {
         table

@@ -27,6 +27,14 @@ fn order(compartment: &CompartmentId, destination: Option<&CompartmentId>) -> Se
     }
 }
 
+/// The locker of st-a, which reports its doors.
+fn locker() -> Actor {
+    Actor {
+        subject: "locker:st-a".into(),
+        role: "device".into(),
+    }
+}
+
 fn state(t: &crate::support::TestStore, id: &CompartmentId) -> CompartmentState {
     t.store.compartment(id).unwrap().unwrap().state
 }
@@ -131,10 +139,7 @@ async fn an_operator_takes_compartments_out_of_service_and_their_contents_follow
 #[tokio::test]
 async fn a_latch_that_fails_three_times_in_a_row_takes_its_compartment_out_once_empty() {
     let t = open(vec![seed("st-a", [2, 0, 0, 0])]).await;
-    let locker = Actor {
-        subject: "locker:st-a".into(),
-        role: "device".into(),
-    };
+    let locker = locker();
     let held = t
         .store
         .reserve(request("st-a", "o-1"))
@@ -197,10 +202,7 @@ async fn a_door_that_opens_with_no_latch_released_counts_towards_its_day_once() 
     let opened = |event: &str, outcome: &str| SettledEvent {
         station: station_id("st-a"),
         event: event.into(),
-        actor: Actor {
-            subject: "locker:st-a".into(),
-            role: "device".into(),
-        },
+        actor: locker(),
         action: "door_opened".into(),
         target: "st-a:S001".into(),
         outcome: outcome.into(),
@@ -240,10 +242,6 @@ async fn drop_off(t: &crate::support::TestStore, order: &str) -> lockergrid_mode
         .await
         .unwrap();
     let code = authorized.code.expect("fresh");
-    let locker = Actor {
-        subject: "locker:st-a".into(),
-        role: "device".into(),
-    };
     let (_, would_open) = t
         .store
         .return_for_code(&station_id("st-a"), &code.clone().into())
@@ -255,7 +253,7 @@ async fn drop_off(t: &crate::support::TestStore, order: &str) -> lockergrid_mode
             station: station_id("st-a"),
             code: code.into(),
             event: None,
-            actor: locker.clone(),
+            actor: locker(),
             decided_by: None,
             valid: Duration::from_secs(60),
         })
@@ -268,7 +266,7 @@ async fn drop_off(t: &crate::support::TestStore, order: &str) -> lockergrid_mode
         event: format!("closed-{}", command.id),
         compartment: command.compartment_id.clone(),
         unlocked_by: Some(command.id.clone()),
-        actor: locker,
+        actor: locker(),
     };
     match t.store.door_closed(closed).await.unwrap() {
         DoorClosed::ReturnDroppedOff(record) => record,
