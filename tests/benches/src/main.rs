@@ -93,6 +93,9 @@ struct Options {
     /// Only the fleet benchmarks (13 and 14).
     #[arg(long)]
     fleet_only: bool,
+    /// Only the availability, edge mirror and reservation rows (1 to 4), with their peer.
+    #[arg(long)]
+    reservations_only: bool,
 }
 
 #[tokio::main]
@@ -107,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
     if o.edge_only {
         return edge_tables(&o).await;
     }
+    if o.reservations_only {
+        return reservation_tables(&o).await;
+    }
     if !o.devices_only {
         plugin_tables(&o).await?;
     }
@@ -120,6 +126,11 @@ async fn main() -> anyhow::Result<()> {
     if o.devices_only {
         return Ok(());
     }
+    reservation_tables(&o).await
+}
+
+/// Benchmarks 1 to 4: availability, the edge mirror read, durable reservations and the peer.
+async fn reservation_tables(o: &Options) -> anyhow::Result<()> {
     let mut rows: Vec<Report> = Vec::new();
     rows.push(workloads::availability(o.queries, 2).await?);
     rows.push(workloads::edge_mirror(200, 5_000).await?);
