@@ -134,6 +134,8 @@ async fn reservation_tables(o: &Options) -> anyhow::Result<()> {
     let mut rows: Vec<Report> = Vec::new();
     rows.push(workloads::availability(o.queries, 2).await?);
     rows.push(workloads::edge_mirror(200, 5_000).await?);
+    rows.push(workloads::fsync_floor(2_000)?);
+    rows.push(workloads::redb_commit_floor(2_000)?);
     let store = workloads::store_reservations(o.reservations, o.clients).await?;
     rows.push(store.clone());
     rows.push(workloads::store_reservations(o.reservations, o.wide_clients).await?);

@@ -8,6 +8,7 @@ use lockergrid_model::{RankQuery, rank_stations};
 use lockergrid_protocol::{CodeKey, GeoPoint, OrderId, ParcelSpec, Size, StationId, Tier};
 use lockergrid_store::{ReserveRequest, StationSeed, Target};
 use lockergrid_store::{Store, StoreOptions};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -140,21 +141,140 @@ pub fn request_at(n: usize, station: String) -> ReserveRequest {
     }
 }
 
-/// Durable reservations through the store from `clients` concurrent tasks.
+/// Durable reservations through the store from `clients` concurrent tasks. The row also names
+/// the CPU time per hold of the writer thread (one thread applies every hold, so that time
+/// bounds the rate) and of the whole process (callers, runtime and writer: on two cores, the
+/// rate cannot pass two seconds of CPU divided by it).
 pub async fn store_reservations(total: usize, clients: usize) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path()).await?;
-    let name = format!("durable reservation, in process, fsync per batch ({clients} clients)");
-    drive(
-        name,
-        vec![store; clients],
+    let (before, process_before) = (writer_threads()?, process_cpu()?);
+    // This handle keeps the writer thread alive past the workers, so its time can be read.
+    let mut report = drive(
+        String::new(),
+        vec![store.clone(); clients],
         total,
         |store: Store, n| async move {
             store.reserve(request(n)).await?;
             Ok(store)
         },
     )
-    .await
+    .await?;
+    let holds = u32::try_from(total.max(1))?;
+    let writer = writer_cpu_since(&before)? / holds;
+    let process = process_cpu()?.saturating_sub(process_before) / holds;
+    drop(store);
+    report.name = format!(
+        "durable reservation, in process, fsync per batch ({clients} clients; CPU a hold: writer {:.1} µs, process {:.1} µs)",
+        writer.as_secs_f64() * 1e6,
+        process.as_secs_f64() * 1e6
+    );
+    Ok(report)
+}
+
+/// How long each of this process's store writer threads has run on a CPU, by thread id, from
+/// the kernel's per-thread scheduler statistics.
+fn writer_threads() -> anyhow::Result<BTreeMap<String, Duration>> {
+    let mut threads = BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let task = task?;
+        // The kernel keeps the first 15 bytes of a thread's name; a thread that ended since the
+        // listing (an earlier row's writer, an idle blocking-pool thread) has no files left.
+        let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if comm.trim_end() != "lockergrid-writ" {
+            continue;
+        }
+        let on_cpu: u64 = stat
+            .split_whitespace()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("empty schedstat"))?
+            .parse()?;
+        threads.insert(
+            task.file_name().to_string_lossy().into_owned(),
+            Duration::from_nanos(on_cpu),
+        );
+    }
+    Ok(threads)
+}
+
+/// The CPU time of the whole process (user and system, every thread), from `/proc/self/stat`
+/// in the kernel's clock ticks of 10 ms.
+fn process_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name in parentheses may hold spaces; the fields after it are plain numbers.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .ok_or_else(|| anyhow::anyhow!("unreadable /proc/self/stat"))?
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, the 12th and 13th after the name.
+    let ticks: u64 = fields
+        .get(11..13)
+        .ok_or_else(|| anyhow::anyhow!("short /proc/self/stat"))?
+        .iter()
+        .map(|f| f.parse::<u64>())
+        .sum::<Result<u64, _>>()?;
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// The CPU time writer threads spent between two readings; a thread that ended in between (an
+/// earlier row's writer winding down) counts for nothing.
+fn writer_cpu_since(before: &BTreeMap<String, Duration>) -> anyhow::Result<Duration> {
+    Ok(writer_threads()?
+        .iter()
+        .map(|(tid, now)| now.saturating_sub(before.get(tid).copied().unwrap_or_default()))
+        .sum())
+}
+
+/// The disk's floor under every durable commit: `syncs` rounds of a 4 KiB write and
+/// `fdatasync`, in the same temporary directory the store rows use.
+pub fn fsync_floor(syncs: usize) -> anyhow::Result<Report> {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let mut file = std::fs::File::create(dir.path().join("floor"))?;
+    let page = [7u8; 4096];
+    let mut latencies = Vec::with_capacity(syncs);
+    let started = Instant::now();
+    for _ in 0..syncs {
+        let t = Instant::now();
+        file.write_all(&page)?;
+        file.sync_data()?;
+        latencies.push(t.elapsed());
+    }
+    Ok(Report::new(
+        "floor: 4 KiB append + fdatasync on this disk",
+        latencies,
+        started.elapsed(),
+    ))
+}
+
+/// The storage engine's floor under one batch: a redb write transaction of one small record,
+/// committed durably (as the writer commits), `commits` times in a row.
+pub fn redb_commit_floor(commits: usize) -> anyhow::Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let db = redb::Database::create(dir.path().join("floor.redb"))?;
+    let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("floor");
+    let mut latencies = Vec::with_capacity(commits);
+    let started = Instant::now();
+    for n in 0..commits {
+        let t = Instant::now();
+        let txn = db.begin_write()?;
+        txn.open_table(table)?
+            .insert(u64::try_from(n)?, [7u8; 200].as_slice())?;
+        txn.commit()?;
+        latencies.push(t.elapsed());
+    }
+    Ok(Report::new(
+        "floor: redb durable commit of one 200-byte record",
+        latencies,
+        started.elapsed(),
+    ))
 }
 
 /// Reservations over HTTP on loopback against a real gateway, from `clients` connections.
