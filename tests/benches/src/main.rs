@@ -36,6 +36,10 @@ mod workloads;
 use clap::Parser;
 use latency::Report;
 
+/// The allocator the `lockergrid` binary runs with, so the in-process rows measure what it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmark options.
 #[derive(Debug, Parser)]
 struct Options {
