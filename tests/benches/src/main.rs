@@ -140,6 +140,9 @@ async fn reservation_tables(o: &Options) -> anyhow::Result<()> {
     rows.push(workloads::edge_mirror(200, 5_000).await?);
     rows.push(workloads::fsync_floor(2_000)?);
     rows.push(workloads::redb_commit_floor(2_000)?);
+    for spread in [true, false] {
+        rows.push(workloads::redb_batch_floor(o.clients, spread)?);
+    }
     let store = workloads::store_reservations(o.reservations, o.clients).await?;
     rows.push(store.clone());
     rows.push(workloads::store_reservations(o.reservations, o.wide_clients).await?);
