@@ -183,12 +183,12 @@ fn writer_threads() -> anyhow::Result<BTreeMap<String, Duration>> {
         let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
         if comm.trim_end() != "lockergrid-writ" {
             continue;
         }
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
         let on_cpu: u64 = stat
             .split_whitespace()
             .next()
