@@ -11,6 +11,11 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Most linear memory one plugin instance may have.
 pub const MAX_MEMORY_BYTES: usize = 64 << 20;
+/// Address space reserved for each linear memory: all a 32-bit index can reach.
+const GUEST_ADDRESS_SPACE: u64 = 1 << 32;
+/// Unmapped space after each reservation, so an access at a static offset past the end of the
+/// index space faults too.
+const GUARD_BYTES: u64 = 32 << 20;
 /// Plugin calls that may run at once (the pooling allocator's slots).
 pub const MAX_CONCURRENT_CALLS: u32 = 128;
 /// How much of a slot's linear memory and table stays mapped between calls and is wiped in
@@ -40,9 +45,12 @@ pub fn engine(deadlines: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        // Reserve only what a plugin may use, so the pool's address space stays modest.
-        .memory_reservation(MAX_MEMORY_BYTES as u64)
-        .memory_guard_size(64 << 10)
+        // A 32-bit memory's whole index space, and a guard past it for the static offsets:
+        // address space only (never committed, the pool's `max_memory_size` still caps what a
+        // plugin may grow to), and it lets Cranelift leave out the explicit bounds check on
+        // every load and store, which a fault in the reservation replaces.
+        .memory_reservation(GUEST_ADDRESS_SPACE)
+        .memory_guard_size(GUARD_BYTES)
         // Deadlines by epoch: cheap checks at loop heads and calls, no per-instruction cost.
         .epoch_interruption(deadlines)
         // Unbounded recursion traps instead of exhausting the host thread's stack.
