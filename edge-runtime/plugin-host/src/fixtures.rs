@@ -4,7 +4,7 @@
 
 use super::{
     Loaded, PluginError, PluginHost, Pre, RankRequest, bounded, check_alerts, check_decision,
-    check_hold, check_plan, check_reminders, convert, reorder, wit, wit_request,
+    check_hold, check_plan, check_ranking, check_reminders, convert, wit, wit_request,
 };
 use lockergrid_model::Candidate;
 use lockergrid_model::{
@@ -185,7 +185,7 @@ pub(super) async fn exercise(host: &PluginHost, loaded: &Arc<Loaded>) -> Result<
                 let (order, hold) = bounded(limits, run)
                     .await
                     .map_err(named(format!("request {n}")))?;
-                reorder(offered, &order).map_err(named(format!("request {n}")))?;
+                check_ranking(&order, offered.len()).map_err(named(format!("request {n}")))?;
                 check_hold(hold).map_err(named(format!("request {n}")))?;
             }
         }

@@ -669,7 +669,7 @@ impl PluginHost {
                 .map(|c| convert::station(c, request.size))
                 .collect()
         });
-        let offered = candidates.clone();
+        let offered = candidates.as_ref().map(Vec::len);
         let run = self.start(&loaded, now, |mut store, loaded| async move {
             let instance = loaded.pre.policy().instantiate_async(&mut store).await?;
             let wit_request = wit_request(request);
@@ -688,16 +688,21 @@ impl PluginHost {
         let answer = self
             .call(&slot, &loaded, run, move |(ranking, hold)| {
                 let hold = check_hold(hold)?;
-                let ranked = match (offered, ranking) {
-                    (Some(offered), Some(order)) => Some(reorder(offered, &order)?),
+                let places = match (offered, ranking) {
+                    (Some(offered), Some(order)) => Some(check_ranking(&order, offered)?),
                     _ => None,
                 };
-                Ok((ranked, hold))
+                Ok((places, hold))
             })
             .await;
         match answer {
-            Ok((ranked, hold)) => Placement {
-                candidates: ranked.unwrap_or_default(),
+            Ok((places, hold)) => Placement {
+                // The list offered is moved into its new order, not copied: a call at 1,000
+                // candidates would otherwise clone and drop 1,000 station views' handles.
+                candidates: match (candidates, places) {
+                    (Some(offered), Some(places)) => reorder(offered, &places),
+                    _ => Vec::new(),
+                },
                 hold_minutes: Some(hold),
                 decider: Decider::Plugin(loaded.info.clone()),
             },
@@ -1040,34 +1045,43 @@ fn check_plan(
     Ok(plan)
 }
 
-/// The candidates in the order the plugin ranked them (by their places in the list offered);
-/// each place must be one offered, at most once, and the ranking may leave some out but not all.
-fn reorder(candidates: Vec<Candidate>, order: &[u32]) -> Result<Vec<Candidate>, PluginError> {
-    if order.is_empty() && !candidates.is_empty() {
+/// The places of a ranking (in the list of `offered` candidates), checked: each place must be
+/// one offered, at most once, and the ranking may leave some out but not all.
+fn check_ranking(order: &[u32], offered: usize) -> Result<Vec<usize>, PluginError> {
+    if order.is_empty() && offered > 0 {
         return Err(PluginError::InvalidAnswer("empty ranking".into()));
     }
-    let offered = candidates.len();
     if order.len() > offered {
         return Err(PluginError::InvalidAnswer(format!(
             "{} stations ranked, {offered} offered",
             order.len()
         )));
     }
-    let mut places: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(order.len());
-    for &place in order {
-        let slot = usize::try_from(place)
-            .ok()
-            .and_then(|i| places.get_mut(i))
-            .ok_or_else(|| {
+    let mut ranked = vec![false; offered];
+    order
+        .iter()
+        .map(|&place| {
+            let i = usize::try_from(place).unwrap_or(usize::MAX);
+            let seen = ranked.get_mut(i).ok_or_else(|| {
                 PluginError::InvalidAnswer(format!("candidate {place} ranked, {offered} offered"))
             })?;
-        let candidate = slot
-            .take()
-            .ok_or_else(|| PluginError::InvalidAnswer(format!("candidate {place} ranked twice")))?;
-        out.push(candidate);
-    }
-    Ok(out)
+            if std::mem::replace(seen, true) {
+                return Err(PluginError::InvalidAnswer(format!(
+                    "candidate {place} ranked twice"
+                )));
+            }
+            Ok(i)
+        })
+        .collect()
+}
+
+/// The candidates in the order of a checked ranking's places; candidates left out are dropped.
+fn reorder(candidates: Vec<Candidate>, places: &[usize]) -> Vec<Candidate> {
+    let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+    places
+        .iter()
+        .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 fn truncate(s: &str) -> &str {
@@ -1077,3 +1091,6 @@ fn truncate(s: &str) -> &str {
     }
     &s[..end]
 }
+
+#[cfg(test)]
+mod tests;
