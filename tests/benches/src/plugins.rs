@@ -132,63 +132,68 @@ async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
     Ok(host)
 }
 
-/// Calls one Wasm variant makes before the other takes its turn.
+/// Calls one variant makes before the next takes its turn.
 const TURN: usize = 250;
 
-/// Decisions for `n` candidates: natively, through Wasm with the limits, and without them.
-pub async fn decisions(n: usize, calls: usize) -> anyhow::Result<[Report; 3]> {
-    let offered = Arc::new(candidates(n));
-    let native_report = drive(
-        format!("ranking, native ({n} candidates)"),
-        vec![offered.clone()],
-        calls,
-        |offered: Arc<Vec<Candidate>>, _| async move {
-            let ranked = native(offered.as_ref().clone(), Size::Small);
+/// One decision for `offered` by the native ranking (no host) or by a host's plugin.
+async fn decide(host: Option<&Arc<PluginHost>>, offered: &[Candidate]) -> anyhow::Result<()> {
+    match host {
+        None => {
+            let ranked = native(offered.to_vec(), Size::Small);
             anyhow::ensure!(!ranked.is_empty(), "nothing ranked");
-            Ok(offered)
-        },
-    )
-    .await?;
-    // The two Wasm variants take turns in blocks of calls, so a change in the machine's speed
-    // during the run (this machine's can move by 2x within minutes) falls on both alike; the
-    // limits-on/off ratio is only meaningful that way. Within a block one host stays warm.
-    let hosts = [host(true).await?, host(false).await?];
-    let mut latencies = [Vec::with_capacity(calls), Vec::with_capacity(calls)];
-    let mut busy = [Duration::ZERO; 2];
-    for block in 0..calls.div_ceil(TURN).saturating_mul(2) {
-        let which = block % 2;
-        for _ in 0..TURN.min(calls - latencies[which].len()) {
-            let t = Instant::now();
-            let placed = hosts[which]
-                .place(
-                    request(),
-                    Some(offered.as_ref().clone()),
-                    None,
-                    Timestamp(0),
-                )
+        }
+        Some(host) => {
+            let placed = host
+                .place(request(), Some(offered.to_vec()), None, Timestamp(0))
                 .await;
-            let took = t.elapsed();
             anyhow::ensure!(
                 matches!(placed.decider, lockergrid_plugin_host::Decider::Plugin(_)),
                 "the plugin did not decide: {:?}",
                 placed.decider
             );
+        }
+    }
+    Ok(())
+}
+
+/// Decisions for `n` candidates: natively, through Wasm with the limits, and without them.
+pub async fn decisions(n: usize, calls: usize) -> anyhow::Result<[Report; 3]> {
+    let offered = candidates(n);
+    // The three variants take turns in blocks of calls, so a change in the machine's speed
+    // during the run (this machine's can move by 2x within minutes) falls on all alike; the
+    // Wasm/native and limits-on/off ratios are only meaningful that way. Within a block one
+    // variant stays warm.
+    let hosts = [None, Some(host(true).await?), Some(host(false).await?)];
+    let mut latencies: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(calls));
+    let mut busy = [Duration::ZERO; 3];
+    for block in 0..calls.div_ceil(TURN).saturating_mul(hosts.len()) {
+        let which = block % hosts.len();
+        for _ in 0..TURN.min(calls - latencies[which].len()) {
+            let t = Instant::now();
+            decide(hosts[which].as_ref(), &offered).await?;
+            let took = t.elapsed();
             latencies[which].push(took);
             busy[which] += took;
         }
     }
-    let [limited_calls, unlimited_calls] = latencies;
-    let limited = Report::new(
-        format!("ranking, Wasm with limits ({n} candidates)"),
-        limited_calls,
-        busy[0],
-    );
-    let unlimited = Report::new(
-        format!("ranking, Wasm no limits ({n} candidates)"),
-        unlimited_calls,
-        busy[1],
-    );
-    Ok([native_report, limited, unlimited])
+    let [native_calls, limited_calls, unlimited_calls] = latencies;
+    Ok([
+        Report::new(
+            format!("ranking, native ({n} candidates)"),
+            native_calls,
+            busy[0],
+        ),
+        Report::new(
+            format!("ranking, Wasm with limits ({n} candidates)"),
+            limited_calls,
+            busy[1],
+        ),
+        Report::new(
+            format!("ranking, Wasm no limits ({n} candidates)"),
+            unlimited_calls,
+            busy[2],
+        ),
+    ])
 }
 
 /// Reservations over HTTP that ask for a station near a point, so the ranking is in the path:
