@@ -77,7 +77,41 @@ where
     F: Fn(S, usize) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
 {
-    let next = Arc::new(AtomicUsize::new(0));
+    let (_, timed) = drive_timed(workers, 0..total, op).await?;
+    Ok(Report::new(name, timed.latencies, timed.elapsed))
+}
+
+/// What [`drive_timed`] measured: each operation's latency and the wall time of them all.
+#[derive(Default)]
+pub struct Timed {
+    /// Each operation's latency, in no particular order.
+    pub latencies: Vec<Duration>,
+    /// From the first operation's start to the last one's end.
+    pub elapsed: Duration,
+}
+
+impl Timed {
+    /// Adds another run's operations and time to these.
+    pub fn extend(&mut self, other: Timed) {
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+    }
+}
+
+/// Runs operations `ops`, spread over one task per worker state, timing each on its own, and
+/// hands the workers' states back so another run can go on with them.
+pub async fn drive_timed<S, F, Fut>(
+    workers: Vec<S>,
+    ops: std::ops::Range<usize>,
+    op: F,
+) -> anyhow::Result<(Vec<S>, Timed)>
+where
+    S: Send + 'static,
+    F: Fn(S, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
+{
+    let next = Arc::new(AtomicUsize::new(ops.start));
+    let end = ops.end;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for mut state in workers {
@@ -86,8 +120,8 @@ where
             let mut latencies = Vec::new();
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    return anyhow::Ok(latencies);
+                if n >= end {
+                    return anyhow::Ok((state, latencies));
                 }
                 let t = Instant::now();
                 state = op(state, n).await?;
@@ -95,9 +129,13 @@ where
             }
         });
     }
-    let mut latencies = Vec::with_capacity(total);
+    let mut states = Vec::with_capacity(tasks.len());
+    let mut latencies = Vec::with_capacity(ops.len());
     while let Some(done) = tasks.join_next().await {
-        latencies.extend(done??);
+        let (state, timed) = done??;
+        states.push(state);
+        latencies.extend(timed);
     }
-    Ok(Report::new(name, latencies, started.elapsed()))
+    let elapsed = started.elapsed();
+    Ok((states, Timed { latencies, elapsed }))
 }

@@ -246,8 +246,7 @@ async fn plugin_tables(o: &Options) -> anyhow::Result<()> {
         ratios.join("\n")
     );
     let total = o.reservations / 5;
-    let built_in = plugins::http_ranked(total, o.clients, 100, false).await?;
-    let wasm = plugins::http_ranked(total, o.clients, 100, true).await?;
+    let [built_in, wasm] = plugins::http_ranked(total, o.clients, 100).await?;
     let ratio = wasm.per_second / built_in.per_second;
     println!("{}", latency::table(&[built_in, wasm]));
     println!("\nreservations/s over HTTP, Wasm ranking / built-in: {ratio:.2}\n");

@@ -5,7 +5,7 @@
 #[path = "../../../plugins/reservation-balanced/src/score.rs"]
 mod balanced;
 
-use crate::latency::{Report, drive};
+use crate::latency::{Report, Timed, drive_timed};
 use crate::workloads::station_name;
 use lockergrid_gateway::auth::Role;
 use lockergrid_model::Candidate;
@@ -196,14 +196,14 @@ pub async fn decisions(n: usize, calls: usize) -> anyhow::Result<[Report; 3]> {
     ])
 }
 
-/// Reservations over HTTP that ask for a station near a point, so the ranking is in the path:
-/// with the default plugins, or with the built-in ranking only.
-pub async fn http_ranked(
-    total: usize,
-    clients: usize,
+/// Rounds in which the two HTTP deployments take turns.
+const HTTP_ROUNDS: usize = 5;
+
+/// A deployment of `stations` stations for the ranked HTTP rows, and a checkout token for it.
+async fn ranked_deployment(
     stations: usize,
     with_plugins: bool,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<(Arc<lockergrid_tests::Running>, Arc<str>)> {
     let mut deployment = lockergrid_tests::Deployment::new();
     if !with_plugins {
         deployment = deployment.without_plugins();
@@ -213,42 +213,82 @@ pub async fn http_ranked(
     }
     let running = Arc::new(deployment.start().await?);
     let token: Arc<str> = running.token("bench", Role::Checkout, &[])?.into();
-    let ranking = if with_plugins {
-        "reservation-balanced (Wasm)"
-    } else {
-        "built-in"
-    };
-    let name =
-        format!("reservation near a point over HTTP, {ranking} ranking ({clients} connections)");
-    let workers = vec![(running.clone(), token); clients];
-    let report = drive(
-        name,
-        workers,
-        total,
-        move |(running, token), n| async move {
-            // Stations sit 1 km apart on a line; 5 km around one of them offers about ten.
-            let lon = 4.89 + 0.0147 * (n.wrapping_mul(7_919) % stations) as f64;
-            let body = json!({
-                "order_id": format!("o-{n}"),
-                "parcel": lockergrid_tests::small_parcel(),
-                "tier": "standard",
-                "near": { "lat": 52.37, "lon": lon, "radius_m": 5_000.0 },
-            });
-            let (status, answer) = running
-                .send(
-                    running
-                        .http
-                        .post(format!("{}/v1/reservations", running.base))
-                        .bearer_auth(&*token)
-                        .header("idempotency-key", format!("k-{n}"))
-                        .json(&body),
-                )
-                .await?;
-            anyhow::ensure!(status == 201, "reservation {n} answered {status}: {answer}");
-            Ok((running, token))
-        },
-    )
-    .await?;
-    crate::workloads::stop(running).await?;
-    Ok(report)
+    Ok((running, token))
+}
+
+/// Reservation `n` near a point, so the ranking is in its path.
+async fn reserve_near(
+    (running, token): (Arc<lockergrid_tests::Running>, Arc<str>),
+    n: usize,
+    stations: usize,
+) -> anyhow::Result<(Arc<lockergrid_tests::Running>, Arc<str>)> {
+    // Stations sit 1 km apart on a line; 5 km around one of them offers about ten.
+    let lon = 4.89 + 0.0147 * (n.wrapping_mul(7_919) % stations) as f64;
+    let body = json!({
+        "order_id": format!("o-{n}"),
+        "parcel": lockergrid_tests::small_parcel(),
+        "tier": "standard",
+        "near": { "lat": 52.37, "lon": lon, "radius_m": 5_000.0 },
+    });
+    let (status, answer) = running
+        .send(
+            running
+                .http
+                .post(format!("{}/v1/reservations", running.base))
+                .bearer_auth(&*token)
+                .header("idempotency-key", format!("k-{n}"))
+                .json(&body),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "reservation {n} answered {status}: {answer}");
+    Ok((running, token))
+}
+
+/// Reservations over HTTP that ask for a station near a point, so the ranking is in the path:
+/// with the built-in ranking only, and with the default plugins. The two deployments take
+/// turns in rounds, so a change in the machine's speed falls on both alike.
+pub async fn http_ranked(
+    total: usize,
+    clients: usize,
+    stations: usize,
+) -> anyhow::Result<[Report; 2]> {
+    let mut deployments = Vec::new();
+    for with_plugins in [false, true] {
+        let (running, token) = ranked_deployment(stations, with_plugins).await?;
+        deployments.push((vec![(running, token); clients], Timed::default()));
+    }
+    let round = total.div_ceil(HTTP_ROUNDS);
+    for r in 0..HTTP_ROUNDS {
+        let ops = (r * round).min(total)..((r + 1) * round).min(total);
+        for (workers, timed) in &mut deployments {
+            let (back, this) = drive_timed(std::mem::take(workers), ops.clone(), move |w, n| {
+                reserve_near(w, n, stations)
+            })
+            .await?;
+            *workers = back;
+            timed.extend(this);
+        }
+    }
+    let mut reports = Vec::new();
+    for ((workers, timed), ranking) in deployments
+        .into_iter()
+        .zip(["built-in", "reservation-balanced (Wasm)"])
+    {
+        let running = workers
+            .into_iter()
+            .next()
+            .map(|(running, _)| running)
+            .ok_or_else(|| anyhow::anyhow!("no workers"))?;
+        crate::workloads::stop(running).await?;
+        reports.push(Report::new(
+            format!(
+                "reservation near a point over HTTP, {ranking} ranking ({clients} connections)"
+            ),
+            timed.latencies,
+            timed.elapsed,
+        ));
+    }
+    let [built_in, wasm] = <[Report; 2]>::try_from(reports)
+        .map_err(|_| anyhow::anyhow!("two deployments, two reports"))?;
+    Ok([built_in, wasm])
 }
