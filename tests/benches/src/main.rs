@@ -146,6 +146,9 @@ async fn reservation_tables(o: &Options) -> anyhow::Result<()> {
     let store = workloads::store_reservations(o.reservations, o.clients).await?;
     rows.push(store.clone());
     rows.push(workloads::store_reservations(o.reservations, o.wide_clients).await?);
+    for clients in [o.clients, o.wide_clients] {
+        rows.push(workloads::sharded_reservations(o.reservations, clients, 2).await?);
+    }
     rows.push(workloads::http_reservations(o.reservations / 2, o.clients).await?);
     if let Some(conn) = &o.postgres {
         let pg = postgres::reservations(conn, o.reservations, o.clients).await?;
