@@ -339,20 +339,22 @@ pub fn redb_commit_floor(commits: usize) -> anyhow::Result<Report> {
 }
 
 /// What one batch of `batch` records costs redb, by where the records land, over a table shaped
-/// like the compartments (100 stations × 1,000 records of 60 bytes): each record an update at
-/// another station (`spread`, as holds land), or an append of 600 bytes at the end of a
-/// time-ordered table (as reservations, parcels and the access log grow). 50,000 records in all.
+/// like the compartments (100 stations × 1,000 records of 60 bytes, keyed number first as
+/// `compartment_key` keys them): each record an update at another station (`spread`, the
+/// compartment the benchmark's next hold there takes), or an append of 600 bytes at the end of
+/// a time-ordered table (as reservations, parcels and the access log grow). 50,000 records in
+/// all.
 pub fn redb_batch_floor(batch: usize, spread: bool) -> anyhow::Result<Report> {
     const COMPARTMENTS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("c");
     const APPENDS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("a");
-    let key = |station: usize, compartment: usize| format!("bench-{station:03}/c{compartment:04}");
+    let key = |station: usize, compartment: usize| format!("S{compartment:03}:bench-{station:03}");
     let dir = tempfile::tempdir()?;
     let db = redb::Database::create(dir.path().join("floor.redb"))?;
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(COMPARTMENTS)?;
         for station in 0..STATIONS {
-            for compartment in 0..1_000 {
+            for compartment in 1..=1_000 {
                 table.insert(key(station, compartment).as_str(), [1u8; 60].as_slice())?;
             }
         }
@@ -369,7 +371,7 @@ pub fn redb_batch_floor(batch: usize, spread: bool) -> anyhow::Result<Report> {
             let mut appends = txn.open_table(APPENDS)?;
             for n in b * batch..(b + 1) * batch {
                 if spread {
-                    let at = key(n.wrapping_mul(7_919) % STATIONS, (n / STATIONS) % 1_000);
+                    let at = key(n.wrapping_mul(7_919) % STATIONS, (n / STATIONS) % 1_000 + 1);
                     compartments.insert(at.as_str(), [2u8; 60].as_slice())?;
                 } else {
                     appends.insert(u64::try_from(n)?, [3u8; 600].as_slice())?;
@@ -380,7 +382,7 @@ pub fn redb_batch_floor(batch: usize, spread: bool) -> anyhow::Result<Report> {
         latencies.push(t.elapsed());
     }
     let how = if spread {
-        "60-byte updates at as many stations"
+        "60-byte compartment updates at as many stations"
     } else {
         "600-byte appends"
     };
