@@ -288,7 +288,5 @@ pub async fn http_ranked(
             timed.elapsed,
         ));
     }
-    let [built_in, wasm] = <[Report; 2]>::try_from(reports)
-        .map_err(|_| anyhow::anyhow!("two deployments, two reports"))?;
-    Ok([built_in, wasm])
+    <[Report; 2]>::try_from(reports).map_err(|_| anyhow::anyhow!("two deployments, two reports"))
 }

@@ -156,7 +156,7 @@ pub fn request_at(n: usize, station: String) -> ReserveRequest {
 pub async fn store_reservations(total: usize, clients: usize) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path()).await?;
-    let (before, process_before) = (writer_threads()?, process_cpu()?);
+    let cpu = CpuSince::now()?;
     // This handle keeps the writer thread alive past the workers, so its time can be read.
     let mut report = drive(
         String::new(),
@@ -168,14 +168,10 @@ pub async fn store_reservations(total: usize, clients: usize) -> anyhow::Result<
         },
     )
     .await?;
-    let holds = u32::try_from(total.max(1))?;
-    let writer = writer_cpu_since(&before)? / holds;
-    let process = process_cpu()?.saturating_sub(process_before) / holds;
+    let (writer, process) = cpu.per_op_micros(total)?;
     drop(store);
     report.name = format!(
-        "durable reservation, in process, fsync per batch ({clients} clients; CPU a hold: writer {:.1} µs, process {:.1} µs)",
-        writer.as_secs_f64() * 1e6,
-        process.as_secs_f64() * 1e6
+        "durable reservation, in process, fsync per batch ({clients} clients; CPU a hold: writer {writer:.1} µs, process {process:.1} µs)"
     );
     Ok(report)
 }
@@ -204,7 +200,7 @@ pub async fn sharded_reservations(
         stores.push(open_store_with(dir.path(), stations).await?);
     }
     let stores = Arc::new(stores);
-    let (before, process_before) = (writer_threads()?, process_cpu()?);
+    let cpu = CpuSince::now()?;
     let mut report = drive(
         String::new(),
         vec![stores.clone(); clients],
@@ -221,16 +217,36 @@ pub async fn sharded_reservations(
         },
     )
     .await?;
-    let holds = u32::try_from(total.max(1))?;
-    let writers = writer_cpu_since(&before)? / holds;
-    let process = process_cpu()?.saturating_sub(process_before) / holds;
+    let (writers, process) = cpu.per_op_micros(total)?;
     drop(stores);
     report.name = format!(
-        "durable reservation, in process, {shards} stores side by side, stations split between them ({clients} clients; CPU a hold: writers {:.1} µs, process {:.1} µs)",
-        writers.as_secs_f64() * 1e6,
-        process.as_secs_f64() * 1e6
+        "durable reservation, in process, {shards} stores side by side, stations split between them ({clients} clients; CPU a hold: writers {writers:.1} µs, process {process:.1} µs)"
     );
     Ok(report)
+}
+
+/// CPU time spent from a starting point on: by the store writer threads and by the process.
+struct CpuSince {
+    writers: BTreeMap<String, Duration>,
+    process: Duration,
+}
+
+impl CpuSince {
+    fn now() -> anyhow::Result<CpuSince> {
+        Ok(CpuSince {
+            writers: writer_threads()?,
+            process: process_cpu()?,
+        })
+    }
+
+    /// Microseconds of writer and of process CPU an operation, over `ops` operations since
+    /// [`CpuSince::now`].
+    fn per_op_micros(&self, ops: usize) -> anyhow::Result<(f64, f64)> {
+        let ops = u32::try_from(ops.max(1))?;
+        let writers = writer_cpu_since(&self.writers)? / ops;
+        let process = process_cpu()?.saturating_sub(self.process) / ops;
+        Ok((writers.as_secs_f64() * 1e6, process.as_secs_f64() * 1e6))
+    }
 }
 
 /// How long each of this process's store writer threads has run on a CPU, by thread id, from
@@ -402,7 +418,7 @@ pub async fn http_reservations(total: usize, clients: usize) -> anyhow::Result<R
     let running = Arc::new(deployment.start().await?);
     let token: Arc<str> = running.token("bench", Role::Checkout, &[])?.into();
     let workers = vec![(running.clone(), token); clients];
-    let (before, process_before) = (writer_threads()?, process_cpu()?);
+    let cpu = CpuSince::now()?;
     let mut report = drive(
         String::new(),
         workers,
@@ -415,16 +431,12 @@ pub async fn http_reservations(total: usize, clients: usize) -> anyhow::Result<R
         },
     )
     .await?;
-    let holds = u32::try_from(total.max(1))?;
-    let writer = writer_cpu_since(&before)? / holds;
-    let process = process_cpu()?.saturating_sub(process_before) / holds;
+    let (writer, process) = cpu.per_op_micros(total)?;
     stop(running).await?;
     // The client shares the process and its two cores with the gateway, so the process figure
     // includes the client's side of every request.
     report.name = format!(
-        "durable reservation over HTTP, loopback ({clients} connections; CPU a hold: writer {:.1} µs, process with the client {:.1} µs)",
-        writer.as_secs_f64() * 1e6,
-        process.as_secs_f64() * 1e6
+        "durable reservation over HTTP, loopback ({clients} connections; CPU a hold: writer {writer:.1} µs, process with the client {process:.1} µs)"
     );
     Ok(report)
 }
