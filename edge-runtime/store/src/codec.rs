@@ -1,5 +1,5 @@
-//! How a table's values become bytes and back: JSON for every table but compartments, whose
-//! compact form is in `compact.rs`.
+//! How a table's values become bytes and back: JSON for every table but those a hold writes,
+//! whose compact forms are in `compact.rs`.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,10 +1,14 @@
 //! Every table of the store, as a typed constant. Values are JSON so that a redb file can be read
-//! with ordinary tools, except compartments, the hottest records, which use a compact binary form
-//! (see [`CompartmentCodec`]); the `_v1` suffix lets a later format live beside this one.
+//! with ordinary tools, except the records every hold writes — compartments, reservations,
+//! parcels, access-log entries and idempotency keys — which use compact binary forms
+//! (`compact.rs`) that still read the JSON written before them; the `_v1` suffix lets a later
+//! format live beside this one.
 
 use super::StoreError;
 use super::codec::{Codec, Json};
-pub use super::compact::CompartmentCodec;
+pub use super::compact::{
+    AccessEntryCodec, CompartmentCodec, IdempotencyCodec, ParcelCodec, ReservationCodec,
+};
 use lockergrid_model::{
     AccessEntry, AlertRecord, CodeRecord, CommandRecord, CompartmentRecord, DeviceRecord,
     IdempotencyRecord, InboxRecord, LatchFaults, LeaseRecord, LockerRecord, OutboxEntry, Parcel,
@@ -217,15 +221,17 @@ pub fn compartment_key(id: &CompartmentId) -> String {
 pub const COMPARTMENTS_V1: Typed<&str, CompartmentRecord, CompartmentCodec> =
     Typed::new("compartments_v1");
 /// Reservations by id.
-pub const RESERVATIONS_V1: Typed<&str, Reservation> = Typed::new("reservations_v1");
+pub const RESERVATIONS_V1: Typed<&str, Reservation, ReservationCodec> =
+    Typed::new("reservations_v1");
 /// Parcels by id.
-pub const PARCELS_V1: Typed<&str, Parcel> = Typed::new("parcels_v1");
+pub const PARCELS_V1: Typed<&str, Parcel, ParcelCodec> = Typed::new("parcels_v1");
 /// Active pickup codes by the hex of their keyed hash; never the code itself.
 pub const CODES_V1: Typed<&str, CodeRecord> = Typed::new("codes_v1");
 /// Remembered idempotency keys by `{subject}\n{key}`.
-pub const IDEMPOTENCY_V1: Typed<&str, IdempotencyRecord> = Typed::new("idempotency_v1");
+pub const IDEMPOTENCY_V1: Typed<&str, IdempotencyRecord, IdempotencyCodec> =
+    Typed::new("idempotency_v1");
 /// The hash-chained access log by sequence number.
-pub const ACCESS_LOG_V1: Typed<u64, AccessEntry> = Typed::new("access_log_v1");
+pub const ACCESS_LOG_V1: Typed<u64, AccessEntry, AccessEntryCodec> = Typed::new("access_log_v1");
 /// Notifications not yet delivered, by sequence number.
 pub const OUTBOX_V1: Typed<u64, OutboxEntry> = Typed::new("outbox_v1");
 /// Outbox sequence numbers by message id (deterministic: what it is about, the event, the
