@@ -157,6 +157,7 @@ pub async fn store_reservations(total: usize, clients: usize) -> anyhow::Result<
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path()).await?;
     let cpu = CpuSince::now()?;
+    let commits = store.snapshot().commit_seq;
     // This handle keeps the writer thread alive past the workers, so its time can be read.
     let mut report = drive(
         String::new(),
@@ -169,9 +170,10 @@ pub async fn store_reservations(total: usize, clients: usize) -> anyhow::Result<
     )
     .await?;
     let (writer, process) = cpu.per_op_micros(total)?;
+    let per_commit = total as f64 / (store.snapshot().commit_seq - commits).max(1) as f64;
     drop(store);
     report.name = format!(
-        "durable reservation, in process, fsync per batch ({clients} clients; CPU a hold: writer {writer:.1} µs, process {process:.1} µs)"
+        "durable reservation, in process, fsync per batch ({clients} clients; {per_commit:.1} holds a commit; CPU a hold: writer {writer:.1} µs, process {process:.1} µs)"
     );
     Ok(report)
 }
