@@ -11,8 +11,8 @@
 //!   by?, previous hash, hash. A hash of 64 lowercase hex digits is kept as its 32 bytes behind a
 //!   `0`, anything else as text behind a `1`. The chain hashes the entry's JSON form
 //!   (`access_log.rs`), never these bytes, so an entry verifies whichever form stores it.
-//! - Idempotency record: `[1]` fingerprint, reservation? (its compact form, length first),
-//!   return id?, message id?, created_at.
+//! - Idempotency record: `[1]` fingerprint, reservation? (its fields as above without their
+//!   format byte, length first), return id?, message id?, created_at.
 //!
 //! `?` is a byte, `0` for none and `1` before the value. Enum codes below are stored: append new
 //! variants, never renumber.
@@ -122,16 +122,27 @@ impl Reader<'_> {
     }
 }
 
-/// Records written as JSON before the compact form start with `{`.
-fn is_json(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&b'{')
+/// Decodes a stored record: JSON if it starts with `{` (written before the compact form),
+/// else the compact form's format byte, the fields `read` takes, and nothing after them.
+fn decode_with<V: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    read: impl FnOnce(&mut Reader<'_>) -> Result<V, String>,
+) -> Result<V, String> {
+    if bytes.first() == Some(&b'{') {
+        return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+    }
+    let mut r = Reader(bytes);
+    r.format()?;
+    let value = read(&mut r)?;
+    r.end()?;
+    Ok(value)
 }
 
 /// Encodes [`Reservation`]s in the compact binary form.
 pub struct ReservationCodec;
 
+/// A reservation's fields, without the format byte: an idempotency record embeds them.
 fn put_reservation(out: &mut Vec<u8>, r: &Reservation) {
-    out.push(FORMAT);
     put_text(out, r.id.as_str());
     put_opt(out, r.merchant.as_deref());
     put_text(out, r.order_id.as_str());
@@ -146,7 +157,6 @@ fn put_reservation(out: &mut Vec<u8>, r: &Reservation) {
 }
 
 fn read_reservation(r: &mut Reader<'_>) -> Result<Reservation, String> {
-    r.format()?;
     Ok(Reservation {
         id: r.id(ReservationId::new)?,
         merchant: r.opt()?,
@@ -165,18 +175,13 @@ fn read_reservation(r: &mut Reader<'_>) -> Result<Reservation, String> {
 impl Codec<Reservation> for ReservationCodec {
     fn encode(r: &Reservation) -> Result<Vec<u8>, String> {
         let mut out = Vec::with_capacity(128);
+        out.push(FORMAT);
         put_reservation(&mut out, r);
         Ok(out)
     }
 
     fn decode(bytes: &[u8]) -> Result<Reservation, String> {
-        if is_json(bytes) {
-            return Json::decode(bytes);
-        }
-        let mut r = Reader(bytes);
-        let reservation = read_reservation(&mut r)?;
-        r.end()?;
-        Ok(reservation)
+        decode_with(bytes, read_reservation)
     }
 }
 
@@ -241,76 +246,74 @@ impl Codec<Parcel> for ParcelCodec {
     }
 
     fn decode(bytes: &[u8]) -> Result<Parcel, String> {
-        if is_json(bytes) {
-            return Json::decode(bytes);
-        }
-        let mut r = Reader(bytes);
-        r.format()?;
-        let (id, reservation_id, merchant) =
-            (r.id(ParcelId::new)?, r.id(ReservationId::new)?, r.opt()?);
-        let (order_id, station_id, compartment_id) = (
-            r.id(OrderId::new)?,
-            r.id(StationId::new)?,
-            r.id(CompartmentId::new)?,
-        );
-        let spec = ParcelSpec {
-            length_mm: r.u32()?,
-            width_mm: r.u32()?,
-            height_mm: r.u32()?,
-            weight_g: r.u32()?,
-        };
-        let (tier, status, reserved_at) =
-            (tier_of(r.byte()?)?, parcel_status_of(r.byte()?)?, r.time()?);
-        let mask = r.byte()?;
-        if mask >> 6 != 0 {
-            return Err(format!("bad timestamp mask {mask:#x}"));
-        }
-        let mut times = [None; 6];
-        for (i, t) in times.iter_mut().enumerate() {
-            if mask & (1 << i) != 0 {
-                *t = Some(r.time()?);
-            }
-        }
-        let [
-            stored_at,
-            pickup_expires_at,
-            picked_up_at,
-            expired_at,
-            collected_at,
-            cancelled_at,
-        ] = times;
-        let code_hash = r.opt()?;
-        let recipient = match r.present()? {
-            true => {
-                let len = usize::try_from(r.varint()?).map_err(|_| "recipient too long")?;
-                Some(Json::decode(r.take(len)?)?)
-            }
-            false => None,
-        };
-        let code_message = r.opt()?;
-        r.end()?;
-        Ok(Parcel {
-            id,
-            reservation_id,
-            merchant,
-            order_id,
-            station_id,
-            compartment_id,
-            spec,
-            tier,
-            status,
-            reserved_at,
-            stored_at,
-            pickup_expires_at,
-            picked_up_at,
-            expired_at,
-            collected_at,
-            cancelled_at,
-            code_hash,
-            recipient,
-            code_message,
-        })
+        decode_with(bytes, read_parcel)
     }
+}
+
+fn read_parcel(r: &mut Reader<'_>) -> Result<Parcel, String> {
+    let (id, reservation_id, merchant) =
+        (r.id(ParcelId::new)?, r.id(ReservationId::new)?, r.opt()?);
+    let (order_id, station_id, compartment_id) = (
+        r.id(OrderId::new)?,
+        r.id(StationId::new)?,
+        r.id(CompartmentId::new)?,
+    );
+    let spec = ParcelSpec {
+        length_mm: r.u32()?,
+        width_mm: r.u32()?,
+        height_mm: r.u32()?,
+        weight_g: r.u32()?,
+    };
+    let (tier, status, reserved_at) =
+        (tier_of(r.byte()?)?, parcel_status_of(r.byte()?)?, r.time()?);
+    let mask = r.byte()?;
+    if mask >> 6 != 0 {
+        return Err(format!("bad timestamp mask {mask:#x}"));
+    }
+    let mut times = [None; 6];
+    for (i, t) in times.iter_mut().enumerate() {
+        if mask & (1 << i) != 0 {
+            *t = Some(r.time()?);
+        }
+    }
+    let [
+        stored_at,
+        pickup_expires_at,
+        picked_up_at,
+        expired_at,
+        collected_at,
+        cancelled_at,
+    ] = times;
+    let code_hash = r.opt()?;
+    let recipient = match r.present()? {
+        true => {
+            let len = usize::try_from(r.varint()?).map_err(|_| "recipient too long")?;
+            Some(Json::decode(r.take(len)?)?)
+        }
+        false => None,
+    };
+    let code_message = r.opt()?;
+    Ok(Parcel {
+        id,
+        reservation_id,
+        merchant,
+        order_id,
+        station_id,
+        compartment_id,
+        spec,
+        tier,
+        status,
+        reserved_at,
+        stored_at,
+        pickup_expires_at,
+        picked_up_at,
+        expired_at,
+        collected_at,
+        cancelled_at,
+        code_hash,
+        recipient,
+        code_message,
+    })
 }
 
 /// Encodes [`AccessEntry`]s in the compact binary form.
@@ -372,45 +375,43 @@ impl Codec<AccessEntry> for AccessEntryCodec {
     }
 
     fn decode(bytes: &[u8]) -> Result<AccessEntry, String> {
-        if is_json(bytes) {
-            return Json::decode(bytes);
-        }
-        let mut r = Reader(bytes);
-        r.format()?;
-        let (seq, at) = (r.varint()?, r.time()?);
-        let actor = Actor {
-            subject: r.text()?.to_owned(),
-            role: r.text()?.to_owned(),
-        };
-        let (action, target, outcome) = (
-            r.text()?.to_owned(),
-            r.text()?.to_owned(),
-            r.text()?.to_owned(),
-        );
-        let decided_by = match r.present()? {
-            true => Some(DecidedBy {
-                world: r.text()?.to_owned(),
-                plugin: r.text()?.to_owned(),
-                version: r.text()?.to_owned(),
-                digest: r.text()?.to_owned(),
-                fallback: r.opt()?,
-            }),
-            false => None,
-        };
-        let (prev_hash, hash) = (r.hash()?, r.hash()?);
-        r.end()?;
-        Ok(AccessEntry {
-            seq,
-            at,
-            actor,
-            action,
-            target,
-            outcome,
-            decided_by,
-            prev_hash,
-            hash,
-        })
+        decode_with(bytes, read_entry)
     }
+}
+
+fn read_entry(r: &mut Reader<'_>) -> Result<AccessEntry, String> {
+    let (seq, at) = (r.varint()?, r.time()?);
+    let actor = Actor {
+        subject: r.text()?.to_owned(),
+        role: r.text()?.to_owned(),
+    };
+    let (action, target, outcome) = (
+        r.text()?.to_owned(),
+        r.text()?.to_owned(),
+        r.text()?.to_owned(),
+    );
+    let decided_by = match r.present()? {
+        true => Some(DecidedBy {
+            world: r.text()?.to_owned(),
+            plugin: r.text()?.to_owned(),
+            version: r.text()?.to_owned(),
+            digest: r.text()?.to_owned(),
+            fallback: r.opt()?,
+        }),
+        false => None,
+    };
+    let (prev_hash, hash) = (r.hash()?, r.hash()?);
+    Ok(AccessEntry {
+        seq,
+        at,
+        actor,
+        action,
+        target,
+        outcome,
+        decided_by,
+        prev_hash,
+        hash,
+    })
 }
 
 /// Encodes [`IdempotencyRecord`]s in the compact binary form.
@@ -438,38 +439,36 @@ impl Codec<IdempotencyRecord> for IdempotencyCodec {
     }
 
     fn decode(bytes: &[u8]) -> Result<IdempotencyRecord, String> {
-        if is_json(bytes) {
-            return Json::decode(bytes);
-        }
-        let mut r = Reader(bytes);
-        r.format()?;
-        let fingerprint = r.text()?.to_owned();
-        let answer = match r.present()? {
-            true => {
-                let len = usize::try_from(r.varint()?).map_err(|_| "answer too long")?;
-                let mut inner = Reader(r.take(len)?);
-                let reservation = read_reservation(&mut inner)?;
-                inner.end()?;
-                Some(reservation)
-            }
-            false => None,
-        };
-        let return_id = r
-            .opt()?
-            .map(ReturnId::new)
-            .transpose()
-            .map_err(|e| e.to_string())?;
-        let message_id = r.opt()?;
-        let created_at = r.time()?;
-        r.end()?;
-        Ok(IdempotencyRecord {
-            fingerprint,
-            answer,
-            return_id,
-            message_id,
-            created_at,
-        })
+        decode_with(bytes, read_idempotency)
     }
+}
+
+fn read_idempotency(r: &mut Reader<'_>) -> Result<IdempotencyRecord, String> {
+    let fingerprint = r.text()?.to_owned();
+    let answer = match r.present()? {
+        true => {
+            let len = usize::try_from(r.varint()?).map_err(|_| "answer too long")?;
+            let mut inner = Reader(r.take(len)?);
+            let reservation = read_reservation(&mut inner)?;
+            inner.end()?;
+            Some(reservation)
+        }
+        false => None,
+    };
+    let return_id = r
+        .opt()?
+        .map(ReturnId::new)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let message_id = r.opt()?;
+    let created_at = r.time()?;
+    Ok(IdempotencyRecord {
+        fingerprint,
+        answer,
+        return_id,
+        message_id,
+        created_at,
+    })
 }
 
 #[cfg(test)]
