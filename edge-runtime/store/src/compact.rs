@@ -94,6 +94,14 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|e| e.to_string())
     }
 
+    /// Checks the format byte a compact record starts with.
+    fn format(&mut self) -> Result<(), String> {
+        match self.byte()? {
+            FORMAT => Ok(()),
+            other => Err(format!("unknown record format {other}")),
+        }
+    }
+
     /// Fails unless every byte was read.
     fn end(&self) -> Result<(), String> {
         match self.0.is_empty() {
@@ -122,9 +130,7 @@ impl Codec<CompartmentRecord> for CompartmentCodec {
 
     fn decode(bytes: &[u8]) -> Result<CompartmentRecord, String> {
         let mut r = Reader(bytes);
-        if r.byte()? != FORMAT {
-            return Err("unknown compartment record format".into());
-        }
+        r.format()?;
         let version = r.u64()?;
         let state = *CompartmentState::ALL
             .get(usize::from(r.byte()?))

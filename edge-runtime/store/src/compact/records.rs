@@ -17,7 +17,7 @@
 //! `?` is a byte, `0` for none and `1` before the value. Enum codes below are stored: append new
 //! variants, never renumber.
 
-use super::{Reader, put_text, put_varint};
+use super::{FORMAT, Reader, put_text, put_varint};
 use crate::codec::{Codec, Json};
 use lockergrid_model::{
     AccessEntry, Actor, DecidedBy, IdempotencyRecord, Parcel, Reservation, ReservationStatus,
@@ -26,8 +26,6 @@ use lockergrid_protocol::{
     CompartmentId, OrderId, ParcelId, ParcelSpec, ParcelStatus, ReservationId, ReturnId, Size,
     StationId, Tier, Timestamp,
 };
-
-const FORMAT: u8 = 1;
 
 /// Stored codes of an enum, one list for both directions; encoding matches exhaustively, so a
 /// new variant does not compile until it has a code.
@@ -113,23 +111,24 @@ impl Reader<'_> {
         u32::try_from(self.varint()?).map_err(|_| "integer overflows 32 bits".into())
     }
 
-    /// Checks the format byte of a compact record.
-    fn format(&mut self) -> Result<(), String> {
+    /// A hash as `put_hash` wrote it.
+    fn hash(&mut self) -> Result<String, String> {
         match self.byte()? {
-            FORMAT => Ok(()),
-            other => Err(format!("unknown record format {other}")),
+            0 => Ok(lockergrid_protocol::to_hex(self.take(32)?)),
+            1 => Ok(self.text()?.to_owned()),
+            other => Err(format!("bad hash form {other}")),
         }
     }
 }
 
 /// Decodes a stored record: JSON if it starts with `{` (written before the compact form),
 /// else the compact form's format byte, the fields `read` takes, and nothing after them.
-fn decode_with<V: serde::de::DeserializeOwned>(
+fn decode_with<V: serde::Serialize + serde::de::DeserializeOwned>(
     bytes: &[u8],
     read: impl FnOnce(&mut Reader<'_>) -> Result<V, String>,
 ) -> Result<V, String> {
     if bytes.first() == Some(&b'{') {
-        return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+        return Json::decode(bytes);
     }
     let mut r = Reader(bytes);
     r.format()?;
@@ -330,16 +329,6 @@ fn put_hash(out: &mut Vec<u8>, hex: &str) {
         None => {
             out.push(1);
             put_text(out, hex);
-        }
-    }
-}
-
-impl Reader<'_> {
-    fn hash(&mut self) -> Result<String, String> {
-        match self.byte()? {
-            0 => Ok(lockergrid_protocol::to_hex(self.take(32)?)),
-            1 => Ok(self.text()?.to_owned()),
-            other => Err(format!("bad hash form {other}")),
         }
     }
 }
