@@ -12,7 +12,7 @@
 //!   `0`, anything else as text behind a `1`. The chain hashes the entry's JSON form
 //!   (`access_log.rs`), never these bytes, so an entry verifies whichever form stores it.
 //! - Idempotency record: `[1]` fingerprint, reservation? (its fields as above without their
-//!   format byte, length first), return id?, message id?, created_at.
+//!   format byte), return id?, message id?, created_at.
 //!
 //! `?` is a byte, `0` for none and `1` before the value. Enum codes below are stored: append new
 //! variants, never renumber.
@@ -415,10 +415,7 @@ impl Codec<IdempotencyRecord> for IdempotencyCodec {
             None => out.push(0),
             Some(reservation) => {
                 out.push(1);
-                let mut inner = Vec::with_capacity(128);
-                put_reservation(&mut inner, reservation);
-                put_varint(&mut out, inner.len() as u64);
-                out.extend_from_slice(&inner);
+                put_reservation(&mut out, reservation);
             }
         }
         put_opt(&mut out, k.return_id.as_ref().map(|r| r.as_str()));
@@ -435,13 +432,7 @@ impl Codec<IdempotencyRecord> for IdempotencyCodec {
 fn read_idempotency(r: &mut Reader<'_>) -> Result<IdempotencyRecord, String> {
     let fingerprint = r.text()?.to_owned();
     let answer = match r.present()? {
-        true => {
-            let len = usize::try_from(r.varint()?).map_err(|_| "answer too long")?;
-            let mut inner = Reader(r.take(len)?);
-            let reservation = read_reservation(&mut inner)?;
-            inner.end()?;
-            Some(reservation)
-        }
+        true => Some(read_reservation(r)?),
         false => None,
     };
     let return_id = r
