@@ -5,7 +5,8 @@
 //! and writes fewer pages and encodes faster.
 //!
 //! Every form starts with a format byte that is never `{`, so a table may hold records written as
-//! JSON before the compact form existed beside compact ones: decoding goes by the first byte.
+//! JSON before the compact form existed beside compact ones: decoding goes by the first byte
+//! ([`decode_with`]). Compartments were JSON until 2026-11-29, the other records until now.
 //! Strings are a LEB128 length and UTF-8 bytes, timestamps eight bytes little-endian.
 //!
 //! Compartments, version 1: `[1][version: u64 LE][state: u8][size: u8]` then three strings with a
@@ -16,7 +17,7 @@ mod records;
 
 pub use records::{AccessEntryCodec, IdempotencyCodec, ParcelCodec, ReservationCodec};
 
-use super::codec::Codec;
+use super::codec::{Codec, Json};
 use lockergrid_model::CompartmentRecord;
 use lockergrid_protocol::{CompartmentId, CompartmentState, ReservationId, Size, StationId};
 
@@ -111,6 +112,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Decodes a stored record: JSON if it starts with `{` (written before the compact form),
+/// else the compact form's format byte, the fields `read` takes, and nothing after them.
+fn decode_with<V: serde::Serialize + serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    read: impl FnOnce(&mut Reader<'_>) -> Result<V, String>,
+) -> Result<V, String> {
+    if bytes.first() == Some(&b'{') {
+        return Json::decode(bytes);
+    }
+    let mut r = Reader(bytes);
+    r.format()?;
+    let value = read(&mut r)?;
+    r.end()?;
+    Ok(value)
+}
+
 impl Codec<CompartmentRecord> for CompartmentCodec {
     fn encode(c: &CompartmentRecord) -> Result<Vec<u8>, String> {
         let mut out = Vec::with_capacity(64);
@@ -129,29 +146,30 @@ impl Codec<CompartmentRecord> for CompartmentCodec {
     }
 
     fn decode(bytes: &[u8]) -> Result<CompartmentRecord, String> {
-        let mut r = Reader(bytes);
-        r.format()?;
-        let version = r.u64()?;
-        let state = *CompartmentState::ALL
-            .get(usize::from(r.byte()?))
-            .ok_or("bad compartment state")?;
-        let size = *Size::ALL.get(usize::from(r.byte()?)).ok_or("bad size")?;
-        let station = StationId::new(r.string()?).map_err(|e| e.to_string())?;
-        let id = CompartmentId::new(r.string()?).map_err(|e| e.to_string())?;
-        let reservation = match r.string()? {
-            "" => None,
-            holder => Some(ReservationId::new(holder).map_err(|e| e.to_string())?),
-        };
-        r.end()?;
-        Ok(CompartmentRecord {
-            id,
-            station,
-            size,
-            state,
-            version,
-            reservation,
-        })
+        decode_with(bytes, read_compartment)
     }
+}
+
+fn read_compartment(r: &mut Reader<'_>) -> Result<CompartmentRecord, String> {
+    let version = r.u64()?;
+    let state = *CompartmentState::ALL
+        .get(usize::from(r.byte()?))
+        .ok_or("bad compartment state")?;
+    let size = *Size::ALL.get(usize::from(r.byte()?)).ok_or("bad size")?;
+    let station = StationId::new(r.string()?).map_err(|e| e.to_string())?;
+    let id = CompartmentId::new(r.string()?).map_err(|e| e.to_string())?;
+    let reservation = match r.string()? {
+        "" => None,
+        holder => Some(ReservationId::new(holder).map_err(|e| e.to_string())?),
+    };
+    Ok(CompartmentRecord {
+        id,
+        station,
+        size,
+        state,
+        version,
+        reservation,
+    })
 }
 
 #[cfg(test)]
@@ -179,6 +197,13 @@ mod tests {
             assert!(bytes.len() < 80, "{} bytes", bytes.len());
             assert_eq!(CompartmentCodec::decode(&bytes), Ok(c));
         }
+    }
+
+    #[test]
+    fn records_stored_as_json_before_the_compact_form_still_decode() {
+        let c = record(Some("rsv_1"));
+        let json = serde_json::to_vec(&c).expect("json");
+        assert_eq!(CompartmentCodec::decode(&json), Ok(c));
     }
 
     #[test]

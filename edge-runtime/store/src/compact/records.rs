@@ -17,7 +17,7 @@
 //! `?` is a byte, `0` for none and `1` before the value. Enum codes below are stored: append new
 //! variants, never renumber.
 
-use super::{FORMAT, Reader, put_text, put_varint};
+use super::{FORMAT, Reader, decode_with, put_text, put_varint};
 use crate::codec::{Codec, Json};
 use lockergrid_model::{
     AccessEntry, Actor, DecidedBy, IdempotencyRecord, Parcel, Reservation, ReservationStatus,
@@ -119,22 +119,6 @@ impl Reader<'_> {
             other => Err(format!("bad hash form {other}")),
         }
     }
-}
-
-/// Decodes a stored record: JSON if it starts with `{` (written before the compact form),
-/// else the compact form's format byte, the fields `read` takes, and nothing after them.
-fn decode_with<V: serde::Serialize + serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    read: impl FnOnce(&mut Reader<'_>) -> Result<V, String>,
-) -> Result<V, String> {
-    if bytes.first() == Some(&b'{') {
-        return Json::decode(bytes);
-    }
-    let mut r = Reader(bytes);
-    r.format()?;
-    let value = read(&mut r)?;
-    r.end()?;
-    Ok(value)
 }
 
 /// Encodes [`Reservation`]s in the compact binary form.
