@@ -29,7 +29,7 @@ const MAX_BATCH: usize = 2_048;
 /// Group commit under load: callers answered by one commit come back together, and while they
 /// do the writer has only the others' operations. Up to this many, a batch waits for the
 /// callers expected back (at most [`LINGER`]) rather than committing half of them, since each
-/// commit's pages and fsync cost the writer about as much as fifty holds. A larger load already
+/// commit's pages and fsync cost the writer about as much as fifty holds (docs/store.md). A larger load already
 /// fills its batches.
 const LINGER_UP_TO: usize = 256;
 /// The longest a batch waits for expected callers.
