@@ -4,7 +4,6 @@
 use crate::StationStatus;
 use crate::{Snapshot, StationView};
 use lockergrid_protocol::{GeoPoint, Size, UnitVector};
-use std::sync::Arc;
 
 /// Weight of normalised distance (0 at the point, 1 at the radius) in the score.
 const DISTANCE_WEIGHT: f64 = 0.6;
@@ -22,11 +21,13 @@ pub struct RankQuery {
     pub size: Size,
 }
 
-/// A station that can take the parcel, with why it ranks where it does.
-#[derive(Debug, Clone)]
-pub struct Candidate {
+/// A station that can take the parcel, with why it ranks where it does. It borrows the station
+/// from the snapshot it was ranked in: a query clones no handle, so queries on several threads
+/// write no counter they share.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
     /// The station as of the snapshot.
-    pub station: Arc<StationView>,
+    pub station: &'a StationView,
     /// Great-circle distance from the query point, metres.
     pub distance_m: f64,
     /// Lower is better.
@@ -68,7 +69,7 @@ impl BoundingBox {
 
 /// Active stations within the radius that have a free compartment of the size or larger, best
 /// first.
-pub fn rank_stations(snapshot: &Snapshot, query: &RankQuery) -> Vec<Candidate> {
+pub fn rank_stations<'a>(snapshot: &'a Snapshot, query: &RankQuery) -> Vec<Candidate<'a>> {
     let bounds = BoundingBox::around(query.at, query.radius_m);
     let here = query.at.unit();
     let within = UnitVector::chord2_of(query.radius_m);
@@ -84,7 +85,7 @@ pub fn rank_stations(snapshot: &Snapshot, query: &RankQuery) -> Vec<Candidate> {
                 Candidate {
                     score: DISTANCE_WEIGHT * distance_m / query.radius_m.max(1.0)
                         + UTILISATION_WEIGHT * s.utilisation(query.size),
-                    station: s.clone(),
+                    station: s,
                     distance_m,
                 }
             })
@@ -101,7 +102,7 @@ pub fn nearest_with_room(
     at: GeoPoint,
     size: Size,
     n: usize,
-) -> Vec<Candidate> {
+) -> Vec<Candidate<'_>> {
     let here = at.unit();
     let mut out: Vec<Candidate> = snapshot
         .stations
@@ -110,7 +111,7 @@ pub fn nearest_with_room(
         .map(|s| {
             let distance_m = UnitVector::metres_of(here.chord2(s.unit));
             Candidate {
-                station: s.clone(),
+                station: s,
                 distance_m,
                 score: distance_m,
             }

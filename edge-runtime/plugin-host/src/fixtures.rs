@@ -23,7 +23,8 @@ fn id(text: &str) -> StationId {
     StationId::new(text).expect("fixture ids are valid")
 }
 
-fn candidates() -> Vec<Candidate> {
+/// Twelve stations of every kind, fuller the farther they are.
+fn stations() -> Vec<StationView> {
     let kinds = [
         StationKind::Urban,
         StationKind::Suburban,
@@ -40,27 +41,35 @@ fn candidates() -> Vec<Candidate> {
                 free: free / 2,
                 total: total / 2,
             };
-            Candidate {
-                station: Arc::new(StationView::new(
-                    StationRecord {
-                        id: id(&format!("fixture-{i:02}")),
-                        name: format!("Fixture {i}"),
-                        kind: kinds[i as usize % kinds.len()],
-                        location: GeoPoint {
-                            lat: 52.37,
-                            lon: 4.89,
-                        },
-                        status: StationStatus::Active,
-                        site_rules_override: None,
-                        lockdown: None,
-                        climate_controlled: Default::default(),
+            StationView::new(
+                StationRecord {
+                    id: id(&format!("fixture-{i:02}")),
+                    name: format!("Fixture {i}"),
+                    kind: kinds[i as usize % kinds.len()],
+                    location: GeoPoint {
+                        lat: 52.37,
+                        lon: 4.89,
                     },
-                    sizes,
-                    [[0; 5]; 4],
-                )),
-                distance_m: 150.0 + f64::from(i) * 310.0,
-                score: 0.0,
-            }
+                    status: StationStatus::Active,
+                    site_rules_override: None,
+                    lockdown: None,
+                    climate_controlled: Default::default(),
+                },
+                sizes,
+                [[0; 5]; 4],
+            )
+        })
+        .collect()
+}
+
+/// The fixture stations as candidates, nearest first.
+fn candidates(stations: &[StationView]) -> Vec<Candidate<'_>> {
+    (0..)
+        .zip(stations)
+        .map(|(i, station)| Candidate {
+            station,
+            distance_m: 150.0 + f64::from(i) * 310.0,
+            score: 0.0,
         })
         .collect()
 }
@@ -166,8 +175,9 @@ pub(super) async fn exercise(host: &PluginHost, loaded: &Arc<Loaded>) -> Result<
     let limits = &loaded.limits;
     match &loaded.pre {
         Pre::Policy(_) => {
+            let views = stations();
             for (n, request) in requests().into_iter().enumerate() {
-                let offered = candidates();
+                let offered = candidates(&views);
                 let stations: Vec<_> = offered
                     .iter()
                     .map(|c| convert::station(c, request.size))

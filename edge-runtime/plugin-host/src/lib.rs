@@ -228,9 +228,9 @@ impl Drop for Unsettled<'_> {
 
 /// A ranking, the hold the policy chose, and who decided.
 #[derive(Debug, Clone)]
-pub struct Placement {
+pub struct Placement<'a> {
     /// The candidates, best first.
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<Candidate<'a>>,
     /// The hold in minutes the policy chose; `None` means the node's default.
     pub hold_minutes: Option<u32>,
     /// Who decided.
@@ -649,14 +649,14 @@ impl PluginHost {
     /// Orders `candidates` (already in built-in order) and chooses the hold with the
     /// reservation policy; with `candidates` of `None` (a station was named), only the hold.
     /// Keeps the built-in order and hold if no policy serves or it fails.
-    pub async fn place(
+    pub async fn place<'a>(
         self: &Arc<Self>,
         request: RankRequest,
-        candidates: Option<Vec<Candidate>>,
+        candidates: Option<Vec<Candidate<'a>>>,
         station: Option<&StationId>,
         now: Timestamp,
-    ) -> Placement {
-        let built_in = |candidates: Option<Vec<Candidate>>, reason| Placement {
+    ) -> Placement<'a> {
+        let built_in = |candidates: Option<Vec<Candidate<'a>>>, reason| Placement {
             candidates: candidates.unwrap_or_default(),
             hold_minutes: None,
             decider: Decider::BuiltIn(reason),
@@ -697,10 +697,8 @@ impl PluginHost {
             .await;
         match answer {
             Ok((places, hold)) => Placement {
-                // The list offered is moved into its new order, not copied: a call at 1,000
-                // candidates would otherwise clone and drop 1,000 station views' handles.
                 candidates: match (candidates, places) {
-                    (Some(offered), Some(places)) => reorder(offered, &places),
+                    (Some(offered), Some(places)) => reorder(&offered, &places),
                     _ => Vec::new(),
                 },
                 hold_minutes: Some(hold),
@@ -1076,11 +1074,10 @@ fn check_ranking(order: &[u32], offered: usize) -> Result<Vec<usize>, PluginErro
 }
 
 /// The candidates in the order of a checked ranking's places; candidates left out are dropped.
-fn reorder(candidates: Vec<Candidate>, places: &[usize]) -> Vec<Candidate> {
-    let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+fn reorder<'a>(candidates: &[Candidate<'a>], places: &[usize]) -> Vec<Candidate<'a>> {
     places
         .iter()
-        .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
+        .filter_map(|&i| candidates.get(i).copied())
         .collect()
 }
 

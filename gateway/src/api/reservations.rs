@@ -17,7 +17,7 @@ use lockergrid_model::{AccessAttempt, AccessMethod, AccessRole};
 use lockergrid_model::{CommandRecord, DecidedBy, NotifyRecipient, Reservation};
 use lockergrid_model::{RankQuery, nearest_with_room, rank_stations};
 use lockergrid_node::{Denied, UNLOCK_VALID};
-use lockergrid_plugin_host::{Placement, RankRequest};
+use lockergrid_plugin_host::{Decider, RankRequest};
 use lockergrid_protocol::{GeoPoint, OrderId, ParcelSpec, ReservationId, Size, StationId, Tier};
 use lockergrid_store::{IdempotencyKey, ReserveError, ReserveRequest, Reserved, Target};
 use serde::{Deserialize, Serialize};
@@ -181,10 +181,13 @@ pub(super) async fn create(
         .smallest_size()
         .map_err(|e| ineligible(&app, e))?;
     let recipient = recipient(&body, &app.contacts)?;
-    let (target, origin, placement) = target(&app, &body, size).await?;
-    let hold = placement
-        .hold_minutes
-        .map_or(app.hold, |m| Duration::from_secs(u64::from(m) * 60));
+    let Chosen {
+        target,
+        origin,
+        hold_minutes,
+        decider,
+    } = target(&app, &body, size).await?;
+    let hold = hold_minutes.map_or(app.hold, |m| Duration::from_secs(u64::from(m) * 60));
     let request = ReserveRequest {
         order_id: body.order_id.clone(),
         parcel: body.parcel,
@@ -196,7 +199,7 @@ pub(super) async fn create(
             fingerprint: fingerprint(&body),
         }),
         actor: caller.actor(),
-        decided_by: Some(placement.decider.decided_by(World::ReservationPolicy)),
+        decided_by: Some(decider.decided_by(World::ReservationPolicy)),
         recipient: Some(recipient),
     };
     match app.store.reserve(request).await {
@@ -206,12 +209,19 @@ pub(super) async fn create(
 }
 
 /// Where to reserve, the point alternatives are measured from, and the reservation policy's
-/// decision: the stations in its order and the hold it chose.
-async fn target(
-    app: &App,
-    body: &CreateReservation,
-    size: Size,
-) -> Result<(Target, Option<GeoPoint>, Placement), ApiError> {
+/// decision.
+struct Chosen {
+    /// The station named, or the stations in the policy's order.
+    target: Target,
+    /// The point alternatives are measured from.
+    origin: Option<GeoPoint>,
+    /// The hold the policy chose; `None` means the node's default.
+    hold_minutes: Option<u32>,
+    /// Who decided.
+    decider: Decider,
+}
+
+async fn target(app: &App, body: &CreateReservation, size: Size) -> Result<Chosen, ApiError> {
     let request = RankRequest {
         parcel: body.parcel,
         size,
@@ -222,7 +232,12 @@ async fn target(
         (Some(id), None) => {
             let origin = app.store.snapshot().station(id).map(|s| s.record.location);
             let placement = app.plugins.place(request, None, Some(id), now).await;
-            Ok((Target::Station(id.clone()), origin, placement))
+            Ok(Chosen {
+                target: Target::Station(id.clone()),
+                origin,
+                hold_minutes: placement.hold_minutes,
+                decider: placement.decider,
+            })
         }
         (None, Some(near)) => {
             let at = validate_area(near.lat, near.lon, near.radius_m)?;
@@ -231,7 +246,8 @@ async fn target(
                 radius_m: near.radius_m,
                 size,
             };
-            let candidates = rank_stations(&app.store.snapshot(), &query);
+            let snapshot = app.store.snapshot();
+            let candidates = rank_stations(&snapshot, &query);
             let placement = app
                 .plugins
                 .place(request, Some(candidates), None, now)
@@ -241,7 +257,12 @@ async fn target(
                 .iter()
                 .map(|c| c.station.record.id.clone())
                 .collect();
-            Ok((Target::Ranked(ranked), Some(at), placement))
+            Ok(Chosen {
+                target: Target::Ranked(ranked),
+                origin: Some(at),
+                hold_minutes: placement.hold_minutes,
+                decider: placement.decider,
+            })
         }
         _ => Err(ApiError::invalid("give exactly one of station_id and near")),
     }
@@ -286,8 +307,9 @@ fn reserve_error(app: &App, e: ReserveError, origin: Option<GeoPoint>, size: Siz
         ReserveError::NoCapacity(_) => {
             app.metrics.reservation("no_capacity");
             app.metrics.conflicts.inc();
+            let snapshot = app.store.snapshot();
             let alternatives: Vec<Value> = origin
-                .map(|at| nearest_with_room(&app.store.snapshot(), at, size, ALTERNATIVES))
+                .map(|at| nearest_with_room(&snapshot, at, size, ALTERNATIVES))
                 .unwrap_or_default()
                 .iter()
                 .map(candidate_json)

@@ -74,7 +74,7 @@ pub(super) fn candidate_json(c: &Candidate) -> Value {
         "location": r.location,
         "distance_m": c.distance_m.round(),
         "score": (c.score * 1_000.0).round() / 1_000.0,
-        "sizes": sizes_json(&c.station, false),
+        "sizes": sizes_json(c.station, false),
     })
 }
 

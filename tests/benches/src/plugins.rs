@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn candidates(n: usize) -> Vec<Candidate> {
+/// `n` stations of every kind, more or less full.
+fn stations(n: usize) -> Vec<StationView> {
     let kinds = [
         StationKind::Urban,
         StationKind::Suburban,
@@ -34,27 +35,36 @@ fn candidates(n: usize) -> Vec<Candidate> {
             let free = total - (i as u32 * 37 % total);
             let mut sizes = [SizeCount::default(); 4];
             sizes[0] = SizeCount { free, total };
-            Candidate {
-                station: Arc::new(StationView::new(
-                    StationRecord {
-                        id: StationId::new(format!("bench-{i:04}")).expect("valid"),
-                        name: format!("Bench {i}"),
-                        kind: kinds[i % kinds.len()],
-                        location: GeoPoint {
-                            lat: 52.37,
-                            lon: 4.89,
-                        },
-                        status: StationStatus::Active,
-                        site_rules_override: None,
-                        lockdown: None,
-                        climate_controlled: Default::default(),
+            StationView::new(
+                StationRecord {
+                    id: StationId::new(format!("bench-{i:04}")).expect("valid"),
+                    name: format!("Bench {i}"),
+                    kind: kinds[i % kinds.len()],
+                    location: GeoPoint {
+                        lat: 52.37,
+                        lon: 4.89,
                     },
-                    sizes,
-                    [[0; 5]; 4],
-                )),
-                distance_m: 100.0 + (i as f64 * 97.0) % 5_000.0,
-                score: 0.0,
-            }
+                    status: StationStatus::Active,
+                    site_rules_override: None,
+                    lockdown: None,
+                    climate_controlled: Default::default(),
+                },
+                sizes,
+                [[0; 5]; 4],
+            )
+        })
+        .collect()
+}
+
+/// The stations as candidates at distances up to 5 km.
+fn candidates(stations: &[StationView]) -> Vec<Candidate<'_>> {
+    stations
+        .iter()
+        .enumerate()
+        .map(|(i, station)| Candidate {
+            station,
+            distance_m: 100.0 + (i as f64 * 97.0) % 5_000.0,
+            score: 0.0,
         })
         .collect()
 }
@@ -74,7 +84,7 @@ fn request() -> RankRequest {
 
 /// The ranking compiled natively, with the same conversion work the host does for the plugin:
 /// view the candidates, rank, and reorder them.
-fn native(candidates: Vec<Candidate>, size: Size) -> Vec<Candidate> {
+fn native<'a>(candidates: Vec<Candidate<'a>>, size: Size) -> Vec<Candidate<'a>> {
     let stations: Vec<balanced::Station> = candidates
         .iter()
         .map(|c| balanced::Station {
@@ -90,8 +100,7 @@ fn native(candidates: Vec<Candidate>, size: Size) -> Vec<Candidate> {
         })
         .collect();
     let order = balanced::rank(&stations, 0.5);
-    let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    order.into_iter().map(|i| candidates[i]).collect()
 }
 
 async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
@@ -136,7 +145,7 @@ async fn host(enforced: bool) -> anyhow::Result<Arc<PluginHost>> {
 const TURN: usize = 250;
 
 /// One decision for `offered` by the native ranking (no host) or by a host's plugin.
-async fn decide(host: Option<&Arc<PluginHost>>, offered: &[Candidate]) -> anyhow::Result<()> {
+async fn decide(host: Option<&Arc<PluginHost>>, offered: &[Candidate<'_>]) -> anyhow::Result<()> {
     match host {
         None => {
             let ranked = native(offered.to_vec(), Size::Small);
@@ -158,7 +167,8 @@ async fn decide(host: Option<&Arc<PluginHost>>, offered: &[Candidate]) -> anyhow
 
 /// Decisions for `n` candidates: natively, through Wasm with the limits, and without them.
 pub async fn decisions(n: usize, calls: usize) -> anyhow::Result<[Report; 3]> {
-    let offered = candidates(n);
+    let views = stations(n);
+    let offered = candidates(&views);
     // The three variants take turns in blocks of calls, so a change in the machine's speed
     // during the run (this machine's can move by 2x within minutes) falls on all alike; the
     // Wasm/native and limits-on/off ratios are only meaningful that way. Within a block one

@@ -3,6 +3,7 @@ use crate::StationKind;
 use crate::StationRecord;
 use crate::{SizeCount, StationView};
 use lockergrid_protocol::StationId;
+use std::sync::Arc;
 use std::time::Instant;
 
 fn view(id: &str, lat: f64, lon: f64, free: u32, total: u32) -> Arc<StationView> {

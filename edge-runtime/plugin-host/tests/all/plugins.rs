@@ -18,7 +18,7 @@ use lockergrid_plugin_host::{
 };
 use lockergrid_protocol::{CompartmentId, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 /// A signing key, the host that trusts it, and a way to sign components for it.
@@ -90,30 +90,26 @@ fn id(s: &str) -> StationId {
     StationId::new(s).expect("valid")
 }
 
-fn candidate(name: &str, distance_m: f64, free: u32, total: u32) -> Candidate {
+fn station(name: &str, free: u32, total: u32) -> StationView {
     let mut sizes = [SizeCount::default(); 4];
     sizes[0] = SizeCount { free, total };
-    Candidate {
-        station: Arc::new(StationView::new(
-            StationRecord {
-                id: id(name),
-                name: name.into(),
-                kind: StationKind::Urban,
-                location: GeoPoint {
-                    lat: 52.37,
-                    lon: 4.89,
-                },
-                status: StationStatus::Active,
-                site_rules_override: None,
-                lockdown: None,
-                climate_controlled: Default::default(),
+    StationView::new(
+        StationRecord {
+            id: id(name),
+            name: name.into(),
+            kind: StationKind::Urban,
+            location: GeoPoint {
+                lat: 52.37,
+                lon: 4.89,
             },
-            sizes,
-            [[0; 5]; 4],
-        )),
-        distance_m,
-        score: 0.0,
-    }
+            status: StationStatus::Active,
+            site_rules_override: None,
+            lockdown: None,
+            climate_controlled: Default::default(),
+        },
+        sizes,
+        [[0; 5]; 4],
+    )
 }
 
 fn request() -> RankRequest {
@@ -129,18 +125,31 @@ fn request() -> RankRequest {
     }
 }
 
-fn ids(candidates: &[Candidate]) -> Vec<&str> {
+fn ids<'a>(candidates: &[Candidate<'a>]) -> Vec<&'a str> {
     candidates
         .iter()
         .map(|c| c.station.record.id.as_str())
         .collect()
 }
 
-fn two_stations() -> Vec<Candidate> {
-    vec![
-        candidate("full-nearby", 100.0, 1, 100),
-        candidate("empty-farther", 600.0, 95, 100),
+/// A nearly full station 100 m away and a nearly empty one 600 m away.
+static TWO_STATIONS: LazyLock<[StationView; 2]> = LazyLock::new(|| {
+    [
+        station("full-nearby", 1, 100),
+        station("empty-farther", 95, 100),
     ]
+});
+
+fn two_stations() -> Vec<Candidate<'static>> {
+    TWO_STATIONS
+        .iter()
+        .zip([100.0, 600.0])
+        .map(|(station, distance_m)| Candidate {
+            station,
+            distance_m,
+            score: 0.0,
+        })
+        .collect()
 }
 
 #[tokio::test]
