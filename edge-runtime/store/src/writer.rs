@@ -21,22 +21,23 @@ use lockergrid_protocol::{CodeHash, CodeKey, PickupCode, StationId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most operations applied in one transaction; bounds the latency of the batch's last caller.
 const MAX_BATCH: usize = 2_048;
 /// Group commit under load: callers answered by one commit come back together, and while they
-/// do the writer has only the others' operations. Up to this many, a batch waits for the
-/// callers expected back (at most [`LINGER`]) rather than committing half of them, since each
-/// commit's pages and fsync cost the writer about as much as fifty holds (docs/store.md). A larger load already
+/// do the writer has only the others' operations. Up to this many, a batch stays open for the
+/// callers expected back, applying each as it arrives and sleeping (at most [`LINGER`]) only
+/// while none is waiting, rather than committing half of them, since each commit's pages and
+/// fsync cost the writer about as much as fifty holds (docs/store.md). A larger load already
 /// fills its batches.
 const LINGER_UP_TO: usize = 256;
-/// The longest a batch waits for expected callers.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+/// The longest a batch sleeps, in all, waiting for expected callers.
+const LINGER: Duration = Duration::from_micros(200);
 /// How often a waiting batch looks for them; sleeping rather than spinning leaves the CPU to the
 /// callers it waits for.
-const LINGER_STEP: std::time::Duration = std::time::Duration::from_micros(20);
+const LINGER_STEP: Duration = Duration::from_micros(20);
 /// Operations that may wait for the writer before senders are slowed down.
 const CHANNEL_DEPTH: usize = 16_384;
 
@@ -313,21 +314,32 @@ pub(super) struct Parts {
     pub devices_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
-/// Adds what is waiting in `rx` to `batch`; while it holds fewer than `expected`, looks again
-/// every [`LINGER_STEP`] for at most [`LINGER`].
-fn gather(rx: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Job>>, expected: usize) {
-    let started = Instant::now();
+/// Moves what is waiting in `rx` into `batch`, up to [`MAX_BATCH`] with the `applied`; while
+/// nothing waits and fewer than `expected` were applied, sleeps [`LINGER_STEP`] at a time, at
+/// most [`LINGER`] in all for the batch. False when the batch should commit.
+fn take_more(
+    rx: &mut mpsc::Receiver<Box<dyn Job>>,
+    batch: &mut Vec<Box<dyn Job>>,
+    applied: usize,
+    expected: usize,
+    slept: &mut Duration,
+) -> bool {
     loop {
-        while batch.len() < MAX_BATCH {
+        while applied + batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        if batch.len() >= expected || started.elapsed() >= LINGER {
-            return;
+        if !batch.is_empty() {
+            return true;
         }
+        if applied >= expected || *slept >= LINGER {
+            return false;
+        }
+        let started = Instant::now();
         std::thread::sleep(LINGER_STEP);
+        *slept += started.elapsed();
     }
 }
 
@@ -385,19 +397,26 @@ impl Writer {
         let mut load = 0;
         while let Some(first) = rx.blocking_recv() {
             batch.push(first);
-            gather(&mut rx, &mut batch, load.min(LINGER_UP_TO));
-            load = batch.len() + rx.len();
-            self.apply_batch(&mut batch);
+            let applied = self.apply_batch(&mut batch, &mut rx, load.min(LINGER_UP_TO));
+            load = applied + rx.len();
         }
     }
 
-    fn apply_batch(&mut self, batch: &mut Vec<Box<dyn Job>>) {
+    /// Applies `batch` and the operations that arrive while it runs (see [`take_more`]) in one
+    /// transaction, commits, and answers their callers; how many it applied.
+    fn apply_batch(
+        &mut self,
+        batch: &mut Vec<Box<dyn Job>>,
+        rx: &mut mpsc::Receiver<Box<dyn Job>>,
+        expected: usize,
+    ) -> usize {
         let started = Instant::now();
-        self.metrics.batch_size.observe(batch.len() as f64);
         let now = self.clock.now();
-        let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+        let mut pending: Vec<Pending> = Vec::with_capacity(expected.max(batch.len()));
         let outbox_before = self.index.outbox_seq;
-        let outcome = self.try_batch(batch, now, &mut pending);
+        let outcome = self.try_batch(batch, rx, expected, now, &mut pending);
+        let applied = pending.len();
+        self.metrics.batch_size.observe(applied as f64);
         match outcome {
             Ok((changes, dirty, devices_changed)) => {
                 self.commit_seq += 1;
@@ -434,24 +453,34 @@ impl Writer {
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        applied
     }
 
-    /// Applies commands from the front of `batch` in one transaction and commits. On a storage
-    /// error the commands not yet applied stay in `batch`.
+    /// Applies commands from the front of `batch`, and those [`take_more`] adds while the
+    /// batch expects more, in one transaction and commits. On a storage error the commands not
+    /// yet applied stay in `batch`.
     fn try_batch(
         &mut self,
         batch: &mut Vec<Box<dyn Job>>,
+        rx: &mut mpsc::Receiver<Box<dyn Job>>,
+        expected: usize,
         now: Timestamp,
         pending: &mut Vec<Pending>,
     ) -> Result<(Vec<CompartmentChange>, BTreeSet<StationId>, bool), StoreError> {
         let txn = self.db.begin_write()?;
         let (changes, dirty, devices_changed) = {
             let mut tx = Tx::open(&txn, now)?;
-            let mut jobs = std::mem::take(batch).into_iter();
-            while let Some(job) = jobs.next() {
-                if let Err(e) = job.run(self, &mut tx, pending) {
-                    batch.extend(jobs);
-                    return Err(e);
+            let mut slept = Duration::ZERO;
+            loop {
+                let mut jobs = std::mem::take(batch).into_iter();
+                while let Some(job) = jobs.next() {
+                    if let Err(e) = job.run(self, &mut tx, pending) {
+                        batch.extend(jobs);
+                        return Err(e);
+                    }
+                }
+                if !take_more(rx, batch, pending.len(), expected, &mut slept) {
+                    break;
                 }
             }
             (tx.changes, tx.dirty, tx.devices_changed)
