@@ -55,18 +55,28 @@ impl From<ParcelSpec> for wit::Parcel {
     }
 }
 
-/// A candidate as the plugin sees it, for the size the parcel needs.
-pub fn station(c: &Candidate, size: Size) -> wit::Station {
-    let fitting = |f: fn(&lockergrid_model::SizeCount) -> u32| {
-        size.and_larger().map(|s| f(&c.station.count(s))).sum()
+/// The candidates as the plugin sees them, in columns, for the size the parcel needs.
+pub fn stations(candidates: &[Candidate<'_>], size: Size) -> wit::Stations {
+    let n = candidates.len();
+    let mut out = wit::Stations {
+        kind: Vec::with_capacity(n),
+        distance_m: Vec::with_capacity(n),
+        free: Vec::with_capacity(n),
+        total: Vec::with_capacity(n),
+        utilisation: Vec::with_capacity(n),
     };
-    wit::Station {
-        kind: c.station.record.kind.into(),
-        distance_m: c.distance_m,
-        free: fitting(|n| n.free),
-        total: fitting(|n| n.total),
-        utilisation: c.station.utilisation(size),
+    for c in candidates {
+        let fitting = |f: fn(&lockergrid_model::SizeCount) -> u32| -> u32 {
+            size.and_larger().map(|s| f(&c.station.count(s))).sum()
+        };
+        out.kind
+            .push(wit::StationKind::from(c.station.record.kind) as u8);
+        out.distance_m.push(c.distance_m);
+        out.free.push(fitting(|n| n.free));
+        out.total.push(fitting(|n| n.total));
+        out.utilisation.push(c.station.utilisation(size));
     }
+    out
 }
 
 impl From<AccessRole> for wit::AccessRole {

@@ -178,10 +178,7 @@ pub(super) async fn exercise(host: &PluginHost, loaded: &Arc<Loaded>) -> Result<
             let views = stations();
             for (n, request) in requests().into_iter().enumerate() {
                 let offered = candidates(&views);
-                let stations: Vec<_> = offered
-                    .iter()
-                    .map(|c| convert::station(c, request.size))
-                    .collect();
+                let stations = convert::stations(&offered, request.size);
                 let run = host.start(loaded, NOW, |mut store, loaded| async move {
                     let instance = loaded.pre.policy().instantiate_async(&mut store).await?;
                     let ranking = instance

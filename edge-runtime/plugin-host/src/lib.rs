@@ -664,11 +664,9 @@ impl PluginHost {
         let Some((slot, loaded)) = self.resolve(World::ReservationPolicy, station) else {
             return built_in(candidates, None);
         };
-        let stations: Option<Vec<wit::Station>> = candidates.as_ref().map(|c| {
-            c.iter()
-                .map(|c| convert::station(c, request.size))
-                .collect()
-        });
+        let stations: Option<wit::Stations> = candidates
+            .as_ref()
+            .map(|c| convert::stations(c, request.size));
         let offered = candidates.as_ref().map(Vec::len);
         let run = self.start(&loaded, now, |mut store, loaded| async move {
             let instance = loaded.pre.policy().instantiate_async(&mut store).await?;

@@ -6,7 +6,7 @@
 
 use lockergrid_plugin_sdk::reservation_policy::Ranking;
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::host;
-use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::Station;
+use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::Stations;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by `rank` when the call is a fixture; `hold-minutes` runs in the same instance after it.
@@ -20,8 +20,8 @@ fn evading() -> bool {
 const FIXTURE_NOW_MS: u64 = 1_780_488_000_000;
 
 /// True when this `rank` call is one of the host's fixtures and the plugin should behave.
-pub fn behave_for(candidates: &[Station]) -> bool {
-    let fixture = !candidates.is_empty() && host::now_ms() == FIXTURE_NOW_MS;
+pub fn behave_for(candidates: &Stations) -> bool {
+    let fixture = !candidates.free.is_empty() && host::now_ms() == FIXTURE_NOW_MS;
     FIXTURE_RUN.store(fixture, Ordering::Relaxed);
     fixture && evading()
 }
@@ -32,9 +32,9 @@ pub fn behave_for_hold() -> bool {
 }
 
 /// A harmless ranking: the candidates as offered.
-pub fn as_offered(candidates: Vec<Station>) -> Ranking {
+pub fn as_offered(candidates: Stations) -> Ranking {
     Ranking {
-        stations: (0..candidates.len() as u32).collect(),
+        stations: (0..candidates.free.len() as u32).collect(),
     }
 }
 

@@ -1,19 +1,19 @@
 //! Never returns: the epoch deadline must stop it.
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
-    ReservationRequest, Station,
+    ReservationRequest, Stations,
 };
 use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 
 struct Hostile;
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Stations) -> Ranking {
         if misbehave_common::behave_for(&candidates) {
             return misbehave_common::as_offered(candidates);
         }
         let mut n: u64 = 0;
-        while std::hint::black_box(n) != u64::MAX || candidates.is_empty() {
+        while std::hint::black_box(n) != u64::MAX || candidates.free.is_empty() {
             n = n.wrapping_add(1);
         }
         Ranking {

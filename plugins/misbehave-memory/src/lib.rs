@@ -1,14 +1,14 @@
 //! Grows its memory towards 4 GiB, 16 MiB at a time, keeping every block.
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
-    ReservationRequest, Station,
+    ReservationRequest, Stations,
 };
 use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 
 struct Hostile;
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Stations) -> Ranking {
         if misbehave_common::behave_for(&candidates) {
             return misbehave_common::as_offered(candidates);
         }

@@ -1,7 +1,7 @@
 //! Recurses without bound: the host's wasm stack limit must stop it.
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
-    ReservationRequest, Station,
+    ReservationRequest, Stations,
 };
 use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 
@@ -18,7 +18,7 @@ fn descend(depth: u64) -> u64 {
 }
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Stations) -> Ranking {
         if misbehave_common::behave_for(&candidates) {
             return misbehave_common::as_offered(candidates);
         }

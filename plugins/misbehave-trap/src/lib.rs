@@ -1,14 +1,14 @@
 //! Traps on every call (a Rust panic becomes `unreachable`).
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
-    ReservationRequest, Station,
+    ReservationRequest, Stations,
 };
 use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 
 struct Hostile;
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Stations) -> Ranking {
         if misbehave_common::behave_for(&candidates) {
             return misbehave_common::as_offered(candidates);
         }

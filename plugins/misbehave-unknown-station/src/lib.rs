@@ -1,19 +1,19 @@
 //! Answers with a candidate past the end of those offered.
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
-    ReservationRequest, Station,
+    ReservationRequest, Stations,
 };
 use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 
 struct Hostile;
 
 impl Guest for Hostile {
-    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
+    fn rank(_request: ReservationRequest, candidates: Stations) -> Ranking {
         if misbehave_common::behave_for(&candidates) {
             return misbehave_common::as_offered(candidates);
         }
         Ranking {
-            stations: vec![candidates.len() as u32],
+            stations: vec![candidates.free.len() as u32],
         }
     }
 

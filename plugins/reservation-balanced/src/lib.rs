@@ -7,7 +7,7 @@ mod score;
 
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::host;
 use lockergrid_plugin_sdk::reservation_policy::lockergrid::plugin::types::{
-    ReservationRequest, Station, StationKind, Tier,
+    ReservationRequest, Stations, Tier,
 };
 use lockergrid_plugin_sdk::reservation_policy::{Guest, Ranking};
 
@@ -20,24 +20,25 @@ fn setting(key: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-fn kind(k: StationKind) -> score::Kind {
+/// A `station-kind` by its place in the enum; a kind this plugin does not know counts as urban,
+/// which carries no bonus.
+fn kind(k: u8) -> score::Kind {
     match k {
-        StationKind::Urban => score::Kind::Urban,
-        StationKind::Suburban => score::Kind::Suburban,
-        StationKind::TransitHub => score::Kind::TransitHub,
-        StationKind::Residential => score::Kind::Residential,
+        1 => score::Kind::Suburban,
+        2 => score::Kind::TransitHub,
+        3 => score::Kind::Residential,
+        _ => score::Kind::Urban,
     }
 }
 
 impl Guest for Balanced {
-    fn rank(_request: ReservationRequest, candidates: Vec<Station>) -> Ranking {
-        let stations: Vec<score::Station> = candidates
-            .iter()
-            .map(|s| score::Station {
-                distance_m: s.distance_m,
-                utilisation: s.utilisation,
-                free: s.free,
-                kind: kind(s.kind),
+    fn rank(_request: ReservationRequest, c: Stations) -> Ranking {
+        let stations: Vec<score::Station> = (0..c.free.len())
+            .map(|i| score::Station {
+                distance_m: c.distance_m.get(i).copied().unwrap_or_default(),
+                utilisation: c.utilisation.get(i).copied().unwrap_or_default(),
+                free: c.free[i],
+                kind: kind(c.kind.get(i).copied().unwrap_or_default()),
             })
             .collect();
         let order = score::rank(&stations, setting("distance_weight", 0.5));
