@@ -105,6 +105,25 @@ pub struct SiteRulesOverride {
 }
 
 impl StationRecord {
+    /// An active station with no override, lock-down or climate-controlled compartment.
+    pub fn new(
+        id: StationId,
+        name: impl Into<String>,
+        kind: StationKind,
+        location: GeoPoint,
+    ) -> StationRecord {
+        StationRecord {
+            id,
+            name: name.into(),
+            kind,
+            location,
+            status: StationStatus::Active,
+            site_rules_override: None,
+            lockdown: None,
+            climate_controlled: BTreeSet::new(),
+        }
+    }
+
     /// The technician's override of the station's lock-down in force at `now`, if any.
     pub fn lockdown_override_at(&self, now: Timestamp) -> Option<&SiteRulesOverride> {
         self.lockdown

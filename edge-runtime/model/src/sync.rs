@@ -470,21 +470,17 @@ mod tests {
 
     #[test]
     fn every_record_survives_the_wire() {
-        use crate::{StationKind, StationStatus};
+        use crate::StationKind;
         use lockergrid_protocol::GeoPoint;
-        let station = SyncItem::Station(StationRecord {
-            id: StationId::new("st-a").unwrap(),
-            name: "A".into(),
-            kind: StationKind::Urban,
-            location: GeoPoint {
+        let station = SyncItem::Station(StationRecord::new(
+            StationId::new("st-a").unwrap(),
+            "A",
+            StationKind::Urban,
+            GeoPoint {
                 lat: 52.0,
                 lon: 4.0,
             },
-            status: StationStatus::Active,
-            site_rules_override: None,
-            lockdown: None,
-            climate_controlled: Default::default(),
-        });
+        ));
         let removed = SyncItem::Removed {
             key: "code/ab".into(),
         };

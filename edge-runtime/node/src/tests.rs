@@ -68,19 +68,15 @@ async fn fixture(kind: NodeKind) -> Fixture {
     .expect("gateway store");
     gateway
         .seed(vec![StationSeed {
-            record: StationRecord {
-                id: station(),
-                name: "One".into(),
-                kind: StationKind::Urban,
-                location: GeoPoint {
+            record: StationRecord::new(
+                station(),
+                "One",
+                StationKind::Urban,
+                GeoPoint {
                     lat: 52.37,
                     lon: 4.89,
                 },
-                status: StationStatus::Active,
-                site_rules_override: None,
-                lockdown: None,
-                climate_controlled: Default::default(),
-            },
+            ),
             compartments: [3, 0, 0, 0],
         }])
         .await

@@ -12,7 +12,7 @@ use lockergrid_model::{
     Telemetry,
 };
 use lockergrid_model::{SizeCount, StationView};
-use lockergrid_model::{StationKind, StationRecord, StationStatus};
+use lockergrid_model::{StationKind, StationRecord};
 use lockergrid_protocol::{CompartmentId, GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use std::sync::Arc;
 
@@ -42,19 +42,15 @@ fn stations() -> Vec<StationView> {
                 total: total / 2,
             };
             StationView::new(
-                StationRecord {
-                    id: id(&format!("fixture-{i:02}")),
-                    name: format!("Fixture {i}"),
-                    kind: kinds[i as usize % kinds.len()],
-                    location: GeoPoint {
+                StationRecord::new(
+                    id(&format!("fixture-{i:02}")),
+                    format!("Fixture {i}"),
+                    kinds[i as usize % kinds.len()],
+                    GeoPoint {
                         lat: 52.37,
                         lon: 4.89,
                     },
-                    status: StationStatus::Active,
-                    site_rules_override: None,
-                    lockdown: None,
-                    climate_controlled: Default::default(),
-                },
+                ),
                 sizes,
                 [[0; 5]; 4],
             )

@@ -13,7 +13,7 @@ use lockergrid_model::{
     Binding, BindingLimits, PluginSigner, PolicyFile, Scope, TrustedKey, World, sha256_hex,
 };
 use lockergrid_model::{SizeCount, StationView};
-use lockergrid_model::{StationKind, StationRecord, StationStatus};
+use lockergrid_model::{StationKind, StationRecord};
 use lockergrid_plugin_host::{HostOptions, PluginHost, RankRequest};
 use lockergrid_protocol::{GeoPoint, ParcelSpec, Size, StationId, Tier, Timestamp};
 use serde_json::json;
@@ -36,19 +36,15 @@ fn stations(n: usize) -> Vec<StationView> {
             let mut sizes = [SizeCount::default(); 4];
             sizes[0] = SizeCount { free, total };
             StationView::new(
-                StationRecord {
-                    id: StationId::new(format!("bench-{i:04}")).expect("valid"),
-                    name: format!("Bench {i}"),
-                    kind: kinds[i % kinds.len()],
-                    location: GeoPoint {
+                StationRecord::new(
+                    StationId::new(format!("bench-{i:04}")).expect("valid"),
+                    format!("Bench {i}"),
+                    kinds[i % kinds.len()],
+                    GeoPoint {
                         lat: 52.37,
                         lon: 4.89,
                     },
-                    status: StationStatus::Active,
-                    site_rules_override: None,
-                    lockdown: None,
-                    climate_controlled: Default::default(),
-                },
+                ),
                 sizes,
                 [[0; 5]; 4],
             )

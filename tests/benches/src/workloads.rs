@@ -3,7 +3,7 @@
 use crate::latency::{Report, drive};
 use lockergrid_gateway::auth::Role;
 use lockergrid_model::SystemClock;
-use lockergrid_model::{Actor, StationKind, StationRecord, StationStatus};
+use lockergrid_model::{Actor, StationKind, StationRecord};
 use lockergrid_model::{RankQuery, rank_stations};
 use lockergrid_protocol::{CodeKey, GeoPoint, OrderId, ParcelSpec, Size, StationId, Tier};
 use lockergrid_store::{ReserveRequest, StationSeed, Target};
@@ -33,16 +33,12 @@ fn location(i: usize) -> GeoPoint {
 fn seeds() -> Vec<StationSeed> {
     (0..STATIONS)
         .map(|i| StationSeed {
-            record: StationRecord {
-                id: StationId::new(station_name(i)).expect("valid id"),
-                name: station_name(i),
-                kind: StationKind::Urban,
-                location: location(i),
-                status: StationStatus::Active,
-                site_rules_override: None,
-                lockdown: None,
-                climate_controlled: Default::default(),
-            },
+            record: StationRecord::new(
+                StationId::new(station_name(i)).expect("valid id"),
+                station_name(i),
+                StationKind::Urban,
+                location(i),
+            ),
             compartments: [COMPARTMENTS, 0, 0, 0],
         })
         .collect()

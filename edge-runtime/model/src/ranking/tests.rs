@@ -10,16 +10,12 @@ fn view(id: &str, lat: f64, lon: f64, free: u32, total: u32) -> Arc<StationView>
     let mut sizes = [SizeCount::default(); 4];
     sizes[0] = SizeCount { free, total };
     Arc::new(StationView::new(
-        StationRecord {
-            id: StationId::new(id).expect("valid"),
-            name: id.into(),
-            kind: StationKind::Urban,
-            location: GeoPoint { lat, lon },
-            status: StationStatus::Active,
-            site_rules_override: None,
-            lockdown: None,
-            climate_controlled: Default::default(),
-        },
+        StationRecord::new(
+            StationId::new(id).expect("valid"),
+            id,
+            StationKind::Urban,
+            GeoPoint { lat, lon },
+        ),
         sizes,
         [[0; 5]; 4],
     ))

@@ -11,7 +11,7 @@ use lockergrid_model::{
     sha256_hex,
 };
 use lockergrid_model::{SizeCount, StationView};
-use lockergrid_model::{StationKind, StationRecord, StationStatus};
+use lockergrid_model::{StationKind, StationRecord};
 use lockergrid_plugin_artifacts as artifacts;
 use lockergrid_plugin_host::{
     Decider, HostOptions, PluginError, PluginHost, PluginInfo, RankRequest, UpdateWhen,
@@ -94,19 +94,15 @@ fn station(name: &str, free: u32, total: u32) -> StationView {
     let mut sizes = [SizeCount::default(); 4];
     sizes[0] = SizeCount { free, total };
     StationView::new(
-        StationRecord {
-            id: id(name),
-            name: name.into(),
-            kind: StationKind::Urban,
-            location: GeoPoint {
+        StationRecord::new(
+            id(name),
+            name,
+            StationKind::Urban,
+            GeoPoint {
                 lat: 52.37,
                 lon: 4.89,
             },
-            status: StationStatus::Active,
-            site_rules_override: None,
-            lockdown: None,
-            climate_controlled: Default::default(),
-        },
+        ),
         sizes,
         [[0; 5]; 4],
     )

@@ -1,6 +1,6 @@
 //! Builders shared by the store tests.
 
-use lockergrid_model::{Actor, StationKind, StationRecord, StationStatus};
+use lockergrid_model::{Actor, StationKind, StationRecord};
 use lockergrid_model::{Clock, ManualClock};
 use lockergrid_protocol::{CodeKey, GeoPoint, OrderId, ParcelSpec, StationId, Tier, Timestamp};
 use lockergrid_store::{ReserveRequest, StationSeed, Target};
@@ -18,19 +18,15 @@ pub fn station_id(s: &str) -> StationId {
 
 pub fn seed(id: &str, counts: [u32; 4]) -> StationSeed {
     StationSeed {
-        record: StationRecord {
-            id: station_id(id),
-            name: id.to_owned(),
-            kind: StationKind::Urban,
-            location: GeoPoint {
+        record: StationRecord::new(
+            station_id(id),
+            id.to_owned(),
+            StationKind::Urban,
+            GeoPoint {
                 lat: 52.37,
                 lon: 4.89,
             },
-            status: StationStatus::Active,
-            site_rules_override: None,
-            lockdown: None,
-            climate_controlled: Default::default(),
-        },
+        ),
         compartments: counts,
     }
 }
