@@ -159,6 +159,9 @@ pub async fn rollout(lockers: usize, image_len: usize) -> anyhow::Result<Rollout
     let data = dir.path().join("data");
     let command_key = Secrets::load_or_create(&data)?.command_key().public();
     let mut statuses = Vec::with_capacity(lockers);
+    // The lockers end with the row: left running, 500 agents retry a gateway that is gone and
+    // take CPU from every row after this one.
+    let mut agents = tokio::task::JoinSet::new();
     for i in 0..lockers {
         let id = format!("b-{i:03}");
         let device = DeviceKey::generate()?;
@@ -205,7 +208,7 @@ pub async fn rollout(lockers: usize, image_len: usize) -> anyhow::Result<Rollout
                 health_window: Duration::from_secs(300),
             },
         };
-        tokio::spawn(async move {
+        agents.spawn(async move {
             if let Err(e) = agent::run(options, sim, status_tx).await {
                 eprintln!("locker {id} stopped: {e}");
             }
@@ -289,6 +292,7 @@ pub async fn rollout(lockers: usize, image_len: usize) -> anyhow::Result<Rollout
     for status in &mut statuses {
         status.wait_for(|s| s.firmware == "0.2.0").await?;
     }
+    agents.shutdown().await;
     child.kill().await?;
     Ok(RolloutRun {
         lockers,
