@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime_wasi::cli::WasiCli;
+use wasmtime_wasi::cli::{WasiCli, WasiCliCtx, WasiCliCtxView, WasiCliView};
 use wasmtime_wasi::p2::bindings::{cli, io};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Longest log line a plugin may write; the rest is cut.
 const MAX_LOG_LINE: usize = 1_024;
@@ -17,7 +16,9 @@ const MAX_LOG_LINE: usize = 1_024;
 pub struct CallState {
     /// Memory and instance limits the store enforces.
     pub limits: StoreLimits,
-    wasi: WasiCtx,
+    /// The only WASI state a plugin reaches: the command line's. A whole `WasiCtx` would also
+    /// seed random generators and box clocks for every call, for interfaces never linked.
+    cli: WasiCliCtx,
     table: ResourceTable,
     settings: Arc<BTreeMap<String, String>>,
     plugin: Arc<str>,
@@ -35,7 +36,7 @@ impl CallState {
         CallState {
             limits,
             // No arguments, no environment, no preopened directories, stdio to nowhere.
-            wasi: WasiCtxBuilder::new().build(),
+            cli: WasiCliCtx::default(),
             table: ResourceTable::new(),
             settings,
             plugin,
@@ -74,10 +75,10 @@ impl host::Host for CallState {
 
 impl types::Host for CallState {}
 
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
+impl WasiCliView for CallState {
+    fn cli(&mut self) -> WasiCliCtxView<'_> {
+        WasiCliCtxView {
+            ctx: &mut self.cli,
             table: &mut self.table,
         }
     }
@@ -100,7 +101,7 @@ pub fn link_wasi(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     io::error::add_to_linker::<CallState, Io>(linker, table)?;
     io::poll::add_to_linker::<CallState, Io>(linker, table)?;
     io::streams::add_to_linker::<CallState, Io>(linker, table)?;
-    let view = <CallState as wasmtime_wasi::cli::WasiCliView>::cli;
+    let view = <CallState as WasiCliView>::cli;
     cli::environment::add_to_linker::<CallState, WasiCli>(linker, view)?;
     cli::exit::add_to_linker::<CallState, WasiCli>(linker, view)?;
     cli::stdin::add_to_linker::<CallState, WasiCli>(linker, view)?;
