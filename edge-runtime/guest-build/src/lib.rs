@@ -30,7 +30,9 @@ pub fn build(packages: &[&str]) {
     ensure_target();
     let target_dir = guest_target_dir(&out);
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    // Run in `plugins/`, so cargo reads the guests' own `.cargo/config.toml` (their link flags).
     cargo
+        .current_dir(root.join("plugins"))
         .args(["build", "--release", "--locked", "--target", TARGET])
         .arg("--manifest-path")
         .arg(root.join("plugins/Cargo.toml"))
