@@ -159,8 +159,8 @@ pub async fn rollout(lockers: usize, image_len: usize) -> anyhow::Result<Rollout
     let data = dir.path().join("data");
     let command_key = Secrets::load_or_create(&data)?.command_key().public();
     let mut statuses = Vec::with_capacity(lockers);
-    // The lockers end with the row: left running, 500 agents retry a gateway that is gone and
-    // take CPU from every row after this one.
+    // The lockers end with the row: left running, they retry a gateway that is gone and take
+    // CPU from every row after this one.
     let mut agents = tokio::task::JoinSet::new();
     for i in 0..lockers {
         let id = format!("b-{i:03}");
