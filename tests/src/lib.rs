@@ -118,9 +118,7 @@ impl Deployment {
     pub fn edge(mut self, id: &str, stations: &[&str]) -> Deployment {
         let stations = stations.iter().map(|s| (*s).to_owned()).collect();
         // A fixed port, so the edge node's lockers find it again after the test restarts it.
-        let devices = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|probe| probe.local_addr())
-            .expect("a free loopback port");
+        let devices = fixed_port().expect("a free loopback port");
         self.edges.push((id.to_owned(), stations, devices));
         self
     }
@@ -170,7 +168,7 @@ impl Deployment {
     fn toml(&self, policy: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<String> {
         // SMS status callbacks need the gateway's address before it starts.
         let listen = match &self.sms {
-            Some(_) => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?,
+            Some(_) => fixed_port()?,
             None => SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let mut text = format!(
@@ -354,6 +352,33 @@ impl Clock for FollowStore {
     fn now(&self) -> lockergrid_protocol::Timestamp {
         self.0.now()
     }
+}
+
+/// A loopback address whose port is free now and that no socket bound to port 0 can take
+/// before the caller binds it: the port is drawn at random from below the kernel's ephemeral
+/// range, where only another caller of this function could draw it too. A probe bound to port 0
+/// and closed again hands out a port the kernel may give the next socket any test binds.
+pub fn fixed_port() -> std::io::Result<SocketAddr> {
+    const LOWEST: u16 = 20_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let mut last = None;
+    if ephemeral > LOWEST {
+        for _ in 0..64 {
+            let port = rand::random_range(LOWEST..ephemeral);
+            match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                Ok(probe) => return probe.local_addr(),
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::other(format!(
+            "no port below the ephemeral range (it starts at {ephemeral})"
+        ))
+    }))
 }
 
 /// A parcel that fits a small compartment.
