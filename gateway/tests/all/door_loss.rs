@@ -91,11 +91,6 @@ async fn relay(client: TcpStream, server: TcpStream, mut held: watch::Receiver<b
     }
 }
 
-fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
 /// Starts the locker of station `st-0`: provisioned through the gateway at `base` as a
 /// technician would, the agent over TLS to `node`, a simulated locker.
 async fn start_locker(
@@ -221,7 +216,7 @@ async fn released(
 async fn a_gateway_killed_before_acknowledging_a_closed_door_records_the_deposit_once()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devices = free_port()?;
+    let devices = lockergrid_tests::fixed_port()?;
     let config = write_deployment(dir.path(), 1, COMPARTMENTS);
     let devices_arg = devices.to_string();
     let args = ["--devices", devices_arg.as_str()];
@@ -349,7 +344,7 @@ async fn put_in(
 async fn a_gateway_restored_from_an_older_backup_takes_up_the_lockers_counter() -> anyhow::Result<()>
 {
     let dir = tempfile::tempdir()?;
-    let devices = free_port()?;
+    let devices = lockergrid_tests::fixed_port()?;
     let config = write_deployment(dir.path(), 1, COMPARTMENTS);
     let devices_arg = devices.to_string();
     let args = ["--devices", devices_arg.as_str()];

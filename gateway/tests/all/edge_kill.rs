@@ -30,11 +30,6 @@ const PARCELS: usize = 12;
 /// edge node while it is still cut off.
 const DROP_OFFS: usize = 3;
 
-fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
 /// `lockergrid edge` with its uplink to `gateway`, once it says where its lockers connect.
 async fn start_edge(config: &Path, data: &Path, gateway: SocketAddr) -> anyhow::Result<Child> {
     let gateway = gateway.to_string();
@@ -212,7 +207,7 @@ async fn stock(gateway: &RunningGateway) -> anyhow::Result<Vec<(String, String, 
 async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_applies_none_twice()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let edge_devices = free_port()?;
+    let edge_devices = lockergrid_tests::fixed_port()?;
     let config = dir.path().join("deploy.toml");
     std::fs::write(
         &config,
@@ -266,7 +261,7 @@ async fn an_edge_node_killed_during_a_partition_loses_no_pickup_or_drop_off_and_
     .await?;
 
     // The partition: from now on the edge node's uplink points where nothing listens.
-    let nowhere = free_port()?;
+    let nowhere = lockergrid_tests::fixed_port()?;
     edge.kill().await?;
     let edge = start_edge(&config, &edge_data, nowhere).await?;
     let store = gateway.app.store.clone();

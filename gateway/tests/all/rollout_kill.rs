@@ -25,11 +25,6 @@ const LOCKERS: usize = 6;
 /// The model `lockergrid device provision` registers in these tests.
 const MODEL: &str = "test-locker";
 
-fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
 async fn until<T>(
     what: &str,
     mut check: impl AsyncFnMut() -> anyhow::Result<Option<T>>,
@@ -129,7 +124,7 @@ fn image() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_twice_mid_rollout_carries_on_from_where_it_was() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devices = free_port()?;
+    let devices = lockergrid_tests::fixed_port()?;
     let config = write_deployment(dir.path(), LOCKERS, 4);
     let key = FirmwareKey::from_secret(rand::random());
     let mut text = std::fs::read_to_string(&config)?;
