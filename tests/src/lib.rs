@@ -364,21 +364,20 @@ pub fn fixed_port() -> std::io::Result<SocketAddr> {
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32_768);
-    let mut last = None;
-    if ephemeral > LOWEST {
-        for _ in 0..64 {
-            let port = rand::random_range(LOWEST..ephemeral);
-            match std::net::TcpListener::bind(("127.0.0.1", port)) {
-                Ok(probe) => return probe.local_addr(),
-                Err(e) => last = Some(e),
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::other(format!(
+    if ephemeral <= LOWEST {
+        return Err(std::io::Error::other(format!(
             "no port below the ephemeral range (it starts at {ephemeral})"
-        ))
-    }))
+        )));
+    }
+    let draw = || std::net::TcpListener::bind(("127.0.0.1", rand::random_range(LOWEST..ephemeral)));
+    let mut probe = draw();
+    for _ in 1..64 {
+        if probe.is_ok() {
+            break;
+        }
+        probe = draw();
+    }
+    probe?.local_addr()
 }
 
 /// A parcel that fits a small compartment.
